@@ -1,0 +1,11 @@
+//! The execute-step Lambda function: configuration from the environment, adapters built
+//! once at start-up, then every invocation served by the shared handler.
+
+use shared::{app, config::Config, http::Function, lambda, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda::Error> {
+    telemetry::init();
+    let app = app::build(Config::from_env()?).await?;
+    lambda::serve_function(Function::ExecuteStep, &app).await
+}

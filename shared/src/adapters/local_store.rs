@@ -1,0 +1,307 @@
+//! `LocalStore`: the single table in a local database file (redb).
+//!
+//! redb is an embedded, pure-Rust, ACID key-value store: one file, crash-safe
+//! commits, ordered keys. Every write runs in a redb write transaction; redb admits
+//! one writer at a time, so a condition checked inside the transaction still holds
+//! when the transaction commits — the same guarantee DynamoDB's conditional writes give.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ports::{
+    Clock, Condition, Item, Key, Page, Query, Store, StoreError, Write, check_transaction,
+};
+
+/// Keys are `pk 0x00 sk`: 0x00 never occurs in keys (identifiers are checked), and
+/// 0xFF never occurs in UTF-8, which makes it a prefix's upper bound. Byte order is the
+/// order DynamoDB sorts string sort keys in, so both stores page identically.
+const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    doc: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+pub struct LocalStore {
+    db: Arc<Database>,
+    clock: Arc<dyn Clock>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("local database: {e}"))
+}
+
+fn encode_key(key: &Key) -> Result<Vec<u8>, StoreError> {
+    if key.pk.is_empty() || key.sk.is_empty() {
+        return Err(StoreError::Invalid(
+            "partition and sort keys must not be empty".into(),
+        ));
+    }
+    if key.pk.contains('\0') || key.sk.contains('\0') {
+        return Err(StoreError::Invalid("keys must not contain NUL".into()));
+    }
+    let mut out = Vec::with_capacity(key.pk.len() + 1 + key.sk.len());
+    out.extend_from_slice(key.pk.as_bytes());
+    out.push(0);
+    out.extend_from_slice(key.sk.as_bytes());
+    Ok(out)
+}
+
+fn decode_key(raw: &[u8]) -> Result<Key, StoreError> {
+    let split = raw
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(|| StoreError::Corrupt("key without separator".into()))?;
+    let pk = std::str::from_utf8(&raw[..split]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let sk =
+        std::str::from_utf8(&raw[split + 1..]).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Key::new(pk, sk))
+}
+
+fn decode_value(raw: &[u8]) -> Result<Stored, StoreError> {
+    serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl LocalStore {
+    /// Opens (or creates) the database file. Its folder must exist.
+    pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(unavailable)?;
+        let txn = db.begin_write().map_err(unavailable)?;
+        txn.open_table(ITEMS).map_err(unavailable)?;
+        txn.commit().map_err(unavailable)?;
+        Ok(Self {
+            db: Arc::new(db),
+            clock,
+        })
+    }
+
+    fn live(&self, stored: Stored) -> Option<Value> {
+        let now = self.clock.now().timestamp();
+        match stored.expires_at {
+            Some(at) if at <= now => None,
+            _ => Some(stored.doc),
+        }
+    }
+
+    /// redb is blocking; run its work off the async executor.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+
+    fn apply(&self, db: &Database, writes: Vec<Write>) -> Result<(), StoreError> {
+        let now = self.clock.now().timestamp();
+        let txn = db.begin_write().map_err(unavailable)?;
+        {
+            let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
+            // Check every condition first, then write: a failed condition anywhere
+            // leaves the table untouched (the transaction is dropped, not committed).
+            let mut encoded = Vec::with_capacity(writes.len());
+            for (index, write) in writes.iter().enumerate() {
+                let key = encode_key(write.key())?;
+                let current = match table.get(key.as_slice()).map_err(unavailable)? {
+                    Some(raw) => {
+                        let stored = decode_value(raw.value())?;
+                        match stored.expires_at {
+                            Some(at) if at <= now => None,
+                            _ => Some(stored.doc),
+                        }
+                    }
+                    None => None,
+                };
+                let condition = match write {
+                    Write::Put(_, c) | Write::Delete(_, c) | Write::Check(_, c) => c,
+                };
+                if !condition.holds(current.as_ref()) {
+                    return Err(StoreError::ConditionFailed {
+                        index: if writes.len() > 1 { Some(index) } else { None },
+                    });
+                }
+                encoded.push(key);
+            }
+            for (write, key) in writes.into_iter().zip(encoded) {
+                match write {
+                    Write::Put(item, _) => {
+                        let value = serde_json::to_vec(&Stored {
+                            doc: item.doc,
+                            expires_at: item.expires_at,
+                        })
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                        table
+                            .insert(key.as_slice(), value.as_slice())
+                            .map_err(unavailable)?;
+                    }
+                    Write::Delete(..) => {
+                        table.remove(key.as_slice()).map_err(unavailable)?;
+                    }
+                    Write::Check(..) => {}
+                }
+            }
+        }
+        txn.commit().map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let raw_key = encode_key(key)?;
+        let found = self
+            .blocking(move |db| {
+                let txn = db.begin_read().map_err(unavailable)?;
+                let table = txn.open_table(ITEMS).map_err(unavailable)?;
+                let raw = table.get(raw_key.as_slice()).map_err(unavailable)?;
+                raw.map(|v| decode_value(v.value())).transpose()
+            })
+            .await?;
+        Ok(found.and_then(|stored| {
+            let expires_at = stored.expires_at;
+            self.live(stored).map(|doc| Item {
+                key: key.clone(),
+                doc,
+                expires_at,
+            })
+        }))
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.transact_unchecked(vec![Write::Put(item, condition)])
+            .await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.transact_unchecked(vec![Write::Delete(key.clone(), condition)])
+            .await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        check_transaction(&writes)?;
+        self.transact_unchecked(writes).await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        if query.limit == 0 {
+            return Err(StoreError::Invalid(
+                "a query's limit must be at least 1".into(),
+            ));
+        }
+        let mut prefix = encode_key(&Key::new(query.pk.clone(), "x"))?;
+        prefix.pop();
+        prefix.extend_from_slice(query.sk_prefix.as_bytes());
+        let mut upper = prefix.clone();
+        upper.push(0xFF);
+        let after = match &query.after {
+            Some(sk) => Some(encode_key(&Key::new(query.pk.clone(), sk.clone()))?),
+            None => None,
+        };
+        let (descending, limit) = (query.descending, query.limit);
+        let now = self.clock.now().timestamp();
+        let rows = self
+            .blocking(move |db| {
+                let txn = db.begin_read().map_err(unavailable)?;
+                let table = txn.open_table(ITEMS).map_err(unavailable)?;
+                let (lower, upper): (Bound<&[u8]>, Bound<&[u8]>) = match (&after, descending) {
+                    (Some(a), false) => (
+                        Bound::Excluded(a.as_slice().max(prefix.as_slice())),
+                        Bound::Excluded(upper.as_slice()),
+                    ),
+                    (Some(a), true) => (
+                        Bound::Included(prefix.as_slice()),
+                        Bound::Excluded(a.as_slice().min(upper.as_slice())),
+                    ),
+                    (None, _) => (
+                        Bound::Included(prefix.as_slice()),
+                        Bound::Excluded(upper.as_slice()),
+                    ),
+                };
+                if lower_after_upper(lower, upper) {
+                    return Ok(Vec::new());
+                }
+                let range = table.range::<&[u8]>((lower, upper)).map_err(unavailable)?;
+                let mut rows = Vec::new();
+                let mut push = |entry: Result<
+                    (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>),
+                    redb::StorageError,
+                >|
+                 -> Result<bool, StoreError> {
+                    let (k, v) = entry.map_err(unavailable)?;
+                    let stored = decode_value(v.value())?;
+                    if matches!(stored.expires_at, Some(at) if at <= now) {
+                        return Ok(true);
+                    }
+                    rows.push((decode_key(k.value())?, stored));
+                    Ok(rows.len() < limit)
+                };
+                if descending {
+                    for entry in range.rev() {
+                        if !push(entry)? {
+                            break;
+                        }
+                    }
+                } else {
+                    for entry in range {
+                        if !push(entry)? {
+                            break;
+                        }
+                    }
+                }
+                Ok(rows)
+            })
+            .await?;
+        let next = if rows.len() == limit {
+            rows.last().map(|(k, _)| k.sk.clone())
+        } else {
+            None
+        };
+        let items = rows
+            .into_iter()
+            .map(|(key, stored)| Item {
+                key,
+                doc: stored.doc,
+                expires_at: stored.expires_at,
+            })
+            .collect();
+        Ok(Page { items, next })
+    }
+}
+
+fn lower_after_upper(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
+    let l = match lower {
+        Bound::Included(l) | Bound::Excluded(l) => l,
+        Bound::Unbounded => return false,
+    };
+    let u = match upper {
+        Bound::Included(u) | Bound::Excluded(u) => u,
+        Bound::Unbounded => return false,
+    };
+    // redb panics on an inverted range, so it is checked here.
+    l >= u
+}
+
+impl LocalStore {
+    async fn transact_unchecked(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let this = LocalStore {
+            db: Arc::clone(&self.db),
+            clock: Arc::clone(&self.clock),
+        };
+        tokio::task::spawn_blocking(move || {
+            let db = Arc::clone(&this.db);
+            this.apply(&db, writes)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}

@@ -1,0 +1,106 @@
+//! The one place that decides which adapters run, from configuration.
+
+use std::sync::Arc;
+
+use crate::adapters::{
+    DynamoStore, EventBridgeBus, InProcessBus, KmsKeyService, LiveEdge, LocalKeyService,
+    LocalStore, SandboxEdge, SystemClock, TimeOrderedIds,
+};
+use crate::config::{Backend, Config, ConfigError};
+use crate::execute::ExecuteStep;
+use crate::ports::{Clock, Deps};
+use crate::routing::Target;
+
+/// The built dependencies, and the in-process bus when the embedded backend runs (so
+/// the local binary can attach execute-step's handler to it).
+pub struct App {
+    pub config: Config,
+    pub deps: Deps,
+    pub local_bus: Option<Arc<InProcessBus>>,
+}
+
+fn startup(variable: &str, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Builds every adapter once. Called at start-up by each binary.
+pub async fn build(config: Config) -> Result<App, ConfigError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let live_edge = Arc::new(
+        LiveEdge::new(config.outbound_timeout)
+            .map_err(|e| startup("STUDIO_OUTBOUND_TIMEOUT_MS", e))?,
+    );
+    let (store, keys, bus, local_bus): (_, _, Arc<dyn crate::ports::EventBus>, _) =
+        match &config.backend {
+            Backend::Embedded {
+                data_dir,
+                master_key_file,
+            } => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    startup(
+                        "STUDIO_DATA_DIR",
+                        format!("cannot create {}: {e}", data_dir.display()),
+                    )
+                })?;
+                let store = LocalStore::open(&data_dir.join("studio.redb"), Arc::clone(&clock))
+                    .map_err(|e| startup("STUDIO_DATA_DIR", e))?;
+                let keys = LocalKeyService::open_or_create(master_key_file)
+                    .map_err(|e| startup("STUDIO_MASTER_KEY_FILE", e))?;
+                let bus = Arc::new(InProcessBus::new());
+                (
+                    Arc::new(store) as Arc<dyn crate::ports::Store>,
+                    Arc::new(keys) as Arc<dyn crate::ports::KeyService>,
+                    Arc::clone(&bus) as Arc<dyn crate::ports::EventBus>,
+                    Some(bus),
+                )
+            }
+            Backend::Aws {
+                table_name,
+                kms_key_id,
+                event_bus_name,
+            } => {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                (
+                    Arc::new(DynamoStore::new(
+                        aws_sdk_dynamodb::Client::new(&sdk),
+                        table_name,
+                        Arc::clone(&clock),
+                    )) as Arc<dyn crate::ports::Store>,
+                    Arc::new(KmsKeyService::new(
+                        aws_sdk_kms::Client::new(&sdk),
+                        kms_key_id,
+                    )) as Arc<dyn crate::ports::KeyService>,
+                    Arc::new(EventBridgeBus::new(
+                        aws_sdk_eventbridge::Client::new(&sdk),
+                        event_bus_name,
+                    )) as Arc<dyn crate::ports::EventBus>,
+                    None,
+                )
+            }
+        };
+    let deps = Deps {
+        store,
+        keys,
+        bus,
+        live_edge,
+        sandbox_edge: Arc::new(SandboxEdge),
+        clock,
+        ids: Arc::new(TimeOrderedIds),
+    };
+    if let Some(bus) = &local_bus {
+        // Locally, the bus delivers to execute-step's handler in-process, as
+        // template.yaml's rule delivers to the execute-step function on AWS.
+        bus.attach(
+            Target::ExecuteStep,
+            Arc::new(ExecuteStep::new(deps.clone())),
+        );
+    }
+    Ok(App {
+        config,
+        deps,
+        local_bus,
+    })
+}

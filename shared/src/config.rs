@@ -1,0 +1,181 @@
+//! Configuration from environment variables, read once at start-up.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `STUDIO_BACKEND` | `embedded` or `aws` | `embedded` |
+//! | `STUDIO_DATA_DIR` | embedded: folder of the database and master key | `.studio-data` |
+//! | `STUDIO_MASTER_KEY_FILE` | embedded: the master key file | `$STUDIO_DATA_DIR/master.key` |
+//! | `STUDIO_TABLE_NAME` | aws: the DynamoDB table | required |
+//! | `STUDIO_KMS_KEY_ID` | aws: the KMS key id, ARN or alias | required |
+//! | `STUDIO_EVENT_BUS_NAME` | aws: the EventBridge bus | required |
+//! | `STUDIO_OUTBOUND_TIMEOUT_MS` | live edge timeout per request | `10000` |
+//! | `STUDIO_MAX_WEBHOOK_BYTES` | largest webhook body accepted | `1048576` |
+//!
+//! The AWS SDK reads its own variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Embedded {
+        data_dir: PathBuf,
+        master_key_file: PathBuf,
+    },
+    Aws {
+        table_name: String,
+        kms_key_id: String,
+        event_bus_name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub backend: Backend,
+    pub outbound_timeout: Duration,
+    pub max_webhook_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+fn error(variable: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        message: message.into(),
+    }
+}
+
+pub const DEFAULT_DATA_DIR: &str = ".studio-data";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let require = |name: &str| {
+            get(name).ok_or_else(|| error(name, "is required when STUDIO_BACKEND=aws"))
+        };
+        let backend = match get("STUDIO_BACKEND").as_deref() {
+            None | Some("embedded") => {
+                let data_dir = PathBuf::from(
+                    get("STUDIO_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()),
+                );
+                let master_key_file = get("STUDIO_MASTER_KEY_FILE")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| data_dir.join("master.key"));
+                Backend::Embedded {
+                    data_dir,
+                    master_key_file,
+                }
+            }
+            Some("aws") => Backend::Aws {
+                table_name: require("STUDIO_TABLE_NAME")?,
+                kms_key_id: require("STUDIO_KMS_KEY_ID")?,
+                event_bus_name: require("STUDIO_EVENT_BUS_NAME")?,
+            },
+            Some(other) => {
+                return Err(error(
+                    "STUDIO_BACKEND",
+                    format!("{other:?} is neither \"embedded\" nor \"aws\""),
+                ));
+            }
+        };
+        let number =
+            |name: &str, default: u64| -> Result<u64, ConfigError> {
+                match get(name) {
+                    None => Ok(default),
+                    Some(v) => v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        error(name, format!("{v:?} is not a positive whole number"))
+                    }),
+                }
+            };
+        Ok(Self {
+            backend,
+            outbound_timeout: Duration::from_millis(number("STUDIO_OUTBOUND_TIMEOUT_MS", 10_000)?),
+            max_webhook_bytes: usize::try_from(number("STUDIO_MAX_WEBHOOK_BYTES", 1024 * 1024)?)
+                .map_err(|_| error("STUDIO_MAX_WEBHOOK_BYTES", "too large"))?,
+        })
+    }
+
+    /// The embedded default in a given folder.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            backend: Backend::Embedded {
+                master_key_file: data_dir.join("master.key"),
+                data_dir,
+            },
+            outbound_timeout: Duration::from_secs(10),
+            max_webhook_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_means_the_embedded_default() {
+        let config = from(&[]).expect("valid");
+        assert_eq!(
+            config.backend,
+            Backend::Embedded {
+                data_dir: PathBuf::from(".studio-data"),
+                master_key_file: PathBuf::from(".studio-data/master.key")
+            }
+        );
+    }
+
+    #[test]
+    fn aws_needs_its_three_names_and_says_which_is_missing() {
+        let err =
+            from(&[("STUDIO_BACKEND", "aws"), ("STUDIO_TABLE_NAME", "t")]).expect_err("incomplete");
+        assert_eq!(err.variable, "STUDIO_KMS_KEY_ID");
+        let ok = from(&[
+            ("STUDIO_BACKEND", "aws"),
+            ("STUDIO_TABLE_NAME", "t"),
+            ("STUDIO_KMS_KEY_ID", "alias/k"),
+            ("STUDIO_EVENT_BUS_NAME", "b"),
+        ]);
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn unknown_backends_and_bad_numbers_are_named() {
+        assert_eq!(
+            from(&[("STUDIO_BACKEND", "mongo")])
+                .expect_err("bad")
+                .variable,
+            "STUDIO_BACKEND"
+        );
+        assert_eq!(
+            from(&[("STUDIO_OUTBOUND_TIMEOUT_MS", "soon")])
+                .expect_err("bad")
+                .variable,
+            "STUDIO_OUTBOUND_TIMEOUT_MS"
+        );
+    }
+}

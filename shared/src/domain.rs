@@ -1,0 +1,463 @@
+//! Domain values: identifiers checked at parse time, and the records the store keeps.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Why a value from outside was refused; names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidValue {
+    pub field: String,
+    pub message: String,
+}
+
+impl InvalidValue {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Identifiers become parts of store keys (`P#{project}`, `I#{integration}`...), so
+/// they are restricted to characters that can never forge a key separator (`#`) or
+/// escape a URL path segment.
+fn check_identifier(field: &str, value: &str, max: usize) -> Result<(), InvalidValue> {
+    if value.is_empty() {
+        return Err(InvalidValue::new(field, "must not be empty"));
+    }
+    if value.len() > max {
+        return Err(InvalidValue::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    let first_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = value
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !first_ok || !rest_ok {
+        return Err(InvalidValue::new(
+            field,
+            "use lowercase letters, digits, '-' and '_', starting with a letter or digit",
+        ));
+    }
+    Ok(())
+}
+
+macro_rules! identifier {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+                check_identifier($field, value, $max)?;
+                Ok(Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+identifier!(
+    /// A project's id, as it appears in `/projects/{project}`.
+    ProjectId, "project", 64
+);
+identifier!(
+    /// An integration's name, unique within its project ("clinic-mail", "postmark").
+    IntegrationName, "integration", 64
+);
+identifier!(
+    /// A workflow's id within its project ("patient-intake").
+    WorkflowId, "workflow", 64
+);
+identifier!(
+    /// A run's id; runs are listed newest first, so ids are time-ordered (UUIDv7).
+    RunId, "run", 64
+);
+
+/// A project: the unit that owns integrations, workflows and their credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: ProjectId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// SHA-256 of the project's API token, hex. The token itself is shown once.
+    pub token_sha256: String,
+}
+
+impl Project {
+    /// The display name a person gave the project: trimmed, 1 to 100 characters, no
+    /// control characters.
+    pub fn check_name(raw: &str) -> Result<String, InvalidValue> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(InvalidValue::new("name", "must not be empty"));
+        }
+        if name.chars().count() > 100 {
+            return Err(InvalidValue::new("name", "must be at most 100 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(InvalidValue::new(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(name.to_owned())
+    }
+}
+
+/// A credential, as the store keeps it: only ciphertext and the wrapped data key that
+/// opens it. See [`crate::vault`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialEnvelope {
+    /// Incremented on every rotation; bound into the ciphertext.
+    pub version: u32,
+    /// The key service's id of the key that wrapped the data key.
+    pub key_id: String,
+    /// The data key, wrapped by the key service under the encryption context; base64.
+    pub wrapped_key: String,
+    /// AES-256-GCM nonce; base64.
+    pub nonce: String,
+    /// AES-256-GCM ciphertext of the credential fields (JSON object); base64.
+    pub ciphertext: String,
+    /// Which credential fields are set (names only), so metadata can say so without
+    /// decrypting anything.
+    pub fields: Vec<String>,
+}
+
+/// An integration: a named outbound connection of a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Integration {
+    pub name: IntegrationName,
+    pub provider: String,
+    #[serde(default)]
+    pub config: serde_json::Map<String, Value>,
+    pub credentials: CredentialEnvelope,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the API shows of an integration: never a secret, only which fields are set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationView {
+    pub name: IntegrationName,
+    pub provider: String,
+    pub config: serde_json::Map<String, Value>,
+    pub credential_fields: Vec<String>,
+    pub credential_version: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Integration> for IntegrationView {
+    fn from(i: &Integration) -> Self {
+        Self {
+            name: i.name.clone(),
+            provider: i.provider.clone(),
+            config: i.config.clone(),
+            credential_fields: i.credentials.fields.clone(),
+            credential_version: i.credentials.version,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+        }
+    }
+}
+
+/// What starts a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// A studio entity event, such as an intake form being submitted.
+    Entity { entity: String, event: String },
+    /// A data change on an integration-cached entity, such as a Linear issue moving to Done.
+    DataChange {
+        integration: IntegrationName,
+        entity_type: String,
+        change: Change,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        conditions: Vec<FieldCondition>,
+    },
+}
+
+/// A condition on the changed entity ("status is Done").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldCondition {
+    pub field: String,
+    pub equals: Value,
+}
+
+/// How an entity changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Updated => "updated",
+            Change::Deleted => "deleted",
+        }
+    }
+}
+
+/// A workflow: its trigger and its steps, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workflow {
+    pub id: WorkflowId,
+    pub trigger: Option<Trigger>,
+    pub steps: Vec<u32>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A compiled step: which integration and operation, how its input is built, and
+/// what it returns. Never holds a credential.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepContract {
+    pub workflow: WorkflowId,
+    pub step: u32,
+    pub trigger: Trigger,
+    pub integration: IntegrationName,
+    pub provider: String,
+    pub operation: String,
+    pub outbound: bool,
+    pub input_schema: Value,
+    pub input_mapping: serde_json::Map<String, Value>,
+    pub output_schema: Value,
+}
+
+/// Whether a step may reach the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// No outbound call: the edge records what it would have sent.
+    Sandbox,
+    Live,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// A run of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: RunId,
+    pub workflow: WorkflowId,
+    pub mode: RunMode,
+    pub status: RunStatus,
+    pub trigger: Value,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// What one step did, as the trace shows it (credentials masked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTrace {
+    pub run: RunId,
+    pub step: u32,
+    pub integration: IntegrationName,
+    pub operation: String,
+    /// `would_have_sent` in sandbox, `sent` live, `failed` when it could not be done.
+    pub effect: String,
+    pub request: Option<Value>,
+    pub response: Option<Value>,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Why a credential was decrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditPurpose {
+    StepExecution,
+    WebhookVerification,
+    VerificationCall,
+    TokenRefresh,
+}
+
+/// One use of a credential. Append only: no API changes or removes one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: String,
+    pub project: ProjectId,
+    pub integration: IntegrationName,
+    pub credential_version: u32,
+    pub purpose: AuditPurpose,
+    /// The workflow, step and run, or the API request, that caused it.
+    pub cause: Value,
+    pub at: DateTime<Utc>,
+    pub outcome: String,
+}
+
+/// A verified provider event turned into a change of an integration-cached entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataChanged {
+    pub project: ProjectId,
+    pub integration: IntegrationName,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub change: Change,
+    #[serde(default)]
+    pub changed_fields: Vec<String>,
+    #[serde(default)]
+    pub before: Value,
+    #[serde(default)]
+    pub after: Value,
+    pub provider_event_id: String,
+}
+
+/// A studio entity event (a form submitted...) that may start a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowTriggered {
+    pub project: ProjectId,
+    #[serde(default)]
+    pub workflow: Option<WorkflowId>,
+    pub entity: String,
+    pub event: String,
+    #[serde(default)]
+    pub payload: Value,
+}
+
+/// Execute-step asking itself to run the next step of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRequested {
+    pub project: ProjectId,
+    pub run: RunId,
+    pub workflow: WorkflowId,
+    pub step: u32,
+    pub mode: RunMode,
+}
+
+/// A change to an integration, for anyone listening. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationChanged {
+    pub project: ProjectId,
+    pub integration: IntegrationName,
+    /// `created`, `config_updated`, `credentials_rotated` or `deleted`.
+    pub change: String,
+    pub credential_version: Option<u32>,
+}
+
+/// Store keys of the single table, in one place so no caller spells one by hand.
+pub mod keys {
+    use super::*;
+
+    pub fn project(p: &ProjectId) -> String {
+        format!("P#{p}")
+    }
+    pub const META: &str = "META";
+    pub fn integration(i: &IntegrationName) -> String {
+        format!("I#{i}")
+    }
+    pub const INTEGRATION_PREFIX: &str = "I#";
+    pub fn workflow(w: &WorkflowId) -> String {
+        format!("W#{w}")
+    }
+    pub fn step(w: &WorkflowId, step: u32) -> String {
+        format!("W#{w}#S#{step:02}")
+    }
+    pub fn steps_prefix(w: &WorkflowId) -> String {
+        format!("W#{w}#S#")
+    }
+    pub fn dependency(i: &IntegrationName, w: &WorkflowId, step: u32) -> String {
+        format!("D#{i}#{w}#{step:02}")
+    }
+    pub fn dependents_prefix(i: &IntegrationName) -> String {
+        format!("D#{i}#")
+    }
+    pub fn trigger_prefix(i: &IntegrationName, entity: &str, change: Change) -> String {
+        format!("T#{i}#{entity}#{}#", change.as_str())
+    }
+    pub fn run(r: &RunId) -> String {
+        format!("R#{r}")
+    }
+    pub const RUN_PREFIX: &str = "R#";
+    pub fn run_step(r: &RunId, step: u32) -> String {
+        format!("R#{r}#S#{step:02}")
+    }
+    pub fn run_steps_prefix(r: &RunId) -> String {
+        format!("R#{r}#S#")
+    }
+    pub fn audit(p: &ProjectId, i: &IntegrationName) -> String {
+        format!("A#{p}#{i}")
+    }
+    pub fn webhook_dedupe(p: &ProjectId, i: &IntegrationName) -> String {
+        format!("H#{p}#{i}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_refuse_key_separators_and_path_characters() {
+        for bad in ["", "a#b", "A", "a/b", "a b", "-a", "é", &"x".repeat(65)] {
+            assert!(ProjectId::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        for good in ["clinic", "clinic-mail", "p_1", "0a"] {
+            assert_eq!(
+                ProjectId::parse(good).map(|p| p.to_string()),
+                Ok(good.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn identifiers_are_checked_when_deserialized() {
+        let bad: Result<WorkflowId, _> = serde_json::from_str("\"W#x\"");
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn project_names_are_trimmed_and_bounded() {
+        assert_eq!(Project::check_name("  Clinic "), Ok("Clinic".to_owned()));
+        assert!(Project::check_name("   ").is_err());
+        assert!(Project::check_name("a\u{0}b").is_err());
+        assert!(Project::check_name(&"n".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn step_keys_sort_in_step_order() {
+        let w = WorkflowId::parse("w").expect("valid");
+        assert!(keys::step(&w, 2) < keys::step(&w, 10));
+    }
+}

@@ -1,0 +1,523 @@
+//! The ports: small traits through which the domain reaches the outside world.
+//!
+//! Each has an embedded and an AWS implementation in [`crate::adapters`], chosen once
+//! at start-up by [`crate::app::build`]. They are used as `Arc<dyn Trait>`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+// ---------------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------------
+
+/// The key of one item of the single table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// One stored item: a JSON document under a key, optionally expiring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub key: Key,
+    pub doc: Value,
+    /// Unix seconds after which the item counts as gone (DynamoDB TTL semantics: reads
+    /// and conditions treat it as absent even before it is physically removed).
+    pub expires_at: Option<i64>,
+}
+
+impl Item {
+    pub fn new(key: Key, doc: Value) -> Self {
+        Self {
+            key,
+            doc,
+            expires_at: None,
+        }
+    }
+
+    pub fn expiring(mut self, at: i64) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Serializes a domain record into an item.
+    pub fn of<T: Serialize>(key: Key, record: &T) -> Result<Self, StoreError> {
+        let doc = serde_json::to_value(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Self::new(key, doc))
+    }
+
+    /// Reads the document back as a domain record.
+    pub fn parse<T: for<'de> Deserialize<'de>>(&self) -> Result<T, StoreError> {
+        serde_json::from_value(self.doc.clone()).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "item {}/{} does not parse: {e}",
+                self.key.pk, self.key.sk
+            ))
+        })
+    }
+}
+
+/// A condition a write requires of the item's current state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Always,
+    /// No live item under the key (an expired one counts as absent).
+    NotExists,
+    /// A live item under the key.
+    Exists,
+    /// A live item whose top-level document field equals the value.
+    FieldEquals {
+        field: String,
+        value: Value,
+    },
+}
+
+impl Condition {
+    /// Evaluates the condition on the current live item (`None` if absent or expired).
+    /// Both adapters share this meaning; the DynamoDB one expresses it as a
+    /// ConditionExpression instead.
+    pub fn holds(&self, current: Option<&Value>) -> bool {
+        match (self, current) {
+            (Condition::Always, _) => true,
+            (Condition::NotExists, current) => current.is_none(),
+            (Condition::Exists, current) => current.is_some(),
+            (Condition::FieldEquals { field, value }, Some(doc)) => doc.get(field) == Some(value),
+            (Condition::FieldEquals { .. }, None) => false,
+        }
+    }
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put(Item, Condition),
+    Delete(Key, Condition),
+    /// Writes nothing; the transaction fails unless the condition holds.
+    Check(Key, Condition),
+}
+
+impl Write {
+    pub fn key(&self) -> &Key {
+        match self {
+            Write::Put(item, _) => &item.key,
+            Write::Delete(key, _) | Write::Check(key, _) => key,
+        }
+    }
+}
+
+/// DynamoDB's limit for TransactWriteItems; the embedded store keeps the same one so
+/// code that passes locally does not fail on AWS.
+pub const MAX_TRANSACTION_WRITES: usize = 100;
+
+/// Checks a transaction the way DynamoDB does before running it.
+pub fn check_transaction(writes: &[Write]) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Err(StoreError::Invalid(
+            "a transaction needs at least one write".into(),
+        ));
+    }
+    if writes.len() > MAX_TRANSACTION_WRITES {
+        return Err(StoreError::Invalid(format!(
+            "a transaction takes at most {MAX_TRANSACTION_WRITES} writes, got {}",
+            writes.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for w in writes {
+        if !seen.insert(w.key()) {
+            return Err(StoreError::Invalid(format!(
+                "a transaction may touch {}/{} only once",
+                w.key().pk,
+                w.key().sk
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A prefix query within one partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub pk: String,
+    pub sk_prefix: String,
+    /// Continue after this sort key (the `next` of the previous page).
+    pub after: Option<String>,
+    pub limit: usize,
+    /// Sort keys descending (newest first for time-ordered keys).
+    pub descending: bool,
+}
+
+impl Query {
+    pub fn prefix(pk: impl Into<String>, sk_prefix: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk_prefix: sk_prefix.into(),
+            after: None,
+            limit: 100,
+            descending: false,
+        }
+    }
+}
+
+/// One page of a query. `next` is `None` when there is nothing more; when it is set,
+/// there may be more (the page was full), and it goes into the next query's `after`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A condition did not hold; for a transaction, `index` names the write at fault.
+    #[error("condition failed{}", index.map(|i| format!(" on write {i}")).unwrap_or_default())]
+    ConditionFailed { index: Option<usize> },
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+    /// A stored item that does not parse: a bug or tampering, never the caller's fault.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The backend could not be reached or refused for capacity; worth retrying.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Key-value store with sorted keys: the single table of the design.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
+    /// All writes happen or none do.
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------
+// Key service
+// ---------------------------------------------------------------------------------
+
+/// The context a data key is bound to (KMS EncryptionContext). A wrapped key made under
+/// one context never unwraps under another, so a ciphertext copied onto another
+/// project's or integration's item is useless there.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EncryptionContext(BTreeMap<String, String>);
+
+impl EncryptionContext {
+    pub fn for_integration(project: &str, integration: &str) -> Self {
+        let mut map = BTreeMap::new();
+        map.insert("project".to_owned(), project.to_owned());
+        map.insert("integration".to_owned(), integration.to_owned());
+        Self(map)
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.0.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn pairs(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
+    /// A canonical byte form (sorted, length-prefixed) used as AEAD associated data.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (k, v) in &self.0 {
+            for part in [k, v] {
+                out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                out.extend_from_slice(part.as_bytes());
+            }
+        }
+        out
+    }
+}
+
+/// A fresh 256-bit data key: the plaintext (wiped on drop) and its wrapped form.
+pub struct DataKey {
+    pub plaintext: Zeroizing<[u8; 32]>,
+    pub wrapped: Vec<u8>,
+    pub key_id: String,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey")
+            .field("plaintext", &"<redacted>")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KeyError {
+    /// The wrapped key does not open under this context (wrong project or integration,
+    /// or tampered).
+    #[error("the data key cannot be unwrapped under this context")]
+    Rejected,
+    #[error("key service misconfigured: {0}")]
+    Misconfigured(String),
+    #[error("key service unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Envelope encryption's key half: data keys made and unwrapped under a context.
+#[async_trait]
+pub trait KeyService: Send + Sync {
+    async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, KeyError>;
+    async fn decrypt_data_key(
+        &self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; 32]>, KeyError>;
+}
+
+// ---------------------------------------------------------------------------------
+// Event bus
+// ---------------------------------------------------------------------------------
+
+/// The EventBridge `source` of every event the product publishes.
+pub const EVENT_SOURCE: &str = "studio.integrations";
+
+/// An event on the bus: EventBridge's envelope fields that routing looks at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusEvent {
+    pub source: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub detail: Value,
+}
+
+impl BusEvent {
+    pub fn new(detail_type: &str, detail: Value) -> Self {
+        Self {
+            source: EVENT_SOURCE.to_owned(),
+            detail_type: detail_type.to_owned(),
+            detail,
+        }
+    }
+
+    pub fn of<T: Serialize>(detail_type: &str, detail: &T) -> Result<Self, BusError> {
+        let detail = serde_json::to_value(detail).map_err(|e| BusError::Invalid(e.to_string()))?;
+        Ok(Self::new(detail_type, detail))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BusError {
+    #[error("invalid event: {0}")]
+    Invalid(String),
+    /// Some entries were still refused after retries.
+    #[error("{failed} of {total} events were not accepted: {reasons:?}")]
+    Rejected {
+        failed: usize,
+        total: usize,
+        reasons: Vec<String>,
+    },
+    #[error("event bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, events: Vec<BusEvent>) -> Result<(), BusError>;
+}
+
+/// What receives routed events (execute-step's handler, locally).
+#[async_trait]
+pub trait EventHandler: Send + Sync {
+    async fn handle(&self, event: BusEvent) -> Result<Value, HandlerError>;
+}
+
+/// Why an event was not handled: retryable (worth another delivery) or not.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HandlerError {
+    #[error("rejected event: {0}")]
+    Rejected(String),
+    #[error("not implemented yet: {0}")]
+    NotImplemented(String),
+    #[error("temporary failure: {0}")]
+    Retryable(String),
+}
+
+// ---------------------------------------------------------------------------------
+// Edge (outbound HTTP)
+// ---------------------------------------------------------------------------------
+
+/// An outbound request, exactly as it would go on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(with = "body_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// A provider's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    #[serde(with = "body_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// What the edge did with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EdgeOutcome {
+    Sent(OutboundResponse),
+    /// Sandbox: recorded, never sent.
+    WouldHaveSent,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EdgeError {
+    #[error("invalid outbound request: {0}")]
+    Invalid(String),
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    /// The request could not be delivered (DNS, connect, TLS); it never reached the
+    /// provider, so it is safe to retry.
+    #[error("could not connect: {0}")]
+    Connect(String),
+    /// The request may have reached the provider; retrying a side effect is unsafe.
+    #[error("transport error after sending: {0}")]
+    Transport(String),
+}
+
+/// The one place a request leaves the process. The sandbox decision is made here, so
+/// nothing above the edge can cause a real call in sandbox mode.
+#[async_trait]
+pub trait Edge: Send + Sync {
+    async fn send(&self, request: &OutboundRequest) -> Result<EdgeOutcome, EdgeError>;
+}
+
+mod body_bytes {
+    //! Bodies are bytes; in JSON they are a UTF-8 string when they are text, else base64.
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(body) {
+            Ok(text) if !text.starts_with("base64:") => s.serialize_str(text),
+            _ => s.serialize_str(&format!(
+                "base64:{}",
+                base64::engine::general_purpose::STANDARD.encode(body)
+            )),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.strip_prefix("base64:") {
+            Some(b64) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(serde::de::Error::custom),
+            None => Ok(text.into_bytes()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Clock and ids
+// ---------------------------------------------------------------------------------
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub trait Ids: Send + Sync {
+    /// A new unique id; ids made later sort after earlier ones.
+    fn new_id(&self) -> String;
+}
+
+/// Everything the handlers reach the outside world through.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<dyn KeyService>,
+    pub bus: Arc<dyn EventBus>,
+    pub live_edge: Arc<dyn Edge>,
+    pub sandbox_edge: Arc<dyn Edge>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn Ids>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_context_bytes_do_not_collide_across_boundaries() {
+        let a = EncryptionContext::for_integration("ab", "c");
+        let b = EncryptionContext::for_integration("a", "bc");
+        assert_ne!(a.canonical_bytes(), b.canonical_bytes());
+    }
+
+    #[test]
+    fn transactions_refuse_the_same_key_twice_and_over_the_limit() {
+        let k = Key::new("P#a", "META");
+        let twice = vec![
+            Write::Check(k.clone(), Condition::Exists),
+            Write::Delete(k, Condition::Always),
+        ];
+        assert!(matches!(
+            check_transaction(&twice),
+            Err(StoreError::Invalid(_))
+        ));
+        let many: Vec<Write> = (0..101)
+            .map(|i| Write::Check(Key::new("P#a", format!("S{i}")), Condition::Always))
+            .collect();
+        assert!(matches!(
+            check_transaction(&many),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            check_transaction(&[]),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn conditions_treat_absent_items_as_not_matching_fields() {
+        let doc = serde_json::json!({"version": 2});
+        let cond = Condition::FieldEquals {
+            field: "version".into(),
+            value: serde_json::json!(2),
+        };
+        assert!(cond.holds(Some(&doc)));
+        assert!(!cond.holds(None));
+        assert!(Condition::NotExists.holds(None));
+        assert!(!Condition::NotExists.holds(Some(&doc)));
+    }
+
+    #[test]
+    fn binary_bodies_round_trip_through_json() {
+        let req = OutboundRequest {
+            method: "POST".into(),
+            url: "https://api.example.com/x".into(),
+            headers: vec![],
+            body: vec![0xff, 0x00, 0x10],
+        };
+        let json = serde_json::to_string(&req).expect("serializes");
+        let back: OutboundRequest = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, req);
+    }
+}

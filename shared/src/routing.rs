@@ -1,0 +1,70 @@
+//! Event rules: which bus events reach which function.
+//!
+//! `template.yaml` declares the same rules for EventBridge; the in-process bus routes
+//! with these. A test reads the template and checks the two agree.
+
+use crate::ports::{BusEvent, EVENT_SOURCE};
+
+/// A function an event can be routed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    ExecuteStep,
+}
+
+/// One EventBridge rule: `{"source": [source], "detail-type": detail_types}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The rule's event key in template.yaml.
+    pub name: &'static str,
+    pub source: &'static str,
+    pub detail_types: &'static [&'static str],
+    pub target: Target,
+}
+
+impl Rule {
+    pub fn matches(&self, event: &BusEvent) -> bool {
+        event.source == self.source && self.detail_types.contains(&event.detail_type.as_str())
+    }
+}
+
+pub const RULES: &[Rule] = &[Rule {
+    name: "RouteToExecuteStep",
+    source: EVENT_SOURCE,
+    detail_types: &["DataChanged", "WorkflowTriggered", "StepRequested"],
+    target: Target::ExecuteStep,
+}];
+
+/// The targets an event is delivered to (none for events only observers care about,
+/// such as IntegrationChanged or RunCompleted).
+pub fn targets(event: &BusEvent) -> Vec<Target> {
+    RULES
+        .iter()
+        .filter(|r| r.matches(event))
+        .map(|r| r.target)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_and_trigger_events_go_to_execute_step_and_others_nowhere() {
+        for dt in ["DataChanged", "WorkflowTriggered", "StepRequested"] {
+            let e = BusEvent::new(dt, serde_json::json!({}));
+            assert_eq!(targets(&e), vec![Target::ExecuteStep], "{dt}");
+        }
+        for dt in ["IntegrationChanged", "StepCompleted", "RunCompleted"] {
+            assert!(
+                targets(&BusEvent::new(dt, serde_json::json!({}))).is_empty(),
+                "{dt}"
+            );
+        }
+        let foreign = BusEvent {
+            source: "someone.else".into(),
+            detail_type: "StepRequested".into(),
+            detail: serde_json::json!({}),
+        };
+        assert!(targets(&foreign).is_empty());
+    }
+}

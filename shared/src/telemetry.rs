@@ -1,0 +1,22 @@
+//! Logging set-up: JSON lines on Lambda (CloudWatch adds the timestamps), readable
+//! text locally. `RUST_LOG` filters, `info` by default.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    // try_init: a second call (tests) keeps the first subscriber instead of panicking.
+    let _ = if on_lambda {
+        builder
+            .json()
+            .without_time()
+            .with_current_span(false)
+            .try_init()
+    } else {
+        builder.with_writer(std::io::stderr).try_init()
+    };
+}

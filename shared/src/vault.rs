@@ -1,0 +1,171 @@
+//! Envelope encryption of credentials.
+//!
+//! Each credential version gets a fresh data key from the key service, bound to the
+//! project, integration and version (the encryption context). The credential fields
+//! are sealed with AES-256-GCM under that data key, with the same context as
+//! associated data, so a ciphertext moved to another item fails twice over: the key
+//! service will not unwrap its data key, and the AEAD tag would not verify.
+
+use std::collections::BTreeMap;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::domain::{CredentialEnvelope, IntegrationName, ProjectId};
+use crate::ports::{EncryptionContext, KeyError, KeyService};
+
+/// Plaintext credential fields. Values are secrets: not `Debug`-printable, wiped on drop.
+#[derive(Default)]
+pub struct Credentials(BTreeMap<String, SecretString>);
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Credentials {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(name.into(), SecretString::from(value.into()));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&SecretString> {
+        self.0.get(name)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The ciphertext does not open: tampered, or moved from another item.
+    #[error("the credential envelope does not open for this project and integration")]
+    Tampered,
+    #[error("the credential envelope is malformed: {0}")]
+    Malformed(String),
+}
+
+/// The context a credential version is bound to.
+pub fn context(
+    project: &ProjectId,
+    integration: &IntegrationName,
+    version: u32,
+) -> EncryptionContext {
+    EncryptionContext::for_integration(project.as_str(), integration.as_str())
+        .with("version", version.to_string())
+}
+
+/// Seals credential fields into a new envelope of the given version.
+pub async fn seal(
+    keys: &dyn KeyService,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    version: u32,
+    credentials: &Credentials,
+) -> Result<CredentialEnvelope, VaultError> {
+    let ctx = context(project, integration, version);
+    let data_key = keys.generate_data_key(&ctx).await?;
+    let mut object = serde_json::Map::new();
+    for (name, value) in &credentials.0 {
+        object.insert(
+            name.clone(),
+            serde_json::Value::String(value.expose_secret().to_owned()),
+        );
+    }
+    let plaintext = Zeroizing::new(
+        serde_json::to_vec(&object).map_err(|e| VaultError::Malformed(e.to_string()))?,
+    );
+    // The map holds copies of the secrets; wipe them too.
+    for (_, value) in object.iter_mut() {
+        if let serde_json::Value::String(s) = value {
+            zeroize::Zeroize::zeroize(s);
+        }
+    }
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|e| KeyError::Unavailable(e.to_string()))?;
+    let cipher = Aes256Gcm::new_from_slice(data_key.plaintext.as_slice())
+        .map_err(|e| VaultError::Malformed(e.to_string()))?;
+    let aad = ctx.canonical_bytes();
+    let ciphertext = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &plaintext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| VaultError::Malformed("encryption failed".into()))?;
+    Ok(CredentialEnvelope {
+        version,
+        key_id: data_key.key_id.clone(),
+        wrapped_key: B64.encode(&data_key.wrapped),
+        nonce: B64.encode(nonce),
+        ciphertext: B64.encode(ciphertext),
+        fields: credentials.names(),
+    })
+}
+
+/// Opens an envelope for the project and integration it is stored under.
+pub async fn open(
+    keys: &dyn KeyService,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    envelope: &CredentialEnvelope,
+) -> Result<Credentials, VaultError> {
+    let decode = |field: &str, v: &str| {
+        B64.decode(v)
+            .map_err(|e| VaultError::Malformed(format!("{field}: {e}")))
+    };
+    let wrapped = decode("wrapped_key", &envelope.wrapped_key)?;
+    let nonce = decode("nonce", &envelope.nonce)?;
+    let ciphertext = decode("ciphertext", &envelope.ciphertext)?;
+    if nonce.len() != 12 {
+        return Err(VaultError::Malformed("nonce must be 12 bytes".into()));
+    }
+    let ctx = context(project, integration, envelope.version);
+    let data_key = match keys.decrypt_data_key(&wrapped, &ctx).await {
+        Ok(k) => k,
+        Err(KeyError::Rejected) => return Err(VaultError::Tampered),
+        Err(e) => return Err(e.into()),
+    };
+    let cipher = Aes256Gcm::new_from_slice(data_key.as_slice())
+        .map_err(|e| VaultError::Malformed(e.to_string()))?;
+    let aad = ctx.canonical_bytes();
+    let plaintext = Zeroizing::new(
+        cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| VaultError::Tampered)?,
+    );
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&plaintext)
+        .map_err(|_| VaultError::Malformed("not a JSON object".into()))?;
+    let mut credentials = Credentials::new();
+    for (name, value) in object {
+        match value {
+            serde_json::Value::String(s) => credentials.insert(name, s),
+            _ => {
+                return Err(VaultError::Malformed(format!(
+                    "field {name} is not a string"
+                )));
+            }
+        }
+    }
+    Ok(credentials)
+}
