@@ -1,1 +1,14 @@
-fn main() {}
+//! All end-to-end and conformance tests, built as one test binary.
+//!
+//! - `store`, `keys`, `bus`: one conformance suite per port, run against the embedded
+//!   adapter and the AWS adapter (on moto server).
+//! - `api`: the studio API through the local router, over embedded adapters.
+//! - `lambda_events`: every sample in `events/` through the Lambda entry point.
+//! - `template`: template.yaml agrees with the code's routes and event rules.
+
+mod api;
+mod bus;
+mod keys;
+mod lambda_events;
+mod store;
+mod template;

@@ -1,1 +1,194 @@
+//! Helpers shared by the end-to-end and conformance tests: the moto server endpoint,
+//! fresh AWS resources per test, an in-memory app over the embedded adapters, and a
+//! store wrapper that counts writes (to prove that bad input changes nothing).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use shared::adapters::{
+    FixedClock, InProcessBus, LocalKeyService, LocalStore, SandboxEdge, TimeOrderedIds,
+};
+use shared::ports::{Condition, Deps, Item, Key, Page, Query, Store, StoreError, Write};
+
+/// The moto server to run AWS adapter tests against (`AWS_ENDPOINT_URL`, as
+/// `infra/moto.sh start` prints it). Under CI the emulator is required: a missing one
+/// fails the test instead of skipping it, so a green run always tested the AWS side.
+pub fn moto_endpoint() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(url) => Some(url),
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("AWS_ENDPOINT_URL is not set under CI=true: start moto with infra/moto.sh start")
+        }
+        None => {
+            eprintln!(
+                "skipping an AWS adapter test: AWS_ENDPOINT_URL is not set (see infra/moto.sh)"
+            );
+            None
+        }
+    }
+}
+
+/// SDK configuration pointing at moto, with dummy credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+/// A unique name so tests sharing one moto server never see each other's resources.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates a table with the design's key schema and TTL attribute; returns its name.
+pub async fn create_table(sdk: &aws_config::SdkConfig) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let name = unique("studio");
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .expect("key")
+    };
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("create table on moto");
+    client
+        .update_time_to_live()
+        .table_name(&name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("enable TTL on moto");
+    name
+}
+
+/// Creates a symmetric KMS key; returns its id.
+pub async fn create_key(sdk: &aws_config::SdkConfig) -> String {
+    let out = aws_sdk_kms::Client::new(sdk)
+        .create_key()
+        .description("studio test key")
+        .send()
+        .await
+        .expect("create key on moto");
+    out.key_metadata().expect("metadata").key_id().to_owned()
+}
+
+/// A clock fixed at a round time, for TTL tests.
+pub fn test_clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(
+        chrono::DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc),
+    ))
+}
+
+/// Embedded dependencies in a temporary folder (kept alive by the returned guard).
+pub struct LocalDeps {
+    pub deps: Deps,
+    pub bus: Arc<InProcessBus>,
+    pub writes: Arc<CountingStore>,
+    pub clock: Arc<FixedClock>,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn local_deps() -> LocalDeps {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = test_clock();
+    let store = LocalStore::open(&dir.path().join("studio.redb"), clock.clone()).expect("store");
+    let writes = Arc::new(CountingStore::new(Arc::new(store)));
+    let keys = LocalKeyService::open_or_create(&dir.path().join("master.key")).expect("keys");
+    let bus = Arc::new(InProcessBus::new());
+    let deps = Deps {
+        store: writes.clone(),
+        keys: Arc::new(keys),
+        bus: bus.clone(),
+        live_edge: Arc::new(SandboxEdge),
+        sandbox_edge: Arc::new(SandboxEdge),
+        clock: clock.clone(),
+        ids: Arc::new(TimeOrderedIds),
+    };
+    LocalDeps {
+        deps,
+        bus,
+        writes,
+        clock,
+        dir,
+    }
+}
+
+/// Passes every call through and counts the writes.
+pub struct CountingStore {
+    inner: Arc<dyn Store>,
+    writes: AtomicUsize,
+}
+
+impl CountingStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.put(item, condition).await
+    }
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete(key, condition).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.transact(writes).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
+    }
+}

@@ -54,6 +54,79 @@ pub enum Function {
     IngestWebhook,
 }
 
+/// Every route, by function: what template.yaml must declare (a test checks both ways).
+pub const ROUTES: &[(Function, &str, &str)] = &[
+    (Function::AddIntegration, "POST", "/projects"),
+    (Function::AddIntegration, "GET", "/projects/{project}"),
+    (
+        Function::AddIntegration,
+        "POST",
+        "/projects/{project}/integrations/describe",
+    ),
+    (
+        Function::AddIntegration,
+        "POST",
+        "/projects/{project}/integrations",
+    ),
+    (
+        Function::AddIntegration,
+        "GET",
+        "/projects/{project}/integrations",
+    ),
+    (
+        Function::AddIntegration,
+        "GET",
+        "/projects/{project}/integrations/{name}",
+    ),
+    (
+        Function::AddIntegration,
+        "PATCH",
+        "/projects/{project}/integrations/{name}",
+    ),
+    (
+        Function::AddIntegration,
+        "DELETE",
+        "/projects/{project}/integrations/{name}",
+    ),
+    (
+        Function::AddIntegration,
+        "PUT",
+        "/projects/{project}/integrations/{name}/credentials",
+    ),
+    (
+        Function::AddIntegration,
+        "GET",
+        "/projects/{project}/integrations/{name}/dependents",
+    ),
+    (
+        Function::AddIntegration,
+        "GET",
+        "/projects/{project}/integrations/{name}/audit",
+    ),
+    (
+        Function::CompileContract,
+        "POST",
+        "/projects/{project}/workflows/{workflow}/steps/compile",
+    ),
+    (
+        Function::CompileContract,
+        "GET",
+        "/projects/{project}/workflows/{workflow}",
+    ),
+    (Function::ExecuteStep, "POST", "/projects/{project}/runs"),
+    (Function::ExecuteStep, "GET", "/projects/{project}/runs"),
+    (
+        Function::ExecuteStep,
+        "GET",
+        "/projects/{project}/runs/{run}",
+    ),
+    (
+        Function::IngestWebhook,
+        "POST",
+        "/hooks/{project}/{integration}",
+    ),
+];
+
 fn routes(function: Function, state: &AppState) -> Router<AppState> {
     let routes = match function {
         Function::AddIntegration => Router::new()

@@ -1,0 +1,396 @@
+//! Store conformance: the same behaviour from `LocalStore` and `DynamoStore`.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use shared::adapters::{DynamoStore, FixedClock};
+use shared::ports::{Condition, Item, Key, Query, Store, StoreError, Write};
+use studio_tests::{create_table, moto_endpoint, sdk_config, test_clock};
+
+/// Runs each suite function against both stores.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    let clock = studio_tests::test_clock();
+                    let store = shared::adapters::LocalStore::open(&dir.path().join("t.redb"), clock.clone())
+                        .expect("open");
+                    super::$name(std::sync::Arc::new(store), clock).await;
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some((store, clock)) = super::dynamo_store().await {
+                        super::$name(store, clock).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    a_put_item_reads_back_with_its_document_intact,
+    a_missing_item_reads_as_none,
+    not_exists_refuses_a_second_put_and_keeps_the_first,
+    field_equals_guards_updates_by_version,
+    deletes_honour_their_condition,
+    a_transaction_writes_all_or_nothing_and_names_the_failed_write,
+    transactions_refuse_what_dynamodb_refuses,
+    prefix_queries_stay_in_their_prefix_sort_and_page,
+    expired_items_are_absent_to_reads_queries_and_conditions,
+);
+
+async fn dynamo_store() -> Option<(Arc<dyn Store>, Arc<FixedClock>)> {
+    let endpoint = moto_endpoint()?;
+    let sdk = sdk_config(&endpoint).await;
+    let table = create_table(&sdk).await;
+    let clock = test_clock();
+    Some((
+        Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+            clock.clone(),
+        )),
+        clock,
+    ))
+}
+
+fn key(sk: &str) -> Key {
+    Key::new("P#conformance", sk)
+}
+
+async fn a_put_item_reads_back_with_its_document_intact(
+    store: Arc<dyn Store>,
+    _clock: Arc<FixedClock>,
+) {
+    let doc = json!({
+        "name": "Clinic — Zürich", "count": 3, "ratio": 0.25, "negative": -7, "on": true,
+        "nothing": null, "empty": "", "list": [1, "two", {"three": 3}], "nested": {"a": {"b": []}}
+    });
+    store
+        .put(Item::new(key("I#one"), doc.clone()), Condition::Always)
+        .await
+        .expect("put");
+    let back = store
+        .get(&key("I#one"))
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(back.doc, doc);
+    assert_eq!(back.key, key("I#one"));
+    assert_eq!(back.expires_at, None);
+}
+
+async fn a_missing_item_reads_as_none(store: Arc<dyn Store>, _clock: Arc<FixedClock>) {
+    assert_eq!(store.get(&key("I#nobody")).await.expect("get"), None);
+}
+
+async fn not_exists_refuses_a_second_put_and_keeps_the_first(
+    store: Arc<dyn Store>,
+    _clock: Arc<FixedClock>,
+) {
+    store
+        .put(
+            Item::new(key("META"), json!({"v": 1})),
+            Condition::NotExists,
+        )
+        .await
+        .expect("first");
+    let second = store
+        .put(
+            Item::new(key("META"), json!({"v": 2})),
+            Condition::NotExists,
+        )
+        .await;
+    assert_eq!(second, Err(StoreError::ConditionFailed { index: None }));
+    assert_eq!(
+        store
+            .get(&key("META"))
+            .await
+            .expect("get")
+            .expect("kept")
+            .doc,
+        json!({"v": 1})
+    );
+}
+
+async fn field_equals_guards_updates_by_version(store: Arc<dyn Store>, _clock: Arc<FixedClock>) {
+    store
+        .put(
+            Item::new(key("I#x"), json!({"version": 1, "a": "old"})),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    let stale = Condition::FieldEquals {
+        field: "version".into(),
+        value: json!(0),
+    };
+    let current = Condition::FieldEquals {
+        field: "version".into(),
+        value: json!(1),
+    };
+    assert_eq!(
+        store
+            .put(
+                Item::new(key("I#x"), json!({"version": 2, "a": "stale"})),
+                stale
+            )
+            .await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    store
+        .put(
+            Item::new(key("I#x"), json!({"version": 2, "a": "new"})),
+            current.clone(),
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        store
+            .get(&key("I#x"))
+            .await
+            .expect("get")
+            .expect("present")
+            .doc["a"],
+        "new"
+    );
+    // On a missing item a field condition fails too.
+    assert_eq!(
+        store
+            .put(Item::new(key("I#absent"), json!({})), current)
+            .await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+}
+
+async fn deletes_honour_their_condition(store: Arc<dyn Store>, _clock: Arc<FixedClock>) {
+    assert_eq!(
+        store.delete(&key("I#gone"), Condition::Exists).await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    store
+        .put(
+            Item::new(key("I#d"), json!({"version": 3})),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    let wrong = Condition::FieldEquals {
+        field: "version".into(),
+        value: json!(2),
+    };
+    assert!(store.delete(&key("I#d"), wrong).await.is_err());
+    assert!(store.get(&key("I#d")).await.expect("get").is_some());
+    store
+        .delete(&key("I#d"), Condition::Exists)
+        .await
+        .expect("delete");
+    assert_eq!(store.get(&key("I#d")).await.expect("get"), None);
+    // Deleting what is not there, unconditionally, is not an error.
+    store
+        .delete(&key("I#d"), Condition::Always)
+        .await
+        .expect("idempotent delete");
+}
+
+async fn a_transaction_writes_all_or_nothing_and_names_the_failed_write(
+    store: Arc<dyn Store>,
+    _clock: Arc<FixedClock>,
+) {
+    store
+        .put(
+            Item::new(key("W#taken"), json!({"v": 0})),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    let failing = vec![
+        Write::Put(Item::new(key("W#a"), json!({"v": 1})), Condition::NotExists),
+        Write::Put(Item::new(key("W#b"), json!({"v": 2})), Condition::Always),
+        Write::Put(
+            Item::new(key("W#taken"), json!({"v": 3})),
+            Condition::NotExists,
+        ),
+    ];
+    assert_eq!(
+        store.transact(failing).await,
+        Err(StoreError::ConditionFailed { index: Some(2) })
+    );
+    assert_eq!(
+        store.get(&key("W#a")).await.expect("get"),
+        None,
+        "nothing of a failed transaction lands"
+    );
+    assert_eq!(store.get(&key("W#b")).await.expect("get"), None);
+    assert_eq!(
+        store
+            .get(&key("W#taken"))
+            .await
+            .expect("get")
+            .expect("kept")
+            .doc,
+        json!({"v": 0})
+    );
+
+    let succeeding = vec![
+        Write::Put(Item::new(key("W#a"), json!({"v": 1})), Condition::NotExists),
+        Write::Delete(key("W#taken"), Condition::Exists),
+        Write::Check(key("W#never"), Condition::NotExists),
+    ];
+    store.transact(succeeding).await.expect("transaction");
+    assert!(store.get(&key("W#a")).await.expect("get").is_some());
+    assert_eq!(store.get(&key("W#taken")).await.expect("get"), None);
+
+    let check_fails = vec![
+        Write::Check(key("W#missing"), Condition::Exists),
+        Write::Put(Item::new(key("W#c"), json!({})), Condition::Always),
+    ];
+    assert_eq!(
+        store.transact(check_fails).await,
+        Err(StoreError::ConditionFailed { index: Some(0) })
+    );
+    assert_eq!(store.get(&key("W#c")).await.expect("get"), None);
+}
+
+async fn transactions_refuse_what_dynamodb_refuses(store: Arc<dyn Store>, _clock: Arc<FixedClock>) {
+    let twice = vec![
+        Write::Put(Item::new(key("T#1"), json!({})), Condition::Always),
+        Write::Delete(key("T#1"), Condition::Always),
+    ];
+    assert!(matches!(
+        store.transact(twice).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let too_many: Vec<Write> = (0..101)
+        .map(|i| {
+            Write::Put(
+                Item::new(key(&format!("T#{i:03}")), json!({})),
+                Condition::Always,
+            )
+        })
+        .collect();
+    assert!(matches!(
+        store.transact(too_many).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.get(&key("T#1")).await.expect("get"), None);
+    assert_eq!(store.get(&key("T#000")).await.expect("get"), None);
+}
+
+async fn prefix_queries_stay_in_their_prefix_sort_and_page(
+    store: Arc<dyn Store>,
+    _clock: Arc<FixedClock>,
+) {
+    for i in (0..25).rev() {
+        store
+            .put(
+                Item::new(key(&format!("R#{i:02}")), json!({"i": i})),
+                Condition::Always,
+            )
+            .await
+            .expect("put");
+    }
+    // Neighbours that must not show up: another prefix, another partition.
+    store
+        .put(Item::new(key("Q#zz"), json!({})), Condition::Always)
+        .await
+        .expect("put");
+    store
+        .put(Item::new(key("S#00"), json!({})), Condition::Always)
+        .await
+        .expect("put");
+    store
+        .put(
+            Item::new(Key::new("P#other", "R#00"), json!({})),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+
+    for descending in [false, true] {
+        let mut query = Query::prefix("P#conformance", "R#");
+        query.limit = 10;
+        query.descending = descending;
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = store.query(&query).await.expect("query");
+            pages += 1;
+            assert!(page.items.len() <= 10);
+            seen.extend(page.items.iter().map(|i| i.doc["i"].as_i64().expect("i")));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+            assert!(pages < 10, "paging does not end");
+        }
+        let mut expected: Vec<i64> = (0..25).collect();
+        if descending {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "descending={descending}");
+    }
+    let mut narrow = Query::prefix("P#conformance", "R#1");
+    narrow.limit = 100;
+    let page = store.query(&narrow).await.expect("query");
+    assert_eq!(page.items.len(), 10);
+    assert_eq!(page.next, None);
+}
+
+async fn expired_items_are_absent_to_reads_queries_and_conditions(
+    store: Arc<dyn Store>,
+    clock: Arc<FixedClock>,
+) {
+    let now = clock.now_secs();
+    let marker = Item::new(key("H#evt_1"), json!({"seen": true})).expiring(now + 60);
+    store
+        .put(marker.clone(), Condition::NotExists)
+        .await
+        .expect("first delivery");
+    assert_eq!(
+        store.put(marker.clone(), Condition::NotExists).await,
+        Err(StoreError::ConditionFailed { index: None }),
+        "a duplicate within the TTL is refused"
+    );
+    let read = store
+        .get(&key("H#evt_1"))
+        .await
+        .expect("get")
+        .expect("live");
+    assert_eq!(read.expires_at, Some(now + 60));
+
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(store.get(&key("H#evt_1")).await.expect("get"), None);
+    let page = store
+        .query(&Query::prefix("P#conformance", "H#"))
+        .await
+        .expect("query");
+    assert!(page.items.is_empty(), "expired items stay out of queries");
+    assert_eq!(
+        store.delete(&key("H#evt_1"), Condition::Exists).await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    store
+        .put(marker.expiring(clock.now_secs() + 60), Condition::NotExists)
+        .await
+        .expect("an expired marker no longer blocks");
+}
+
+trait Secs {
+    fn now_secs(&self) -> i64;
+}
+
+impl Secs for FixedClock {
+    fn now_secs(&self) -> i64 {
+        use shared::ports::Clock;
+        self.now().timestamp()
+    }
+}
