@@ -173,6 +173,57 @@ async fn every_sample_event_goes_through_its_function_with_the_expected_answer()
     );
 }
 
+/// On AWS the HTTP API's JWT authorizer has verified the caller; its `projects` claim
+/// decides, whatever bearer token rides along.
+#[tokio::test]
+async fn on_lambda_the_jwt_projects_claim_decides_access() {
+    let local = local_deps();
+    let project = ProjectId::parse("prj-demo").expect("id");
+    let record = Project {
+        id: project.clone(),
+        name: "Demo".into(),
+        created_at: chrono::Utc::now(),
+        token_sha256: hash_token("a-different-token"),
+    };
+    local
+        .deps
+        .store
+        .put(
+            Item::of(Key::new(keys::project(&project), keys::META), &record).expect("item"),
+            Condition::Always,
+        )
+        .await
+        .expect("seed");
+    let app = router(
+        Function::AddIntegration,
+        AppState {
+            deps: local.deps.clone(),
+            max_webhook_bytes: 1024,
+        },
+    );
+    let sample: Value = serde_json::from_slice(
+        &std::fs::read(events_dir().join("add-integration/get-project.json")).expect("read"),
+    )
+    .expect("json");
+    let with_claim = |projects: &str| {
+        let mut event = sample.clone();
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["projects"] = json!(projects);
+        event
+    };
+    for (claim, status) in [
+        ("prj-demo", 200),
+        ("other prj-demo", 200),
+        ("other,prj-demo", 200),
+        ("other", 401),
+        ("", 401),
+    ] {
+        let answer = invoke(&app, None, with_claim(claim))
+            .await
+            .expect("answered");
+        assert_eq!(answer["statusCode"], status, "claim {claim:?}: {answer}");
+    }
+}
+
 #[tokio::test]
 async fn a_function_refuses_events_it_has_no_handler_for_and_payloads_it_cannot_read() {
     let local = local_deps();

@@ -2,12 +2,14 @@
 //!
 //! - `store`, `keys`, `bus`: one conformance suite per port, run against the embedded
 //!   adapter and the AWS adapter (on moto server).
+//! - `edge`: the live edge against a local capture server; the sandbox edge sends nothing.
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
 
 mod api;
 mod bus;
+mod edge;
 mod keys;
 mod lambda_events;
 mod store;

@@ -192,3 +192,152 @@ impl Store for CountingStore {
         self.inner.query(query).await
     }
 }
+
+/// A stand-in for the Lambda Runtime API (the HTTP interface a Lambda function's
+/// runtime polls), so a function binary can be run as Lambda runs it: it hands out the
+/// queued events one by one and records what the function answers.
+pub mod lambda_runtime_api {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, HeaderValue};
+    use axum::routing::{get, post};
+    use serde_json::Value;
+    use tokio::sync::Notify;
+
+    /// What the function answered for one invocation.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Answer {
+        Response(Value),
+        Error(Value),
+    }
+
+    #[derive(Default)]
+    struct Shared {
+        queue: Mutex<VecDeque<(String, Value)>>,
+        answers: Mutex<Vec<(String, Answer)>>,
+        answered: Notify,
+    }
+
+    pub struct FakeRuntimeApi {
+        /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+        pub address: String,
+        shared: Arc<Shared>,
+    }
+
+    impl FakeRuntimeApi {
+        pub async fn start(events: Vec<Value>) -> Self {
+            let shared = Arc::new(Shared::default());
+            {
+                let mut queue = shared.queue.lock().expect("lock");
+                for (i, event) in events.into_iter().enumerate() {
+                    queue.push_back((format!("request-{i}"), event));
+                }
+            }
+            let app = Router::new()
+                .route("/2018-06-01/runtime/invocation/next", get(next))
+                .route(
+                    "/2018-06-01/runtime/invocation/{id}/response",
+                    post(response),
+                )
+                .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+                .route("/2018-06-01/runtime/init/error", post(init_error))
+                .with_state(shared.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let address = listener.local_addr().expect("addr").to_string();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            Self { address, shared }
+        }
+
+        /// Waits until `count` invocations have been answered (or the timeout passes).
+        pub async fn answers(
+            &self,
+            count: usize,
+            timeout: std::time::Duration,
+        ) -> Vec<(String, Answer)> {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let notified = self.shared.answered.notified();
+                {
+                    let answers = self.shared.answers.lock().expect("lock");
+                    if answers.len() >= count {
+                        return answers.clone();
+                    }
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return self.shared.answers.lock().expect("lock").clone();
+                }
+            }
+        }
+    }
+
+    async fn next(State(shared): State<Arc<Shared>>) -> (HeaderMap, String) {
+        loop {
+            let item = shared.queue.lock().expect("lock").pop_front();
+            if let Some((id, event)) = item {
+                let mut headers = HeaderMap::new();
+                let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+                headers.insert(
+                    "lambda-runtime-aws-request-id",
+                    HeaderValue::from_str(&id).expect("header"),
+                );
+                headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
+                headers.insert(
+                    "lambda-runtime-invoked-function-arn",
+                    HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:test"),
+                );
+                headers.insert(
+                    "lambda-runtime-trace-id",
+                    HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
+                );
+                return (headers, event.to_string());
+            }
+            // Like the real API: a poll with nothing to do waits.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    fn record(shared: &Shared, id: String, answer: Answer) {
+        shared.answers.lock().expect("lock").push((id, answer));
+        shared.answered.notify_waiters();
+    }
+
+    async fn response(
+        State(shared): State<Arc<Shared>>,
+        Path(id): Path<String>,
+        body: String,
+    ) -> &'static str {
+        record(
+            &shared,
+            id,
+            Answer::Response(serde_json::from_str(&body).unwrap_or(Value::String(body))),
+        );
+        "{}"
+    }
+
+    async fn error(
+        State(shared): State<Arc<Shared>>,
+        Path(id): Path<String>,
+        body: String,
+    ) -> &'static str {
+        record(
+            &shared,
+            id,
+            Answer::Error(serde_json::from_str(&body).unwrap_or(Value::String(body))),
+        );
+        "{}"
+    }
+
+    async fn init_error(State(shared): State<Arc<Shared>>, body: String) -> &'static str {
+        record(
+            &shared,
+            "init".into(),
+            Answer::Error(serde_json::from_str(&body).unwrap_or(Value::String(body))),
+        );
+        "{}"
+    }
+}

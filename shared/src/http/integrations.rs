@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, auth};
@@ -13,10 +12,10 @@ use crate::ports::{Key, Query};
 
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = auth::authorize(&state.deps, &headers, &project).await?;
+    let project = auth::authorize(&state.deps, &caller, &project).await?;
     let mut query = Query::prefix(keys::project(&project.id), keys::INTEGRATION_PREFIX);
     let mut integrations = Vec::new();
     loop {
@@ -35,10 +34,10 @@ pub async fn list(
 
 pub async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, name)): Path<(String, String)>,
 ) -> Result<Json<IntegrationView>, ApiError> {
-    let project = auth::authorize(&state.deps, &headers, &project).await?;
+    let project = auth::authorize(&state.deps, &caller, &project).await?;
     let name = IntegrationName::parse(&name)?;
     let item = state
         .deps
@@ -57,22 +56,22 @@ pub async fn read(
 
 async fn later(
     state: &AppState,
-    headers: &HeaderMap,
+    caller: &auth::Caller,
     project: &str,
     what: &str,
 ) -> Result<Json<Value>, ApiError> {
-    auth::authorize(&state.deps, headers, project).await?;
+    auth::authorize(&state.deps, caller, project).await?;
     Err(ApiError::not_implemented(what))
 }
 
 pub async fn describe(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     later(
         &state,
-        &headers,
+        &caller,
         &project,
         "describing a connection in plain words",
     )
@@ -81,20 +80,20 @@ pub async fn describe(
 
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    later(&state, &headers, &project, "creating an integration").await
+    later(&state, &caller, &project, "creating an integration").await
 }
 
 pub async fn update_config(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, _name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     later(
         &state,
-        &headers,
+        &caller,
         &project,
         "updating an integration's config",
     )
@@ -103,28 +102,28 @@ pub async fn update_config(
 
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, _name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    later(&state, &headers, &project, "deleting an integration").await
+    later(&state, &caller, &project, "deleting an integration").await
 }
 
 pub async fn rotate(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, _name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    later(&state, &headers, &project, "rotating credentials").await
+    later(&state, &caller, &project, "rotating credentials").await
 }
 
 pub async fn dependents(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, _name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     later(
         &state,
-        &headers,
+        &caller,
         &project,
         "listing an integration's dependents",
     )
@@ -133,8 +132,8 @@ pub async fn dependents(
 
 pub async fn audit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, _name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    later(&state, &headers, &project, "reading the audit trail").await
+    later(&state, &caller, &project, "reading the audit trail").await
 }

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::routing::{get, post};
 
-pub use auth::{authorize, hash_token};
+pub use auth::{Caller, authorize, hash_token};
 pub use problem::{ApiError, FieldError};
 
 use crate::ports::Deps;

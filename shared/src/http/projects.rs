@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -60,9 +60,9 @@ pub async fn create(
 
 pub async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = auth::authorize(&state.deps, &headers, &project).await?;
+    let project = auth::authorize(&state.deps, &caller, &project).await?;
     Ok(Json(view(&project)))
 }

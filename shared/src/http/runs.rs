@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, Query as UrlQuery, State};
-use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,19 +12,19 @@ use crate::ports::{Key, Query};
 
 pub async fn start(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::authorize(&state.deps, &headers, &project).await?;
+    auth::authorize(&state.deps, &caller, &project).await?;
     Err(ApiError::not_implemented("starting a run"))
 }
 
 pub async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, run)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = auth::authorize(&state.deps, &headers, &project).await?;
+    let project = auth::authorize(&state.deps, &caller, &project).await?;
     let id = RunId::parse(&run)?;
     let pk = keys::project(&project.id);
     let item = state
@@ -62,11 +61,11 @@ pub struct ListParams {
 /// Runs newest first (run ids are time-ordered), optionally of one workflow.
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path(project): Path<String>,
     params: Result<UrlQuery<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = auth::authorize(&state.deps, &headers, &project).await?;
+    let project = auth::authorize(&state.deps, &caller, &project).await?;
     let UrlQuery(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let workflow = params
         .workflow

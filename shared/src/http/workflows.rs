@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, auth};
@@ -12,20 +11,20 @@ use crate::ports::{Key, Query};
 
 pub async fn compile(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, workflow)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::authorize(&state.deps, &headers, &project).await?;
+    auth::authorize(&state.deps, &caller, &project).await?;
     WorkflowId::parse(&workflow)?;
     Err(ApiError::not_implemented("compiling a step"))
 }
 
 pub async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: auth::Caller,
     Path((project, workflow)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let project = auth::authorize(&state.deps, &headers, &project).await?;
+    let project = auth::authorize(&state.deps, &caller, &project).await?;
     let id = WorkflowId::parse(&workflow)?;
     let pk = keys::project(&project.id);
     let item = state
