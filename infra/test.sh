@@ -17,9 +17,15 @@ if ! infra/moto.sh status >/dev/null 2>&1; then
     started_moto=1
 fi
 eval "$(infra/moto.sh start)"
-if [[ "$started_moto" == 1 ]]; then
-    trap 'infra/moto.sh stop >/dev/null 2>&1 || true' EXIT
-fi
 log "AWS adapter tests run against moto at $AWS_ENDPOINT_URL"
 
-cargo test --workspace --locked "$@"
+log_file="$(mktemp)"
+trap 'rm -f "$log_file"; [[ "$started_moto" == 1 ]] && infra/moto.sh stop >/dev/null 2>&1 || true' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log_file"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo prints one per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log_file"
+exit "$status"
