@@ -21,6 +21,7 @@
 
 pub mod adapters;
 pub mod app;
+pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod execute;

@@ -1,0 +1,339 @@
+//! The shape of a provider file. Unknown keys are refused, so a typo in a provider
+//! file fails the catalog test instead of being ignored.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    /// Stable id, also the file name: `postmark`, `google_sheets`, `custom_http`.
+    pub id: String,
+    pub display_name: String,
+    pub category: Category,
+    /// One sentence: what the provider is.
+    pub description: String,
+    /// Where the schemas come from: spec file and version, or the public API reference.
+    pub source: String,
+    /// Names and nicknames people use for it ("sfdc", "gcal", "send grid").
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// What people want from it, in their words ("text our patients", "take card payments").
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Base URL of the API; may use `{config.x}` placeholders.
+    pub base_url: String,
+    /// Headers sent on every call (`Notion-Version`, `Stripe-Version`...).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub auth: Auth,
+    #[serde(default)]
+    pub credentials: Vec<Field>,
+    #[serde(default)]
+    pub config: Vec<Field>,
+    /// A cheap call that proves the credentials work.
+    #[serde(default)]
+    pub verify: Option<Verify>,
+    pub operations: Vec<Operation>,
+    #[serde(default)]
+    pub webhooks: Option<Webhooks>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Email,
+    Crm,
+    Payments,
+    Documents,
+    Spreadsheets,
+    Calendar,
+    ProjectManagement,
+    Chat,
+    SmsVoice,
+    Support,
+    Ehr,
+    Custom,
+}
+
+/// How a request is authenticated. Values are templates over `{credentials.x}` and
+/// `{config.x}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "scheme", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// A header carrying a credential: `X-Postmark-Server-Token: {credentials.server_token}`,
+    /// `Authorization: Bearer {credentials.api_key}`.
+    Header { header: String, value: String },
+    /// HTTP basic auth.
+    Basic { username: String, password: String },
+    /// A query parameter carrying a credential.
+    Query { param: String, value: String },
+    /// OAuth 2.0 with a refresh token; the access token goes in `Authorization: Bearer`.
+    #[serde(rename = "oauth2")]
+    OAuth2 {
+        authorize_url: String,
+        token_url: String,
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+    /// SMART on FHIR backend services: a client-credentials grant with a signed JWT
+    /// client assertion (private key), the token as `Authorization: Bearer`.
+    SmartBackendServices {
+        token_url: String,
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+    /// One of several schemes, chosen by a config field's value (FHIR servers, Custom HTTP).
+    Choice { config_field: String, options: BTreeMap<String, Auth> },
+    None,
+}
+
+/// A credential or config field the user is asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    #[serde(default)]
+    pub secret: bool,
+    #[serde(default = "yes")]
+    pub required: bool,
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Allowed values, when the field is a choice.
+    #[serde(default, rename = "enum", skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    #[serde(default)]
+    pub default: Option<String>,
+    /// The value must start with one of these (`sk_`, `rk_` for Stripe keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prefixes: Vec<String>,
+    #[serde(default)]
+    pub min_length: Option<usize>,
+    #[serde(default)]
+    pub max_length: Option<usize>,
+    /// The field applies only when these config fields have these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub help: Option<String>,
+    /// An example value, never a real secret.
+    #[serde(default)]
+    pub example: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Text,
+    Email,
+    /// An absolute `https://` URL (`http://` is refused: credentials would travel in clear).
+    Url,
+    Hostname,
+    Uuid,
+    /// E.164 phone number: `+` and up to 15 digits.
+    Phone,
+    /// A PEM-encoded key or certificate.
+    Pem,
+    /// Several values separated by spaces or commas (OAuth scopes).
+    List,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    pub method: HttpMethod,
+    pub path: String,
+    /// Status codes that mean the credentials work.
+    #[serde(default = "ok_statuses")]
+    pub expect_status: Vec<u16>,
+}
+
+fn ok_statuses() -> Vec<u16> {
+    vec![200]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// How the request body is put on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// `application/json` (or the content type the operation's headers name).
+    Json,
+    /// `application/x-www-form-urlencoded`; nested objects in bracket notation
+    /// (`metadata[key]=value`), as Stripe and Twilio expect.
+    Form,
+    /// A GraphQL POST: `{"query": <graphql>, "variables": <input>}`.
+    Graphql,
+    /// No body (GET, DELETE).
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    /// Stable id used in contracts: `send_email`, `create_customer`.
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Words that ask for it ("send an email", "email the patient").
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    pub method: HttpMethod,
+    /// Path after the base URL; `{input.x}`, `{config.x}` and `{credentials.x}` placeholders.
+    pub path: String,
+    /// Query parameters (templates).
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Extra headers for this operation (templates).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub encoding: Encoding,
+    /// The GraphQL document, when `encoding` is `graphql`.
+    #[serde(default)]
+    pub graphql: Option<String>,
+    /// The input property sent as the body; by default the whole input, less the
+    /// properties used in the path and query.
+    #[serde(default)]
+    pub body_field: Option<String>,
+    /// Input properties filled from templates when the input lacks them
+    /// (`From: "{config.from_address}"`).
+    #[serde(default)]
+    pub defaults: BTreeMap<String, String>,
+    /// JSON Schema (draft 2020-12) of the input, from the provider's API definition.
+    pub input_schema: Value,
+    /// JSON Schema of a successful response; open to extra fields.
+    pub response_schema: Value,
+    /// Whether the call changes anything at the provider.
+    pub side_effects: bool,
+    /// The provider's idempotency header, if it has one (`Idempotency-Key`).
+    #[serde(default)]
+    pub idempotency_header: Option<String>,
+    #[serde(default)]
+    pub rate_limit_headers: Vec<String>,
+    /// A 2xx answer that is still a failure (Slack's `"ok": false`, GraphQL `errors`).
+    #[serde(default)]
+    pub error_when: Option<ErrorRule>,
+    /// The entity the operation acts on (`contact`, `issue`), for data changes.
+    #[serde(default)]
+    pub entity: Option<String>,
+    pub sample_input: Value,
+    pub sample_response: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    /// JSON pointer into the response body.
+    pub pointer: String,
+    /// The value that means failure; without it, the pointer's presence does.
+    #[serde(default)]
+    pub equals: Option<Value>,
+    /// JSON pointer to the provider's error message.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// How the provider's webhooks are verified and turned into data changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhooks {
+    pub signature: SignatureScheme,
+    /// The header carrying the signature, where there is one.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// The header carrying the signed timestamp, where separate.
+    #[serde(default)]
+    pub timestamp_header: Option<String>,
+    /// How old a signed timestamp may be.
+    #[serde(default)]
+    pub tolerance_secs: Option<u64>,
+    /// The credential field(s) holding the webhook secret or verification key.
+    #[serde(default)]
+    pub secret_fields: Vec<String>,
+    /// JSON pointer to the provider's event id (for deduplication).
+    pub event_id: String,
+    /// JSON pointer to the event type.
+    #[serde(default)]
+    pub event_type: Option<String>,
+    #[serde(default)]
+    pub entities: Vec<EntityMapping>,
+    /// A sample delivery body, as the provider documents it.
+    #[serde(default)]
+    pub sample_event: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureScheme {
+    /// `Stripe-Signature: t=...,v1=...`: HMAC-SHA256 over `t.body`.
+    StripeV1,
+    /// `X-Slack-Signature: v0=...` over `v0:timestamp:body`.
+    SlackV0,
+    /// `X-Twilio-Signature`: HMAC-SHA1 over URL and sorted form parameters.
+    Twilio,
+    /// `X-HubSpot-Signature-v3`: HMAC-SHA256 over method, URI, body and timestamp.
+    HubspotV3,
+    /// SendGrid signed event webhook: ECDSA P-256 over timestamp + body.
+    SendgridEcdsa,
+    /// `Linear-Signature`: HMAC-SHA256 hex of the body, with `webhookTimestamp`.
+    Linear,
+    /// `X-Notion-Signature: sha256=...`, after the verification-token handshake.
+    Notion,
+    /// `X-Hub-Signature: sha1=...` (Intercom).
+    HubSignatureSha1,
+    /// Mailgun: `signature.timestamp`, `token` and `signature` in the body.
+    MailgunBody,
+    /// Basic auth credentials embedded in the webhook URL (Postmark).
+    BasicAuth,
+    /// A shared secret in a header the subscription declares (FHIR Subscription).
+    HeaderSecret,
+    /// HMAC-SHA256 the user declares (Custom HTTP).
+    HmacSha256,
+}
+
+/// How a provider event maps to a change of an integration-cached entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityMapping {
+    /// Event types this mapping applies to (`customer.updated`, `Issue`).
+    pub event_types: Vec<String>,
+    pub entity_type: String,
+    /// JSON pointer to the entity's id.
+    pub id: String,
+    /// `created`, `updated`, `deleted`, or `from:<pointer>` with the value there
+    /// (Linear's `/action` is `create`, `update` or `remove`).
+    pub change: String,
+    /// JSON pointer to the entity's state after the change.
+    pub state: String,
+    /// JSON pointer to the changed fields' previous values, when the provider sends them.
+    #[serde(default)]
+    pub previous: Option<String>,
+}
