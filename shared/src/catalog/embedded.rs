@@ -1,6 +1,4 @@
-//! The provider files, embedded at build time. The catalog test checks that every file
-//! in `shared/providers/` is listed here.
+//! The provider files, embedded at build time: `build.rs` lists every file in
+//! `shared/providers/`.
 
-pub const FILES: &[(&str, &str)] = &[
-    ("postmark.yaml", include_str!("../../providers/postmark.yaml")),
-];
+include!(concat!(env!("OUT_DIR"), "/providers.rs"));

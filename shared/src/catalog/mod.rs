@@ -14,6 +14,7 @@
 //! the catalog test checks each names a declared input property, config field or
 //! credential field.
 
+mod check;
 mod embedded;
 mod model;
 mod template;
@@ -21,6 +22,7 @@ mod template;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+pub use check::{check, compile_schema, validation_errors};
 pub use model::*;
 pub use template::{Placeholder, Source, placeholders};
 
@@ -85,4 +87,57 @@ pub fn catalog() -> Result<&'static Catalog, CatalogError> {
 /// The embedded files, by name (for the catalog test).
 pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
     embedded::FILES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Walks the whole catalog: every file in `shared/providers/` is embedded and parses,
+    /// every placeholder is declared, every auth scheme has its fields, every schema
+    /// compiles, and every operation's sample input and response validate.
+    #[test]
+    fn every_provider_file_is_embedded_parses_and_checks_clean() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("providers/")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml"))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = embedded_files().iter().map(|(n, _)| (*n).to_owned()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk, "embedded.rs lists exactly the files in shared/providers/");
+
+        let catalog = match catalog() {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let mut report = Vec::new();
+        for provider in catalog.providers() {
+            for problem in check(provider) {
+                report.push(format!("{}: {problem}", provider.id));
+            }
+        }
+        assert!(report.is_empty(), "catalog problems:\n{}", report.join("\n"));
+    }
+
+    #[test]
+    fn the_checker_finds_undeclared_placeholders_and_bad_samples() {
+        let text = embedded_files()
+            .iter()
+            .find(|(n, _)| *n == "postmark.yaml")
+            .map(|(_, t)| *t)
+            .expect("postmark");
+        let mut provider: Provider = serde_norway::from_str(text).expect("parses");
+        provider.operations[0].path = "/email/{input.nope}".into();
+        provider.operations[0].sample_response = serde_json::json!({"MessageID": 5});
+        provider.base_url = "http://{config.missing}".into();
+        let problems = check(&provider);
+        let joined = problems.join("\n");
+        assert!(joined.contains("{input.nope}"), "{joined}");
+        assert!(joined.contains("{config.missing}"), "{joined}");
+        assert!(joined.contains("sample for response_schema does not validate"), "{joined}");
+    }
 }

@@ -1,0 +1,286 @@
+//! Checks a provider declaration: the same rules for the embedded files (the catalog
+//! test) and for Custom HTTP declarations a user sends.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::model::{Auth, Encoding, Field, HttpMethod, Operation, Provider};
+use super::template::{Source, placeholders};
+
+/// Everything wrong with a provider, each problem naming where it is. Empty when valid.
+pub fn check(provider: &Provider) -> Vec<String> {
+    let mut problems = Vec::new();
+    let credentials: BTreeSet<&str> = provider.credentials.iter().map(|f| f.name.as_str()).collect();
+    let config: BTreeSet<&str> = provider.config.iter().map(|f| f.name.as_str()).collect();
+    let no_input = BTreeSet::new();
+
+    if provider.display_name.trim().is_empty() {
+        problems.push("display_name is empty".into());
+    }
+    check_fields("credentials", &provider.credentials, &config, &mut problems);
+    check_fields("config", &provider.config, &config, &mut problems);
+    let all_names = provider.credentials.iter().chain(&provider.config).map(|f| &f.name);
+    let mut seen = BTreeSet::new();
+    for name in all_names {
+        if !seen.insert(name) {
+            problems.push(format!("field {name} is declared twice"));
+        }
+    }
+
+    let scope = Scope { credentials: &credentials, config: &config, input: &no_input };
+    scope.template("base_url", &provider.base_url, &mut problems);
+    if !provider.base_url.starts_with("https://") && !provider.base_url.starts_with("{config.") {
+        problems.push(format!("base_url {:?} must be https:// or a config placeholder", provider.base_url));
+    }
+    for (name, value) in &provider.headers {
+        scope.template(&format!("headers.{name}"), value, &mut problems);
+    }
+    check_auth(&provider.auth, "auth", &provider.config, &scope, &mut problems);
+    if let Some(verify) = &provider.verify {
+        scope.template("verify.path", &verify.path, &mut problems);
+    }
+    if provider.operations.is_empty() {
+        problems.push("no operations".into());
+    }
+    let mut ids = BTreeSet::new();
+    for op in &provider.operations {
+        if !ids.insert(op.id.as_str()) {
+            problems.push(format!("operation {} is declared twice", op.id));
+        }
+        check_operation(op, &credentials, &config, &mut problems);
+    }
+    if let Some(hooks) = &provider.webhooks {
+        for field in &hooks.secret_fields {
+            if !credentials.contains(field.as_str()) {
+                problems.push(format!("webhooks.secret_fields: {field} is not a credential field"));
+            }
+        }
+        for (name, pointer) in [("event_id", Some(&hooks.event_id)), ("event_type", hooks.event_type.as_ref())] {
+            if let Some(pointer) = pointer {
+                if !pointer.starts_with('/') {
+                    problems.push(format!("webhooks.{name}: {pointer:?} is not a JSON pointer"));
+                } else if let Some(sample) = &hooks.sample_event {
+                    if sample.pointer(pointer).is_none() {
+                        problems.push(format!("webhooks.{name}: {pointer} is not in sample_event"));
+                    }
+                }
+            }
+        }
+        for mapping in &hooks.entities {
+            let change_ok = matches!(mapping.change.as_str(), "created" | "updated" | "deleted")
+                || mapping.change.strip_prefix("from:").is_some_and(|p| p.starts_with('/'));
+            if !change_ok {
+                problems.push(format!("webhooks.entities: change {:?} is not created, updated, deleted or from:/pointer", mapping.change));
+            }
+        }
+    }
+    problems
+}
+
+struct Scope<'a> {
+    credentials: &'a BTreeSet<&'a str>,
+    config: &'a BTreeSet<&'a str>,
+    input: &'a BTreeSet<String>,
+}
+
+impl Scope<'_> {
+    fn template(&self, at: &str, template: &str, problems: &mut Vec<String>) {
+        match placeholders(template) {
+            Err(e) => problems.push(format!("{at}: {e}")),
+            Ok(found) => {
+                for p in found {
+                    let declared = match p.source {
+                        Source::Credentials => self.credentials.contains(p.name.as_str()),
+                        Source::Config => self.config.contains(p.name.as_str()),
+                        Source::Input => self.input.contains(&p.name),
+                    };
+                    if !declared {
+                        let kind = match p.source {
+                            Source::Credentials => "credential field",
+                            Source::Config => "config field",
+                            Source::Input => "input property",
+                        };
+                        problems.push(format!("{at}: {{{}}} names no declared {kind}", template_name(&p)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn template_name(p: &super::Placeholder) -> String {
+    let source = match p.source {
+        Source::Input => "input",
+        Source::Config => "config",
+        Source::Credentials => "credentials",
+    };
+    format!("{source}.{}", p.name)
+}
+
+fn check_fields(kind: &str, fields: &[Field], config: &BTreeSet<&str>, problems: &mut Vec<String>) {
+    for f in fields {
+        if f.name.is_empty() || !f.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            problems.push(format!("{kind}.{}: names use letters, digits and _", f.name));
+        }
+        if f.label.trim().is_empty() {
+            problems.push(format!("{kind}.{}: no label", f.name));
+        }
+        if let Some(default) = &f.default {
+            if !f.choices.is_empty() && !f.choices.contains(default) {
+                problems.push(format!("{kind}.{}: default {default:?} is not one of its choices", f.name));
+            }
+        }
+        if f.required && f.default.is_some() {
+            problems.push(format!("{kind}.{}: a field with a default is not required", f.name));
+        }
+        if let Some(when) = &f.when {
+            for key in when.keys() {
+                if !config.contains(key.as_str()) {
+                    problems.push(format!("{kind}.{}: when names no config field {key}", f.name));
+                }
+            }
+        }
+    }
+}
+
+fn check_auth(auth: &Auth, at: &str, config_fields: &[Field], scope: &Scope<'_>, problems: &mut Vec<String>) {
+    let needs = |names: &[&str], problems: &mut Vec<String>| {
+        for name in names {
+            if !scope.credentials.contains(name) {
+                problems.push(format!("{at}: this scheme needs a credential field {name}"));
+            }
+        }
+    };
+    match auth {
+        Auth::Header { header, value } => {
+            if header.trim().is_empty() {
+                problems.push(format!("{at}: header name is empty"));
+            }
+            scope.template(&format!("{at}.value"), value, problems);
+            if !value.contains("{credentials.") {
+                problems.push(format!("{at}: the header carries no credential"));
+            }
+        }
+        Auth::Basic { username, password } => {
+            scope.template(&format!("{at}.username"), username, problems);
+            scope.template(&format!("{at}.password"), password, problems);
+        }
+        Auth::Query { param, value } => {
+            if param.trim().is_empty() {
+                problems.push(format!("{at}: query parameter name is empty"));
+            }
+            scope.template(&format!("{at}.value"), value, problems);
+        }
+        Auth::OAuth2 { authorize_url, token_url, .. } => {
+            scope.template(&format!("{at}.authorize_url"), authorize_url, problems);
+            scope.template(&format!("{at}.token_url"), token_url, problems);
+            needs(&["client_id", "client_secret", "refresh_token"], problems);
+        }
+        Auth::SmartBackendServices { token_url, .. } => {
+            scope.template(&format!("{at}.token_url"), token_url, problems);
+            needs(&["client_id", "private_key"], problems);
+        }
+        Auth::Choice { config_field, options } => match config_fields.iter().find(|f| &f.name == config_field) {
+            None => problems.push(format!("{at}: choice by undeclared config field {config_field}")),
+            Some(field) => {
+                let choices: BTreeSet<&String> = field.choices.iter().collect();
+                let keys: BTreeSet<&String> = options.keys().collect();
+                if choices != keys {
+                    problems.push(format!("{at}: options {keys:?} differ from {config_field}'s choices {choices:?}"));
+                }
+                for (name, option) in options {
+                    check_auth(option, &format!("{at}.options.{name}"), config_fields, scope, problems);
+                }
+            }
+        },
+        Auth::None => {}
+    }
+}
+
+/// Compiles a JSON Schema, or says why it does not.
+pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| e.to_string())
+}
+
+/// The first few validation errors of `value` against `validator`, as text.
+pub fn validation_errors(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    validator.iter_errors(value).take(5).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+}
+
+fn check_operation(op: &Operation, credentials: &BTreeSet<&str>, config: &BTreeSet<&str>, problems: &mut Vec<String>) {
+    let at = format!("operations.{}", op.id);
+    if op.id.is_empty() || !op.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        problems.push(format!("{at}: ids use lowercase letters, digits and _"));
+    }
+    let input: BTreeSet<String> = op
+        .input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let scope = Scope { credentials, config, input: &input };
+    scope.template(&format!("{at}.path"), &op.path, problems);
+    if !op.path.starts_with('/') {
+        problems.push(format!("{at}.path must start with /"));
+    }
+    for (k, v) in &op.query {
+        scope.template(&format!("{at}.query.{k}"), v, problems);
+    }
+    for (k, v) in &op.headers {
+        scope.template(&format!("{at}.headers.{k}"), v, problems);
+    }
+    for (k, v) in &op.defaults {
+        if !input.contains(k) {
+            problems.push(format!("{at}.defaults: {k} is not an input property"));
+        }
+        scope.template(&format!("{at}.defaults.{k}"), v, problems);
+    }
+    match (op.encoding, &op.graphql) {
+        (Encoding::Graphql, None) => problems.push(format!("{at}: graphql encoding needs a graphql document")),
+        (Encoding::Graphql, Some(_)) if op.method != HttpMethod::Post => {
+            problems.push(format!("{at}: GraphQL is sent with POST"))
+        }
+        (e, Some(_)) if e != Encoding::Graphql => problems.push(format!("{at}: graphql document without graphql encoding")),
+        _ => {}
+    }
+    if op.encoding == Encoding::None && !matches!(op.method, HttpMethod::Get | HttpMethod::Delete) {
+        problems.push(format!("{at}: {} without a body", op.method.as_str()));
+    }
+    if let Some(field) = &op.body_field {
+        if !input.contains(field) {
+            problems.push(format!("{at}.body_field: {field} is not an input property"));
+        }
+    }
+    if let Some(rule) = &op.error_when {
+        if !rule.pointer.starts_with('/') {
+            problems.push(format!("{at}.error_when.pointer is not a JSON pointer"));
+        }
+    }
+    if op.phrases.is_empty() {
+        problems.push(format!("{at}: no phrases"));
+    }
+    if op.response_schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+        problems.push(format!("{at}: response schemas stay open to extra fields"));
+    }
+    for (kind, schema, sample) in [
+        ("input_schema", &op.input_schema, &op.sample_input),
+        ("response_schema", &op.response_schema, &op.sample_response),
+    ] {
+        if schema.get("type").and_then(Value::as_str) != Some("object") {
+            problems.push(format!("{at}.{kind}: the top level is an object"));
+        }
+        match compile_schema(schema) {
+            Err(e) => problems.push(format!("{at}.{kind} does not compile: {e}")),
+            Ok(validator) => {
+                for error in validation_errors(&validator, sample) {
+                    problems.push(format!("{at}: sample for {kind} does not validate: {error}"));
+                }
+            }
+        }
+    }
+}
