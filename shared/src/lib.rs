@@ -23,6 +23,7 @@ pub mod adapters;
 pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod describe;
 pub mod domain;
 pub mod execute;
 pub mod http;

@@ -273,8 +273,6 @@ async fn routes_of_later_issues_answer_501_after_checking_the_token() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
     let later = [
-        (Method::POST, format!("/projects/{p}/integrations/describe")),
-        (Method::POST, format!("/projects/{p}/integrations")),
         (
             Method::PATCH,
             format!("/projects/{p}/integrations/postmark"),

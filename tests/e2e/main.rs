@@ -3,13 +3,17 @@
 //! - `store`, `keys`, `bus`: one conformance suite per port, run against the embedded
 //!   adapter and the AWS adapter (on moto server).
 //! - `edge`: the live edge against a local capture server; the sandbox edge sends nothing.
+//! - `describe`: plain words to a provider, with the labelled accuracy set.
+//! - `integrations`: creating integrations, Custom HTTP declarations.
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
 
 mod api;
 mod bus;
+mod describe;
 mod edge;
+mod integrations;
 mod keys;
 mod lambda_events;
 mod store;

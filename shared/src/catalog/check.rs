@@ -8,8 +8,18 @@ use serde_json::Value;
 use super::model::{Auth, Encoding, Field, HttpMethod, Operation, Provider};
 use super::template::{Source, placeholders};
 
-/// Everything wrong with a provider, each problem naming where it is. Empty when valid.
+/// Everything wrong with a catalog provider, each problem naming where it is (empty
+/// when valid). Catalog files must also carry samples that validate.
 pub fn check(provider: &Provider) -> Vec<String> {
+    check_with(provider, true)
+}
+
+/// The same checks for a declaration a user sends (Custom HTTP), which has no samples.
+pub fn check_declaration(provider: &Provider) -> Vec<String> {
+    check_with(provider, false)
+}
+
+fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let credentials: BTreeSet<&str> = provider.credentials.iter().map(|f| f.name.as_str()).collect();
     let config: BTreeSet<&str> = provider.config.iter().map(|f| f.name.as_str()).collect();
@@ -48,7 +58,7 @@ pub fn check(provider: &Provider) -> Vec<String> {
         if !ids.insert(op.id.as_str()) {
             problems.push(format!("operation {} is declared twice", op.id));
         }
-        check_operation(op, &credentials, &config, &mut problems);
+        check_operation(op, &credentials, &config, samples, &mut problems);
     }
     if let Some(hooks) = &provider.webhooks {
         for field in &hooks.secret_fields {
@@ -212,7 +222,13 @@ pub fn validation_errors(validator: &jsonschema::Validator, value: &Value) -> Ve
     validator.iter_errors(value).take(5).map(|e| format!("{} at {}", e, e.instance_path())).collect()
 }
 
-fn check_operation(op: &Operation, credentials: &BTreeSet<&str>, config: &BTreeSet<&str>, problems: &mut Vec<String>) {
+fn check_operation(
+    op: &Operation,
+    credentials: &BTreeSet<&str>,
+    config: &BTreeSet<&str>,
+    samples: bool,
+    problems: &mut Vec<String>,
+) {
     let at = format!("operations.{}", op.id);
     if op.id.is_empty() || !op.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         problems.push(format!("{at}: ids use lowercase letters, digits and _"));
@@ -261,7 +277,7 @@ fn check_operation(op: &Operation, credentials: &BTreeSet<&str>, config: &BTreeS
             problems.push(format!("{at}.error_when.pointer is not a JSON pointer"));
         }
     }
-    if op.phrases.is_empty() {
+    if samples && op.phrases.is_empty() {
         problems.push(format!("{at}: no phrases"));
     }
     if op.response_schema.get("additionalProperties") == Some(&Value::Bool(false)) {
@@ -276,11 +292,12 @@ fn check_operation(op: &Operation, credentials: &BTreeSet<&str>, config: &BTreeS
         }
         match compile_schema(schema) {
             Err(e) => problems.push(format!("{at}.{kind} does not compile: {e}")),
-            Ok(validator) => {
+            Ok(validator) if samples => {
                 for error in validation_errors(&validator, sample) {
                     problems.push(format!("{at}: sample for {kind} does not validate: {error}"));
                 }
             }
+            Ok(_) => {}
         }
     }
 }

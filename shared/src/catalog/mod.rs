@@ -18,13 +18,16 @@ mod check;
 mod embedded;
 mod model;
 mod template;
+mod values;
+pub mod custom;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-pub use check::{check, compile_schema, validation_errors};
+pub use check::{check, check_declaration, compile_schema, validation_errors};
 pub use model::*;
 pub use template::{Placeholder, Source, placeholders};
+pub use values::{applies, check_value, check_values};
 
 /// All providers, parsed once.
 #[derive(Debug)]

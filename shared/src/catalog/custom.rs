@@ -1,0 +1,304 @@
+//! Custom HTTP: an adapter of the same structure as the built-in ones, built from what
+//! the user declares (base URL, auth scheme and where the secret goes, endpoints).
+//!
+//! ```json
+//! {"base_url": "https://api.example.com/v1",
+//!  "auth": {"scheme": "header", "header": "X-Api-Key"},
+//!  "endpoints": [{"name": "create_ticket", "method": "POST", "path": "/tickets",
+//!                 "input_schema": {...}, "response_schema": {...}}]}
+//! ```
+//! Auth schemes and the credential each takes: `bearer` (`token`), `header`
+//! (`api_key`, in the named header), `query` (`api_key`, in the named parameter),
+//! `basic` (`username`, `password`), `none`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::model::{Auth, Category, Encoding, Field, Format, HttpMethod, Operation, Provider};
+use super::{check_declaration, values::check_value};
+use crate::domain::InvalidValue;
+
+pub const ID: &str = "custom_http";
+const MAX_ENDPOINTS: usize = 50;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Declaration {
+    base_url: String,
+    auth: AuthDeclaration,
+    endpoints: Vec<Endpoint>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "scheme", rename_all = "snake_case", deny_unknown_fields)]
+enum AuthDeclaration {
+    Bearer,
+    Header { header: String },
+    Query { param: String },
+    Basic,
+    None,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Endpoint {
+    name: String,
+    method: HttpMethod,
+    path: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    input_schema: Option<Value>,
+    #[serde(default)]
+    response_schema: Option<Value>,
+    /// Defaults to true for anything but GET.
+    #[serde(default)]
+    side_effects: Option<bool>,
+    /// `json` (default) or `form`; GET and DELETE send no body.
+    #[serde(default)]
+    encoding: Option<Encoding>,
+    #[serde(default)]
+    idempotency_header: Option<String>,
+}
+
+fn secret(name: &str, label: &str) -> Field {
+    Field {
+        name: name.into(),
+        label: label.into(),
+        secret: true,
+        required: true,
+        format: None,
+        choices: vec![],
+        default: None,
+        prefixes: vec![],
+        min_length: None,
+        max_length: None,
+        when: None,
+        help: None,
+        example: None,
+    }
+}
+
+/// The credential fields each auth scheme takes (what describe asks for).
+pub fn credential_fields(scheme: &str) -> Vec<Field> {
+    match scheme {
+        "bearer" => vec![secret("token", "Bearer token")],
+        "header" | "query" => vec![secret("api_key", "API key")],
+        "basic" => {
+            let mut username = secret("username", "Username");
+            username.secret = false;
+            vec![username, secret("password", "Password")]
+        }
+        _ => vec![],
+    }
+}
+
+/// The config fields a Custom HTTP integration takes (what describe asks for).
+pub fn config_fields() -> Vec<Field> {
+    let mut base = secret("base_url", "Base URL of the API");
+    base.secret = false;
+    base.format = Some(Format::Url);
+    let mut auth = secret("auth", "Auth scheme: bearer, header, query, basic or none");
+    auth.secret = false;
+    auth.choices = vec!["bearer".into(), "header".into(), "query".into(), "basic".into(), "none".into()];
+    let mut endpoints = secret("endpoints", "Endpoints: name, method, path, input and response schema");
+    endpoints.secret = false;
+    vec![base, auth, endpoints]
+}
+
+fn problem(field: impl Into<String>, message: impl Into<String>) -> InvalidValue {
+    InvalidValue::new(field, message)
+}
+
+/// Builds the provider a Custom HTTP integration's config declares, or says what is wrong.
+pub fn build(display_name: &str, config: &Map<String, Value>) -> Result<Provider, Vec<InvalidValue>> {
+    let declaration: Declaration = serde_json::from_value(Value::Object(config.clone())).map_err(|e| {
+        vec![problem("config", format!("a Custom HTTP config has base_url, auth and endpoints: {e}"))]
+    })?;
+    let mut problems = Vec::new();
+    let url_field = {
+        let mut f = secret("base_url", "Base URL");
+        f.secret = false;
+        f.format = Some(Format::Url);
+        f
+    };
+    if let Err(m) = check_value(&url_field, &declaration.base_url) {
+        problems.push(problem("config.base_url", m));
+    }
+    if reqwest::Url::parse(&declaration.base_url).is_ok_and(|u| u.query().is_some() || u.fragment().is_some()) {
+        problems.push(problem("config.base_url", "must not carry a query or fragment; declare them on endpoints"));
+    }
+    let (auth, credentials) = match &declaration.auth {
+        AuthDeclaration::Bearer => (
+            Auth::Header { header: "Authorization".into(), value: "Bearer {credentials.token}".into() },
+            credential_fields("bearer"),
+        ),
+        AuthDeclaration::Header { header } => {
+            let valid = !header.is_empty() && header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                problems.push(problem("config.auth.header", "must be a header name (letters, digits, - and _)"));
+            }
+            (Auth::Header { header: header.clone(), value: "{credentials.api_key}".into() }, credential_fields("header"))
+        }
+        AuthDeclaration::Query { param } => {
+            if param.is_empty() || param.contains(['&', '=', '#', '?', ' ']) {
+                problems.push(problem("config.auth.param", "must be a query parameter name"));
+            }
+            (Auth::Query { param: param.clone(), value: "{credentials.api_key}".into() }, credential_fields("query"))
+        }
+        AuthDeclaration::Basic => (
+            Auth::Basic { username: "{credentials.username}".into(), password: "{credentials.password}".into() },
+            credential_fields("basic"),
+        ),
+        AuthDeclaration::None => (Auth::None, vec![]),
+    };
+    if declaration.endpoints.is_empty() {
+        problems.push(problem("config.endpoints", "declare at least one endpoint"));
+    }
+    if declaration.endpoints.len() > MAX_ENDPOINTS {
+        problems.push(problem("config.endpoints", format!("at most {MAX_ENDPOINTS} endpoints")));
+    }
+    let mut operations = Vec::new();
+    for (i, endpoint) in declaration.endpoints.iter().enumerate() {
+        let at = format!("config.endpoints[{i}]");
+        let valid_name = !endpoint.name.is_empty()
+            && endpoint.name.len() <= 64
+            && endpoint.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid_name {
+            problems.push(problem(format!("{at}.name"), "use lowercase letters, digits and _ (e.g. create_ticket)"));
+        }
+        // People write `/tickets/{id}`; the adapter's templates say `{input.id}`.
+        let path = endpoint.path.replace("{input.", "{").replace('{', "{input.");
+        if !endpoint.path.starts_with('/') || endpoint.path.contains("..") || endpoint.path.contains(['?', '#', ' ']) {
+            problems.push(problem(format!("{at}.path"), "must start with / and hold no query, fragment, spaces or .."));
+        }
+        let bodiless = matches!(endpoint.method, HttpMethod::Get | HttpMethod::Delete);
+        let encoding = if bodiless { Encoding::None } else { endpoint.encoding.unwrap_or(Encoding::Json) };
+        if matches!(encoding, Encoding::Graphql) {
+            problems.push(problem(format!("{at}.encoding"), "json or form"));
+        }
+        let mut input_schema = endpoint.input_schema.clone().unwrap_or_else(|| json!({"type": "object"}));
+        // Path parameters are inputs too: declare them if the schema does not.
+        if let Ok(found) = super::placeholders(&path) {
+            if let Some(obj) = input_schema.as_object_mut() {
+                let properties = obj.entry("properties").or_insert_with(|| json!({}));
+                if let Some(properties) = properties.as_object_mut() {
+                    for p in found {
+                        properties.entry(p.name.clone()).or_insert_with(|| json!({"type": ["string", "integer"]}));
+                    }
+                }
+            }
+        }
+        operations.push(Operation {
+            id: endpoint.name.clone(),
+            name: endpoint.name.replace('_', " "),
+            description: endpoint.description.clone().unwrap_or_else(|| format!("{} {}", endpoint.method.as_str(), endpoint.path)),
+            phrases: vec![endpoint.name.replace('_', " ")],
+            method: endpoint.method,
+            path,
+            query: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            encoding,
+            graphql: None,
+            body_field: None,
+            defaults: BTreeMap::new(),
+            input_schema,
+            response_schema: endpoint.response_schema.clone().unwrap_or_else(|| json!({"type": "object"})),
+            side_effects: endpoint.side_effects.unwrap_or(endpoint.method != HttpMethod::Get),
+            idempotency_header: endpoint.idempotency_header.clone(),
+            rate_limit_headers: vec![],
+            error_when: None,
+            entity: None,
+            sample_input: json!({}),
+            sample_response: json!({}),
+        });
+    }
+    let provider = Provider {
+        id: ID.into(),
+        display_name: display_name.into(),
+        category: Category::Custom,
+        description: "A REST API declared by the user.".into(),
+        source: "declared by the user".into(),
+        aliases: vec![],
+        capabilities: vec![],
+        base_url: declaration.base_url.trim_end_matches('/').to_owned(),
+        headers: declaration.headers,
+        auth,
+        credentials,
+        config: vec![],
+        verify: None,
+        operations,
+        webhooks: None,
+    };
+    if problems.is_empty() {
+        for p in check_declaration(&provider) {
+            problems.push(problem("config", p));
+        }
+    }
+    if problems.is_empty() { Ok(provider) } else { Err(problems) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().expect("object")
+    }
+
+    #[test]
+    fn a_declared_api_becomes_an_adapter_with_the_credentials_its_scheme_needs() {
+        let provider = build(
+            "Our API",
+            &config(json!({
+                "base_url": "https://api.example.com/v1/",
+                "auth": {"scheme": "header", "header": "X-Api-Key"},
+                "endpoints": [
+                    {"name": "create_ticket", "method": "POST", "path": "/tickets",
+                     "input_schema": {"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}},
+                     "response_schema": {"type": "object", "properties": {"id": {"type": "string"}}}},
+                    {"name": "get_ticket", "method": "GET", "path": "/tickets/{id}"}
+                ]
+            })),
+        )
+        .expect("valid");
+        assert_eq!(provider.base_url, "https://api.example.com/v1");
+        assert_eq!(provider.credentials.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["api_key"]);
+        assert_eq!(provider.operations[1].path, "/tickets/{input.id}");
+        assert_eq!(provider.operations[1].encoding, Encoding::None);
+        assert!(!provider.operations[1].side_effects);
+        assert!(provider.operations[0].side_effects);
+    }
+
+    #[test]
+    fn bad_declarations_name_each_field_at_fault() {
+        let errors = build(
+            "Bad",
+            &config(json!({
+                "base_url": "http://api.example.com",
+                "auth": {"scheme": "header", "header": "X Api Key"},
+                "endpoints": [{"name": "Create Ticket", "method": "POST", "path": "tickets",
+                               "input_schema": {"type": "object", "properties": {"a": {"type": "strung"}}}}]
+            })),
+        )
+        .expect_err("invalid");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"config.base_url"), "{errors:?}");
+        assert!(fields.contains(&"config.auth.header"), "{errors:?}");
+        assert!(fields.contains(&"config.endpoints[0].name"), "{errors:?}");
+        assert!(fields.contains(&"config.endpoints[0].path"), "{errors:?}");
+        let schema_error = build(
+            "Bad schema",
+            &config(json!({"base_url": "https://api.example.com", "auth": {"scheme": "none"},
+                           "endpoints": [{"name": "x", "method": "POST", "path": "/x",
+                                          "input_schema": {"type": "object", "properties": {"a": {"type": "strung"}}}}]})),
+        )
+        .expect_err("schema does not compile");
+        assert!(schema_error[0].message.contains("does not compile"), "{schema_error:?}");
+        assert!(build("No", &config(json!({"base_url": "https://x.example"}))).is_err());
+    }
+}

@@ -1,0 +1,420 @@
+//! Plain words to a provider: "Connect to Postmark to send transactional emails" →
+//! Postmark, with ranked candidates, a suggested integration name and the exact
+//! credential and config fields to ask for.
+//!
+//! Three signals, from the catalog's own data (no model, no network, microseconds):
+//! 1. names: a provider's name or alias appears (also split or joined: "send grid",
+//!    "sendgrid"), or a word is a near miss of one (Damerau-Levenshtein, for
+//!    "salesfroce", "twillio");
+//! 2. capabilities: the words of what people want from a provider ("text our
+//!    patients", "take card payments"), weighted by how specific each word is across
+//!    the catalog (inverse document frequency), so "patients" counts more than "send";
+//! 3. Custom HTTP: the text is about the user's own REST API.
+//!
+//! A name beats a capability; when nothing scores enough, `provider` is null and the
+//! candidates are the closest options with Custom HTTP among them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::catalog::{Auth, Catalog, Category, Field, Provider, custom};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub provider: String,
+    pub display_name: String,
+    pub category: String,
+    pub confidence: f64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptField {
+    pub name: String,
+    pub label: String,
+    pub secret: bool,
+    pub required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(rename = "enum", skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// Asked only when these config fields have these values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prompt {
+    pub credentials: Vec<PromptField>,
+    pub config: Vec<PromptField>,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Described {
+    pub provider: Option<String>,
+    pub candidates: Vec<Candidate>,
+    pub suggested_name: Option<String>,
+    pub prompt: Option<Prompt>,
+    /// Said plainly when the catalog has nothing for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Below this, a capability match is not trusted to pick a provider.
+const PICK_THRESHOLD: f64 = 0.34;
+const MAX_CANDIDATES: usize = 5;
+const MAX_TEXT_CHARS: usize = 2000;
+
+const STOPWORDS: &[&str] = &[
+    "a", "an", "the", "to", "our", "we", "us", "my", "me", "i", "and", "or", "for", "with", "in", "on", "of", "at", "by",
+    "need", "needs", "want", "wants", "would", "like", "connect", "connection", "integration", "integrate", "use",
+    "using", "via", "from", "when", "is", "are", "it", "its", "that", "this", "be", "can", "so", "please", "set", "up",
+    "into", "add", "new", "let", "lets", "let's", "some", "any", "all", "have", "has", "should", "will", "do", "does",
+    "make", "get", "them", "they", "their", "your", "you", "also", "then", "there", "through", "account", "link", "hook",
+    "able", "way", "wire", "plug", "talk", "app", "service", "tool", "platform", "system",
+];
+
+/// Words the fuzzy name match must not bend into a provider name.
+const NOT_NAMES: &[&str] = &["motion", "lotion", "strip", "strips", "striped", "linen", "notice", "slick", "stack"];
+
+/// Synonyms folded before matching, so capability phrases need not list them all.
+fn canonical(word: &str) -> &str {
+    match word {
+        "sms" | "texts" | "texting" | "texted" | "txt" => "text",
+        "e-mail" | "emails" | "emailing" | "emailed" | "mail" | "mails" | "mailing" => "email",
+        "payment" | "payments" | "pay" | "paid" | "paying" | "charge" | "charges" | "charging" | "billing" | "bill" => "pay",
+        "spreadsheet" | "spreadsheets" | "sheets" => "sheet",
+        "appointments" | "appt" | "appts" => "appointment",
+        "phone" | "phones" | "phoning" | "dial" | "ring" => "call",
+        "patients" => "patient",
+        "docs" | "documents" => "document",
+        "msg" | "msgs" => "message",
+        "tickets" | "issues" | "bugs" | "bug" => "issue",
+        other => other,
+    }
+}
+
+fn stem(word: &str) -> String {
+    let w = canonical(word);
+    for suffix in ["ing", "ed", "es", "s"] {
+        if let Some(base) = w.strip_suffix(suffix) {
+            if base.len() >= 4 && !(suffix == "s" && base.ends_with('s')) {
+                return canonical(base).to_owned();
+            }
+        }
+    }
+    w.to_owned()
+}
+
+/// Lowercase words, punctuation dropped.
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
+        .flat_map(|w| {
+            let w = w.trim_matches(|c| c == '\'' || c == '-');
+            // Hyphenated words count whole and in parts ("e-mail", "send-grid").
+            let mut out = vec![w.to_owned()];
+            if w.contains('-') {
+                out.extend(w.split('-').filter(|p| !p.is_empty()).map(str::to_owned));
+            }
+            out
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn content(words: &[String]) -> Vec<String> {
+    words.iter().filter(|w| !STOPWORDS.contains(&w.as_str())).map(|w| stem(w)).collect()
+}
+
+struct Alias {
+    provider: usize,
+    /// The alias's words, and the same joined without spaces.
+    words: Vec<String>,
+    joined: String,
+}
+
+struct Phrase {
+    provider: usize,
+    words: Vec<String>,
+    text: String,
+}
+
+/// The matcher's tables, built once from the catalog.
+pub struct Matcher {
+    providers: Vec<ProviderInfo>,
+    aliases: Vec<Alias>,
+    phrases: Vec<Phrase>,
+    idf: HashMap<String, f64>,
+}
+
+struct ProviderInfo {
+    id: String,
+    display_name: String,
+    category: Category,
+}
+
+fn category_name(c: Category) -> String {
+    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+impl Matcher {
+    pub fn new(catalog: &Catalog) -> Self {
+        let mut providers = Vec::new();
+        let mut aliases = Vec::new();
+        let mut phrases = Vec::new();
+        let mut document_frequency: HashMap<String, usize> = HashMap::new();
+        for (index, p) in catalog.providers().filter(|p| p.id != custom::ID).enumerate() {
+            providers.push(ProviderInfo { id: p.id.clone(), display_name: p.display_name.clone(), category: p.category });
+            let mut names: Vec<String> = p.aliases.clone();
+            names.push(p.display_name.clone());
+            names.push(p.id.replace('_', " "));
+            for name in names {
+                let w = words(&name);
+                if w.is_empty() {
+                    continue;
+                }
+                let joined = w.concat();
+                aliases.push(Alias { provider: index, words: w, joined });
+            }
+            let mut vocabulary = HashSet::new();
+            let texts = p.capabilities.iter().chain(p.operations.iter().flat_map(|o| o.phrases.iter()));
+            for text in texts {
+                let w = content(&words(text));
+                if w.is_empty() {
+                    continue;
+                }
+                vocabulary.extend(w.iter().cloned());
+                phrases.push(Phrase { provider: index, words: w, text: text.clone() });
+            }
+            for word in vocabulary {
+                *document_frequency.entry(word).or_default() += 1;
+            }
+        }
+        let n = providers.len().max(1) as f64;
+        let idf = document_frequency
+            .into_iter()
+            .map(|(w, df)| (w, (1.0 + n / df as f64).ln()))
+            .collect();
+        Self { providers, aliases, phrases, idf }
+    }
+
+    fn idf(&self, word: &str) -> f64 {
+        self.idf.get(word).copied().unwrap_or(0.0)
+    }
+
+    /// Scores every provider for the text; returns (score, reason) per provider index.
+    fn score(&self, text: &str) -> (Vec<(f64, String)>, f64) {
+        let raw = words(text);
+        let mut scores: Vec<(f64, String)> = vec![(0.0, String::new()); self.providers.len()];
+        let raise = |i: usize, score: f64, reason: String, scores: &mut Vec<(f64, String)>| {
+            if score > scores[i].0 {
+                scores[i] = (score, reason);
+            }
+        };
+
+        // 1. Names: exact (as words, split or joined) or near misses.
+        for alias in &self.aliases {
+            let display = &self.providers[alias.provider].display_name;
+            let n = alias.words.len();
+            let exact = raw.windows(n).any(|w| w == alias.words.as_slice());
+            let joined = (1..=3).any(|k| raw.windows(k).any(|w| w.concat() == alias.joined));
+            if exact || joined {
+                // Longer, more specific aliases win ties ("google calendar" over "google").
+                let score = 0.97 + 0.001 * alias.joined.len().min(20) as f64;
+                raise(alias.provider, score, format!("names {display}"), &mut scores);
+                continue;
+            }
+            if alias.joined.len() >= 5 {
+                for k in 1..=2 {
+                    for w in raw.windows(k) {
+                        let candidate = w.concat();
+                        if candidate.len() < 5 || NOT_NAMES.contains(&candidate.as_str()) {
+                            continue;
+                        }
+                        let similarity = strsim::normalized_damerau_levenshtein(&candidate, &alias.joined);
+                        let allowed = if alias.joined.len() <= 6 { 0.8 } else { 0.75 };
+                        if similarity >= allowed {
+                            let score = 0.6 + 0.3 * similarity;
+                            raise(alias.provider, score, format!("\"{candidate}\" looks like {display}"), &mut scores);
+                        }
+                    }
+                }
+            }
+        }
+
+        // 2. Capabilities: how much of a phrase's specific words the text has.
+        let text_words: HashSet<String> = content(&raw).into_iter().collect();
+        for phrase in &self.phrases {
+            let total: f64 = phrase.words.iter().map(|w| self.idf(w)).sum();
+            if total <= 0.0 {
+                continue;
+            }
+            let matched: f64 = phrase.words.iter().filter(|w| text_words.contains(*w)).map(|w| self.idf(w)).sum();
+            if matched <= 0.0 {
+                continue;
+            }
+            let coverage = matched / total;
+            let strength = (matched / 2.5).min(1.0);
+            let score = 0.85 * coverage * (0.5 + 0.5 * strength);
+            let display = &self.providers[phrase.provider].display_name;
+            raise(phrase.provider, score, format!("\"{}\" is what {display} does", phrase.text), &mut scores);
+        }
+
+        // 3. The user's own REST API.
+        let joined = raw.join(" ");
+        let custom_cues = [
+            "our api", "our own api", "rest api", "internal api", "custom api", "in-house", "in house", "http endpoint",
+            "our endpoint", "our backend", "any api", "own api", "proprietary api", "homegrown", "http api", "json api",
+            "our service", "our server", "webhook url", "graphql api", "our platform's api", "private api",
+        ];
+        let custom = if custom_cues.iter().any(|c| joined.contains(c)) { 0.8 } else { 0.0 };
+        (scores, custom)
+    }
+
+    pub fn describe(&self, catalog: &Catalog, text: &str) -> Described {
+        let text: String = text.chars().take(MAX_TEXT_CHARS).collect();
+        let (scores, custom_score) = self.score(&text);
+        let mut ranked: Vec<(usize, f64, String)> =
+            scores.into_iter().enumerate().filter(|(_, (s, _))| *s > 0.0).map(|(i, (s, r))| (i, s, r)).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let best = ranked.first().map(|(_, s, _)| *s).unwrap_or(0.0);
+        let second = ranked.get(1).map(|(_, s, _)| *s).unwrap_or(0.0);
+        // A capability match on a custom API cue yields to Custom HTTP, a named provider does not.
+        let custom_wins = custom_score > 0.0 && best < 0.9;
+        let margin = ((best - second) / 0.25).clamp(0.0, 1.0);
+        let mut candidates: Vec<Candidate> = ranked
+            .iter()
+            .take(MAX_CANDIDATES)
+            .enumerate()
+            .map(|(rank, (i, s, reason))| {
+                let info = &self.providers[*i];
+                let confidence = if rank == 0 { s * (0.7 + 0.3 * margin) } else { s * 0.7 };
+                Candidate {
+                    provider: info.id.clone(),
+                    display_name: info.display_name.clone(),
+                    category: category_name(info.category),
+                    confidence: (confidence * 100.0).round() / 100.0,
+                    reason: reason.clone(),
+                }
+            })
+            .collect();
+        let custom_candidate = |confidence: f64, reason: &str| Candidate {
+            provider: custom::ID.into(),
+            display_name: "Custom HTTP".into(),
+            category: "custom".into(),
+            confidence,
+            reason: reason.into(),
+        };
+        let chosen = if custom_wins {
+            candidates.insert(0, custom_candidate(0.8, "describes your own REST API: Custom HTTP calls any REST API"));
+            Some(custom::ID.to_owned())
+        } else if best >= PICK_THRESHOLD {
+            candidates.push(custom_candidate(0.1, "any REST API, if none of these fits"));
+            candidates.first().map(|c| c.provider.clone())
+        } else {
+            candidates.push(custom_candidate(0.3, "nothing in the catalog fits; Custom HTTP calls any REST API"));
+            None
+        };
+        candidates.truncate(MAX_CANDIDATES + 1);
+        let message = chosen.is_none().then(|| {
+            "No provider in the catalog fits this description. Custom HTTP can connect any REST API: give its base URL, auth scheme and endpoints.".to_owned()
+        });
+        let prompt = chosen.as_deref().map(|id| prompt_for(catalog, id));
+        let suggested_name = chosen.as_deref().map(|id| suggested_name(&text).unwrap_or_else(|| id.replace('_', "-")));
+        Described { provider: chosen, candidates, suggested_name, prompt: prompt.flatten(), message }
+    }
+}
+
+fn prompt_field(f: &Field) -> PromptField {
+    PromptField {
+        name: f.name.clone(),
+        label: f.label.clone(),
+        secret: f.secret,
+        required: f.required,
+        format: f.format.and_then(|x| serde_json::to_value(x).ok()).and_then(|v| v.as_str().map(str::to_owned)),
+        choices: f.choices.clone(),
+        default: f.default.clone(),
+        help: f.help.clone(),
+        when: f.when.clone(),
+    }
+}
+
+fn scopes(auth: &Auth) -> Vec<String> {
+    match auth {
+        Auth::OAuth2 { scopes, .. } | Auth::SmartBackendServices { scopes, .. } => scopes.clone(),
+        Auth::Choice { options, .. } => {
+            let mut all: Vec<String> = options.values().flat_map(scopes).collect();
+            all.dedup();
+            all
+        }
+        _ => vec![],
+    }
+}
+
+/// The exact fields to ask for when adding an integration of this provider.
+pub fn prompt_for(catalog: &Catalog, id: &str) -> Option<Prompt> {
+    if id == custom::ID {
+        let mut credentials = Vec::new();
+        for scheme in ["bearer", "header", "basic"] {
+            for f in custom::credential_fields(scheme) {
+                let mut field = prompt_field(&f);
+                let schemes = if scheme == "header" { "header or query" } else { scheme };
+                field.help = Some(format!("when auth is {schemes}"));
+                field.when = Some(BTreeMap::from([("auth".to_owned(), scheme.to_owned())]));
+                credentials.push(field);
+            }
+        }
+        return Some(Prompt {
+            credentials,
+            config: custom::config_fields().iter().map(prompt_field).collect(),
+            scopes: vec![],
+        });
+    }
+    let provider: &Provider = catalog.get(id)?;
+    Some(Prompt {
+        credentials: provider.credentials.iter().map(prompt_field).collect(),
+        config: provider.config.iter().map(prompt_field).collect(),
+        scopes: scopes(&provider.auth),
+    })
+}
+
+/// "... called clinic-mail" / "named Billing" → a valid integration name.
+fn suggested_name(text: &str) -> Option<String> {
+    let lower = text.to_lowercase();
+    for cue in ["called ", "named ", "name it ", "call it "] {
+        if let Some(pos) = lower.find(cue) {
+            let rest = &text[pos + cue.len()..];
+            let name: String = rest
+                .trim_start_matches(['"', '\'', '`', '“'])
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                .collect();
+            let slug = name.to_lowercase();
+            if crate::domain::IntegrationName::parse(&slug).is_ok() && slug.len() >= 2 {
+                return Some(slug);
+            }
+        }
+    }
+    None
+}
+
+/// The matcher over the embedded catalog, built once.
+pub fn matcher() -> Result<&'static Matcher, crate::catalog::CatalogError> {
+    static MATCHER: OnceLock<Matcher> = OnceLock::new();
+    let catalog = crate::catalog::catalog()?;
+    Ok(MATCHER.get_or_init(|| Matcher::new(catalog)))
+}
+
+/// Describes a sentence against the embedded catalog.
+pub fn describe(text: &str) -> Result<Described, crate::catalog::CatalogError> {
+    let catalog = crate::catalog::catalog()?;
+    Ok(matcher()?.describe(catalog, text))
+}
