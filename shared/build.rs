@@ -17,9 +17,15 @@ fn main() {
     for name in names {
         println!("cargo:rerun-if-changed=providers/{name}");
         let path = dir.join(&name);
-        writeln!(out, "    ({name:?}, include_str!({:?})),", path.display().to_string()).expect("write");
+        writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .expect("write");
     }
     out.push_str("];\n");
-    let target = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("providers.rs");
+    let target =
+        std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("providers.rs");
     std::fs::write(target, out).expect("write providers.rs");
 }

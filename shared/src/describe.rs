@@ -73,23 +73,105 @@ const MAX_CANDIDATES: usize = 5;
 const MAX_TEXT_CHARS: usize = 2000;
 
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "to", "our", "we", "us", "my", "me", "i", "and", "or", "for", "with", "in", "on", "of", "at", "by",
-    "need", "needs", "want", "wants", "would", "like", "connect", "connection", "integration", "integrate", "use",
-    "using", "via", "from", "when", "is", "are", "it", "its", "that", "this", "be", "can", "so", "please", "set", "up",
-    "into", "add", "new", "let", "lets", "let's", "some", "any", "all", "have", "has", "should", "will", "do", "does",
-    "make", "get", "them", "they", "their", "your", "you", "also", "then", "there", "through", "account", "link", "hook",
-    "able", "way", "wire", "plug", "talk", "app", "service", "tool", "platform", "system",
+    "a",
+    "an",
+    "the",
+    "to",
+    "our",
+    "we",
+    "us",
+    "my",
+    "me",
+    "i",
+    "and",
+    "or",
+    "for",
+    "with",
+    "in",
+    "on",
+    "of",
+    "at",
+    "by",
+    "need",
+    "needs",
+    "want",
+    "wants",
+    "would",
+    "like",
+    "connect",
+    "connection",
+    "integration",
+    "integrate",
+    "use",
+    "using",
+    "via",
+    "from",
+    "when",
+    "is",
+    "are",
+    "it",
+    "its",
+    "that",
+    "this",
+    "be",
+    "can",
+    "so",
+    "please",
+    "set",
+    "up",
+    "into",
+    "add",
+    "new",
+    "let",
+    "lets",
+    "let's",
+    "some",
+    "any",
+    "all",
+    "have",
+    "has",
+    "should",
+    "will",
+    "do",
+    "does",
+    "make",
+    "get",
+    "them",
+    "they",
+    "their",
+    "your",
+    "you",
+    "also",
+    "then",
+    "there",
+    "through",
+    "account",
+    "link",
+    "hook",
+    "able",
+    "way",
+    "wire",
+    "plug",
+    "talk",
+    "app",
+    "service",
+    "tool",
+    "platform",
+    "system",
 ];
 
 /// Words the fuzzy name match must not bend into a provider name.
-const NOT_NAMES: &[&str] = &["motion", "lotion", "strip", "strips", "striped", "linen", "notice", "slick", "stack"];
+const NOT_NAMES: &[&str] = &[
+    "motion", "lotion", "strip", "strips", "striped", "linen", "notice", "slick", "stack",
+];
 
 /// Synonyms folded before matching, so capability phrases need not list them all.
 fn canonical(word: &str) -> &str {
     match word {
         "sms" | "texts" | "texting" | "texted" | "txt" => "text",
         "e-mail" | "emails" | "emailing" | "emailed" | "mail" | "mails" | "mailing" => "email",
-        "payment" | "payments" | "pay" | "paid" | "paying" | "charge" | "charges" | "charging" | "billing" | "bill" => "pay",
+        "payment" | "payments" | "pay" | "paid" | "paying" | "charge" | "charges" | "charging"
+        | "billing" | "bill" => "pay",
         "spreadsheet" | "spreadsheets" | "sheets" => "sheet",
         "appointments" | "appt" | "appts" => "appointment",
         "phone" | "phones" | "phoning" | "dial" | "ring" => "call",
@@ -131,7 +213,11 @@ fn words(text: &str) -> Vec<String> {
 }
 
 fn content(words: &[String]) -> Vec<String> {
-    words.iter().filter(|w| !STOPWORDS.contains(&w.as_str())).map(|w| stem(w)).collect()
+    words
+        .iter()
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .map(|w| stem(w))
+        .collect()
 }
 
 struct Alias {
@@ -143,7 +229,9 @@ struct Alias {
 
 struct Phrase {
     provider: usize,
-    words: Vec<String>,
+    /// The phrase's content words with their weights, and the weights' sum.
+    words: Vec<(String, f64)>,
+    total: f64,
     text: String,
 }
 
@@ -152,7 +240,6 @@ pub struct Matcher {
     providers: Vec<ProviderInfo>,
     aliases: Vec<Alias>,
     phrases: Vec<Phrase>,
-    idf: HashMap<String, f64>,
 }
 
 struct ProviderInfo {
@@ -162,7 +249,10 @@ struct ProviderInfo {
 }
 
 fn category_name(c: Category) -> String {
-    serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 impl Matcher {
@@ -171,8 +261,16 @@ impl Matcher {
         let mut aliases = Vec::new();
         let mut phrases = Vec::new();
         let mut document_frequency: HashMap<String, usize> = HashMap::new();
-        for (index, p) in catalog.providers().filter(|p| p.id != custom::ID).enumerate() {
-            providers.push(ProviderInfo { id: p.id.clone(), display_name: p.display_name.clone(), category: p.category });
+        for (index, p) in catalog
+            .providers()
+            .filter(|p| p.id != custom::ID)
+            .enumerate()
+        {
+            providers.push(ProviderInfo {
+                id: p.id.clone(),
+                display_name: p.display_name.clone(),
+                category: p.category,
+            });
             let mut names: Vec<String> = p.aliases.clone();
             names.push(p.display_name.clone());
             names.push(p.id.replace('_', " "));
@@ -182,32 +280,52 @@ impl Matcher {
                     continue;
                 }
                 let joined = w.concat();
-                aliases.push(Alias { provider: index, words: w, joined });
+                aliases.push(Alias {
+                    provider: index,
+                    words: w,
+                    joined,
+                });
             }
             let mut vocabulary = HashSet::new();
-            let texts = p.capabilities.iter().chain(p.operations.iter().flat_map(|o| o.phrases.iter()));
+            let texts = p
+                .capabilities
+                .iter()
+                .chain(p.operations.iter().flat_map(|o| o.phrases.iter()));
             for text in texts {
                 let w = content(&words(text));
                 if w.is_empty() {
                     continue;
                 }
                 vocabulary.extend(w.iter().cloned());
-                phrases.push(Phrase { provider: index, words: w, text: text.clone() });
+                let words = w.into_iter().map(|w| (w, 0.0)).collect();
+                phrases.push(Phrase {
+                    provider: index,
+                    words,
+                    total: 0.0,
+                    text: text.clone(),
+                });
             }
             for word in vocabulary {
                 *document_frequency.entry(word).or_default() += 1;
             }
         }
         let n = providers.len().max(1) as f64;
-        let idf = document_frequency
+        let idf: HashMap<String, f64> = document_frequency
             .into_iter()
             .map(|(w, df)| (w, (1.0 + n / df as f64).ln()))
             .collect();
-        Self { providers, aliases, phrases, idf }
-    }
-
-    fn idf(&self, word: &str) -> f64 {
-        self.idf.get(word).copied().unwrap_or(0.0)
+        // Weights are fixed once the catalog is read: store them with each phrase.
+        for phrase in &mut phrases {
+            for (word, weight) in &mut phrase.words {
+                *weight = idf.get(word.as_str()).copied().unwrap_or(0.0);
+            }
+            phrase.total = phrase.words.iter().map(|(_, w)| w).sum();
+        }
+        Self {
+            providers,
+            aliases,
+            phrases,
+        }
     }
 
     /// Scores every provider for the text; returns (score, reason) per provider index.
@@ -229,21 +347,50 @@ impl Matcher {
             if exact || joined {
                 // Longer, more specific aliases win ties ("google calendar" over "google").
                 let score = 0.97 + 0.001 * alias.joined.len().min(20) as f64;
-                raise(alias.provider, score, format!("names {display}"), &mut scores);
+                raise(
+                    alias.provider,
+                    score,
+                    format!("names {display}"),
+                    &mut scores,
+                );
                 continue;
             }
             if alias.joined.len() >= 5 {
+                let first = alias.joined.as_bytes()[0];
                 for k in 1..=2 {
                     for w in raw.windows(k) {
-                        let candidate = w.concat();
-                        if candidate.len() < 5 || NOT_NAMES.contains(&candidate.as_str()) {
+                        // Misspellings keep the first letter and about the length; checking
+                        // that first keeps the edit-distance work to a handful of pairs.
+                        if w[0].as_bytes().first() != Some(&first) {
                             continue;
                         }
-                        let similarity = strsim::normalized_damerau_levenshtein(&candidate, &alias.joined);
+                        // Two words run together only as a split name ("mail gunn"), never
+                        // with a small word ("note in" is not Notion).
+                        if k == 2
+                            && w.iter()
+                                .any(|x| STOPWORDS.contains(&x.as_str()) || x.len() < 3)
+                        {
+                            continue;
+                        }
+                        let length: usize = w.iter().map(String::len).sum();
+                        if length < 5 || length.abs_diff(alias.joined.len()) > 2 {
+                            continue;
+                        }
+                        let candidate = w.concat();
+                        if NOT_NAMES.contains(&candidate.as_str()) {
+                            continue;
+                        }
+                        let similarity =
+                            strsim::normalized_damerau_levenshtein(&candidate, &alias.joined);
                         let allowed = if alias.joined.len() <= 6 { 0.8 } else { 0.75 };
                         if similarity >= allowed {
                             let score = 0.6 + 0.3 * similarity;
-                            raise(alias.provider, score, format!("\"{candidate}\" looks like {display}"), &mut scores);
+                            raise(
+                                alias.provider,
+                                score,
+                                format!("\"{candidate}\" looks like {display}"),
+                                &mut scores,
+                            );
                         }
                     }
                 }
@@ -253,11 +400,16 @@ impl Matcher {
         // 2. Capabilities: how much of a phrase's specific words the text has.
         let text_words: HashSet<String> = content(&raw).into_iter().collect();
         for phrase in &self.phrases {
-            let total: f64 = phrase.words.iter().map(|w| self.idf(w)).sum();
+            let total = phrase.total;
             if total <= 0.0 {
                 continue;
             }
-            let matched: f64 = phrase.words.iter().filter(|w| text_words.contains(*w)).map(|w| self.idf(w)).sum();
+            let matched: f64 = phrase
+                .words
+                .iter()
+                .filter(|(w, _)| text_words.contains(w))
+                .map(|(_, weight)| weight)
+                .sum();
             if matched <= 0.0 {
                 continue;
             }
@@ -265,25 +417,57 @@ impl Matcher {
             let strength = (matched / 2.5).min(1.0);
             let score = 0.85 * coverage * (0.5 + 0.5 * strength);
             let display = &self.providers[phrase.provider].display_name;
-            raise(phrase.provider, score, format!("\"{}\" is what {display} does", phrase.text), &mut scores);
+            raise(
+                phrase.provider,
+                score,
+                format!("\"{}\" is what {display} does", phrase.text),
+                &mut scores,
+            );
         }
 
         // 3. The user's own REST API.
         let joined = raw.join(" ");
         let custom_cues = [
-            "our api", "our own api", "rest api", "internal api", "custom api", "in-house", "in house", "http endpoint",
-            "our endpoint", "our backend", "any api", "own api", "proprietary api", "homegrown", "http api", "json api",
-            "our service", "our server", "webhook url", "graphql api", "our platform's api", "private api",
+            "our api",
+            "our own api",
+            "rest api",
+            "internal api",
+            "custom api",
+            "in-house",
+            "in house",
+            "http endpoint",
+            "our endpoint",
+            "our backend",
+            "any api",
+            "own api",
+            "proprietary api",
+            "homegrown",
+            "http api",
+            "json api",
+            "our service",
+            "our server",
+            "webhook url",
+            "graphql api",
+            "our platform's api",
+            "private api",
         ];
-        let custom = if custom_cues.iter().any(|c| joined.contains(c)) { 0.8 } else { 0.0 };
+        let custom = if custom_cues.iter().any(|c| joined.contains(c)) {
+            0.8
+        } else {
+            0.0
+        };
         (scores, custom)
     }
 
     pub fn describe(&self, catalog: &Catalog, text: &str) -> Described {
         let text: String = text.chars().take(MAX_TEXT_CHARS).collect();
         let (scores, custom_score) = self.score(&text);
-        let mut ranked: Vec<(usize, f64, String)> =
-            scores.into_iter().enumerate().filter(|(_, (s, _))| *s > 0.0).map(|(i, (s, r))| (i, s, r)).collect();
+        let mut ranked: Vec<(usize, f64, String)> = scores
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (s, _))| *s > 0.0)
+            .map(|(i, (s, r))| (i, s, r))
+            .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let best = ranked.first().map(|(_, s, _)| *s).unwrap_or(0.0);
         let second = ranked.get(1).map(|(_, s, _)| *s).unwrap_or(0.0);
@@ -296,7 +480,15 @@ impl Matcher {
             .enumerate()
             .map(|(rank, (i, s, reason))| {
                 let info = &self.providers[*i];
-                let confidence = if rank == 0 { s * (0.7 + 0.3 * margin) } else { s * 0.7 };
+                // A provider named outright is sure unless another is named too; a
+                // capability match is as sure as its lead over the next one.
+                let named = *s >= 0.95;
+                let confidence = match (rank, named) {
+                    (0, true) if second >= 0.95 => s * 0.85,
+                    (0, true) => *s,
+                    (0, false) => s * (0.7 + 0.3 * margin),
+                    _ => s * 0.7,
+                };
                 Candidate {
                     provider: info.id.clone(),
                     display_name: info.display_name.clone(),
@@ -314,13 +506,22 @@ impl Matcher {
             reason: reason.into(),
         };
         let chosen = if custom_wins {
-            candidates.insert(0, custom_candidate(0.8, "describes your own REST API: Custom HTTP calls any REST API"));
+            candidates.insert(
+                0,
+                custom_candidate(
+                    0.8,
+                    "describes your own REST API: Custom HTTP calls any REST API",
+                ),
+            );
             Some(custom::ID.to_owned())
         } else if best >= PICK_THRESHOLD {
             candidates.push(custom_candidate(0.1, "any REST API, if none of these fits"));
             candidates.first().map(|c| c.provider.clone())
         } else {
-            candidates.push(custom_candidate(0.3, "nothing in the catalog fits; Custom HTTP calls any REST API"));
+            candidates.push(custom_candidate(
+                0.3,
+                "nothing in the catalog fits; Custom HTTP calls any REST API",
+            ));
             None
         };
         candidates.truncate(MAX_CANDIDATES + 1);
@@ -328,8 +529,16 @@ impl Matcher {
             "No provider in the catalog fits this description. Custom HTTP can connect any REST API: give its base URL, auth scheme and endpoints.".to_owned()
         });
         let prompt = chosen.as_deref().map(|id| prompt_for(catalog, id));
-        let suggested_name = chosen.as_deref().map(|id| suggested_name(&text).unwrap_or_else(|| id.replace('_', "-")));
-        Described { provider: chosen, candidates, suggested_name, prompt: prompt.flatten(), message }
+        let suggested_name = chosen
+            .as_deref()
+            .map(|id| suggested_name(&text).unwrap_or_else(|| id.replace('_', "-")));
+        Described {
+            provider: chosen,
+            candidates,
+            suggested_name,
+            prompt: prompt.flatten(),
+            message,
+        }
     }
 }
 
@@ -339,7 +548,10 @@ fn prompt_field(f: &Field) -> PromptField {
         label: f.label.clone(),
         secret: f.secret,
         required: f.required,
-        format: f.format.and_then(|x| serde_json::to_value(x).ok()).and_then(|v| v.as_str().map(str::to_owned)),
+        format: f
+            .format
+            .and_then(|x| serde_json::to_value(x).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
         choices: f.choices.clone(),
         default: f.default.clone(),
         help: f.help.clone(),
@@ -366,7 +578,11 @@ pub fn prompt_for(catalog: &Catalog, id: &str) -> Option<Prompt> {
         for scheme in ["bearer", "header", "basic"] {
             for f in custom::credential_fields(scheme) {
                 let mut field = prompt_field(&f);
-                let schemes = if scheme == "header" { "header or query" } else { scheme };
+                let schemes = if scheme == "header" {
+                    "header or query"
+                } else {
+                    scheme
+                };
                 field.help = Some(format!("when auth is {schemes}"));
                 field.when = Some(BTreeMap::from([("auth".to_owned(), scheme.to_owned())]));
                 credentials.push(field);

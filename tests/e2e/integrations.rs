@@ -3,14 +3,20 @@
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::ports::{Key, Store};
+use shared::ports::Key;
 
 use crate::api::TestApp;
 
 const CANARY: &str = "00000000-0000-4000-8000-c0ffeec0ffee";
 
 async fn create(app: &TestApp, p: &str, token: &str, body: Value) -> crate::api::Answer {
-    app.call(Method::POST, &format!("/projects/{p}/integrations"), Some(token), Some(body)).await
+    app.call(
+        Method::POST,
+        &format!("/projects/{p}/integrations"),
+        Some(token),
+        Some(body),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -31,7 +37,10 @@ async fn a_valid_integration_is_created_sealed_listed_and_announced_without_its_
     assert_eq!(answer.body["provider"], "postmark");
     assert_eq!(answer.body["credential_fields"], json!(["server_token"]));
     assert_eq!(answer.body["credential_version"], 1);
-    assert_eq!(answer.body["config"], json!({"from_address": "clinic@example.com", "message_stream": "outbound"}));
+    assert_eq!(
+        answer.body["config"],
+        json!({"from_address": "clinic@example.com", "message_stream": "outbound"})
+    );
     assert!(!answer.body.to_string().contains(CANARY));
 
     let stored = app
@@ -42,12 +51,33 @@ async fn a_valid_integration_is_created_sealed_listed_and_announced_without_its_
         .await
         .expect("get")
         .expect("stored");
-    assert!(!stored.doc.to_string().contains(CANARY), "only ciphertext is stored");
-    assert!(stored.doc["credentials"]["ciphertext"].as_str().is_some_and(|c| !c.is_empty()));
+    assert!(
+        !stored.doc.to_string().contains(CANARY),
+        "only ciphertext is stored"
+    );
+    assert!(
+        stored.doc["credentials"]["ciphertext"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
 
-    let list = app.call(Method::GET, &format!("/projects/{p}/integrations"), Some(&token), None).await;
+    let list = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations"),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(list.body["integrations"][0]["name"], "clinic-mail");
-    let one = app.call(Method::GET, &format!("/projects/{p}/integrations/clinic-mail"), Some(&token), None).await;
+    let one = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/clinic-mail"),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(one.status, StatusCode::OK);
     assert!(!list.body.to_string().contains(CANARY) && !one.body.to_string().contains(CANARY));
 
@@ -55,15 +85,23 @@ async fn a_valid_integration_is_created_sealed_listed_and_announced_without_its_
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].detail_type, "IntegrationChanged");
     assert_eq!(events[0].detail["change"], "created");
-    assert!(!serde_json::to_string(&events).expect("json").contains(CANARY));
+    assert!(
+        !serde_json::to_string(&events)
+            .expect("json")
+            .contains(CANARY)
+    );
 }
 
 #[tokio::test]
 async fn a_taken_name_is_a_conflict_and_leaves_the_first_integration_alone() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
-    let body = json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": CANARY}});
-    assert_eq!(create(&app, &p, &token, body.clone()).await.status, StatusCode::CREATED);
+    let body =
+        json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": CANARY}});
+    assert_eq!(
+        create(&app, &p, &token, body.clone()).await.status,
+        StatusCode::CREATED
+    );
     let again = create(&app, &p, &token, body).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     assert_eq!(again.body["type"], "/problems/conflict");
@@ -84,20 +122,68 @@ async fn every_missing_or_malformed_field_is_named_no_secret_is_echoed_and_nothi
                "config": {"from_address": "not an email", "colour": "blue"}}),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
-    let fields: Vec<&str> = answer.body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
-    for expected in ["name", "credentials.server_token", "credentials.api_key", "config.from_address", "config.colour"] {
-        assert!(fields.contains(&expected), "{expected} not named in {fields:?}");
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.body
+    );
+    let fields: Vec<&str> = answer.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    for expected in [
+        "name",
+        "credentials.server_token",
+        "credentials.api_key",
+        "config.from_address",
+        "config.colour",
+    ] {
+        assert!(
+            fields.contains(&expected),
+            "{expected} not named in {fields:?}"
+        );
     }
-    assert!(!answer.body.to_string().contains(secret), "a secret value was echoed: {}", answer.body);
+    assert!(
+        !answer.body.to_string().contains(secret),
+        "a secret value was echoed: {}",
+        answer.body
+    );
 
-    let missing = create(&app, &p, &token, json!({"name": "mail", "provider": "postmark"})).await;
-    assert_eq!(missing.body["errors"][0]["field"], "credentials.server_token");
-    assert!(missing.body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("required")));
+    let missing = create(
+        &app,
+        &p,
+        &token,
+        json!({"name": "mail", "provider": "postmark"}),
+    )
+    .await;
+    assert_eq!(
+        missing.body["errors"][0]["field"],
+        "credentials.server_token"
+    );
+    assert!(
+        missing.body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("required"))
+    );
 
-    let unknown = create(&app, &p, &token, json!({"name": "mail", "provider": "postmarc"})).await;
+    let unknown = create(
+        &app,
+        &p,
+        &token,
+        json!({"name": "mail", "provider": "postmarc"}),
+    )
+    .await;
     assert_eq!(unknown.body["errors"][0]["field"], "provider");
-    let wrong_type = create(&app, &p, &token, json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": 42}})).await;
+    let wrong_type = create(
+        &app,
+        &p,
+        &token,
+        json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": 42}}),
+    )
+    .await;
     assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
     let not_json = app
         .send(
@@ -106,13 +192,19 @@ async fn every_missing_or_malformed_field_is_named_no_secret_is_echoed_and_nothi
                 .uri(format!("/projects/{p}/integrations"))
                 .header("authorization", format!("Bearer {token}"))
                 .header("content-type", "application/json")
-                .body(axum::body::Body::from(format!("{{\"credentials\": {{\"server_token\": \"{secret}\"")))
+                .body(axum::body::Body::from(format!(
+                    "{{\"credentials\": {{\"server_token\": \"{secret}\""
+                )))
                 .expect("request"),
         )
         .await;
     assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
     assert!(!not_json.body.to_string().contains(secret));
-    assert_eq!(app.local.writes.writes(), writes, "refused requests wrote nothing");
+    assert_eq!(
+        app.local.writes.writes(),
+        writes,
+        "refused requests wrote nothing"
+    );
     assert!(app.local.bus.published().is_empty());
 }
 
@@ -160,6 +252,11 @@ async fn custom_http_declarations_are_validated_and_become_integrations() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = bad.body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    let fields: Vec<&str> = bad.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
     assert_eq!(fields, vec!["config.base_url", "config.endpoints[0].path"]);
 }

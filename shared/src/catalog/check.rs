@@ -21,7 +21,11 @@ pub fn check_declaration(provider: &Provider) -> Vec<String> {
 
 fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
     let mut problems = Vec::new();
-    let credentials: BTreeSet<&str> = provider.credentials.iter().map(|f| f.name.as_str()).collect();
+    let credentials: BTreeSet<&str> = provider
+        .credentials
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
     let config: BTreeSet<&str> = provider.config.iter().map(|f| f.name.as_str()).collect();
     let no_input = BTreeSet::new();
 
@@ -30,7 +34,11 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
     }
     check_fields("credentials", &provider.credentials, &config, &mut problems);
     check_fields("config", &provider.config, &config, &mut problems);
-    let all_names = provider.credentials.iter().chain(&provider.config).map(|f| &f.name);
+    let all_names = provider
+        .credentials
+        .iter()
+        .chain(&provider.config)
+        .map(|f| &f.name);
     let mut seen = BTreeSet::new();
     for name in all_names {
         if !seen.insert(name) {
@@ -38,15 +46,28 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
         }
     }
 
-    let scope = Scope { credentials: &credentials, config: &config, input: &no_input };
+    let scope = Scope {
+        credentials: &credentials,
+        config: &config,
+        input: &no_input,
+    };
     scope.template("base_url", &provider.base_url, &mut problems);
     if !provider.base_url.starts_with("https://") && !provider.base_url.starts_with("{config.") {
-        problems.push(format!("base_url {:?} must be https:// or a config placeholder", provider.base_url));
+        problems.push(format!(
+            "base_url {:?} must be https:// or a config placeholder",
+            provider.base_url
+        ));
     }
     for (name, value) in &provider.headers {
         scope.template(&format!("headers.{name}"), value, &mut problems);
     }
-    check_auth(&provider.auth, "auth", &provider.config, &scope, &mut problems);
+    check_auth(
+        &provider.auth,
+        "auth",
+        &provider.config,
+        &scope,
+        &mut problems,
+    );
     if let Some(verify) = &provider.verify {
         scope.template("verify.path", &verify.path, &mut problems);
     }
@@ -63,13 +84,20 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
     if let Some(hooks) = &provider.webhooks {
         for field in &hooks.secret_fields {
             if !credentials.contains(field.as_str()) {
-                problems.push(format!("webhooks.secret_fields: {field} is not a credential field"));
+                problems.push(format!(
+                    "webhooks.secret_fields: {field} is not a credential field"
+                ));
             }
         }
-        for (name, pointer) in [("event_id", Some(&hooks.event_id)), ("event_type", hooks.event_type.as_ref())] {
+        for (name, pointer) in [
+            ("event_id", Some(&hooks.event_id)),
+            ("event_type", hooks.event_type.as_ref()),
+        ] {
             if let Some(pointer) = pointer {
                 if !pointer.starts_with('/') {
-                    problems.push(format!("webhooks.{name}: {pointer:?} is not a JSON pointer"));
+                    problems.push(format!(
+                        "webhooks.{name}: {pointer:?} is not a JSON pointer"
+                    ));
                 } else if let Some(sample) = &hooks.sample_event {
                     if sample.pointer(pointer).is_none() {
                         problems.push(format!("webhooks.{name}: {pointer} is not in sample_event"));
@@ -79,7 +107,10 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
         }
         for mapping in &hooks.entities {
             let change_ok = matches!(mapping.change.as_str(), "created" | "updated" | "deleted")
-                || mapping.change.strip_prefix("from:").is_some_and(|p| p.starts_with('/'));
+                || mapping
+                    .change
+                    .strip_prefix("from:")
+                    .is_some_and(|p| p.starts_with('/'));
             if !change_ok {
                 problems.push(format!("webhooks.entities: change {:?} is not created, updated, deleted or from:/pointer", mapping.change));
             }
@@ -111,7 +142,10 @@ impl Scope<'_> {
                             Source::Config => "config field",
                             Source::Input => "input property",
                         };
-                        problems.push(format!("{at}: {{{}}} names no declared {kind}", template_name(&p)));
+                        problems.push(format!(
+                            "{at}: {{{}}} names no declared {kind}",
+                            template_name(&p)
+                        ));
                     }
                 }
             }
@@ -130,31 +164,54 @@ fn template_name(p: &super::Placeholder) -> String {
 
 fn check_fields(kind: &str, fields: &[Field], config: &BTreeSet<&str>, problems: &mut Vec<String>) {
     for f in fields {
-        if f.name.is_empty() || !f.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            problems.push(format!("{kind}.{}: names use letters, digits and _", f.name));
+        if f.name.is_empty()
+            || !f
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            problems.push(format!(
+                "{kind}.{}: names use letters, digits and _",
+                f.name
+            ));
         }
         if f.label.trim().is_empty() {
             problems.push(format!("{kind}.{}: no label", f.name));
         }
         if let Some(default) = &f.default {
             if !f.choices.is_empty() && !f.choices.contains(default) {
-                problems.push(format!("{kind}.{}: default {default:?} is not one of its choices", f.name));
+                problems.push(format!(
+                    "{kind}.{}: default {default:?} is not one of its choices",
+                    f.name
+                ));
             }
         }
         if f.required && f.default.is_some() {
-            problems.push(format!("{kind}.{}: a field with a default is not required", f.name));
+            problems.push(format!(
+                "{kind}.{}: a field with a default is not required",
+                f.name
+            ));
         }
         if let Some(when) = &f.when {
             for key in when.keys() {
                 if !config.contains(key.as_str()) {
-                    problems.push(format!("{kind}.{}: when names no config field {key}", f.name));
+                    problems.push(format!(
+                        "{kind}.{}: when names no config field {key}",
+                        f.name
+                    ));
                 }
             }
         }
     }
 }
 
-fn check_auth(auth: &Auth, at: &str, config_fields: &[Field], scope: &Scope<'_>, problems: &mut Vec<String>) {
+fn check_auth(
+    auth: &Auth,
+    at: &str,
+    config_fields: &[Field],
+    scope: &Scope<'_>,
+    problems: &mut Vec<String>,
+) {
     let needs = |names: &[&str], problems: &mut Vec<String>| {
         for name in names {
             if !scope.credentials.contains(name) {
@@ -182,7 +239,11 @@ fn check_auth(auth: &Auth, at: &str, config_fields: &[Field], scope: &Scope<'_>,
             }
             scope.template(&format!("{at}.value"), value, problems);
         }
-        Auth::OAuth2 { authorize_url, token_url, .. } => {
+        Auth::OAuth2 {
+            authorize_url,
+            token_url,
+            ..
+        } => {
             scope.template(&format!("{at}.authorize_url"), authorize_url, problems);
             scope.template(&format!("{at}.token_url"), token_url, problems);
             needs(&["client_id", "client_secret", "refresh_token"], problems);
@@ -191,19 +252,32 @@ fn check_auth(auth: &Auth, at: &str, config_fields: &[Field], scope: &Scope<'_>,
             scope.template(&format!("{at}.token_url"), token_url, problems);
             needs(&["client_id", "private_key"], problems);
         }
-        Auth::Choice { config_field, options } => match config_fields.iter().find(|f| &f.name == config_field) {
-            None => problems.push(format!("{at}: choice by undeclared config field {config_field}")),
-            Some(field) => {
-                let choices: BTreeSet<&String> = field.choices.iter().collect();
-                let keys: BTreeSet<&String> = options.keys().collect();
-                if choices != keys {
-                    problems.push(format!("{at}: options {keys:?} differ from {config_field}'s choices {choices:?}"));
-                }
-                for (name, option) in options {
-                    check_auth(option, &format!("{at}.options.{name}"), config_fields, scope, problems);
+        Auth::Choice {
+            config_field,
+            options,
+        } => {
+            match config_fields.iter().find(|f| &f.name == config_field) {
+                None => problems.push(format!(
+                    "{at}: choice by undeclared config field {config_field}"
+                )),
+                Some(field) => {
+                    let choices: BTreeSet<&String> = field.choices.iter().collect();
+                    let keys: BTreeSet<&String> = options.keys().collect();
+                    if choices != keys {
+                        problems.push(format!("{at}: options {keys:?} differ from {config_field}'s choices {choices:?}"));
+                    }
+                    for (name, option) in options {
+                        check_auth(
+                            option,
+                            &format!("{at}.options.{name}"),
+                            config_fields,
+                            scope,
+                            problems,
+                        );
+                    }
                 }
             }
-        },
+        }
         Auth::None => {}
     }
 }
@@ -219,7 +293,11 @@ pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
 
 /// The first few validation errors of `value` against `validator`, as text.
 pub fn validation_errors(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
-    validator.iter_errors(value).take(5).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+    validator
+        .iter_errors(value)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 fn check_operation(
@@ -230,7 +308,12 @@ fn check_operation(
     problems: &mut Vec<String>,
 ) {
     let at = format!("operations.{}", op.id);
-    if op.id.is_empty() || !op.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+    if op.id.is_empty()
+        || !op
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
         problems.push(format!("{at}: ids use lowercase letters, digits and _"));
     }
     let input: BTreeSet<String> = op
@@ -239,7 +322,11 @@ fn check_operation(
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default();
-    let scope = Scope { credentials, config, input: &input };
+    let scope = Scope {
+        credentials,
+        config,
+        input: &input,
+    };
     scope.template(&format!("{at}.path"), &op.path, problems);
     if !op.path.starts_with('/') {
         problems.push(format!("{at}.path must start with /"));
@@ -257,11 +344,15 @@ fn check_operation(
         scope.template(&format!("{at}.defaults.{k}"), v, problems);
     }
     match (op.encoding, &op.graphql) {
-        (Encoding::Graphql, None) => problems.push(format!("{at}: graphql encoding needs a graphql document")),
+        (Encoding::Graphql, None) => {
+            problems.push(format!("{at}: graphql encoding needs a graphql document"))
+        }
         (Encoding::Graphql, Some(_)) if op.method != HttpMethod::Post => {
             problems.push(format!("{at}: GraphQL is sent with POST"))
         }
-        (e, Some(_)) if e != Encoding::Graphql => problems.push(format!("{at}: graphql document without graphql encoding")),
+        (e, Some(_)) if e != Encoding::Graphql => {
+            problems.push(format!("{at}: graphql document without graphql encoding"))
+        }
         _ => {}
     }
     if op.encoding == Encoding::None && !matches!(op.method, HttpMethod::Get | HttpMethod::Delete) {
@@ -294,7 +385,9 @@ fn check_operation(
             Err(e) => problems.push(format!("{at}.{kind} does not compile: {e}")),
             Ok(validator) if samples => {
                 for error in validation_errors(&validator, sample) {
-                    problems.push(format!("{at}: sample for {kind} does not validate: {error}"));
+                    problems.push(format!(
+                        "{at}: sample for {kind} does not validate: {error}"
+                    ));
                 }
             }
             Ok(_) => {}

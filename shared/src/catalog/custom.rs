@@ -104,8 +104,17 @@ pub fn config_fields() -> Vec<Field> {
     base.format = Some(Format::Url);
     let mut auth = secret("auth", "Auth scheme: bearer, header, query, basic or none");
     auth.secret = false;
-    auth.choices = vec!["bearer".into(), "header".into(), "query".into(), "basic".into(), "none".into()];
-    let mut endpoints = secret("endpoints", "Endpoints: name, method, path, input and response schema");
+    auth.choices = vec![
+        "bearer".into(),
+        "header".into(),
+        "query".into(),
+        "basic".into(),
+        "none".into(),
+    ];
+    let mut endpoints = secret(
+        "endpoints",
+        "Endpoints: name, method, path, input and response schema",
+    );
     endpoints.secret = false;
     vec![base, auth, endpoints]
 }
@@ -115,10 +124,17 @@ fn problem(field: impl Into<String>, message: impl Into<String>) -> InvalidValue
 }
 
 /// Builds the provider a Custom HTTP integration's config declares, or says what is wrong.
-pub fn build(display_name: &str, config: &Map<String, Value>) -> Result<Provider, Vec<InvalidValue>> {
-    let declaration: Declaration = serde_json::from_value(Value::Object(config.clone())).map_err(|e| {
-        vec![problem("config", format!("a Custom HTTP config has base_url, auth and endpoints: {e}"))]
-    })?;
+pub fn build(
+    display_name: &str,
+    config: &Map<String, Value>,
+) -> Result<Provider, Vec<InvalidValue>> {
+    let declaration: Declaration =
+        serde_json::from_value(Value::Object(config.clone())).map_err(|e| {
+            vec![problem(
+                "config",
+                format!("a Custom HTTP config has base_url, auth and endpoints: {e}"),
+            )]
+        })?;
     let mut problems = Vec::new();
     let url_field = {
         let mut f = secret("base_url", "Base URL");
@@ -129,29 +145,61 @@ pub fn build(display_name: &str, config: &Map<String, Value>) -> Result<Provider
     if let Err(m) = check_value(&url_field, &declaration.base_url) {
         problems.push(problem("config.base_url", m));
     }
-    if reqwest::Url::parse(&declaration.base_url).is_ok_and(|u| u.query().is_some() || u.fragment().is_some()) {
-        problems.push(problem("config.base_url", "must not carry a query or fragment; declare them on endpoints"));
+    if reqwest::Url::parse(&declaration.base_url)
+        .is_ok_and(|u| u.query().is_some() || u.fragment().is_some())
+    {
+        problems.push(problem(
+            "config.base_url",
+            "must not carry a query or fragment; declare them on endpoints",
+        ));
     }
     let (auth, credentials) = match &declaration.auth {
         AuthDeclaration::Bearer => (
-            Auth::Header { header: "Authorization".into(), value: "Bearer {credentials.token}".into() },
+            Auth::Header {
+                header: "Authorization".into(),
+                value: "Bearer {credentials.token}".into(),
+            },
             credential_fields("bearer"),
         ),
         AuthDeclaration::Header { header } => {
-            let valid = !header.is_empty() && header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            let valid = !header.is_empty()
+                && header
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
             if !valid {
-                problems.push(problem("config.auth.header", "must be a header name (letters, digits, - and _)"));
+                problems.push(problem(
+                    "config.auth.header",
+                    "must be a header name (letters, digits, - and _)",
+                ));
             }
-            (Auth::Header { header: header.clone(), value: "{credentials.api_key}".into() }, credential_fields("header"))
+            (
+                Auth::Header {
+                    header: header.clone(),
+                    value: "{credentials.api_key}".into(),
+                },
+                credential_fields("header"),
+            )
         }
         AuthDeclaration::Query { param } => {
             if param.is_empty() || param.contains(['&', '=', '#', '?', ' ']) {
-                problems.push(problem("config.auth.param", "must be a query parameter name"));
+                problems.push(problem(
+                    "config.auth.param",
+                    "must be a query parameter name",
+                ));
             }
-            (Auth::Query { param: param.clone(), value: "{credentials.api_key}".into() }, credential_fields("query"))
+            (
+                Auth::Query {
+                    param: param.clone(),
+                    value: "{credentials.api_key}".into(),
+                },
+                credential_fields("query"),
+            )
         }
         AuthDeclaration::Basic => (
-            Auth::Basic { username: "{credentials.username}".into(), password: "{credentials.password}".into() },
+            Auth::Basic {
+                username: "{credentials.username}".into(),
+                password: "{credentials.password}".into(),
+            },
             credential_fields("basic"),
         ),
         AuthDeclaration::None => (Auth::None, vec![]),
@@ -160,35 +208,62 @@ pub fn build(display_name: &str, config: &Map<String, Value>) -> Result<Provider
         problems.push(problem("config.endpoints", "declare at least one endpoint"));
     }
     if declaration.endpoints.len() > MAX_ENDPOINTS {
-        problems.push(problem("config.endpoints", format!("at most {MAX_ENDPOINTS} endpoints")));
+        problems.push(problem(
+            "config.endpoints",
+            format!("at most {MAX_ENDPOINTS} endpoints"),
+        ));
     }
     let mut operations = Vec::new();
     for (i, endpoint) in declaration.endpoints.iter().enumerate() {
         let at = format!("config.endpoints[{i}]");
         let valid_name = !endpoint.name.is_empty()
             && endpoint.name.len() <= 64
-            && endpoint.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && endpoint
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !valid_name {
-            problems.push(problem(format!("{at}.name"), "use lowercase letters, digits and _ (e.g. create_ticket)"));
+            problems.push(problem(
+                format!("{at}.name"),
+                "use lowercase letters, digits and _ (e.g. create_ticket)",
+            ));
         }
         // People write `/tickets/{id}`; the adapter's templates say `{input.id}`.
-        let path = endpoint.path.replace("{input.", "{").replace('{', "{input.");
-        if !endpoint.path.starts_with('/') || endpoint.path.contains("..") || endpoint.path.contains(['?', '#', ' ']) {
-            problems.push(problem(format!("{at}.path"), "must start with / and hold no query, fragment, spaces or .."));
+        let path = endpoint
+            .path
+            .replace("{input.", "{")
+            .replace('{', "{input.");
+        if !endpoint.path.starts_with('/')
+            || endpoint.path.contains("..")
+            || endpoint.path.contains(['?', '#', ' '])
+        {
+            problems.push(problem(
+                format!("{at}.path"),
+                "must start with / and hold no query, fragment, spaces or ..",
+            ));
         }
         let bodiless = matches!(endpoint.method, HttpMethod::Get | HttpMethod::Delete);
-        let encoding = if bodiless { Encoding::None } else { endpoint.encoding.unwrap_or(Encoding::Json) };
+        let encoding = if bodiless {
+            Encoding::None
+        } else {
+            endpoint.encoding.unwrap_or(Encoding::Json)
+        };
         if matches!(encoding, Encoding::Graphql) {
             problems.push(problem(format!("{at}.encoding"), "json or form"));
         }
-        let mut input_schema = endpoint.input_schema.clone().unwrap_or_else(|| json!({"type": "object"}));
+        let mut input_schema = endpoint
+            .input_schema
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object"}));
         // Path parameters are inputs too: declare them if the schema does not.
         if let Ok(found) = super::placeholders(&path) {
             if let Some(obj) = input_schema.as_object_mut() {
                 let properties = obj.entry("properties").or_insert_with(|| json!({}));
                 if let Some(properties) = properties.as_object_mut() {
                     for p in found {
-                        properties.entry(p.name.clone()).or_insert_with(|| json!({"type": ["string", "integer"]}));
+                        properties
+                            .entry(p.name.clone())
+                            .or_insert_with(|| json!({"type": ["string", "integer"]}));
                     }
                 }
             }
@@ -196,7 +271,10 @@ pub fn build(display_name: &str, config: &Map<String, Value>) -> Result<Provider
         operations.push(Operation {
             id: endpoint.name.clone(),
             name: endpoint.name.replace('_', " "),
-            description: endpoint.description.clone().unwrap_or_else(|| format!("{} {}", endpoint.method.as_str(), endpoint.path)),
+            description: endpoint
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("{} {}", endpoint.method.as_str(), endpoint.path)),
             phrases: vec![endpoint.name.replace('_', " ")],
             method: endpoint.method,
             path,
@@ -207,8 +285,13 @@ pub fn build(display_name: &str, config: &Map<String, Value>) -> Result<Provider
             body_field: None,
             defaults: BTreeMap::new(),
             input_schema,
-            response_schema: endpoint.response_schema.clone().unwrap_or_else(|| json!({"type": "object"})),
-            side_effects: endpoint.side_effects.unwrap_or(endpoint.method != HttpMethod::Get),
+            response_schema: endpoint
+                .response_schema
+                .clone()
+                .unwrap_or_else(|| json!({"type": "object"})),
+            side_effects: endpoint
+                .side_effects
+                .unwrap_or(endpoint.method != HttpMethod::Get),
             idempotency_header: endpoint.idempotency_header.clone(),
             rate_limit_headers: vec![],
             error_when: None,
@@ -239,7 +322,11 @@ pub fn build(display_name: &str, config: &Map<String, Value>) -> Result<Provider
             problems.push(problem("config", p));
         }
     }
-    if problems.is_empty() { Ok(provider) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(provider)
+    } else {
+        Err(problems)
+    }
 }
 
 #[cfg(test)]
@@ -267,7 +354,14 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(provider.base_url, "https://api.example.com/v1");
-        assert_eq!(provider.credentials.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["api_key"]);
+        assert_eq!(
+            provider
+                .credentials
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["api_key"]
+        );
         assert_eq!(provider.operations[1].path, "/tickets/{input.id}");
         assert_eq!(provider.operations[1].encoding, Encoding::None);
         assert!(!provider.operations[1].side_effects);
@@ -298,7 +392,10 @@ mod tests {
                                           "input_schema": {"type": "object", "properties": {"a": {"type": "strung"}}}}]})),
         )
         .expect_err("schema does not compile");
-        assert!(schema_error[0].message.contains("does not compile"), "{schema_error:?}");
+        assert!(
+            schema_error[0].message.contains("does not compile"),
+            "{schema_error:?}"
+        );
         assert!(build("No", &config(json!({"base_url": "https://x.example"}))).is_err());
     }
 }

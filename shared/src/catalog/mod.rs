@@ -15,11 +15,11 @@
 //! credential field.
 
 mod check;
+pub mod custom;
 mod embedded;
 mod model;
 mod template;
 mod values;
-pub mod custom;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -44,11 +44,15 @@ pub struct CatalogError {
 
 impl Catalog {
     /// Parses provider files given as (file name, YAML text).
-    pub fn parse<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, CatalogError> {
+    pub fn parse<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, CatalogError> {
         let mut providers = BTreeMap::new();
         for (file, text) in files {
-            let provider: Provider = serde_norway::from_str(text)
-                .map_err(|e| CatalogError { file: file.to_owned(), message: e.to_string() })?;
+            let provider: Provider = serde_norway::from_str(text).map_err(|e| CatalogError {
+                file: file.to_owned(),
+                message: e.to_string(),
+            })?;
             let expected = file.trim_end_matches(".yaml");
             if provider.id != expected {
                 return Err(CatalogError {
@@ -57,7 +61,10 @@ impl Catalog {
                 });
             }
             if providers.insert(provider.id.clone(), provider).is_some() {
-                return Err(CatalogError { file: file.to_owned(), message: "duplicate provider id".into() });
+                return Err(CatalogError {
+                    file: file.to_owned(),
+                    message: "duplicate provider id".into(),
+                });
             }
         }
         Ok(Self { providers })
@@ -84,7 +91,10 @@ impl Catalog {
 /// here is a build defect; it is still returned as an error, not a panic.
 pub fn catalog() -> Result<&'static Catalog, CatalogError> {
     static CATALOG: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
-    CATALOG.get_or_init(|| Catalog::parse(embedded::FILES.iter().copied())).as_ref().map_err(Clone::clone)
+    CATALOG
+        .get_or_init(|| Catalog::parse(embedded::FILES.iter().copied()))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// The embedded files, by name (for the catalog test).
@@ -109,9 +119,15 @@ mod tests {
             .filter(|n| n.ends_with(".yaml"))
             .collect();
         on_disk.sort();
-        let mut embedded: Vec<String> = embedded_files().iter().map(|(n, _)| (*n).to_owned()).collect();
+        let mut embedded: Vec<String> = embedded_files()
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
         embedded.sort();
-        assert_eq!(embedded, on_disk, "embedded.rs lists exactly the files in shared/providers/");
+        assert_eq!(
+            embedded, on_disk,
+            "embedded.rs lists exactly the files in shared/providers/"
+        );
 
         let catalog = match catalog() {
             Ok(c) => c,
@@ -123,7 +139,11 @@ mod tests {
                 report.push(format!("{}: {problem}", provider.id));
             }
         }
-        assert!(report.is_empty(), "catalog problems:\n{}", report.join("\n"));
+        assert!(
+            report.is_empty(),
+            "catalog problems:\n{}",
+            report.join("\n")
+        );
     }
 
     #[test]
@@ -141,6 +161,9 @@ mod tests {
         let joined = problems.join("\n");
         assert!(joined.contains("{input.nope}"), "{joined}");
         assert!(joined.contains("{config.missing}"), "{joined}");
-        assert!(joined.contains("sample for response_schema does not validate"), "{joined}");
+        assert!(
+            joined.contains("sample for response_schema does not validate"),
+            "{joined}"
+        );
     }
 }

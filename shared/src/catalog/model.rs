@@ -65,11 +65,20 @@ pub enum Category {
 pub enum Auth {
     /// A header carrying a credential: `X-Postmark-Server-Token: {credentials.server_token}`,
     /// `Authorization: Bearer {credentials.api_key}`.
-    Header { header: String, value: String },
+    Header {
+        header: String,
+        value: String,
+    },
     /// HTTP basic auth.
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// A query parameter carrying a credential.
-    Query { param: String, value: String },
+    Query {
+        param: String,
+        value: String,
+    },
     /// OAuth 2.0 with a refresh token; the access token goes in `Authorization: Bearer`.
     #[serde(rename = "oauth2")]
     OAuth2 {
@@ -86,7 +95,10 @@ pub enum Auth {
         scopes: Vec<String>,
     },
     /// One of several schemes, chosen by a config field's value (FHIR servers, Custom HTTP).
-    Choice { config_field: String, options: BTreeMap<String, Auth> },
+    Choice {
+        config_field: String,
+        options: BTreeMap<String, Auth>,
+    },
     None,
 }
 

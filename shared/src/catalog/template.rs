@@ -20,21 +20,34 @@ pub fn placeholders(template: &str) -> Result<Vec<Placeholder>, String> {
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         let after = &rest[start + 1..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed placeholder in {template:?}"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed placeholder in {template:?}"))?;
         let inner = &after[..end];
-        let (source, name) = inner
-            .split_once('.')
-            .ok_or_else(|| format!("placeholder {{{inner}}} needs a source: input., config. or credentials."))?;
+        let (source, name) = inner.split_once('.').ok_or_else(|| {
+            format!("placeholder {{{inner}}} needs a source: input., config. or credentials.")
+        })?;
         let source = match source {
             "input" => Source::Input,
             "config" => Source::Config,
             "credentials" => Source::Credentials,
-            other => return Err(format!("unknown placeholder source {other:?} in {{{inner}}}")),
+            other => {
+                return Err(format!(
+                    "unknown placeholder source {other:?} in {{{inner}}}"
+                ));
+            }
         };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(format!("bad placeholder name in {{{inner}}}"));
         }
-        found.push(Placeholder { source, name: name.to_owned() });
+        found.push(Placeholder {
+            source,
+            name: name.to_owned(),
+        });
         rest = &after[end + 1..];
     }
     Ok(found)
@@ -50,8 +63,14 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                Placeholder { source: Source::Config, name: "domain".into() },
-                Placeholder { source: Source::Input, name: "id".into() },
+                Placeholder {
+                    source: Source::Config,
+                    name: "domain".into()
+                },
+                Placeholder {
+                    source: Source::Input,
+                    name: "id".into()
+                },
             ]
         );
         assert!(placeholders("/{secret}").is_err());

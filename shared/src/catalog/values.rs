@@ -13,9 +13,16 @@ use crate::vault::Credentials;
 pub fn applies(field: &Field, config: &Map<String, Value>, provider_config: &[Field]) -> bool {
     field.when.as_ref().is_none_or(|when| {
         when.iter().all(|(key, wanted)| {
-            let given = config.get(key).and_then(Value::as_str).map(str::to_owned).or_else(|| {
-                provider_config.iter().find(|f| &f.name == key).and_then(|f| f.default.clone())
-            });
+            let given = config
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| {
+                    provider_config
+                        .iter()
+                        .find(|f| &f.name == key)
+                        .and_then(|f| f.default.clone())
+                });
             given.as_deref() == Some(wanted.as_str())
         })
     })
@@ -27,11 +34,20 @@ fn is_loopback_host(host: &str) -> bool {
 
 /// Checks one value against a field's format and limits.
 pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
-    let shown = |v: &str| if field.secret { String::new() } else { format!(" ({v:?})") };
+    let shown = |v: &str| {
+        if field.secret {
+            String::new()
+        } else {
+            format!(" ({v:?})")
+        }
+    };
     if value.trim().is_empty() {
         return Err("must not be empty".into());
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
         return Err("must not contain control characters".into());
     }
     if let Some(min) = field.min_length {
@@ -48,7 +64,11 @@ pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
         return Err(format!("must start with {}", field.prefixes.join(" or ")));
     }
     if !field.choices.is_empty() && !field.choices.iter().any(|c| c == value) {
-        return Err(format!("must be one of {}{}", field.choices.join(", "), shown(value)));
+        return Err(format!(
+            "must be one of {}{}",
+            field.choices.join(", "),
+            shown(value)
+        ));
     }
     let ok = match field.format {
         None | Some(Format::Text) | Some(Format::List) => true,
@@ -56,7 +76,10 @@ pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
             let mut parts = value.split('@');
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(local), Some(domain), None) => {
-                    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+                    !local.is_empty()
+                        && domain.contains('.')
+                        && !domain.starts_with('.')
+                        && !domain.ends_with('.')
                         && !value.contains(char::is_whitespace)
                 }
                 _ => false,
@@ -66,7 +89,8 @@ pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
             Ok(url) => {
                 let host = url.host_str().unwrap_or_default();
                 !host.is_empty()
-                    && (url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(host)))
+                    && (url.scheme() == "https"
+                        || (url.scheme() == "http" && is_loopback_host(host)))
                     && url.username().is_empty()
                     && url.password().is_none()
             }
@@ -91,7 +115,9 @@ pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
                 && value[1..].chars().all(|c| c.is_ascii_digit())
                 && !value[1..].starts_with('0')
         }
-        Some(Format::Pem) => value.trim_start().starts_with("-----BEGIN ") && value.contains("-----END "),
+        Some(Format::Pem) => {
+            value.trim_start().starts_with("-----BEGIN ") && value.contains("-----END ")
+        }
     };
     if !ok {
         let expected = match field.format {
@@ -116,19 +142,30 @@ pub fn check_values(
 ) -> Result<(Credentials, Map<String, Value>), Vec<InvalidValue>> {
     let mut problems = Vec::new();
     let mut checked_config = Map::new();
-    let known_config: BTreeMap<&str, &Field> = provider.config.iter().map(|f| (f.name.as_str(), f)).collect();
+    let known_config: BTreeMap<&str, &Field> = provider
+        .config
+        .iter()
+        .map(|f| (f.name.as_str(), f))
+        .collect();
     for key in config.keys() {
         if !known_config.contains_key(key.as_str()) {
             problems.push(InvalidValue::new(
                 format!("config.{key}"),
-                format!("{} has no such setting; it takes {}", provider.display_name, names(&provider.config)),
+                format!(
+                    "{} has no such setting; it takes {}",
+                    provider.display_name,
+                    names(&provider.config)
+                ),
             ));
         }
     }
     for field in &provider.config {
         if !applies(field, config, &provider.config) {
             if config.contains_key(&field.name) {
-                problems.push(InvalidValue::new(format!("config.{}", field.name), "does not apply with these settings"));
+                problems.push(InvalidValue::new(
+                    format!("config.{}", field.name),
+                    "does not apply with these settings",
+                ));
             }
             continue;
         }
@@ -143,10 +180,16 @@ pub fn check_values(
                 if let Some(default) = &field.default {
                     checked_config.insert(field.name.clone(), Value::String(default.clone()));
                 } else if field.required {
-                    problems.push(InvalidValue::new(format!("config.{}", field.name), format!("is required ({})", field.label)));
+                    problems.push(InvalidValue::new(
+                        format!("config.{}", field.name),
+                        format!("is required ({})", field.label),
+                    ));
                 }
             }
-            Some(_) => problems.push(InvalidValue::new(format!("config.{}", field.name), "must be a string")),
+            Some(_) => problems.push(InvalidValue::new(
+                format!("config.{}", field.name),
+                "must be a string",
+            )),
         }
     }
 
@@ -155,7 +198,11 @@ pub fn check_values(
         if !provider.credentials.iter().any(|f| &f.name == key) {
             problems.push(InvalidValue::new(
                 format!("credentials.{key}"),
-                format!("{} takes no such credential; it takes {}", provider.display_name, names(&provider.credentials)),
+                format!(
+                    "{} takes no such credential; it takes {}",
+                    provider.display_name,
+                    names(&provider.credentials)
+                ),
             ));
         }
     }
@@ -174,18 +221,29 @@ pub fn check_values(
             },
             Some(Value::Null) | None => {
                 if field.required {
-                    problems.push(InvalidValue::new(at, format!("is required ({})", field.label)));
+                    problems.push(InvalidValue::new(
+                        at,
+                        format!("is required ({})", field.label),
+                    ));
                 }
             }
             Some(_) => problems.push(InvalidValue::new(at, "must be a string")),
         }
     }
-    if problems.is_empty() { Ok((checked, checked_config)) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok((checked, checked_config))
+    } else {
+        Err(problems)
+    }
 }
 
 fn names(fields: &[Field]) -> String {
     if fields.is_empty() {
         return "none".into();
     }
-    fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+    fields
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

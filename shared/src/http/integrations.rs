@@ -10,7 +10,9 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiError, ApiJson, AppState, FieldError, auth};
 use crate::catalog::{check_values, custom};
-use crate::domain::{Integration, IntegrationChanged, IntegrationName, IntegrationView, ProjectId, keys};
+use crate::domain::{
+    Integration, IntegrationChanged, IntegrationName, IntegrationView, ProjectId, keys,
+};
 use crate::ports::{BusEvent, Condition, Item, Key, KeyError, Query, StoreError};
 use crate::vault;
 
@@ -82,7 +84,10 @@ pub async fn describe(
 ) -> Result<Json<Value>, ApiError> {
     let project = auth::authorize(&state.deps, &caller, &project).await?;
     if body.text.trim().is_empty() {
-        return Err(ApiError::invalid("text", "describe the connection in a few words"));
+        return Err(ApiError::invalid(
+            "text",
+            "describe the connection in a few words",
+        ));
     }
     if body.text.chars().count() > 2000 {
         return Err(ApiError::invalid("text", "must be at most 2000 characters"));
@@ -93,12 +98,22 @@ pub async fn describe(
     if let Some(name) = described.suggested_name.take() {
         described.suggested_name = Some(free_name(&state, &project.id, &name).await?);
     }
-    serde_json::to_value(described).map(Json).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_value(described)
+        .map(Json)
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-async fn free_name(state: &AppState, project: &ProjectId, wanted: &str) -> Result<String, ApiError> {
+async fn free_name(
+    state: &AppState,
+    project: &ProjectId,
+    wanted: &str,
+) -> Result<String, ApiError> {
     for n in 1..=50 {
-        let candidate = if n == 1 { wanted.to_owned() } else { format!("{wanted}-{n}") };
+        let candidate = if n == 1 {
+            wanted.to_owned()
+        } else {
+            format!("{wanted}-{n}")
+        };
         let Ok(name) = IntegrationName::parse(&candidate) else {
             return Ok(wanted.to_owned());
         };
@@ -132,7 +147,10 @@ pub async fn create(
     let name = match IntegrationName::parse(&body.name) {
         Ok(name) => Some(name),
         Err(e) => {
-            problems.push(FieldError { field: "name".into(), message: e.message });
+            problems.push(FieldError {
+                field: "name".into(),
+                message: e.message,
+            });
             None
         }
     };
@@ -140,14 +158,18 @@ pub async fn create(
     let checked = if body.provider == custom::ID {
         let display = name.as_ref().map(|n| n.to_string()).unwrap_or_default();
         custom::build(&display, &body.config).and_then(|provider| {
-            check_values(&provider, &body.credentials, &Map::new()).map(|(c, _)| (c, body.config.clone()))
+            check_values(&provider, &body.credentials, &Map::new())
+                .map(|(c, _)| (c, body.config.clone()))
         })
     } else {
         match catalog.get(&body.provider) {
             Some(provider) => check_values(provider, &body.credentials, &body.config),
             None => {
-                let known: Vec<&str> =
-                    catalog.providers().map(|p| p.id.as_str()).chain([custom::ID]).collect();
+                let known: Vec<&str> = catalog
+                    .providers()
+                    .map(|p| p.id.as_str())
+                    .chain([custom::ID])
+                    .collect();
                 problems.push(FieldError {
                     field: "provider".into(),
                     message: format!("unknown provider; use one of {}", known.join(", ")),
@@ -180,14 +202,20 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let item = Item::of(Key::new(keys::project(&project.id), keys::integration(&name)), &integration)?;
-    deps.store.put(item, Condition::NotExists).await.map_err(|e| match e {
-        StoreError::ConditionFailed { .. } => ApiError::Conflict {
-            detail: format!("the project already has an integration named {name}"),
-            extra: None,
-        },
-        other => other.into(),
-    })?;
+    let item = Item::of(
+        Key::new(keys::project(&project.id), keys::integration(&name)),
+        &integration,
+    )?;
+    deps.store
+        .put(item, Condition::NotExists)
+        .await
+        .map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => ApiError::Conflict {
+                detail: format!("the project already has an integration named {name}"),
+                extra: None,
+            },
+            other => other.into(),
+        })?;
     let changed = IntegrationChanged {
         project: project.id.clone(),
         integration: name.clone(),
@@ -196,7 +224,10 @@ pub async fn create(
     };
     publish(&state, &changed).await;
     tracing::info!(project = %project.id, integration = %name, provider = %integration.provider, "integration created");
-    Ok((StatusCode::CREATED, Json(IntegrationView::from(&integration))))
+    Ok((
+        StatusCode::CREATED,
+        Json(IntegrationView::from(&integration)),
+    ))
 }
 
 fn vault_error(e: vault::VaultError) -> ApiError {
