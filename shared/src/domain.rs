@@ -243,6 +243,15 @@ pub struct Workflow {
 
 /// A compiled step: which integration and operation, how its input is built, and
 /// what it returns. Never holds a credential.
+///
+/// `input_mapping` values are JSON values; strings may hold templates:
+/// - `{{entity.<field>}}`: a field of the triggering entity event's payload;
+/// - `{{change.entity_id}}`, `{{change.after.<field>}}`, `{{change.before.<field>}}`:
+///   the data change that triggered the run;
+/// - `{{steps.<n>.output.<field>[.<field>...]}}`: a field of an earlier step's output.
+///
+/// A string that is exactly one template takes the referenced value with its JSON type;
+/// otherwise templates are interpolated as text ("Hello {{entity.patient_name}}").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepContract {
     pub workflow: WorkflowId,
@@ -255,6 +264,31 @@ pub struct StepContract {
     pub input_schema: Value,
     pub input_mapping: serde_json::Map<String, Value>,
     pub output_schema: Value,
+}
+
+/// A workflow's subscription to an integration's data changes, stored at
+/// `T#{integration}#{entity}#{change}#{workflow}` so that the subscriptions a data
+/// change wakes are one prefix query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerSubscription {
+    pub workflow: WorkflowId,
+    pub integration: IntegrationName,
+    pub entity_type: String,
+    pub change: Change,
+    #[serde(default)]
+    pub conditions: Vec<FieldCondition>,
+}
+
+/// A dependency edge: step `step` of `workflow` uses `integration`. Stored at
+/// `D#{integration}#{workflow}#{nn}`; an integration's dependents are one prefix query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DependencyEdge {
+    pub integration: IntegrationName,
+    pub workflow: WorkflowId,
+    pub step: u32,
+    pub operation: String,
+    /// Whether the step calls out to the provider (side effects or not, it leaves).
+    pub outbound: bool,
 }
 
 /// Whether a step may reach the provider.
@@ -405,6 +439,12 @@ pub mod keys {
     }
     pub fn trigger_prefix(i: &IntegrationName, entity: &str, change: Change) -> String {
         format!("T#{i}#{entity}#{}#", change.as_str())
+    }
+    pub fn trigger(i: &IntegrationName, entity: &str, change: Change, w: &WorkflowId) -> String {
+        format!("T#{i}#{entity}#{}#{w}", change.as_str())
+    }
+    pub fn entity(i: &IntegrationName, entity: &str, id: &str) -> String {
+        format!("E#{i}#{entity}#{id}")
     }
     pub fn run(r: &RunId) -> String {
         format!("R#{r}")
