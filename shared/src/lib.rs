@@ -30,5 +30,6 @@ pub mod http;
 pub mod lambda;
 pub mod ports;
 pub mod routing;
+pub mod runtime;
 pub mod telemetry;
 pub mod vault;
