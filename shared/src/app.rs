@@ -81,6 +81,13 @@ pub async fn build(config: Config) -> Result<App, ConfigError> {
                 )
             }
         };
+    // Unwrapped data keys are reused for a bounded time and number of uses, so KMS is
+    // not called per step (the bench measures calls per 100 executions).
+    let keys = Arc::new(crate::adapters::CachingKeyService::new(
+        keys,
+        config.data_key_cache_ttl,
+        config.data_key_cache_uses,
+    ));
     let deps = Deps {
         store,
         keys,

@@ -10,6 +10,8 @@
 //! | `STUDIO_EVENT_BUS_NAME` | aws: the EventBridge bus | required |
 //! | `STUDIO_OUTBOUND_TIMEOUT_MS` | live edge timeout per request | `10000` |
 //! | `STUDIO_MAX_WEBHOOK_BYTES` | largest webhook body accepted | `1048576` |
+//! | `STUDIO_DATA_KEY_CACHE_SECS` | how long an unwrapped data key is reused | `300` |
+//! | `STUDIO_DATA_KEY_CACHE_USES` | how many decryptions one unwrapped data key serves | `1000` |
 //!
 //! The AWS SDK reads its own variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
 
@@ -34,6 +36,8 @@ pub struct Config {
     pub backend: Backend,
     pub outbound_timeout: Duration,
     pub max_webhook_bytes: usize,
+    pub data_key_cache_ttl: Duration,
+    pub data_key_cache_uses: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,6 +111,9 @@ impl Config {
             outbound_timeout: Duration::from_millis(number("STUDIO_OUTBOUND_TIMEOUT_MS", 10_000)?),
             max_webhook_bytes: usize::try_from(number("STUDIO_MAX_WEBHOOK_BYTES", 1024 * 1024)?)
                 .map_err(|_| error("STUDIO_MAX_WEBHOOK_BYTES", "too large"))?,
+            data_key_cache_ttl: Duration::from_secs(number("STUDIO_DATA_KEY_CACHE_SECS", 300)?),
+            data_key_cache_uses: u32::try_from(number("STUDIO_DATA_KEY_CACHE_USES", 1000)?)
+                .map_err(|_| error("STUDIO_DATA_KEY_CACHE_USES", "too large"))?,
         })
     }
 
@@ -120,6 +127,8 @@ impl Config {
             },
             outbound_timeout: Duration::from_secs(10),
             max_webhook_bytes: 1024 * 1024,
+            data_key_cache_ttl: Duration::from_secs(300),
+            data_key_cache_uses: 1000,
         }
     }
 }

@@ -162,6 +162,13 @@ pub struct Integration {
     pub credentials: CredentialEnvelope,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Incremented on every change; writes are conditional on it, so two concurrent
+    /// changes cannot silently overwrite each other.
+    #[serde(default)]
+    pub revision: u64,
+    /// Set when the provider refused a token refresh: a person must re-authorize.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_attention: Option<String>,
 }
 
 /// What the API shows of an integration: never a secret, only which fields are set.
@@ -174,6 +181,8 @@ pub struct IntegrationView {
     pub credential_version: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_attention: Option<String>,
 }
 
 impl From<&Integration> for IntegrationView {
@@ -186,6 +195,7 @@ impl From<&Integration> for IntegrationView {
             credential_version: i.credentials.version,
             created_at: i.created_at,
             updated_at: i.updated_at,
+            needs_attention: i.needs_attention.clone(),
         }
     }
 }
@@ -345,6 +355,8 @@ pub enum AuditPurpose {
     WebhookVerification,
     VerificationCall,
     TokenRefresh,
+    /// Credentials stored (created or rotated): sealed, not decrypted.
+    CredentialsStored,
 }
 
 /// One use of a credential. Append only: no API changes or removes one.
@@ -458,6 +470,15 @@ pub mod keys {
     }
     pub fn audit(p: &ProjectId, i: &IntegrationName) -> String {
         format!("A#{p}#{i}")
+    }
+    /// Audit sort keys: a fixed-width UTC timestamp, then the record id, so sort order
+    /// is time order.
+    pub fn audit_entry(at: &DateTime<Utc>, id: &str) -> String {
+        format!("{}#{id}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    }
+    /// The lock item that makes one OAuth refresh at a time per integration.
+    pub fn refresh_lock(i: &IntegrationName) -> String {
+        format!("L#{i}#refresh")
     }
     pub fn webhook_dedupe(p: &ProjectId, i: &IntegrationName) -> String {
         format!("H#{p}#{i}")

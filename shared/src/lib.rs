@@ -29,6 +29,7 @@ pub mod execute;
 pub mod http;
 pub mod lambda;
 pub mod ports;
+pub mod redact;
 pub mod routing;
 pub mod runtime;
 pub mod telemetry;

@@ -1,7 +1,10 @@
 //! Logging set-up: JSON lines on Lambda (CloudWatch adds the timestamps), readable
-//! text locally. `RUST_LOG` filters, `info` by default.
+//! text locally. `RUST_LOG` filters, `info` by default. Every line passes through the
+//! redacting writer, so a secret in use never reaches the log, whatever logged it.
 
 use tracing_subscriber::EnvFilter;
+
+use crate::redact::RedactingWriter;
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -15,8 +18,9 @@ pub fn init() {
             .json()
             .without_time()
             .with_current_span(false)
+            .with_writer(|| RedactingWriter(std::io::stdout()))
             .try_init()
     } else {
-        builder.with_writer(std::io::stderr).try_init()
+        builder.with_ansi(false).with_writer(|| RedactingWriter(std::io::stderr())).try_init()
     };
 }

@@ -18,9 +18,10 @@ use zeroize::Zeroizing;
 use crate::domain::{CredentialEnvelope, IntegrationName, ProjectId};
 use crate::ports::{EncryptionContext, KeyError, KeyService};
 
-/// Plaintext credential fields. Values are secrets: not `Debug`-printable, wiped on drop.
+/// Plaintext credential fields. Values are secrets: not `Debug`-printable, wiped on
+/// drop, and registered for redaction while held (see [`crate::redact`]).
 #[derive(Default)]
-pub struct Credentials(BTreeMap<String, SecretString>);
+pub struct Credentials(BTreeMap<String, SecretString>, Vec<crate::redact::Registration>);
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -34,7 +35,14 @@ impl Credentials {
     }
 
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(name.into(), SecretString::from(value.into()));
+        let value = value.into();
+        self.1.push(crate::redact::Registration::new([value.clone()]));
+        self.0.insert(name.into(), SecretString::from(value));
+    }
+
+    /// A redactor for exactly these values, for output made while they are in use.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        crate::redact::Redactor::new(self.0.values().map(|v| v.expose_secret().to_owned()))
     }
 
     pub fn get(&self, name: &str) -> Option<&SecretString> {
@@ -55,6 +63,9 @@ pub enum VaultError {
     Tampered,
     #[error("the credential envelope is malformed: {0}")]
     Malformed(String),
+    /// The audit record could not be written, so the credentials were not released.
+    #[error("audit trail unavailable: {0}")]
+    AuditUnavailable(String),
 }
 
 /// The context a credential version is bound to.
@@ -168,4 +179,57 @@ pub async fn open(
         }
     }
     Ok(credentials)
+}
+
+/// Opens an integration's credentials for one use, and writes the audit record that
+/// names the use: project, integration, credential version, purpose, cause, outcome.
+/// A failed decryption is audited too. If the audit record cannot be written, the
+/// credentials are not handed out.
+pub async fn open_for(
+    deps: &crate::ports::Deps,
+    project: &ProjectId,
+    integration: &crate::domain::Integration,
+    purpose: crate::domain::AuditPurpose,
+    cause: serde_json::Value,
+) -> Result<Credentials, VaultError> {
+    let result = open(deps.keys.as_ref(), project, &integration.name, &integration.credentials).await;
+    let outcome = match &result {
+        Ok(_) => "decrypted".to_owned(),
+        Err(e) => format!("failed: {e}"),
+    };
+    let record = audit_record(deps, project, &integration.name, integration.credentials.version, purpose, cause, outcome);
+    match deps.store.put(record.0, crate::ports::Condition::NotExists).await {
+        Ok(()) => result,
+        Err(e) => Err(VaultError::AuditUnavailable(e.to_string())),
+    }
+}
+
+/// An audit record as a store item (append only: written with `NotExists`).
+pub fn audit_record(
+    deps: &crate::ports::Deps,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    credential_version: u32,
+    purpose: crate::domain::AuditPurpose,
+    cause: serde_json::Value,
+    outcome: String,
+) -> (crate::ports::Item, crate::domain::AuditRecord) {
+    let at = deps.clock.now();
+    let id = deps.ids.new_id();
+    let record = crate::domain::AuditRecord {
+        id: id.clone(),
+        project: project.clone(),
+        integration: integration.clone(),
+        credential_version,
+        purpose,
+        cause,
+        at,
+        outcome,
+    };
+    let key = crate::ports::Key::new(
+        crate::domain::keys::audit(project, integration),
+        crate::domain::keys::audit_entry(&at, &id),
+    );
+    let doc = serde_json::to_value(&record).unwrap_or(serde_json::Value::Null);
+    (crate::ports::Item::new(key, doc), record)
 }

@@ -94,6 +94,8 @@ async fn every_sample_event_goes_through_its_function_with_the_expected_answer()
         },
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
+        revision: 0,
+        needs_attention: None,
     };
     deps.store
         .put(

@@ -17,4 +17,5 @@ mod integrations;
 mod keys;
 mod lambda_events;
 mod store;
+mod vault;
 mod template;

@@ -4,6 +4,7 @@
 //! [`InProcessBus`]. AWS: [`DynamoStore`], [`KmsKeyService`], [`EventBridgeBus`].
 //! Both: [`LiveEdge`], [`SandboxEdge`], [`SystemClock`], [`TimeOrderedIds`].
 
+mod caching_keys;
 mod dynamo_store;
 mod edge;
 mod eventbridge_bus;
@@ -13,6 +14,7 @@ mod local_keys;
 mod local_store;
 mod system;
 
+pub use caching_keys::CachingKeyService;
 pub use dynamo_store::DynamoStore;
 pub use edge::{LiveEdge, SandboxEdge};
 pub use eventbridge_bus::{EventBridgeBus, PUT_EVENTS_BATCH};

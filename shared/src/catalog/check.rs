@@ -89,6 +89,21 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
                 ));
             }
         }
+        // A batch delivery is an array of events; pointers read each element.
+        let sample = match (&hooks.sample_event, hooks.batch) {
+            (Some(sample), true) => sample.get(0),
+            (sample, _) => sample.as_ref(),
+        };
+        if hooks.batch && hooks.sample_event.is_some() && sample.is_none() {
+            problems.push("webhooks.batch: sample_event is not a non-empty array".into());
+        }
+        // event_id_with parts may be missing from an event (they are skipped then), so
+        // only their form is checked.
+        for pointer in hooks.event_id_with.iter().filter(|p| !p.starts_with('/')) {
+            problems.push(format!(
+                "webhooks.event_id_with: {pointer:?} is not a JSON pointer"
+            ));
+        }
         for (name, pointer) in [
             ("event_id", Some(&hooks.event_id)),
             ("event_type", hooks.event_type.as_ref()),
@@ -98,11 +113,21 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
                     problems.push(format!(
                         "webhooks.{name}: {pointer:?} is not a JSON pointer"
                     ));
-                } else if let Some(sample) = &hooks.sample_event {
+                } else if let Some(sample) = sample {
                     if sample.pointer(pointer).is_none() {
                         problems.push(format!("webhooks.{name}: {pointer} is not in sample_event"));
                     }
                 }
+            }
+        }
+        if hooks.payload == super::model::Payload::Headers && hooks.header_prefix.is_none() {
+            problems.push("webhooks.payload: headers needs header_prefix".into());
+        }
+        if let Some(field) = &hooks.header_config {
+            if !config.contains(field.as_str()) {
+                problems.push(format!(
+                    "webhooks.header_config: {field} is not a config field"
+                ));
             }
         }
         for mapping in &hooks.entities {

@@ -10,13 +10,24 @@
 //! Auth schemes and the credential each takes: `bearer` (`token`), `header`
 //! (`api_key`, in the named header), `query` (`api_key`, in the named parameter),
 //! `basic` (`username`, `password`), `none`.
+//!
+//! An optional `webhook` declares the HMAC-SHA256 signature the API puts on the
+//! webhooks it sends back, keyed with a `webhook_secret` credential:
+//! `{"header": "X-Signature", "encoding": "hex", "prefix": "sha256=",
+//!   "timestamp_header": "X-Timestamp", "signed": "{timestamp}.{body}",
+//!   "tolerance_secs": 300, "event_id": "/id", "event_type": "/type",
+//!   "entities": [{"event_types": ["ticket.updated"], "entity_type": "ticket",
+//!                 "id": "/data/id", "change": "updated", "state": "/data"}]}`.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::model::{Auth, Category, Encoding, Field, Format, HttpMethod, Operation, Provider};
+use super::model::{
+    Auth, Category, DigestEncoding, Encoding, EntityMapping, Field, Format, HmacFormat,
+    HttpMethod, Operation, Payload, Provider, SignatureScheme, Webhooks,
+};
 use super::{check_declaration, values::check_value};
 use crate::domain::InvalidValue;
 
@@ -31,6 +42,106 @@ struct Declaration {
     endpoints: Vec<Endpoint>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    #[serde(default)]
+    webhook: Option<WebhookDeclaration>,
+}
+
+/// The signature on the webhooks a declared API sends back.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookDeclaration {
+    header: String,
+    #[serde(default)]
+    encoding: DigestEncoding,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    timestamp_header: Option<String>,
+    #[serde(default)]
+    tolerance_secs: Option<u64>,
+    #[serde(default)]
+    signed: Option<String>,
+    event_id: String,
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    entities: Vec<EntityMapping>,
+}
+
+fn header_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Checks a webhook declaration and turns it into the catalog's webhook section.
+fn webhooks(declared: &WebhookDeclaration, problems: &mut Vec<InvalidValue>) -> Webhooks {
+    if !header_name_ok(&declared.header) {
+        problems.push(problem(
+            "config.webhook.header",
+            "must be a header name (letters, digits, - and _)",
+        ));
+    }
+    let signed = declared.signed.clone().unwrap_or_else(|| {
+        if declared.timestamp_header.is_some() {
+            "{timestamp}.{body}".into()
+        } else {
+            "{body}".into()
+        }
+    });
+    let placeholders_ok = signed.matches("{body}").count() == 1
+        && signed.replace("{body}", "").replace("{timestamp}", "").find(['{', '}']).is_none();
+    if !placeholders_ok {
+        problems.push(problem(
+            "config.webhook.signed",
+            "must hold {body} once, and may hold {timestamp}; no other placeholder",
+        ));
+    }
+    match &declared.timestamp_header {
+        Some(h) if !header_name_ok(h) => problems.push(problem(
+            "config.webhook.timestamp_header",
+            "must be a header name (letters, digits, - and _)",
+        )),
+        None if signed.contains("{timestamp}") => problems.push(problem(
+            "config.webhook.timestamp_header",
+            "is required when the signed text holds {timestamp}",
+        )),
+        _ => {}
+    }
+    for (field, pointer) in [
+        ("config.webhook.event_id", Some(&declared.event_id)),
+        ("config.webhook.event_type", declared.event_type.as_ref()),
+    ] {
+        if pointer.is_some_and(|p| !p.starts_with('/')) {
+            problems.push(problem(field, "must be a JSON pointer (/id)"));
+        }
+    }
+    Webhooks {
+        signature: SignatureScheme::HmacSha256,
+        header: Some(declared.header.clone()),
+        timestamp_header: declared.timestamp_header.clone(),
+        // A signed timestamp without a declared window gets Stripe's and Slack's 5 minutes.
+        tolerance_secs: declared
+            .tolerance_secs
+            .or(declared.timestamp_header.as_ref().map(|_| 300)),
+        secret_fields: vec!["webhook_secret".into()],
+        event_id: declared.event_id.clone(),
+        event_type: declared.event_type.clone(),
+        entities: declared.entities.clone(),
+        sample_event: None,
+        event_id_header: None,
+        event_id_with: vec![],
+        batch: false,
+        payload: Payload::Body,
+        header_prefix: None,
+        header_config: None,
+        hmac: Some(HmacFormat {
+            encoding: declared.encoding,
+            prefix: declared.prefix.clone(),
+            signed,
+        }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -204,6 +315,11 @@ pub fn build(
         ),
         AuthDeclaration::None => (Auth::None, vec![]),
     };
+    let mut credentials = credentials;
+    let webhooks = declaration.webhook.as_ref().map(|declared| {
+        credentials.push(secret("webhook_secret", "Webhook signing secret"));
+        webhooks(declared, &mut problems)
+    });
     if declaration.endpoints.is_empty() {
         problems.push(problem("config.endpoints", "declare at least one endpoint"));
     }
@@ -315,7 +431,7 @@ pub fn build(
         config: vec![],
         verify: None,
         operations,
-        webhooks: None,
+        webhooks,
     };
     if problems.is_empty() {
         for p in check_declaration(&provider) {

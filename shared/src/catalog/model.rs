@@ -300,6 +300,72 @@ pub struct Webhooks {
     /// A sample delivery body, as the provider documents it.
     #[serde(default)]
     pub sample_event: Option<Value>,
+    /// A header carrying the provider's id of the delivery, preferred to `event_id` when
+    /// present (Twilio's `I-Twilio-Idempotency-Token`, Linear's `Linear-Delivery`).
+    #[serde(default)]
+    pub event_id_header: Option<String>,
+    /// More pointers whose values are joined to `event_id`'s to make the dedupe key, when
+    /// the id alone repeats across distinct events (Postmark's MessageID across record
+    /// types, Twilio's MessageSid across status callbacks). Missing ones are skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_id_with: Vec<String>,
+    /// The body is a JSON array of events (HubSpot, SendGrid): every pointer is read in
+    /// each element, and each element is deduplicated and applied on its own.
+    #[serde(default)]
+    pub batch: bool,
+    /// Where the event is read from: the body (JSON, or form fields by content type), or
+    /// the request headers (Google Calendar's notifications have an empty body).
+    #[serde(default)]
+    pub payload: Payload,
+    /// With `payload: headers`, the prefix of the headers that make up the event; their
+    /// names are lower-cased (pointers such as `/x-goog-resource-id`). The signature
+    /// header is never part of it.
+    #[serde(default)]
+    pub header_prefix: Option<String>,
+    /// A config field naming the signature header instead of `header` (FHIR's
+    /// `subscription_header`, which the Subscription declares).
+    #[serde(default)]
+    pub header_config: Option<String>,
+    /// How an `hmac_sha256` signature is written (Custom HTTP).
+    #[serde(default)]
+    pub hmac: Option<HmacFormat>,
+}
+
+/// Where a webhook's event is read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    #[default]
+    Body,
+    Headers,
+}
+
+/// The shape of a user-declared HMAC-SHA256 signature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HmacFormat {
+    /// `hex` (default) or `base64`.
+    #[serde(default)]
+    pub encoding: DigestEncoding,
+    /// Text before the digest in the header (`sha256=`).
+    #[serde(default)]
+    pub prefix: String,
+    /// What is signed: `{body}`, or with the timestamp header's value, such as
+    /// `{timestamp}.{body}`. Only these two placeholders exist.
+    #[serde(default = "body_only")]
+    pub signed: String,
+}
+
+fn body_only() -> String {
+    "{body}".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestEncoding {
+    #[default]
+    Hex,
+    Base64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,4 +414,8 @@ pub struct EntityMapping {
     /// JSON pointer to the changed fields' previous values, when the provider sends them.
     #[serde(default)]
     pub previous: Option<String>,
+    /// JSON pointer to a list of the changed fields' names, when the provider sends the
+    /// names without the values (Notion's `updated_properties`).
+    #[serde(default)]
+    pub changed: Option<String>,
 }

@@ -140,32 +140,35 @@ pub fn check_values(
     credentials: &Map<String, Value>,
     config: &Map<String, Value>,
 ) -> Result<(Credentials, Map<String, Value>), Vec<InvalidValue>> {
+    let config_result = check_config(provider, config);
+    let credentials_result = check_credentials(provider, credentials, config);
+    match (config_result, credentials_result) {
+        (Ok(config), Ok(credentials)) => Ok((credentials, config)),
+        (config, credentials) => {
+            let mut problems = config.err().unwrap_or_default();
+            problems.extend(credentials.err().unwrap_or_default());
+            Err(problems)
+        }
+    }
+}
+
+/// The checked config with defaults filled in, or every problem.
+pub fn check_config(provider: &Provider, config: &Map<String, Value>) -> Result<Map<String, Value>, Vec<InvalidValue>> {
     let mut problems = Vec::new();
     let mut checked_config = Map::new();
-    let known_config: BTreeMap<&str, &Field> = provider
-        .config
-        .iter()
-        .map(|f| (f.name.as_str(), f))
-        .collect();
+    let known_config: BTreeMap<&str, &Field> = provider.config.iter().map(|f| (f.name.as_str(), f)).collect();
     for key in config.keys() {
         if !known_config.contains_key(key.as_str()) {
             problems.push(InvalidValue::new(
                 format!("config.{key}"),
-                format!(
-                    "{} has no such setting; it takes {}",
-                    provider.display_name,
-                    names(&provider.config)
-                ),
+                format!("{} has no such setting; it takes {}", provider.display_name, names(&provider.config)),
             ));
         }
     }
     for field in &provider.config {
         if !applies(field, config, &provider.config) {
-            if config.contains_key(&field.name) {
-                problems.push(InvalidValue::new(
-                    format!("config.{}", field.name),
-                    "does not apply with these settings",
-                ));
+            if config.get(&field.name).is_some_and(|v| !v.is_null()) {
+                problems.push(InvalidValue::new(format!("config.{}", field.name), "does not apply with these settings"));
             }
             continue;
         }
@@ -186,23 +189,26 @@ pub fn check_values(
                     ));
                 }
             }
-            Some(_) => problems.push(InvalidValue::new(
-                format!("config.{}", field.name),
-                "must be a string",
-            )),
+            Some(_) => problems.push(InvalidValue::new(format!("config.{}", field.name), "must be a string")),
         }
     }
+    if problems.is_empty() { Ok(checked_config) } else { Err(problems) }
+}
 
+/// The checked credentials (for the given config), or every problem. Messages never
+/// repeat a secret value.
+pub fn check_credentials(
+    provider: &Provider,
+    credentials: &Map<String, Value>,
+    config: &Map<String, Value>,
+) -> Result<Credentials, Vec<InvalidValue>> {
+    let mut problems = Vec::new();
     let mut checked = Credentials::new();
     for key in credentials.keys() {
         if !provider.credentials.iter().any(|f| &f.name == key) {
             problems.push(InvalidValue::new(
                 format!("credentials.{key}"),
-                format!(
-                    "{} takes no such credential; it takes {}",
-                    provider.display_name,
-                    names(&provider.credentials)
-                ),
+                format!("{} takes no such credential; it takes {}", provider.display_name, names(&provider.credentials)),
             ));
         }
     }
@@ -221,20 +227,24 @@ pub fn check_values(
             },
             Some(Value::Null) | None => {
                 if field.required {
-                    problems.push(InvalidValue::new(
-                        at,
-                        format!("is required ({})", field.label),
-                    ));
+                    problems.push(InvalidValue::new(at, format!("is required ({})", field.label)));
                 }
             }
             Some(_) => problems.push(InvalidValue::new(at, "must be a string")),
         }
     }
-    if problems.is_empty() {
-        Ok((checked, checked_config))
-    } else {
-        Err(problems)
-    }
+    if problems.is_empty() { Ok(checked) } else { Err(problems) }
+}
+
+/// The credential fields a config requires (to check a config change against the
+/// credentials already stored, without decrypting them).
+pub fn required_credentials(provider: &Provider, config: &Map<String, Value>) -> Vec<String> {
+    provider
+        .credentials
+        .iter()
+        .filter(|f| f.required && applies(f, config, &provider.config))
+        .map(|f| f.name.clone())
+        .collect()
 }
 
 fn names(fields: &[Field]) -> String {

@@ -201,6 +201,8 @@ pub async fn create(
         credentials: envelope,
         created_at: now,
         updated_at: now,
+        revision: 0,
+        needs_attention: None,
     };
     let item = Item::of(
         Key::new(keys::project(&project.id), keys::integration(&name)),
@@ -230,7 +232,7 @@ pub async fn create(
     ))
 }
 
-fn vault_error(e: vault::VaultError) -> ApiError {
+pub(super) fn vault_error(e: vault::VaultError) -> ApiError {
     match e {
         vault::VaultError::Key(KeyError::Unavailable(why)) => ApiError::Unavailable(why),
         other => ApiError::Internal(other.to_string()),
@@ -239,7 +241,7 @@ fn vault_error(e: vault::VaultError) -> ApiError {
 
 /// Publishes an IntegrationChanged event. The change is already stored; a bus that
 /// does not answer is logged, not turned into a failed request the client would retry.
-async fn publish(state: &AppState, changed: &IntegrationChanged) {
+pub(super) async fn publish(state: &AppState, changed: &IntegrationChanged) {
     match BusEvent::of("IntegrationChanged", changed) {
         Ok(event) => {
             if let Err(error) = state.deps.bus.publish(vec![event]).await {
@@ -250,34 +252,12 @@ async fn publish(state: &AppState, changed: &IntegrationChanged) {
     }
 }
 
-pub async fn update_config(
-    State(state): State<AppState>,
-    caller: auth::Caller,
-    Path((project, _name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    later(
-        &state,
-        &caller,
-        &project,
-        "updating an integration's config",
-    )
-    .await
-}
-
 pub async fn delete(
     State(state): State<AppState>,
     caller: auth::Caller,
     Path((project, _name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     later(&state, &caller, &project, "deleting an integration").await
-}
-
-pub async fn rotate(
-    State(state): State<AppState>,
-    caller: auth::Caller,
-    Path((project, _name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    later(&state, &caller, &project, "rotating credentials").await
 }
 
 pub async fn dependents(
@@ -294,10 +274,3 @@ pub async fn dependents(
     .await
 }
 
-pub async fn audit(
-    State(state): State<AppState>,
-    caller: auth::Caller,
-    Path((project, _name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    later(&state, &caller, &project, "reading the audit trail").await
-}

@@ -4,6 +4,7 @@
 //! Every error is problem+json; unknown paths and methods too.
 
 mod auth;
+mod credentials;
 mod hooks;
 mod integrations;
 mod problem;
@@ -143,12 +144,12 @@ fn routes(function: Function, state: &AppState) -> Router<AppState> {
             .route(
                 "/projects/{project}/integrations/{name}",
                 get(integrations::read)
-                    .patch(integrations::update_config)
+                    .patch(credentials::update_config)
                     .delete(integrations::delete),
             )
             .route(
                 "/projects/{project}/integrations/{name}/credentials",
-                axum::routing::put(integrations::rotate),
+                axum::routing::put(credentials::rotate),
             )
             .route(
                 "/projects/{project}/integrations/{name}/dependents",
@@ -156,7 +157,7 @@ fn routes(function: Function, state: &AppState) -> Router<AppState> {
             )
             .route(
                 "/projects/{project}/integrations/{name}/audit",
-                get(integrations::audit),
+                get(credentials::audit),
             ),
         Function::CompileContract => Router::new()
             .route(
