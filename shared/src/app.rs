@@ -30,7 +30,7 @@ fn startup(variable: &str, e: impl std::fmt::Display) -> ConfigError {
 pub async fn build(config: Config) -> Result<App, ConfigError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let live_edge = Arc::new(
-        LiveEdge::new(config.outbound_timeout)
+        LiveEdge::with_policy(config.outbound_timeout, config.egress.clone())
             .map_err(|e| startup("STUDIO_OUTBOUND_TIMEOUT_MS", e))?,
     );
     let (store, keys, bus, local_bus): (_, _, Arc<dyn crate::ports::EventBus>, _) =

@@ -10,6 +10,7 @@
 //! | `STUDIO_EVENT_BUS_NAME` | aws: the EventBridge bus | required |
 //! | `STUDIO_OUTBOUND_TIMEOUT_MS` | live edge timeout per request | `10000` |
 //! | `STUDIO_MAX_WEBHOOK_BYTES` | largest webhook body accepted | `1048576` |
+//! | `STUDIO_EGRESS_ALLOW` | non-public hosts or networks live calls may reach (`127.0.0.1,10.0.0.0/8`) | none |
 //! | `STUDIO_DATA_KEY_CACHE_SECS` | how long an unwrapped data key is reused | `300` |
 //! | `STUDIO_DATA_KEY_CACHE_USES` | how many decryptions one unwrapped data key serves | `1000` |
 //!
@@ -38,6 +39,7 @@ pub struct Config {
     pub max_webhook_bytes: usize,
     pub data_key_cache_ttl: Duration,
     pub data_key_cache_uses: u32,
+    pub egress: crate::adapters::EgressPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,6 +116,8 @@ impl Config {
             data_key_cache_ttl: Duration::from_secs(number("STUDIO_DATA_KEY_CACHE_SECS", 300)?),
             data_key_cache_uses: u32::try_from(number("STUDIO_DATA_KEY_CACHE_USES", 1000)?)
                 .map_err(|_| error("STUDIO_DATA_KEY_CACHE_USES", "too large"))?,
+            egress: crate::adapters::EgressPolicy::parse(&get("STUDIO_EGRESS_ALLOW").unwrap_or_default())
+                .map_err(|m| error("STUDIO_EGRESS_ALLOW", m))?,
         })
     }
 
@@ -129,6 +133,7 @@ impl Config {
             max_webhook_bytes: 1024 * 1024,
             data_key_cache_ttl: Duration::from_secs(300),
             data_key_cache_uses: 1000,
+            egress: crate::adapters::EgressPolicy::default(),
         }
     }
 }

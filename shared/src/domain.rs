@@ -169,6 +169,9 @@ pub struct Integration {
     /// Set when the provider refused a token refresh: a person must re-authorize.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_attention: Option<String>,
+    /// When the OAuth access token in the envelope expires (not a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<DateTime<Utc>>,
 }
 
 /// What the API shows of an integration: never a secret, only which fields are set.
@@ -400,6 +403,9 @@ pub struct WorkflowTriggered {
     pub event: String,
     #[serde(default)]
     pub payload: Value,
+    /// Live unless the studio asks for a sandbox run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RunMode>,
 }
 
 /// Execute-step asking itself to run the next step of a run.

@@ -10,7 +10,11 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::domain::{DataChanged, StepRequested, Trigger, Workflow, WorkflowTriggered, keys};
+use crate::domain::{
+    DataChanged, FieldCondition, RunMode, StepRequested, Trigger, TriggerSubscription, Workflow,
+    WorkflowId, WorkflowTriggered, keys,
+};
+use crate::runtime::{RunTrigger, RuntimeError, StartRun};
 use crate::ports::{
     BusEvent, Deps, EVENT_SOURCE, EventHandler, HandlerError, Key, Query, StoreError,
 };
@@ -31,6 +35,15 @@ fn detail<T: DeserializeOwned>(event: &BusEvent) -> Result<T, HandlerError> {
     })
 }
 
+fn runtime_error(e: crate::runtime::RuntimeError) -> HandlerError {
+    use crate::runtime::RuntimeError;
+    match e {
+        RuntimeError::Unavailable(why) => HandlerError::Retryable(why),
+        RuntimeError::NotImplemented(what) => HandlerError::NotImplemented(what),
+        other => HandlerError::Rejected(other.to_string()),
+    }
+}
+
 fn store_error(e: StoreError) -> HandlerError {
     match e {
         StoreError::Unavailable(why) => HandlerError::Retryable(why),
@@ -40,21 +53,8 @@ fn store_error(e: StoreError) -> HandlerError {
 
 impl ExecuteStep {
     async fn step_requested(&self, event: StepRequested) -> Result<Value, HandlerError> {
-        let key = Key::new(keys::project(&event.project), keys::run(&event.run));
-        if self
-            .deps
-            .store
-            .get(&key)
-            .await
-            .map_err(store_error)?
-            .is_none()
-        {
-            return Err(HandlerError::Rejected(format!(
-                "project {} has no run {}",
-                event.project, event.run
-            )));
-        }
-        Err(HandlerError::NotImplemented("executing a step".into()))
+        let outcome = crate::runtime::execute_step(&self.deps, &event).await.map_err(runtime_error)?;
+        serde_json::to_value(outcome).map_err(|e| HandlerError::Rejected(e.to_string()))
     }
 
     async fn workflow_triggered(&self, event: WorkflowTriggered) -> Result<Value, HandlerError> {
@@ -94,7 +94,7 @@ impl ExecuteStep {
             .iter()
             .filter(|w| {
                 matches!(&w.trigger, Some(Trigger::Entity { entity, event: e })
-                    if *entity == event.entity && *e == event.event)
+                    if entity.eq_ignore_ascii_case(&event.entity) && e.eq_ignore_ascii_case(&event.event))
             })
             .collect();
         if matching.is_empty() {
@@ -102,25 +102,147 @@ impl ExecuteStep {
                 json!({"started_runs": [], "reason": "no workflow is triggered by this entity event"}),
             );
         }
-        Err(HandlerError::NotImplemented(
-            "starting runs from entity events".into(),
-        ))
+        let mut started = Vec::new();
+        for workflow in matching {
+            let start = crate::runtime::StartRun {
+                project: event.project.clone(),
+                workflow: workflow.id.clone(),
+                mode: event.mode.unwrap_or(crate::domain::RunMode::Live),
+                trigger: crate::runtime::RunTrigger::Entity {
+                    entity: event.entity.clone(),
+                    event: event.event.clone(),
+                    payload: event.payload.clone(),
+                },
+            };
+            let run = crate::runtime::start_run(&self.deps, start).await.map_err(runtime_error)?;
+            started.push(json!({"workflow": workflow.id, "run": run.id}));
+        }
+        Ok(json!({ "started_runs": started }))
     }
 
     async fn data_changed(&self, event: DataChanged) -> Result<Value, HandlerError> {
-        let query = Query::prefix(
-            keys::project(&event.project),
-            keys::trigger_prefix(&event.integration, &event.entity_type, event.change),
-        );
-        let page = self.deps.store.query(&query).await.map_err(store_error)?;
-        if page.items.is_empty() {
+        let matched = matching_workflows(&self.deps, &event).await?;
+        if matched.is_empty() {
             return Ok(
-                json!({"started_runs": [], "reason": "no workflow subscribes to this data change"}),
+                json!({"started_runs": [], "matched": [], "reason": "no workflow subscribes to this data change"}),
             );
         }
-        Err(HandlerError::NotImplemented(
-            "starting runs from data changes".into(),
-        ))
+        let mut started = Vec::new();
+        for workflow in &matched {
+            let start = StartRun {
+                project: event.project.clone(),
+                workflow: workflow.clone(),
+                mode: RunMode::Live,
+                trigger: RunTrigger::DataChange(event.clone()),
+            };
+            match crate::runtime::start_run(&self.deps, start).await {
+                Ok(run) => started.push(run.id),
+                Err(RuntimeError::NotImplemented(what)) => {
+                    let names: Vec<&str> = matched.iter().map(WorkflowId::as_str).collect();
+                    return Err(HandlerError::NotImplemented(format!(
+                        "{what} (matched workflows: {})",
+                        names.join(", ")
+                    )));
+                }
+                Err(RuntimeError::Unavailable(why)) => return Err(HandlerError::Retryable(why)),
+                Err(other) => return Err(HandlerError::Rejected(other.to_string())),
+            }
+        }
+        Ok(json!({"started_runs": started, "matched": matched}))
+    }
+}
+
+/// The workflows a data change triggers: the subscriptions stored under
+/// `T#{integration}#{entity}#{change}#` whose conditions all hold on the change's
+/// `after` state.
+pub async fn matching_workflows(
+    deps: &Deps,
+    event: &DataChanged,
+) -> Result<Vec<WorkflowId>, HandlerError> {
+    let mut query = Query::prefix(
+        keys::project(&event.project),
+        keys::trigger_prefix(&event.integration, &event.entity_type, event.change),
+    );
+    let mut matched = Vec::new();
+    loop {
+        let page = deps.store.query(&query).await.map_err(store_error)?;
+        for item in &page.items {
+            let subscription: TriggerSubscription = item.parse().map_err(store_error)?;
+            let holds = subscription
+                .conditions
+                .iter()
+                .all(|c| condition_holds(c, &event.after));
+            if holds && !matched.contains(&subscription.workflow) {
+                matched.push(subscription.workflow);
+            }
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    Ok(matched)
+}
+
+/// The value at a dotted path (`state.name`; a number indexes an array).
+fn at_path<'a>(state: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(state, |value, part| match value {
+        Value::Object(map) => map.get(part),
+        Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// Whether a condition holds: strings compare without regard to case or surrounding
+/// spaces ("status is done" matches "Done"), numbers by value, a string and a number
+/// or boolean by its text ("2" is 2), a list holds when one of its items matches, and
+/// null matches a missing field.
+pub fn condition_holds(condition: &FieldCondition, state: &Value) -> bool {
+    fn same(found: &Value, wanted: &Value) -> bool {
+        match (found, wanted) {
+            (Value::String(a), Value::String(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+            (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+            (Value::String(s), other @ (Value::Number(_) | Value::Bool(_)))
+            | (other @ (Value::Number(_) | Value::Bool(_)), Value::String(s)) => {
+                s.trim().eq_ignore_ascii_case(&other.to_string())
+            }
+            (Value::Array(items), wanted) if !wanted.is_array() => {
+                items.iter().any(|item| same(item, wanted))
+            }
+            (a, b) => a == b,
+        }
+    }
+    match at_path(state, &condition.field) {
+        Some(found) => same(found, &condition.equals),
+        None => condition.equals.is_null(),
+    }
+}
+
+#[cfg(test)]
+mod condition_tests {
+    use super::*;
+
+    fn cond(field: &str, equals: Value) -> FieldCondition {
+        FieldCondition {
+            field: field.into(),
+            equals,
+        }
+    }
+
+    #[test]
+    fn conditions_read_dotted_paths_and_compare_states_without_case() {
+        let after = json!({"state": {"name": "Done", "type": "completed"}, "priority": 2,
+                           "labels": ["Bug", "UI"], "archived": false});
+        assert!(condition_holds(&cond("state.name", json!("done")), &after));
+        assert!(condition_holds(&cond("state.name", json!(" DONE ")), &after));
+        assert!(!condition_holds(&cond("state.name", json!("In Progress")), &after));
+        assert!(condition_holds(&cond("priority", json!(2.0)), &after));
+        assert!(condition_holds(&cond("priority", json!("2")), &after));
+        assert!(condition_holds(&cond("labels", json!("bug")), &after));
+        assert!(condition_holds(&cond("labels.1", json!("ui")), &after));
+        assert!(condition_holds(&cond("archived", json!(false)), &after));
+        assert!(condition_holds(&cond("missing", Value::Null), &after));
+        assert!(!condition_holds(&cond("state.name.deeper", json!("x")), &after));
     }
 }
 

@@ -34,3 +34,4 @@ pub mod routing;
 pub mod runtime;
 pub mod telemetry;
 pub mod vault;
+pub mod webhooks;

@@ -397,6 +397,9 @@ pub enum EdgeError {
     /// provider, so it is safe to retry.
     #[error("could not connect: {0}")]
     Connect(String),
+    /// The destination is not allowed (a non-public address not on the allow-list).
+    #[error("{0}")]
+    Refused(String),
     /// The request may have reached the provider; retrying a side effect is unsafe.
     #[error("transport error after sending: {0}")]
     Transport(String),

@@ -367,6 +367,7 @@ async fn reads_find_what_the_store_holds_and_404_what_it_does_not() {
         updated_at: now,
         revision: 0,
         needs_attention: None,
+        token_expires_at: None,
     };
     store
         .put(

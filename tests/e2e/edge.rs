@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::any;
-use shared::adapters::{LiveEdge, SandboxEdge};
+use shared::adapters::{EgressPolicy, LiveEdge, SandboxEdge};
 use shared::ports::{Edge, EdgeError, EdgeOutcome, OutboundRequest};
 
 type Seen = Arc<Mutex<Vec<(Method, Uri, HeaderMap, Bytes)>>>;
@@ -61,7 +61,7 @@ fn request(url: String) -> OutboundRequest {
 #[tokio::test]
 async fn the_live_edge_sends_the_exact_request_and_returns_the_response() {
     let (url, seen) = capture_server().await;
-    let edge = LiveEdge::new(Duration::from_secs(2)).expect("edge");
+    let edge = loopback_edge(Duration::from_secs(2));
     let outcome = edge
         .send(&request(format!("{url}/email?x=1")))
         .await
@@ -89,7 +89,7 @@ async fn the_live_edge_sends_the_exact_request_and_returns_the_response() {
 #[tokio::test]
 async fn the_live_edge_tells_timeouts_from_connect_failures() {
     let (url, _) = capture_server().await;
-    let edge = LiveEdge::new(Duration::from_millis(200)).expect("edge");
+    let edge = loopback_edge(Duration::from_millis(200));
     assert_eq!(
         edge.send(&request(format!("{url}/slow"))).await,
         Err(EdgeError::Timeout(200))
@@ -129,4 +129,34 @@ async fn the_sandbox_edge_never_opens_a_connection() {
         SandboxEdge.send(&request("not a url".into())).await,
         Err(EdgeError::Invalid(_))
     ));
+}
+
+/// The tests' capture servers are on loopback, which the edge refuses by default.
+fn loopback_edge(timeout: Duration) -> LiveEdge {
+    LiveEdge::with_policy(timeout, EgressPolicy::parse("127.0.0.1").expect("policy")).expect("edge")
+}
+
+#[tokio::test]
+async fn the_live_edge_refuses_non_public_addresses_unless_allowed() {
+    let (url, seen) = capture_server().await;
+    let port = url.rsplit(':').next().expect("port").to_owned();
+    let strict = LiveEdge::new(Duration::from_secs(1)).expect("edge");
+    for target in [
+        format!("http://127.0.0.1:{port}/x"),
+        format!("http://localhost:{port}/x"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/x".to_owned(),
+        "http://192.168.1.1/x".to_owned(),
+        "http://[::1]/x".to_owned(),
+        "http://[::ffff:127.0.0.1]/x".to_owned(),
+        "http://100.64.0.1/x".to_owned(),
+        "http://0.0.0.0/x".to_owned(),
+    ] {
+        let err = strict.send(&request(target.clone())).await.expect_err("refused");
+        assert!(matches!(err, EdgeError::Refused(_)), "{target}: {err:?}");
+    }
+    assert!(seen.lock().expect("lock").is_empty(), "nothing reached the server");
+    let by_name = LiveEdge::with_policy(Duration::from_secs(2), EgressPolicy::parse("localhost").expect("policy")).expect("edge");
+    by_name.send(&request(format!("http://localhost:{port}/x"))).await.expect("allowed by name");
+    assert!(EgressPolicy::parse("10.0.0.0/33").is_err());
 }

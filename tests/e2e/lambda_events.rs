@@ -96,6 +96,7 @@ async fn every_sample_event_goes_through_its_function_with_the_expected_answer()
         updated_at: chrono::Utc::now(),
         revision: 0,
         needs_attention: None,
+        token_expires_at: None,
     };
     deps.store
         .put(

@@ -5,6 +5,7 @@
 //! - `edge`: the live edge against a local capture server; the sandbox edge sends nothing.
 //! - `describe`: plain words to a provider, with the labelled accuracy set.
 //! - `integrations`: creating integrations, Custom HTTP declarations.
+//! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
@@ -14,6 +15,8 @@ mod bus;
 mod describe;
 mod edge;
 mod integrations;
+mod oauth;
+mod runtime;
 mod keys;
 mod lambda_events;
 mod store;

@@ -138,7 +138,15 @@ pub fn local_deps() -> LocalDeps {
         store: writes.clone(),
         keys: Arc::new(keys),
         bus: bus.clone(),
-        live_edge: Arc::new(SandboxEdge),
+        // Live calls in tests go to servers on loopback, which the edge refuses unless
+        // allowed.
+        live_edge: Arc::new(
+            shared::adapters::LiveEdge::with_policy(
+                std::time::Duration::from_secs(2),
+                shared::adapters::EgressPolicy::parse("127.0.0.1").expect("policy"),
+            )
+            .expect("edge"),
+        ),
         sandbox_edge: Arc::new(SandboxEdge),
         clock: clock.clone(),
         ids: Arc::new(TimeOrderedIds),

@@ -16,7 +16,7 @@ mod system;
 
 pub use caching_keys::CachingKeyService;
 pub use dynamo_store::DynamoStore;
-pub use edge::{LiveEdge, SandboxEdge};
+pub use edge::{EgressPolicy, LiveEdge, SandboxEdge, is_public};
 pub use eventbridge_bus::{EventBridgeBus, PUT_EVENTS_BATCH};
 pub use in_process_bus::InProcessBus;
 pub use kms_keys::KmsKeyService;

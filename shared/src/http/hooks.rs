@@ -1,21 +1,69 @@
 //! `POST /hooks/{project}/{integration}` (ingest-webhook): public, relies on the
-//! provider's signature. Unknown targets and oversized bodies are answered now;
-//! verification answers 501 until the webhook verifiers land, and until then nothing
-//! from the body is parsed, stored or published.
+//! provider's signature. The work is in [`crate::webhooks`]; this route hands it the
+//! raw request and answers as API.md says: 200 once verified and recorded (a duplicate
+//! too), 401 for a bad or missing signature or a stale timestamp, 400 for a body that
+//! cannot be read, 404 for an unknown target, 413 past the size limit.
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::domain::{IntegrationName, ProjectId, keys};
-use crate::ports::Key;
+use crate::webhooks::{self, Delivery, Outcome, WebhookError};
+
+/// The URL as the provider wrote it: the scheme and host the request was forwarded for
+/// (API Gateway and proxies set X-Forwarded-Proto and Host), then the path and query as
+/// received. Only schemes that sign the URL (Twilio, HubSpot) read it.
+fn public_url(headers: &HeaderMap, uri: &axum::http::Uri) -> String {
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = first("x-forwarded-proto")
+        .or_else(|| uri.scheme_str().map(str::to_owned))
+        .unwrap_or_else(|| "http".into());
+    let host = first("x-forwarded-host")
+        .or_else(|| first("host"))
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("{scheme}://{host}{path}")
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    ["x-amzn-requestid", "x-amzn-trace-id", "x-request-id"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::NotFound(m) => ApiError::NotFound(m),
+            WebhookError::Unauthorized(why) => ApiError::Unauthorized(why.to_string()),
+            WebhookError::Unreadable(m) => ApiError::BadRequest(m),
+            WebhookError::Unavailable(m) => ApiError::Unavailable(m),
+            WebhookError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
 
 pub async fn receive(
     State(state): State<AppState>,
     Path((project, integration)): Path<(String, String)>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge {
@@ -30,27 +78,19 @@ pub async fn receive(
             limit: state.max_webhook_bytes,
         });
     }
-    let unknown = || ApiError::NotFound("no such webhook endpoint".into());
-    let project = ProjectId::parse(&project).map_err(|_| unknown())?;
-    let integration = IntegrationName::parse(&integration).map_err(|_| unknown())?;
-    let pk = keys::project(&project);
-    if state
-        .deps
-        .store
-        .get(&Key::new(pk.clone(), keys::META))
-        .await?
-        .is_none()
-    {
-        return Err(unknown());
-    }
-    if state
-        .deps
-        .store
-        .get(&Key::new(pk, keys::integration(&integration)))
-        .await?
-        .is_none()
-    {
-        return Err(unknown());
-    }
-    Err(ApiError::not_implemented("webhook signature verification"))
+    let delivery = Delivery {
+        project,
+        integration,
+        method: method.as_str().to_owned(),
+        url: public_url(&headers, &uri),
+        request_id: request_id(&headers),
+        headers,
+        body,
+    };
+    let answer = match webhooks::ingest(&state.deps, delivery).await? {
+        // Slack reads the challenge back from a JSON body.
+        Outcome::Challenge { challenge } => json!({ "challenge": challenge }),
+        outcome => serde_json::to_value(&outcome).unwrap_or(Value::Null),
+    };
+    Ok((StatusCode::OK, Json(answer)))
 }

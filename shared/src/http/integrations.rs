@@ -203,6 +203,7 @@ pub async fn create(
         updated_at: now,
         revision: 0,
         needs_attention: None,
+        token_expires_at: None,
     };
     let item = Item::of(
         Key::new(keys::project(&project.id), keys::integration(&name)),

@@ -1,11 +1,32 @@
 //! The step runtime: starts runs, executes one step per invocation, records traces and
 //! asks for the next step on the bus.
+//!
+//! A run moves one step per `StepRequested` event: execute-step claims the step, builds
+//! the input from the contract's mapping, and hands the request to the edge the run's
+//! mode allows — in sandbox the sandbox edge, which cannot send, and a mock response
+//! derived from the operation's response schema; live, the credentials are opened
+//! (audited) for this one step, the request is sent with retries, and the trace is
+//! masked with those credentials before it is stored. Then the next step is requested,
+//! or the run is finished and announced.
+//!
+//! Credentials: each step opens the version current when it executes. A run in flight
+//! when credentials are rotated uses the new version from its next step on.
+
+pub mod live;
+pub mod mapping;
+pub mod mock;
+pub mod oauth;
+pub mod request;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
-use crate::domain::{DataChanged, ProjectId, Run, RunMode, WorkflowId};
-use crate::ports::Deps;
+use crate::catalog::{Operation, Provider, compile_schema, custom, validation_errors};
+use crate::domain::{
+    AuditPurpose, DataChanged, Integration, ProjectId, Run, RunId, RunMode, RunStatus, StepContract, StepRequested,
+    StepTrace, Workflow, WorkflowId, keys,
+};
+use crate::ports::{BusEvent, Condition, Deps, EdgeOutcome, Item, Key, OutboundRequest, Query, StoreError};
 
 /// What started a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,7 +61,405 @@ pub enum RuntimeError {
     Internal(String),
 }
 
-/// Starts a run: stores it and asks for its first step.
-pub async fn start_run(_deps: &Deps, start: StartRun) -> Result<Run, RuntimeError> {
-    Err(RuntimeError::NotImplemented(format!("starting a run of {}", start.workflow)))
+impl From<StoreError> for RuntimeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) => RuntimeError::Unavailable(why),
+            other => RuntimeError::Internal(other.to_string()),
+        }
+    }
 }
+
+/// How long a claim on a step holds: longer than one execute-step invocation may run
+/// (its timeout is 60 s), so a duplicate delivery never runs a step twice, and short
+/// enough that a retry after a crash can take the step over.
+const CLAIM_SECS: i64 = 90;
+
+async fn load_workflow(deps: &Deps, project: &ProjectId, workflow: &WorkflowId) -> Result<Workflow, RuntimeError> {
+    let item = deps
+        .store
+        .get(&Key::new(keys::project(project), keys::workflow(workflow)))
+        .await?
+        .ok_or_else(|| RuntimeError::NotFound(format!("the project has no workflow {workflow}")))?;
+    Ok(item.parse()?)
+}
+
+/// Starts a run: stores it and asks for its first step.
+pub async fn start_run(deps: &Deps, start: StartRun) -> Result<Run, RuntimeError> {
+    let workflow = load_workflow(deps, &start.project, &start.workflow).await?;
+    let first = *workflow
+        .steps
+        .first()
+        .ok_or_else(|| RuntimeError::Invalid(format!("workflow {} has no steps yet", start.workflow)))?;
+    let id = RunId::parse(&deps.ids.new_id()).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+    let run = Run {
+        id: id.clone(),
+        workflow: start.workflow.clone(),
+        mode: start.mode,
+        status: RunStatus::Running,
+        trigger: serde_json::to_value(&start.trigger).map_err(|e| RuntimeError::Internal(e.to_string()))?,
+        started_at: deps.clock.now(),
+        finished_at: None,
+    };
+    let item = Item::of(Key::new(keys::project(&start.project), keys::run(&id)), &run)?;
+    deps.store.put(item, Condition::NotExists).await?;
+    request_step(deps, &start.project, &run, first).await?;
+    Ok(run)
+}
+
+async fn request_step(deps: &Deps, project: &ProjectId, run: &Run, step: u32) -> Result<(), RuntimeError> {
+    let detail = StepRequested { project: project.clone(), run: run.id.clone(), workflow: run.workflow.clone(), step, mode: run.mode };
+    let event = BusEvent::of("StepRequested", &detail).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+    deps.bus.publish(vec![event]).await.map_err(|e| RuntimeError::Unavailable(e.to_string()))
+}
+
+/// What one execute-step invocation did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepOutcome {
+    pub run: RunId,
+    pub step: u32,
+    /// `would_have_sent`, `sent`, `failed`, or `skipped` for a duplicate delivery.
+    pub effect: String,
+    pub next_step: Option<u32>,
+}
+
+/// The provider an integration is built on (Custom HTTP from its own declaration).
+pub fn provider_of(integration: &Integration) -> Result<Provider, RuntimeError> {
+    if integration.provider == custom::ID {
+        return custom::build(integration.name.as_str(), &integration.config)
+            .map_err(|p| RuntimeError::Internal(format!("stored Custom HTTP declaration: {p:?}")));
+    }
+    crate::catalog::catalog()
+        .map_err(|e| RuntimeError::Internal(e.to_string()))?
+        .get(&integration.provider)
+        .cloned()
+        .ok_or_else(|| RuntimeError::Internal(format!("unknown provider {}", integration.provider)))
+}
+
+/// Executes one step of a run (one StepRequested delivery).
+pub async fn execute_step(deps: &Deps, requested: &StepRequested) -> Result<StepOutcome, RuntimeError> {
+    let pk = keys::project(&requested.project);
+    let run_item = deps
+        .store
+        .get(&Key::new(pk.clone(), keys::run(&requested.run)))
+        .await?
+        .ok_or_else(|| RuntimeError::NotFound(format!("project {} has no run {}", requested.project, requested.run)))?;
+    let run: Run = run_item.parse()?;
+    let skipped = |effect: &str| StepOutcome { run: run.id.clone(), step: requested.step, effect: effect.into(), next_step: None };
+    if run.status != RunStatus::Running {
+        return Ok(skipped("skipped"));
+    }
+    // Claim the step: a duplicate delivery finds the claim and does nothing.
+    let claim_key = Key::new(pk.clone(), format!("R#{}#C#{:02}", run.id, requested.step));
+    let claim = Item::new(claim_key, json!({"claimed_at": deps.clock.now()}))
+        .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
+    match deps.store.put(claim, Condition::NotExists).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
+        Err(e) => return Err(e.into()),
+    }
+    if deps.store.get(&Key::new(pk.clone(), keys::run_step(&run.id, requested.step))).await?.is_some() {
+        return Ok(skipped("skipped"));
+    }
+
+    let workflow = load_workflow(deps, &requested.project, &run.workflow).await?;
+    let contract: StepContract = match deps.store.get(&Key::new(pk.clone(), keys::step(&run.workflow, requested.step))).await? {
+        Some(item) => item.parse()?,
+        None => {
+            // The step was removed after the run started: the run cannot go on.
+            finish(deps, &requested.project, &run, RunStatus::Failed).await?;
+            return Ok(skipped("failed"));
+        }
+    };
+    let started_at = deps.clock.now();
+    let executed = perform(deps, &requested.project, &run, &contract).await;
+    let (trace, ok) = match executed {
+        Ok(trace) => {
+            let ok = trace.effect != "failed";
+            (trace, ok)
+        }
+        Err(failure) => (
+            StepTrace {
+                run: run.id.clone(),
+                step: requested.step,
+                integration: failure.integration.clone(),
+                operation: failure.operation.clone(),
+                effect: "failed".into(),
+                request: failure.request.clone(),
+                response: None,
+                error: Some(failure.message.clone()),
+                started_at,
+                finished_at: deps.clock.now(),
+            },
+            false,
+        ),
+    };
+    let item = Item::of(Key::new(pk.clone(), keys::run_step(&run.id, requested.step)), &trace)?;
+    match deps.store.put(item, Condition::NotExists).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
+        Err(e) => return Err(e.into()),
+    }
+    publish(deps, "StepCompleted", json!({
+        "project": requested.project, "run": run.id, "workflow": run.workflow, "step": requested.step,
+        "effect": trace.effect, "trace": format!("{}/{}", pk, keys::run_step(&run.id, requested.step)),
+    }))
+    .await;
+    let next = workflow.steps.iter().copied().skip_while(|s| *s != requested.step).nth(1);
+    match (ok, next) {
+        (true, Some(next)) => {
+            request_step(deps, &requested.project, &run, next).await?;
+            Ok(StepOutcome { run: run.id.clone(), step: requested.step, effect: trace.effect, next_step: Some(next) })
+        }
+        _ => {
+            finish(deps, &requested.project, &run, if ok { RunStatus::Succeeded } else { RunStatus::Failed }).await?;
+            Ok(StepOutcome { run: run.id.clone(), step: requested.step, effect: trace.effect, next_step: None })
+        }
+    }
+}
+
+async fn finish(deps: &Deps, project: &ProjectId, run: &Run, status: RunStatus) -> Result<(), RuntimeError> {
+    let mut done = run.clone();
+    done.status = status;
+    done.finished_at = Some(deps.clock.now());
+    let item = Item::of(Key::new(keys::project(project), keys::run(&run.id)), &done)?;
+    let guard = Condition::FieldEquals { field: "status".into(), value: json!("running") };
+    match deps.store.put(item, guard).await {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    publish(deps, "RunCompleted", json!({
+        "project": project, "run": run.id, "workflow": run.workflow, "status": status,
+        "trace": format!("{}/{}", keys::project(project), keys::run(&run.id)),
+    }))
+    .await;
+    Ok(())
+}
+
+/// Announcements for observers: the step or run is already recorded, so a bus that
+/// does not answer is logged rather than failing the step.
+async fn publish(deps: &Deps, detail_type: &str, detail: Value) {
+    if let Err(error) = deps.bus.publish(vec![BusEvent::new(detail_type, detail)]).await {
+        tracing::error!(%error, detail_type, "event not published");
+    }
+}
+
+/// Why a step failed, with what is known of it.
+struct Failure {
+    integration: crate::domain::IntegrationName,
+    operation: String,
+    request: Option<Value>,
+    message: String,
+}
+
+/// The request as the trace shows it: exact bytes of the body as text, plus the parsed
+/// JSON when it is JSON, for reading.
+pub fn request_view(request: &OutboundRequest) -> Value {
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    let mut view = json!({
+        "method": request.method,
+        "url": request.url,
+        "headers": request.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "body": body,
+    });
+    if let Ok(parsed) = serde_json::from_slice::<Value>(&request.body) {
+        view["body_json"] = parsed;
+    }
+    view
+}
+
+async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Value, RuntimeError> {
+    let mut context = json!({});
+    match serde_json::from_value::<RunTrigger>(run.trigger.clone()) {
+        Ok(RunTrigger::Entity { payload, entity, event }) => {
+            context["entity"] = payload;
+            context["event"] = json!({"entity": entity, "event": event});
+        }
+        Ok(RunTrigger::DataChange(change)) => {
+            context["change"] = serde_json::to_value(&change).unwrap_or_default();
+        }
+        Err(_) => {}
+    }
+    let mut steps = Map::new();
+    let mut query = Query::prefix(keys::project(project), keys::run_steps_prefix(&run.id));
+    loop {
+        let page = deps.store.query(&query).await?;
+        for item in &page.items {
+            let trace: StepTrace = item.parse()?;
+            let output = trace.response.as_ref().and_then(|r| r.get("body")).cloned().unwrap_or(Value::Null);
+            steps.insert(trace.step.to_string(), json!({"output": output}));
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    context["steps"] = Value::Object(steps);
+    Ok(context)
+}
+
+fn render_defaults(operation: &Operation, input: &mut Map<String, Value>, config: &Map<String, Value>) {
+    for (field, template) in &operation.defaults {
+        if input.contains_key(field) {
+            continue;
+        }
+        let Ok(found) = crate::catalog::placeholders(template) else { continue };
+        let mut value = template.clone();
+        let mut complete = true;
+        for p in found {
+            let raw = format!("{{{}.{}}}", match p.source {
+                crate::catalog::Source::Config => "config",
+                crate::catalog::Source::Input => "input",
+                crate::catalog::Source::Credentials => "credentials",
+            }, p.name);
+            let replacement = match p.source {
+                crate::catalog::Source::Config => config.get(&p.name).and_then(Value::as_str).map(str::to_owned),
+                crate::catalog::Source::Input => input.get(&p.name).and_then(Value::as_str).map(str::to_owned),
+                crate::catalog::Source::Credentials => None,
+            };
+            match replacement {
+                Some(r) => value = value.replace(&raw, &r),
+                None => complete = false,
+            }
+        }
+        if complete {
+            input.insert(field.clone(), Value::String(value));
+        }
+    }
+}
+
+async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepContract) -> Result<StepTrace, Failure> {
+    let pk = keys::project(project);
+    let step = contract.step;
+    let name = contract.integration.clone();
+    let op_id = contract.operation.clone();
+    let fail = |message: String| Failure { integration: name.clone(), operation: op_id.clone(), request: None, message };
+    // The integration is read from the run's own project only: a workflow can never
+    // reach another project's integration.
+    let integration: Integration = deps
+        .store
+        .get(&Key::new(pk.clone(), keys::integration(&contract.integration)))
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail(format!("the project has no integration {} (deleted?)", contract.integration)))?
+        .parse()
+        .map_err(|e: StoreError| fail(e.to_string()))?;
+    let provider = provider_of(&integration).map_err(|e| fail(e.to_string()))?;
+    let operation = provider
+        .operations
+        .iter()
+        .find(|o| o.id == contract.operation)
+        .ok_or_else(|| fail(format!("{} has no operation {}", provider.display_name, contract.operation)))?
+        .clone();
+    let context = context_for(deps, project, run).await.map_err(|e| fail(e.to_string()))?;
+    if let (Some(entity), true) = (context.get("entity"), contract.input_schema.is_object()) {
+        if let Ok(validator) = compile_schema(&contract.input_schema) {
+            let errors = validation_errors(&validator, entity);
+            if !errors.is_empty() {
+                return Err(fail(format!("the trigger's payload does not fit the step's input schema: {}", errors.join("; "))));
+            }
+        }
+    }
+    let mut input = mapping::render(&contract.input_mapping, &context);
+    render_defaults(&operation, &mut input, &integration.config);
+    let input = Value::Object(input);
+    if let Ok(validator) = compile_schema(&operation.input_schema) {
+        let errors = validation_errors(&validator, &input);
+        if !errors.is_empty() {
+            return Err(fail(format!("the input does not fit {}'s {}: {}", provider.display_name, operation.id, errors.join("; "))));
+        }
+    }
+    let started_at = deps.clock.now();
+    let seed = format!("{}#{step}", run.id);
+    let idempotency_key = operation.idempotency_header.as_ref().map(|_| format!("studio-{}", seed));
+    match run.mode {
+        RunMode::Sandbox => {
+            let request = request::build_request(&provider, &operation, &input, &integration.config, request::CredentialValues::Masked, idempotency_key.as_deref())
+                .map_err(|e| fail(e.to_string()))?;
+            let view = request_view(&request);
+            match deps.sandbox_edge.send(&request).await {
+                Ok(EdgeOutcome::WouldHaveSent) => {}
+                Ok(EdgeOutcome::Sent(_)) => return Err(fail("the sandbox edge sent a request".into())),
+                Err(e) => return Err(Failure { request: Some(view), ..fail(e.to_string()) }),
+            }
+            let body = mock::mock_response(&operation, &input, &seed);
+            Ok(StepTrace {
+                run: run.id.clone(),
+                step,
+                integration: name.clone(),
+                operation: operation.id.clone(),
+                effect: "would_have_sent".into(),
+                request: Some(view),
+                response: Some(json!({"status": 200, "mock": true, "body": body})),
+                error: None,
+                started_at,
+                finished_at: deps.clock.now(),
+            })
+        }
+        RunMode::Live => {
+            let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
+            let credentials = crate::vault::open_for(deps, project, &integration, AuditPurpose::StepExecution, cause.clone())
+                .await
+                .map_err(|e| fail(format!("credentials unavailable: {e}")))?;
+            let credentials = match oauth::token_url(&provider, &integration.config) {
+                Some(token_url) => {
+                    oauth::ensure_fresh(deps, project, &integration, &token_url, credentials, cause)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?
+                        .1
+                }
+                None => credentials,
+            };
+            let redactor = credentials.redactor();
+            let request = request::build_request(&provider, &operation, &input, &integration.config, request::CredentialValues::Real(&credentials), idempotency_key.as_deref())
+                .map_err(|e| fail(redactor.text(&e.to_string())))?;
+            drop(credentials);
+            let view = redactor.json(&request_view(&request));
+            let safe = !operation.side_effects
+                || matches!(operation.method, crate::catalog::HttpMethod::Get | crate::catalog::HttpMethod::Put | crate::catalog::HttpMethod::Delete)
+                || idempotency_key.is_some();
+            let delivery = live::send(deps.live_edge.as_ref(), &request, safe, live::RetryPolicy::default()).await;
+            drop(request);
+            let response = match delivery.result {
+                Ok(r) => r,
+                Err(e) => {
+                    return Err(Failure { request: Some(view), ..fail(redactor.text(&format!("{e} (after {} attempt(s))", delivery.attempts))) });
+                }
+            };
+            let body: Value = if response.body.is_empty() {
+                json!({})
+            } else {
+                serde_json::from_slice(&response.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()))
+            };
+            let body = redactor.json(&body);
+            let provider_error = operation.error_when.as_ref().and_then(|rule| {
+                let found = body.pointer(&rule.pointer)?;
+                let failed = match &rule.equals {
+                    Some(expected) => found == expected,
+                    None => !found.is_null() && found != &json!([]),
+                };
+                failed.then(|| {
+                    rule.message.as_ref().and_then(|m| body.pointer(m)).map(|v| v.to_string()).unwrap_or_else(|| found.to_string())
+                })
+            });
+            let ok = (200..300).contains(&response.status) && provider_error.is_none();
+            let error = (!ok).then(|| match provider_error {
+                Some(message) => format!("{} answered {} with an error: {}", provider.display_name, response.status, message),
+                None => format!("{} answered {}", provider.display_name, response.status),
+            });
+            Ok(StepTrace {
+                run: run.id.clone(),
+                step,
+                integration: name.clone(),
+                operation: operation.id.clone(),
+                effect: if ok { "sent".into() } else { "failed".into() },
+                request: Some(view),
+                response: Some(json!({"status": response.status, "attempts": delivery.attempts, "body": body})),
+                error: error.map(|e| redactor.text(&e)),
+                started_at,
+                finished_at: deps.clock.now(),
+            })
+        }
+    }
+}
+

@@ -1,0 +1,209 @@
+//! Which integrations a piece of text names: the project's own integration names
+//! ("clinic-mail", "the clinic calendar"), provider names and nicknames ("Postmark",
+//! "gcal", "sfdc"), near misses of either ("clinic-mial", "saleforce"), and names that
+//! look like a tool the project does not have ("a Jira ticket", "to Mailchimp").
+
+use std::collections::BTreeSet;
+
+use super::ProjectIntegration;
+use super::index::Index;
+use super::text::squash;
+
+/// Words the fuzzy match must not bend into a name.
+const NOT_NAMES: &[&str] = &[
+    "motion", "lotion", "strip", "strips", "striped", "linen", "notice", "slick", "stack",
+    "nation", "station", "postmarked", "linger", "lineal", "intercept",
+];
+
+/// Words that may be capitalized in an instruction without naming a tool.
+const ORDINARY_CAPITALS: &[&str] = &[
+    "i", "then", "when", "once", "after", "done", "monday", "tuesday", "wednesday",
+    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april",
+    "may", "june", "july", "august", "september", "october", "november", "december",
+    "patient", "encounter", "appointment", "observation", "condition", "practitioner",
+    "medicationrequest", "lead", "contact", "account", "opportunity", "case", "task",
+    "please", "new", "urgent", "high", "low", "medium", "todo", "in", "progress", "dr",
+    "mr", "mrs", "ms", "the", "a", "an", "our", "api", "rest", "http", "email", "sms",
+];
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Mentions {
+    /// Indexes into the project's integrations, named by their own name, with the word
+    /// position of the mention.
+    pub integrations: Vec<(usize, usize)>,
+    /// Providers named by a name or nickname, with the word position.
+    pub providers: Vec<(String, usize)>,
+    /// Names that look like a tool but are neither.
+    pub unknown: Vec<String>,
+    /// Word positions that are part of a name (not content words).
+    pub name_positions: BTreeSet<usize>,
+}
+
+impl Mentions {
+    pub fn is_empty(&self) -> bool {
+        self.integrations.is_empty() && self.providers.is_empty()
+    }
+
+    /// The project's integrations the text names, directly or through their provider.
+    pub fn candidates(&self, integrations: &[ProjectIntegration]) -> Vec<usize> {
+        let mut out: Vec<usize> = self.integrations.iter().map(|(i, _)| *i).collect();
+        for (provider, _) in &self.providers {
+            for (i, integration) in integrations.iter().enumerate() {
+                if &integration.provider == provider && !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
+
+    /// The earliest word position of a mention of integration `i` (by name or provider).
+    pub fn position_of(&self, i: usize, integrations: &[ProjectIntegration]) -> Option<usize> {
+        let by_name = self.integrations.iter().filter(|(x, _)| *x == i).map(|(_, p)| *p);
+        let by_provider = self
+            .providers
+            .iter()
+            .filter(|(p, _)| *p == integrations[i].provider)
+            .map(|(_, p)| *p);
+        by_name.chain(by_provider).min()
+    }
+}
+
+/// Finds the names in a list of plain words (`original` gives each word's original
+/// spelling, for telling "Jira" from "jira").
+pub fn mentions(
+    words: &[String],
+    original: &[String],
+    integrations: &[ProjectIntegration],
+    index: &Index,
+    known: &BTreeSet<String>,
+) -> Mentions {
+    let mut found = Mentions::default();
+    // 1. The project's own names: one word ("clinic-mail"), split ("clinic mail"), joined.
+    for (i, integration) in integrations.iter().enumerate() {
+        let name = integration.name.as_str();
+        let parts: Vec<String> = name.split(['-', '_']).map(str::to_owned).collect();
+        let joined = squash(name);
+        let mut hit = None;
+        for (pos, w) in words.iter().enumerate() {
+            if w == name || (parts.len() == 1 && squash(w) == joined) {
+                hit = Some((pos, 1));
+                break;
+            }
+            if parts.len() > 1 && words[pos..].starts_with(&parts) {
+                hit = Some((pos, parts.len()));
+                break;
+            }
+        }
+        if hit.is_none() && joined.len() >= 6 {
+            // Near misses of a distinctive name ("clinic-mial").
+            for (pos, w) in words.iter().enumerate() {
+                let candidate = squash(w);
+                if candidate.len().abs_diff(joined.len()) > 2
+                    || candidate.chars().next() != joined.chars().next()
+                    || known.contains(w.as_str())
+                {
+                    continue;
+                }
+                if strsim::normalized_damerau_levenshtein(&candidate, &joined) >= 0.8 {
+                    hit = Some((pos, 1));
+                    break;
+                }
+            }
+        }
+        if let Some((pos, len)) = hit {
+            found.integrations.push((i, pos));
+            found.name_positions.extend(pos..pos + len);
+        }
+    }
+    // 2. Provider names and nicknames.
+    for alias in &index.aliases {
+        let n = alias.words.len();
+        if n == 0 {
+            continue;
+        }
+        let mut hit = None;
+        for pos in 0..words.len() {
+            if words[pos..].starts_with(&alias.words) {
+                hit = Some((pos, n));
+                break;
+            }
+            for k in 1..=3usize.min(words.len() - pos) {
+                if alias.joined.len() >= 4 && words[pos..pos + k].concat() == alias.joined {
+                    hit = Some((pos, k));
+                    break;
+                }
+            }
+            if hit.is_some() {
+                break;
+            }
+        }
+        if hit.is_none() && alias.joined.len() >= 6 && n == 1 {
+            for (pos, w) in words.iter().enumerate() {
+                if w.len() < 6
+                    || w.len().abs_diff(alias.joined.len()) > 2
+                    || w.chars().next() != alias.joined.chars().next()
+                    || NOT_NAMES.contains(&w.as_str())
+                    || known.contains(w.as_str())
+                {
+                    continue;
+                }
+                let similarity = strsim::normalized_damerau_levenshtein(w, &alias.joined);
+                let allowed = if alias.joined.len() <= 7 { 0.8 } else { 0.75 };
+                if similarity >= allowed {
+                    hit = Some((pos, 1));
+                    break;
+                }
+            }
+        }
+        if let Some((pos, len)) = hit {
+            // A longer alias of the same provider at the same place counts once.
+            if !found.providers.iter().any(|(p, _)| *p == alias.provider) {
+                found.providers.push((alias.provider.clone(), pos));
+            }
+            found.name_positions.extend(pos..pos + len);
+        }
+    }
+    // 3. Names of tools the project does not have: a capitalized word after "to", "in",
+    //    "with", "a"... ("create a Jira ticket", "add them to Mailchimp"), or any word
+    //    before "integration" that is not a known name.
+    for (pos, w) in original.iter().enumerate() {
+        if found.name_positions.contains(&pos) || pos == 0 {
+            continue;
+        }
+        let lower = w.to_lowercase();
+        let titlecase = w.chars().next().is_some_and(char::is_uppercase)
+            && w.chars().skip(1).any(char::is_lowercase)
+            && w.len() >= 3;
+        let before = original[pos - 1].to_lowercase();
+        let after = original.get(pos + 1).map(|a| a.to_lowercase()).unwrap_or_default();
+        let tool_position = matches!(
+            before.as_str(),
+            "to" | "in" | "into" | "with" | "via" | "using" | "through" | "on" | "from" | "a" | "an" | "the" | "our" | "use"
+        );
+        let before_integration = matches!(after.as_str(), "integration" | "connection" | "account");
+        if ((titlecase && tool_position) || before_integration)
+            && !known.contains(&lower)
+            && !ORDINARY_CAPITALS.contains(&lower.as_str())
+            && !index.all_name_words.contains(&lower)
+        {
+            found.unknown.push(w.clone());
+        }
+    }
+    found
+}
+
+/// The project's integration names closest to a name people wrote.
+pub fn closest(name: &str, integrations: &[ProjectIntegration]) -> Vec<String> {
+    let wanted = squash(name);
+    let mut scored: Vec<(f64, String)> = integrations
+        .iter()
+        .map(|i| {
+            let by_name = strsim::normalized_damerau_levenshtein(&wanted, &squash(i.name.as_str()));
+            let by_provider = strsim::normalized_damerau_levenshtein(&wanted, &squash(&i.adapter().display_name));
+            (by_name.max(by_provider), i.name.to_string())
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().take(3).map(|(_, n)| n).collect()
+}

@@ -1,0 +1,341 @@
+//! What a step's input can be mapped from: the trigger entity's fields
+//! (`{{entity.x}}`), the data change (`{{change.after.x}}`, `{{change.entity_id}}`) and
+//! earlier steps' outputs (`{{steps.n.output.x}}`), each with its type and the role its
+//! name suggests (an e-mail address, a first name, a start time, an id...).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::schema::{self, Kind};
+use super::text::{name_words, squash};
+
+/// The field types a trigger entity declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    String,
+    Email,
+    Phone,
+    Datetime,
+    Date,
+    Number,
+    Integer,
+    Boolean,
+    Url,
+}
+
+pub const FIELD_TYPES: &str = "string, email, phone, datetime, date, number, integer, boolean, url";
+
+impl FieldType {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw.trim().to_ascii_lowercase().as_str() {
+            "string" | "text" => FieldType::String,
+            "email" => FieldType::Email,
+            "phone" => FieldType::Phone,
+            "datetime" | "date-time" | "date_time" => FieldType::Datetime,
+            "date" => FieldType::Date,
+            "number" => FieldType::Number,
+            "integer" | "int" => FieldType::Integer,
+            "boolean" | "bool" => FieldType::Boolean,
+            "url" | "uri" => FieldType::Url,
+            _ => return None,
+        })
+    }
+
+    /// The JSON Schema of a field of this type (what a contract's input schema holds).
+    pub fn schema(self) -> Value {
+        match self {
+            FieldType::String => json!({"type": "string"}),
+            FieldType::Email => json!({"type": "string", "format": "email"}),
+            FieldType::Phone => json!({"type": "string", "format": "phone"}),
+            FieldType::Datetime => json!({"type": "string", "format": "date-time"}),
+            FieldType::Date => json!({"type": "string", "format": "date"}),
+            FieldType::Number => json!({"type": "number"}),
+            FieldType::Integer => json!({"type": "integer"}),
+            FieldType::Boolean => json!({"type": "boolean"}),
+            FieldType::Url => json!({"type": "string", "format": "uri"}),
+        }
+    }
+
+    /// Reads a field type back from its schema (later steps recover the trigger
+    /// entity's fields from step 1's input schema).
+    pub fn from_schema(schema: &Value) -> Option<Self> {
+        let t = schema.get("type")?.as_str()?;
+        let format = schema.get("format").and_then(Value::as_str);
+        Some(match (t, format) {
+            ("string", None) => FieldType::String,
+            ("string", Some("email")) => FieldType::Email,
+            ("string", Some("phone")) => FieldType::Phone,
+            ("string", Some("date-time")) => FieldType::Datetime,
+            ("string", Some("date")) => FieldType::Date,
+            ("string", Some("uri")) => FieldType::Url,
+            ("number", _) => FieldType::Number,
+            ("integer", _) => FieldType::Integer,
+            ("boolean", _) => FieldType::Boolean,
+            _ => return None,
+        })
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            FieldType::String => Kind::String(None),
+            FieldType::Email => Kind::String(Some("email".into())),
+            FieldType::Phone => Kind::String(Some("phone".into())),
+            FieldType::Datetime => Kind::String(Some("date-time".into())),
+            FieldType::Date => Kind::String(Some("date".into())),
+            FieldType::Url => Kind::String(Some("uri".into())),
+            FieldType::Number => Kind::Number,
+            FieldType::Integer => Kind::Integer,
+            FieldType::Boolean => Kind::Boolean,
+        }
+    }
+}
+
+/// What a field or an input is, judging by its name and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Email,
+    Phone,
+    FullName,
+    FirstName,
+    LastName,
+    Title,
+    /// Free text: description, notes, comments, a message.
+    Text,
+    Start,
+    End,
+    BirthDate,
+    DateTime,
+    Date,
+    Amount,
+    Currency,
+    Company,
+    Url,
+    Status,
+    /// An identifier of a thing of this kind (`patient`, `customer`, `""` when unsaid).
+    Id(String),
+    Other,
+}
+
+/// The role of a name (its words) with its kind.
+pub fn role_of(words: &[String], kind: &Kind) -> Role {
+    let joined: String = words.concat();
+    let has = |w: &str| words.iter().any(|x| x == w);
+    let last = words.last().map(String::as_str).unwrap_or_default();
+    let format = match kind {
+        Kind::String(f) => f.as_deref(),
+        _ => None,
+    };
+    if format == Some("email") || has("email") || joined.ends_with("email") {
+        return Role::Email;
+    }
+    if format == Some("phone") || has("phone") || has("mobile") || has("cell") || joined.contains("phone") {
+        return Role::Phone;
+    }
+    if has("state") || has("status") {
+        return Role::Status;
+    }
+    if format == Some("date-time") || format == Some("date") {
+        let dated = |r: Role| r;
+        if has("birth") || has("dob") || has("birthday") || joined == "birthdate" {
+            return Role::BirthDate;
+        }
+        if has("start") || has("starts") || has("begin") || has("begins") || joined.starts_with("start") {
+            return dated(Role::Start);
+        }
+        if has("end") || has("ends") || has("until") || joined.starts_with("end") {
+            return Role::End;
+        }
+        if format == Some("date") {
+            return Role::Date;
+        }
+        return Role::DateTime;
+    }
+    if joined == "birthdate" || joined == "dateofbirth" || joined == "dob" {
+        return Role::BirthDate;
+    }
+    if joined == "firstname" || joined == "givenname" || last == "given" || (has("first") && has("name")) {
+        return Role::FirstName;
+    }
+    if joined == "lastname"
+        || joined == "familyname"
+        || last == "family"
+        || last == "surname"
+        || (has("last") && has("name"))
+    {
+        return Role::LastName;
+    }
+    if has("company") || has("organization") || has("organisation") || has("employer") || joined == "businessname" {
+        return Role::Company;
+    }
+    if joined == "dealname" || matches!(last, "subject" | "title" | "summary" | "headline") {
+        return Role::Title;
+    }
+    if matches!(last, "name" | "fullname" | "displayname") || joined == "fullname" || joined == "individualname" {
+        return Role::FullName;
+    }
+    if matches!(
+        last,
+        "description" | "notes" | "note" | "comments" | "comment" | "message" | "details" | "reason" | "body" | "text" | "content" | "feedback"
+    ) {
+        return Role::Text;
+    }
+    if matches!(last, "amount" | "total" | "price" | "cost" | "fee" | "cents") || joined.starts_with("amount") {
+        return Role::Amount;
+    }
+    if last == "currency" {
+        return Role::Currency;
+    }
+    if matches!(last, "url" | "link" | "website") || format == Some("uri") {
+        return Role::Url;
+    }
+    if last == "id" {
+        let prefix: String = words[..words.len() - 1].concat();
+        return Role::Id(prefix);
+    }
+    if matches!(last, "mrn" | "identifier") {
+        return Role::Id("identifier".into());
+    }
+    if joined.ends_with("id") && joined.len() > 2 && !matches!(kind, Kind::Object { .. }) {
+        return Role::Id(joined.trim_end_matches("id").to_owned());
+    }
+    Role::Other
+}
+
+/// Where a source's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    Entity,
+    Change,
+    /// An earlier step, with its integration, provider and the entity its operation acts on.
+    Step {
+        step: u32,
+        integration: String,
+        provider: String,
+        entity: Option<String>,
+    },
+}
+
+/// One value a mapping can reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The reference inside `{{ }}`: `entity.patient_email`.
+    pub reference: String,
+    /// The field's own name or path (`patient_email`, `state.name`, `MessageID`).
+    pub name: String,
+    pub words: Vec<String>,
+    pub kind: Kind,
+    pub role: Role,
+    pub origin: Origin,
+}
+
+impl Source {
+    pub fn new(reference: String, name: &str, kind: Kind, origin: Origin) -> Self {
+        let words = name_words(name);
+        let role = role_of(&words, &kind);
+        Self {
+            reference,
+            name: name.to_owned(),
+            words,
+            kind,
+            role,
+            origin,
+        }
+    }
+
+    pub fn template(&self) -> String {
+        format!("{{{{{}}}}}", self.reference)
+    }
+
+    /// The words of the name that are not its role word: `patient` of `patient_email`.
+    pub fn owner_words(&self) -> Vec<&str> {
+        self.words
+            .iter()
+            .map(String::as_str)
+            .filter(|w| {
+                !matches!(
+                    *w,
+                    "email" | "name" | "phone" | "id" | "at" | "first" | "last" | "full" | "address" | "number"
+                )
+            })
+            .collect()
+    }
+
+    pub fn squashed(&self) -> String {
+        squash(self.name.rsplit('.').next().unwrap_or(&self.name))
+    }
+
+    /// A label for text: `Appointment at`.
+    pub fn label(&self) -> String {
+        let words: Vec<&str> = self.words.iter().map(String::as_str).collect();
+        let mut label = words.join(" ");
+        if let Some(first) = label.get(0..1) {
+            label = first.to_uppercase() + &label[1..];
+        }
+        label
+    }
+}
+
+/// The sources of an earlier step's output, from its output schema.
+pub fn step_sources(step: u32, integration: &str, provider: &str, entity: Option<&str>, output: &Value) -> Vec<Source> {
+    schema::flatten(output, output, 2)
+        .into_iter()
+        .map(|(path, s)| {
+            Source::new(
+                format!("steps.{step}.output.{path}"),
+                &path,
+                schema::kind(output, s),
+                Origin::Step {
+                    step,
+                    integration: integration.to_owned(),
+                    provider: provider.to_owned(),
+                    entity: entity.map(str::to_owned),
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str, t: FieldType) -> Role {
+        role_of(&name_words(name), &t.kind())
+    }
+
+    #[test]
+    fn names_say_what_a_field_is() {
+        assert_eq!(role("patient_email", FieldType::Email), Role::Email);
+        assert_eq!(role("patient_phone", FieldType::Phone), Role::Phone);
+        assert_eq!(role("first_name", FieldType::String), Role::FirstName);
+        assert_eq!(role("lastname", FieldType::String), Role::LastName);
+        assert_eq!(role("patient_name", FieldType::String), Role::FullName);
+        assert_eq!(role("appointment_at", FieldType::Datetime), Role::DateTime);
+        assert_eq!(role("starts_at", FieldType::Datetime), Role::Start);
+        assert_eq!(role("ends_at", FieldType::Datetime), Role::End);
+        assert_eq!(role("date_of_birth", FieldType::Date), Role::BirthDate);
+        assert_eq!(role("amount_cents", FieldType::Integer), Role::Amount);
+        assert_eq!(role("payment_intent_id", FieldType::String), Role::Id("paymentintent".into()));
+        assert_eq!(role("MessageID", FieldType::String), Role::Id("message".into()));
+        assert_eq!(role("notes", FieldType::String), Role::Text);
+        assert_eq!(role("company", FieldType::String), Role::Company);
+    }
+
+    #[test]
+    fn field_types_round_trip_through_their_schema() {
+        for t in [
+            FieldType::String,
+            FieldType::Email,
+            FieldType::Phone,
+            FieldType::Datetime,
+            FieldType::Date,
+            FieldType::Number,
+            FieldType::Integer,
+            FieldType::Boolean,
+            FieldType::Url,
+        ] {
+            assert_eq!(FieldType::from_schema(&t.schema()), Some(t));
+        }
+    }
+}

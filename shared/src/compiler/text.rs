@@ -1,0 +1,572 @@
+//! Words and literals of an instruction: the trigger clause and the action, lowercase
+//! words with synonyms folded, and the values people write out in full (quoted text,
+//! e-mail addresses, `#channels`, ids, amounts of money, team keys).
+//!
+//! Literals are taken out of the text before anything else reads it, so an address such
+//! as `billing@clinic.example` never reads as the word "billing" (an integration name),
+//! and a quoted body such as "See you when you arrive" never starts a trigger clause.
+
+use std::ops::Range;
+
+/// What a quoted literal is for, from the words around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cue {
+    Title,
+    Body,
+    Template,
+    Range,
+    Other,
+}
+
+/// A value written out in the instruction, with where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Quoted(Cue, String),
+    /// An e-mail address and the word before it (`from`, `to`...).
+    Email(String, String),
+    /// `#front-desk`.
+    Channel(String),
+    /// A UUID and the word before it (`database`, `page`, `team`...).
+    Uuid(String, String),
+    /// An identifier such as `ENG-123`.
+    Key(String),
+    /// A long opaque id (Google document ids).
+    LongId(String),
+    /// An amount of money: major units as written, and the currency if one was said.
+    Money(f64, Option<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned {
+    pub literal: Literal,
+    pub at: Range<usize>,
+}
+
+/// The instruction with its literals cut out (replaced by spaces, so byte positions
+/// still match the original) and the literals themselves.
+pub struct Extracted {
+    pub original: String,
+    pub blanked: String,
+    pub literals: Vec<Spanned>,
+}
+
+fn is_quote(c: char) -> bool {
+    matches!(c, '"' | '“' | '”' | '\'' | '‘' | '’' | '`')
+}
+
+fn closing_for(open: char) -> &'static [char] {
+    match open {
+        '"' => &['"'],
+        '“' | '”' => &['”', '“', '"'],
+        '‘' | '’' | '\'' => &['\'', '’', '‘'],
+        _ => &['`'],
+    }
+}
+
+fn word_before(text: &str, at: usize) -> String {
+    text[..at]
+        .trim_end_matches(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .rsplit(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+fn words_before(text: &str, at: usize, n: usize) -> Vec<String> {
+    text[..at]
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .rev()
+        .take(n)
+        .collect()
+}
+
+fn word_after(text: &str, at: usize) -> String {
+    text[at..]
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+        .find(|w| !w.is_empty())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+fn cue_for_quote(text: &str, start: usize, end: usize) -> Cue {
+    let after = word_after(text, end);
+    if after == "template" {
+        return Cue::Template;
+    }
+    if matches!(after.as_str(), "tab" | "sheet" | "range") {
+        return Cue::Range;
+    }
+    for w in words_before(text, start, 3) {
+        match w.as_str() {
+            "subject" | "titled" | "title" | "called" | "named" | "name" | "headline"
+            | "summary" => return Cue::Title,
+            "saying" | "says" | "say" | "reading" | "reads" | "message" | "text" | "body"
+            | "content" | "note" | "words" | "that" => return Cue::Body,
+            "template" => return Cue::Template,
+            "tab" | "sheet" | "range" => return Cue::Range,
+            _ => {}
+        }
+    }
+    Cue::Other
+}
+
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    (parts.len() == 5
+        && parts
+            .iter()
+            .zip(lengths)
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit())))
+        || (s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn is_key(s: &str) -> bool {
+    let Some((letters, digits)) = s.split_once('-') else {
+        return false;
+    };
+    letters.len() >= 2
+        && letters.len() <= 10
+        && letters.chars().all(|c| c.is_ascii_uppercase())
+        && !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+fn currency_word(w: &str) -> Option<&'static str> {
+    match w {
+        "usd" | "dollar" | "dollars" | "bucks" => Some("usd"),
+        "eur" | "euro" | "euros" => Some("eur"),
+        "gbp" | "pound" | "pounds" => Some("gbp"),
+        "cad" => Some("cad"),
+        "aud" => Some("aud"),
+        "chf" => Some("chf"),
+        _ => None,
+    }
+}
+
+/// Takes the literals out of an instruction.
+pub fn extract(text: &str) -> Extracted {
+    let mut blanked: Vec<u8> = text.as_bytes().to_vec();
+    let mut literals = Vec::new();
+    let mut blank = |range: Range<usize>, blanked: &mut Vec<u8>| {
+        for b in &mut blanked[range] {
+            *b = b' ';
+        }
+    };
+
+    // 1. Quoted text. A single quote opens only at a word start and closes before a
+    //    non-letter, so "lead's message" stays a word.
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (pos, c) = chars[i];
+        let at_word_start = i == 0 || !chars[i - 1].1.is_alphanumeric();
+        if is_quote(c) && at_word_start {
+            let closers = closing_for(c);
+            let mut j = i + 1;
+            let mut found = None;
+            while j < chars.len() {
+                let (_, d) = chars[j];
+                let at_word_end = j + 1 == chars.len() || !chars[j + 1].1.is_alphanumeric();
+                if closers.contains(&d) && at_word_end && j > i + 1 {
+                    found = Some(j);
+                    break;
+                }
+                j += 1;
+            }
+            if let Some(j) = found {
+                let inner_start = pos + c.len_utf8();
+                let inner_end = chars[j].0;
+                let end = inner_end + chars[j].1.len_utf8();
+                let inner = text[inner_start..inner_end].to_owned();
+                literals.push(Spanned {
+                    literal: Literal::Quoted(cue_for_quote(text, pos, end), inner),
+                    at: pos..end,
+                });
+                blank(pos..end, &mut blanked);
+                i = j + 1;
+                continue;
+            }
+        }
+        i += 1;
+    }
+
+    // 2. Tokens separated by whitespace, on what is left: addresses, channels, ids, money.
+    let current = String::from_utf8_lossy(&blanked).into_owned();
+    let mut offset = 0;
+    for raw in current.split(' ') {
+        let start = offset;
+        offset += raw.len() + 1;
+        let token = raw.trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
+        let token = token.trim_start_matches('(');
+        if token.is_empty() {
+            continue;
+        }
+        let lead = raw.len() - raw.trim_start_matches('(').len();
+        let range = start + lead..start + lead + token.len();
+        if let Some((local, domain)) = token.split_once('@') {
+            if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') {
+                literals.push(Spanned {
+                    literal: Literal::Email(token.to_owned(), word_before(text, range.start)),
+                    at: range.clone(),
+                });
+                blank(range, &mut blanked);
+                continue;
+            }
+        }
+        if let Some(name) = token.strip_prefix('#') {
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+            {
+                literals.push(Spanned {
+                    literal: Literal::Channel(token.to_ascii_lowercase()),
+                    at: range.clone(),
+                });
+                blank(range, &mut blanked);
+                continue;
+            }
+        }
+        if is_uuid(token) {
+            literals.push(Spanned {
+                literal: Literal::Uuid(token.to_ascii_lowercase(), word_before(text, range.start)),
+                at: range.clone(),
+            });
+            blank(range, &mut blanked);
+            continue;
+        }
+        if is_key(token) {
+            literals.push(Spanned {
+                literal: Literal::Key(token.to_owned()),
+                at: range.clone(),
+            });
+            blank(range, &mut blanked);
+            continue;
+        }
+        if token.len() >= 25
+            && token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && token.chars().any(|c| c.is_ascii_digit())
+            && token.chars().any(|c| c.is_ascii_alphabetic())
+        {
+            literals.push(Spanned {
+                literal: Literal::LongId(token.to_owned()),
+                at: range.clone(),
+            });
+            blank(range, &mut blanked);
+            continue;
+        }
+        let (symbol, number) = match token.chars().next() {
+            Some('$') => (Some("usd"), &token[1..]),
+            Some('€') => (Some("eur"), &token['€'.len_utf8()..]),
+            Some('£') => (Some("gbp"), &token['£'.len_utf8()..]),
+            _ => (None, token),
+        };
+        let cleaned: String = number.chars().filter(|c| *c != ',').collect();
+        if let Ok(amount) = cleaned.parse::<f64>() {
+            let next = word_after(text, range.end);
+            let currency = symbol.or_else(|| currency_word(&next));
+            if symbol.is_some() || currency.is_some() {
+                literals.push(Spanned {
+                    literal: Literal::Money(amount, currency.map(str::to_owned)),
+                    at: range.clone(),
+                });
+                blank(range, &mut blanked);
+            }
+        }
+    }
+    Extracted {
+        original: text.to_owned(),
+        blanked: String::from_utf8_lossy(&blanked).into_owned(),
+        literals,
+    }
+}
+
+/// Lowercase words, punctuation dropped; hyphenated words count whole and in parts.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for raw in text
+        .to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-' || c == '_'))
+    {
+        let w = raw.trim_matches(|c| c == '\'' || c == '-' || c == '_');
+        let w = w.strip_suffix("'s").unwrap_or(w);
+        if w.is_empty() {
+            continue;
+        }
+        out.push(w.to_owned());
+        if w.contains(['-', '_']) {
+            out.extend(
+                w.split(['-', '_'])
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+    }
+    out
+}
+
+/// Words as they stand, in order, without splitting hyphenated ones (for name matching).
+pub fn plain_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '\''))
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '-' || c == '_'))
+        .map(|w| w.strip_suffix("'s").unwrap_or(w).to_owned())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Splits a field or property name into lowercase words: `patient_email`,
+/// `appointmentAt`, `state.name`, `MessageID` → `message`, `id`.
+pub fn name_words(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        let boundary = c.is_uppercase()
+            && i > 0
+            && (chars[i - 1].is_lowercase()
+                || chars[i - 1].is_ascii_digit()
+                || (chars[i - 1].is_uppercase()
+                    && chars.get(i + 1).is_some_and(|n| n.is_lowercase())));
+        if boundary && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// A name reduced to lowercase letters and digits: `first_name` and `firstname` agree.
+pub fn squash(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Words that carry no meaning for matching operations.
+pub const STOPWORDS: &[&str] = &[
+    "a", "an", "the", "to", "our", "we", "us", "my", "me", "i", "and", "or", "for", "with",
+    "in", "on", "of", "at", "by", "from", "via", "using", "use", "through", "into", "it",
+    "its", "that", "this", "is", "are", "be", "then", "please", "them", "they", "their",
+    "him", "her", "his", "should", "will", "can", "so", "also", "integration", "connection",
+    "account", "as", "each", "every", "any", "all", "some", "about", "there", "up", "out",
+    "just", "right", "away", "immediately", "automatically", "call", "calls", "do",
+];
+
+/// Synonyms folded before matching operations, so phrases need not list them all.
+pub fn canonical(word: &str) -> &str {
+    match word {
+        "sms" | "texts" | "texting" | "texted" | "txt" | "sms-message" => "text",
+        "e-mail" | "emails" | "emailing" | "emailed" | "mail" | "mails" | "mailing"
+        | "mailed" => "email",
+        "msg" | "msgs" | "messages" | "messaging" => "message",
+        "create" | "creates" | "creating" | "add" | "adds" | "adding" | "make" | "new"
+        | "insert" | "register" | "registers" | "log" | "logs" | "record" | "save" => "create",
+        "update" | "updates" | "updating" | "change" | "changes" | "edit" | "edits"
+        | "modify" | "set" | "mark" | "move" => "update",
+        "spreadsheet" | "spreadsheets" | "sheets" | "tab" => "sheet",
+        "docs" | "doc" | "documents" => "document",
+        "tickets" | "issues" | "bugs" | "bug" | "ticket" => "issue",
+        "appointments" | "appt" | "appts" | "visit" => "appointment",
+        "phone" | "phoning" | "dial" | "ring" | "calling" | "voice" => "phone",
+        "notify" | "notifies" | "alert" | "ping" | "tell" => "notify",
+        "invite" | "invites" | "invitation" => "invite",
+        "row" | "rows" | "line" | "lines" => "row",
+        "lookup" | "look" | "find" | "search" | "fetch" | "retrieve" | "read" | "get" => "get",
+        "refunds" | "refunded" | "refunding" => "refund",
+        "charges" | "charged" | "bill" | "billing" => "charge",
+        "customers" | "buyer" | "client" => "customer",
+        "contacts" => "contact",
+        "deals" => "deal",
+        "pages" => "page",
+        "channel" | "channels" => "channel",
+        "calendar" | "calender" | "calendars" => "calendar",
+        other => other,
+    }
+}
+
+/// A word's stem, after synonyms: "confirmations" → "confirmation", "booked" → "book".
+pub fn stem(word: &str) -> String {
+    let w = canonical(word);
+    for suffix in ["ing", "ed", "es", "s"] {
+        if let Some(base) = w.strip_suffix(suffix) {
+            if base.len() >= 4 && !(suffix == "s" && base.ends_with('s')) {
+                return canonical(base).to_owned();
+            }
+        }
+    }
+    w.to_owned()
+}
+
+/// The content words of a text, stemmed.
+pub fn content(words: &[String]) -> Vec<String> {
+    words
+        .iter()
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .map(|w| stem(w))
+        .collect()
+}
+
+/// Where the trigger clause and the action stand in an instruction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clauses {
+    pub trigger: Option<Range<usize>>,
+    pub action: Vec<Range<usize>>,
+}
+
+const LEADING_CUES: &[&str] = &[
+    "whenever ",
+    "when ",
+    "once ",
+    "after ",
+    "as soon as ",
+    "every time ",
+    "each time ",
+    "if ",
+    "on ",
+    "upon ",
+];
+const TRAILING_CUES: &[&str] = &[
+    " whenever ",
+    " when ",
+    " once ",
+    " as soon as ",
+    " every time ",
+    " each time ",
+    " after ",
+];
+
+/// Splits the (blanked) instruction into its trigger clause and its action.
+/// "When X happens, do Y", "Do Y when X happens", "On X, do Y".
+pub fn clauses(blanked: &str) -> Clauses {
+    let lower = blanked.to_ascii_lowercase();
+    let start = lower.len() - lower.trim_start().len();
+    let end = lower.trim_end().len();
+    let body = &lower[start..end];
+    for cue in LEADING_CUES {
+        if body.starts_with(cue) {
+            let clause_end = body
+                .find([',', ';', ':'])
+                .or_else(|| body.find(" then "))
+                .or_else(|| body.find(". "))
+                .or_else(|| super::trigger::event_end(body));
+            if let Some(clause_end) = clause_end {
+                let trigger = start..start + clause_end;
+                let mut action_start = start + clause_end;
+                // Skip the separator and a "then".
+                let rest = &lower[action_start..end];
+                let skipped = rest.len()
+                    - rest
+                        .trim_start_matches([',', ';', ':', '.', ' '])
+                        .trim_start_matches("then ")
+                        .trim_start_matches([',', ' '])
+                        .len();
+                action_start += skipped;
+                return Clauses {
+                    trigger: Some(trigger),
+                    action: vec![action_start..end],
+                };
+            }
+        }
+    }
+    for cue in TRAILING_CUES {
+        // "after" trails only as a clause of its own ("..., after the form is sent").
+        if let Some(pos) = body.find(cue) {
+            if *cue == " after " && !body[..pos].ends_with(',') {
+                continue;
+            }
+            let from = pos + 1;
+            let to = body[from..]
+                .find(['.', ';', '!'])
+                .map(|p| from + p)
+                .unwrap_or(body.len());
+            let mut action = vec![start..start + pos];
+            if to < body.len() {
+                action.push(start + to + 1..end);
+            }
+            return Clauses {
+                trigger: Some(start + from..start + to),
+                action,
+            };
+        }
+    }
+    Clauses {
+        trigger: None,
+        action: vec![start..end],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_taken_out_before_words_are_read() {
+        let e = extract(
+            "Email the receipt from billing@clinic.example to #front-desk saying \"See you when you arrive\" for $50 in team ENG-12",
+        );
+        assert!(!e.blanked.contains("billing"));
+        assert!(!e.blanked.contains("arrive"));
+        let kinds: Vec<&Literal> = e.literals.iter().map(|s| &s.literal).collect();
+        assert!(kinds.contains(&&Literal::Email(
+            "billing@clinic.example".into(),
+            "from".into()
+        )));
+        assert!(kinds.contains(&&Literal::Channel("#front-desk".into())));
+        assert!(kinds.contains(&&Literal::Quoted(
+            Cue::Body,
+            "See you when you arrive".into()
+        )));
+        assert!(kinds.contains(&&Literal::Money(50.0, Some("usd".into()))));
+        assert!(kinds.contains(&&Literal::Key("ENG-12".into())));
+        assert_eq!(e.blanked.len(), e.original.len());
+    }
+
+    #[test]
+    fn apostrophes_inside_words_are_not_quotes() {
+        let e = extract("post the lead's message and the 'Feedback' tab");
+        assert_eq!(e.literals.len(), 1);
+        assert_eq!(
+            e.literals[0].literal,
+            Literal::Quoted(Cue::Range, "Feedback".into())
+        );
+    }
+
+    #[test]
+    fn names_split_into_words() {
+        assert_eq!(name_words("patient_email"), vec!["patient", "email"]);
+        assert_eq!(name_words("MessageID"), vec!["message", "id"]);
+        assert_eq!(name_words("appointmentAt"), vec!["appointment", "at"]);
+        assert_eq!(name_words("state.name"), vec!["state", "name"]);
+        assert_eq!(squash("first_name"), "firstname");
+    }
+
+    #[test]
+    fn trigger_clauses_lead_or_trail() {
+        let text = "When the intake form is submitted, send an email";
+        let c = clauses(text);
+        assert_eq!(&text[c.trigger.clone().expect("trigger")], "When the intake form is submitted");
+        assert_eq!(&text[c.action[0].clone()], "send an email");
+        let text = "Send an email when the intake form is submitted.";
+        let c = clauses(text);
+        assert_eq!(&text[c.trigger.clone().expect("trigger")], "when the intake form is submitted");
+        assert_eq!(&text[c.action[0].clone()], "Send an email");
+        let c = clauses("Post the id to Slack");
+        assert!(c.trigger.is_none());
+    }
+}

@@ -1,0 +1,493 @@
+//! The trigger clause: "when the intake form is submitted" (a studio entity event) or
+//! "when a Linear issue moves to Done" (a data change an integration's webhooks report,
+//! with a condition on the changed entity).
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::index::{Index, WebhookEntity, entity_synonyms};
+use super::refs::{self, Mentions};
+use super::text::{plain_words, words};
+use super::{ProjectIntegration, Problems};
+use crate::domain::{Change, FieldCondition, IntegrationName, Trigger};
+
+/// Canonical event names for the verbs people use, with the words that say them.
+const EVENTS: &[(&str, &[&str])] = &[
+    ("submitted", &["submitted", "submits", "submit", "submission", "submissions", "filled", "sent in"]),
+    ("received", &["received", "receives", "arrives", "arrived", "arrive", "comes in", "came in", "come in"]),
+    ("signed_up", &["signs up", "signed up", "sign up", "signup", "signups"]),
+    ("created", &["created", "creates", "added", "adds", "opened", "opens"]),
+    ("updated", &["updated", "updates", "changed", "changes", "edited", "edits", "modified", "moves", "moved", "marked", "set"]),
+    ("deleted", &["deleted", "deletes", "removed", "removes", "trashed", "archived"]),
+    ("paid", &["paid", "pays"]),
+    ("placed", &["placed", "places"]),
+    ("cancelled", &["cancelled", "canceled", "cancels"]),
+    ("completed", &["completed", "completes", "finished", "finishes"]),
+    ("started", &["started", "starts", "begins", "began"]),
+    ("scheduled", &["scheduled", "schedules"]),
+    ("booked", &["booked", "books"]),
+    ("approved", &["approved", "approves"]),
+    ("signed", &["signed", "signs"]),
+    ("uploaded", &["uploaded", "uploads"]),
+    ("confirmed", &["confirmed", "confirms"]),
+    ("rejected", &["rejected", "rejects"]),
+    ("closed", &["closed", "closes"]),
+    ("succeeded", &["succeeds", "succeeded", "succeed", "goes through", "went through"]),
+    ("failed", &["fails", "failed", "fail"]),
+    ("refunded", &["refunded"]),
+    ("registered", &["registered", "registers"]),
+    ("checked_in", &["checks in", "checked in"]),
+    ("published", &["published", "publishes"]),
+    ("expired", &["expired", "expires"]),
+];
+
+/// The event a clause's words say, and the index of the word after it.
+fn event_in(words: &[String]) -> Option<(String, usize)> {
+    let mut best: Option<(usize, String, usize)> = None;
+    for (event, surfaces) in EVENTS {
+        for surface in *surfaces {
+            let parts: Vec<&str> = surface.split(' ').collect();
+            for start in 0..words.len() {
+                if words[start..].len() >= parts.len()
+                    && parts.iter().zip(&words[start..]).all(|(p, w)| p == w)
+                    && best.as_ref().is_none_or(|(s, _, _)| start < *s)
+                {
+                    best = Some((start, (*event).to_owned(), start + parts.len()));
+                }
+            }
+        }
+    }
+    if let Some((_, event, end)) = best {
+        return Some((event, end));
+    }
+    // "is/was/gets <verb>ed": the participle itself.
+    for i in 1..words.len() {
+        if matches!(words[i - 1].as_str(), "is" | "are" | "was" | "were" | "gets" | "get" | "been")
+            && words[i].ends_with("ed")
+            && words[i].len() > 4
+        {
+            return Some((words[i].clone(), i + 1));
+        }
+    }
+    if let Some(i) = words.iter().position(|w| w == "new") {
+        return Some(("created".into(), i + 1));
+    }
+    None
+}
+
+/// Where the event phrase of a leading clause ends (a byte offset into `body`), for
+/// clauses without a comma: "When the intake form is submitted send ...".
+pub fn event_end(body: &str) -> Option<usize> {
+    let mut spans = Vec::new();
+    let mut offset = 0;
+    for raw in body.split(' ') {
+        let w = raw.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        if !w.is_empty() {
+            spans.push((w, offset + raw.len()));
+        }
+        offset += raw.len() + 1;
+    }
+    let list: Vec<String> = spans.iter().map(|(w, _)| w.clone()).collect();
+    let (_, end) = event_in(&list)?;
+    // Keep "to Done" with "moves" for conditions.
+    let mut end_word = end;
+    if list.get(end).is_some_and(|w| w == "to" || w == "as") {
+        end_word = (end + 2).min(list.len());
+    }
+    spans.get(end_word.checked_sub(1)?).map(|(_, e)| *e)
+}
+
+fn pascal(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(first) => first.to_uppercase().collect::<String>() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// A trigger and, for data changes, which integration's entity it watches.
+pub struct ParsedTrigger {
+    pub trigger: Trigger,
+    pub watched: Option<usize>,
+}
+
+const DETERMINERS: &[&str] = &[
+    "the", "a", "an", "our", "new", "any", "every", "each", "someone", "somebody",
+    "patient's", "their", "his", "her", "its", "this", "that",
+];
+
+/// Parses a trigger clause. `entity_name` is the name of the entity the request
+/// describes, if any; it wins over a name read from the words.
+pub fn parse(
+    clause: &str,
+    entity_name: Option<&str>,
+    integrations: &[ProjectIntegration],
+    index: &Index,
+    known: &BTreeSet<String>,
+    problems: &mut Problems,
+) -> Option<ParsedTrigger> {
+    let all = plain_words(clause);
+    // Drop the cue ("when", "as soon as"...).
+    let skip = match all.first().map(String::as_str) {
+        Some("as") => 3,
+        Some("every") | Some("each") => 2,
+        _ => 1,
+    };
+    let clause_words: Vec<String> = all.into_iter().skip(skip).collect();
+    let split: Vec<String> = words(clause).into_iter().collect();
+    let original: Vec<String> = clause
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mentions = refs::mentions(&clause_words, &original, integrations, index, known);
+    let event = event_in(&clause_words);
+
+    let names_change = !mentions.is_empty()
+        || (entity_name.is_none() && watched_entity_without_name(&split, integrations, index).is_some());
+    if names_change {
+        return data_change(&clause_words, &split, &mentions, event, integrations, index, problems);
+    }
+    let Some((event, end)) = event else {
+        problems.push(
+            "instruction",
+            "say what starts the workflow, such as \"when the intake form is submitted\"",
+        );
+        return None;
+    };
+    let entity = match entity_name {
+        Some(name) => name.to_owned(),
+        None => {
+            // The words between the cue and the verb: "the intake form is submitted".
+            let verb_start = clause_words[..end.saturating_sub(1)]
+                .iter()
+                .position(|w| matches!(w.as_str(), "is" | "are" | "was" | "were" | "gets" | "get" | "has" | "have"))
+                .unwrap_or(end.saturating_sub(1));
+            let noun: Vec<String> = clause_words[..verb_start]
+                .iter()
+                .filter(|w| !DETERMINERS.contains(&w.as_str()))
+                .map(|w| w.trim_end_matches("'s").to_owned())
+                .collect();
+            if noun.is_empty() {
+                problems.push(
+                    "entity",
+                    "name the entity that starts the workflow (entity.name and its fields), e.g. {\"name\": \"IntakeForm\", \"fields\": {...}}",
+                );
+                return None;
+            }
+            pascal(&noun)
+        }
+    };
+    Some(ParsedTrigger {
+        trigger: Trigger::Entity { entity, event },
+        watched: None,
+    })
+}
+
+/// "When a payment succeeds" with no provider named: the one project integration whose
+/// webhooks report such an entity.
+fn watched_entity_without_name(
+    split: &[String],
+    integrations: &[ProjectIntegration],
+    index: &Index,
+) -> Option<(usize, String)> {
+    let mut found = Vec::new();
+    for (i, integration) in integrations.iter().enumerate() {
+        for entity in index.webhooks.get(&integration.provider).into_iter().flatten() {
+            if entity_synonyms(&entity.entity_type)
+                .iter()
+                .take(2)
+                .any(|s| split.iter().any(|w| w == s))
+            {
+                found.push((i, entity.entity_type.clone()));
+            }
+        }
+    }
+    (found.len() == 1).then(|| found.remove(0))
+}
+
+fn entity_in<'a>(split: &[String], entities: &'a [WebhookEntity]) -> Option<&'a WebhookEntity> {
+    if entities.len() == 1 {
+        return entities.first();
+    }
+    // The earliest word that names one of the entity types.
+    let mut best: Option<(usize, &WebhookEntity)> = None;
+    for entity in entities {
+        for (pos, w) in split.iter().enumerate() {
+            let names = entity_synonyms(&entity.entity_type);
+            if w == &entity.entity_type || names.contains(&w.as_str()) {
+                let exact = w == &entity.entity_type || names.first() == Some(&w.as_str());
+                let rank = if exact { pos } else { pos + 1000 };
+                if best.is_none_or(|(r, _)| rank < r) {
+                    best = Some((rank, entity));
+                }
+            }
+        }
+    }
+    best.map(|(_, e)| e)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn data_change(
+    clause_words: &[String],
+    split: &[String],
+    mentions: &Mentions,
+    event: Option<(String, usize)>,
+    integrations: &[ProjectIntegration],
+    index: &Index,
+    problems: &mut Problems,
+) -> Option<ParsedTrigger> {
+    let mut candidates = mentions.candidates(integrations);
+    if candidates.is_empty() {
+        if let Some((provider, _)) = mentions.providers.first() {
+            let display = crate::catalog::catalog()
+                .ok()
+                .and_then(|c| c.get(provider))
+                .map(|p| p.display_name.clone())
+                .unwrap_or_else(|| provider.clone());
+            problems.push(
+                "trigger",
+                format!(
+                    "the project has no {display} integration to watch; add one first{}",
+                    list_suffix("the project's integrations", integrations.iter().map(|i| i.name.to_string()))
+                ),
+            );
+            return None;
+        }
+        if let Some((i, _)) = watched_entity_without_name(split, integrations, index) {
+            candidates.push(i);
+        }
+    }
+    // Integrations that report data changes at all.
+    let reporting: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|i| index.webhooks.get(&integrations[*i].provider).is_some_and(|w| !w.is_empty()))
+        .collect();
+    let chosen = match reporting.as_slice() {
+        [one] => *one,
+        [] => {
+            let named: Vec<String> = candidates.iter().map(|i| integrations[*i].name.to_string()).collect();
+            let can: Vec<String> = integrations
+                .iter()
+                .filter(|i| index.webhooks.get(&i.provider).is_some_and(|w| !w.is_empty()))
+                .map(|i| i.name.to_string())
+                .collect();
+            problems.push(
+                "trigger",
+                format!(
+                    "{} reports no data changes (no webhooks), so it cannot start a workflow{}",
+                    named.join(", "),
+                    list_suffix("integrations that can", can)
+                ),
+            );
+            return None;
+        }
+        many => {
+            // Two named: the one whose entity the words name; otherwise ambiguous.
+            let with_entity: Vec<usize> = many
+                .iter()
+                .copied()
+                .filter(|i| {
+                    let entities = &index.webhooks[&integrations[*i].provider];
+                    entities.len() > 1 && entity_in(split, entities).is_some()
+                        || entities.iter().any(|e| split.iter().any(|w| entity_synonyms(&e.entity_type).contains(&w.as_str())))
+                })
+                .collect();
+            if with_entity.len() == 1 {
+                with_entity[0]
+            } else {
+                problems.push(
+                    "trigger",
+                    format!(
+                        "ambiguous: the words could mean any of {}; name the integration",
+                        many.iter().map(|i| integrations[*i].name.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                return None;
+            }
+        }
+    };
+    let integration = &integrations[chosen];
+    let entities = &index.webhooks[&integration.provider];
+    let Some(entity) = entity_in(split, entities) else {
+        problems.push(
+            "trigger",
+            format!(
+                "say which {} entity to watch: {}",
+                integration.adapter().display_name,
+                entities.iter().map(|e| e.entity_type.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        );
+        return None;
+    };
+    let event_name = event.as_ref().map(|(e, _)| e.as_str()).unwrap_or("updated");
+    let mut change = match event_name {
+        "created" | "received" | "signed_up" | "submitted" | "registered" | "placed" | "booked" => Change::Created,
+        "deleted" => Change::Deleted,
+        _ => Change::Updated,
+    };
+    if !entity.supports(change) {
+        if entity.changes.len() == 1 {
+            change = match entity.changes.iter().next().copied() {
+                Some("created") => Change::Created,
+                Some("deleted") => Change::Deleted,
+                _ => Change::Updated,
+            };
+        } else {
+            problems.push(
+                "trigger",
+                format!(
+                    "{} reports {} {}, not {}",
+                    integration.adapter().display_name,
+                    entity.entity_type,
+                    entity.changes.iter().copied().collect::<Vec<_>>().join(" or "),
+                    change.as_str()
+                ),
+            );
+            return None;
+        }
+    }
+    let conditions = conditions(clause_words, event_name, entity);
+    let name = match IntegrationName::parse(integration.name.as_str()) {
+        Ok(name) => name,
+        Err(e) => {
+            problems.push("trigger", e.message);
+            return None;
+        }
+    };
+    Some(ParsedTrigger {
+        trigger: Trigger::DataChange {
+            integration: name,
+            entity_type: entity.entity_type.clone(),
+            change,
+            conditions,
+        },
+        watched: Some(chosen),
+    })
+}
+
+/// The field holding an entity's status: Linear's `state.name`, Stripe's `status`.
+fn status_field(entity: &WebhookEntity) -> String {
+    for candidate in ["state.name", "status", "state"] {
+        if entity.fields.iter().any(|(p, _)| p == candidate) {
+            return candidate.to_owned();
+        }
+    }
+    "status".to_owned()
+}
+
+fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<FieldCondition> {
+    // "moves to Done", "is marked as In Progress", "changes to paid", "becomes closed".
+    for (i, w) in words.iter().enumerate() {
+        let cue = matches!(w.as_str(), "moves" | "moved" | "changes" | "changed" | "marked" | "set" | "becomes" | "goes" | "transitions")
+            || (w == "status" && words.get(i + 1).is_some_and(|n| n == "is"));
+        if !cue {
+            continue;
+        }
+        let mut j = i + 1;
+        while words.get(j).is_some_and(|x| matches!(x.as_str(), "to" | "as" | "is" | "into")) {
+            j += 1;
+        }
+        let value: Vec<&str> = words[j.min(words.len())..]
+            .iter()
+            .map(String::as_str)
+            .take_while(|x| !matches!(*x, "in" | "on" | "and" | "then" | "at" | "by"))
+            .collect();
+        if value.is_empty() || j == i + 1 && w != "becomes" {
+            continue;
+        }
+        return vec![FieldCondition {
+            field: status_field(entity),
+            equals: Value::String(title_case(&value)),
+        }];
+    }
+    let status_value = match (event, entity.entity_type.as_str()) {
+        ("succeeded", _) => Some("succeeded"),
+        ("cancelled", "payment_intent") => Some("canceled"),
+        ("failed", "payment_intent") => Some("requires_payment_method"),
+        _ => None,
+    };
+    if let Some(v) = status_value {
+        if entity.fields.iter().any(|(p, _)| p == "status") {
+            return vec![FieldCondition {
+                field: "status".into(),
+                equals: Value::String(v.into()),
+            }];
+        }
+    }
+    Vec::new()
+}
+
+/// Status names as people capitalize them in tools ("Done", "In Progress").
+fn title_case(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(first) => first.to_uppercase().collect::<String>() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn list_suffix(label: &str, items: impl IntoIterator<Item = String>) -> String {
+    let items: Vec<String> = items.into_iter().collect();
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("; {label}: {}", items.join(", "))
+    }
+}
+
+/// A label for a trigger in generated text: "intake form", "Linear issue".
+pub fn label(trigger: &Trigger, integrations: &[ProjectIntegration]) -> (String, String) {
+    match trigger {
+        Trigger::Entity { entity, event } => {
+            let words = super::text::name_words(entity).join(" ");
+            (words, event.replace('_', " "))
+        }
+        Trigger::DataChange { integration, entity_type, change, .. } => {
+            let provider = integrations
+                .iter()
+                .find(|i| i.name == *integration)
+                .map(|i| i.adapter().display_name.clone())
+                .unwrap_or_else(|| integration.to_string());
+            (format!("{provider} {}", entity_type.replace('_', " ")), change.as_str().to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(text: &str) -> Vec<String> {
+        plain_words(text)
+    }
+
+    #[test]
+    fn events_are_read_from_verbs() {
+        assert_eq!(event_in(&w("the intake form is submitted")).map(|e| e.0), Some("submitted".into()));
+        assert_eq!(event_in(&w("someone signs up")).map(|e| e.0), Some("signed_up".into()));
+        assert_eq!(event_in(&w("a referral comes in")).map(|e| e.0), Some("received".into()));
+        assert_eq!(event_in(&w("intake form submission")).map(|e| e.0), Some("submitted".into()));
+        assert_eq!(event_in(&w("the claim is escalated")).map(|e| e.0), Some("escalated".into()));
+    }
+
+    #[test]
+    fn event_end_finds_where_a_clause_without_comma_stops() {
+        let body = "when the intake form is submitted send an email";
+        let end = event_end(body).expect("end");
+        assert_eq!(&body[..end], "when the intake form is submitted");
+    }
+}

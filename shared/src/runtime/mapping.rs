@@ -1,0 +1,100 @@
+//! Renders a contract's input mapping against a run's context.
+//!
+//! Templates (see [`crate::domain::StepContract`]): `{{entity.x}}`, `{{change.after.x}}`,
+//! `{{steps.1.output.MessageID}}`. A string that is exactly one template takes the
+//! referenced value with its JSON type, and is left out when there is none (so the
+//! input schema names a missing required field); otherwise templates are interpolated
+//! as text, an absent value as the empty string.
+
+use serde_json::{Map, Value};
+
+/// Looks up a dotted path (`entity.patient_email`, `steps.1.output.items.0.id`).
+pub fn lookup<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut current = context;
+    for part in path.split('.') {
+        current = match current {
+            Value::Object(map) => map.get(part)?,
+            Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    (!current.is_null()).then_some(current)
+}
+
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Renders one value; `None` means "leave this key out".
+fn render_value(value: &Value, context: &Value) -> Option<Value> {
+    match value {
+        Value::String(text) => {
+            let trimmed = text.trim();
+            if let Some(inner) = trimmed.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) {
+                if !inner.contains("{{") && !inner.contains("}}") {
+                    return lookup(context, inner.trim()).cloned();
+                }
+            }
+            if !text.contains("{{") {
+                return Some(value.clone());
+            }
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("{{") {
+                out.push_str(&rest[..start]);
+                match rest[start + 2..].find("}}") {
+                    Some(end) => {
+                        let path = rest[start + 2..start + 2 + end].trim();
+                        out.push_str(&lookup(context, path).map(as_text).unwrap_or_default());
+                        rest = &rest[start + 2 + end + 2..];
+                    }
+                    None => {
+                        out.push_str(&rest[start..]);
+                        rest = "";
+                    }
+                }
+            }
+            out.push_str(rest);
+            Some(Value::String(out))
+        }
+        Value::Object(map) => Some(Value::Object(render(map, context))),
+        Value::Array(items) => Some(Value::Array(items.iter().filter_map(|v| render_value(v, context)).collect())),
+        other => Some(other.clone()),
+    }
+}
+
+/// Renders a mapping into the operation's input.
+pub fn render(mapping: &Map<String, Value>, context: &Value) -> Map<String, Value> {
+    mapping.iter().filter_map(|(k, v)| render_value(v, context).map(|v| (k.clone(), v))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn whole_templates_keep_types_and_absent_values_leave_keys_out() {
+        let context = json!({"entity": {"patient_email": "ada@example.com", "amount": 4200, "name": "Ada"},
+                             "steps": {"1": {"output": {"MessageID": "m-1", "items": [{"id": "x"}]}}}});
+        let mapping: Map<String, Value> = serde_json::from_value(json!({
+            "To": "{{entity.patient_email}}",
+            "amount": "{{ entity.amount }}",
+            "Subject": "Hello {{entity.name}}, ref {{steps.1.output.MessageID}} {{entity.missing}}!",
+            "first": "{{steps.1.output.items.0.id}}",
+            "absent": "{{entity.missing}}",
+            "nested": {"to": ["{{entity.patient_email}}"], "fixed": true}
+        }))
+        .expect("map");
+        let rendered = Value::Object(render(&mapping, &context));
+        assert_eq!(
+            rendered,
+            json!({"To": "ada@example.com", "amount": 4200, "Subject": "Hello Ada, ref m-1 !", "first": "x",
+                   "nested": {"to": ["ada@example.com"], "fixed": true}})
+        );
+    }
+}

@@ -1,0 +1,700 @@
+//! Builds the exact outbound request of one operation call from the provider's
+//! declaration, the step's input, the integration's config and its credentials.
+//!
+//! The same function serves both modes: live fills credential placeholders with the
+//! real values, the sandbox (which never decrypts) with [`MASK`]. Everything else is
+//! identical, so the request a sandbox run records is, byte for byte, the request live
+//! mode sends, apart from where credentials go:
+//! - a credential in the URL, a header or a query parameter renders as `[redacted]`,
+//!   unencoded (what value-based redaction of the live request shows too);
+//! - HTTP basic auth renders as `Authorization: Basic [redacted]` (the encoded pair would
+//!   hide the mask).
+//!
+//! The request is deterministic: the same arguments give byte-identical requests
+//! (`serde_json` maps are ordered by key, so JSON bodies, form fields and query
+//! parameters come out in key order).
+//!
+//! Form bodies use bracket notation for nested objects (`metadata[patient_id]=P-1`,
+//! `a[b][c]=v`) and index arrays Stripe's way (`items[0][price]=x`, `tags[0]=a`).
+//! An input schema (or one of its top-level properties) annotated with
+//! `x-form-arrays: repeat` repeats the key for arrays of scalars instead
+//! (`MediaUrl=a&MediaUrl=b`), as Twilio expects; Custom HTTP declarations can use the
+//! same annotation. Brackets are written unencoded, like Stripe's own libraries do.
+
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+
+use crate::catalog::{Auth, Encoding, Operation, Provider, Source};
+use crate::ports::OutboundRequest;
+use crate::redact::MASK;
+use crate::vault::Credentials;
+
+/// How credential placeholders are filled: real values (live) or the mask (sandbox,
+/// which never decrypts).
+#[derive(Debug, Clone, Copy)]
+pub enum CredentialValues<'a> {
+    Real(&'a Credentials),
+    Masked,
+}
+
+/// Why a request could not be built. Messages name placeholders, fields and headers,
+/// never a credential value (nor an input value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// A placeholder the request cannot do without has no value (`input.range`,
+    /// `config.domain`, `credentials.access_token`).
+    #[error("no value for {{{0}}}")]
+    Missing(String),
+    /// A path placeholder's value is empty, `.` or `..`: the request would reach
+    /// another resource than the one named.
+    #[error("{{{0}}} is not a valid path segment (empty, . or ..)")]
+    BadPathSegment(String),
+    /// A placeholder's value is an object or array where text is needed.
+    #[error("{{{placeholder}}} cannot be put in the {place}: it is {kind}")]
+    NotText {
+        placeholder: String,
+        place: &'static str,
+        kind: &'static str,
+    },
+    /// The input is not a JSON object.
+    #[error("the step input must be a JSON object")]
+    InputNotObject,
+    /// The body cannot be encoded as the operation's encoding asks.
+    #[error("the body cannot be encoded as {encoding}: {reason}")]
+    Body {
+        encoding: &'static str,
+        reason: String,
+    },
+    /// The assembled URL does not parse, or is not http(s). The URL itself is not
+    /// repeated: it may carry a credential.
+    #[error("the request URL is not valid: {0}")]
+    BadUrl(String),
+    /// A header name or value is not valid HTTP (control characters, non-ASCII). The
+    /// value is not repeated.
+    #[error("header {0} does not have a valid HTTP name or value")]
+    BadHeader(String),
+    /// The auth scheme is chosen by a config field whose value names no option.
+    #[error("config.{field} is {value:?}, which is not one of {options:?}")]
+    UnknownAuthChoice {
+        field: String,
+        value: String,
+        options: Vec<String>,
+    },
+    /// A template in the provider declaration is malformed, or the declaration is
+    /// inconsistent (graphql encoding without a document).
+    #[error("provider declaration: {0}")]
+    Declaration(String),
+}
+
+/// The input with the operation's `defaults` filled in where it lacks a property (or
+/// has null): `From` from `{config.from_address}`, a literal `FORMATTED_VALUE`. A
+/// default whose value is absent is skipped; defaults never copy credentials. A default
+/// that is exactly one placeholder keeps the value's JSON type. Call it before
+/// validating the input against the input schema; [`build_request`] applies it again
+/// (it is idempotent).
+pub fn with_defaults(
+    provider: &Provider,
+    operation: &Operation,
+    input: &Value,
+    config: &Map<String, Value>,
+) -> Result<Map<String, Value>, RequestError> {
+    let mut out = input.as_object().cloned().ok_or(RequestError::InputNotObject)?;
+    for (name, template) in &operation.defaults {
+        if out.get(name).is_some_and(|v| !v.is_null()) {
+            continue;
+        }
+        let tokens = parse(template)?;
+        if tokens
+            .iter()
+            .any(|t| matches!(t, Token::Placeholder(Source::Credentials, _)))
+        {
+            continue;
+        }
+        let value = match tokens.as_slice() {
+            [Token::Placeholder(source, key)] => {
+                let found = match source {
+                    Source::Input => input.get(*key).cloned(),
+                    Source::Config => config_value(provider, config, key),
+                    Source::Credentials => None,
+                };
+                match found {
+                    Some(v) if !v.is_null() => v,
+                    _ => continue,
+                }
+            }
+            _ => {
+                let scope = Scope {
+                    provider,
+                    input: &out,
+                    config,
+                    credentials: CredentialValues::Masked,
+                };
+                match scope.render(&tokens, Place::Header)? {
+                    Rendered::Text(text) => Value::String(text),
+                    Rendered::Absent(_) => continue,
+                }
+            }
+        };
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+/// Builds the request live mode sends (with [`CredentialValues::Real`]) or the sandbox
+/// records (with [`CredentialValues::Masked`]).
+///
+/// - URL: the base URL (config placeholders, trailing `/` trimmed) + the path, each
+///   placeholder value percent-encoded as one path segment, + the query: each template
+///   whose value is absent or null is left out; an array value repeats the parameter.
+/// - Headers: the provider's, then the operation's (same name: the operation's wins; a
+///   header whose placeholder has no value is left out), then auth, `Content-Type` per
+///   encoding unless set, `Accept: application/json` unless set, and the operation's
+///   idempotency header when a key is given.
+/// - Body: the input (after defaults) less the properties used in the path, query and
+///   headers, or `input[body_field]`; JSON, form or GraphQL (`{"query", "variables"}`).
+pub fn build_request(
+    provider: &Provider,
+    operation: &Operation,
+    input: &Value,
+    config: &Map<String, Value>,
+    credentials: CredentialValues<'_>,
+    idempotency_key: Option<&str>,
+) -> Result<OutboundRequest, RequestError> {
+    let input = with_defaults(provider, operation, input, config)?;
+    let scope = Scope {
+        provider,
+        input: &input,
+        config,
+        credentials,
+    };
+
+    // URL.
+    let base = scope.required(&provider.base_url, Place::Base)?;
+    let path = scope.required(&operation.path, Place::Path)?;
+    let mut url = format!("{}{}", base.trim_end_matches('/'), path);
+    let mut query: Vec<String> = Vec::new();
+    for (name, template) in &operation.query {
+        scope.query_pairs(name, template, &mut query)?;
+    }
+    let auth = scope.auth(&provider.auth)?;
+    if let AuthPart::Query(param, value) = &auth {
+        query.push(format!("{}={value}", encode_component(param)));
+    }
+    if !query.is_empty() {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(&query.join("&"));
+    }
+    let url = check_url(&url)?;
+
+    // Headers.
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, template) in provider.headers.iter().chain(&operation.headers) {
+        if let Rendered::Text(value) = scope.render(&parse(template)?, Place::Header)? {
+            set_header(&mut headers, name, value);
+        }
+    }
+    if let AuthPart::Header(name, value) = auth {
+        set_header(&mut headers, &name, value);
+    }
+    let content_type = match operation.encoding {
+        Encoding::Json | Encoding::Graphql => Some("application/json"),
+        Encoding::Form => Some("application/x-www-form-urlencoded"),
+        Encoding::None => None,
+    };
+    if let Some(content_type) = content_type {
+        if header_index(&headers, "content-type").is_none() {
+            headers.push(("Content-Type".into(), content_type.into()));
+        }
+    }
+    if header_index(&headers, "accept").is_none() {
+        headers.push(("Accept".into(), "application/json".into()));
+    }
+    if let (Some(name), Some(key)) = (&operation.idempotency_header, idempotency_key) {
+        set_header(&mut headers, name, key.to_owned());
+    }
+    for (name, value) in &headers {
+        let valid = http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            && http::HeaderValue::from_str(value).is_ok();
+        if !valid {
+            return Err(RequestError::BadHeader(name.clone()));
+        }
+    }
+
+    // Body.
+    let body = body(provider, operation, &input)?;
+
+    Ok(OutboundRequest {
+        method: operation.method.as_str().to_owned(),
+        url,
+        headers,
+        body,
+    })
+}
+
+/// The input properties the path, query and headers consume: they are not sent in the body.
+fn used_inputs(provider: &Provider, operation: &Operation) -> Result<BTreeSet<String>, RequestError> {
+    let mut used = BTreeSet::new();
+    let templates = std::iter::once(&operation.path)
+        .chain(operation.query.values())
+        .chain(operation.headers.values())
+        .chain(provider.headers.values());
+    for template in templates {
+        for token in parse(template)? {
+            if let Token::Placeholder(Source::Input, name) = token {
+                used.insert(name.to_owned());
+            }
+        }
+    }
+    Ok(used)
+}
+
+fn body(
+    provider: &Provider,
+    operation: &Operation,
+    input: &Map<String, Value>,
+) -> Result<Vec<u8>, RequestError> {
+    if operation.encoding == Encoding::None {
+        return Ok(Vec::new());
+    }
+    let used = used_inputs(provider, operation)?;
+    let body = match &operation.body_field {
+        Some(field) => match input.get(field) {
+            Some(v) if !v.is_null() => v.clone(),
+            _ => return Err(RequestError::Missing(format!("input.{field}"))),
+        },
+        None => Value::Object(
+            input
+                .iter()
+                .filter(|(k, _)| !used.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+    };
+    let json = |value: &Value| {
+        serde_json::to_vec(value).map_err(|e| RequestError::Body {
+            encoding: "JSON",
+            reason: e.to_string(),
+        })
+    };
+    match operation.encoding {
+        Encoding::Json => json(&body),
+        Encoding::Graphql => {
+            let document = operation.graphql.as_ref().ok_or_else(|| {
+                RequestError::Declaration(format!(
+                    "operation {} has graphql encoding but no document",
+                    operation.id
+                ))
+            })?;
+            let mut wrapper = Map::new();
+            wrapper.insert("query".into(), Value::String(document.clone()));
+            wrapper.insert("variables".into(), body);
+            json(&Value::Object(wrapper))
+        }
+        Encoding::Form => {
+            let schema = match &operation.body_field {
+                Some(field) => operation
+                    .input_schema
+                    .pointer(&format!("/properties/{}", pointer_escape(field)))
+                    .unwrap_or(&Value::Null),
+                None => &operation.input_schema,
+            };
+            form(&body, schema).map(String::into_bytes)
+        }
+        Encoding::None => Ok(Vec::new()),
+    }
+}
+
+/// How a form body writes arrays of scalars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FormArrays {
+    /// `key[0]=a&key[1]=b` (Stripe).
+    Indexed,
+    /// `key=a&key=b` (Twilio).
+    Repeat,
+}
+
+fn form_arrays(schema: &Value, default: FormArrays) -> FormArrays {
+    match schema.get("x-form-arrays").and_then(Value::as_str) {
+        Some("repeat") => FormArrays::Repeat,
+        Some("indexed") => FormArrays::Indexed,
+        _ => default,
+    }
+}
+
+/// `application/x-www-form-urlencoded` with bracket notation; null values are left out,
+/// as are empty objects and arrays.
+fn form(body: &Value, schema: &Value) -> Result<String, RequestError> {
+    let Value::Object(fields) = body else {
+        return Err(RequestError::Body {
+            encoding: "a form",
+            reason: "a form body must be an object".into(),
+        });
+    };
+    let style = form_arrays(schema, FormArrays::Indexed);
+    let mut pairs = Vec::new();
+    for (name, value) in fields {
+        let style = schema
+            .get("properties")
+            .and_then(|p| p.get(name))
+            .map_or(style, |s| form_arrays(s, style));
+        form_pairs(&mut vec![name.clone()], value, style, &mut pairs);
+    }
+    Ok(pairs.join("&"))
+}
+
+fn form_pairs(key: &mut Vec<String>, value: &Value, style: FormArrays, out: &mut Vec<String>) {
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match value {
+        Value::Null => {}
+        Value::Object(map) => {
+            for (k, v) in map {
+                key.push(k.clone());
+                form_pairs(key, v, style, out);
+                key.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if style == FormArrays::Repeat && scalar(item).is_some() {
+                    form_pairs(key, item, style, out);
+                } else {
+                    key.push(i.to_string());
+                    form_pairs(key, item, style, out);
+                    key.pop();
+                }
+            }
+        }
+        other => {
+            if let Some(text) = scalar(other) {
+                let mut name = form_encode(&key[0]);
+                for part in &key[1..] {
+                    name.push('[');
+                    name.push_str(&form_encode(part));
+                    name.push(']');
+                }
+                out.push(format!("{name}={}", form_encode(&text)));
+            }
+        }
+    }
+}
+
+fn form_encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters: a value becomes one
+/// path segment or one query component.
+fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn pointer_escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn check_url(url: &str) -> Result<String, RequestError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| RequestError::BadUrl(e.to_string()))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(RequestError::BadUrl("the scheme must be https or http".into()));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(RequestError::BadUrl("it has no host".into()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(RequestError::BadUrl("it must not carry user info".into()));
+    }
+    Ok(parsed.to_string())
+}
+
+fn header_index(headers: &[(String, String)], name: &str) -> Option<usize> {
+    headers.iter().position(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: String) {
+    match header_index(headers, name) {
+        Some(i) => headers[i] = (name.to_owned(), value),
+        None => headers.push((name.to_owned(), value)),
+    }
+}
+
+/// The value of a config field: the integration's, else the field's declared default.
+fn config_value(provider: &Provider, config: &Map<String, Value>, name: &str) -> Option<Value> {
+    match config.get(name) {
+        Some(v) if !v.is_null() => Some(v.clone()),
+        _ => provider
+            .config
+            .iter()
+            .find(|f| f.name == name)
+            .and_then(|f| f.default.clone())
+            .map(Value::String),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Templates
+// ---------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token<'t> {
+    Literal(&'t str),
+    Placeholder(Source, &'t str),
+}
+
+/// Splits a template into literal text and placeholders (the grammar of
+/// [`crate::catalog::placeholders`]).
+fn parse(template: &str) -> Result<Vec<Token<'_>>, RequestError> {
+    let mut tokens = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        if start > 0 {
+            tokens.push(Token::Literal(&rest[..start]));
+        }
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| RequestError::Declaration(format!("unclosed placeholder in {template:?}")))?;
+        let inner = &after[..end];
+        let (source, name) = inner.split_once('.').ok_or_else(|| {
+            RequestError::Declaration(format!("placeholder {{{inner}}} has no source"))
+        })?;
+        let source = match source {
+            "input" => Source::Input,
+            "config" => Source::Config,
+            "credentials" => Source::Credentials,
+            _ => {
+                return Err(RequestError::Declaration(format!(
+                    "unknown placeholder source in {{{inner}}}"
+                )));
+            }
+        };
+        tokens.push(Token::Placeholder(source, name));
+        rest = &after[end + 1..];
+    }
+    if !rest.is_empty() {
+        tokens.push(Token::Literal(rest));
+    }
+    Ok(tokens)
+}
+
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Input => "input",
+        Source::Config => "config",
+        Source::Credentials => "credentials",
+    }
+}
+
+/// Where a rendered template goes, which decides how values are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The base URL: values as they are (a config URL or host).
+    Base,
+    /// The path: each value percent-encoded as one segment.
+    Path,
+    /// A query parameter's value: values and literal text percent-encoded.
+    Query,
+    /// A header value: as it is.
+    Header,
+}
+
+impl Place {
+    fn name(self) -> &'static str {
+        match self {
+            Place::Base => "base URL",
+            Place::Path => "path",
+            Place::Query => "query",
+            Place::Header => "header",
+        }
+    }
+}
+
+enum Rendered {
+    Text(String),
+    /// The named placeholder (`input.x`) has no value.
+    Absent(String),
+}
+
+/// A placeholder's value.
+enum Resolved {
+    Text(String),
+    List(Vec<String>),
+    Mask,
+}
+
+enum AuthPart {
+    Header(String, String),
+    /// Parameter name and its value, already encoded.
+    Query(String, String),
+    None,
+}
+
+struct Scope<'a> {
+    provider: &'a Provider,
+    input: &'a Map<String, Value>,
+    config: &'a Map<String, Value>,
+    credentials: CredentialValues<'a>,
+}
+
+impl Scope<'_> {
+    fn resolve(&self, source: Source, name: &str, place: Place) -> Result<Option<Resolved>, RequestError> {
+        let value = match source {
+            Source::Input => self.input.get(name).cloned(),
+            Source::Config => config_value(self.provider, self.config, name),
+            Source::Credentials => {
+                return Ok(match self.credentials {
+                    CredentialValues::Masked => Some(Resolved::Mask),
+                    CredentialValues::Real(creds) => creds
+                        .get(name)
+                        .map(|s| Resolved::Text(s.expose_secret().to_owned())),
+                });
+            }
+        };
+        let text = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        };
+        let not_text = |kind| RequestError::NotText {
+            placeholder: format!("{}.{name}", source_name(source)),
+            place: place.name(),
+            kind,
+        };
+        match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(_)) => Err(not_text("an object")),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(|v| text(v).ok_or_else(|| not_text("an array of objects or arrays")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|list| Some(Resolved::List(list))),
+            Some(v) => Ok(text(&v).map(Resolved::Text)),
+        }
+    }
+
+    fn render(&self, tokens: &[Token<'_>], place: Place) -> Result<Rendered, RequestError> {
+        let mut out = String::new();
+        for token in tokens {
+            match *token {
+                Token::Literal(text) if place == Place::Query => out.push_str(&encode_component(text)),
+                Token::Literal(text) => out.push_str(text),
+                Token::Placeholder(source, name) => {
+                    let qualified = format!("{}.{name}", source_name(source));
+                    match self.resolve(source, name, place)? {
+                        None => return Ok(Rendered::Absent(qualified)),
+                        Some(Resolved::Mask) => out.push_str(MASK),
+                        Some(Resolved::List(_)) => {
+                            return Err(RequestError::NotText {
+                                placeholder: qualified,
+                                place: place.name(),
+                                kind: "an array",
+                            });
+                        }
+                        Some(Resolved::Text(value)) => match place {
+                            Place::Base | Place::Header => out.push_str(&value),
+                            Place::Path => {
+                                if value.is_empty() || value == "." || value == ".." {
+                                    return Err(RequestError::BadPathSegment(qualified));
+                                }
+                                out.push_str(&encode_component(&value));
+                            }
+                            Place::Query => out.push_str(&encode_component(&value)),
+                        },
+                    }
+                }
+            }
+        }
+        Ok(Rendered::Text(out))
+    }
+
+    /// A template that must render: a missing value is an error naming it.
+    fn required(&self, template: &str, place: Place) -> Result<String, RequestError> {
+        match self.render(&parse(template)?, place)? {
+            Rendered::Text(text) => Ok(text),
+            Rendered::Absent(name) => Err(RequestError::Missing(name)),
+        }
+    }
+
+    /// One query parameter: left out when its value is absent, repeated for an array.
+    fn query_pairs(&self, name: &str, template: &str, out: &mut Vec<String>) -> Result<(), RequestError> {
+        let tokens = parse(template)?;
+        let key = encode_component(name);
+        if let [Token::Placeholder(source, placeholder)] = tokens.as_slice() {
+            if let Some(Resolved::List(items)) = self.resolve(*source, placeholder, Place::Query)? {
+                for item in items {
+                    out.push(format!("{key}={}", encode_component(&item)));
+                }
+                return Ok(());
+            }
+        }
+        if let Rendered::Text(value) = self.render(&tokens, Place::Query)? {
+            out.push(format!("{key}={value}"));
+        }
+        Ok(())
+    }
+
+    fn auth(&self, auth: &Auth) -> Result<AuthPart, RequestError> {
+        let masked = matches!(self.credentials, CredentialValues::Masked);
+        Ok(match auth {
+            Auth::None => AuthPart::None,
+            Auth::Header { header, value } => {
+                AuthPart::Header(header.clone(), self.required(value, Place::Header)?)
+            }
+            Auth::Query { param, value } => AuthPart::Query(param.clone(), self.required(value, Place::Query)?),
+            Auth::Basic { username, password } => {
+                let uses_credentials = [username, password].iter().any(|t| t.contains("{credentials."));
+                let token = if masked && uses_credentials {
+                    MASK.to_owned()
+                } else {
+                    let user = self.required(username, Place::Header)?;
+                    let pass = self.required(password, Place::Header)?;
+                    B64.encode(format!("{user}:{pass}"))
+                };
+                AuthPart::Header("Authorization".into(), format!("Basic {token}"))
+            }
+            Auth::OAuth2 { .. } | Auth::SmartBackendServices { .. } => AuthPart::Header(
+                "Authorization".into(),
+                self.required("Bearer {credentials.access_token}", Place::Header)?,
+            ),
+            Auth::Choice {
+                config_field,
+                options,
+            } => {
+                let chosen = match config_value(self.provider, self.config, config_field) {
+                    Some(Value::String(s)) => s,
+                    Some(other) => other.to_string(),
+                    None => return Err(RequestError::Missing(format!("config.{config_field}"))),
+                };
+                match options.get(&chosen) {
+                    Some(option) => self.auth(option)?,
+                    None => {
+                        return Err(RequestError::UnknownAuthChoice {
+                            field: config_field.clone(),
+                            value: chosen,
+                            options: options.keys().cloned().collect(),
+                        });
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,541 @@
+//! Ingest-webhook: provider deliveries in, verified and deduplicated data changes out.
+//!
+//! A delivery to `POST /hooks/{project}/{integration}` goes through, in order:
+//!
+//! 1. the target: the integration item (404 when there is none, or when its provider
+//!    sends no webhooks);
+//! 2. the signature, on the raw bytes, with the provider's own scheme ([`verify`]) and
+//!    the integration's webhook secret, decrypted through [`webhook_credentials`] (the
+//!    one place a webhook secret is opened, audited as `webhook_verification`). No
+//!    secret set means 401: a provider whose webhooks are signed is never accepted
+//!    unsigned. Nothing is parsed before this step, except what the scheme itself
+//!    reads (Twilio's form fields, Mailgun's signature object);
+//! 3. the events ([`events`]): the body (JSON or form fields) or the headers, split
+//!    when the provider batches; each gets the provider's event id;
+//! 4. per event, one store transaction: the dedupe marker
+//!    (`H#{project}#{integration}` / event id, `NotExists`, expiring after
+//!    [`DEDUPE_TTL_SECS`]) and the cached entity (`E#{integration}#{entity}#{id}` in
+//!    the project, conditional on the revision read), so concurrent duplicates yield
+//!    one change and concurrent changes to one entity are applied one after the other;
+//! 5. `DataChanged` for each recorded change, published on the bus. If publishing
+//!    fails, the transactions are undone and the answer is 503, so the provider's
+//!    retry finds nothing recorded and no event is lost.
+//!
+//! Two handshakes are answered: Slack's `url_verification` (after verification) and
+//! Notion's first, unsigned POST carrying the subscription's `verification_token`.
+//! That token is the one unverified thing ever stored: sealed by the vault under the
+//! integration's context (envelope version 0), under `H#{project}#{integration}` /
+//! `#notion-verification-token`, for a week, only while the integration has no
+//! `webhook_verification_token`, and never used as a key: the user reads it, pastes
+//! it into Notion, and sets it as the integration's `webhook_verification_token`.
+
+mod events;
+pub mod signing;
+mod verify;
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub use events::{Draft, Ignored, Unreadable, before_and_changed, draft, event_id, key_safe, read, split};
+pub use verify::{Rejected, Signed, Verified, hubspot_uri, twilio_signed_text, verify};
+
+use crate::catalog::{Provider, SignatureScheme, Webhooks, custom};
+use crate::domain::{
+    AuditPurpose, Change, DataChanged, Integration, IntegrationName, ProjectId, keys,
+};
+use crate::ports::{BusEvent, Condition, Deps, Item, Key, StoreError, Write};
+use crate::vault::{self, Credentials, VaultError};
+
+/// How long a dedupe marker lives. Providers retry for up to three days (Stripe,
+/// HubSpot); a week covers every retry schedule in the catalog, and signed timestamps
+/// without a documented window (SendGrid, Mailgun) must be younger than this, so a
+/// replay either meets its marker or is too old.
+pub const DEDUPE_TTL_SECS: i64 = 7 * 24 * 3600;
+
+/// How many times an entity write is retried when another event for the same entity
+/// got in between the read and the write.
+const ENTITY_RETRIES: usize = 8;
+
+/// A cached state larger than this is not kept (a DynamoDB item holds 400 KB); the
+/// change is still published, with the state left out.
+const MAX_STATE_BYTES: usize = 256 * 1024;
+
+/// `before` and `after` are left out of a DataChanged larger than this (EventBridge
+/// takes 256 KB per entry); the changed fields and ids still go out.
+const MAX_EVENT_BYTES: usize = 200 * 1024;
+
+/// The sort key of the sealed Notion verification token in the dedupe partition (the
+/// receiver's own items there start with `#`; event ids never do, see [`key_safe`]).
+pub const NOTION_TOKEN_SK: &str = "#notion-verification-token";
+
+/// A delivery as it arrived.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub project: String,
+    pub integration: String,
+    pub method: String,
+    /// The URL the provider called, as the provider wrote it (Twilio and HubSpot sign
+    /// it): scheme and host as forwarded, path and query as received.
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The request's id, for the audit record of the secret's decryption.
+    pub request_id: String,
+}
+
+/// What a delivery came to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Verified; each event recorded as a change, recognised as a duplicate, or ignored
+    /// (no entity mapping for its type).
+    Recorded {
+        events: usize,
+        changes: usize,
+        duplicates: usize,
+        ignored: usize,
+    },
+    /// Slack's url_verification: the challenge to echo.
+    Challenge { challenge: String },
+    /// Notion's verification-token handshake.
+    HandshakeReceived,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthorized(#[from] Rejected),
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for WebhookError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) => WebhookError::Unavailable(why),
+            other => WebhookError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<Unreadable> for WebhookError {
+    fn from(e: Unreadable) -> Self {
+        WebhookError::Unreadable(e.0)
+    }
+}
+
+/// The one place a webhook secret is decrypted: through the vault's audited open, with
+/// purpose `webhook_verification` and the request as the cause.
+pub async fn webhook_credentials(
+    deps: &Deps,
+    project: &ProjectId,
+    integration: &Integration,
+    request_id: &str,
+) -> Result<Credentials, WebhookError> {
+    let cause = json!({"webhook_request": request_id});
+    vault::open_for(deps, project, integration, AuditPurpose::WebhookVerification, cause)
+        .await
+        .map_err(|e| match e {
+            VaultError::Key(crate::ports::KeyError::Unavailable(why))
+            | VaultError::AuditUnavailable(why) => WebhookError::Unavailable(why),
+            other => WebhookError::Internal(other.to_string()),
+        })
+}
+
+/// The provider an integration is of: a catalog entry, or the user's Custom HTTP
+/// declaration.
+fn provider_of(integration: &Integration) -> Result<Provider, WebhookError> {
+    if integration.provider == custom::ID {
+        return custom::build(integration.name.as_str(), &integration.config).map_err(|problems| {
+            WebhookError::Internal(format!(
+                "the stored Custom HTTP declaration no longer builds: {problems:?}"
+            ))
+        });
+    }
+    let catalog = crate::catalog::catalog().map_err(|e| WebhookError::Internal(e.to_string()))?;
+    catalog.get(&integration.provider).cloned().ok_or_else(|| {
+        WebhookError::Internal(format!("unknown provider {}", integration.provider))
+    })
+}
+
+/// The header the signature (or the shared secret) arrives in.
+fn signature_header(hooks: &Webhooks, integration: &Integration) -> Option<String> {
+    let configured = hooks
+        .header_config
+        .as_ref()
+        .and_then(|field| integration.config.get(field))
+        .and_then(Value::as_str)
+        .filter(|h| !h.trim().is_empty())
+        .map(|h| h.trim().to_owned());
+    let default = match hooks.signature {
+        SignatureScheme::StripeV1 => Some("Stripe-Signature"),
+        SignatureScheme::SlackV0 => Some("X-Slack-Signature"),
+        SignatureScheme::Twilio => Some("X-Twilio-Signature"),
+        SignatureScheme::HubspotV3 => Some("X-HubSpot-Signature-v3"),
+        SignatureScheme::SendgridEcdsa => Some("X-Twilio-Email-Event-Webhook-Signature"),
+        SignatureScheme::Linear => Some("Linear-Signature"),
+        SignatureScheme::Notion => Some("X-Notion-Signature"),
+        SignatureScheme::HubSignatureSha1 => Some("X-Hub-Signature"),
+        SignatureScheme::MailgunBody => None,
+        SignatureScheme::BasicAuth => Some("Authorization"),
+        SignatureScheme::HeaderSecret => Some("Authorization"),
+        SignatureScheme::HmacSha256 => Some("X-Signature"),
+    };
+    configured
+        .or_else(|| hooks.header.clone())
+        .or_else(|| default.map(str::to_owned))
+}
+
+/// Notion's handshake: an unsigned JSON object carrying only `verification_token`.
+fn notion_handshake(body: &[u8]) -> Option<String> {
+    let doc: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
+    if doc.len() != 1 {
+        return None;
+    }
+    match doc.get("verification_token") {
+        Some(Value::String(token)) if !token.is_empty() && token.len() <= 512 => {
+            Some(token.clone())
+        }
+        _ => None,
+    }
+}
+
+async fn keep_notion_token(
+    deps: &Deps,
+    project: &ProjectId,
+    integration: &Integration,
+    token: String,
+) -> Result<Outcome, WebhookError> {
+    if integration
+        .credentials
+        .fields
+        .iter()
+        .any(|f| f == "webhook_verification_token")
+    {
+        tracing::warn!(%project, integration = %integration.name,
+            "Notion verification token received while one is already set; not kept (rotate the credential to change it)");
+        return Ok(Outcome::HandshakeReceived);
+    }
+    let mut sealed = Credentials::new();
+    sealed.insert("verification_token", token);
+    // Version 0: no credential version of the integration is ever 0, so this envelope
+    // can never be mistaken for (or opened as) the integration's credentials.
+    let envelope = vault::seal(deps.keys.as_ref(), project, &integration.name, 0, &sealed)
+        .await
+        .map_err(|e| match e {
+            VaultError::Key(crate::ports::KeyError::Unavailable(why)) => WebhookError::Unavailable(why),
+            other => WebhookError::Internal(other.to_string()),
+        })?;
+    drop(sealed);
+    let now = deps.clock.now();
+    let item = Item::new(
+        Key::new(keys::webhook_dedupe(project, &integration.name), NOTION_TOKEN_SK),
+        json!({"envelope": envelope, "received_at": now}),
+    )
+    .expiring(now.timestamp() + DEDUPE_TTL_SECS);
+    deps.store.put(item, Condition::Always).await?;
+    tracing::info!(%project, integration = %integration.name,
+        "Notion verification token received and sealed; the user sets it as webhook_verification_token");
+    Ok(Outcome::HandshakeReceived)
+}
+
+/// Verifies a delivery and records what it says. See the module documentation.
+pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookError> {
+    let started = Instant::now();
+    let unknown = || WebhookError::NotFound("no such webhook endpoint".into());
+    let project = ProjectId::parse(&delivery.project).map_err(|_| unknown())?;
+    let name = IntegrationName::parse(&delivery.integration).map_err(|_| unknown())?;
+    // An integration exists only inside an existing project: one read answers both.
+    let integration: Integration = deps
+        .store
+        .get(&Key::new(keys::project(&project), keys::integration(&name)))
+        .await?
+        .ok_or_else(unknown)?
+        .parse()?;
+    let provider = provider_of(&integration)?;
+    let hooks = provider.webhooks.as_ref().ok_or_else(|| {
+        WebhookError::NotFound(format!("{} sends no webhooks", provider.display_name))
+    })?;
+    let header = signature_header(hooks, &integration);
+
+    if hooks.signature == SignatureScheme::Notion
+        && header.as_deref().is_some_and(|h| !delivery.headers.contains_key(h))
+    {
+        if let Some(token) = notion_handshake(&delivery.body) {
+            return keep_notion_token(deps, &project, &integration, token).await;
+        }
+    }
+
+    // Refusals that need no secret come first: no decryption (and no audit record) is
+    // spent on a delivery that carries no signature at all.
+    let field = hooks
+        .secret_fields
+        .iter()
+        .find(|f| integration.credentials.fields.contains(f))
+        .ok_or_else(|| Rejected::NoSecret(hooks.secret_fields.join(", ")))?;
+    if let Some(h) = header.as_deref() {
+        if !delivery.headers.contains_key(h) {
+            return Err(reject(&project, &name, Rejected::Missing(format!("{h} header"))));
+        }
+    }
+
+    let credentials = webhook_credentials(deps, &project, &integration, &delivery.request_id).await?;
+    let secret = credentials
+        .get(field)
+        .ok_or_else(|| Rejected::NoSecret(field.clone()))?;
+    let now = deps.clock.now().timestamp();
+    let signed = Signed {
+        method: &delivery.method,
+        url: &delivery.url,
+        headers: &delivery.headers,
+        body: &delivery.body,
+        now,
+    };
+    let verified = verify(hooks, header.as_deref(), secret.expose_secret(), &signed, DEDUPE_TTL_SECS)
+        .map_err(|r| reject(&project, &name, r))?;
+    drop(credentials);
+
+    let doc = read(hooks, &delivery.headers, &delivery.body, header.as_deref())?;
+    if hooks.signature == SignatureScheme::SlackV0
+        && doc.get("type").and_then(Value::as_str) == Some("url_verification")
+    {
+        let challenge = doc
+            .get("challenge")
+            .and_then(Value::as_str)
+            .ok_or_else(|| WebhookError::Unreadable("url_verification without a challenge".into()))?;
+        return Ok(Outcome::Challenge {
+            challenge: challenge.to_owned(),
+        });
+    }
+    let batch = hooks.batch;
+    let list = split(hooks, doc)?;
+    let (mut changes, mut duplicates, mut ignored) = (Vec::new(), 0, 0);
+    let mut undo = Vec::new();
+    let total = list.len();
+    for event in &list {
+        let id = event_id(hooks, &delivery.headers, event, batch);
+        match draft(hooks, event) {
+            Err(why) => {
+                ignored += 1;
+                tracing::debug!(%project, integration = %name, event = %id, reason = %why, "webhook event ignored");
+            }
+            Ok(draft) => {
+                let recorded = record(deps, &project, &name, &id, draft, verified.token.as_deref(), now).await;
+                match recorded {
+                    Ok(Recorded::Change(change, written)) => {
+                        changes.push(change);
+                        undo.push(written);
+                    }
+                    Ok(Recorded::Duplicate) => duplicates += 1,
+                    Err(e) => {
+                        undo_all(deps, undo).await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    if !changes.is_empty() {
+        let events: Result<Vec<BusEvent>, _> = changes
+            .iter()
+            .map(|c| BusEvent::of("DataChanged", c))
+            .collect();
+        let published = match events {
+            Ok(events) => deps.bus.publish(events).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = published {
+            tracing::error!(%project, integration = %name, %error, "DataChanged not published; the delivery is undone for the provider to retry");
+            undo_all(deps, undo).await;
+            return Err(WebhookError::Unavailable(format!("the event bus did not take the change: {error}")));
+        }
+    }
+    tracing::debug!(%project, integration = %name, events = total, changes = changes.len(),
+        duplicates, ignored, micros = started.elapsed().as_micros() as u64, "webhook delivery recorded");
+    Ok(Outcome::Recorded {
+        events: total,
+        changes: changes.len(),
+        duplicates,
+        ignored,
+    })
+}
+
+fn reject(project: &ProjectId, integration: &IntegrationName, why: Rejected) -> WebhookError {
+    tracing::warn!(%project, %integration, reason = %why, "webhook delivery refused");
+    WebhookError::Unauthorized(why)
+}
+
+/// What one event's transaction wrote, to undo it if the change cannot be published.
+struct Written {
+    marker: Key,
+    token: Option<Key>,
+    entity: Key,
+    previous: Option<Item>,
+    revision: u64,
+}
+
+enum Recorded {
+    Change(DataChanged, Written),
+    Duplicate,
+}
+
+fn revision_of(item: &Item) -> u64 {
+    item.doc.get("revision").and_then(Value::as_u64).unwrap_or(0)
+}
+
+async fn record(
+    deps: &Deps,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    event_id: &str,
+    draft: Draft,
+    token: Option<&str>,
+    now: i64,
+) -> Result<Recorded, WebhookError> {
+    let partition = keys::webhook_dedupe(project, integration);
+    let marker = Key::new(partition.clone(), event_id);
+    let token_key = token.map(|t| Key::new(partition.clone(), format!("#mailgun-token#{}", key_safe(t))));
+    let entity = Key::new(
+        keys::project(project),
+        keys::entity(integration, &draft.entity_type, &draft.entity_id),
+    );
+    let expires = now + DEDUPE_TTL_SECS;
+    let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+    for _ in 0..ENTITY_RETRIES {
+        let previous = deps.store.get(&entity).await?;
+        let cached = previous
+            .as_ref()
+            .filter(|i| i.doc.get("deleted") != Some(&Value::Bool(true)))
+            .and_then(|i| i.doc.get("state"))
+            .filter(|s| !s.is_null());
+        let (before, changed_fields) = before_and_changed(&draft, cached);
+        let revision = previous.as_ref().map(revision_of).unwrap_or(0) + 1;
+        let state_fits = serde_json::to_vec(&draft.after).map(|v| v.len()).unwrap_or(usize::MAX)
+            <= MAX_STATE_BYTES;
+        let entity_doc = json!({
+            "integration": integration,
+            "entity_type": draft.entity_type,
+            "id": draft.entity_id,
+            "state": if state_fits { draft.after.clone() } else { Value::Null },
+            "state_too_large": !state_fits,
+            "deleted": draft.change == Change::Deleted,
+            "revision": revision,
+            "provider_event_id": event_id,
+            "updated_at": at,
+        });
+        let entity_condition = match &previous {
+            None => Condition::NotExists,
+            Some(_) => Condition::FieldEquals {
+                field: "revision".into(),
+                value: json!(revision - 1),
+            },
+        };
+        let mut writes = vec![
+            Write::Put(
+                Item::new(
+                    marker.clone(),
+                    json!({"received_at": at, "event_type": draft.event_type,
+                           "entity": entity.sk, "change": draft.change}),
+                )
+                .expiring(expires),
+                Condition::NotExists,
+            ),
+            Write::Put(Item::new(entity.clone(), entity_doc), entity_condition),
+        ];
+        if let Some(key) = &token_key {
+            writes.push(Write::Put(
+                Item::new(key.clone(), json!({"event": event_id})).expiring(expires),
+                Condition::NotExists,
+            ));
+        }
+        match deps.store.transact(writes).await {
+            Ok(()) => {
+                let mut change = DataChanged {
+                    project: project.clone(),
+                    integration: integration.clone(),
+                    entity_type: draft.entity_type.clone(),
+                    entity_id: draft.entity_id.clone(),
+                    change: draft.change,
+                    changed_fields,
+                    before,
+                    after: draft.after.clone(),
+                    provider_event_id: event_id.to_owned(),
+                };
+                let size = serde_json::to_vec(&change).map(|v| v.len()).unwrap_or(usize::MAX);
+                if size > MAX_EVENT_BYTES {
+                    tracing::warn!(%project, %integration, event = %event_id, size,
+                        "DataChanged too large for the bus; before and after left out");
+                    change.before = Value::Null;
+                    change.after = Value::Null;
+                }
+                let written = Written {
+                    marker,
+                    token: token_key,
+                    entity,
+                    previous,
+                    revision,
+                };
+                return Ok(Recorded::Change(change, written));
+            }
+            Err(StoreError::ConditionFailed { index: Some(0) }) => return Ok(Recorded::Duplicate),
+            Err(StoreError::ConditionFailed { index: Some(1) }) => continue,
+            Err(StoreError::ConditionFailed { index: Some(_) }) => {
+                return Err(WebhookError::Unauthorized(Rejected::Malformed(
+                    "signature token (already used for another event)".into(),
+                )));
+            }
+            Err(StoreError::ConditionFailed { index: None }) => {
+                if deps.store.get(&marker).await?.is_some() {
+                    return Ok(Recorded::Duplicate);
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(WebhookError::Unavailable(format!(
+        "{} {} kept changing while this event was applied",
+        draft.entity_type, draft.entity_id
+    )))
+}
+
+/// Undoes recorded events (newest first) so the provider's retry records them afresh.
+/// The entity is put back only if nothing changed it since; the marker always goes.
+async fn undo_all(deps: &Deps, written: Vec<Written>) {
+    for w in written.into_iter().rev() {
+        let guard = Condition::FieldEquals {
+            field: "revision".into(),
+            value: json!(w.revision),
+        };
+        let restore = match w.previous {
+            Some(item) => Write::Put(Item::new(w.entity.clone(), item.doc), guard),
+            None => Write::Delete(w.entity.clone(), guard),
+        };
+        let mut writes = vec![Write::Delete(w.marker.clone(), Condition::Always), restore];
+        if let Some(token) = &w.token {
+            writes.push(Write::Delete(token.clone(), Condition::Always));
+        }
+        if deps.store.transact(writes).await.is_err() {
+            let mut fallback = vec![Write::Delete(w.marker.clone(), Condition::Always)];
+            if let Some(token) = w.token {
+                fallback.push(Write::Delete(token, Condition::Always));
+            }
+            if let Err(error) = deps.store.transact(fallback).await {
+                tracing::error!(marker = %w.marker.sk, %error, "a webhook dedupe marker could not be undone; the provider's retry will be taken as a duplicate");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
