@@ -128,6 +128,7 @@ impl ExecuteStep {
             );
         }
         let mut started = Vec::new();
+        let mut not_started = Vec::new();
         for workflow in &matched {
             let start = StartRun {
                 project: event.project.clone(),
@@ -144,11 +145,24 @@ impl ExecuteStep {
                         names.join(", ")
                     )));
                 }
+                // Worth another delivery of the whole event.
                 Err(RuntimeError::Unavailable(why)) => return Err(HandlerError::Retryable(why)),
-                Err(other) => return Err(HandlerError::Rejected(other.to_string())),
+                // A subscription whose workflow cannot run (deleted, no steps yet) must
+                // not keep the others from starting.
+                Err(other) => {
+                    tracing::warn!(project = %event.project, %workflow, error = %other,
+                        "a data change matched a workflow that cannot start");
+                    not_started.push(json!({"workflow": workflow, "error": other.to_string()}));
+                }
             }
         }
-        Ok(json!({"started_runs": started, "matched": matched}))
+        if started.is_empty() && !not_started.is_empty() {
+            return Err(HandlerError::Rejected(format!(
+                "no matched workflow could start: {}",
+                Value::Array(not_started)
+            )));
+        }
+        Ok(json!({"started_runs": started, "matched": matched, "not_started": not_started}))
     }
 }
 

@@ -22,6 +22,7 @@
 pub mod adapters;
 pub mod app;
 pub mod catalog;
+pub mod compiler;
 pub mod config;
 pub mod describe;
 pub mod domain;

@@ -56,7 +56,8 @@ fn expected() -> BTreeMap<&'static str, Value> {
             "execute-step/step-requested.json",
             json!({"handled": false}),
         ),
-        ("ingest-webhook/stripe-webhook.json", json!(501)),
+        // The seeded stripe integration holds no webhook secret: refused, never accepted unsigned.
+        ("ingest-webhook/stripe-webhook.json", json!(401)),
     ])
 }
 

@@ -12,6 +12,7 @@
 
 mod api;
 mod bus;
+mod compile;
 mod describe;
 mod edge;
 mod integrations;
@@ -22,3 +23,4 @@ mod lambda_events;
 mod store;
 mod vault;
 mod template;
+mod webhooks;

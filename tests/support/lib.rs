@@ -151,6 +151,11 @@ pub fn local_deps() -> LocalDeps {
         clock: clock.clone(),
         ids: Arc::new(TimeOrderedIds),
     };
+    // As in the local binary: the bus delivers to execute-step's handler in-process.
+    bus.attach(
+        shared::routing::Target::ExecuteStep,
+        Arc::new(shared::execute::ExecuteStep::new(deps.clone())),
+    );
     LocalDeps {
         deps,
         bus,

@@ -52,7 +52,12 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
         input: &no_input,
     };
     scope.template("base_url", &provider.base_url, &mut problems);
-    if !provider.base_url.starts_with("https://") && !provider.base_url.starts_with("{config.") {
+    // http:// only to this machine (local development and tests); the edge's egress
+    // guard still refuses loopback unless it is allow-listed.
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| provider.base_url.starts_with(p));
+    if !provider.base_url.starts_with("https://") && !provider.base_url.starts_with("{config.") && !loopback {
         problems.push(format!(
             "base_url {:?} must be https:// or a config placeholder",
             provider.base_url

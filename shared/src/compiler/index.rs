@@ -16,7 +16,7 @@ use crate::domain::Change;
 
 /// Words of provider names that are also ordinary nouns: kept when matching operations
 /// ("create a google doc" still says "doc").
-const GENERIC_NAME_WORDS: &[&str] = &[
+pub const GENERIC_NAME_WORDS: &[&str] = &[
     "google", "doc", "docs", "document", "documents", "sheet", "sheets", "spreadsheet",
     "spreadsheets", "calendar", "calender", "calandar", "cal", "mail", "email", "sms",
     "voice", "messaging", "programmable", "crm", "app", "api", "chat", "inbox",
@@ -54,6 +54,8 @@ pub struct Index {
     idf: HashMap<String, f64>,
     max_idf: f64,
     phrases: HashMap<(String, String), Vec<Phrase>>,
+    /// Provider id → every content word of its operations' phrases.
+    vocabulary: HashMap<String, BTreeSet<String>>,
     pub webhooks: HashMap<String, Vec<WebhookEntity>>,
 }
 
@@ -81,7 +83,10 @@ impl Index {
                 if w.is_empty() {
                     continue;
                 }
-                for word in &w {
+                // Single-word names are names ("postmark", "gcal"); the words of a
+                // split name ("post mark", "send grid") are ordinary words on their own.
+                let single = w.len() == 1 || name == p.display_name || name == p.id.replace('_', " ");
+                for word in w.iter().filter(|_| single) {
                     if !GENERIC_NAME_WORDS.contains(&word.as_str()) && word.len() > 1 {
                         own.insert(word.clone());
                     }
@@ -138,9 +143,15 @@ impl Index {
             idf,
             max_idf,
             phrases: HashMap::new(),
+            vocabulary: HashMap::new(),
             webhooks: HashMap::new(),
         };
         for (key, phrases) in raw {
+            index
+                .vocabulary
+                .entry(key.0.clone())
+                .or_default()
+                .extend(phrases.iter().flatten().cloned());
             let weighted = phrases.into_iter().map(|w| index.weigh(w)).collect();
             index.phrases.insert(key, weighted);
         }
@@ -160,6 +171,18 @@ impl Index {
             .collect();
         let total = words.iter().map(|(_, w)| w).sum();
         Phrase { words, total }
+    }
+
+    /// The words a provider's operations are asked for with (Custom HTTP: its endpoint names).
+    pub fn vocabulary(&self, provider: &Provider) -> BTreeSet<String> {
+        if provider.id == custom::ID {
+            return provider
+                .operations
+                .iter()
+                .flat_map(|op| content(&words(&op.name.replace('_', " "))))
+                .collect();
+        }
+        self.vocabulary.get(&provider.id).cloned().unwrap_or_default()
     }
 
     /// How well the text's content words ask for an operation: (score in 0..1, the

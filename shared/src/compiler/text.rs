@@ -150,7 +150,7 @@ fn currency_word(w: &str) -> Option<&'static str> {
 pub fn extract(text: &str) -> Extracted {
     let mut blanked: Vec<u8> = text.as_bytes().to_vec();
     let mut literals = Vec::new();
-    let mut blank = |range: Range<usize>, blanked: &mut Vec<u8>| {
+    let blank = |range: Range<usize>, blanked: &mut Vec<u8>| {
         for b in &mut blanked[range] {
             *b = b' ';
         }

@@ -1,10 +1,1412 @@
-//! Mock responses for sandbox steps. (Placeholder while it is written: helper-7 owns
-//! this file and replaces this content.)
+//! Mock responses for sandbox steps: derived from the operation's response schema,
+//! plausible, and deterministic for a seed (run id and step).
+//!
+//! The response schema is walked (objects: every declared property, except that where
+//! the sample response has the object, an optional property it lacks is left out unless
+//! the input has it, so mocks keep the provider's real shape; arrays: the sample's
+//! items, or one item; `anyOf`/`oneOf`: the first branch that fits, else the
+//! first non-null one; `type: [x, "null"]`: x; `enum`: the first; `const`; local
+//! `$ref`s; `allOf` merged) and each value is chosen, in order of preference, from:
+//!
+//! 1. **the input**, under the same key at the same path, when it fits the schema: the
+//!    provider echoes it (Postmark's `To`, Stripe's `email`, `amount`, `metadata`). Keys
+//!    match ignoring case, `_` and `-` (Twilio's `To` comes back as `to`). The object
+//!    named by the operation's `entity` (Linear's `issue`, Slack's `message`) echoes the
+//!    input's GraphQL `input` variable, or the input. An operation that sends one field
+//!    as the body and asks for `Prefer: return=representation` (FHIR create and update)
+//!    gets that whole body back;
+//! 2. **nothing**, when the sample input has the key but this input does not: the
+//!    provider would echo nothing, so the value is null (or left out) rather than the
+//!    sample's;
+//! 3. **the seed**, for id-like fields (format `uuid`, `id`, `*_id`, `*Id`, `*ID`, `sid`,
+//!    `*Sid`, `ts`...): shaped like the sample (Stripe's `cus_…`, Twilio's `SM` and 32
+//!    hex digits, Slack's `1712345678.000123`) or the schema's `pattern`, so two runs
+//!    differ and one run's step repeats exactly; and for timestamps (format `date-time`,
+//!    `created`, `*_at`, `date_created`...), one instant per seed in the sample's style;
+//! 4. **the sample response**, at the same path (realistic shapes such as Stripe's
+//!    `object: "customer"`), with the sample's ids replaced by the ones generated, so a
+//!    Twilio `uri` names the new `sid`. A sample object of another kind (its
+//!    `resourceType`, `object`, `type` or `kind` differs from the one produced) is not
+//!    used;
+//! 5. **the schema**: formats (`email`, `uri`, `uuid`, `date-time`, `date`), `pattern`s
+//!    (a common regex subset), `minimum`, `minLength`, `maxLength`.
+//!
+//! The result validates against the response schema: a test walks every operation of
+//! the catalog.
 
-use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Number, Value};
+use sha2::{Digest, Sha256};
 
 use crate::catalog::Operation;
 
-pub fn mock_response(_operation: &Operation, _input: &Value, _seed: &str) -> Value {
-    Value::Null
+/// A realistic mock response for a sandbox step: derived from the operation's response
+/// schema, deterministic for a given seed (run id + step), echoing inputs where the
+/// provider echoes them.
+pub fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Value {
+    let mut mocker = Mocker::new(operation, input, seed);
+    // The first pass learns which sample ids become which generated ids; the second
+    // uses all of them to rewrite sample text that mentions an id (Twilio's `uri`).
+    let _ = mocker.generate();
+    mocker.generate()
+}
+
+const MAX_DEPTH: usize = 48;
+/// Keys whose value says what kind of object a sample is.
+const KIND_KEYS: [&str; 4] = ["resourceType", "object", "type", "kind"];
+/// 2026-01-01T00:00:00Z: seeded instants fall within the year after it.
+const EPOCH: i64 = 1_767_225_600;
+const YEAR_SECS: u64 = 365 * 86_400;
+
+static ANY: Value = Value::Bool(true);
+
+/// The values of one path: the input there, the sample response there, the sample input
+/// there.
+#[derive(Clone, Copy, Default)]
+struct Sources<'a> {
+    echo: Option<&'a Value>,
+    sample: Option<&'a Value>,
+    sample_input: Option<&'a Value>,
+    /// Echo every input key, declared or not (a resource sent back whole).
+    echo_all: bool,
+    /// The sample input has this key but the input does not.
+    echo_gone: bool,
+}
+
+struct Mocker<'a> {
+    operation: &'a Operation,
+    root: &'a Value,
+    seed: &'a str,
+    time: DateTime<Utc>,
+    echo_root: Option<&'a Value>,
+    sample_input_root: Option<&'a Value>,
+    echo_all: bool,
+    entity_echo: Option<&'a Value>,
+    entity_sample_input: Option<&'a Value>,
+    /// Sample id → the id generated (or echoed) in its place.
+    ids: BTreeMap<String, String>,
+}
+
+impl<'a> Mocker<'a> {
+    fn new(operation: &'a Operation, input: &'a Value, seed: &'a str) -> Self {
+        let returns_body = operation.body_field.is_some()
+            && operation.headers.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("prefer") && v.contains("return=representation")
+            });
+        let (echo_root, sample_input_root) = match (&operation.body_field, returns_body) {
+            (Some(field), true) => (input.get(field), operation.sample_input.get(field)),
+            _ => (Some(input), Some(&operation.sample_input)),
+        };
+        let graphql_input = |v: &'a Value| v.get("input").filter(|i| i.is_object()).or(Some(v));
+        let offset = u64_of(&sha(&[seed.as_bytes(), b"\0time"])) % YEAR_SECS;
+        let time = DateTime::from_timestamp(EPOCH + offset as i64, 0).unwrap_or_default();
+        Self {
+            operation,
+            root: &operation.response_schema,
+            seed,
+            time,
+            echo_root: echo_root.filter(|v| v.is_object()),
+            sample_input_root: sample_input_root.filter(|v| v.is_object()),
+            echo_all: returns_body,
+            entity_echo: graphql_input(input),
+            entity_sample_input: graphql_input(&operation.sample_input),
+            ids: BTreeMap::new(),
+        }
+    }
+
+    fn generate(&mut self) -> Value {
+        let sources = Sources {
+            echo: self.echo_root,
+            sample: Some(&self.operation.sample_response),
+            sample_input: self.sample_input_root,
+            echo_all: self.echo_all,
+            echo_gone: false,
+        };
+        self.value(self.root, None, "", sources, true, 0)
+            .unwrap_or_else(|| Value::Object(Map::new()))
+    }
+
+    /// Follows local `$ref`s (`#/$defs/x`).
+    fn resolve<'s>(&self, mut schema: &'s Value) -> &'s Value
+    where
+        'a: 's,
+    {
+        for _ in 0..16 {
+            let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            match reference.strip_prefix('#').and_then(|p| self.root.pointer(p)) {
+                Some(target) => schema = target,
+                None => break,
+            }
+        }
+        schema
+    }
+
+    /// One value for `schema` at `path`; `None` leaves an optional property out.
+    fn value<'s>(
+        &mut self,
+        schema: &'s Value,
+        key: Option<&str>,
+        path: &str,
+        src: Sources<'a>,
+        required: bool,
+        depth: usize,
+    ) -> Option<Value>
+    where
+        'a: 's,
+    {
+        if depth > MAX_DEPTH {
+            return Some(Value::Null);
+        }
+        let schema = self.resolve(schema);
+        let schema: &'s Value = match schema {
+            Value::Bool(false) => return None,
+            Value::Object(_) => schema,
+            _ => &ANY,
+        };
+        if let Some(members) = schema.get("allOf").and_then(Value::as_array) {
+            if !members.is_empty() {
+                let merged = self.merge_all_of(schema, members);
+                return self.value(&merged, key, path, src, required, depth + 1);
+            }
+        }
+        for combinator in ["anyOf", "oneOf"] {
+            if let Some(branches) = schema.get(combinator).and_then(Value::as_array) {
+                if schema.get("type").is_none() && schema.get("properties").is_none() {
+                    let branch = self.branch(branches, &src);
+                    return match branch {
+                        Some(branch) => self.value(branch, key, path, src, required, depth + 1),
+                        None => Some(Value::Null),
+                    };
+                }
+            }
+        }
+        if let Some(constant) = schema.get("const") {
+            return Some(constant.clone());
+        }
+        if let Some(choices) = schema.get("enum").and_then(Value::as_array) {
+            for candidate in [src.echo, src.sample].into_iter().flatten() {
+                if choices.contains(candidate) {
+                    return Some(candidate.clone());
+                }
+            }
+            if src.echo_gone && choices.contains(&Value::Null) {
+                return Some(Value::Null);
+            }
+            return choices
+                .iter()
+                .find(|c| !c.is_null())
+                .or(choices.first())
+                .cloned()
+                .or(Some(Value::Null));
+        }
+        let types = types(schema);
+        let any = types.is_empty();
+
+        // 1. The input, when it fits.
+        if let Some(echo) = src.echo {
+            if self.fits(echo, schema, &types) {
+                // The sample's id stands for this one wherever the sample repeats it.
+                if let (Some(k), Some(Value::String(sample)), Value::String(echoed)) = (key, src.sample, echo) {
+                    if id_like(k) {
+                        self.ids.insert(sample.clone(), echoed.clone());
+                    }
+                }
+                return Some(match echo {
+                    Value::Object(_) => self.object(schema, path, src, depth),
+                    Value::Array(_) => self.array(schema, path, src, depth),
+                    other => other.clone(),
+                });
+            }
+        }
+        // 2. An echoed field this input does not have.
+        if src.echo_gone {
+            if types.contains(&"null") {
+                return Some(Value::Null);
+            }
+            if !required {
+                return None;
+            }
+        }
+        let sample = src.sample;
+        let sample_fits = sample.is_some_and(|s| self.fits(s, schema, &types));
+        if sample_fits && sample.is_some_and(Value::is_null) {
+            return Some(Value::Null);
+        }
+        // 3. Ids and timestamps from the seed.
+        if let Some(key) = key {
+            let sample_scalar = sample.filter(|s| sample_fits && !s.is_object() && !s.is_array());
+            if let Some(v) = self.seeded(key, path, schema, &types, sample_scalar) {
+                return Some(v);
+            }
+        }
+        // 4. The sample.
+        if let Some(sample) = sample.filter(|_| sample_fits) {
+            return Some(match sample {
+                Value::Object(_) => self.object(schema, path, src, depth),
+                Value::Array(_) => self.array(schema, path, src, depth),
+                Value::String(s) => {
+                    let rewritten = self.rewrite(s);
+                    let candidate = Value::String(rewritten);
+                    if self.fits(&candidate, schema, &types) {
+                        candidate
+                    } else {
+                        sample.clone()
+                    }
+                }
+                other => other.clone(),
+            });
+        }
+        if any {
+            // No type to generate from (an open schema, where anything the input or the
+            // sample held was taken above): null where something is required.
+            return required.then_some(Value::Null);
+        }
+        // 5. The schema.
+        let src = Sources {
+            sample: None,
+            ..src
+        };
+        let kind = types.iter().copied().find(|t| *t != "null").unwrap_or("null");
+        Some(match kind {
+            "object" => self.object(schema, path, src, depth),
+            "array" => self.array(schema, path, src, depth),
+            "string" => Value::String(self.string(key, path, schema)),
+            "integer" | "number" => Value::Number(self.number(key, path, schema, kind == "integer")),
+            "boolean" => Value::Bool(matches!(key, Some("ok" | "success"))),
+            _ => Value::Null,
+        })
+    }
+
+    fn object(&mut self, schema: &Value, path: &str, src: Sources<'a>, depth: usize) -> Value {
+        let built = self.object_from(schema, path, src, depth);
+        // A sample of another kind (a Patient for an Encounter) is not used.
+        if let (Some(Value::Object(sample)), Value::Object(out)) = (src.sample, &built) {
+            let other_kind = KIND_KEYS.iter().any(|k| match (out.get(*k), sample.get(*k)) {
+                (Some(Value::String(a)), Some(Value::String(b))) => a != b,
+                _ => false,
+            });
+            if other_kind {
+                let src = Sources { sample: None, ..src };
+                return self.object_from(schema, path, src, depth);
+            }
+        }
+        built
+    }
+
+    fn object_from(&mut self, schema: &Value, path: &str, src: Sources<'a>, depth: usize) -> Value {
+        static NO_PROPERTIES: OnceLock<Map<String, Value>> = OnceLock::new();
+        let properties = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| NO_PROPERTIES.get_or_init(Map::new));
+        let required: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let additional = schema.get("additionalProperties");
+        let closed = additional == Some(&Value::Bool(false));
+        let extra_schema: &Value = match additional {
+            Some(s @ Value::Object(_)) => s,
+            _ => &ANY,
+        };
+        let map_like = properties.is_empty();
+        let echo = src.echo.and_then(Value::as_object);
+        let sample = src.sample.and_then(Value::as_object);
+
+        let mut out = Map::new();
+        for (name, sub) in properties {
+            let child = self.child(src, name, sub);
+            let at = format!("{path}/{name}");
+            let must = required.contains(&name.as_str());
+            // A sample gives the real shape: an optional property it lacks stays out
+            // unless the input has it (Google Calendar's start has date or dateTime).
+            if !must && child.echo.is_none() && sample.is_some_and(|s| !s.contains_key(name)) {
+                continue;
+            }
+            match self.value(sub, Some(name), &at, child, must, depth + 1) {
+                Some(v) => {
+                    out.insert(name.clone(), v);
+                }
+                None if must => {
+                    let v = self
+                        .value(sub, Some(name), &at, Sources::default(), true, depth + 1)
+                        .unwrap_or(Value::Null);
+                    out.insert(name.clone(), v);
+                }
+                None => {}
+            }
+        }
+        for name in required.iter().filter(|n| !properties.contains_key(**n)) {
+            let child = self.child(src, name, &ANY);
+            let at = format!("{path}/{name}");
+            let v = self
+                .value(extra_schema, Some(name), &at, child, true, depth + 1)
+                .unwrap_or(Value::Null);
+            out.insert((*name).to_owned(), v);
+        }
+        if !closed {
+            let mut extras: Vec<&String> = Vec::new();
+            if let Some(sample) = sample {
+                extras.extend(sample.keys());
+            }
+            if let Some(echo) = echo.filter(|_| map_like || src.echo_all) {
+                extras.extend(echo.keys());
+            }
+            extras.sort();
+            extras.dedup();
+            for name in extras {
+                if properties.contains_key(name) || out.contains_key(name) {
+                    continue;
+                }
+                let child = self.child(src, name, extra_schema);
+                let at = format!("{path}/{name}");
+                if let Some(v) = self.value(extra_schema, Some(name), &at, child, false, depth + 1) {
+                    out.insert(name.clone(), v);
+                }
+            }
+        }
+        Value::Object(out)
+    }
+
+    /// The sources of property `name` of an object whose sources are `src`.
+    fn child(&self, src: Sources<'a>, name: &str, schema: &Value) -> Sources<'a> {
+        let mut echo = src.echo.and_then(|e| lookup(e, name));
+        let mut sample_input = src.sample_input.and_then(|s| lookup(s, name));
+        let is_entity = self.operation.entity.as_deref() == Some(name)
+            && types(self.resolve(schema)).contains(&"object");
+        if echo.is_none() && is_entity {
+            echo = self.entity_echo;
+            sample_input = self.entity_sample_input;
+        }
+        Sources {
+            echo,
+            sample: src.sample.and_then(|s| s.get(name)),
+            sample_input,
+            echo_all: src.echo_all,
+            echo_gone: src.echo.is_some() && echo.is_none() && sample_input.is_some(),
+        }
+    }
+
+    fn array(&mut self, schema: &Value, path: &str, src: Sources<'a>, depth: usize) -> Value {
+        let items: &Value = schema.get("items").unwrap_or(&ANY);
+        let sample_items = src.sample.and_then(Value::as_array);
+        let sample_input_items = src.sample_input.and_then(Value::as_array);
+        let first_sample = sample_items.and_then(|s| s.first());
+        let mut out = Vec::new();
+        if let Some(echo) = src.echo.and_then(Value::as_array) {
+            for (i, element) in echo.iter().enumerate() {
+                let child = Sources {
+                    echo: Some(element),
+                    sample: sample_items.and_then(|s| s.get(i)).or(first_sample),
+                    sample_input: sample_input_items.and_then(|s| s.get(i)),
+                    echo_all: src.echo_all,
+                    echo_gone: false,
+                };
+                let at = format!("{path}/{i}");
+                out.push(self.value(items, None, &at, child, true, depth + 1).unwrap_or(Value::Null));
+            }
+        } else if let Some(samples) = sample_items {
+            for (i, sample) in samples.iter().enumerate() {
+                let child = Sources {
+                    sample: Some(sample),
+                    ..Sources::default()
+                };
+                let at = format!("{path}/{i}");
+                out.push(self.value(items, None, &at, child, true, depth + 1).unwrap_or(Value::Null));
+            }
+        } else {
+            let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1);
+            let max = schema.get("maxItems").and_then(Value::as_u64).unwrap_or(u64::MAX);
+            for i in 0..min.min(max).min(16) {
+                let at = format!("{path}/{i}");
+                out.push(
+                    self.value(items, None, &at, Sources::default(), true, depth + 1)
+                        .unwrap_or(Value::Null),
+                );
+            }
+        }
+        Value::Array(out)
+    }
+
+    /// `allOf` as one schema: the members' properties and required lists joined.
+    fn merge_all_of(&self, schema: &Value, members: &[Value]) -> Value {
+        let mut merged = schema.as_object().cloned().unwrap_or_default();
+        merged.remove("allOf");
+        for member in members {
+            let Some(member) = self.resolve(member).as_object() else {
+                continue;
+            };
+            for (k, v) in member {
+                match (k.as_str(), merged.get_mut(k)) {
+                    ("properties", Some(Value::Object(existing))) => {
+                        if let Value::Object(more) = v {
+                            for (name, sub) in more {
+                                existing.entry(name.clone()).or_insert_with(|| sub.clone());
+                            }
+                        }
+                    }
+                    ("required", Some(Value::Array(existing))) => {
+                        if let Value::Array(more) = v {
+                            for name in more {
+                                if !existing.contains(name) {
+                                    existing.push(name.clone());
+                                }
+                            }
+                        }
+                    }
+                    ("if" | "then" | "else" | "not", _) => {}
+                    (_, None) => {
+                        merged.insert(k.clone(), v.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Value::Object(merged)
+    }
+
+    /// The `anyOf`/`oneOf` branch to follow: the first the input fits, else the first
+    /// the sample fits, else the first that is not just null.
+    fn branch<'s>(&self, branches: &'s [Value], src: &Sources<'a>) -> Option<&'s Value>
+    where
+        'a: 's,
+    {
+        for candidate in [src.echo, src.sample].into_iter().flatten() {
+            if let Some(b) = branches.iter().find(|b| {
+                let b = self.resolve(b);
+                self.fits(candidate, b, &types(b))
+            }) {
+                return Some(b);
+            }
+        }
+        branches
+            .iter()
+            .find(|b| types(self.resolve(b)) != ["null"])
+            .or(branches.first())
+    }
+
+    /// Whether `value` fits `schema` at this level (nested values are walked later).
+    fn fits(&self, value: &Value, schema: &Value, types: &[&str]) -> bool {
+        let allowed = |t: &str| types.is_empty() || types.contains(&t);
+        let type_ok = match value {
+            Value::Null => allowed("null"),
+            Value::Bool(_) => allowed("boolean"),
+            Value::Number(n) => {
+                allowed("number") || (allowed("integer") && (n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)))
+            }
+            Value::String(_) => allowed("string"),
+            Value::Array(_) => allowed("array"),
+            Value::Object(_) => allowed("object"),
+        };
+        if !type_ok {
+            return false;
+        }
+        if let Some(constant) = schema.get("const") {
+            return constant == value;
+        }
+        if let Some(choices) = schema.get("enum").and_then(Value::as_array) {
+            return choices.contains(value);
+        }
+        match value {
+            Value::String(s) => string_fits(s, schema),
+            Value::Number(n) => number_fits(n, schema),
+            Value::Array(items) => {
+                let len = items.len() as u64;
+                schema.get("minItems").and_then(Value::as_u64).is_none_or(|m| len >= m)
+                    && schema.get("maxItems").and_then(Value::as_u64).is_none_or(|m| len <= m)
+            }
+            _ => true,
+        }
+    }
+
+    /// Ids and timestamps, derived from the seed; `None` when `key` is neither.
+    fn seeded(
+        &mut self,
+        key: &str,
+        path: &str,
+        schema: &Value,
+        types: &[&str],
+        sample: Option<&Value>,
+    ) -> Option<Value> {
+        let allowed = |t: &str| types.is_empty() || types.contains(&t);
+        let format = schema.get("format").and_then(Value::as_str);
+        if allowed("string") && !sample.is_some_and(|s| !s.is_string()) {
+            let sample_text = sample.and_then(Value::as_str);
+            if format == Some("uuid") || id_like(key) {
+                return Some(Value::String(self.id(path, sample_text, schema)));
+            }
+            if format == Some("date-time") || format == Some("date") || time_like(key) {
+                if let Some(t) = self.time_text(sample_text, format) {
+                    let v = Value::String(t);
+                    if self.fits(&v, schema, types) {
+                        return Some(v);
+                    }
+                }
+            }
+        }
+        if (allowed("integer") || allowed("number")) && !sample.is_some_and(|s| !s.is_number()) {
+            let sample_int = sample.and_then(Value::as_i64);
+            if unix_time_like(key) && sample_int.is_none_or(|n| n >= 1_000_000_000) {
+                let v = Value::from(self.time.timestamp());
+                if self.fits(&v, schema, &["integer"]) {
+                    return Some(v);
+                }
+            }
+            if id_like(key) && sample.is_none_or(Value::is_number) {
+                let digits = sample_int.map_or(6, |n| n.to_string().len().clamp(1, 15));
+                let mut rng = Rng::new(self.seed, path);
+                let low = 10i64.pow(digits as u32 - 1);
+                let n = low + (rng.next_u64() % (9 * low as u64)) as i64;
+                let v = Value::from(n);
+                if self.fits(&v, schema, &["integer"]) {
+                    return Some(v);
+                }
+            }
+        }
+        None
+    }
+
+    /// An id for `path`: the one already chosen for the same sample id, else one shaped
+    /// like the sample or the schema's pattern.
+    fn id(&mut self, path: &str, sample: Option<&str>, schema: &Value) -> String {
+        if let Some(known) = sample.and_then(|s| self.ids.get(s)) {
+            return known.clone();
+        }
+        let mut rng = Rng::new(self.seed, path);
+        let format = schema.get("format").and_then(Value::as_str);
+        let looks_uuid = sample.is_some_and(|s| s.len() == 36 && uuid::Uuid::parse_str(s).is_ok());
+        let mut candidates: Vec<String> = Vec::new();
+        if format == Some("uuid") || looks_uuid {
+            candidates.push(rng.uuid());
+        }
+        if let Some(sample) = sample {
+            candidates.push(reshape(sample, &mut rng, self.time.timestamp()));
+        }
+        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+            if let Some(generated) = from_pattern(pattern, &mut rng) {
+                candidates.push(generated);
+            }
+        }
+        candidates.push(rng.token(20));
+        let chosen = candidates
+            .into_iter()
+            .find(|c| string_fits(c, schema))
+            .map(|c| fit_length(c, schema))
+            .or_else(|| sample.map(str::to_owned))
+            .unwrap_or_default();
+        if let Some(sample) = sample {
+            self.ids.insert(sample.to_owned(), chosen.clone());
+        }
+        chosen
+    }
+
+    /// The seed's instant, written like the sample (RFC 3339 with or without fraction,
+    /// RFC 2822), or as the format asks.
+    fn time_text(&self, sample: Option<&str>, format: Option<&str>) -> Option<String> {
+        if format == Some("date") {
+            return Some(self.time.format("%Y-%m-%d").to_string());
+        }
+        match sample {
+            Some(s) if DateTime::parse_from_rfc3339(s).is_ok() => Some(if s.contains('.') {
+                self.time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            } else {
+                self.time.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            }),
+            Some(s) if DateTime::parse_from_rfc2822(s).is_ok() => Some(self.time.to_rfc2822()),
+            Some(_) => None,
+            None if format == Some("date-time") => Some(self.time.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            None => None,
+        }
+    }
+
+    /// Sample text with the sample's ids replaced by the generated ones.
+    fn rewrite(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        let mut ids: Vec<(&String, &String)> = self.ids.iter().filter(|(k, _)| k.len() >= 8).collect();
+        ids.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+        for (old, new) in ids {
+            if out.contains(old.as_str()) {
+                out = out.replace(old.as_str(), new);
+            }
+        }
+        out
+    }
+
+    fn string(&mut self, key: Option<&str>, path: &str, schema: &Value) -> String {
+        let mut rng = Rng::new(self.seed, path);
+        let generated = match schema.get("format").and_then(Value::as_str) {
+            Some("uuid") => Some(rng.uuid()),
+            Some("date-time") => Some(self.time.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            Some("date") => Some(self.time.format("%Y-%m-%d").to_string()),
+            Some("time") => Some(self.time.format("%H:%M:%SZ").to_string()),
+            Some("email" | "idn-email") => Some("user@example.com".to_owned()),
+            Some("uri" | "url" | "iri" | "uri-reference" | "iri-reference") => {
+                Some(format!("https://example.com/{}", key.unwrap_or("resource")))
+            }
+            Some("hostname" | "idn-hostname") => Some("example.com".to_owned()),
+            Some("ipv4") => Some("192.0.2.1".to_owned()),
+            Some("ipv6") => Some("2001:db8::1".to_owned()),
+            _ => None,
+        };
+        if let Some(generated) = generated {
+            return generated;
+        }
+        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+            if let Some(generated) = from_pattern(pattern, &mut rng).filter(|g| string_fits(g, schema)) {
+                return generated;
+            }
+        }
+        fit_length(key.unwrap_or("example").to_owned(), schema)
+    }
+
+    fn number(&mut self, key: Option<&str>, path: &str, schema: &Value, integer: bool) -> Number {
+        let types: &[&str] = if integer { &["integer"] } else { &["number"] };
+        if let Some(Value::Number(n)) = key.and_then(|k| self.seeded(k, path, schema, types, None)) {
+            return n;
+        }
+        let minimum = schema.get("minimum").and_then(Value::as_f64);
+        let exclusive = schema.get("exclusiveMinimum").and_then(Value::as_f64);
+        let maximum = schema
+            .get("maximum")
+            .and_then(Value::as_f64)
+            .or(schema.get("exclusiveMaximum").and_then(Value::as_f64).map(|m| m - 1.0));
+        let mut n = match (minimum, exclusive) {
+            (Some(m), _) => m.ceil(),
+            (None, Some(e)) => e.floor() + 1.0,
+            (None, None) => 0.0,
+        };
+        if let Some(max) = maximum {
+            if n > max {
+                n = max.floor();
+            }
+        }
+        if integer || n.fract() == 0.0 {
+            Number::from(n as i64)
+        } else {
+            Number::from_f64(n).unwrap_or_else(|| Number::from(0))
+        }
+    }
+}
+
+/// The JSON types a schema allows; empty means any.
+fn types(schema: &Value) -> Vec<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => {
+            if let Some(c) = schema.get("const") {
+                vec![json_type(c)]
+            } else if schema.get("properties").is_some() {
+                vec!["object"]
+            } else if schema.get("items").is_some() {
+                vec!["array"]
+            } else {
+                vec![]
+            }
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A key of `object` matching `name`: exactly, else ignoring case, `_` and `-`.
+fn lookup<'v>(object: &'v Value, name: &str) -> Option<&'v Value> {
+    let map = object.as_object()?;
+    if let Some(v) = map.get(name) {
+        return Some(v);
+    }
+    let wanted = normalize(name);
+    map.iter().find(|(k, _)| normalize(k) == wanted).map(|(_, v)| v)
+}
+
+fn normalize(key: &str) -> String {
+    key.chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Names of fields that identify something: generated per run, never copied.
+fn id_like(key: &str) -> bool {
+    if key.to_ascii_lowercase().contains("version") {
+        return false;
+    }
+    matches!(key, "id" | "Id" | "ID" | "sid" | "ts" | "uid" | "uuid" | "guid")
+        || key.ends_with("_id")
+        || key.ends_with("Id")
+        || key.ends_with("ID")
+        || key.ends_with("_sid")
+        || key.ends_with("Sid")
+}
+
+/// Names of fields that hold when something happened (text timestamps).
+fn time_like(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    ["creat", "updat", "modif", "submit", "edited"]
+        .iter()
+        .any(|w| lower.contains(w))
+        || lower.ends_with("_at")
+        || key.ends_with("At")
+        || lower.starts_with("date_")
+        || lower == "timestamp"
+}
+
+/// Names of integer fields that hold a Unix time.
+fn unix_time_like(key: &str) -> bool {
+    matches!(key, "created" | "updated" | "timestamp") || key.ends_with("_at") || key.ends_with("At")
+}
+
+fn string_fits(text: &str, schema: &Value) -> bool {
+    let chars = text.chars().count() as u64;
+    if schema.get("minLength").and_then(Value::as_u64).is_some_and(|m| chars < m)
+        || schema.get("maxLength").and_then(Value::as_u64).is_some_and(|m| chars > m)
+    {
+        return false;
+    }
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+        if !pattern_matches(pattern, text) {
+            return false;
+        }
+    }
+    match schema.get("format").and_then(Value::as_str) {
+        Some("uuid") => text.len() == 36 && uuid::Uuid::parse_str(text).is_ok(),
+        Some("date-time") => DateTime::parse_from_rfc3339(text).is_ok(),
+        Some("date") => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() && text.len() == 10,
+        Some("email") => {
+            let parts: Vec<&str> = text.split('@').collect();
+            parts.len() == 2
+                && parts.iter().all(|p| !p.is_empty())
+                && !text.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
+        }
+        Some("uri") => reqwest::Url::parse(text).is_ok(),
+        _ => true,
+    }
+}
+
+fn number_fits(n: &Number, schema: &Value) -> bool {
+    let Some(x) = n.as_f64() else { return true };
+    let bound = |k: &str| schema.get(k).and_then(Value::as_f64);
+    bound("minimum").is_none_or(|m| x >= m)
+        && bound("maximum").is_none_or(|m| x <= m)
+        && bound("exclusiveMinimum").is_none_or(|m| x > m)
+        && bound("exclusiveMaximum").is_none_or(|m| x < m)
+}
+
+/// Regex patterns are checked by the schema engine, compiled once per pattern.
+fn pattern_matches(pattern: &str, text: &str) -> bool {
+    type Cache = Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let validator = {
+        let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 1024 {
+            map.clear();
+        }
+        map.entry(pattern.to_owned())
+            .or_insert_with(|| {
+                crate::catalog::compile_schema(&serde_json::json!({"pattern": pattern}))
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
+    };
+    // A pattern the engine cannot compile cannot be checked; the schema would not
+    // compile either.
+    validator.is_none_or(|v| v.is_valid(&Value::String(text.to_owned())))
+}
+
+fn fit_length(mut text: String, schema: &Value) -> String {
+    let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let max = schema.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
+    while text.chars().count() < min {
+        text.push('x');
+    }
+    if let Some(max) = max {
+        if text.chars().count() > max {
+            text = text.chars().take(max).collect();
+        }
+    }
+    text
+}
+
+/// A new id shaped like `sample`: its prefix kept (`cus_`, Twilio's two letters, a
+/// Salesforce key prefix), each other letter or digit replaced by one of the same kind
+/// (hex stays hex), the domain of a `local@domain` id kept; a Slack-style `ts` becomes
+/// the seed's instant.
+fn reshape(sample: &str, rng: &mut Rng, unix: i64) -> String {
+    let bytes = sample.as_bytes();
+    let slack_ts = bytes.len() == 17
+        && bytes[10] == b'.'
+        && bytes.iter().enumerate().all(|(i, b)| i == 10 || b.is_ascii_digit());
+    if slack_ts {
+        return format!("{unix:010}.{:06}", rng.next_u64() % 1_000_000);
+    }
+    let (local, domain) = match sample.rfind('@') {
+        Some(at) => (&sample[..at], &sample[at..]),
+        None => (sample, ""),
+    };
+    let keep = prefix_len(local);
+    let all_digits = local.bytes().all(|b| b.is_ascii_digit());
+    let mut out = String::with_capacity(sample.len());
+    out.push_str(&local[..keep]);
+    for (i, c) in local[keep..].chars().enumerate() {
+        let next = match c {
+            '0'..='9' if all_digits && i == 0 && keep == 0 => rng.pick(b"123456789"),
+            '0'..='9' => rng.pick(b"0123456789"),
+            'a'..='f' => rng.pick(b"abcdef0123456789"),
+            'A'..='F' => rng.pick(b"ABCDEF0123456789"),
+            'g'..='z' => rng.pick(b"abcdefghijklmnopqrstuvwxyz"),
+            'G'..='Z' => rng.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+            other => other,
+        };
+        out.push(next);
+    }
+    out.push_str(domain);
+    out
+}
+
+/// How much of an id is a type prefix to keep.
+fn prefix_len(id: &str) -> usize {
+    if let Some(underscore) = id.find('_') {
+        if (1..=8).contains(&underscore) && id[..underscore].bytes().all(|b| b.is_ascii_alphabetic()) {
+            return underscore + 1;
+        }
+    }
+    let b = id.as_bytes();
+    if b.len() == 34 && b[..2].iter().all(u8::is_ascii_uppercase) && b[2..].iter().all(u8::is_ascii_hexdigit) {
+        return 2;
+    }
+    if (b.len() == 15 || b.len() == 18) && b.iter().all(u8::is_ascii_alphanumeric) && b[0].is_ascii_digit() {
+        return 3;
+    }
+    0
+}
+
+/// A string matching `pattern`, for a common regex subset (literals, escapes `\d \w \s`,
+/// classes, groups with alternation, quantifiers): each alternation takes its first
+/// branch, each quantifier its minimum. `None` when the pattern is outside the subset or
+/// the result does not match.
+fn from_pattern(pattern: &str, rng: &mut Rng) -> Option<String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut pos = 0;
+    let tree = parse_alternation(&chars, &mut pos)?;
+    if pos != chars.len() {
+        return None;
+    }
+    let mut out = String::new();
+    generate(&tree, rng, &mut out)?;
+    pattern_matches(pattern, &out).then_some(out)
+}
+
+enum Node {
+    Literal(char),
+    Set(Vec<char>),
+    /// Alternatives, each a sequence of (node, repetitions).
+    Group(Vec<Vec<(Node, usize)>>),
+}
+
+fn generate(alternatives: &[Vec<(Node, usize)>], rng: &mut Rng, out: &mut String) -> Option<()> {
+    for (node, times) in alternatives.first()? {
+        for _ in 0..*times {
+            match node {
+                Node::Literal(c) => out.push(*c),
+                Node::Set(set) => out.push(rng.pick_char(set)?),
+                Node::Group(inner) => generate(inner, rng, out)?,
+            }
+        }
+    }
+    Some(())
+}
+
+fn parse_alternation(p: &[char], pos: &mut usize) -> Option<Vec<Vec<(Node, usize)>>> {
+    let mut alternatives = vec![parse_sequence(p, pos)?];
+    while p.get(*pos) == Some(&'|') {
+        *pos += 1;
+        alternatives.push(parse_sequence(p, pos)?);
+    }
+    Some(alternatives)
+}
+
+fn parse_sequence(p: &[char], pos: &mut usize) -> Option<Vec<(Node, usize)>> {
+    let mut sequence = Vec::new();
+    while let Some(&c) = p.get(*pos) {
+        let node = match c {
+            '|' | ')' => break,
+            '^' | '$' => {
+                *pos += 1;
+                continue;
+            }
+            '(' => {
+                *pos += 1;
+                if p.get(*pos) == Some(&'?') {
+                    if p.get(*pos + 1) != Some(&':') {
+                        return None;
+                    }
+                    *pos += 2;
+                }
+                let inner = parse_alternation(p, pos)?;
+                if p.get(*pos) != Some(&')') {
+                    return None;
+                }
+                *pos += 1;
+                Node::Group(inner)
+            }
+            '[' => Node::Set(pattern_class(p, pos)?),
+            '\\' => Node::Set(pattern_escape(p, pos)?),
+            '.' => {
+                *pos += 1;
+                Node::Set(alnum())
+            }
+            '*' | '+' | '?' | '{' | '}' | ']' => return None,
+            c => {
+                *pos += 1;
+                Node::Literal(c)
+            }
+        };
+        let times = pattern_quantifier(p, pos)?;
+        sequence.push((node, times));
+    }
+    Some(sequence)
+}
+
+/// The minimum repetitions of the quantifier at `pos` (1 without one).
+fn pattern_quantifier(p: &[char], pos: &mut usize) -> Option<usize> {
+    let min = match p.get(*pos) {
+        Some('?') | Some('*') => {
+            *pos += 1;
+            0
+        }
+        Some('+') => {
+            *pos += 1;
+            1
+        }
+        Some('{') => {
+            let close = p[*pos..].iter().position(|c| *c == '}')? + *pos;
+            let inner: String = p[*pos + 1..close].iter().collect();
+            *pos = close + 1;
+            let low = inner.split(',').next()?.trim();
+            low.parse().ok()?
+        }
+        _ => 1,
+    };
+    if p.get(*pos) == Some(&'?') {
+        *pos += 1;
+    }
+    (min <= 256).then_some(min)
+}
+
+fn alnum() -> Vec<char> {
+    ('a'..='z').chain('A'..='Z').chain('0'..='9').collect()
+}
+
+fn pattern_escape(p: &[char], pos: &mut usize) -> Option<Vec<char>> {
+    let c = *p.get(*pos + 1)?;
+    *pos += 2;
+    Some(match c {
+        'd' => ('0'..='9').collect(),
+        'w' => {
+            let mut set = alnum();
+            set.push('_');
+            set
+        }
+        's' => vec![' '],
+        'n' => vec!['\n'],
+        't' => vec!['\t'],
+        other if other.is_ascii_alphanumeric() => return None,
+        other => vec![other],
+    })
+}
+
+fn pattern_class(p: &[char], pos: &mut usize) -> Option<Vec<char>> {
+    *pos += 1;
+    let negated = p.get(*pos) == Some(&'^');
+    if negated {
+        *pos += 1;
+    }
+    let mut set: Vec<char> = Vec::new();
+    let mut first = true;
+    loop {
+        let c = *p.get(*pos)?;
+        if c == ']' && !first {
+            *pos += 1;
+            break;
+        }
+        first = false;
+        let low = if c == '\\' {
+            let escaped = pattern_escape(p, pos)?;
+            if escaped.len() != 1 {
+                set.extend(escaped);
+                continue;
+            }
+            escaped[0]
+        } else {
+            *pos += 1;
+            c
+        };
+        match (p.get(*pos), p.get(*pos + 1)) {
+            (Some('-'), Some(&high)) if high != ']' && high != '\\' => {
+                *pos += 2;
+                if high < low {
+                    return None;
+                }
+                set.extend(low..=high);
+            }
+            _ => set.push(low),
+        }
+    }
+    if negated {
+        set = alnum().into_iter().filter(|c| !set.contains(c)).collect();
+    }
+    Some(set)
+}
+
+fn sha(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+fn u64_of(bytes: &[u8; 32]) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// A deterministic byte stream for one path of one seed: SHA-256 blocks of
+/// (seed, path, counter).
+struct Rng {
+    key: [u8; 32],
+    block: [u8; 32],
+    used: usize,
+    counter: u64,
+}
+
+impl Rng {
+    fn new(seed: &str, path: &str) -> Self {
+        let key = sha(&[seed.as_bytes(), b"\0", path.as_bytes()]);
+        Self {
+            key,
+            block: [0; 32],
+            used: 32,
+            counter: 0,
+        }
+    }
+
+    fn next_u8(&mut self) -> u8 {
+        if self.used == 32 {
+            self.block = sha(&[&self.key, &self.counter.to_be_bytes()]);
+            self.counter += 1;
+            self.used = 0;
+        }
+        let b = self.block[self.used];
+        self.used += 1;
+        b
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut n = 0u64;
+        for _ in 0..8 {
+            n = (n << 8) | u64::from(self.next_u8());
+        }
+        n
+    }
+
+    fn pick(&mut self, set: &[u8]) -> char {
+        char::from(set[(self.next_u64() % set.len() as u64) as usize])
+    }
+
+    fn pick_char(&mut self, set: &[char]) -> Option<char> {
+        if set.is_empty() {
+            return None;
+        }
+        Some(set[(self.next_u64() % set.len() as u64) as usize])
+    }
+
+    fn uuid(&mut self) -> String {
+        let mut bytes = [0u8; 16];
+        for b in &mut bytes {
+            *b = self.next_u8();
+        }
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .to_string()
+    }
+
+    fn token(&mut self, len: usize) -> String {
+        (0..len)
+            .map(|_| self.pick(b"abcdefghijklmnopqrstuvwxyz0123456789"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::catalog::{Provider, catalog, compile_schema, custom, validation_errors};
+
+    fn operation(provider: &str, id: &str) -> &'static Operation {
+        catalog()
+            .expect("catalog")
+            .get(provider)
+            .expect("provider")
+            .operations
+            .iter()
+            .find(|o| o.id == id)
+            .expect("operation")
+    }
+
+    fn assert_valid(operation: &Operation, mock: &Value, what: &str) {
+        let validator = compile_schema(&operation.response_schema).expect("schema compiles");
+        let errors = validation_errors(&validator, mock);
+        assert!(errors.is_empty(), "{what}: {errors:?}\n{mock:#}");
+    }
+
+    /// (path, value) of every string or number under an id-like key.
+    fn id_leaves(value: &Value, path: &str, out: &mut Vec<(String, Value)>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let at = format!("{path}/{k}");
+                    if id_like(k) && (v.is_string() || v.is_number()) {
+                        out.push((at.clone(), v.clone()));
+                    }
+                    id_leaves(v, &at, out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    id_leaves(v, &format!("{path}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn scalars(value: &Value, out: &mut Vec<Value>) {
+        match value {
+            Value::Object(map) => map.values().for_each(|v| scalars(v, out)),
+            Value::Array(items) => items.iter().for_each(|v| scalars(v, out)),
+            other => out.push(other.clone()),
+        }
+    }
+
+    #[test]
+    fn every_catalog_operation_mocks_valid_deterministic_responses_with_fresh_ids() {
+        let catalog = catalog().expect("catalog");
+        let mut operations = 0;
+        let mut without_fresh_ids = Vec::new();
+        let providers: Vec<&Provider> = catalog.providers().collect();
+        for provider in providers {
+            for op in &provider.operations {
+                let what = format!("{}.{}", provider.id, op.id);
+                let first = mock_response(op, &op.sample_input, "run-a#1");
+                assert_valid(op, &first, &what);
+                assert_eq!(first, mock_response(op, &op.sample_input, "run-a#1"), "{what}: deterministic");
+                let second = mock_response(op, &op.sample_input, "run-b#1");
+                assert_valid(op, &second, &what);
+                // Another step of the same run differs too.
+                let next_step = mock_response(op, &op.sample_input, "run-a#2");
+                assert_valid(op, &next_step, &what);
+
+                let mut echoed = Vec::new();
+                scalars(&op.sample_input, &mut echoed);
+                let mut ids = Vec::new();
+                id_leaves(&first, "", &mut ids);
+                let mut fresh = 0;
+                for (path, value) in ids {
+                    if echoed.contains(&value) {
+                        continue; // echoed from the input, the same in every run
+                    }
+                    let other = second.pointer(&path);
+                    assert_ne!(other, Some(&value), "{what}: {path} repeats across runs");
+                    assert_ne!(next_step.pointer(&path), Some(&value), "{what}: {path} repeats across steps");
+                    fresh += 1;
+                }
+                if fresh == 0 {
+                    without_fresh_ids.push(what);
+                }
+                operations += 1;
+            }
+        }
+        assert!(operations >= 38, "{operations} operations");
+        // Every operation whose response names something new gets new ids per run.
+        assert_eq!(without_fresh_ids, Vec::<String>::new());
+    }
+
+    #[test]
+    fn postmark_echoes_the_recipient_and_invents_a_message_id() {
+        let op = operation("postmark", "send_email");
+        let input = json!({"From": "clinic@example.com", "To": "grace@example.com", "TextBody": "Hi", "MessageStream": "outbound"});
+        let mock = mock_response(op, &input, "run-1#0");
+        assert_valid(op, &mock, "postmark");
+        assert_eq!(mock["To"], "grace@example.com");
+        assert_eq!(mock["ErrorCode"], 0);
+        assert_eq!(mock["Message"], "OK");
+        let id = mock["MessageID"].as_str().expect("id");
+        assert_ne!(id, "0a129aee-e1cd-480d-b08d-4f48548ff48d");
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+        let submitted = mock["SubmittedAt"].as_str().expect("time");
+        assert!(submitted.starts_with("2026-"), "{submitted}");
+    }
+
+    #[test]
+    fn stripe_echoes_what_it_was_sent_and_nulls_what_it_was_not() {
+        let op = operation("stripe", "create_customer");
+        let input = json!({"email": "grace@example.com", "name": "Grace Hopper", "metadata": {"mrn": "M-7"}});
+        let mock = mock_response(op, &input, "run-1#0");
+        assert_valid(op, &mock, "stripe customer");
+        assert_eq!(mock["email"], "grace@example.com");
+        assert_eq!(mock["name"], "Grace Hopper");
+        assert_eq!(mock["object"], "customer");
+        assert_eq!(mock["phone"], Value::Null, "the sample's phone is not this customer's");
+        assert_eq!(mock["metadata"], json!({"mrn": "M-7"}));
+        let id = mock["id"].as_str().expect("id");
+        assert!(id.starts_with("cus_") && id.len() == "cus_QXg1o8vcGmoR32".len() && id != "cus_QXg1o8vcGmoR32", "{id}");
+        let created = mock["created"].as_i64().expect("created");
+        assert!(created >= EPOCH && created < EPOCH + YEAR_SECS as i64, "{created}");
+
+        let op = operation("stripe", "create_payment_intent");
+        let input = json!({"amount": 2500, "currency": "eur", "customer": "cus_X1", "metadata": {"visit": "V-9"}});
+        let mock = mock_response(op, &input, "run-1#1");
+        assert_valid(op, &mock, "stripe payment intent");
+        assert_eq!((mock["amount"].clone(), mock["currency"].clone(), mock["customer"].clone()), (json!(2500), json!("eur"), json!("cus_X1")));
+        assert_eq!(mock["description"], Value::Null);
+        assert_eq!(mock["metadata"], json!({"visit": "V-9"}));
+        let id = mock["id"].as_str().expect("id");
+        assert!(id.starts_with("pi_"), "{id}");
+        let secret = mock["client_secret"].as_str().expect("client secret");
+        assert!(secret.starts_with(&format!("{id}_secret_")), "the sample's id is replaced everywhere: {secret}");
+    }
+
+    #[test]
+    fn twilio_and_slack_ids_have_the_providers_shapes() {
+        let op = operation("twilio", "send_sms");
+        let input = json!({"To": "+15550001111", "From": "+15017122661", "Body": "Hello"});
+        let mock = mock_response(op, &input, "run-1#0");
+        assert_valid(op, &mock, "twilio");
+        let sid = mock["sid"].as_str().expect("sid");
+        assert!(sid.starts_with("SM") && sid.len() == 34 && sid != "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "{sid}");
+        assert_eq!((mock["to"].clone(), mock["from"].clone(), mock["body"].clone()), (json!("+15550001111"), json!("+15017122661"), json!("Hello")));
+        assert!(mock["uri"].as_str().expect("uri").contains(sid), "{}", mock["uri"]);
+        let created = mock["date_created"].as_str().expect("date");
+        assert!(DateTime::parse_from_rfc2822(created).is_ok() && created.contains("2026"), "{created}");
+
+        let op = operation("slack", "post_message");
+        let input = json!({"channel": "#general", "text": "Patient checked in"});
+        let mock = mock_response(op, &input, "run-1#0");
+        assert_valid(op, &mock, "slack");
+        assert_eq!(mock["message"]["text"], "Patient checked in", "the message echoes the text");
+        assert_eq!(mock["ts"], mock["message"]["ts"], "one ts for the message");
+        assert_ne!(mock["ts"], "1503435956.000247");
+    }
+
+    #[test]
+    fn resources_come_back_as_sent_and_samples_of_another_kind_are_not_mixed_in() {
+        let op = operation("fhir", "create_resource");
+        let input = json!({"resource_type": "Patient", "resource": {"resourceType": "Patient", "name": [{"family": "Hopper", "given": ["Grace"]}], "gender": "female"}});
+        let mock = mock_response(op, &input, "run-1#0");
+        assert_valid(op, &mock, "fhir create");
+        assert_eq!(mock["resourceType"], "Patient");
+        assert_eq!(mock["name"], input["resource"]["name"]);
+        assert_eq!(mock["gender"], "female");
+        assert!(mock.get("class").is_none() && mock.get("period").is_none(), "no Encounter fields: {mock:#}");
+        assert!(mock["id"].as_str().is_some_and(|id| !id.is_empty()));
+
+        let op = operation("fhir", "update_resource");
+        let input = json!({"resource_type": "Patient", "id": "p-7", "resource": {"resourceType": "Patient", "id": "p-7", "active": false}});
+        let mock = mock_response(op, &input, "run-1#0");
+        assert_valid(op, &mock, "fhir update");
+        assert_eq!((mock["id"].clone(), mock["active"].clone()), (json!("p-7"), json!(false)));
+
+        let op = operation("linear", "create_issue");
+        let input = json!({"input": {"teamId": "72b2a2dc-6f4f-4423-9d34-24b5bd10634a", "title": "Portal is down"}});
+        let mock = mock_response(op, &input, "run-1#0");
+        assert_valid(op, &mock, "linear");
+        let issue = &mock["data"]["issueCreate"]["issue"];
+        assert_eq!(issue["title"], "Portal is down");
+        assert_eq!(issue["description"], Value::Null);
+    }
+
+    #[test]
+    fn declared_apis_without_samples_get_schema_derived_mocks() {
+        let declared = json!({
+            "base_url": "https://api.example.com",
+            "auth": {"scheme": "none"},
+            "endpoints": [{
+                "name": "create_ticket", "method": "POST", "path": "/tickets",
+                "response_schema": {
+                    "type": "object",
+                    "required": ["id", "number", "state", "ref", "owner", "tags"],
+                    "properties": {
+                        "id": {"type": "string", "format": "uuid"},
+                        "number": {"type": "integer", "minimum": 1000},
+                        "title": {"type": "string"},
+                        "state": {"enum": ["open", "closed"]},
+                        "ref": {"type": "string", "pattern": "^TCK-[0-9]{6}(-[A-Z]{2})?$"},
+                        "score": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                        "owner": {"$ref": "#/$defs/user"},
+                        "tags": {"type": "array", "minItems": 2, "items": {"type": "string", "minLength": 3}},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "link": {"type": "string", "format": "uri"},
+                        "kind": {"anyOf": [{"type": "null"}, {"type": "string", "const": "ticket"}]},
+                        "extra": {"allOf": [{"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a"]},
+                                            {"properties": {"b": {"type": "string", "maxLength": 2}}, "required": ["b"]}]}
+                    },
+                    "$defs": {"user": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string", "format": "email"}, "user_id": {"type": "integer"}}}}
+                }
+            }]
+        });
+        let provider = custom::build("Ours", declared.as_object().expect("object")).expect("valid");
+        let op = &provider.operations[0];
+        let input = json!({"title": "Printer on fire"});
+        let mock = mock_response(op, &input, "run-1#0");
+        assert_valid(op, &mock, "custom");
+        assert_eq!(mock["title"], "Printer on fire");
+        assert_eq!(mock["state"], "open");
+        assert_eq!(mock["kind"], "ticket");
+        assert!(mock["number"].as_i64().is_some_and(|n| n >= 1000));
+        assert!(mock["ref"].as_str().is_some_and(|r| r.starts_with("TCK-")), "{mock:#}");
+        assert_eq!(mock["tags"].as_array().map(Vec::len), Some(2));
+        assert_eq!(mock, mock_response(op, &input, "run-1#0"));
+        assert_ne!(mock["id"], mock_response(op, &input, "run-2#0")["id"]);
+    }
+
+    #[test]
+    #[ignore]
+    fn dump() {
+        for (p, o) in [("google_sheets", "append_values"), ("stripe", "create_customer"), ("twilio", "send_sms"), ("fhir", "search_resources"), ("google_calendar", "create_event"), ("hubspot", "create_contact"), ("salesforce", "query"), ("notion", "create_page"), ("intercom", "create_contact"), ("mailgun", "send_email"), ("slack", "post_message"), ("linear", "create_issue")] {
+            let op = operation(p, o);
+            println!("== {p}.{o}\n{:#}", mock_response(op, &op.sample_input, "01JD8X#2"));
+        }
+    }
+
+    #[test]
+    fn patterns_generate_matching_text() {
+        let mut rng = Rng::new("seed", "/p");
+        for pattern in ["^(SM|MM)[0-9a-fA-F]{32}$", "^\\d{10}\\.\\d{6}$", "^[CGD][A-Z0-9]{8,}$", "^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", "^[^@\\s]+@x\\.org$"] {
+            let text = from_pattern(pattern, &mut rng).unwrap_or_else(|| panic!("{pattern}"));
+            assert!(pattern_matches(pattern, &text), "{pattern}: {text}");
+        }
+        assert_eq!(from_pattern("^(?=x)y$", &mut rng), None, "lookarounds are not generated");
+    }
 }

@@ -698,3 +698,425 @@ impl Scope<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::catalog::{catalog, custom};
+
+    const POSTMARK_TOKEN: &str = "pm-server-token-7f3a9c1e";
+    const STRIPE_KEY: &str = "sk_test_51HcanaryKey0000000000";
+    const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+    const TWILIO_TOKEN: &str = "f00dbabef00dbabef00dbabef00dbabe";
+    const MAILGUN_KEY: &str = "key-mailgun-canary-0123456789";
+    const LINEAR_KEY: &str = "lin_api_canary0123456789";
+    const GOOGLE_TOKEN: &str = "ya29.canary-access-token";
+    const FHIR_TOKEN: &str = "fhir-bearer-canary-token";
+    const FHIR_PASSWORD: &str = "fhir-password-canary";
+
+    fn provider(id: &str) -> &'static Provider {
+        catalog().expect("catalog").get(id).expect("provider")
+    }
+
+    fn operation<'p>(provider: &'p Provider, id: &str) -> &'p Operation {
+        provider.operations.iter().find(|o| o.id == id).expect("operation")
+    }
+
+    fn credentials(pairs: &[(&str, &str)]) -> Credentials {
+        let mut c = Credentials::new();
+        for (k, v) in pairs {
+            c.insert(*k, *v);
+        }
+        c
+    }
+
+    fn config(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().expect("object")
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn text(req: &OutboundRequest) -> String {
+        format!("{} {}\n{:?}\n{}", req.method, req.url, req.headers, String::from_utf8_lossy(&req.body))
+    }
+
+    fn basic(user: &str, pass: &str) -> String {
+        format!("Basic {}", B64.encode(format!("{user}:{pass}")))
+    }
+
+    /// Builds live and sandbox requests and checks what every pair must satisfy: the
+    /// sandbox holds no secret and shows the mask, live holds them, both are
+    /// deterministic and equal apart from credentials.
+    fn both(
+        provider: &Provider,
+        operation: &Operation,
+        input: &Value,
+        config: &Map<String, Value>,
+        creds: &Credentials,
+        secrets: &[&str],
+        key: Option<&str>,
+    ) -> (OutboundRequest, OutboundRequest) {
+        let live = build_request(provider, operation, input, config, CredentialValues::Real(creds), key).expect("live");
+        let again = build_request(provider, operation, input, config, CredentialValues::Real(creds), key).expect("live");
+        assert_eq!(live, again, "deterministic");
+        let sandbox = build_request(provider, operation, input, config, CredentialValues::Masked, key).expect("sandbox");
+        let shown = text(&sandbox);
+        let sent = text(&live);
+        for secret in secrets {
+            assert!(!shown.contains(secret), "sandbox leaks {secret}: {shown}");
+            let encoded = encode_component(secret);
+            assert!(!shown.contains(&encoded), "sandbox leaks {secret}: {shown}");
+        }
+        assert!(shown.contains(MASK), "{shown}");
+        assert!(!sent.contains(MASK), "{sent}");
+        assert_eq!(live.method, sandbox.method);
+        assert_eq!(live.body, sandbox.body, "bodies never carry credentials");
+        let names = |r: &OutboundRequest| r.headers.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&live), names(&sandbox));
+        (live, sandbox)
+    }
+
+    #[test]
+    fn postmark_send_email_is_json_with_the_server_token_header() {
+        let p = provider("postmark");
+        let op = operation(p, "send_email");
+        let creds = credentials(&[("server_token", POSTMARK_TOKEN)]);
+        let input = json!({"To": "ada@example.com", "Subject": "Your appointment is confirmed", "TextBody": "See you on Monday at 10:00."});
+        let cfg = config(json!({"from_address": "clinic@example.com"}));
+        let (live, sandbox) = both(p, op, &input, &cfg, &creds, &[POSTMARK_TOKEN], None);
+        assert_eq!(live.method, "POST");
+        assert_eq!(live.url, "https://api.postmarkapp.com/email");
+        assert_eq!(
+            live.headers,
+            headers(&[
+                ("Accept", "application/json"),
+                ("X-Postmark-Server-Token", POSTMARK_TOKEN),
+                ("Content-Type", "application/json"),
+            ])
+        );
+        // From and MessageStream come from the defaults: the config, and the config
+        // field's own default.
+        assert_eq!(
+            String::from_utf8(live.body).expect("utf-8"),
+            r#"{"From":"clinic@example.com","MessageStream":"outbound","Subject":"Your appointment is confirmed","TextBody":"See you on Monday at 10:00.","To":"ada@example.com"}"#
+        );
+        assert_eq!(sandbox.headers[1], ("X-Postmark-Server-Token".into(), MASK.into()));
+    }
+
+    #[test]
+    fn stripe_forms_use_bracket_notation_the_version_header_bearer_and_idempotency_key() {
+        let p = provider("stripe");
+        let creds = credentials(&[("secret_key", STRIPE_KEY)]);
+        let cfg = Map::new();
+        let input = json!({
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "metadata": {"patient_id": "P-1042", "source": "intake form"},
+            "address": {"line1": "12 St James's Square", "city": "London"},
+            "preferred_locales": ["en", "fr"],
+            "description": null
+        });
+        let op = operation(p, "create_customer");
+        let (live, sandbox) = both(p, op, &input, &cfg, &creds, &[STRIPE_KEY], Some("studio-run1#0"));
+        assert_eq!(live.url, "https://api.stripe.com/v1/customers");
+        let bearer = format!("Bearer {STRIPE_KEY}");
+        assert_eq!(
+            live.headers,
+            headers(&[
+                ("Stripe-Version", "2026-05-27.dahlia"),
+                ("Authorization", &bearer),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "application/json"),
+                ("Idempotency-Key", "studio-run1#0"),
+            ])
+        );
+        assert_eq!(
+            String::from_utf8(live.body).expect("utf-8"),
+            "address[city]=London&address[line1]=12+St+James%27s+Square&email=ada%40example.com\
+             &metadata[patient_id]=P-1042&metadata[source]=intake+form&name=Ada+Lovelace\
+             &preferred_locales[0]=en&preferred_locales[1]=fr"
+        );
+        assert_eq!(sandbox.headers[1], ("Authorization".into(), format!("Bearer {MASK}")));
+
+        let op = operation(p, "create_payment_intent");
+        let input = json!({"amount": 1099, "currency": "usd", "customer": "cus_QXg1o8vcGmoR32",
+                           "description": "Consultation fee", "automatic_payment_methods": {"enabled": true},
+                           "metadata": {"appointment_id": "A-2093"}, "confirm": false,
+                           "items": [{"price": "price_1", "quantity": 2}]});
+        let (live, _) = both(p, op, &input, &cfg, &creds, &[STRIPE_KEY], Some("studio-run1#1"));
+        assert_eq!(live.url, "https://api.stripe.com/v1/payment_intents");
+        assert_eq!(
+            String::from_utf8(live.body).expect("utf-8"),
+            "amount=1099&automatic_payment_methods[enabled]=true&confirm=false&currency=usd\
+             &customer=cus_QXg1o8vcGmoR32&description=Consultation+fee\
+             &items[0][price]=price_1&items[0][quantity]=2&metadata[appointment_id]=A-2093"
+        );
+        // Without a key, no idempotency header.
+        let bare = build_request(p, op, &input, &cfg, CredentialValues::Masked, None).expect("builds");
+        assert!(bare.headers.iter().all(|(n, _)| n != "Idempotency-Key"));
+    }
+
+    #[test]
+    fn twilio_send_sms_puts_the_sid_in_the_path_basic_auth_and_repeats_media_urls() {
+        let p = provider("twilio");
+        let op = operation(p, "send_sms");
+        let creds = credentials(&[("account_sid", TWILIO_SID), ("auth_token", TWILIO_TOKEN)]);
+        let cfg = config(json!({"from_number": "+15017122661"}));
+        let input = json!({"To": "+15558675310", "Body": "Your photo",
+                           "MediaUrl": ["https://example.com/a.jpg", "https://example.com/b.jpg"]});
+        let (live, sandbox) = both(p, op, &input, &cfg, &creds, &[TWILIO_SID, TWILIO_TOKEN], None);
+        assert_eq!(live.url, format!("https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"));
+        assert_eq!(
+            live.headers,
+            headers(&[
+                ("Authorization", &basic(TWILIO_SID, TWILIO_TOKEN)),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "application/json"),
+            ])
+        );
+        assert_eq!(
+            String::from_utf8(live.body).expect("utf-8"),
+            "Body=Your+photo&From=%2B15017122661&MediaUrl=https%3A%2F%2Fexample.com%2Fa.jpg\
+             &MediaUrl=https%3A%2F%2Fexample.com%2Fb.jpg&To=%2B15558675310"
+        );
+        assert_eq!(sandbox.url, "https://api.twilio.com/2010-04-01/Accounts/[redacted]/Messages.json");
+        assert_eq!(sandbox.headers[0], ("Authorization".into(), format!("Basic {MASK}")));
+    }
+
+    #[test]
+    fn mailgun_sends_a_form_with_basic_api_key_to_the_configured_region_and_domain() {
+        let p = provider("mailgun");
+        let op = operation(p, "send_email");
+        let creds = credentials(&[("api_key", MAILGUN_KEY)]);
+        let input = json!({"to": "ada@example.com", "subject": "Your appointment is confirmed",
+                           "text": "See you on Monday at 10:00.", "o:tag": "appointment-confirmation",
+                           "v:appointment_id": "A-2093"});
+        let cfg = config(json!({"api_base_url": "https://api.eu.mailgun.net/", "domain": "mg.example.com",
+                                "from_address": "Clinic <noreply@mg.example.com>"}));
+        let (live, _) = both(p, op, &input, &cfg, &creds, &[MAILGUN_KEY], None);
+        assert_eq!(live.url, "https://api.eu.mailgun.net/v3/mg.example.com/messages");
+        assert_eq!(
+            live.headers,
+            headers(&[
+                ("Authorization", &basic("api", MAILGUN_KEY)),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "application/json"),
+            ])
+        );
+        assert_eq!(
+            String::from_utf8(live.body).expect("utf-8"),
+            "from=Clinic+%3Cnoreply%40mg.example.com%3E&o%3Atag=appointment-confirmation\
+             &subject=Your+appointment+is+confirmed&text=See+you+on+Monday+at+10%3A00.\
+             &to=ada%40example.com&v%3Aappointment_id=A-2093"
+        );
+        // Without a region, the US API (the config field's default).
+        let cfg = config(json!({"domain": "mg.example.com", "from_address": "noreply@mg.example.com"}));
+        let us = build_request(p, op, &input, &cfg, CredentialValues::Masked, None).expect("builds");
+        assert_eq!(us.url, "https://api.mailgun.net/v3/mg.example.com/messages");
+        // Without a domain, the error names it.
+        let err = build_request(p, op, &input, &Map::new(), CredentialValues::Masked, None).expect_err("no domain");
+        assert_eq!(err, RequestError::Missing("config.domain".into()));
+        assert_eq!(err.to_string(), "no value for {config.domain}");
+    }
+
+    #[test]
+    fn linear_create_issue_is_a_graphql_post_with_the_input_as_variables() {
+        let p = provider("linear");
+        let op = operation(p, "create_issue");
+        let creds = credentials(&[("api_key", LINEAR_KEY)]);
+        let input = json!({"input": {"teamId": "72b2a2dc-6f4f-4423-9d34-24b5bd10634a", "title": "Wrong time zone", "priority": 2}});
+        let (live, _) = both(p, op, &input, &Map::new(), &creds, &[LINEAR_KEY], None);
+        assert_eq!(live.url, "https://api.linear.app/graphql");
+        assert_eq!(
+            live.headers,
+            headers(&[
+                ("Accept", "application/json"),
+                ("Authorization", LINEAR_KEY),
+                ("Content-Type", "application/json"),
+            ])
+        );
+        let document = serde_json::to_string(op.graphql.as_ref().expect("document")).expect("json");
+        assert_eq!(
+            String::from_utf8(live.body).expect("utf-8"),
+            format!(
+                r#"{{"query":{document},"variables":{{"input":{{"priority":2,"teamId":"72b2a2dc-6f4f-4423-9d34-24b5bd10634a","title":"Wrong time zone"}}}}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn google_sheets_append_encodes_the_range_as_one_segment_and_sends_the_options_as_query() {
+        let p = provider("google_sheets");
+        let op = operation(p, "append_values");
+        let creds = credentials(&[("client_id", "1234-client.apps.googleusercontent.com"), ("client_secret", "GOCSPX-canary-secret"),
+                                  ("refresh_token", "1//canary-refresh"), ("access_token", GOOGLE_TOKEN)]);
+        let cfg = config(json!({"spreadsheet_id": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"}));
+        let input = json!({"range": "Sheet1!A1:C1", "values": [["2026-11-29", "Ada Lovelace", 42.5]]});
+        let (live, _) = both(p, op, &input, &cfg, &creds, &[GOOGLE_TOKEN, "GOCSPX-canary-secret", "1//canary-refresh"], None);
+        assert_eq!(
+            live.url,
+            "https://sheets.googleapis.com/v4/spreadsheets/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms\
+             /values/Sheet1%21A1%3AC1:append?insertDataOption=INSERT_ROWS&valueInputOption=USER_ENTERED"
+        );
+        let bearer = format!("Bearer {GOOGLE_TOKEN}");
+        assert_eq!(
+            live.headers,
+            headers(&[("Accept", "application/json"), ("Authorization", &bearer), ("Content-Type", "application/json")])
+        );
+        assert_eq!(String::from_utf8(live.body).expect("utf-8"), r#"{"values":[["2026-11-29","Ada Lovelace",42.5]]}"#);
+
+        // The input's own option wins over the config's.
+        let raw = json!({"range": "Log", "valueInputOption": "RAW", "values": [[1]]});
+        let req = build_request(p, op, &raw, &cfg, CredentialValues::Masked, None).expect("builds");
+        assert!(req.url.ends_with("/values/Log:append?insertDataOption=INSERT_ROWS&valueInputOption=RAW"), "{}", req.url);
+
+        // Live without an access token (not refreshed yet) names what is missing.
+        let no_token = credentials(&[("refresh_token", "1//canary-refresh")]);
+        let err = build_request(p, op, &input, &cfg, CredentialValues::Real(&no_token), None).expect_err("no token");
+        assert_eq!(err, RequestError::Missing("credentials.access_token".into()));
+        // A missing path value too.
+        let err = build_request(p, op, &json!({"values": [[1]]}), &cfg, CredentialValues::Masked, None).expect_err("no range");
+        assert_eq!(err, RequestError::Missing("input.range".into()));
+    }
+
+    #[test]
+    fn fhir_create_sends_the_resource_as_fhir_json_with_the_chosen_auth() {
+        let p = provider("fhir");
+        let op = operation(p, "create_resource");
+        let input = json!({
+            "resource_type": "Encounter",
+            "if_none_exist": "identifier=urn:oid:1.2.36|V-1",
+            "resource": {"resourceType": "Encounter", "status": "in-progress",
+                         "class": {"code": "IMP"}, "subject": {"reference": "Patient/example"}}
+        });
+        let body = r#"{"class":{"code":"IMP"},"resourceType":"Encounter","status":"in-progress","subject":{"reference":"Patient/example"}}"#;
+
+        let basic_cfg = config(json!({"base_url": "https://fhir.example.org/r4/", "auth_type": "basic"}));
+        let creds = credentials(&[("username", "integration-user"), ("password", FHIR_PASSWORD)]);
+        let (live, sandbox) = both(p, op, &input, &basic_cfg, &creds, &[FHIR_PASSWORD], None);
+        assert_eq!(live.url, "https://fhir.example.org/r4/Encounter");
+        assert_eq!(
+            live.headers,
+            headers(&[
+                ("Accept", "application/fhir+json"),
+                ("Content-Type", "application/fhir+json"),
+                ("If-None-Exist", "identifier=urn:oid:1.2.36|V-1"),
+                ("Prefer", "return=representation"),
+                ("Authorization", &basic("integration-user", FHIR_PASSWORD)),
+            ])
+        );
+        assert_eq!(String::from_utf8(live.body).expect("utf-8"), body);
+        assert_eq!(sandbox.headers[4], ("Authorization".into(), format!("Basic {MASK}")));
+
+        // auth_type defaults to bearer.
+        let bearer_cfg = config(json!({"base_url": "https://fhir.example.org/r4"}));
+        let creds = credentials(&[("access_token", FHIR_TOKEN)]);
+        let (live, _) = both(p, op, &input, &bearer_cfg, &creds, &[FHIR_TOKEN], None);
+        assert_eq!(live.headers[4], ("Authorization".into(), format!("Bearer {FHIR_TOKEN}")));
+        // No if_none_exist: no If-None-Exist header.
+        let plain = json!({"resource_type": "Encounter", "resource": input["resource"].clone()});
+        let req = build_request(p, op, &plain, &bearer_cfg, CredentialValues::Masked, None).expect("builds");
+        assert!(req.headers.iter().all(|(n, _)| n != "If-None-Exist"), "{:?}", req.headers);
+        assert_eq!(String::from_utf8(req.body).expect("utf-8"), body);
+
+        // SMART backend services: the bearer token the runtime obtained.
+        let smart_cfg = config(json!({"base_url": "https://fhir.example.org/r4", "auth_type": "smart_backend_services",
+                                      "token_url": "https://fhir.example.org/token"}));
+        let (live, _) = both(p, op, &input, &smart_cfg, &creds, &[FHIR_TOKEN], None);
+        assert_eq!(live.headers[4], ("Authorization".into(), format!("Bearer {FHIR_TOKEN}")));
+
+        let odd_cfg = config(json!({"base_url": "https://fhir.example.org/r4", "auth_type": "digest"}));
+        let err = build_request(p, op, &input, &odd_cfg, CredentialValues::Masked, None).expect_err("unknown choice");
+        assert!(matches!(err, RequestError::UnknownAuthChoice { ref field, ref value, .. } if field == "auth_type" && value == "digest"), "{err}");
+
+        // Ids are one path segment; . and .. are refused.
+        let read = operation(p, "read_resource");
+        let req = build_request(p, read, &json!({"resource_type": "Patient", "id": "a/b c"}), &bearer_cfg, CredentialValues::Masked, None).expect("builds");
+        assert_eq!(req.url, "https://fhir.example.org/r4/Patient/a%2Fb%20c");
+        assert!(req.body.is_empty());
+        assert!(req.headers.iter().all(|(n, _)| n != "Content-Type"));
+        let err = build_request(p, read, &json!({"resource_type": "Patient", "id": ".."}), &bearer_cfg, CredentialValues::Masked, None).expect_err("dot dot");
+        assert_eq!(err, RequestError::BadPathSegment("input.id".into()));
+
+        // Search: only the parameters given, numbers as text, values encoded.
+        let search = operation(p, "search_resources");
+        let req = build_request(p, search, &json!({"resource_type": "Encounter", "patient": "Patient/example", "status": null, "_count": 10}),
+                                &bearer_cfg, CredentialValues::Masked, None).expect("builds");
+        assert_eq!(req.url, "https://fhir.example.org/r4/Encounter?_count=10&patient=Patient%2Fexample");
+    }
+
+    #[test]
+    fn custom_http_puts_a_query_auth_key_in_the_query_encoded() {
+        let declared = config(json!({
+            "base_url": "https://api.example.com/v1/",
+            "auth": {"scheme": "query", "param": "api_key"},
+            "headers": {"X-Client": "studio"},
+            "endpoints": [
+                {"name": "get_ticket", "method": "GET", "path": "/tickets/{id}"},
+                {"name": "create_ticket", "method": "POST", "path": "/tickets", "encoding": "form",
+                 "idempotency_header": "Idempotency-Key"}
+            ]
+        }));
+        let p = custom::build("Our API", &declared).expect("valid");
+        let secret = "k3y with&=signs";
+        let creds = credentials(&[("api_key", secret)]);
+        let (live, sandbox) = both(&p, &p.operations[0], &json!({"id": "T-1"}), &Map::new(), &creds, &[secret], None);
+        assert_eq!(live.method, "GET");
+        assert_eq!(live.url, "https://api.example.com/v1/tickets/T-1?api_key=k3y%20with%26%3Dsigns");
+        assert_eq!(sandbox.url, "https://api.example.com/v1/tickets/T-1?api_key=[redacted]");
+        assert_eq!(live.headers, headers(&[("X-Client", "studio"), ("Accept", "application/json")]));
+
+        let input = json!({"title": "Printer on fire", "tags": ["urgent", "hw"]});
+        let (live, _) = both(&p, &p.operations[1], &input, &Map::new(), &creds, &[secret], Some("studio-r#2"));
+        assert_eq!(live.url, "https://api.example.com/v1/tickets?api_key=k3y%20with%26%3Dsigns");
+        assert_eq!(String::from_utf8(live.body).expect("utf-8"), "tags[0]=urgent&tags[1]=hw&title=Printer+on+fire");
+        assert_eq!(
+            live.headers,
+            headers(&[
+                ("X-Client", "studio"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "application/json"),
+                ("Idempotency-Key", "studio-r#2"),
+            ])
+        );
+    }
+
+    #[test]
+    fn errors_never_carry_credential_values() {
+        let p = provider("stripe");
+        let op = operation(p, "create_customer");
+        let secret = "sk_test_line\r\nX-Injected: yes";
+        let creds = credentials(&[("secret_key", secret)]);
+        let err = build_request(p, op, &json!({}), &Map::new(), CredentialValues::Real(&creds), None).expect_err("bad header");
+        assert_eq!(err, RequestError::BadHeader("Authorization".into()));
+        assert!(!err.to_string().contains("sk_test_line"), "{err}");
+        assert!(!format!("{err:?}").contains("sk_test_line"), "{err:?}");
+
+        // A credential that breaks the URL is not repeated either.
+        let declared = config(json!({"base_url": "https://api.example.com", "auth": {"scheme": "none"},
+                                     "endpoints": [{"name": "x", "method": "GET", "path": "/x/{id}"}]}));
+        let custom = custom::build("X", &declared).expect("valid");
+        let err = build_request(&custom, &custom.operations[0], &json!({"id": {"nested": true}}), &Map::new(), CredentialValues::Masked, None)
+            .expect_err("object in path");
+        assert_eq!(err.to_string(), "{input.id} cannot be put in the path: it is an object");
+        let err = build_request(&custom, &custom.operations[0], &json!([1]), &Map::new(), CredentialValues::Masked, None).expect_err("not an object");
+        assert_eq!(err, RequestError::InputNotObject);
+    }
+
+    #[test]
+    fn defaults_fill_only_what_the_input_lacks() {
+        let p = provider("postmark");
+        let op = operation(p, "send_email");
+        let cfg = config(json!({"from_address": "clinic@example.com", "message_stream": "broadcast"}));
+        let filled = with_defaults(p, op, &json!({"From": "other@example.com", "To": "a@example.com"}), &cfg).expect("object");
+        assert_eq!(filled.get("From"), Some(&json!("other@example.com")));
+        assert_eq!(filled.get("MessageStream"), Some(&json!("broadcast")));
+        let bare = with_defaults(p, op, &json!({"To": "a@example.com"}), &Map::new()).expect("object");
+        assert_eq!(bare.get("From"), None, "no sender configured: left for the schema to report");
+        assert_eq!(bare.get("MessageStream"), Some(&json!("outbound")));
+    }
+}

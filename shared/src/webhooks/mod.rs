@@ -42,7 +42,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use events::{Draft, Ignored, Unreadable, before_and_changed, draft, event_id, key_safe, read, split};
-pub use verify::{Rejected, Signed, Verified, hubspot_uri, twilio_signed_text, verify};
+pub use verify::{Rejected, Signed, Verified, hubspot_uri, precheck, twilio_signed_text, verify};
 
 use crate::catalog::{Provider, SignatureScheme, Webhooks, custom};
 use crate::domain::{
@@ -284,16 +284,6 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
         .iter()
         .find(|f| integration.credentials.fields.contains(f))
         .ok_or_else(|| Rejected::NoSecret(hooks.secret_fields.join(", ")))?;
-    if let Some(h) = header.as_deref() {
-        if !delivery.headers.contains_key(h) {
-            return Err(reject(&project, &name, Rejected::Missing(format!("{h} header"))));
-        }
-    }
-
-    let credentials = webhook_credentials(deps, &project, &integration, &delivery.request_id).await?;
-    let secret = credentials
-        .get(field)
-        .ok_or_else(|| Rejected::NoSecret(field.clone()))?;
     let now = deps.clock.now().timestamp();
     let signed = Signed {
         method: &delivery.method,
@@ -302,6 +292,13 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
         body: &delivery.body,
         now,
     };
+    precheck(hooks, header.as_deref(), &signed, DEDUPE_TTL_SECS)
+        .map_err(|r| reject(&project, &name, r))?;
+
+    let credentials = webhook_credentials(deps, &project, &integration, &delivery.request_id).await?;
+    let secret = credentials
+        .get(field)
+        .ok_or_else(|| Rejected::NoSecret(field.clone()))?;
     let verified = verify(hooks, header.as_deref(), secret.expose_secret(), &signed, DEDUPE_TTL_SECS)
         .map_err(|r| reject(&project, &name, r))?;
     drop(credentials);

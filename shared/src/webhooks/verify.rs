@@ -232,6 +232,58 @@ pub fn verify(
     }
 }
 
+/// The refusals that need no secret: a missing signature header, or a timestamp the
+/// scheme carries in a header outside its window. Run before the secret is decrypted,
+/// so a stale replay or an unsigned request costs no decryption and no audit record;
+/// [`verify`] checks everything again, signature first.
+pub fn precheck(
+    hooks: &Webhooks,
+    signature_header: Option<&str>,
+    request: &Signed<'_>,
+    max_age: i64,
+) -> Result<(), Rejected> {
+    if let Some(name) = signature_header {
+        header(request.headers, name)?;
+    }
+    let window = |default: i64| hooks.tolerance_secs.map(|t| t as i64).unwrap_or(default);
+    let timestamp = |default: &str| {
+        header(
+            request.headers,
+            hooks.timestamp_header.as_deref().unwrap_or(default),
+        )
+    };
+    match hooks.signature {
+        SignatureScheme::StripeV1 => {
+            let value = header(request.headers, signature_header.unwrap_or("Stripe-Signature"))?;
+            let t = value
+                .split(',')
+                .find_map(|item| item.trim().strip_prefix("t="))
+                .ok_or_else(|| Rejected::Malformed("Stripe-Signature (no t=)".into()))?;
+            within(unix_seconds(t, "Stripe-Signature timestamp")?, request.now, window(300))
+        }
+        SignatureScheme::SlackV0 => within(
+            unix_seconds(timestamp("X-Slack-Request-Timestamp")?, "X-Slack-Request-Timestamp")?,
+            request.now,
+            window(300),
+        ),
+        SignatureScheme::HubspotV3 => within(
+            unix_seconds(timestamp("X-HubSpot-Request-Timestamp")?, "X-HubSpot-Request-Timestamp")?
+                .div_euclid(1000),
+            request.now,
+            window(300),
+        ),
+        SignatureScheme::SendgridEcdsa => within(
+            unix_seconds(
+                timestamp("X-Twilio-Email-Event-Webhook-Timestamp")?,
+                "X-Twilio-Email-Event-Webhook-Timestamp",
+            )?,
+            request.now,
+            window(max_age),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Stripe: `t=<unix>,v1=<hex>[,v1=<hex>...]` over `"{t}.{body}"`. Several v1 entries
 /// appear while a secret is being rolled; any one matching is enough.
 fn stripe_v1(value: &str, key: &[u8], request: &Signed<'_>, window: i64) -> Result<Verified, Rejected> {

@@ -1,0 +1,586 @@
+//! Checks an input mapping, whether compiled from words or sent by a person editing a
+//! contract: every template names a field that exists (an entity field, a field of the
+//! changed entity, a field of an earlier step's declared output), every required input
+//! is filled (by the mapping or by the provider's defaults), and the result fits the
+//! operation's input schema. Problems say what would fit.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use jsonschema::error::ValidationErrorKind;
+use serde_json::{Map, Value};
+
+use super::schema::{self, Kind};
+use super::sources::{Origin, Source};
+use super::text::squash;
+use super::{Problems, ProjectIntegration};
+use crate::catalog::{Operation, Provider, Source as PlaceholderSource, custom, placeholders};
+use crate::domain::{StepContract, Trigger};
+
+/// A parsed `{{...}}` reference.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reference {
+    Entity(String),
+    ChangeId,
+    Change { after: bool, path: String },
+    Step { step: u32, path: String },
+}
+
+pub fn parse_reference(inner: &str) -> Result<Reference, String> {
+    let inner = inner.trim();
+    let parts: Vec<&str> = inner.split('.').collect();
+    match parts.as_slice() {
+        ["entity", field, ..] if !field.is_empty() => Ok(Reference::Entity(parts[1..].join("."))),
+        ["change", "entity_id"] => Ok(Reference::ChangeId),
+        ["change", side @ ("after" | "before"), rest @ ..] if !rest.is_empty() => Ok(Reference::Change {
+            after: *side == "after",
+            path: rest.join("."),
+        }),
+        ["steps", n, "output", rest @ ..] if !rest.is_empty() => n
+            .parse::<u32>()
+            .map(|step| Reference::Step { step, path: rest.join(".") })
+            .map_err(|_| format!("{{{{{inner}}}}}: the step must be a number")),
+        _ => Err(format!(
+            "{{{{{inner}}}}} is not a reference; use {{{{entity.<field>}}}}, {{{{change.after.<field>}}}}, {{{{change.entity_id}}}} or {{{{steps.<n>.output.<field>}}}}"
+        )),
+    }
+}
+
+/// The templates of a string: (inner text, whether the string is exactly one template).
+pub fn templates(text: &str) -> Result<(Vec<String>, bool), String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| format!("unclosed {{{{ in {text:?}"))?;
+        found.push(after[..end].trim().to_owned());
+        rest = &after[end + 2..];
+    }
+    let trimmed = text.trim();
+    let whole = found.len() == 1 && trimmed.starts_with("{{") && trimmed.ends_with("}}");
+    Ok((found, whole))
+}
+
+/// What the checker knows about the step being compiled.
+pub struct Scope<'a> {
+    pub trigger: &'a Trigger,
+    pub entity_name: Option<&'a str>,
+    pub sources: &'a [Source],
+    /// Whether the change's fields are known (a catalog entity) or open.
+    pub change_fields_known: bool,
+    pub step: u32,
+    /// Earlier steps' contracts, for their output schemas.
+    pub earlier: &'a [StepContract],
+}
+
+impl Scope<'_> {
+    /// The kind of the value a reference names, or why it names nothing.
+    pub fn resolve(&self, reference: &Reference) -> Result<Kind, String> {
+        match reference {
+            Reference::Entity(field) => {
+                if matches!(self.trigger, Trigger::DataChange { .. }) {
+                    return Err(format!(
+                        "{{{{entity.{field}}}}}: this workflow starts on a data change; use {{{{change.after.{field}}}}}"
+                    ));
+                }
+                match self.sources.iter().find(|s| s.reference == format!("entity.{field}")) {
+                    Some(s) => Ok(s.kind.clone()),
+                    None => {
+                        let names: Vec<&str> = self
+                            .sources
+                            .iter()
+                            .filter(|s| s.origin == Origin::Entity)
+                            .map(|s| s.name.as_str())
+                            .collect();
+                        let entity = self.entity_name.unwrap_or("the trigger entity");
+                        Err(if names.is_empty() {
+                            format!("{{{{entity.{field}}}}}: {entity} declares no fields; send them in entity.fields")
+                        } else {
+                            format!(
+                                "{{{{entity.{field}}}}}: {entity} has no field {field}; it has {}",
+                                closest_first(field, &names).join(", ")
+                            )
+                        })
+                    }
+                }
+            }
+            Reference::ChangeId | Reference::Change { .. } => {
+                let Trigger::DataChange { entity_type, .. } = self.trigger else {
+                    return Err("this workflow starts on an entity event; use {{entity.<field>}}".into());
+                };
+                let Reference::Change { path, .. } = reference else {
+                    return Ok(Kind::String(None));
+                };
+                if !self.change_fields_known {
+                    return Ok(Kind::Any);
+                }
+                let fields: Vec<&Source> = self.sources.iter().filter(|s| s.origin == Origin::Change).collect();
+                if let Some(s) = fields.iter().find(|s| s.name == *path) {
+                    return Ok(s.kind.clone());
+                }
+                // Below an open object (Notion's properties, HubSpot's), anything goes.
+                let parts: Vec<&str> = path.split('.').collect();
+                for n in (1..parts.len()).rev() {
+                    let prefix = parts[..n].join(".");
+                    if let Some(s) = fields.iter().find(|s| s.name == prefix) {
+                        if matches!(s.kind, Kind::Object { open: true } | Kind::Any | Kind::Array) || n >= 2 {
+                            return Ok(Kind::Any);
+                        }
+                    }
+                }
+                let names: Vec<&str> = fields.iter().filter(|s| !s.name.contains('.')).map(|s| s.name.as_str()).collect();
+                Err(format!(
+                    "{{{{change.after.{path}}}}}: a {entity_type} has no field {path}; it has {}",
+                    closest_first(path, &names).join(", ")
+                ))
+            }
+            Reference::Step { step, path } => {
+                if *step >= self.step {
+                    return Err(format!(
+                        "{{{{steps.{step}.output.{path}}}}}: step {} can only use earlier steps' outputs",
+                        self.step
+                    ));
+                }
+                let Some(contract) = self.earlier.iter().find(|c| c.step == *step) else {
+                    return Err(format!("{{{{steps.{step}.output.{path}}}}}: the workflow has no step {step}"));
+                };
+                let output = &contract.output_schema;
+                let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
+                // Walk as far as the schema declares; past an open object, anything goes.
+                let mut current = schema::resolve(output, output);
+                for (i, part) in parts.iter().enumerate() {
+                    let next = if part.parse::<usize>().is_ok() {
+                        current.get("items").map(|s| schema::resolve(output, s))
+                    } else {
+                        schema::property(output, current, part).map(|s| schema::resolve(output, s))
+                    };
+                    match next {
+                        Some(s) => current = s,
+                        None => {
+                            let open = current
+                                .get("properties")
+                                .and_then(Value::as_object)
+                                .is_none_or(Map::is_empty)
+                                && current.get("items").is_none();
+                            if open {
+                                return Ok(Kind::Any);
+                            }
+                            let names: Vec<String> = current
+                                .get("properties")
+                                .and_then(Value::as_object)
+                                .map(|p| p.keys().cloned().collect())
+                                .unwrap_or_default();
+                            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                            let at = parts[..i].join(".");
+                            let place = if at.is_empty() { String::new() } else { format!(" under {at}") };
+                            return Err(format!(
+                                "{{{{steps.{step}.output.{path}}}}}: step {step} ({}) returns no {part}{place}; it returns {}",
+                                contract.operation,
+                                closest_first(part, &names).join(", ")
+                            ));
+                        }
+                    }
+                }
+                Ok(schema::kind(output, current))
+            }
+        }
+    }
+}
+
+/// Names ordered by closeness to `wanted`, at most eight.
+pub fn closest_first<'a>(wanted: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let w = squash(wanted);
+    let mut scored: Vec<(f64, &str)> = names
+        .iter()
+        .map(|n| (strsim::normalized_damerau_levenshtein(&w, &squash(n)), *n))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.into_iter().take(8).map(|(_, n)| n).collect()
+}
+
+/// Every reference in a mapping, with the field it sits at.
+pub fn references(mapping: &Map<String, Value>) -> Vec<(String, Result<Reference, String>, bool)> {
+    let mut out = Vec::new();
+    for (key, value) in mapping {
+        collect(value, key, &mut out);
+    }
+    out
+}
+
+fn collect(value: &Value, at: &str, out: &mut Vec<(String, Result<Reference, String>, bool)>) {
+    match value {
+        Value::String(text) => match templates(text) {
+            Ok((found, whole)) => {
+                for inner in found {
+                    out.push((at.to_owned(), parse_reference(&inner), whole));
+                }
+            }
+            Err(e) => out.push((at.to_owned(), Err(e), false)),
+        },
+        Value::Object(map) => {
+            for (k, v) in map {
+                collect(v, &format!("{at}.{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                collect(v, &format!("{at}.{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Compiled validators, by operation (catalog) or by schema text (Custom HTTP).
+fn validator(key: String, schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(v) = cache.lock().map_err(|e| e.to_string())?.get(&key) {
+        return Ok(v.clone());
+    }
+    let compiled = Arc::new(crate::catalog::compile_schema(schema)?);
+    let mut guard = cache.lock().map_err(|e| e.to_string())?;
+    if guard.len() > 512 {
+        guard.clear();
+    }
+    guard.insert(key, compiled.clone());
+    Ok(compiled)
+}
+
+/// The provider's default for an input, when the integration's config (or the config
+/// field's own default) gives every value it needs.
+pub fn default_value(template: &str, provider: &Provider, integration: &ProjectIntegration) -> Option<Value> {
+    let found = placeholders(template).ok()?;
+    let mut text = template.to_owned();
+    for p in found {
+        let value = match p.source {
+            PlaceholderSource::Config => integration
+                .config
+                .get(&p.name)
+                .and_then(|v| v.as_str().map(str::to_owned).or_else(|| (!v.is_null()).then(|| v.to_string())))
+                .filter(|v| !v.is_empty())
+                .or_else(|| provider.config.iter().find(|f| f.name == p.name).and_then(|f| f.default.clone()))?,
+            // A credential is filled at the edge; the compiler never sees it.
+            PlaceholderSource::Credentials => "credential".to_owned(),
+            PlaceholderSource::Input => return None,
+        };
+        text = text.replace(&format!("{{{}.{}}}", source_name(p.source), p.name), &value);
+    }
+    Some(Value::String(text))
+}
+
+fn source_name(s: PlaceholderSource) -> &'static str {
+    match s {
+        PlaceholderSource::Input => "input",
+        PlaceholderSource::Config => "config",
+        PlaceholderSource::Credentials => "credentials",
+    }
+}
+
+/// The value validated in place of the mapping: templates replaced by typed samples,
+/// provider defaults applied. Returns it and the JSON pointers of templated values.
+fn sample(
+    mapping: &Map<String, Value>,
+    scope: &Scope,
+    op: &Operation,
+    provider: &Provider,
+    integration: &ProjectIntegration,
+) -> (Value, BTreeSet<String>) {
+    let mut templated = BTreeSet::new();
+    let mut out = Map::new();
+    for (k, v) in mapping {
+        out.insert(k.clone(), sample_value(v, &format!("/{k}"), scope, &mut templated));
+    }
+    for (key, template) in &op.defaults {
+        if !out.contains_key(key) {
+            if let Some(v) = default_value(template, provider, integration) {
+                out.insert(key.clone(), v);
+                templated.insert(format!("/{key}"));
+            }
+        }
+    }
+    (Value::Object(out), templated)
+}
+
+fn sample_value(value: &Value, pointer: &str, scope: &Scope, templated: &mut BTreeSet<String>) -> Value {
+    match value {
+        Value::String(text) if text.contains("{{") => {
+            templated.insert(pointer.to_owned());
+            match templates(text) {
+                Ok((found, true)) => parse_reference(&found[0])
+                    .and_then(|r| scope.resolve(&r))
+                    .map(|k| k.sample())
+                    .unwrap_or(Value::String("sample".into())),
+                _ => Value::String("sample text".into()),
+            }
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), sample_value(v, &format!("{pointer}/{k}"), scope, templated)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| sample_value(v, &format!("{pointer}/{i}"), scope, templated))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn dotted(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
+}
+
+fn field_at(pointer: &str, name: Option<&str>) -> String {
+    let mut path = dotted(pointer);
+    if let Some(name) = name {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(name);
+    }
+    if path.is_empty() {
+        "input_mapping".into()
+    } else {
+        format!("input_mapping.{path}")
+    }
+}
+
+/// The sources that could fill an input of this schema, named for a message.
+fn could_fill(scope: &Scope, root: &Value, target: Option<&Value>) -> Vec<String> {
+    let types = target.map(|t| schema::types(root, t)).unwrap_or_default();
+    scope
+        .sources
+        .iter()
+        .filter(|s| s.reference != "change.entity_id" || matches!(scope.trigger, Trigger::DataChange { .. }))
+        .filter(|s| !s.name.contains('.') || matches!(s.origin, Origin::Change))
+        .filter(|s| schema::fits(&s.kind, &types))
+        .map(|s| s.template())
+        .take(8)
+        .collect()
+}
+
+fn missing_message(
+    scope: &Scope,
+    op: &Operation,
+    provider: &Provider,
+    root: &Value,
+    parent_pointer: &str,
+    name: &str,
+) -> String {
+    let parent_path: Vec<String> = dotted(parent_pointer)
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let target = schema::at_path(root, root, &parent_path).and_then(|p| schema::property(root, p, name));
+    let expected = target
+        .map(|t| schema::kind(root, t).name())
+        .unwrap_or_else(|| "value".into());
+    let mut message = format!("{} requires {name} ({expected})", op.id);
+    if parent_path.is_empty() {
+        if let Some(default) = op.defaults.get(name) {
+            let configs: Vec<String> = placeholders(default)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| p.source == PlaceholderSource::Config)
+                .map(|p| p.name)
+                .collect();
+            if !configs.is_empty() {
+                message.push_str(&format!(
+                    "; the integration's config does not set {} (its default), and the words give none",
+                    configs.join(", ")
+                ));
+            }
+        }
+    }
+    let candidates = could_fill(scope, root, target);
+    let whose = match scope.trigger {
+        Trigger::Entity { entity, .. } => entity.clone(),
+        Trigger::DataChange { entity_type, .. } => format!("the changed {entity_type}"),
+    };
+    if candidates.is_empty() {
+        message.push_str(&format!(
+            "; no field of {whose} or of an earlier step can fill it: add one to the entity, write the value in the instruction, or map it"
+        ));
+    } else {
+        let _ = provider;
+        message.push_str(&format!(
+            "; no field was clearly meant for it; fields that could: {}",
+            candidates.join(", ")
+        ));
+    }
+    message
+}
+
+/// Checks a mapping; returns the problems (empty when it is sound).
+pub fn check(
+    mapping: &Map<String, Value>,
+    scope: &Scope,
+    op: &Operation,
+    provider: &Provider,
+    integration: &ProjectIntegration,
+) -> Problems {
+    let mut problems = Problems::default();
+    // 1. References.
+    for (at, reference, _) in references(mapping) {
+        let field = format!("input_mapping.{at}");
+        match reference {
+            Ok(r) => {
+                if let Err(message) = scope.resolve(&r) {
+                    problems.push(field, message);
+                }
+            }
+            Err(message) => problems.push(field, message),
+        }
+    }
+    // 2. No credential, ever: not a placeholder, not a value.
+    let text = Value::Object(mapping.clone()).to_string();
+    if text.contains("{credentials.") || text.contains("{{credentials") {
+        problems.push(
+            "input_mapping",
+            "a contract never holds or references a credential; the edge adds them",
+        );
+    }
+    if !problems.is_empty() {
+        return problems;
+    }
+    // 3. The operation's input schema, on a sample of what the mapping produces.
+    let key = if provider.id == custom::ID {
+        format!("custom:{}", op.input_schema)
+    } else {
+        format!("{}/{}", provider.id, op.id)
+    };
+    let validator = match validator(key, &op.input_schema) {
+        Ok(v) => v,
+        Err(e) => {
+            problems.push("operation", format!("{}'s input schema does not compile: {e}", op.id));
+            return problems;
+        }
+    };
+    let (instance, templated) = sample(mapping, scope, op, provider, integration);
+    let root = &op.input_schema;
+    let mut seen = BTreeSet::new();
+    for error in validator.iter_errors(&instance) {
+        let pointer = error.instance_path().as_str().to_owned();
+        let inside_template = templated.iter().any(|t| pointer == *t || pointer.starts_with(&format!("{t}/")));
+        let (field, message) = match error.kind() {
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default().to_owned();
+                (
+                    field_at(&pointer, Some(&name)),
+                    missing_message(scope, op, provider, root, &pointer, &name),
+                )
+            }
+            ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
+                let path: Vec<String> = dotted(&pointer).split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                let here = instance.pointer(&pointer).and_then(Value::as_object);
+                let alternatives = schema::at_path(root, root, &path)
+                    .map(|s| schema::alternatives(root, s))
+                    .unwrap_or_default();
+                let satisfied = alternatives
+                    .iter()
+                    .any(|alt| here.is_some_and(|h| alt.iter().all(|n| h.contains_key(n))));
+                if satisfied || inside_template {
+                    continue;
+                }
+                if alternatives.is_empty() {
+                    (field_at(&pointer, None), error.to_string())
+                } else {
+                    let first = &alternatives[0];
+                    let extra = first
+                        .first()
+                        .map(|n| missing_message(scope, op, provider, root, &pointer, n))
+                        .unwrap_or_default();
+                    (
+                        field_at(&pointer, None),
+                        format!(
+                            "{} needs one of: {}. {extra}",
+                            op.id,
+                            alternatives.iter().map(|a| a.join(" + ")).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                }
+            }
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let path: Vec<String> = dotted(&pointer).split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                let known: Vec<String> = schema::at_path(root, root, &path)
+                    .and_then(|s| s.get("properties"))
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().cloned().collect())
+                    .unwrap_or_default();
+                let known: Vec<&str> = known.iter().map(String::as_str).collect();
+                let name = unexpected.first().cloned().unwrap_or_default();
+                (
+                    field_at(&pointer, Some(&name)),
+                    format!(
+                        "{} takes no input {name} here; it takes {}",
+                        op.id,
+                        closest_first(&name, &known).join(", ")
+                    ),
+                )
+            }
+            ValidationErrorKind::Type { .. } if inside_template => {
+                let source = mapping_value(mapping, &pointer)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .unwrap_or_default();
+                (
+                    field_at(&pointer, None),
+                    format!(
+                        "{source} is a {} but {} expects {}",
+                        schema::json_type(error.instance()),
+                        dotted(&pointer),
+                        error.to_string().rsplit("is not of type").next().unwrap_or("another type").trim()
+                    ),
+                )
+            }
+            _ if inside_template => continue,
+            _ => (field_at(&pointer, None), error.to_string()),
+        };
+        if seen.insert(field.clone()) {
+            problems.push(field, message);
+        }
+        if seen.len() >= 10 {
+            break;
+        }
+    }
+    problems
+}
+
+fn mapping_value<'a>(mapping: &'a Map<String, Value>, pointer: &str) -> Option<&'a Value> {
+    let mut parts = pointer.trim_start_matches('/').split('/');
+    let first = parts.next()?;
+    let mut current = mapping.get(first)?;
+    for part in parts {
+        current = match current {
+            Value::Object(m) => m.get(part)?,
+            Value::Array(a) => a.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse_or_say_what_is_allowed() {
+        assert_eq!(parse_reference("entity.patient_email"), Ok(Reference::Entity("patient_email".into())));
+        assert_eq!(parse_reference(" change.entity_id "), Ok(Reference::ChangeId));
+        assert_eq!(
+            parse_reference("steps.1.output.MessageID"),
+            Ok(Reference::Step { step: 1, path: "MessageID".into() })
+        );
+        assert!(parse_reference("credentials.server_token").is_err());
+        assert!(parse_reference("steps.x.output.id").is_err());
+        assert_eq!(templates("Hi {{entity.a}}"), Ok((vec!["entity.a".into()], false)));
+        assert_eq!(templates("{{ entity.a }}"), Ok((vec!["entity.a".into()], true)));
+        assert!(templates("{{entity.a").is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! Which integration and operation the action's words ask for: the integration named
+//! (by its own name or its provider's), else the one whose operation the words describe
+//! best; and an error that says what would fit when the project lacks the integration,
+//! the provider lacks the operation, or the words could mean several.
+
+use std::collections::BTreeSet;
+
+use super::index::{GENERIC_NAME_WORDS, Index};
+use super::refs::{self, Mentions};
+use super::text::{content, words};
+use super::trigger::list_suffix;
+use super::{Problems, ProjectIntegration};
+use crate::catalog::Catalog;
+
+/// Below this, words do not pick an operation.
+const PICK: f64 = 0.28;
+
+pub struct Resolved {
+    pub integration: usize,
+    pub op: usize,
+}
+
+/// The content words the operation is matched on: names and invocation verbs
+/// ("call the Postmark integration", "use clinic-mail to") left out.
+pub fn op_words(plain: &[String], mentions: &Mentions, index: &Index) -> BTreeSet<String> {
+    let mut kept = Vec::new();
+    for (pos, w) in plain.iter().enumerate() {
+        // Names are not what is asked for, but their ordinary nouns are ("the clinic
+        // calendar", "a Google Doc").
+        if mentions.name_positions.contains(&pos) && !GENERIC_NAME_WORDS.contains(&w.as_str()) {
+            continue;
+        }
+        // An invocation verb right before a name: "call clinic-api", "use the X integration".
+        if matches!(w.as_str(), "call" | "use" | "using" | "ask" | "tell" | "have" | "get") {
+            let next_names = (pos + 1..(pos + 3).min(plain.len())).any(|p| mentions.name_positions.contains(&p));
+            if next_names && w != "tell" {
+                continue;
+            }
+        }
+        kept.push(w.clone());
+    }
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for w in kept {
+        for part in words(&w) {
+            out.insert(part);
+        }
+    }
+    let words: Vec<String> = out.into_iter().collect();
+    content(&words)
+        .into_iter()
+        .filter(|w| !index.all_name_words.contains(w))
+        .collect()
+}
+
+fn offers(integration: &ProjectIntegration) -> String {
+    integration
+        .adapter()
+        .operations
+        .iter()
+        .map(|o| format!("{} ({})", o.id, o.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a pronoun refers to: "add them to HubSpot" after "when an Intercom contact is
+/// created" asks for a contact. These words help pick an operation, never to refuse one.
+pub fn with_referent(text: &BTreeSet<String>, plain: &[String], referent: &[String]) -> BTreeSet<String> {
+    let mut out = text.clone();
+    if plain.iter().any(|w| matches!(w.as_str(), "them" | "it" | "him" | "her" | "this" | "one")) {
+        out.extend(content(referent));
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn resolve(
+    text: &BTreeSet<String>,
+    said: &BTreeSet<String>,
+    mentions: &Mentions,
+    integrations: &[ProjectIntegration],
+    earlier: &[String],
+    index: &Index,
+    catalog: &Catalog,
+    problems: &mut Problems,
+) -> Option<Resolved> {
+    let named = mentions.candidates(integrations);
+    if named.is_empty() {
+        if let Some((provider, _)) = mentions.providers.first() {
+            let display = catalog.get(provider).map(|p| p.display_name.clone()).unwrap_or_else(|| provider.clone());
+            let same_kind: Vec<String> = catalog
+                .get(provider)
+                .map(|p| {
+                    integrations
+                        .iter()
+                        .filter(|i| i.adapter().category == p.category)
+                        .map(|i| format!("{} ({})", i.name, i.adapter().display_name))
+                        .collect()
+                })
+                .unwrap_or_default();
+            problems.push(
+                "integration",
+                format!(
+                    "the project has no {display} integration; add one, or use {}",
+                    if same_kind.is_empty() {
+                        integrations.iter().map(|i| i.name.to_string()).collect::<Vec<_>>().join(", ")
+                    } else {
+                        same_kind.join(", ")
+                    }
+                ),
+            );
+            return None;
+        }
+        if let Some(unknown) = mentions.unknown.first() {
+            problems.push(
+                "integration",
+                format!(
+                    "the project has no integration named {unknown}; closest: {}{}",
+                    refs::closest(unknown, integrations).join(", "),
+                    list_suffix(
+                        "its integrations",
+                        integrations.iter().map(|i| format!("{} ({})", i.name, i.adapter().display_name))
+                    )
+                ),
+            );
+            return None;
+        }
+    }
+    if integrations.is_empty() {
+        problems.push("integration", "the project has no integrations yet; add one first");
+        return None;
+    }
+    let pool: Vec<usize> = if named.is_empty() { (0..integrations.len()).collect() } else { named.clone() };
+    // Several named: one an earlier step used is likely a reference to its result
+    // ("post the new Stripe customer id to Slack").
+    let discount_earlier = named.len() > 1
+        && named.iter().any(|i| !earlier.contains(&integrations[*i].name.to_string()));
+    let mut scored: Vec<(f64, f64, usize, usize)> = Vec::new();
+    for &i in &pool {
+        let adapter = integrations[i].adapter();
+        for (o, op) in adapter.operations.iter().enumerate() {
+            let (mut score, matched) = index.score(adapter, op, text);
+            if discount_earlier && earlier.contains(&integrations[i].name.to_string()) {
+                score *= 0.5;
+            }
+            scored.push((score, matched, i, o));
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    let best = scored.first().copied();
+
+    // What the whole catalog would pick, to tell "this provider cannot do that".
+    let global = catalog
+        .providers()
+        .flat_map(|p| p.operations.iter().map(move |op| (p, op)))
+        .map(|(p, op)| (index.score(p, op, text).0, p.id.clone(), op.name.clone(), index.vocabulary(p)))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+
+    let Some((score, _, i, o)) = best else {
+        problems.push("integration", "no integration of the project fits these words");
+        return None;
+    };
+    if !named.is_empty() {
+        let provider = &integrations[i].provider;
+        if let Some((g, gp, gname, gwords)) = &global {
+            let named_best = scored.iter().filter(|s| named.contains(&s.2)).map(|s| s.0).fold(0.0, f64::max);
+            // A word of the request only the other provider's operations know ("text").
+            let named_words: BTreeSet<String> = named.iter().flat_map(|n| index.vocabulary(integrations[*n].adapter())).collect();
+            let distinctive = said.iter().any(|w| gwords.contains(w) && !named_words.contains(w));
+            if distinctive && gp != provider && *g >= 0.6 && named_best < g - 0.1 && named.iter().all(|n| &integrations[*n].provider != gp) {
+                let can: Vec<String> = integrations
+                    .iter()
+                    .filter(|x| &x.provider == gp)
+                    .map(|x| x.name.to_string())
+                    .collect();
+                let names: Vec<String> = named.iter().map(|n| integrations[*n].name.to_string()).collect();
+                problems.push(
+                    "operation",
+                    format!(
+                        "{} cannot {}; it offers {}{}",
+                        names.join(" or "),
+                        gname.to_lowercase(),
+                        offers(&integrations[named[0]]),
+                        list_suffix("the project's integrations that can", can)
+                    ),
+                );
+                return None;
+            }
+        }
+        if score < PICK {
+            let single = named.len() == 1 && integrations[named[0]].adapter().operations.len() == 1;
+            if single {
+                return Some(Resolved { integration: named[0], op: 0 });
+            }
+            problems.push(
+                "operation",
+                format!(
+                    "say what {} should do; it offers {}",
+                    integrations[i].name,
+                    offers(&integrations[i])
+                ),
+            );
+            return None;
+        }
+    } else if score < PICK {
+        let suggestion = match &global {
+            Some((g, gp, gname, _)) if *g >= 0.5 => {
+                let display = catalog.get(gp).map(|p| p.display_name.clone()).unwrap_or_default();
+                format!("; {display} could ({}), but the project has no such integration", gname.to_lowercase())
+            }
+            _ => String::new(),
+        };
+        problems.push(
+            "integration",
+            format!(
+                "no integration of the project fits these words; name one of {}{suggestion}",
+                integrations.iter().map(|i| format!("{} ({})", i.name, i.adapter().display_name)).collect::<Vec<_>>().join(", ")
+            ),
+        );
+        return None;
+    }
+    // Two integrations that fit equally, neither named by its own name: ambiguous.
+    let own_named: Vec<usize> = mentions.integrations.iter().map(|(i, _)| *i).collect();
+    let matched = best.map(|b| b.1).unwrap_or_default();
+    let ties: Vec<usize> = scored
+        .iter()
+        .filter(|s| (s.0 - score).abs() < 1e-9 && (s.1 - matched).abs() < 1e-9 && s.2 != i)
+        .map(|s| s.2)
+        .collect();
+    if !ties.is_empty() && !own_named.contains(&i) {
+        let mut all = vec![i];
+        all.extend(ties.into_iter().filter(|t| !own_named.contains(t)));
+        all.dedup();
+        if all.len() > 1 {
+            problems.push(
+                "integration",
+                format!(
+                    "ambiguous: the words fit {}; name the integration to use",
+                    all.iter()
+                        .map(|x| format!("{} ({})", integrations[*x].name, integrations[*x].adapter().display_name))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            );
+            return None;
+        }
+    }
+    Some(Resolved { integration: i, op: o })
+}

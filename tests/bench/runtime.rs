@@ -1,0 +1,229 @@
+//! Step runtime figures: sandbox step overhead, live step overhead against a bare
+//! reqwest call to the same loopback server, KMS (key service) calls per 100 live
+//! executions, and each function binary's size and time to its first handled event.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use shared::adapters::CachingKeyService;
+use shared::domain::{
+    Integration, IntegrationName, Project, ProjectId, RunMode, StepContract, StepRequested, Trigger, Workflow,
+    WorkflowId, keys,
+};
+use shared::ports::{Condition, DataKey, Deps, EncryptionContext, Item, Key, KeyError, KeyService};
+use shared::runtime::{RunTrigger, StartRun, execute_step, start_run};
+use zeroize::Zeroizing;
+
+struct Counting(Arc<dyn KeyService>, AtomicUsize);
+
+#[async_trait]
+impl KeyService for Counting {
+    async fn generate_data_key(&self, c: &EncryptionContext) -> Result<DataKey, KeyError> {
+        self.0.generate_data_key(c).await
+    }
+    async fn decrypt_data_key(&self, w: &[u8], c: &EncryptionContext) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.decrypt_data_key(w, c).await
+    }
+}
+
+/// A project with one integration and a one-step workflow, stored directly.
+async fn seed(deps: &Deps, provider: &str, config: Value, credentials: &[(&str, &str)], operation: &str, mapping: Value) -> ProjectId {
+    let project = ProjectId::parse("bench").expect("id");
+    let name = IntegrationName::parse("target").expect("name");
+    let record = Project { id: project.clone(), name: "bench".into(), created_at: chrono::Utc::now(), token_sha256: String::new() };
+    let pk = keys::project(&project);
+    deps.store.put(Item::of(Key::new(pk.clone(), keys::META), &record).expect("item"), Condition::Always).await.expect("project");
+    let mut creds = shared::vault::Credentials::new();
+    for (k, v) in credentials {
+        creds.insert(*k, *v);
+    }
+    let envelope = shared::vault::seal(deps.keys.as_ref(), &project, &name, 1, &creds).await.expect("seal");
+    let integration = Integration {
+        name: name.clone(),
+        provider: provider.into(),
+        config: serde_json::from_value(config).expect("config"),
+        credentials: envelope,
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+        revision: 0,
+        needs_attention: None,
+        token_expires_at: None,
+    };
+    deps.store.put(Item::of(Key::new(pk.clone(), keys::integration(&name)), &integration).expect("item"), Condition::Always).await.expect("integration");
+    let workflow = WorkflowId::parse("bench").expect("id");
+    let trigger = Trigger::Entity { entity: "IntakeForm".into(), event: "submitted".into() };
+    let wf = Workflow { id: workflow.clone(), trigger: Some(trigger.clone()), steps: vec![1], updated_at: chrono::Utc::now() };
+    deps.store.put(Item::of(Key::new(pk.clone(), keys::workflow(&workflow)), &wf).expect("item"), Condition::Always).await.expect("workflow");
+    let contract = StepContract {
+        workflow: workflow.clone(),
+        step: 1,
+        trigger,
+        integration: name,
+        provider: provider.into(),
+        operation: operation.into(),
+        outbound: true,
+        input_schema: json!({"type": "object"}),
+        input_mapping: serde_json::from_value(mapping).expect("mapping"),
+        output_schema: json!({"type": "object"}),
+    };
+    deps.store.put(Item::of(Key::new(pk, keys::step(&workflow, 1)), &contract).expect("item"), Condition::Always).await.expect("contract");
+    project
+}
+
+/// Starts a run outside the timing, then times the one step.
+async fn one_step(deps: &Deps, project: &ProjectId, mode: RunMode) -> Duration {
+    let run = start_run(deps, StartRun {
+        project: project.clone(),
+        workflow: WorkflowId::parse("bench").expect("id"),
+        mode,
+        trigger: RunTrigger::Entity { entity: "IntakeForm".into(), event: "submitted".into(), payload: json!({"email": "ada@example.com", "name": "Ada"}) },
+    })
+    .await
+    .expect("run");
+    let step = StepRequested { project: project.clone(), run: run.id.clone(), workflow: run.workflow.clone(), step: 1, mode };
+    let start = Instant::now();
+    let outcome = execute_step(deps, &step).await.expect("step");
+    let elapsed = start.elapsed();
+    assert_ne!(outcome.effect, "failed", "{outcome:?}");
+    elapsed
+}
+
+async fn loopback_server() -> String {
+    let app = axum::Router::new().fallback(axum::routing::any(|| async {
+        (axum::http::StatusCode::CREATED, [("content-type", "application/json")], "{\"id\":\"T-1\",\"title\":\"Intake\"}")
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+fn custom_config(url: &str) -> Value {
+    json!({"base_url": url, "auth": {"scheme": "bearer"},
+           "endpoints": [{"name": "create_ticket", "method": "POST", "path": "/tickets",
+                          "input_schema": {"type": "object", "properties": {"title": {"type": "string"}, "email": {"type": "string"}}},
+                          "response_schema": {"type": "object", "properties": {"id": {"type": "string"}}}}]})
+}
+
+pub fn bench_runtime(report: fn(&str, Vec<Duration>)) {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        // Sandbox: Postmark send_email, mock response, trace stored.
+        let local = studio_tests::local_deps();
+        let project = seed(&local.deps, "postmark", json!({"from_address": "clinic@example.com"}), &[("server_token", "POSTMARK_API_TEST")], "send_email",
+            json!({"To": "{{entity.email}}", "Subject": "Hello {{entity.name}}", "TextBody": "Welcome."})).await;
+        for _ in 0..20 {
+            one_step(&local.deps, &project, RunMode::Sandbox).await;
+        }
+        let mut samples = Vec::new();
+        for _ in 0..500 {
+            samples.push(one_step(&local.deps, &project, RunMode::Sandbox).await);
+        }
+        report("sandbox step (stored)", samples);
+
+        // Live: a Custom HTTP POST to a loopback server, against a bare reqwest POST.
+        let url = loopback_server().await;
+        let mut local = studio_tests::local_deps();
+        let counting = Arc::new(Counting(local.deps.keys.clone(), AtomicUsize::new(0)));
+        local.deps.keys = Arc::new(CachingKeyService::new(counting.clone(), Duration::from_secs(300), 1000));
+        let project = seed(&local.deps, "custom_http", custom_config(&url), &[("token", "bench-token-123456")], "create_ticket",
+            json!({"title": "Intake", "email": "{{entity.email}}"})).await;
+        let client = reqwest::Client::new();
+        let body = "{\"email\":\"ada@example.com\",\"title\":\"Intake\"}";
+        for _ in 0..20 {
+            one_step(&local.deps, &project, RunMode::Live).await;
+            client.post(format!("{url}/tickets")).body(body).send().await.expect("bare").bytes().await.expect("body");
+        }
+        counting.1.store(0, Ordering::SeqCst);
+        let (mut live, mut bare) = (Vec::new(), Vec::new());
+        for _ in 0..100 {
+            live.push(one_step(&local.deps, &project, RunMode::Live).await);
+            let start = Instant::now();
+            client
+                .post(format!("{url}/tickets"))
+                .header("content-type", "application/json")
+                .header("authorization", "Bearer bench-token-123456")
+                .body(body)
+                .send()
+                .await
+                .expect("bare")
+                .bytes()
+                .await
+                .expect("body");
+            bare.push(start.elapsed());
+        }
+        let kms_calls = counting.1.load(Ordering::SeqCst);
+        let median = |v: &mut Vec<Duration>| {
+            v.sort_unstable();
+            v[v.len() / 2]
+        };
+        let (live_median, bare_median) = (median(&mut live.clone()), median(&mut bare.clone()));
+        report("live step (stored, audited)", live);
+        report("bare reqwest POST", bare);
+        println!(
+            "live step / bare reqwest (medians): {:.2}x",
+            live_median.as_secs_f64() / bare_median.as_secs_f64()
+        );
+        println!("key service Decrypt calls per 100 live executions (after warm-up): {kms_calls}");
+    });
+}
+
+/// Size of each release function binary and its time from spawn to the first handled
+/// event, served through a stand-in of the Lambda Runtime API. Needs
+/// `cargo build --release -p add-integration -p compile-contract -p execute-step -p ingest-webhook`.
+pub fn bench_startup() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release");
+        let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+        for (name, sample) in [
+            ("add-integration", "add-integration/create-project.json"),
+            ("compile-contract", "compile-contract/get-workflow.json"),
+            ("execute-step", "execute-step/data-changed.json"),
+            ("ingest-webhook", "ingest-webhook/stripe-webhook.json"),
+        ] {
+            let binary = target.join(name);
+            let Ok(meta) = std::fs::metadata(&binary) else {
+                println!("{name}: not built (cargo build --release -p {name})");
+                continue;
+            };
+            let event: Value = serde_json::from_slice(&std::fs::read(events.join(sample)).expect("sample")).expect("json");
+            let mut times = Vec::new();
+            for _ in 0..10 {
+                let api = studio_tests::lambda_runtime_api::FakeRuntimeApi::start(vec![event.clone()]).await;
+                let dir = tempfile::tempdir().expect("tempdir");
+                let start = Instant::now();
+                let mut child = tokio::process::Command::new(&binary)
+                    .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+                    .env("AWS_LAMBDA_FUNCTION_NAME", name)
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                    .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+                    .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+                    .env("STUDIO_BACKEND", "embedded")
+                    .env("STUDIO_DATA_DIR", dir.path())
+                    .env("RUST_LOG", "off")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .expect("spawn");
+                let answers = api.answers(1, Duration::from_secs(10)).await;
+                times.push(start.elapsed());
+                let _ = child.kill().await;
+                assert_eq!(answers.len(), 1, "{name} answered");
+            }
+            times.sort_unstable();
+            println!(
+                "{name:<18} size={:>6.2} MB  first handled event: p50={:.2?} max={:.2?} (embedded backends, x86_64)",
+                meta.len() as f64 / 1_000_000.0,
+                times[times.len() / 2],
+                times[times.len() - 1]
+            );
+        }
+    });
+}
