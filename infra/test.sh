@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one test command (README): lints template.yaml, starts moto server (installing
-# it into .tools/venv on first use), runs every test of the workspace against the
+# The one test command (README): lints template.yaml, starts moto server and
+# localstripe (installing them into .tools/venv on first use), runs every test of the workspace against the
 # embedded backends and, through moto, the AWS ones, then stops the moto server it
 # started. Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
@@ -19,8 +19,20 @@ fi
 eval "$(infra/moto.sh start)"
 log "AWS adapter tests run against moto at $AWS_ENDPOINT_URL"
 
+started_localstripe=0
+if ! curl -fsS -o /dev/null --max-time 1 -u sk_test_ping: "http://127.0.0.1:${LOCALSTRIPE_PORT:-8420}/v1/customers" 2>/dev/null; then
+    started_localstripe=1
+fi
+eval "$(infra/localstripe.sh start)"
+log "Stripe live-mode tests run against localstripe at $LOCALSTRIPE_URL"
+
 log_file="$(mktemp)"
-trap 'rm -f "$log_file"; [[ "$started_moto" == 1 ]] && infra/moto.sh stop >/dev/null 2>&1 || true' EXIT
+cleanup() {
+    rm -f "$log_file"
+    if [[ "$started_moto" == 1 ]]; then infra/moto.sh stop >/dev/null 2>&1 || true; fi
+    if [[ "$started_localstripe" == 1 ]]; then infra/localstripe.sh stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
 set +e
 cargo test --workspace --locked "$@" 2>&1 | tee "$log_file"
 status=${PIPESTATUS[0]}

@@ -191,3 +191,15 @@ fn the_labelled_set_covers_every_provider_of_the_catalog() {
         assert!(used.contains(&provider), "no labelled instruction uses {provider}");
     }
 }
+
+#[test]
+#[ignore]
+fn dump_contracts() {
+    let set = labelled(&std::env::var("SET").unwrap_or("compile_instructions.json".into()));
+    for case in &set.cases {
+        match run_case(&set, case) {
+            Ok(c) => println!("\n## {}\n{} {} trigger={}\n{}\ninput_schema.required={}", case["instruction"], c.integration, c.operation, serde_json::to_string(&c.trigger).unwrap_or_default(), serde_json::to_string_pretty(&c.input_mapping).unwrap_or_default(), c.input_schema["required"]),
+            Err(p) => println!("\n## {}\nERR {:?}", case["instruction"], p),
+        }
+    }
+}

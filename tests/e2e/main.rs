@@ -16,6 +16,7 @@ mod compile;
 mod describe;
 mod edge;
 mod integrations;
+mod localstripe;
 mod oauth;
 mod runtime;
 mod keys;

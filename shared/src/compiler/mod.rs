@@ -373,8 +373,11 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             Trigger::DataChange { entity_type, .. } => vec![entity_type.replace('_', " ")],
             Trigger::Entity { .. } => Vec::new(),
         };
-        let said = resolve::op_words(&plain, &mentions, index);
-        let op_words = resolve::with_referent(&said, &plain, &referent);
+        // Words the request says itself (names left out), for telling a provider cannot
+        // do something; and the words to match operations on (with the ordinary nouns of
+        // names: "the clinic calendar" asks for a calendar).
+        let said = resolve::op_words(&plain, &mentions, index, false);
+        let op_words = resolve::with_referent(&resolve::op_words(&plain, &mentions, index, true), &plain, &referent);
         let earlier_names: Vec<String> = earlier.iter().map(|c| c.integration.to_string()).collect();
         let Some(resolved) = resolve::resolve(&op_words, &said, &mentions, ws.integrations, &earlier_names, index, catalog, &mut problems) else {
             return Err(problems);
@@ -960,7 +963,7 @@ mod debug_tests {
         let plain: Vec<String> = original.iter().map(|w| w.to_lowercase()).collect();
         let m = refs::mentions(&plain, &original, &list, index, &BTreeSet::new());
         println!("{m:?}");
-        let w = resolve::op_words(&plain, &m, index);
+        let w = resolve::op_words(&plain, &m, index, true);
         println!("{w:?}");
         for i in &list {
             for op in &i.adapter().operations {

@@ -22,12 +22,12 @@ pub struct Resolved {
 
 /// The content words the operation is matched on: names and invocation verbs
 /// ("call the Postmark integration", "use clinic-mail to") left out.
-pub fn op_words(plain: &[String], mentions: &Mentions, index: &Index) -> BTreeSet<String> {
+pub fn op_words(plain: &[String], mentions: &Mentions, index: &Index, keep_name_nouns: bool) -> BTreeSet<String> {
     let mut kept = Vec::new();
     for (pos, w) in plain.iter().enumerate() {
         // Names are not what is asked for, but their ordinary nouns are ("the clinic
         // calendar", "a Google Doc").
-        if mentions.name_positions.contains(&pos) && !GENERIC_NAME_WORDS.contains(&w.as_str()) {
+        if mentions.name_positions.contains(&pos) && !(keep_name_nouns && GENERIC_NAME_WORDS.contains(&w.as_str())) {
             continue;
         }
         // An invocation verb right before a name: "call clinic-api", "use the X integration".
