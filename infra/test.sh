@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README): lints template.yaml, starts moto server and
-# localstripe (installing them into .tools/venv on first use), runs every test of the workspace against the
-# embedded backends and, through moto, the AWS ones, then stops the moto server it
-# started. Extra arguments go to `cargo test` (e.g. a test name filter).
+# localstripe (installing them into .tools/venv on first use), runs every test of the
+# workspace against the embedded backends and, through moto, the AWS ones, then stops
+# the servers it started. Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,20 +12,9 @@ log() { printf 'test.sh: %s\n' "$*" >&2; }
 
 infra/lint.sh
 
+# Stop on exit whatever this script started, however it exits.
 started_moto=0
-if ! infra/moto.sh status >/dev/null 2>&1; then
-    started_moto=1
-fi
-eval "$(infra/moto.sh start)"
-log "AWS adapter tests run against moto at $AWS_ENDPOINT_URL"
-
 started_localstripe=0
-if ! curl -fsS -o /dev/null --max-time 1 -u sk_test_ping: "http://127.0.0.1:${LOCALSTRIPE_PORT:-8420}/v1/customers" 2>/dev/null; then
-    started_localstripe=1
-fi
-eval "$(infra/localstripe.sh start)"
-log "Stripe live-mode tests run against localstripe at $LOCALSTRIPE_URL"
-
 log_file="$(mktemp)"
 cleanup() {
     rm -f "$log_file"
@@ -33,6 +22,19 @@ cleanup() {
     if [[ "$started_localstripe" == 1 ]]; then infra/localstripe.sh stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
+
+if ! infra/moto.sh status >/dev/null 2>&1; then
+    started_moto=1
+fi
+eval "$(infra/moto.sh start)"
+log "AWS adapter tests run against moto at $AWS_ENDPOINT_URL"
+
+if ! curl -fsS -o /dev/null --max-time 1 -u sk_test_ping: "http://127.0.0.1:${LOCALSTRIPE_PORT:-8420}/v1/customers" 2>/dev/null; then
+    started_localstripe=1
+fi
+eval "$(infra/localstripe.sh start)"
+log "Stripe live-mode tests run against localstripe at $LOCALSTRIPE_URL"
+
 set +e
 cargo test --workspace --locked "$@" 2>&1 | tee "$log_file"
 status=${PIPESTATUS[0]}

@@ -271,10 +271,10 @@ fn webhook_entities(p: &Provider) -> Vec<WebhookEntity> {
         if let (Some(sample), Some(t)) = (sample, sample_type) {
             if mapping.event_types.iter().any(|e| e == t) {
                 if let Some(Value::Object(state)) = sample.pointer(&mapping.state) {
-                    for (name, value) in state {
+                    for (name, value) in state.iter().filter(|(_, v)| !v.is_null()) {
                         add_field(&mut entry.fields, name.clone(), sample_schema(value));
                         if let Value::Object(inner) = value {
-                            for (sub, v) in inner {
+                            for (sub, v) in inner.iter().filter(|(_, v)| !v.is_null()) {
                                 add_field(&mut entry.fields, format!("{name}.{sub}"), sample_schema(v));
                             }
                         }
@@ -284,13 +284,19 @@ fn webhook_entities(p: &Provider) -> Vec<WebhookEntity> {
         }
     }
     // The response of the operations acting on the same entity: the entity's fields.
+    // They come first: a declared schema says more than a sample value does.
     for entry in &mut out {
+        let mut declared = Vec::new();
         for op in p.operations.iter().filter(|o| o.entity.as_deref() == Some(&entry.entity_type)) {
             let root = &op.response_schema;
             for (path, s) in schema::flatten(root, root, 2) {
-                add_field(&mut entry.fields, path, schema::resolve(root, s).clone());
+                add_field(&mut declared, path, schema::resolve(root, s).clone());
             }
         }
+        for (path, s) in std::mem::take(&mut entry.fields) {
+            add_field(&mut declared, path, s);
+        }
+        entry.fields = declared;
     }
     out
 }

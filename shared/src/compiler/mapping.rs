@@ -118,8 +118,12 @@ fn slot_kind(path: &[String], leaf_schema: &Value, root: &Value, provider: &Prov
         provider.category,
         Category::Email | Category::SmsVoice | Category::Chat | Category::Support
     );
+    if leaf.contains(':') {
+        // Mailgun's o:/t:/h: options: only what the words set.
+        return Slot::Skip;
+    }
     if path.iter().any(|p| squash(p) == "from") {
-        return Slot::Sender;
+        return if squash(leaf) == "name" { Slot::Skip } else { Slot::Sender };
     }
     if path.iter().any(|p| matches!(squash(p).as_str(), "cc" | "bcc" | "replyto" | "replytolist")) {
         return Slot::Skip;
@@ -288,6 +292,29 @@ fn fits_slot(source: &Source, target: &Value, root: &Value, slot_words: &[String
     true
 }
 
+/// Whether an optional input is worth filling by role: a recipient's address, a name,
+/// a start time; not any input that merely ends in "email", "name" or "at"
+/// (`instructions_email`, `ip_pool_name`, `SendAt`).
+fn optional_ok(role: &Role, leaf: &str) -> bool {
+    match role {
+        Role::Email => matches!(leaf, "email" | "to" | "recipient" | "receiptemail" | "emailaddress"),
+        Role::Phone => matches!(leaf, "phone" | "to" | "phonenumber"),
+        Role::FullName => matches!(leaf, "name" | "fullname" | "displayname"),
+        Role::Amount => leaf == "amount",
+        Role::FirstName
+        | Role::LastName
+        | Role::Company
+        | Role::Title
+        | Role::Text
+        | Role::Start
+        | Role::End
+        | Role::BirthDate
+        | Role::Currency
+        | Role::Id(_) => true,
+        Role::DateTime | Role::Date | Role::Url | Role::Status | Role::Other => false,
+    }
+}
+
 fn role_accepts(slot: &Role, source: &Role) -> bool {
     match (slot, source) {
         (Role::Start, Role::Start | Role::DateTime | Role::Date) => true,
@@ -315,7 +342,7 @@ impl<'a> Builder<'a> {
                 .sources
                 .iter()
                 .filter(|s| matches!(s.origin, Origin::Step { .. }) == from_steps)
-                .filter(|s| role_accepts(role, &s.role) && fits_slot(s, target, root, slot_words))
+                .filter(|s| s.kind != Kind::Any && role_accepts(role, &s.role) && fits_slot(s, target, root, slot_words))
                 .filter(|s| s.reference != "change.entity_id")
                 .collect()
         };
@@ -337,7 +364,7 @@ impl<'a> Builder<'a> {
         let leaf = squash(path.last().map(String::as_str).unwrap_or_default());
         if let Some(s) = self
             .trigger_sources()
-            .find(|s| s.squashed() == leaf && fits_slot(s, target, root, &slot_words))
+            .find(|s| s.squashed() == leaf && s.kind != Kind::Any && fits_slot(s, target, root, &slot_words))
         {
             self.put(path, Value::String(s.template()));
             if s.role == Role::Email && self.recipient.is_none() {
@@ -345,7 +372,7 @@ impl<'a> Builder<'a> {
             }
             return true;
         }
-        if matches!(role, Role::Other | Role::Status) {
+        if matches!(role, Role::Other | Role::Status) || (!required && !optional_ok(role, &leaf)) {
             return false;
         }
         if let Role::Id(kind) = role {
@@ -523,7 +550,10 @@ impl<'a> Builder<'a> {
                     "currency", "status", "state.name", "url", "body", "text",
                 ];
                 for name in TELLING {
-                    if let Some(s) = self.trigger_sources().find(|s| s.name == *name) {
+                    if let Some(s) = self
+                        .trigger_sources()
+                        .find(|s| s.name == *name && !exclude.iter().any(|e| e.reference == s.reference))
+                    {
                         out.push(s);
                     }
                     if out.len() >= 5 {
@@ -564,7 +594,7 @@ impl<'a> Builder<'a> {
         let (label, event) = &self.plan.label;
         match self.purpose() {
             Some("confirmation") => format!("This confirms that your {label} was {event}."),
-            Some("welcome") => "Welcome, and thank you for signing up.".to_owned(),
+            Some("welcome") => "Welcome, and thank you for choosing us.".to_owned(),
             Some("reminder") => format!("This is a reminder about your {label}."),
             Some("thanks") => format!("Thank you: your {label} was {event}."),
             Some("receipt") => format!("Here is the receipt for your {label}."),
@@ -631,10 +661,20 @@ impl<'a> Builder<'a> {
                 format!("{hello}{}{details}", self.sentence())
             }
             Category::SmsVoice => {
-                let hi = greeting.map(|g| format!("Hi {}, ", g.template())).unwrap_or_default();
-                let lines = self.lines(&exclude, ". ");
+                // A text is short: the times and amounts, not every field.
+                let lines = self
+                    .listed(&exclude)
+                    .iter()
+                    .filter(|s| matches!(s.role, Role::Start | Role::DateTime | Role::Date | Role::Title | Role::Amount))
+                    .take(3)
+                    .map(|s| format!("{}: {}", s.label(), s.template()))
+                    .collect::<Vec<_>>()
+                    .join(". ");
                 let details = if lines.is_empty() { String::new() } else { format!(" {lines}.") };
-                format!("{hi}{}{details}", self.sentence())
+                match greeting {
+                    Some(g) => format!("Hi {}, {}{details}", g.template(), lowercase_first(&self.sentence())),
+                    None => format!("{}{details}", self.sentence()),
+                }
             }
             _ => {
                 let lines = self.lines(&[], ", ");
@@ -673,6 +713,14 @@ fn triggered(sources: &[Source]) -> impl Iterator<Item = &Source> {
     sources
         .iter()
         .filter(|s| matches!(s.origin, Origin::Entity | Origin::Change))
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut c = text.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
 }
 
 fn capitalize(text: &str) -> String {
@@ -720,6 +768,11 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
         recipient: None,
     };
     shape(&mut b);
+    if plan.provider.id == "fhir" {
+        // The shaper builds FHIR inputs whole: a resource is not a bag of named fields.
+        after(&mut b);
+        return (b.mapping, b.problems);
+    }
     let root = &plan.op.input_schema;
     let mut slots = Vec::new();
     walk(root, root, &mut Vec::new(), true, 0, &mut slots);
@@ -1142,23 +1195,32 @@ fn fhir(b: &mut Builder) {
             b.fill_id(&["id".into()], &kind, true);
         }
         "search_resources" => {
-            let params: &[(&str, Role, &str)] = &[
-                ("identifier", Role::Id("identifier".into()), "mrn"),
-                ("patient", Role::Id("patient".into()), "patient"),
-                ("family", Role::LastName, "name"),
-                ("given", Role::FirstName, "name"),
-                ("name", Role::FullName, "name"),
-                ("birthdate", Role::BirthDate, "birth"),
-            ];
-            let cued: Vec<&(&str, Role, &str)> = params.iter().filter(|(_, _, cue)| action.has(cue)).collect();
-            let chosen: Vec<&(&str, Role, &str)> = if cued.is_empty() { params.iter().take(2).collect() } else { cued };
-            for (param, role, _) in chosen {
-                if let Some(s) = b.trigger_sources().find(|s| s.role == *role) {
-                    b.put_str(param, Value::String(s.template()));
-                    if !params.iter().take(2).any(|(p, _, _)| p == param) || resource != "Patient" {
-                        continue;
-                    }
-                    break;
+            // Search by what the words say ("by MRN", "by name and birth date"); else by
+            // the most specific id the trigger has.
+            let by_id = action.has_any(&["mrn", "identifier", "id"]);
+            let by_name = action.has("name");
+            let by_birth = action.has_any(&["birth", "birthdate", "dob", "birthday"]);
+            let source = |role: Role| b.trigger_sources().find(|s| s.role == role).map(Source::template);
+            let mut params: Vec<(&str, Option<String>)> = Vec::new();
+            if by_id || !(by_name || by_birth) {
+                params.push(("identifier", id_of(b, "identifier")));
+            }
+            if by_name {
+                params.push(("family", source(Role::LastName)));
+                params.push(("given", source(Role::FirstName)));
+                if source(Role::LastName).is_none() {
+                    params.push(("name", source(Role::FullName)));
+                }
+            }
+            if by_birth {
+                params.push(("birthdate", source(Role::BirthDate)));
+            }
+            if resource != "Patient" {
+                params.push(("patient", id_of(b, "patient")));
+            }
+            for (param, value) in params {
+                if let Some(value) = value {
+                    b.put_str(param, json!(value));
                 }
             }
         }
