@@ -116,8 +116,10 @@ impl Config {
             data_key_cache_ttl: Duration::from_secs(number("STUDIO_DATA_KEY_CACHE_SECS", 300)?),
             data_key_cache_uses: u32::try_from(number("STUDIO_DATA_KEY_CACHE_USES", 1000)?)
                 .map_err(|_| error("STUDIO_DATA_KEY_CACHE_USES", "too large"))?,
-            egress: crate::adapters::EgressPolicy::parse(&get("STUDIO_EGRESS_ALLOW").unwrap_or_default())
-                .map_err(|m| error("STUDIO_EGRESS_ALLOW", m))?,
+            egress: crate::adapters::EgressPolicy::parse(
+                &get("STUDIO_EGRESS_ALLOW").unwrap_or_default(),
+            )
+            .map_err(|m| error("STUDIO_EGRESS_ALLOW", m))?,
         })
     }
 

@@ -14,10 +14,10 @@ use crate::domain::{
     DataChanged, FieldCondition, RunMode, StepRequested, Trigger, TriggerSubscription, Workflow,
     WorkflowId, WorkflowTriggered, keys,
 };
-use crate::runtime::{RunTrigger, RuntimeError, StartRun};
 use crate::ports::{
     BusEvent, Deps, EVENT_SOURCE, EventHandler, HandlerError, Key, Query, StoreError,
 };
+use crate::runtime::{RunTrigger, RuntimeError, StartRun};
 
 pub struct ExecuteStep {
     deps: Deps,
@@ -53,7 +53,9 @@ fn store_error(e: StoreError) -> HandlerError {
 
 impl ExecuteStep {
     async fn step_requested(&self, event: StepRequested) -> Result<Value, HandlerError> {
-        let outcome = crate::runtime::execute_step(&self.deps, &event).await.map_err(runtime_error)?;
+        let outcome = crate::runtime::execute_step(&self.deps, &event)
+            .await
+            .map_err(runtime_error)?;
         serde_json::to_value(outcome).map_err(|e| HandlerError::Rejected(e.to_string()))
     }
 
@@ -114,7 +116,9 @@ impl ExecuteStep {
                     payload: event.payload.clone(),
                 },
             };
-            let run = crate::runtime::start_run(&self.deps, start).await.map_err(runtime_error)?;
+            let run = crate::runtime::start_run(&self.deps, start)
+                .await
+                .map_err(runtime_error)?;
             started.push(json!({"workflow": workflow.id, "run": run.id}));
         }
         Ok(json!({ "started_runs": started }))
@@ -248,15 +252,24 @@ mod condition_tests {
         let after = json!({"state": {"name": "Done", "type": "completed"}, "priority": 2,
                            "labels": ["Bug", "UI"], "archived": false});
         assert!(condition_holds(&cond("state.name", json!("done")), &after));
-        assert!(condition_holds(&cond("state.name", json!(" DONE ")), &after));
-        assert!(!condition_holds(&cond("state.name", json!("In Progress")), &after));
+        assert!(condition_holds(
+            &cond("state.name", json!(" DONE ")),
+            &after
+        ));
+        assert!(!condition_holds(
+            &cond("state.name", json!("In Progress")),
+            &after
+        ));
         assert!(condition_holds(&cond("priority", json!(2.0)), &after));
         assert!(condition_holds(&cond("priority", json!("2")), &after));
         assert!(condition_holds(&cond("labels", json!("bug")), &after));
         assert!(condition_holds(&cond("labels.1", json!("ui")), &after));
         assert!(condition_holds(&cond("archived", json!(false)), &after));
         assert!(condition_holds(&cond("missing", Value::Null), &after));
-        assert!(!condition_holds(&cond("state.name.deeper", json!("x")), &after));
+        assert!(!condition_holds(
+            &cond("state.name.deeper", json!("x")),
+            &after
+        ));
     }
 }
 

@@ -28,7 +28,10 @@ pub struct Registration(Vec<String>);
 
 impl Registration {
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
-        let values: Vec<String> = values.into_iter().filter(|v| v.len() >= MIN_SECRET_LEN).collect();
+        let values: Vec<String> = values
+            .into_iter()
+            .filter(|v| v.len() >= MIN_SECRET_LEN)
+            .collect();
         let mut map = registry().write().unwrap_or_else(|p| p.into_inner());
         for v in &values {
             *map.entry(v.clone()).or_default() += 1;
@@ -85,7 +88,10 @@ pub struct Redactor {
 
 impl Redactor {
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = values.into_iter().filter(|v| v.len() >= MIN_SECRET_LEN).collect();
+        let mut secrets: Vec<String> = values
+            .into_iter()
+            .filter(|v| v.len() >= MIN_SECRET_LEN)
+            .collect();
         let encoded: Vec<String> = secrets
             .iter()
             .flat_map(|s| {
@@ -108,7 +114,11 @@ impl Redactor {
         match value {
             Value::String(s) => Value::String(self.text(s)),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.json(v)).collect()),
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (self.text(k), self.json(v))).collect()),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (self.text(k), self.json(v)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -126,7 +136,9 @@ fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -156,7 +168,10 @@ mod tests {
     fn registered_values_are_masked_until_their_registration_drops() {
         let secret = "sk_test_canary_4242424242".to_owned();
         let registration = Registration::new([secret.clone()]);
-        assert_eq!(redact(&format!("Bearer {secret} failed")), "Bearer [redacted] failed");
+        assert_eq!(
+            redact(&format!("Bearer {secret} failed")),
+            "Bearer [redacted] failed"
+        );
         drop(registration);
         assert!(redact(&format!("x {secret}")).contains(&secret));
     }
@@ -176,7 +191,11 @@ mod tests {
         assert!(!masked.contains(&url_encode(secret)), "{masked}");
         assert!(masked.contains(MASK));
         let escaped = serde_json::to_string(&echoed).expect("json");
-        assert!(!r.text(&escaped).contains("ss/word+\\\"quoted"), "{}", r.text(&escaped));
+        assert!(
+            !r.text(&escaped).contains("ss/word+\\\"quoted"),
+            "{}",
+            r.text(&escaped)
+        );
     }
 
     #[test]

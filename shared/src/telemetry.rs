@@ -21,6 +21,9 @@ pub fn init() {
             .with_writer(|| RedactingWriter(std::io::stdout()))
             .try_init()
     } else {
-        builder.with_ansi(false).with_writer(|| RedactingWriter(std::io::stderr())).try_init()
+        builder
+            .with_ansi(false)
+            .with_writer(|| RedactingWriter(std::io::stderr()))
+            .try_init()
     };
 }

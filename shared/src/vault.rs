@@ -21,7 +21,10 @@ use crate::ports::{EncryptionContext, KeyError, KeyService};
 /// Plaintext credential fields. Values are secrets: not `Debug`-printable, wiped on
 /// drop, and registered for redaction while held (see [`crate::redact`]).
 #[derive(Default)]
-pub struct Credentials(BTreeMap<String, SecretString>, Vec<crate::redact::Registration>);
+pub struct Credentials(
+    BTreeMap<String, SecretString>,
+    Vec<crate::redact::Registration>,
+);
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,7 +39,8 @@ impl Credentials {
 
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let value = value.into();
-        self.1.push(crate::redact::Registration::new([value.clone()]));
+        self.1
+            .push(crate::redact::Registration::new([value.clone()]));
         self.0.insert(name.into(), SecretString::from(value));
     }
 
@@ -192,13 +196,31 @@ pub async fn open_for(
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
 ) -> Result<Credentials, VaultError> {
-    let result = open(deps.keys.as_ref(), project, &integration.name, &integration.credentials).await;
+    let result = open(
+        deps.keys.as_ref(),
+        project,
+        &integration.name,
+        &integration.credentials,
+    )
+    .await;
     let outcome = match &result {
         Ok(_) => "decrypted".to_owned(),
         Err(e) => format!("failed: {e}"),
     };
-    let record = audit_record(deps, project, &integration.name, integration.credentials.version, purpose, cause, outcome);
-    match deps.store.put(record.0, crate::ports::Condition::NotExists).await {
+    let record = audit_record(
+        deps,
+        project,
+        &integration.name,
+        integration.credentials.version,
+        purpose,
+        cause,
+        outcome,
+    );
+    match deps
+        .store
+        .put(record.0, crate::ports::Condition::NotExists)
+        .await
+    {
         Ok(()) => result,
         Err(e) => Err(VaultError::AuditUnavailable(e.to_string())),
     }

@@ -80,7 +80,10 @@ fn bench_ingest() {
     const IN_FLIGHT: usize = 64;
     const SECRET: &str = "whsec_bench_secret_0123456789abcdef";
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ingest: no runtime: {e}");
@@ -171,6 +174,33 @@ fn bench_ingest() {
             5_000.0 / verify.as_secs_f64(),
             verify / 5_000
         );
+
+        // The floor under every ingest: one conditional put on the same store, 64 in
+        // flight (an ingest makes two such writes: the audit record and the transaction).
+        {
+            let start = Instant::now();
+            let mut workers = Vec::new();
+            for w in 0..IN_FLIGHT {
+                let store = deps.store.clone();
+                workers.push(tokio::spawn(async move {
+                    for i in 0..(5_000 / IN_FLIGHT) {
+                        let key = Key::new("BENCH", format!("{w}-{i}"));
+                        store
+                            .put(Item::new(key, json!({"n": i})), Condition::NotExists)
+                            .await
+                            .expect("put");
+                    }
+                }));
+            }
+            for w in workers {
+                w.await.expect("worker");
+            }
+            let n = (5_000 / IN_FLIGHT) * IN_FLIGHT;
+            println!(
+                "ingest: the store alone, one conditional put: {:.0}/s ({IN_FLIGHT} in flight)",
+                n as f64 / start.elapsed().as_secs_f64()
+            );
+        }
 
         let run = |label: &'static str, deliveries: Vec<Delivery>, want: fn(&Outcome) -> bool| {
             let deps = deps.clone();

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use shared::adapters::CachingKeyService;
 use shared::domain::{
-    Integration, IntegrationName, Project, ProjectId, RunMode, StepContract, StepRequested, Trigger, Workflow,
-    WorkflowId, keys,
+    Integration, IntegrationName, Project, ProjectId, RunMode, StepContract, StepRequested,
+    Trigger, Workflow, WorkflowId, keys,
 };
 use shared::ports::{Condition, DataKey, Deps, EncryptionContext, Item, Key, KeyError, KeyService};
 use shared::runtime::{RunTrigger, StartRun, execute_step, start_run};
@@ -24,24 +24,48 @@ impl KeyService for Counting {
     async fn generate_data_key(&self, c: &EncryptionContext) -> Result<DataKey, KeyError> {
         self.0.generate_data_key(c).await
     }
-    async fn decrypt_data_key(&self, w: &[u8], c: &EncryptionContext) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    async fn decrypt_data_key(
+        &self,
+        w: &[u8],
+        c: &EncryptionContext,
+    ) -> Result<Zeroizing<[u8; 32]>, KeyError> {
         self.1.fetch_add(1, Ordering::SeqCst);
         self.0.decrypt_data_key(w, c).await
     }
 }
 
 /// A project with one integration and a one-step workflow, stored directly.
-async fn seed(deps: &Deps, provider: &str, config: Value, credentials: &[(&str, &str)], operation: &str, mapping: Value) -> ProjectId {
+async fn seed(
+    deps: &Deps,
+    provider: &str,
+    config: Value,
+    credentials: &[(&str, &str)],
+    operation: &str,
+    mapping: Value,
+) -> ProjectId {
     let project = ProjectId::parse("bench").expect("id");
     let name = IntegrationName::parse("target").expect("name");
-    let record = Project { id: project.clone(), name: "bench".into(), created_at: chrono::Utc::now(), token_sha256: String::new() };
+    let record = Project {
+        id: project.clone(),
+        name: "bench".into(),
+        created_at: chrono::Utc::now(),
+        token_sha256: String::new(),
+    };
     let pk = keys::project(&project);
-    deps.store.put(Item::of(Key::new(pk.clone(), keys::META), &record).expect("item"), Condition::Always).await.expect("project");
+    deps.store
+        .put(
+            Item::of(Key::new(pk.clone(), keys::META), &record).expect("item"),
+            Condition::Always,
+        )
+        .await
+        .expect("project");
     let mut creds = shared::vault::Credentials::new();
     for (k, v) in credentials {
         creds.insert(*k, *v);
     }
-    let envelope = shared::vault::seal(deps.keys.as_ref(), &project, &name, 1, &creds).await.expect("seal");
+    let envelope = shared::vault::seal(deps.keys.as_ref(), &project, &name, 1, &creds)
+        .await
+        .expect("seal");
     let integration = Integration {
         name: name.clone(),
         provider: provider.into(),
@@ -53,11 +77,31 @@ async fn seed(deps: &Deps, provider: &str, config: Value, credentials: &[(&str, 
         needs_attention: None,
         token_expires_at: None,
     };
-    deps.store.put(Item::of(Key::new(pk.clone(), keys::integration(&name)), &integration).expect("item"), Condition::Always).await.expect("integration");
+    deps.store
+        .put(
+            Item::of(Key::new(pk.clone(), keys::integration(&name)), &integration).expect("item"),
+            Condition::Always,
+        )
+        .await
+        .expect("integration");
     let workflow = WorkflowId::parse("bench").expect("id");
-    let trigger = Trigger::Entity { entity: "IntakeForm".into(), event: "submitted".into() };
-    let wf = Workflow { id: workflow.clone(), trigger: Some(trigger.clone()), steps: vec![1], updated_at: chrono::Utc::now() };
-    deps.store.put(Item::of(Key::new(pk.clone(), keys::workflow(&workflow)), &wf).expect("item"), Condition::Always).await.expect("workflow");
+    let trigger = Trigger::Entity {
+        entity: "IntakeForm".into(),
+        event: "submitted".into(),
+    };
+    let wf = Workflow {
+        id: workflow.clone(),
+        trigger: Some(trigger.clone()),
+        steps: vec![1],
+        updated_at: chrono::Utc::now(),
+    };
+    deps.store
+        .put(
+            Item::of(Key::new(pk.clone(), keys::workflow(&workflow)), &wf).expect("item"),
+            Condition::Always,
+        )
+        .await
+        .expect("workflow");
     let contract = StepContract {
         workflow: workflow.clone(),
         step: 1,
@@ -70,21 +114,40 @@ async fn seed(deps: &Deps, provider: &str, config: Value, credentials: &[(&str, 
         input_mapping: serde_json::from_value(mapping).expect("mapping"),
         output_schema: json!({"type": "object"}),
     };
-    deps.store.put(Item::of(Key::new(pk, keys::step(&workflow, 1)), &contract).expect("item"), Condition::Always).await.expect("contract");
+    deps.store
+        .put(
+            Item::of(Key::new(pk, keys::step(&workflow, 1)), &contract).expect("item"),
+            Condition::Always,
+        )
+        .await
+        .expect("contract");
     project
 }
 
 /// Starts a run outside the timing, then times the one step.
 async fn one_step(deps: &Deps, project: &ProjectId, mode: RunMode) -> Duration {
-    let run = start_run(deps, StartRun {
-        project: project.clone(),
-        workflow: WorkflowId::parse("bench").expect("id"),
-        mode,
-        trigger: RunTrigger::Entity { entity: "IntakeForm".into(), event: "submitted".into(), payload: json!({"email": "ada@example.com", "name": "Ada"}) },
-    })
+    let run = start_run(
+        deps,
+        StartRun {
+            project: project.clone(),
+            workflow: WorkflowId::parse("bench").expect("id"),
+            mode,
+            trigger: RunTrigger::Entity {
+                entity: "IntakeForm".into(),
+                event: "submitted".into(),
+                payload: json!({"email": "ada@example.com", "name": "Ada"}),
+            },
+        },
+    )
     .await
     .expect("run");
-    let step = StepRequested { project: project.clone(), run: run.id.clone(), workflow: run.workflow.clone(), step: 1, mode };
+    let step = StepRequested {
+        project: project.clone(),
+        run: run.id.clone(),
+        workflow: run.workflow.clone(),
+        step: 1,
+        mode,
+    };
     let start = Instant::now();
     let outcome = execute_step(deps, &step).await.expect("step");
     let elapsed = start.elapsed();
@@ -94,9 +157,15 @@ async fn one_step(deps: &Deps, project: &ProjectId, mode: RunMode) -> Duration {
 
 async fn loopback_server() -> String {
     let app = axum::Router::new().fallback(axum::routing::any(|| async {
-        (axum::http::StatusCode::CREATED, [("content-type", "application/json")], "{\"id\":\"T-1\",\"title\":\"Intake\"}")
+        (
+            axum::http::StatusCode::CREATED,
+            [("content-type", "application/json")],
+            "{\"id\":\"T-1\",\"title\":\"Intake\"}",
+        )
     }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
@@ -110,7 +179,10 @@ fn custom_config(url: &str) -> Value {
 }
 
 pub fn bench_runtime(report: fn(&str, Vec<Duration>)) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         // Sandbox: Postmark send_email, mock response, trace stored.
         let local = studio_tests::local_deps();
@@ -176,7 +248,10 @@ pub fn bench_runtime(report: fn(&str, Vec<Duration>)) {
 /// event, served through a stand-in of the Lambda Runtime API. Needs
 /// `cargo build --release -p add-integration -p compile-contract -p execute-step -p ingest-webhook`.
 pub fn bench_startup() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release");
         let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");

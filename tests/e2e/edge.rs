@@ -152,11 +152,24 @@ async fn the_live_edge_refuses_non_public_addresses_unless_allowed() {
         "http://100.64.0.1/x".to_owned(),
         "http://0.0.0.0/x".to_owned(),
     ] {
-        let err = strict.send(&request(target.clone())).await.expect_err("refused");
+        let err = strict
+            .send(&request(target.clone()))
+            .await
+            .expect_err("refused");
         assert!(matches!(err, EdgeError::Refused(_)), "{target}: {err:?}");
     }
-    assert!(seen.lock().expect("lock").is_empty(), "nothing reached the server");
-    let by_name = LiveEdge::with_policy(Duration::from_secs(2), EgressPolicy::parse("localhost").expect("policy")).expect("edge");
-    by_name.send(&request(format!("http://localhost:{port}/x"))).await.expect("allowed by name");
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "nothing reached the server"
+    );
+    let by_name = LiveEdge::with_policy(
+        Duration::from_secs(2),
+        EgressPolicy::parse("localhost").expect("policy"),
+    )
+    .expect("edge");
+    by_name
+        .send(&request(format!("http://localhost:{port}/x")))
+        .await
+        .expect("allowed by name");
     assert!(EgressPolicy::parse("10.0.0.0/33").is_err());
 }

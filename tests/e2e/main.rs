@@ -6,22 +6,24 @@
 //! - `describe`: plain words to a provider, with the labelled accuracy set.
 //! - `integrations`: creating integrations, Custom HTTP declarations.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
+//! - `canary`: planted secrets never reach any output.
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
 
 mod api;
 mod bus;
+mod canary;
 mod compile;
 mod describe;
 mod edge;
 mod integrations;
+mod keys;
+mod lambda_events;
 mod localstripe;
 mod oauth;
 mod runtime;
-mod keys;
-mod lambda_events;
 mod store;
-mod vault;
 mod template;
+mod vault;
 mod webhooks;

@@ -42,7 +42,9 @@ async fn token_endpoint(status: u16, expires_in: i64) -> (String, Arc<AtomicUsiz
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}/token", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, calls)
@@ -65,14 +67,32 @@ async fn sheets(app: &TestApp) -> (String, String, Integration) {
     (p, token, integration)
 }
 
-async fn open(deps: &shared::ports::Deps, project: &ProjectId, integration: &Integration) -> shared::vault::Credentials {
-    shared::vault::open_for(deps, project, integration, shared::domain::AuditPurpose::StepExecution, json!({"run": "r"}))
-        .await
-        .expect("open")
+async fn open(
+    deps: &shared::ports::Deps,
+    project: &ProjectId,
+    integration: &Integration,
+) -> shared::vault::Credentials {
+    shared::vault::open_for(
+        deps,
+        project,
+        integration,
+        shared::domain::AuditPurpose::StepExecution,
+        json!({"run": "r"}),
+    )
+    .await
+    .expect("open")
 }
 
 async fn stored(app: &TestApp, p: &str) -> Integration {
-    app.local.deps.store.get(&Key::new(format!("P#{p}"), "I#sheets")).await.expect("get").expect("stored").parse().expect("parse")
+    app.local
+        .deps
+        .store
+        .get(&Key::new(format!("P#{p}"), "I#sheets"))
+        .await
+        .expect("get")
+        .expect("stored")
+        .parse()
+        .expect("parse")
 }
 
 #[tokio::test]
@@ -83,18 +103,57 @@ async fn a_missing_or_expiring_token_is_refreshed_sealed_as_a_new_version_and_au
     let (url, calls) = token_endpoint(200, 30).await;
     let deps = &app.local.deps;
     let creds = open(deps, &project, &integration).await;
-    let (after, fresh) = oauth::ensure_fresh(deps, &project, &integration, &url, creds, json!({"run": "r", "step": 1})).await.expect("refreshed");
-    assert_eq!(fresh.get("access_token").map(|s| s.expose_secret().to_owned()), Some("canary-access-1".into()));
+    let (after, fresh) = oauth::ensure_fresh(
+        deps,
+        &project,
+        &integration,
+        &url,
+        creds,
+        json!({"run": "r", "step": 1}),
+    )
+    .await
+    .expect("refreshed");
+    assert_eq!(
+        fresh
+            .get("access_token")
+            .map(|s| s.expose_secret().to_owned()),
+        Some("canary-access-1".into())
+    );
     assert_eq!(after.credentials.version, 2);
-    assert_eq!(stored(&app, &p).await.credentials.version, 2, "stored as a new envelope");
+    assert_eq!(
+        stored(&app, &p).await.credentials.version,
+        2,
+        "stored as a new envelope"
+    );
     // expires_in 30 s is inside the one-minute margin: the next step refreshes again,
     // as a token that expires during a run must be.
     let creds = open(deps, &project, &after).await;
-    let (again, _) = oauth::ensure_fresh(deps, &project, &after, &url, creds, json!({"run": "r", "step": 2})).await.expect("refreshed");
+    let (again, _) = oauth::ensure_fresh(
+        deps,
+        &project,
+        &after,
+        &url,
+        creds,
+        json!({"run": "r", "step": 2}),
+    )
+    .await
+    .expect("refreshed");
     assert_eq!(again.credentials.version, 3);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    let audit = app.call(Method::GET, &format!("/projects/{p}/integrations/sheets/audit"), Some(&token), None).await;
-    let refreshes: Vec<_> = audit.body["records"].as_array().expect("records").iter().filter(|r| r["purpose"] == "token_refresh").collect();
+    let audit = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/sheets/audit"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let refreshes: Vec<_> = audit.body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["purpose"] == "token_refresh")
+        .collect();
     assert_eq!(refreshes.len(), 2);
     assert_eq!(refreshes[0]["outcome"], "refreshed");
     assert!(!audit.body.to_string().contains("canary-access"));
@@ -113,19 +172,45 @@ async fn concurrent_steps_share_one_refresh() {
         let url = url.clone();
         let project = project.clone();
         tasks.push(tokio::spawn(async move {
-            let creds = shared::vault::open_for(&deps, &project, &integration, shared::domain::AuditPurpose::StepExecution, json!({"step": step}))
-                .await
-                .expect("open");
-            let (_, fresh) = oauth::ensure_fresh(&deps, &project, &integration, &url, creds, json!({"step": step})).await.expect("token");
-            fresh.get("access_token").map(|s| s.expose_secret().to_owned())
+            let creds = shared::vault::open_for(
+                &deps,
+                &project,
+                &integration,
+                shared::domain::AuditPurpose::StepExecution,
+                json!({"step": step}),
+            )
+            .await
+            .expect("open");
+            let (_, fresh) = oauth::ensure_fresh(
+                &deps,
+                &project,
+                &integration,
+                &url,
+                creds,
+                json!({"step": step}),
+            )
+            .await
+            .expect("token");
+            fresh
+                .get("access_token")
+                .map(|s| s.expose_secret().to_owned())
         }));
     }
     let mut tokens = Vec::new();
     for t in tasks {
         tokens.push(t.await.expect("task"));
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "one refresh for five concurrent steps");
-    assert!(tokens.iter().all(|t| t.as_deref() == Some("canary-access-1")), "{tokens:?}");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one refresh for five concurrent steps"
+    );
+    assert!(
+        tokens
+            .iter()
+            .all(|t| t.as_deref() == Some("canary-access-1")),
+        "{tokens:?}"
+    );
 }
 
 #[tokio::test]
@@ -134,12 +219,40 @@ async fn a_refused_refresh_marks_the_integration_as_needing_attention() {
     let (p, token, integration) = sheets(&app).await;
     let project = ProjectId::parse(&p).expect("id");
     let (url, _) = token_endpoint(400, 0).await;
-    let creds = shared::vault::open_for(&app.local.deps, &project, &integration, shared::domain::AuditPurpose::StepExecution, json!({}))
-        .await
-        .expect("open");
-    let err = oauth::ensure_fresh(&app.local.deps, &project, &integration, &url, creds, json!({"run": "r"})).await.expect_err("refused");
+    let creds = shared::vault::open_for(
+        &app.local.deps,
+        &project,
+        &integration,
+        shared::domain::AuditPurpose::StepExecution,
+        json!({}),
+    )
+    .await
+    .expect("open");
+    let err = oauth::ensure_fresh(
+        &app.local.deps,
+        &project,
+        &integration,
+        &url,
+        creds,
+        json!({"run": "r"}),
+    )
+    .await
+    .expect_err("refused");
     assert!(matches!(err, oauth::OAuthError::Refused(_)), "{err}");
-    let view = app.call(Method::GET, &format!("/projects/{p}/integrations/sheets"), Some(&token), None).await;
-    assert!(view.body["needs_attention"].as_str().is_some_and(|r| r.contains("invalid_grant")), "{}", view.body);
+    let view = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/sheets"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(
+        view.body["needs_attention"]
+            .as_str()
+            .is_some_and(|r| r.contains("invalid_grant")),
+        "{}",
+        view.body
+    );
     assert!(!view.body.to_string().contains(REFRESH));
 }

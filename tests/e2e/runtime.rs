@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus, Uri};
 use axum::routing::any;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::domain::{IntegrationName, ProjectId, StepContract, StepRequested, Trigger, Workflow, WorkflowId, keys};
+use shared::domain::{
+    IntegrationName, ProjectId, StepContract, StepRequested, Trigger, Workflow, WorkflowId, keys,
+};
 use shared::ports::{Condition, Item, Key};
 
 use crate::api::TestApp;
@@ -19,10 +21,18 @@ use crate::api::TestApp;
 pub const TOKEN: &str = "canary-runtime-token-0a1b2c3d";
 
 /// Stores a workflow and its contracts directly (the compiler has its own tests).
-pub async fn store_workflow(app: &TestApp, project: &str, workflow: &str, contracts: Vec<(u32, &str, &str, Value)>) {
+pub async fn store_workflow(
+    app: &TestApp,
+    project: &str,
+    workflow: &str,
+    contracts: Vec<(u32, &str, &str, Value)>,
+) {
     let project = ProjectId::parse(project).expect("id");
     let id = WorkflowId::parse(workflow).expect("workflow");
-    let trigger = Trigger::Entity { entity: "IntakeForm".into(), event: "submitted".into() };
+    let trigger = Trigger::Entity {
+        entity: "IntakeForm".into(),
+        event: "submitted".into(),
+    };
     let record = Workflow {
         id: id.clone(),
         trigger: Some(trigger.clone()),
@@ -31,7 +41,14 @@ pub async fn store_workflow(app: &TestApp, project: &str, workflow: &str, contra
     };
     let store = &app.local.deps.store;
     store
-        .put(Item::of(Key::new(keys::project(&project), keys::workflow(&id)), &record).expect("item"), Condition::Always)
+        .put(
+            Item::of(
+                Key::new(keys::project(&project), keys::workflow(&id)),
+                &record,
+            )
+            .expect("item"),
+            Condition::Always,
+        )
         .await
         .expect("workflow");
     for (step, integration, operation, mapping) in contracts {
@@ -48,14 +65,28 @@ pub async fn store_workflow(app: &TestApp, project: &str, workflow: &str, contra
             output_schema: json!({"type": "object"}),
         };
         store
-            .put(Item::of(Key::new(keys::project(&project), keys::step(&id, step)), &contract).expect("item"), Condition::Always)
+            .put(
+                Item::of(
+                    Key::new(keys::project(&project), keys::step(&id, step)),
+                    &contract,
+                )
+                .expect("item"),
+                Condition::Always,
+            )
             .await
             .expect("contract");
     }
 }
 
 pub async fn create(app: &TestApp, p: &str, token: &str, body: Value) {
-    let answer = app.call(Method::POST, &format!("/projects/{p}/integrations"), Some(token), Some(body)).await;
+    let answer = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/integrations"),
+            Some(token),
+            Some(body),
+        )
+        .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
 }
 
@@ -67,29 +98,46 @@ pub type Seen = Arc<Mutex<Vec<(String, String, HeaderMap, Bytes)>>>;
 
 /// A loopback server that answers by a script: each request pops the next (status,
 /// headers, body); the last one repeats.
-pub async fn scripted_server(script: Vec<(u16, Vec<(&'static str, &'static str)>, &'static str)>) -> (String, Seen) {
+pub async fn scripted_server(
+    script: Vec<(u16, Vec<(&'static str, &'static str)>, &'static str)>,
+) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let script = Arc::new(Mutex::new(script));
-    let app = Router::new().fallback(any(move |method: http::Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-        let record = record.clone();
-        let script = script.clone();
-        async move {
-            record.lock().expect("lock").push((method.to_string(), uri.to_string(), headers, body));
-            let (status, headers, body) = {
-                let mut s = script.lock().expect("lock");
-                if s.len() > 1 { s.remove(0) } else { s[0].clone() }
-            };
-            let mut response = axum::response::Response::new(axum::body::Body::from(body));
-            *response.status_mut() = AxumStatus::from_u16(status).expect("status");
-            for (k, v) in headers {
-                response.headers_mut().insert(k, v.parse().expect("header"));
+    let app = Router::new().fallback(any(
+        move |method: http::Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            let script = script.clone();
+            async move {
+                record.lock().expect("lock").push((
+                    method.to_string(),
+                    uri.to_string(),
+                    headers,
+                    body,
+                ));
+                let (status, headers, body) = {
+                    let mut s = script.lock().expect("lock");
+                    if s.len() > 1 {
+                        s.remove(0)
+                    } else {
+                        s[0].clone()
+                    }
+                };
+                let mut response = axum::response::Response::new(axum::body::Body::from(body));
+                *response.status_mut() = AxumStatus::from_u16(status).expect("status");
+                for (k, v) in headers {
+                    response.headers_mut().insert(k, v.parse().expect("header"));
+                }
+                response
+                    .headers_mut()
+                    .insert("content-type", "application/json".parse().expect("ct"));
+                response
             }
-            response.headers_mut().insert("content-type", "application/json".parse().expect("ct"));
-            response
-        }
-    }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, seen)
@@ -125,7 +173,12 @@ async fn a_sandbox_run_records_what_it_would_have_sent_and_a_schema_derived_mock
     }))])
     .await;
     let run = app
-        .call(Method::POST, &format!("/projects/{p}/runs"), Some(&token), Some(json!({"workflow": "patient-intake", "mode": "sandbox", "trigger": intake()})))
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "patient-intake", "mode": "sandbox", "trigger": intake()})),
+        )
         .await;
     assert_eq!(run.status, StatusCode::CREATED, "{}", run.body);
     assert_eq!(run.body["status"], "succeeded", "{}", run.body);
@@ -134,17 +187,48 @@ async fn a_sandbox_run_records_what_it_would_have_sent_and_a_schema_derived_mock
     assert_eq!(step["request"]["method"], "POST");
     assert_eq!(step["request"]["url"], "https://api.postmarkapp.com/email");
     let headers = step["request"]["headers"].as_array().expect("headers");
-    assert!(headers.iter().any(|h| h[0] == "X-Postmark-Server-Token" && h[1] == "[redacted]"), "{headers:?}");
+    assert!(
+        headers
+            .iter()
+            .any(|h| h[0] == "X-Postmark-Server-Token" && h[1] == "[redacted]"),
+        "{headers:?}"
+    );
     assert_eq!(step["request"]["body_json"]["To"], "ada@example.com");
     assert_eq!(step["request"]["body_json"]["From"], "clinic@example.com");
     assert_eq!(step["request"]["body_json"]["Subject"], "Welcome Ada");
-    assert_eq!(step["response"]["body"]["To"], "ada@example.com", "the mock echoes what Postmark echoes");
+    assert_eq!(
+        step["response"]["body"]["To"], "ada@example.com",
+        "the mock echoes what Postmark echoes"
+    );
     assert!(step["response"]["body"]["MessageID"].is_string());
     assert!(!run.body.to_string().contains(TOKEN));
     // No decryption happened in the sandbox: the audit trail has only the creation.
-    let audit = app.call(Method::GET, &format!("/projects/{p}/integrations/clinic-mail/audit"), Some(&token), None).await;
-    assert!(audit.body["records"].as_array().expect("records").iter().all(|r| r["purpose"] != "step_execution"));
-    let again = app.call(Method::GET, &format!("/projects/{p}/runs/{}", run.body["id"].as_str().expect("id")), Some(&token), None).await;
+    let audit = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/clinic-mail/audit"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(
+        audit.body["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .all(|r| r["purpose"] != "step_execution")
+    );
+    let again = app
+        .call(
+            Method::GET,
+            &format!(
+                "/projects/{p}/runs/{}",
+                run.body["id"].as_str().expect("id")
+            ),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(again.body["steps"][0]["request"], step["request"]);
 }
 
@@ -152,34 +236,72 @@ async fn a_sandbox_run_records_what_it_would_have_sent_and_a_schema_derived_mock
 async fn a_live_run_sends_exactly_what_the_sandbox_recorded_apart_from_masking() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
-    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\", \"title\": \"Intake\"}")]).await;
+    let (url, seen) = scripted_server(vec![(
+        201,
+        vec![],
+        "{\"id\": \"T-1\", \"title\": \"Intake\"}",
+    )])
+    .await;
     custom_api(&app, &p, &token, "tickets", &url).await;
     store_workflow(&app, &p, "intake", vec![(1, "tickets", "create_ticket", json!({"title": "Intake for {{entity.patient_name}}", "email": "{{entity.patient_email}}"}))]).await;
     let body = |mode: &str| json!({"workflow": "intake", "mode": mode, "trigger": intake()});
-    let sandbox = app.call(Method::POST, &format!("/projects/{p}/runs"), Some(&token), Some(body("sandbox"))).await;
-    let live = app.call(Method::POST, &format!("/projects/{p}/runs"), Some(&token), Some(body("live"))).await;
+    let sandbox = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(body("sandbox")),
+        )
+        .await;
+    let live = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(body("live")),
+        )
+        .await;
     assert_eq!(live.body["status"], "succeeded", "{}", live.body);
     assert_eq!(live.body["steps"][0]["effect"], "sent");
     assert_eq!(live.body["steps"][0]["response"]["body"]["id"], "T-1");
     let captured = seen.lock().expect("lock").clone();
-    assert_eq!(captured.len(), 1, "the sandbox sent nothing, live sent once");
+    assert_eq!(
+        captured.len(),
+        1,
+        "the sandbox sent nothing, live sent once"
+    );
     let (method, uri, headers, sent_body) = &captured[0];
     let recorded = &sandbox.body["steps"][0]["request"];
     assert_eq!(recorded["method"], method.as_str());
     assert_eq!(recorded["url"], format!("{url}{uri}"));
-    assert_eq!(recorded["body"].as_str().expect("body").as_bytes(), sent_body.as_ref(), "byte for byte");
+    assert_eq!(
+        recorded["body"].as_str().expect("body").as_bytes(),
+        sent_body.as_ref(),
+        "byte for byte"
+    );
     assert_eq!(headers["authorization"], format!("Bearer {TOKEN}"));
     let masked: Vec<(String, String)> = recorded["headers"]
         .as_array()
         .expect("headers")
         .iter()
-        .map(|h| (h[0].as_str().unwrap_or_default().to_lowercase(), h[1].as_str().unwrap_or_default().to_owned()))
+        .map(|h| {
+            (
+                h[0].as_str().unwrap_or_default().to_lowercase(),
+                h[1].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     for (name, value) in &masked {
-        let sent = headers.get(name.as_str()).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let sent = headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         assert_eq!(sent.replace(TOKEN, "[redacted]"), *value, "header {name}");
     }
-    assert_eq!(live.body["steps"][0]["request"], *recorded, "the live trace shows the same masked request");
+    assert_eq!(
+        live.body["steps"][0]["request"], *recorded,
+        "the live trace shows the same masked request"
+    );
     assert!(!live.body.to_string().contains(TOKEN));
 }
 
@@ -188,43 +310,112 @@ async fn live_calls_retry_429_after_retry_after_but_never_repeat_an_unkeyed_side
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
     let (limited, limited_seen) = scripted_server(vec![
-        (429, vec![("retry-after", "1")], "{\"error\": \"slow down\"}"),
+        (
+            429,
+            vec![("retry-after", "1")],
+            "{\"error\": \"slow down\"}",
+        ),
         (201, vec![], "{\"id\": \"T-2\"}"),
     ])
     .await;
     custom_api(&app, &p, &token, "limited", &limited).await;
-    store_workflow(&app, &p, "limited", vec![(1, "limited", "create_ticket", json!({"title": "x"}))]).await;
+    store_workflow(
+        &app,
+        &p,
+        "limited",
+        vec![(1, "limited", "create_ticket", json!({"title": "x"}))],
+    )
+    .await;
     let started = std::time::Instant::now();
-    let run = app.call(Method::POST, &format!("/projects/{p}/runs"), Some(&token), Some(json!({"workflow": "limited", "mode": "live", "trigger": intake()}))).await;
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "limited", "mode": "live", "trigger": intake()})),
+        )
+        .await;
     assert_eq!(run.body["status"], "succeeded", "{}", run.body);
     assert_eq!(run.body["steps"][0]["response"]["attempts"], 2);
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After was honoured");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
     assert_eq!(limited_seen.lock().expect("lock").len(), 2);
 
-    let (failing, failing_seen) = scripted_server(vec![(503, vec![], "{\"error\": \"down\"}")]).await;
+    let (failing, failing_seen) =
+        scripted_server(vec![(503, vec![], "{\"error\": \"down\"}")]).await;
     custom_api(&app, &p, &token, "failing", &failing).await;
-    store_workflow(&app, &p, "failing", vec![(1, "failing", "create_ticket", json!({"title": "x"}))]).await;
-    let run = app.call(Method::POST, &format!("/projects/{p}/runs"), Some(&token), Some(json!({"workflow": "failing", "mode": "live", "trigger": intake()}))).await;
+    store_workflow(
+        &app,
+        &p,
+        "failing",
+        vec![(1, "failing", "create_ticket", json!({"title": "x"}))],
+    )
+    .await;
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "failing", "mode": "live", "trigger": intake()})),
+        )
+        .await;
     assert_eq!(run.body["status"], "failed");
     assert_eq!(run.body["steps"][0]["effect"], "failed");
-    assert_eq!(failing_seen.lock().expect("lock").len(), 1, "a POST without an idempotency key is not repeated");
+    assert_eq!(
+        failing_seen.lock().expect("lock").len(),
+        1,
+        "a POST without an idempotency key is not repeated"
+    );
 
-    store_workflow(&app, &p, "reading", vec![(1, "failing", "get_ticket", json!({"id": "T-9"}))]).await;
-    let run = app.call(Method::POST, &format!("/projects/{p}/runs"), Some(&token), Some(json!({"workflow": "reading", "mode": "live", "trigger": intake()}))).await;
+    store_workflow(
+        &app,
+        &p,
+        "reading",
+        vec![(1, "failing", "get_ticket", json!({"id": "T-9"}))],
+    )
+    .await;
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "reading", "mode": "live", "trigger": intake()})),
+        )
+        .await;
     assert_eq!(run.body["status"], "failed");
-    assert_eq!(run.body["steps"][0]["response"]["attempts"], 3, "a GET is retried");
+    assert_eq!(
+        run.body["steps"][0]["response"]["attempts"], 3,
+        "a GET is retried"
+    );
 }
 
 #[tokio::test]
 async fn later_steps_map_earlier_outputs_and_a_rotation_mid_run_applies_from_the_next_step() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
-    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-7\", \"title\": \"first\"}")]).await;
+    let (url, seen) = scripted_server(vec![(
+        201,
+        vec![],
+        "{\"id\": \"T-7\", \"title\": \"first\"}",
+    )])
+    .await;
     custom_api(&app, &p, &token, "tickets", &url).await;
-    store_workflow(&app, &p, "two-steps", vec![
-        (1, "tickets", "create_ticket", json!({"title": "first"})),
-        (2, "tickets", "get_ticket", json!({"id": "{{steps.1.output.id}}"})),
-    ])
+    store_workflow(
+        &app,
+        &p,
+        "two-steps",
+        vec![
+            (1, "tickets", "create_ticket", json!({"title": "first"})),
+            (
+                2,
+                "tickets",
+                "get_ticket",
+                json!({"id": "{{steps.1.output.id}}"}),
+            ),
+        ],
+    )
     .await;
     // Drive the run step by step, as execute-step invocations would: on a bus with no
     // consumer, so nothing runs a step behind the test's back.
@@ -233,31 +424,65 @@ async fn later_steps_map_earlier_outputs_and_a_rotation_mid_run_applies_from_the
     quiet.bus = quiet_bus.clone();
     let deps = &quiet;
     let project = ProjectId::parse(&p).expect("id");
-    let run = shared::runtime::start_run(deps, shared::runtime::StartRun {
-        project: project.clone(),
-        workflow: WorkflowId::parse("two-steps").expect("id"),
-        mode: shared::domain::RunMode::Live,
-        trigger: shared::runtime::RunTrigger::Entity { entity: "IntakeForm".into(), event: "submitted".into(), payload: json!({}) },
-    })
+    let run = shared::runtime::start_run(
+        deps,
+        shared::runtime::StartRun {
+            project: project.clone(),
+            workflow: WorkflowId::parse("two-steps").expect("id"),
+            mode: shared::domain::RunMode::Live,
+            trigger: shared::runtime::RunTrigger::Entity {
+                entity: "IntakeForm".into(),
+                event: "submitted".into(),
+                payload: json!({}),
+            },
+        },
+    )
     .await
     .expect("started");
-    let step = |n: u32| StepRequested { project: project.clone(), run: run.id.clone(), workflow: run.workflow.clone(), step: n, mode: run.mode };
-    let first = shared::runtime::execute_step(deps, &step(1)).await.expect("step 1");
+    let step = |n: u32| StepRequested {
+        project: project.clone(),
+        run: run.id.clone(),
+        workflow: run.workflow.clone(),
+        step: n,
+        mode: run.mode,
+    };
+    let first = shared::runtime::execute_step(deps, &step(1))
+        .await
+        .expect("step 1");
     assert_eq!(first.next_step, Some(2));
     let rotated = app
-        .call(Method::PUT, &format!("/projects/{p}/integrations/tickets/credentials"), Some(&token), Some(json!({"credentials": {"token": "canary-rotated-token-77"}})))
+        .call(
+            Method::PUT,
+            &format!("/projects/{p}/integrations/tickets/credentials"),
+            Some(&token),
+            Some(json!({"credentials": {"token": "canary-rotated-token-77"}})),
+        )
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
-    let second = shared::runtime::execute_step(deps, &step(2)).await.expect("step 2");
+    let second = shared::runtime::execute_step(deps, &step(2))
+        .await
+        .expect("step 2");
     assert_eq!(second.effect, "sent");
-    let duplicate = shared::runtime::execute_step(deps, &step(2)).await.expect("duplicate delivery");
+    let duplicate = shared::runtime::execute_step(deps, &step(2))
+        .await
+        .expect("duplicate delivery");
     assert_eq!(duplicate.effect, "skipped");
     let captured = seen.lock().expect("lock").clone();
     assert_eq!(captured.len(), 2, "the duplicate delivery sent nothing");
     assert_eq!(captured[1].1, "/tickets/T-7", "step 2 used step 1's output");
     assert_eq!(captured[0].2["authorization"], format!("Bearer {TOKEN}"));
-    assert_eq!(captured[1].2["authorization"], "Bearer canary-rotated-token-77", "the next step uses the new version");
-    let audit = app.call(Method::GET, &format!("/projects/{p}/integrations/tickets/audit"), Some(&token), None).await;
+    assert_eq!(
+        captured[1].2["authorization"], "Bearer canary-rotated-token-77",
+        "the next step uses the new version"
+    );
+    let audit = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/tickets/audit"),
+            Some(&token),
+            None,
+        )
+        .await;
     let uses: Vec<(Value, Value)> = audit.body["records"]
         .as_array()
         .expect("records")
@@ -266,10 +491,24 @@ async fn later_steps_map_earlier_outputs_and_a_rotation_mid_run_applies_from_the
         .map(|r| (r["cause"]["step"].clone(), r["credential_version"].clone()))
         .collect();
     assert_eq!(uses, vec![(json!(2), json!(2)), (json!(1), json!(1))]);
-    let view = app.call(Method::GET, &format!("/projects/{p}/runs/{}", run.id), Some(&token), None).await;
+    let view = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/runs/{}", run.id),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(view.body["status"], "succeeded");
-    let completed: Vec<String> = quiet_bus.published().iter().map(|e| e.detail_type.clone()).collect();
-    assert!(completed.contains(&"RunCompleted".to_owned()) && completed.contains(&"StepCompleted".to_owned()));
+    let completed: Vec<String> = quiet_bus
+        .published()
+        .iter()
+        .map(|e| e.detail_type.clone())
+        .collect();
+    assert!(
+        completed.contains(&"RunCompleted".to_owned())
+            && completed.contains(&"StepCompleted".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -280,10 +519,27 @@ async fn a_workflow_cannot_reach_another_projects_integration_at_run_time() {
     let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\"}")]).await;
     custom_api(&app, &a, &a_token, "tickets", &url).await;
     // Project b's workflow names "tickets", which only project a has.
-    store_workflow(&app, &b, "sneaky", vec![(1, "tickets", "create_ticket", json!({"title": "x"}))]).await;
-    let run = app.call(Method::POST, &format!("/projects/{b}/runs"), Some(&b_token), Some(json!({"workflow": "sneaky", "mode": "live", "trigger": intake()}))).await;
+    store_workflow(
+        &app,
+        &b,
+        "sneaky",
+        vec![(1, "tickets", "create_ticket", json!({"title": "x"}))],
+    )
+    .await;
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{b}/runs"),
+            Some(&b_token),
+            Some(json!({"workflow": "sneaky", "mode": "live", "trigger": intake()})),
+        )
+        .await;
     assert_eq!(run.body["status"], "failed", "{}", run.body);
-    assert!(run.body["steps"][0]["error"].as_str().is_some_and(|e| e.contains("no integration tickets")));
+    assert!(
+        run.body["steps"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no integration tickets"))
+    );
     assert!(seen.lock().expect("lock").is_empty());
 }
 
@@ -292,10 +548,24 @@ async fn bad_run_requests_are_refused_without_starting_anything() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
     let writes = app.local.writes.writes();
-    let missing = app.call(Method::POST, &format!("/projects/{p}/runs"), Some(&token), Some(json!({"workflow": "nope", "trigger": intake()}))).await;
+    let missing = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "nope", "trigger": intake()})),
+        )
+        .await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(missing.body["errors"][0]["field"], "workflow");
-    let bad_mode = app.call(Method::POST, &format!("/projects/{p}/runs"), Some(&token), Some(json!({"workflow": "x", "mode": "yolo", "trigger": intake()}))).await;
+    let bad_mode = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "x", "mode": "yolo", "trigger": intake()})),
+        )
+        .await;
     assert_eq!(bad_mode.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.local.writes.writes(), writes);
 }

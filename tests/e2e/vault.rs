@@ -58,10 +58,18 @@ async fn rotation_stores_a_new_version_audits_it_and_announces_it_without_the_se
     let integration = stored(&app, &p, "mail").await;
     assert_eq!(integration.credentials.version, 2);
     let project = ProjectId::parse(&p).expect("id");
-    let opened = vault::open(app.local.deps.keys.as_ref(), &project, &integration.name, &integration.credentials)
-        .await
-        .expect("opens");
-    assert_eq!(secrecy::ExposeSecret::expose_secret(opened.get("server_token").expect("field")), SECOND);
+    let opened = vault::open(
+        app.local.deps.keys.as_ref(),
+        &project,
+        &integration.name,
+        &integration.credentials,
+    )
+    .await
+    .expect("opens");
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(opened.get("server_token").expect("field")),
+        SECOND
+    );
 
     let events = app.local.bus.published();
     let last = events.last().expect("an event");
@@ -70,7 +78,14 @@ async fn rotation_stores_a_new_version_audits_it_and_announces_it_without_the_se
     let all = serde_json::to_string(&events).expect("json");
     assert!(!all.contains(FIRST) && !all.contains(SECOND));
 
-    let audit = app.call(Method::GET, &format!("/projects/{p}/integrations/mail/audit"), Some(&token), None).await;
+    let audit = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/mail/audit"),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(audit.status, StatusCode::OK);
     assert_eq!(audit.body["records"][0]["purpose"], "credentials_stored");
     assert_eq!(audit.body["records"][0]["credential_version"], 2);
@@ -104,7 +119,12 @@ async fn a_bad_rotation_or_config_change_is_named_and_changes_nothing() {
     assert_eq!(bad_config.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad_config.body["errors"][0]["field"], "config.from_address");
     let missing = app
-        .call(Method::PUT, &format!("/projects/{p}/integrations/nope/credentials"), Some(&token), Some(json!({"credentials": {}})))
+        .call(
+            Method::PUT,
+            &format!("/projects/{p}/integrations/nope/credentials"),
+            Some(&token),
+            Some(json!({"credentials": {}})),
+        )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(app.local.writes.writes(), writes);
@@ -124,10 +144,20 @@ async fn a_config_change_merges_and_is_audited() {
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
-    assert_eq!(changed.body["config"]["from_address"], "front-desk@example.com");
+    assert_eq!(
+        changed.body["config"]["from_address"],
+        "front-desk@example.com"
+    );
     assert_eq!(changed.body["config"]["message_stream"], "outbound");
     assert_eq!(changed.body["credential_version"], 1);
-    assert_eq!(app.local.bus.published().last().map(|e| e.detail["change"].clone()), Some(json!("config_updated")));
+    assert_eq!(
+        app.local
+            .bus
+            .published()
+            .last()
+            .map(|e| e.detail["change"].clone()),
+        Some(json!("config_updated"))
+    );
 }
 
 #[tokio::test]
@@ -153,32 +183,80 @@ async fn every_decryption_is_audited_with_its_cause_and_failures_too_newest_firs
     let other_project = ProjectId::parse(&other).expect("id");
     let mut stolen = stored(&app, &other, "mail").await;
     stolen.credentials = integration.credentials.clone();
-    let refused = vault::open_for(&app.local.deps, &other_project, &stolen, AuditPurpose::StepExecution, json!({"run": "run-x"})).await;
-    assert!(matches!(refused, Err(vault::VaultError::Tampered)), "{refused:?}");
+    let refused = vault::open_for(
+        &app.local.deps,
+        &other_project,
+        &stolen,
+        AuditPurpose::StepExecution,
+        json!({"run": "run-x"}),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(vault::VaultError::Tampered)),
+        "{refused:?}"
+    );
 
     let page = app
-        .call(Method::GET, &format!("/projects/{p}/integrations/mail/audit?limit=2"), Some(&token), None)
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/mail/audit?limit=2"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    let runs: Vec<&str> = page.body["records"].as_array().expect("records").iter().filter_map(|r| r["cause"]["run"].as_str()).collect();
+    let runs: Vec<&str> = page.body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|r| r["cause"]["run"].as_str())
+        .collect();
     assert_eq!(runs, vec!["run-3", "run-2"], "newest first");
     assert_eq!(page.body["records"][0]["purpose"], "step_execution");
     assert_eq!(page.body["records"][0]["outcome"], "decrypted");
     let next = page.body["next"].as_str().expect("a next page");
     let rest = app
-        .call(Method::GET, &format!("/projects/{p}/integrations/mail/audit?limit=2&after={next}"), Some(&token), None)
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/mail/audit?limit=2&after={next}"),
+            Some(&token),
+            None,
+        )
         .await;
-    let runs: Vec<Value> = rest.body["records"].as_array().expect("records").iter().map(|r| r["cause"]["run"].clone()).collect();
+    let runs: Vec<Value> = rest.body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["cause"]["run"].clone())
+        .collect();
     assert_eq!(runs[0], json!("run-1"));
 
     let failures = app
-        .call(Method::GET, &format!("/projects/{other}/integrations/mail/audit"), Some(&other_token), None)
+        .call(
+            Method::GET,
+            &format!("/projects/{other}/integrations/mail/audit"),
+            Some(&other_token),
+            None,
+        )
         .await;
-    assert!(failures.body["records"][0]["outcome"].as_str().is_some_and(|o| o.starts_with("failed")), "{}", failures.body);
+    assert!(
+        failures.body["records"][0]["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("failed")),
+        "{}",
+        failures.body
+    );
 
     // The trail is read-only through the API.
     for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
-        let answer = app.call(method, &format!("/projects/{p}/integrations/mail/audit"), Some(&token), Some(json!({}))).await;
+        let answer = app
+            .call(
+                method,
+                &format!("/projects/{p}/integrations/mail/audit"),
+                Some(&token),
+                Some(json!({})),
+            )
+            .await;
         assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
     }
 }
@@ -202,15 +280,31 @@ async fn credentials_are_not_released_when_the_audit_record_cannot_be_written() 
         async fn delete(&self, k: &Key, c: Condition) -> Result<(), shared::ports::StoreError> {
             self.0.delete(k, c).await
         }
-        async fn transact(&self, w: Vec<shared::ports::Write>) -> Result<(), shared::ports::StoreError> {
+        async fn transact(
+            &self,
+            w: Vec<shared::ports::Write>,
+        ) -> Result<(), shared::ports::StoreError> {
             self.0.transact(w).await
         }
-        async fn query(&self, q: &shared::ports::Query) -> Result<shared::ports::Page, shared::ports::StoreError> {
+        async fn query(
+            &self,
+            q: &shared::ports::Query,
+        ) -> Result<shared::ports::Page, shared::ports::StoreError> {
             self.0.query(q).await
         }
     }
     let mut deps = app.local.deps.clone();
     deps.store = std::sync::Arc::new(Refusing(deps.store.clone()));
-    let result = vault::open_for(&deps, &project, &integration, AuditPurpose::StepExecution, json!({"run": "r"})).await;
-    assert!(matches!(result, Err(vault::VaultError::AuditUnavailable(_))));
+    let result = vault::open_for(
+        &deps,
+        &project,
+        &integration,
+        AuditPurpose::StepExecution,
+        json!({"run": "r"}),
+    )
+    .await;
+    assert!(matches!(
+        result,
+        Err(vault::VaultError::AuditUnavailable(_))
+    ));
 }

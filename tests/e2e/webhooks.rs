@@ -14,8 +14,8 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shared::domain::{
-    Change, CredentialEnvelope, DataChanged, FieldCondition, Integration, IntegrationName,
-    Project, ProjectId, TriggerSubscription, WorkflowId, keys,
+    Change, CredentialEnvelope, DataChanged, FieldCondition, Integration, IntegrationName, Project,
+    ProjectId, TriggerSubscription, WorkflowId, keys,
 };
 use shared::execute::{ExecuteStep, matching_workflows};
 use shared::http::{AppState, hash_token, local_router};
@@ -79,16 +79,44 @@ impl Hooks {
     }
 
     /// Seeds an integration whose credentials are sealed as the API seals them.
-    async fn integration(&self, name: &str, provider: &str, credentials: &[(&str, &str)], config: Value) {
-        seed(&self.local, &self.project, name, provider, credentials, config).await;
+    async fn integration(
+        &self,
+        name: &str,
+        provider: &str,
+        credentials: &[(&str, &str)],
+        config: Value,
+    ) {
+        seed(
+            &self.local,
+            &self.project,
+            name,
+            provider,
+            credentials,
+            config,
+        )
+        .await;
     }
 
-    async fn post(&self, integration: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer {
-        self.post_to(&format!("/hooks/{}/{integration}", self.project), headers, body)
-            .await
+    async fn post(
+        &self,
+        integration: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> Answer {
+        self.post_to(
+            &format!("/hooks/{}/{integration}", self.project),
+            headers,
+            body,
+        )
+        .await
     }
 
-    async fn post_to(&self, path: &str, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Answer {
+    async fn post_to(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> Answer {
         let mut request = Request::builder()
             .method("POST")
             .uri(path)
@@ -104,7 +132,12 @@ impl Hooks {
             .await
             .expect("infallible");
         let status = response.status();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Answer { status, body }
     }
@@ -124,7 +157,10 @@ impl Hooks {
         self.local
             .deps
             .store
-            .get(&Key::new(keys::project(&self.project), keys::entity(&name, entity, id)))
+            .get(&Key::new(
+                keys::project(&self.project),
+                keys::entity(&name, entity, id),
+            ))
             .await
             .expect("get")
             .map(|i| i.doc)
@@ -137,7 +173,10 @@ impl Hooks {
             .local
             .deps
             .store
-            .query(&Query::prefix(keys::webhook_dedupe(&self.project, &name), ""))
+            .query(&Query::prefix(
+                keys::webhook_dedupe(&self.project, &name),
+                "",
+            ))
             .await
             .expect("query")
             .items
@@ -146,7 +185,10 @@ impl Hooks {
             .local
             .deps
             .store
-            .query(&Query::prefix(keys::project(&self.project), format!("E#{name}#")))
+            .query(&Query::prefix(
+                keys::project(&self.project),
+                format!("E#{name}#"),
+            ))
             .await
             .expect("query")
             .items
@@ -183,8 +225,11 @@ async fn seed(
         .deps
         .store
         .put(
-            Item::of(Key::new(keys::project(project), keys::integration(&name)), &integration)
-                .expect("item"),
+            Item::of(
+                Key::new(keys::project(project), keys::integration(&name)),
+                &integration,
+            )
+            .expect("item"),
             Condition::NotExists,
         )
         .await
@@ -228,9 +273,16 @@ async fn a_signed_stripe_event_is_verified_recorded_and_published_once() {
         .expect("infallible");
     assert_eq!(created.status(), StatusCode::CREATED);
 
-    let body = stripe_event("evt_1", "cus_1", "ada.lovelace@example.com", "ada@example.com");
+    let body = stripe_event(
+        "evt_1",
+        "cus_1",
+        "ada.lovelace@example.com",
+        "ada@example.com",
+    );
     let signature = signing::stripe(WHSEC, app.now(), body.as_bytes());
-    let answer = app.post("stripe", &[("stripe-signature", &signature)], body.clone()).await;
+    let answer = app
+        .post("stripe", &[("stripe-signature", &signature)], body.clone())
+        .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(
         answer.body,
@@ -240,30 +292,57 @@ async fn a_signed_stripe_event_is_verified_recorded_and_published_once() {
     let changes = app.changes();
     assert_eq!(changes.len(), 1);
     let change = &changes[0];
-    assert_eq!((change.entity_type.as_str(), change.entity_id.as_str()), ("customer", "cus_1"));
+    assert_eq!(
+        (change.entity_type.as_str(), change.entity_id.as_str()),
+        ("customer", "cus_1")
+    );
     assert_eq!(change.change, Change::Updated);
     assert_eq!(change.changed_fields, vec!["email"]);
-    assert_eq!(change.before, json!({"email": "ada@example.com"}), "the provider's previous values");
+    assert_eq!(
+        change.before,
+        json!({"email": "ada@example.com"}),
+        "the provider's previous values"
+    );
     assert_eq!(change.after["email"], "ada.lovelace@example.com");
     assert_eq!(change.provider_event_id, "evt_1");
-    let cached = app.entity("stripe", "customer", "cus_1").await.expect("cached entity");
+    let cached = app
+        .entity("stripe", "customer", "cus_1")
+        .await
+        .expect("cached entity");
     assert_eq!(cached["state"]["email"], "ada.lovelace@example.com");
     assert_eq!(cached["revision"], 1);
 
     // The same delivery again (a retry): acknowledged, ignored.
-    let again = app.post("stripe", &[("stripe-signature", &signature)], body).await;
+    let again = app
+        .post("stripe", &[("stripe-signature", &signature)], body)
+        .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["duplicates"], 1);
     assert_eq!(app.changes().len(), 1, "exactly one DataChanged");
 
     // The next change of the same customer: before is the cached state now.
-    let next = stripe_event("evt_2", "cus_1", "ada@clinic.example", "ada.lovelace@example.com");
+    let next = stripe_event(
+        "evt_2",
+        "cus_1",
+        "ada@clinic.example",
+        "ada.lovelace@example.com",
+    );
     let answer = app
-        .post("stripe", &[("stripe-signature", &signing::stripe(WHSEC, app.now(), next.as_bytes()))], next)
+        .post(
+            "stripe",
+            &[(
+                "stripe-signature",
+                &signing::stripe(WHSEC, app.now(), next.as_bytes()),
+            )],
+            next,
+        )
         .await;
     assert_eq!(answer.body["changes"], 1);
     let second = &app.changes()[1];
-    assert_eq!(second.before["name"], "Ada Lovelace", "the cached state, with the previous values laid over");
+    assert_eq!(
+        second.before["name"], "Ada Lovelace",
+        "the cached state, with the previous values laid over"
+    );
     assert_eq!(second.before["email"], "ada.lovelace@example.com");
 
     // Every decryption of the webhook secret was audited.
@@ -272,15 +351,28 @@ async fn a_signed_stripe_event_is_verified_recorded_and_published_once() {
         .deps
         .store
         .query(&Query::prefix(
-            keys::audit(&app.project, &IntegrationName::parse("stripe").expect("name")),
+            keys::audit(
+                &app.project,
+                &IntegrationName::parse("stripe").expect("name"),
+            ),
             "",
         ))
         .await
         .expect("audit");
     let purposes: Vec<&Value> = audit.items.iter().map(|i| &i.doc["purpose"]).collect();
-    assert_eq!(purposes.iter().filter(|p| **p == "webhook_verification").count(), 3, "{purposes:?}");
+    assert_eq!(
+        purposes
+            .iter()
+            .filter(|p| **p == "webhook_verification")
+            .count(),
+        3,
+        "{purposes:?}"
+    );
     assert!(
-        audit.items.iter().all(|i| !i.doc.to_string().contains(WHSEC)),
+        audit
+            .items
+            .iter()
+            .all(|i| !i.doc.to_string().contains(WHSEC)),
         "no secret in the audit trail"
     );
 }
@@ -288,15 +380,21 @@ async fn a_signed_stripe_event_is_verified_recorded_and_published_once() {
 #[tokio::test]
 async fn concurrent_duplicate_deliveries_produce_exactly_one_change() {
     let app = Arc::new(Hooks::new().await);
-    app.integration("stripe", "stripe", &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)], json!({}))
-        .await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
     let body = stripe_event("evt_dup", "cus_dup", "a@example.com", "b@example.com");
     let signature = signing::stripe(WHSEC, app.now(), body.as_bytes());
     let mut tasks = Vec::new();
     for _ in 0..24 {
         let (app, body, signature) = (app.clone(), body.clone(), signature.clone());
         tasks.push(tokio::spawn(async move {
-            app.post("stripe", &[("stripe-signature", &signature)], body).await
+            app.post("stripe", &[("stripe-signature", &signature)], body)
+                .await
         }));
     }
     let mut changes = 0;
@@ -312,47 +410,124 @@ async fn concurrent_duplicate_deliveries_produce_exactly_one_change() {
 #[tokio::test]
 async fn forged_missing_stale_or_unverifiable_signatures_get_401_and_leave_no_trace() {
     let app = Hooks::new().await;
-    app.integration("stripe", "stripe", &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)], json!({}))
-        .await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
     // A Stripe integration without a webhook secret: signed deliveries cannot be checked.
-    app.integration("stripe-nosecret", "stripe", &[("secret_key", "sk_test_x")], json!({}))
-        .await;
+    app.integration(
+        "stripe-nosecret",
+        "stripe",
+        &[("secret_key", "sk_test_x")],
+        json!({}),
+    )
+    .await;
     let body = stripe_event("evt_bad", "cus_bad", "x@example.com", "y@example.com");
     let now = app.now();
     let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
         ("stripe", vec![]),
-        ("stripe", vec![("stripe-signature", signing::stripe("whsec_other", now, body.as_bytes()))]),
-        ("stripe", vec![("stripe-signature", signing::stripe(WHSEC, now - 301, body.as_bytes()))]),
-        ("stripe", vec![("stripe-signature", signing::stripe(WHSEC, now + 301, body.as_bytes()))]),
+        (
+            "stripe",
+            vec![(
+                "stripe-signature",
+                signing::stripe("whsec_other", now, body.as_bytes()),
+            )],
+        ),
+        (
+            "stripe",
+            vec![(
+                "stripe-signature",
+                signing::stripe(WHSEC, now - 301, body.as_bytes()),
+            )],
+        ),
+        (
+            "stripe",
+            vec![(
+                "stripe-signature",
+                signing::stripe(WHSEC, now + 301, body.as_bytes()),
+            )],
+        ),
         ("stripe", vec![("stripe-signature", "t=1,v0=abc".into())]),
-        ("stripe", vec![("stripe-signature", signing::stripe(WHSEC, now, b"{}"))]),
-        ("stripe-nosecret", vec![("stripe-signature", signing::stripe(WHSEC, now, body.as_bytes()))]),
+        (
+            "stripe",
+            vec![("stripe-signature", signing::stripe(WHSEC, now, b"{}"))],
+        ),
+        (
+            "stripe-nosecret",
+            vec![(
+                "stripe-signature",
+                signing::stripe(WHSEC, now, body.as_bytes()),
+            )],
+        ),
     ];
     for (integration, headers) in cases {
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let answer = app.post(integration, &headers, body.clone()).await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{integration} {headers:?}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{integration} {headers:?}: {}",
+            answer.body
+        );
         assert_eq!(answer.body["status"], 401);
         assert!(!answer.body.to_string().contains(WHSEC));
     }
-    assert_eq!(app.traces("stripe").await + app.traces("stripe-nosecret").await, 0, "nothing unverified is stored");
+    assert_eq!(
+        app.traces("stripe").await + app.traces("stripe-nosecret").await,
+        0,
+        "nothing unverified is stored"
+    );
     assert!(app.changes().is_empty(), "nothing unverified is published");
 }
 
 #[tokio::test]
 async fn unknown_targets_get_404_and_a_verified_unreadable_body_gets_400() {
     let app = Hooks::new().await;
-    app.integration("stripe", "stripe", &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)], json!({}))
-        .await;
-    app.integration("docs", "google_docs", &[("client_id", "c"), ("client_secret", "s"), ("refresh_token", "r")], json!({}))
-        .await;
-    for path in ["/hooks/clinic/nope", "/hooks/nope/stripe", "/hooks/Bad#/stripe", "/hooks/clinic/docs"] {
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    app.integration(
+        "docs",
+        "google_docs",
+        &[
+            ("client_id", "c"),
+            ("client_secret", "s"),
+            ("refresh_token", "r"),
+        ],
+        json!({}),
+    )
+    .await;
+    for path in [
+        "/hooks/clinic/nope",
+        "/hooks/nope/stripe",
+        "/hooks/Bad#/stripe",
+        "/hooks/clinic/docs",
+    ] {
         let answer = app.post_to(path, &[], "{}").await;
-        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            answer.body
+        );
     }
     let garbage = "this is not JSON";
     let answer = app
-        .post("stripe", &[("stripe-signature", &signing::stripe(WHSEC, app.now(), garbage.as_bytes()))], garbage)
+        .post(
+            "stripe",
+            &[(
+                "stripe-signature",
+                &signing::stripe(WHSEC, app.now(), garbage.as_bytes()),
+            )],
+            garbage,
+        )
         .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
     assert_eq!(app.traces("stripe").await, 0);
@@ -362,19 +537,36 @@ async fn unknown_targets_get_404_and_a_verified_unreadable_body_gets_400() {
 async fn slack_url_verification_is_answered_with_its_challenge_once_signed() {
     let app = Hooks::new().await;
     let secret = "8f742231b10e8888abcd99yyyzzz85a5";
-    app.integration("slack", "slack", &[("bot_token", "xoxb-1"), ("signing_secret", secret)], json!({}))
-        .await;
+    app.integration(
+        "slack",
+        "slack",
+        &[("bot_token", "xoxb-1"), ("signing_secret", secret)],
+        json!({}),
+    )
+    .await;
     let body = json!({"token": "Jhj5dZrVaK7ZwHHjRyZWjbDl", "type": "url_verification",
                       "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
     .to_string();
     let ts = app.now().to_string();
     let signed = signing::slack(secret, app.now(), body.as_bytes());
     let answer = app
-        .post("slack", &[("x-slack-request-timestamp", &ts), ("x-slack-signature", &signed)], body.clone())
+        .post(
+            "slack",
+            &[
+                ("x-slack-request-timestamp", &ts),
+                ("x-slack-signature", &signed),
+            ],
+            body.clone(),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.body, json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}));
-    let unsigned = app.post("slack", &[("x-slack-request-timestamp", &ts)], body).await;
+    assert_eq!(
+        answer.body,
+        json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+    );
+    let unsigned = app
+        .post("slack", &[("x-slack-request-timestamp", &ts)], body)
+        .await;
     assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
 
     // An event_callback: a message becomes a created message entity.
@@ -383,7 +575,14 @@ async fn slack_url_verification_is_answered_with_its_challenge_once_signed() {
     .to_string();
     let signed = signing::slack(secret, app.now(), event.as_bytes());
     let answer = app
-        .post("slack", &[("x-slack-request-timestamp", &ts), ("x-slack-signature", &signed)], event)
+        .post(
+            "slack",
+            &[
+                ("x-slack-request-timestamp", &ts),
+                ("x-slack-signature", &signed),
+            ],
+            event,
+        )
         .await;
     assert_eq!(answer.body["changes"], 1, "{}", answer.body);
     assert_eq!(app.changes()[0].change, Change::Created);
@@ -392,10 +591,20 @@ async fn slack_url_verification_is_answered_with_its_challenge_once_signed() {
 #[tokio::test]
 async fn notions_handshake_token_is_kept_sealed_and_signed_events_verify_with_it() {
     let app = Hooks::new().await;
-    app.integration("notion", "notion", &[("integration_token", "ntn_1")], json!({})).await;
+    app.integration(
+        "notion",
+        "notion",
+        &[("integration_token", "ntn_1")],
+        json!({}),
+    )
+    .await;
     let token = "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl";
     let answer = app
-        .post("notion", &[("content-type", "application/json")], json!({"verification_token": token}).to_string())
+        .post(
+            "notion",
+            &[("content-type", "application/json")],
+            json!({"verification_token": token}).to_string(),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body["outcome"], "handshake_received");
@@ -403,10 +612,21 @@ async fn notions_handshake_token_is_kept_sealed_and_signed_events_verify_with_it
         keys::webhook_dedupe(&app.project, &IntegrationName::parse("notion").expect("n")),
         NOTION_TOKEN_SK,
     );
-    let kept = app.local.deps.store.get(&key).await.expect("get").expect("kept");
-    assert!(!kept.doc.to_string().contains(token), "sealed, never in clear");
+    let kept = app
+        .local
+        .deps
+        .store
+        .get(&key)
+        .await
+        .expect("get")
+        .expect("kept");
+    assert!(
+        !kept.doc.to_string().contains(token),
+        "sealed, never in clear"
+    );
     assert_eq!(kept.expires_at, Some(app.now() + DEDUPE_TTL_SECS));
-    let envelope: CredentialEnvelope = serde_json::from_value(kept.doc["envelope"].clone()).expect("envelope");
+    let envelope: CredentialEnvelope =
+        serde_json::from_value(kept.doc["envelope"].clone()).expect("envelope");
     let opened = vault::open(
         app.local.deps.keys.as_ref(),
         &app.project,
@@ -416,7 +636,12 @@ async fn notions_handshake_token_is_kept_sealed_and_signed_events_verify_with_it
     .await
     .expect("opens for its own integration");
     use secrecy::ExposeSecret;
-    assert_eq!(opened.get("verification_token").map(|s| s.expose_secret().to_owned()), Some(token.to_owned()));
+    assert_eq!(
+        opened
+            .get("verification_token")
+            .map(|s| s.expose_secret().to_owned()),
+        Some(token.to_owned())
+    );
 
     // The kept token is not a key: a delivery signed with it is still refused until
     // the user sets it as webhook_verification_token.
@@ -425,12 +650,28 @@ async fn notions_handshake_token_is_kept_sealed_and_signed_events_verify_with_it
                        "data": {"updated_properties": ["title", "Status"]}})
     .to_string();
     let signature = signing::notion(token, event.as_bytes());
-    let refused = app.post("notion", &[("x-notion-signature", &signature)], event.clone()).await;
+    let refused = app
+        .post(
+            "notion",
+            &[("x-notion-signature", &signature)],
+            event.clone(),
+        )
+        .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 
-    app.integration("notion2", "notion", &[("integration_token", "ntn_1"), ("webhook_verification_token", token)], json!({}))
+    app.integration(
+        "notion2",
+        "notion",
+        &[
+            ("integration_token", "ntn_1"),
+            ("webhook_verification_token", token),
+        ],
+        json!({}),
+    )
+    .await;
+    let answer = app
+        .post("notion2", &[("x-notion-signature", &signature)], event)
         .await;
-    let answer = app.post("notion2", &[("x-notion-signature", &signature)], event).await;
     assert_eq!(answer.body["changes"], 1, "{}", answer.body);
     assert_eq!(app.changes()[0].changed_fields, vec!["title", "Status"]);
 }
@@ -438,12 +679,27 @@ async fn notions_handshake_token_is_kept_sealed_and_signed_events_verify_with_it
 #[tokio::test]
 async fn twilio_callbacks_verify_against_the_forwarded_url_and_dedupe_by_its_token() {
     let app = Hooks::new().await;
-    app.integration("sms", "twilio", &[("account_sid", "AC1"), ("auth_token", "twilio-auth-token-1")], json!({}))
-        .await;
+    app.integration(
+        "sms",
+        "twilio",
+        &[
+            ("account_sid", "AC1"),
+            ("auth_token", "twilio-auth-token-1"),
+        ],
+        json!({}),
+    )
+    .await;
     let url = format!("https://{HOST}/hooks/clinic/sms?ref=status");
     let params = |status: &str| -> Vec<(String, String)> {
-        [("MessageSid", "SM1"), ("SmsSid", "SM1"), ("AccountSid", "AC1"), ("From", "+15017122661"),
-         ("To", "+15558675310"), ("MessageStatus", status), ("SmsStatus", status)]
+        [
+            ("MessageSid", "SM1"),
+            ("SmsSid", "SM1"),
+            ("AccountSid", "AC1"),
+            ("From", "+15017122661"),
+            ("To", "+15558675310"),
+            ("MessageStatus", status),
+            ("SmsStatus", status),
+        ]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
@@ -461,14 +717,20 @@ async fn twilio_callbacks_verify_against_the_forwarded_url_and_dedupe_by_its_tok
         let answer = app
             .post_to(
                 "/hooks/clinic/sms?ref=status",
-                &[("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", &signature)],
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("x-twilio-signature", &signature),
+                ],
                 form(&p),
             )
             .await;
         assert_eq!(answer.body["changes"], 1, "{status}: {}", answer.body);
     }
     let changes = app.changes();
-    assert_eq!(changes[1].changed_fields, vec!["MessageStatus", "SmsStatus"]);
+    assert_eq!(
+        changes[1].changed_fields,
+        vec!["MessageStatus", "SmsStatus"]
+    );
     assert_eq!(changes[1].before["MessageStatus"], "sent");
 
     // With I-Twilio-Idempotency-Token, a retry carries the same token.
@@ -478,19 +740,29 @@ async fn twilio_callbacks_verify_against_the_forwarded_url_and_dedupe_by_its_tok
         let answer = app
             .post_to(
                 "/hooks/clinic/sms?ref=status",
-                &[("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", &signature),
-                  ("i-twilio-idempotency-token", "idem-1")],
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("x-twilio-signature", &signature),
+                    ("i-twilio-idempotency-token", "idem-1"),
+                ],
                 form(&p),
             )
             .await;
         assert_eq!(answer.body["changes"], expected, "{}", answer.body);
     }
     // Signed for another URL: refused.
-    let elsewhere = signing::twilio("twilio-auth-token-1", "https://evil.example/hooks/clinic/sms", &p);
+    let elsewhere = signing::twilio(
+        "twilio-auth-token-1",
+        "https://evil.example/hooks/clinic/sms",
+        &p,
+    );
     let answer = app
         .post_to(
             "/hooks/clinic/sms?ref=status",
-            &[("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", &elsewhere)],
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("x-twilio-signature", &elsewhere),
+            ],
             form(&p),
         )
         .await;
@@ -509,7 +781,9 @@ impl FormBody {
         let enc = |s: &str| {
             s.bytes()
                 .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                        (b as char).to_string()
+                    }
                     b' ' => "+".into(),
                     other => format!("%{other:02X}"),
                 })
@@ -527,8 +801,13 @@ impl FormBody {
 async fn hubspot_and_sendgrid_batches_give_one_change_per_event() {
     let app = Hooks::new().await;
     let secret = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
-    app.integration("crm", "hubspot", &[("access_token", "pat-1"), ("client_secret", secret)], json!({}))
-        .await;
+    app.integration(
+        "crm",
+        "hubspot",
+        &[("access_token", "pat-1"), ("client_secret", secret)],
+        json!({}),
+    )
+    .await;
     let batch = json!([
         {"objectId": 1246965, "propertyName": "lifecyclestage", "propertyValue": "subscriber",
          "eventId": 3816279340u64, "subscriptionType": "contact.propertyChange", "occurredAt": 1462216307945u64},
@@ -539,7 +818,10 @@ async fn hubspot_and_sendgrid_batches_give_one_change_per_event() {
     let ts = (app.now() * 1000).to_string();
     let url = format!("https://{HOST}/hooks/clinic/crm");
     let signature = signing::hubspot_v3(secret, "POST", &url, batch.as_bytes(), app.now() * 1000);
-    let headers = [("x-hubspot-request-timestamp", ts.as_str()), ("x-hubspot-signature-v3", signature.as_str())];
+    let headers = [
+        ("x-hubspot-request-timestamp", ts.as_str()),
+        ("x-hubspot-signature-v3", signature.as_str()),
+    ];
     let answer = app.post("crm", &headers, batch.clone()).await;
     assert_eq!(
         answer.body,
@@ -547,12 +829,20 @@ async fn hubspot_and_sendgrid_batches_give_one_change_per_event() {
     );
     let again = app.post("crm", &headers, batch).await;
     assert_eq!(again.body["duplicates"], 2);
-    let ids: Vec<String> = app.changes().iter().map(|c| c.provider_event_id.clone()).collect();
+    let ids: Vec<String> = app
+        .changes()
+        .iter()
+        .map(|c| c.provider_event_id.clone())
+        .collect();
     assert_eq!(ids, vec!["3816279340", "3816279480"]);
 
     // SendGrid's published vector (sendgrid-python's tests), at its own time.
     let vectors: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/webhooks/vectors.json")).expect("vectors"),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/webhooks/vectors.json"
+        ))
+        .expect("vectors"),
     )
     .expect("json");
     let v = vectors["vectors"]
@@ -562,9 +852,20 @@ async fn hubspot_and_sendgrid_batches_give_one_change_per_event() {
         .find(|v| v["scheme"] == "sendgrid_ecdsa")
         .expect("sendgrid vector");
     let sendgrid = Hooks::new().await;
-    sendgrid.local.clock.set(chrono::DateTime::from_timestamp(v["now"].as_i64().expect("now"), 0).expect("t"));
     sendgrid
-        .integration("mail", "sendgrid", &[("api_key", "SG.x"), ("webhook_verification_key", v["secret"].as_str().expect("k"))], json!({}))
+        .local
+        .clock
+        .set(chrono::DateTime::from_timestamp(v["now"].as_i64().expect("now"), 0).expect("t"));
+    sendgrid
+        .integration(
+            "mail",
+            "sendgrid",
+            &[
+                ("api_key", "SG.x"),
+                ("webhook_verification_key", v["secret"].as_str().expect("k")),
+            ],
+            json!({}),
+        )
         .await;
     let headers: Vec<(&str, &str)> = v["headers"]
         .as_object()
@@ -572,11 +873,16 @@ async fn hubspot_and_sendgrid_batches_give_one_change_per_event() {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str().expect("str")))
         .collect();
-    let answer = sendgrid.post("mail", &headers, v["body"].as_str().expect("body")).await;
+    let answer = sendgrid
+        .post("mail", &headers, v["body"].as_str().expect("body"))
+        .await;
     assert_eq!(answer.body["changes"], 1, "{}", answer.body);
     let change = &sendgrid.changes()[0];
     assert_eq!(change.entity_type, "message");
-    assert_eq!(change.provider_event_id, "ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA");
+    assert_eq!(
+        change.provider_event_id,
+        "ZHJvcC0xMDk5NDkxOS1MUnpYbF9OSFN0T0doUTRrb2ZTbV9BLTA"
+    );
     assert_eq!(change.after["event"], "dropped");
 }
 
@@ -596,20 +902,54 @@ fn linear_issue(action: &str, state: &str, previous_state_id: Option<&str>, at_m
 #[tokio::test]
 async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditions_hold() {
     let app = Hooks::new().await;
-    app.integration("linear", "linear", &[("api_key", "lin_api_1"), ("webhook_signing_secret", "lin_wh_1")], json!({}))
-        .await;
+    app.integration(
+        "linear",
+        "linear",
+        &[
+            ("api_key", "lin_api_1"),
+            ("webhook_signing_secret", "lin_wh_1"),
+        ],
+        json!({}),
+    )
+    .await;
     let now_ms = app.now() * 1000;
     async fn send(app: &Hooks, body: String, delivery: &str) -> Answer {
         let signature = signing::linear("lin_wh_1", body.as_bytes());
-        app.post("linear", &[("linear-signature", &signature), ("linear-delivery", delivery)], body)
-            .await
+        app.post(
+            "linear",
+            &[
+                ("linear-signature", &signature),
+                ("linear-delivery", delivery),
+            ],
+            body,
+        )
+        .await
     }
-    let created = send(&app, linear_issue("create", "In Progress", None, now_ms), "d-1").await;
+    let created = send(
+        &app,
+        linear_issue("create", "In Progress", None, now_ms),
+        "d-1",
+    )
+    .await;
     assert_eq!(created.body["changes"], 1, "{}", created.body);
-    let done = send(&app, linear_issue("update", "Done", Some("state-In Progress"), now_ms), "d-2").await;
+    let done = send(
+        &app,
+        linear_issue("update", "Done", Some("state-In Progress"), now_ms),
+        "d-2",
+    )
+    .await;
     assert_eq!(done.body["changes"], 1, "{}", done.body);
-    let stale = send(&app, linear_issue("update", "Done", None, now_ms - 61_000), "d-3").await;
-    assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "webhookTimestamp outside 60 s");
+    let stale = send(
+        &app,
+        linear_issue("update", "Done", None, now_ms - 61_000),
+        "d-3",
+    )
+    .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::UNAUTHORIZED,
+        "webhookTimestamp outside 60 s"
+    );
 
     let changes = app.changes();
     assert_eq!(changes[0].change, Change::Created);
@@ -622,13 +962,34 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
     // Subscriptions, as the compiler stores them.
     let linear = IntegrationName::parse("linear").expect("n");
     for (workflow, conditions) in [
-        ("notify-on-done", vec![FieldCondition { field: "state.name".into(), equals: json!("done") }]),
-        ("notify-in-progress", vec![FieldCondition { field: "state.name".into(), equals: json!("In Progress") }]),
+        (
+            "notify-on-done",
+            vec![FieldCondition {
+                field: "state.name".into(),
+                equals: json!("done"),
+            }],
+        ),
+        (
+            "notify-in-progress",
+            vec![FieldCondition {
+                field: "state.name".into(),
+                equals: json!("In Progress"),
+            }],
+        ),
         ("any-issue-update", vec![]),
-        ("eng-done", vec![
-            FieldCondition { field: "state.name".into(), equals: json!("DONE") },
-            FieldCondition { field: "identifier".into(), equals: json!("eng-1") },
-        ]),
+        (
+            "eng-done",
+            vec![
+                FieldCondition {
+                    field: "state.name".into(),
+                    equals: json!("DONE"),
+                },
+                FieldCondition {
+                    field: "identifier".into(),
+                    equals: json!("eng-1"),
+                },
+            ],
+        ),
     ] {
         let workflow = WorkflowId::parse(workflow).expect("w");
         let subscription = TriggerSubscription {
@@ -643,7 +1004,10 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
             .store
             .put(
                 Item::of(
-                    Key::new(keys::project(&app.project), keys::trigger(&linear, "issue", Change::Updated, &workflow)),
+                    Key::new(
+                        keys::project(&app.project),
+                        keys::trigger(&linear, "issue", Change::Updated, &workflow),
+                    ),
                     &subscription,
                 )
                 .expect("item"),
@@ -658,13 +1022,25 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
         .iter()
         .map(ToString::to_string)
         .collect();
-    assert_eq!(matched, vec!["any-issue-update", "eng-done", "notify-on-done"]);
-    let created_matches = matching_workflows(&app.local.deps, &changes[0]).await.expect("m");
-    assert!(created_matches.is_empty(), "subscriptions are per change kind");
+    assert_eq!(
+        matched,
+        vec!["any-issue-update", "eng-done", "notify-on-done"]
+    );
+    let created_matches = matching_workflows(&app.local.deps, &changes[0])
+        .await
+        .expect("m");
+    assert!(
+        created_matches.is_empty(),
+        "subscriptions are per change kind"
+    );
 
     // execute-step takes the DataChanged and starts a live run of each matched
     // workflow that can run (here two of the three have a step; one was never compiled).
-    for (workflow, steps) in [("any-issue-update", vec![1]), ("notify-on-done", vec![1]), ("eng-done", vec![])] {
+    for (workflow, steps) in [
+        ("any-issue-update", vec![1]),
+        ("notify-on-done", vec![1]),
+        ("eng-done", vec![]),
+    ] {
         let id = WorkflowId::parse(workflow).expect("w");
         let record: shared::domain::Workflow = serde_json::from_value(json!({
             "id": id, "trigger": {"kind": "data_change", "integration": "linear", "entity_type": "issue", "change": "updated"},
@@ -674,7 +1050,14 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
         app.local
             .deps
             .store
-            .put(Item::of(Key::new(keys::project(&app.project), keys::workflow(&id)), &record).expect("item"), Condition::Always)
+            .put(
+                Item::of(
+                    Key::new(keys::project(&app.project), keys::workflow(&id)),
+                    &record,
+                )
+                .expect("item"),
+                Condition::Always,
+            )
             .await
             .expect("workflow");
     }
@@ -683,24 +1066,41 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
         .await;
     match handled {
         Ok(answer) => {
-            assert_eq!(answer["matched"], json!(["any-issue-update", "eng-done", "notify-on-done"]));
-            assert_eq!(answer["started_runs"].as_array().map(Vec::len), Some(2), "{answer}");
+            assert_eq!(
+                answer["matched"],
+                json!(["any-issue-update", "eng-done", "notify-on-done"])
+            );
+            assert_eq!(
+                answer["started_runs"].as_array().map(Vec::len),
+                Some(2),
+                "{answer}"
+            );
             assert_eq!(answer["not_started"][0]["workflow"], "eng-done");
             let runs = app
                 .local
                 .deps
                 .store
-                .query(&Query::prefix(keys::project(&app.project), keys::RUN_PREFIX))
+                .query(&Query::prefix(
+                    keys::project(&app.project),
+                    keys::RUN_PREFIX,
+                ))
                 .await
                 .expect("runs");
-            let run = runs.items.iter().find(|i| !i.key.sk.contains("#S#")).expect("a run");
+            let run = runs
+                .items
+                .iter()
+                .find(|i| !i.key.sk.contains("#S#"))
+                .expect("a run");
             assert_eq!(run.doc["mode"], "live");
             assert_eq!(run.doc["trigger"]["kind"], "data_change");
             assert_eq!(run.doc["trigger"]["after"]["state"]["name"], "Done");
         }
         // Until the step runtime starts runs, the matched workflows are named.
         Err(HandlerError::NotImplemented(why)) => {
-            assert!(why.contains("any-issue-update, eng-done, notify-on-done"), "{why}")
+            assert!(
+                why.contains("any-issue-update, eng-done, notify-on-done"),
+                "{why}"
+            )
         }
         Err(other) => panic!("{other}"),
     }
@@ -709,43 +1109,121 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
 #[tokio::test]
 async fn postmark_intercom_calendar_fhir_and_custom_http_each_verify_their_own_way() {
     let app = Hooks::new().await;
-    app.integration("mail", "postmark", &[("server_token", "pm-1"), ("webhook_password", "pm-hook-pass")], json!({}))
-        .await;
-    let delivery = json!({"RecordType": "Delivery", "MessageID": "m-1", "Recipient": "ada@example.com",
+    app.integration(
+        "mail",
+        "postmark",
+        &[
+            ("server_token", "pm-1"),
+            ("webhook_password", "pm-hook-pass"),
+        ],
+        json!({}),
+    )
+    .await;
+    let delivery =
+        json!({"RecordType": "Delivery", "MessageID": "m-1", "Recipient": "ada@example.com",
                           "DeliveredAt": "2026-11-29T10:00:01Z"})
-    .to_string();
-    let open = json!({"RecordType": "Open", "MessageID": "m-1", "ReceivedAt": "2026-11-29T10:05:00Z"}).to_string();
+        .to_string();
+    let open =
+        json!({"RecordType": "Open", "MessageID": "m-1", "ReceivedAt": "2026-11-29T10:05:00Z"})
+            .to_string();
     let good = signing::basic("postmark", "pm-hook-pass");
     let bad = signing::basic("postmark", "pm-hook-pasS");
-    assert_eq!(app.post("mail", &[("authorization", &good)], delivery.clone()).await.body["changes"], 1);
-    assert_eq!(app.post("mail", &[("authorization", &good)], open).await.body["changes"], 1, "same MessageID, other record type");
-    assert_eq!(app.post("mail", &[("authorization", &bad)], delivery.clone()).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.post("mail", &[], delivery).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.post("mail", &[("authorization", &good)], delivery.clone())
+            .await
+            .body["changes"],
+        1
+    );
+    assert_eq!(
+        app.post("mail", &[("authorization", &good)], open)
+            .await
+            .body["changes"],
+        1,
+        "same MessageID, other record type"
+    );
+    assert_eq!(
+        app.post("mail", &[("authorization", &bad)], delivery.clone())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post("mail", &[], delivery).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
-    app.integration("support", "intercom", &[("access_token", "dG9r"), ("client_secret", "ic-secret")], json!({}))
-        .await;
+    app.integration(
+        "support",
+        "intercom",
+        &[("access_token", "dG9r"), ("client_secret", "ic-secret")],
+        json!({}),
+    )
+    .await;
     let note = json!({"type": "notification_event", "topic": "contact.user.created", "id": "notif_1",
                       "data": {"item": {"type": "contact", "id": "c-1", "email": "ada@example.com"}}})
     .to_string();
     let signature = signing::hub_sha1("ic-secret", note.as_bytes());
-    assert_eq!(app.post("support", &[("x-hub-signature", &signature)], note.clone()).await.body["changes"], 1);
     assert_eq!(
-        app.post("support", &[("x-hub-signature", &signing::hub_sha1("other", note.as_bytes()))], note).await.status,
+        app.post("support", &[("x-hub-signature", &signature)], note.clone())
+            .await
+            .body["changes"],
+        1
+    );
+    assert_eq!(
+        app.post(
+            "support",
+            &[(
+                "x-hub-signature",
+                &signing::hub_sha1("other", note.as_bytes())
+            )],
+            note
+        )
+        .await
+        .status,
         StatusCode::UNAUTHORIZED
     );
 
-    app.integration("cal", "google_calendar",
-        &[("client_id", "c"), ("client_secret", "s"), ("refresh_token", "r"), ("channel_token", "chan-token-1")],
-        json!({})).await;
+    app.integration(
+        "cal",
+        "google_calendar",
+        &[
+            ("client_id", "c"),
+            ("client_secret", "s"),
+            ("refresh_token", "r"),
+            ("channel_token", "chan-token-1"),
+        ],
+        json!({}),
+    )
+    .await;
     let goog = |number: &'static str, token: &'static str| {
-        vec![("x-goog-channel-id", "chan-1"), ("x-goog-channel-token", token), ("x-goog-resource-id", "res-1"),
-             ("x-goog-resource-state", "exists"), ("x-goog-message-number", number)]
+        vec![
+            ("x-goog-channel-id", "chan-1"),
+            ("x-goog-channel-token", token),
+            ("x-goog-resource-id", "res-1"),
+            ("x-goog-resource-state", "exists"),
+            ("x-goog-message-number", number),
+        ]
     };
-    assert_eq!(app.post("cal", &goog("10", "chan-token-1"), "").await.body["changes"], 1);
-    assert_eq!(app.post("cal", &goog("10", "chan-token-1"), "").await.body["duplicates"], 1);
-    assert_eq!(app.post("cal", &goog("11", "wrong"), "").await.status, StatusCode::UNAUTHORIZED);
-    let cached = app.entity("cal", "calendar", "res-1").await.expect("entity");
-    assert!(!cached.to_string().contains("chan-token-1"), "the channel token is not part of the event");
+    assert_eq!(
+        app.post("cal", &goog("10", "chan-token-1"), "").await.body["changes"],
+        1
+    );
+    assert_eq!(
+        app.post("cal", &goog("10", "chan-token-1"), "").await.body["duplicates"],
+        1
+    );
+    assert_eq!(
+        app.post("cal", &goog("11", "wrong"), "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let cached = app
+        .entity("cal", "calendar", "res-1")
+        .await
+        .expect("entity");
+    assert!(
+        !cached.to_string().contains("chan-token-1"),
+        "the channel token is not part of the event"
+    );
 
     app.integration("ehr", "fhir", &[("access_token", "t"), ("subscription_secret", "fhir-sub-secret")],
         json!({"base_url": "https://fhir.example.org/r4", "subscription_header": "X-Subscription-Auth"})).await;
@@ -754,11 +1232,23 @@ async fn postmark_intercom_calendar_fhir_and_custom_http_each_verify_their_own_w
                                   {"resource": {"resourceType": "Encounter", "id": "enc-1", "status": "in-progress"}}]})
     .to_string();
     assert_eq!(
-        app.post("ehr", &[("x-subscription-auth", "Bearer fhir-sub-secret")], bundle.clone()).await.body["changes"],
+        app.post(
+            "ehr",
+            &[("x-subscription-auth", "Bearer fhir-sub-secret")],
+            bundle.clone()
+        )
+        .await
+        .body["changes"],
         1
     );
     assert_eq!(
-        app.post("ehr", &[("authorization", "Bearer fhir-sub-secret")], bundle).await.status,
+        app.post(
+            "ehr",
+            &[("authorization", "Bearer fhir-sub-secret")],
+            bundle
+        )
+        .await
+        .status,
         StatusCode::UNAUTHORIZED,
         "only the header the subscription declares"
     );
@@ -771,9 +1261,16 @@ async fn postmark_intercom_calendar_fhir_and_custom_http_each_verify_their_own_w
                     "entities": [{"event_types": ["ticket.updated"], "entity_type": "ticket", "id": "/data/id",
                                   "change": "updated", "state": "/data"}]}
     });
-    app.integration("tickets", "custom_http", &[("token", "t"), ("webhook_secret", "custom-secret")], declaration)
-        .await;
-    let body = json!({"id": "evt-9", "type": "ticket.updated", "data": {"id": "T-7", "status": "closed"}}).to_string();
+    app.integration(
+        "tickets",
+        "custom_http",
+        &[("token", "t"), ("webhook_secret", "custom-secret")],
+        declaration,
+    )
+    .await;
+    let body =
+        json!({"id": "evt-9", "type": "ticket.updated", "data": {"id": "T-7", "status": "closed"}})
+            .to_string();
     let ts = app.now().to_string();
     let format = shared::catalog::HmacFormat {
         encoding: shared::catalog::DigestEncoding::Hex,
@@ -781,7 +1278,13 @@ async fn postmark_intercom_calendar_fhir_and_custom_http_each_verify_their_own_w
         signed: "{timestamp}.{body}".into(),
     };
     let signature = signing::declared("custom-secret", &format, Some(&ts), body.as_bytes());
-    let answer = app.post("tickets", &[("x-timestamp", &ts), ("x-signature", &signature)], body.clone()).await;
+    let answer = app
+        .post(
+            "tickets",
+            &[("x-timestamp", &ts), ("x-signature", &signature)],
+            body.clone(),
+        )
+        .await;
     assert_eq!(answer.body["changes"], 1, "{}", answer.body);
     let unsigned = app.post("tickets", &[("x-timestamp", &ts)], body).await;
     assert_eq!(unsigned.status, StatusCode::UNAUTHORIZED);
@@ -790,8 +1293,16 @@ async fn postmark_intercom_calendar_fhir_and_custom_http_each_verify_their_own_w
 #[tokio::test]
 async fn mailgun_signature_tokens_are_accepted_once() {
     let app = Hooks::new().await;
-    app.integration("mg", "mailgun", &[("api_key", "key-1"), ("webhook_signing_key", "mg-signing-key")],
-        json!({"domain": "mg.example.com"})).await;
+    app.integration(
+        "mg",
+        "mailgun",
+        &[
+            ("api_key", "key-1"),
+            ("webhook_signing_key", "mg-signing-key"),
+        ],
+        json!({"domain": "mg.example.com"}),
+    )
+    .await;
     let ts = app.now().to_string();
     let body = |event_id: &str, token: &str| {
         json!({"signature": {"timestamp": ts, "token": token, "signature": signing::mailgun("mg-signing-key", &ts, token)},
@@ -799,8 +1310,15 @@ async fn mailgun_signature_tokens_are_accepted_once() {
                               "message": {"headers": {"message-id": "20111114174239.25659.5817@mg.example.com"}}}})
         .to_string()
     };
-    assert_eq!(app.post("mg", &[], body("ev-1", "tok-1")).await.body["changes"], 1);
-    assert_eq!(app.post("mg", &[], body("ev-1", "tok-1")).await.body["duplicates"], 1, "a redelivery");
+    assert_eq!(
+        app.post("mg", &[], body("ev-1", "tok-1")).await.body["changes"],
+        1
+    );
+    assert_eq!(
+        app.post("mg", &[], body("ev-1", "tok-1")).await.body["duplicates"],
+        1,
+        "a redelivery"
+    );
     // A captured signature reused for other event data: refused.
     let replay = app.post("mg", &[], body("ev-2", "tok-1")).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{}", replay.body);
@@ -835,17 +1353,34 @@ async fn a_change_the_bus_refuses_is_undone_so_the_providers_retry_records_it() 
         failures: AtomicUsize::new(1),
     });
     let app = Hooks::with(local).await;
-    app.integration("stripe", "stripe", &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)], json!({}))
-        .await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
     let first = stripe_event("evt_a", "cus_a", "one@example.com", "zero@example.com");
     let signature = signing::stripe(WHSEC, app.now(), first.as_bytes());
-    let failed = app.post("stripe", &[("stripe-signature", &signature)], first.clone()).await;
-    assert_eq!(failed.status, StatusCode::SERVICE_UNAVAILABLE, "{}", failed.body);
+    let failed = app
+        .post("stripe", &[("stripe-signature", &signature)], first.clone())
+        .await;
+    assert_eq!(
+        failed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        failed.body
+    );
     assert_eq!(app.traces("stripe").await, 0, "marker and entity undone");
-    let retried = app.post("stripe", &[("stripe-signature", &signature)], first).await;
+    let retried = app
+        .post("stripe", &[("stripe-signature", &signature)], first)
+        .await;
     assert_eq!(retried.body["changes"], 1, "{}", retried.body);
     assert_eq!(app.changes().len(), 1);
-    assert_eq!(app.changes()[0].before, json!({"email": "zero@example.com"}));
+    assert_eq!(
+        app.changes()[0].before,
+        json!({"email": "zero@example.com"})
+    );
 }
 
 /// Records every DataChanged routed to execute-step.
@@ -857,7 +1392,8 @@ struct Recorder {
 #[async_trait]
 impl EventHandler for Recorder {
     async fn handle(&self, event: BusEvent) -> Result<Value, HandlerError> {
-        let change: DataChanged = serde_json::from_value(event.detail).map_err(|e| HandlerError::Rejected(e.to_string()))?;
+        let change: DataChanged = serde_json::from_value(event.detail)
+            .map_err(|e| HandlerError::Rejected(e.to_string()))?;
         self.events.lock().expect("lock").push(change);
         Ok(json!({}))
     }
@@ -876,9 +1412,16 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
     let app = Hooks::new().await;
     let recorder = Arc::new(Recorder::default());
     app.local.bus.attach(Target::ExecuteStep, recorder.clone());
-    app.integration("stripe", "stripe", &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)], json!({}))
-        .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("addr");
     assert!(address.ip().is_loopback());
     let router = app.router.clone();
@@ -887,18 +1430,41 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
     let now = app.now();
     let mut requests: Vec<(String, String, StatusCode)> = Vec::new();
     for i in 0..UNIQUE {
-        let body = stripe_event(&format!("evt_load_{i}"), &format!("cus_{}", i % 250), &format!("p{i}@example.com"), "old@example.com");
+        let body = stripe_event(
+            &format!("evt_load_{i}"),
+            &format!("cus_{}", i % 250),
+            &format!("p{i}@example.com"),
+            "old@example.com",
+        );
         let signature = signing::stripe(WHSEC, now, body.as_bytes());
         requests.push((body.clone(), signature.clone(), StatusCode::OK));
         requests.push((body, signature, StatusCode::OK)); // the provider's retry
     }
     for i in 0..FORGED {
-        let body = stripe_event(&format!("evt_forged_{i}"), "cus_x", "x@example.com", "y@example.com");
-        requests.push((body.clone(), signing::stripe("whsec_forger", now, body.as_bytes()), StatusCode::UNAUTHORIZED));
+        let body = stripe_event(
+            &format!("evt_forged_{i}"),
+            "cus_x",
+            "x@example.com",
+            "y@example.com",
+        );
+        requests.push((
+            body.clone(),
+            signing::stripe("whsec_forger", now, body.as_bytes()),
+            StatusCode::UNAUTHORIZED,
+        ));
     }
     for i in 0..STALE {
-        let body = stripe_event(&format!("evt_stale_{i}"), "cus_x", "x@example.com", "y@example.com");
-        requests.push((body.clone(), signing::stripe(WHSEC, now - 3600, body.as_bytes()), StatusCode::UNAUTHORIZED));
+        let body = stripe_event(
+            &format!("evt_stale_{i}"),
+            "cus_x",
+            "x@example.com",
+            "y@example.com",
+        );
+        requests.push((
+            body.clone(),
+            signing::stripe(WHSEC, now - 3600, body.as_bytes()),
+            StatusCode::UNAUTHORIZED,
+        ));
     }
     // Shuffle deterministically so duplicates and refusals interleave.
     let n = requests.len();
@@ -907,7 +1473,10 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
         requests.swap(i, j);
     }
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(IN_FLIGHT).build().expect("client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(IN_FLIGHT)
+        .build()
+        .expect("client");
     let url = format!("http://{address}/hooks/{}/stripe", app.project);
     let started = std::time::Instant::now();
     let queue = Arc::new(tokio::sync::Mutex::new(requests));
@@ -919,7 +1488,9 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
         let (server_errors, wrong) = (server_errors.clone(), wrong.clone());
         workers.push(tokio::spawn(async move {
             loop {
-                let Some((body, signature, expected)) = queue.lock().await.pop() else { break };
+                let Some((body, signature, expected)) = queue.lock().await.pop() else {
+                    break;
+                };
                 let response = client
                     .post(&url)
                     .header("stripe-signature", signature)
@@ -943,7 +1514,9 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
             w.await.expect("worker");
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(60), all).await.expect("bounded: under 60 s");
+    tokio::time::timeout(std::time::Duration::from_secs(60), all)
+        .await
+        .expect("bounded: under 60 s");
     let elapsed = started.elapsed();
     app.local.bus.wait_idle().await;
     server.abort();
@@ -951,13 +1524,23 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
     assert_eq!(server_errors.load(Ordering::SeqCst), 0, "no 5xx");
     assert_eq!(wrong.load(Ordering::SeqCst), 0, "every answer as expected");
     let events = recorder.events.lock().expect("lock").clone();
-    let mut ids: Vec<&str> = events.iter().map(|e| e.provider_event_id.as_str()).collect();
+    let mut ids: Vec<&str> = events
+        .iter()
+        .map(|e| e.provider_event_id.as_str())
+        .collect();
     ids.sort_unstable();
     let before = ids.len();
     ids.dedup();
     assert_eq!(before, ids.len(), "no DataChanged twice");
-    assert_eq!(ids.len(), UNIQUE, "one DataChanged per unique valid delivery, none lost");
-    assert!(ids.iter().all(|id| id.starts_with("evt_load_")), "nothing forged or stale published");
+    assert_eq!(
+        ids.len(),
+        UNIQUE,
+        "one DataChanged per unique valid delivery, none lost"
+    );
+    assert!(
+        ids.iter().all(|id| id.starts_with("evt_load_")),
+        "nothing forged or stale published"
+    );
     eprintln!(
         "load: {} requests ({UNIQUE} unique valid, {UNIQUE} duplicates, {FORGED} forged, {STALE} stale), {IN_FLIGHT} in flight, {:.2?}, {:.0} requests/s",
         n,

@@ -32,7 +32,13 @@ pub struct CachingKeyService {
 
 impl CachingKeyService {
     pub fn new(inner: Arc<dyn KeyService>, ttl: Duration, max_uses: u32) -> Self {
-        Self { inner, ttl, max_uses: max_uses.max(1), max_entries: 1024, entries: Mutex::new(HashMap::new()) }
+        Self {
+            inner,
+            ttl,
+            max_uses: max_uses.max(1),
+            max_entries: 1024,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     fn cache_key(wrapped: &[u8], context: &EncryptionContext) -> [u8; 32] {
@@ -75,7 +81,14 @@ impl KeyService for CachingKeyService {
                 entries.clear();
             }
         }
-        entries.insert(id, Entry { key: key.clone(), expires: now + self.ttl, uses_left: self.max_uses - 1 });
+        entries.insert(
+            id,
+            Entry {
+                key: key.clone(),
+                expires: now + self.ttl,
+                uses_left: self.max_uses - 1,
+            },
+        );
         Ok(key)
     }
 }
@@ -92,7 +105,11 @@ mod tests {
         async fn generate_data_key(&self, c: &EncryptionContext) -> Result<DataKey, KeyError> {
             self.0.generate_data_key(c).await
         }
-        async fn decrypt_data_key(&self, w: &[u8], c: &EncryptionContext) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        async fn decrypt_data_key(
+            &self,
+            w: &[u8],
+            c: &EncryptionContext,
+        ) -> Result<Zeroizing<[u8; 32]>, KeyError> {
             self.1.fetch_add(1, Ordering::SeqCst);
             self.0.decrypt_data_key(w, c).await
         }
@@ -101,32 +118,48 @@ mod tests {
     #[tokio::test]
     async fn cached_keys_spare_the_key_service_within_their_uses_and_never_cross_contexts() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let local = Arc::new(crate::adapters::LocalKeyService::open_or_create(&dir.path().join("k")).expect("keys"));
+        let local = Arc::new(
+            crate::adapters::LocalKeyService::open_or_create(&dir.path().join("k")).expect("keys"),
+        );
         let counting = Arc::new(Counting(local, AtomicUsize::new(0)));
         let cache = CachingKeyService::new(counting.clone(), Duration::from_secs(60), 3);
         let ctx = EncryptionContext::for_integration("p", "i");
         let made = cache.generate_data_key(&ctx).await.expect("generate");
         for _ in 0..7 {
-            let key = cache.decrypt_data_key(&made.wrapped, &ctx).await.expect("decrypt");
+            let key = cache
+                .decrypt_data_key(&made.wrapped, &ctx)
+                .await
+                .expect("decrypt");
             assert_eq!(*key, *made.plaintext);
         }
         // 3 uses per fetch: 7 decrypts cost 3 calls.
         assert_eq!(counting.1.load(Ordering::SeqCst), 3);
         let other = EncryptionContext::for_integration("other", "i");
-        assert_eq!(cache.decrypt_data_key(&made.wrapped, &other).await, Err(KeyError::Rejected));
+        assert_eq!(
+            cache.decrypt_data_key(&made.wrapped, &other).await,
+            Err(KeyError::Rejected)
+        );
     }
 
     #[tokio::test]
     async fn cached_keys_expire() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let local = Arc::new(crate::adapters::LocalKeyService::open_or_create(&dir.path().join("k")).expect("keys"));
+        let local = Arc::new(
+            crate::adapters::LocalKeyService::open_or_create(&dir.path().join("k")).expect("keys"),
+        );
         let counting = Arc::new(Counting(local, AtomicUsize::new(0)));
         let cache = CachingKeyService::new(counting.clone(), Duration::from_millis(20), 100);
         let ctx = EncryptionContext::for_integration("p", "i");
         let made = cache.generate_data_key(&ctx).await.expect("generate");
-        cache.decrypt_data_key(&made.wrapped, &ctx).await.expect("decrypt");
+        cache
+            .decrypt_data_key(&made.wrapped, &ctx)
+            .await
+            .expect("decrypt");
         tokio::time::sleep(Duration::from_millis(30)).await;
-        cache.decrypt_data_key(&made.wrapped, &ctx).await.expect("decrypt");
+        cache
+            .decrypt_data_key(&made.wrapped, &ctx)
+            .await
+            .expect("decrypt");
         assert_eq!(counting.1.load(Ordering::SeqCst), 2);
     }
 }

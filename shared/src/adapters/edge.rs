@@ -32,15 +32,21 @@ impl EgressPolicy {
         let mut policy = Self::default();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             if let Some((ip, bits)) = entry.split_once('/') {
-                let ip: IpAddr = ip.parse().map_err(|_| format!("{entry:?} is not a CIDR network"))?;
-                let bits: u8 = bits.parse().map_err(|_| format!("{entry:?} has a bad prefix length"))?;
+                let ip: IpAddr = ip
+                    .parse()
+                    .map_err(|_| format!("{entry:?} is not a CIDR network"))?;
+                let bits: u8 = bits
+                    .parse()
+                    .map_err(|_| format!("{entry:?} has a bad prefix length"))?;
                 let max = if ip.is_ipv4() { 32 } else { 128 };
                 if bits > max {
                     return Err(format!("{entry:?} has a prefix longer than {max}"));
                 }
                 policy.networks.push((ip, bits));
             } else if let Ok(ip) = entry.parse::<IpAddr>() {
-                policy.networks.push((ip, if ip.is_ipv4() { 32 } else { 128 }));
+                policy
+                    .networks
+                    .push((ip, if ip.is_ipv4() { 32 } else { 128 }));
             } else {
                 policy.hosts.push(entry.to_ascii_lowercase());
             }
@@ -56,18 +62,28 @@ impl EgressPolicy {
         if is_public(ip) {
             return true;
         }
-        self.networks.iter().any(|(net, bits)| in_network(ip, *net, *bits))
+        self.networks
+            .iter()
+            .any(|(net, bits)| in_network(ip, *net, *bits))
     }
 }
 
 fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - u32::from(bits)) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(bits))
+            };
             u32::from(a) & mask == u32::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(bits))
+            };
             u128::from(a) & mask == u128::from(b) & mask
         }
         _ => false,
@@ -117,14 +133,21 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = Arc::clone(&self.policy);
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = if policy.allows_host(&host) {
                 resolved
             } else {
-                resolved.into_iter().filter(|a| policy.allows_ip(a.ip())).collect()
+                resolved
+                    .into_iter()
+                    .filter(|a| policy.allows_ip(a.ip()))
+                    .collect()
             };
             if allowed.is_empty() {
-                return Err(format!("egress to {host} refused: it resolves to a non-public address").into());
+                return Err(format!(
+                    "egress to {host} refused: it resolves to a non-public address"
+                )
+                .into());
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
@@ -145,7 +168,9 @@ impl LiveEdge {
     pub fn with_policy(timeout: Duration, policy: EgressPolicy) -> Result<Self, EdgeError> {
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { policy: Arc::clone(&policy) }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: Arc::clone(&policy),
+            }))
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             // Redirects could carry credentials to another host; a provider API that
@@ -154,7 +179,11 @@ impl LiveEdge {
             .user_agent(concat!("studio-integrations/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| EdgeError::Invalid(format!("http client: {e}")))?;
-        Ok(Self { client, timeout, policy })
+        Ok(Self {
+            client,
+            timeout,
+            policy,
+        })
     }
 }
 
@@ -195,7 +224,9 @@ impl Edge for LiveEdge {
             } else if e.is_connect() {
                 let text = format!("{:?}", e);
                 if text.contains("egress to") {
-                    EdgeError::Refused("egress refused: the host resolves to a non-public address".into())
+                    EdgeError::Refused(
+                        "egress refused: the host resolves to a non-public address".into(),
+                    )
                 } else {
                     EdgeError::Connect(e.without_url().to_string())
                 }

@@ -57,7 +57,10 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
     let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
         .iter()
         .any(|p| provider.base_url.starts_with(p));
-    if !provider.base_url.starts_with("https://") && !provider.base_url.starts_with("{config.") && !loopback {
+    if !provider.base_url.starts_with("https://")
+        && !provider.base_url.starts_with("{config.")
+        && !loopback
+    {
         problems.push(format!(
             "base_url {:?} must be https:// or a config placeholder",
             provider.base_url

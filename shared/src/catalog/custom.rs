@@ -25,8 +25,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::model::{
-    Auth, Category, DigestEncoding, Encoding, EntityMapping, Field, Format, HmacFormat,
-    HttpMethod, Operation, Payload, Provider, SignatureScheme, Webhooks,
+    Auth, Category, DigestEncoding, Encoding, EntityMapping, Field, Format, HmacFormat, HttpMethod,
+    Operation, Payload, Provider, SignatureScheme, Webhooks,
 };
 use super::{check_declaration, values::check_value};
 use crate::domain::InvalidValue;
@@ -91,7 +91,11 @@ fn webhooks(declared: &WebhookDeclaration, problems: &mut Vec<InvalidValue>) -> 
         }
     });
     let placeholders_ok = signed.matches("{body}").count() == 1
-        && signed.replace("{body}", "").replace("{timestamp}", "").find(['{', '}']).is_none();
+        && signed
+            .replace("{body}", "")
+            .replace("{timestamp}", "")
+            .find(['{', '}'])
+            .is_none();
     if !placeholders_ok {
         problems.push(problem(
             "config.webhook.signed",

@@ -27,7 +27,9 @@ use std::sync::OnceLock;
 pub use check::{check, check_declaration, compile_schema, validation_errors};
 pub use model::*;
 pub use template::{Placeholder, Source, placeholders};
-pub use values::{applies, check_config, check_credentials, check_value, check_values, required_credentials};
+pub use values::{
+    applies, check_config, check_credentials, check_value, check_values, required_credentials,
+};
 
 /// All providers, parsed once.
 #[derive(Debug)]

@@ -153,22 +153,36 @@ pub fn check_values(
 }
 
 /// The checked config with defaults filled in, or every problem.
-pub fn check_config(provider: &Provider, config: &Map<String, Value>) -> Result<Map<String, Value>, Vec<InvalidValue>> {
+pub fn check_config(
+    provider: &Provider,
+    config: &Map<String, Value>,
+) -> Result<Map<String, Value>, Vec<InvalidValue>> {
     let mut problems = Vec::new();
     let mut checked_config = Map::new();
-    let known_config: BTreeMap<&str, &Field> = provider.config.iter().map(|f| (f.name.as_str(), f)).collect();
+    let known_config: BTreeMap<&str, &Field> = provider
+        .config
+        .iter()
+        .map(|f| (f.name.as_str(), f))
+        .collect();
     for key in config.keys() {
         if !known_config.contains_key(key.as_str()) {
             problems.push(InvalidValue::new(
                 format!("config.{key}"),
-                format!("{} has no such setting; it takes {}", provider.display_name, names(&provider.config)),
+                format!(
+                    "{} has no such setting; it takes {}",
+                    provider.display_name,
+                    names(&provider.config)
+                ),
             ));
         }
     }
     for field in &provider.config {
         if !applies(field, config, &provider.config) {
             if config.get(&field.name).is_some_and(|v| !v.is_null()) {
-                problems.push(InvalidValue::new(format!("config.{}", field.name), "does not apply with these settings"));
+                problems.push(InvalidValue::new(
+                    format!("config.{}", field.name),
+                    "does not apply with these settings",
+                ));
             }
             continue;
         }
@@ -189,10 +203,17 @@ pub fn check_config(provider: &Provider, config: &Map<String, Value>) -> Result<
                     ));
                 }
             }
-            Some(_) => problems.push(InvalidValue::new(format!("config.{}", field.name), "must be a string")),
+            Some(_) => problems.push(InvalidValue::new(
+                format!("config.{}", field.name),
+                "must be a string",
+            )),
         }
     }
-    if problems.is_empty() { Ok(checked_config) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(checked_config)
+    } else {
+        Err(problems)
+    }
 }
 
 /// The checked credentials (for the given config), or every problem. Messages never
@@ -208,7 +229,11 @@ pub fn check_credentials(
         if !provider.credentials.iter().any(|f| &f.name == key) {
             problems.push(InvalidValue::new(
                 format!("credentials.{key}"),
-                format!("{} takes no such credential; it takes {}", provider.display_name, names(&provider.credentials)),
+                format!(
+                    "{} takes no such credential; it takes {}",
+                    provider.display_name,
+                    names(&provider.credentials)
+                ),
             ));
         }
     }
@@ -227,13 +252,20 @@ pub fn check_credentials(
             },
             Some(Value::Null) | None => {
                 if field.required {
-                    problems.push(InvalidValue::new(at, format!("is required ({})", field.label)));
+                    problems.push(InvalidValue::new(
+                        at,
+                        format!("is required ({})", field.label),
+                    ));
                 }
             }
             Some(_) => problems.push(InvalidValue::new(at, "must be a string")),
         }
     }
-    if problems.is_empty() { Ok(checked) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(problems)
+    }
 }
 
 /// The credential fields a config requires (to check a config change against the

@@ -32,13 +32,18 @@ pub fn parse_reference(inner: &str) -> Result<Reference, String> {
     match parts.as_slice() {
         ["entity", field, ..] if !field.is_empty() => Ok(Reference::Entity(parts[1..].join("."))),
         ["change", "entity_id"] => Ok(Reference::ChangeId),
-        ["change", side @ ("after" | "before"), rest @ ..] if !rest.is_empty() => Ok(Reference::Change {
-            after: *side == "after",
-            path: rest.join("."),
-        }),
+        ["change", side @ ("after" | "before"), rest @ ..] if !rest.is_empty() => {
+            Ok(Reference::Change {
+                after: *side == "after",
+                path: rest.join("."),
+            })
+        }
         ["steps", n, "output", rest @ ..] if !rest.is_empty() => n
             .parse::<u32>()
-            .map(|step| Reference::Step { step, path: rest.join(".") })
+            .map(|step| Reference::Step {
+                step,
+                path: rest.join("."),
+            })
             .map_err(|_| format!("{{{{{inner}}}}}: the step must be a number")),
         _ => Err(format!(
             "{{{{{inner}}}}} is not a reference; use {{{{entity.<field>}}}}, {{{{change.after.<field>}}}}, {{{{change.entity_id}}}} or {{{{steps.<n>.output.<field>}}}}"
@@ -52,7 +57,9 @@ pub fn templates(text: &str) -> Result<(Vec<String>, bool), String> {
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("unclosed {{{{ in {text:?}"))?;
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unclosed {{{{ in {text:?}"))?;
         found.push(after[..end].trim().to_owned());
         rest = &after[end + 2..];
     }
@@ -83,7 +90,11 @@ impl Scope<'_> {
                         "{{{{entity.{field}}}}}: this workflow starts on a data change; use {{{{change.after.{field}}}}}"
                     ));
                 }
-                match self.sources.iter().find(|s| s.reference == format!("entity.{field}")) {
+                match self
+                    .sources
+                    .iter()
+                    .find(|s| s.reference == format!("entity.{field}"))
+                {
                     Some(s) => Ok(s.kind.clone()),
                     None => {
                         let names: Vec<&str> = self
@@ -94,7 +105,9 @@ impl Scope<'_> {
                             .collect();
                         let entity = self.entity_name.unwrap_or("the trigger entity");
                         Err(if names.is_empty() {
-                            format!("{{{{entity.{field}}}}}: {entity} declares no fields; send them in entity.fields")
+                            format!(
+                                "{{{{entity.{field}}}}}: {entity} declares no fields; send them in entity.fields"
+                            )
                         } else {
                             format!(
                                 "{{{{entity.{field}}}}}: {entity} has no field {field}; it has {}",
@@ -106,7 +119,9 @@ impl Scope<'_> {
             }
             Reference::ChangeId | Reference::Change { .. } => {
                 let Trigger::DataChange { entity_type, .. } = self.trigger else {
-                    return Err("this workflow starts on an entity event; use {{entity.<field>}}".into());
+                    return Err(
+                        "this workflow starts on an entity event; use {{entity.<field>}}".into(),
+                    );
                 };
                 let Reference::Change { path, .. } = reference else {
                     return Ok(Kind::String(None));
@@ -114,7 +129,11 @@ impl Scope<'_> {
                 if !self.change_fields_known {
                     return Ok(Kind::Any);
                 }
-                let fields: Vec<&Source> = self.sources.iter().filter(|s| s.origin == Origin::Change).collect();
+                let fields: Vec<&Source> = self
+                    .sources
+                    .iter()
+                    .filter(|s| s.origin == Origin::Change)
+                    .collect();
                 if let Some(s) = fields.iter().find(|s| s.name == *path) {
                     return Ok(s.kind.clone());
                 }
@@ -123,12 +142,20 @@ impl Scope<'_> {
                 for n in (1..parts.len()).rev() {
                     let prefix = parts[..n].join(".");
                     if let Some(s) = fields.iter().find(|s| s.name == prefix) {
-                        if matches!(s.kind, Kind::Object { open: true } | Kind::Any | Kind::Array) || n >= 2 {
+                        if matches!(
+                            s.kind,
+                            Kind::Object { open: true } | Kind::Any | Kind::Array
+                        ) || n >= 2
+                        {
                             return Ok(Kind::Any);
                         }
                     }
                 }
-                let names: Vec<&str> = fields.iter().filter(|s| !s.name.contains('.')).map(|s| s.name.as_str()).collect();
+                let names: Vec<&str> = fields
+                    .iter()
+                    .filter(|s| !s.name.contains('.'))
+                    .map(|s| s.name.as_str())
+                    .collect();
                 Err(format!(
                     "{{{{change.after.{path}}}}}: a {entity_type} has no field {path}; it has {}",
                     closest_first(path, &names).join(", ")
@@ -142,7 +169,9 @@ impl Scope<'_> {
                     ));
                 }
                 let Some(contract) = self.earlier.iter().find(|c| c.step == *step) else {
-                    return Err(format!("{{{{steps.{step}.output.{path}}}}}: the workflow has no step {step}"));
+                    return Err(format!(
+                        "{{{{steps.{step}.output.{path}}}}}: the workflow has no step {step}"
+                    ));
                 };
                 let output = &contract.output_schema;
                 let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
@@ -172,7 +201,11 @@ impl Scope<'_> {
                                 .unwrap_or_default();
                             let names: Vec<&str> = names.iter().map(String::as_str).collect();
                             let at = parts[..i].join(".");
-                            let place = if at.is_empty() { String::new() } else { format!(" under {at}") };
+                            let place = if at.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" under {at}")
+                            };
                             return Err(format!(
                                 "{{{{steps.{step}.output.{path}}}}}: step {step} ({}) returns no {part}{place}; it returns {}",
                                 contract.operation,
@@ -249,7 +282,11 @@ fn validator(key: String, schema: &Value) -> Result<Arc<jsonschema::Validator>, 
 
 /// The provider's default for an input, when the integration's config (or the config
 /// field's own default) gives every value it needs.
-pub fn default_value(template: &str, provider: &Provider, integration: &ProjectIntegration) -> Option<Value> {
+pub fn default_value(
+    template: &str,
+    provider: &Provider,
+    integration: &ProjectIntegration,
+) -> Option<Value> {
     let found = placeholders(template).ok()?;
     let mut text = template.to_owned();
     for p in found {
@@ -257,9 +294,19 @@ pub fn default_value(template: &str, provider: &Provider, integration: &ProjectI
             PlaceholderSource::Config => integration
                 .config
                 .get(&p.name)
-                .and_then(|v| v.as_str().map(str::to_owned).or_else(|| (!v.is_null()).then(|| v.to_string())))
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| (!v.is_null()).then(|| v.to_string()))
+                })
                 .filter(|v| !v.is_empty())
-                .or_else(|| provider.config.iter().find(|f| f.name == p.name).and_then(|f| f.default.clone()))?,
+                .or_else(|| {
+                    provider
+                        .config
+                        .iter()
+                        .find(|f| f.name == p.name)
+                        .and_then(|f| f.default.clone())
+                })?,
             // A credential is filled at the edge; the compiler never sees it.
             PlaceholderSource::Credentials => "credential".to_owned(),
             PlaceholderSource::Input => return None,
@@ -289,7 +336,10 @@ fn sample(
     let mut templated = BTreeSet::new();
     let mut out = Map::new();
     for (k, v) in mapping {
-        out.insert(k.clone(), sample_value(v, &format!("/{k}"), scope, &mut templated));
+        out.insert(
+            k.clone(),
+            sample_value(v, &format!("/{k}"), scope, &mut templated),
+        );
     }
     for (key, template) in &op.defaults {
         if !out.contains_key(key) {
@@ -302,7 +352,12 @@ fn sample(
     (Value::Object(out), templated)
 }
 
-fn sample_value(value: &Value, pointer: &str, scope: &Scope, templated: &mut BTreeSet<String>) -> Value {
+fn sample_value(
+    value: &Value,
+    pointer: &str,
+    scope: &Scope,
+    templated: &mut BTreeSet<String>,
+) -> Value {
     match value {
         Value::String(text) if text.contains("{{") => {
             templated.insert(pointer.to_owned());
@@ -316,7 +371,12 @@ fn sample_value(value: &Value, pointer: &str, scope: &Scope, templated: &mut BTr
         }
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), sample_value(v, &format!("{pointer}/{k}"), scope, templated)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        sample_value(v, &format!("{pointer}/{k}"), scope, templated),
+                    )
+                })
                 .collect(),
         ),
         Value::Array(items) => Value::Array(
@@ -355,7 +415,9 @@ fn could_fill(scope: &Scope, root: &Value, target: Option<&Value>) -> Vec<String
     scope
         .sources
         .iter()
-        .filter(|s| s.reference != "change.entity_id" || matches!(scope.trigger, Trigger::DataChange { .. }))
+        .filter(|s| {
+            s.reference != "change.entity_id" || matches!(scope.trigger, Trigger::DataChange { .. })
+        })
         .filter(|s| !s.name.contains('.') || matches!(s.origin, Origin::Change))
         .filter(|s| schema::fits(&s.kind, &types))
         .map(|s| s.template())
@@ -376,7 +438,8 @@ fn missing_message(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let target = schema::at_path(root, root, &parent_path).and_then(|p| schema::property(root, p, name));
+    let target =
+        schema::at_path(root, root, &parent_path).and_then(|p| schema::property(root, p, name));
     let expected = target
         .map(|t| schema::kind(root, t).name())
         .unwrap_or_else(|| "value".into());
@@ -397,17 +460,51 @@ fn missing_message(
             }
         }
     }
-    let candidates = could_fill(scope, root, target);
     let whose = match scope.trigger {
         Trigger::Entity { entity, .. } => entity.clone(),
         Trigger::DataChange { entity_type, .. } => format!("the changed {entity_type}"),
     };
-    if candidates.is_empty() {
+    let mut full_path = parent_path.clone();
+    full_path.push(name.to_owned());
+    let role = super::mapping::expected_role(&full_path, root, provider);
+    let of_role: Vec<String> = role
+        .as_ref()
+        .map(|r| {
+            scope
+                .sources
+                .iter()
+                .filter(|s| s.role == *r)
+                .map(|s| s.template())
+                .collect()
+        })
+        .unwrap_or_default();
+    let candidates = could_fill(scope, root, target);
+    if let (Some(words), true) = (
+        role.as_ref().and_then(super::mapping::role_words),
+        of_role.is_empty(),
+    ) {
+        message.push_str(&format!(
+            "; no field of {whose} or of an earlier step is {words}"
+        ));
+        if candidates.is_empty() {
+            message
+                .push_str(": add one to the entity, write the value in the instruction, or map it");
+        } else {
+            message.push_str(&format!(
+                "; fields of a fitting type that could, if one holds it: {}",
+                candidates.join(", ")
+            ));
+        }
+    } else if !of_role.is_empty() {
+        message.push_str(&format!(
+            "; say which of these it is, or map it: {}",
+            of_role.join(", ")
+        ));
+    } else if candidates.is_empty() {
         message.push_str(&format!(
             "; no field of {whose} or of an earlier step can fill it: add one to the entity, write the value in the instruction, or map it"
         ));
     } else {
-        let _ = provider;
         message.push_str(&format!(
             "; no field was clearly meant for it; fields that could: {}",
             candidates.join(", ")
@@ -457,7 +554,10 @@ pub fn check(
     let validator = match validator(key, &op.input_schema) {
         Ok(v) => v,
         Err(e) => {
-            problems.push("operation", format!("{}'s input schema does not compile: {e}", op.id));
+            problems.push(
+                "operation",
+                format!("{}'s input schema does not compile: {e}", op.id),
+            );
             return problems;
         }
     };
@@ -466,7 +566,9 @@ pub fn check(
     let mut seen = BTreeSet::new();
     for error in validator.iter_errors(&instance) {
         let pointer = error.instance_path().as_str().to_owned();
-        let inside_template = templated.iter().any(|t| pointer == *t || pointer.starts_with(&format!("{t}/")));
+        let inside_template = templated
+            .iter()
+            .any(|t| pointer == *t || pointer.starts_with(&format!("{t}/")));
         let (field, message) = match error.kind() {
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default().to_owned();
@@ -476,7 +578,11 @@ pub fn check(
                 )
             }
             ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
-                let path: Vec<String> = dotted(&pointer).split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                let path: Vec<String> = dotted(&pointer)
+                    .split('.')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
                 let here = instance.pointer(&pointer).and_then(Value::as_object);
                 let alternatives = schema::at_path(root, root, &path)
                     .map(|s| schema::alternatives(root, s))
@@ -500,13 +606,21 @@ pub fn check(
                         format!(
                             "{} needs one of: {}. {extra}",
                             op.id,
-                            alternatives.iter().map(|a| a.join(" + ")).collect::<Vec<_>>().join(", ")
+                            alternatives
+                                .iter()
+                                .map(|a| a.join(" + "))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     )
                 }
             }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let path: Vec<String> = dotted(&pointer).split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                let path: Vec<String> = dotted(&pointer)
+                    .split('.')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
                 let known: Vec<String> = schema::at_path(root, root, &path)
                     .and_then(|s| s.get("properties"))
                     .and_then(Value::as_object)
@@ -534,7 +648,12 @@ pub fn check(
                         "{source} is a {} but {} expects {}",
                         schema::json_type(error.instance()),
                         dotted(&pointer),
-                        error.to_string().rsplit("is not of type").next().unwrap_or("another type").trim()
+                        error
+                            .to_string()
+                            .rsplit("is not of type")
+                            .next()
+                            .unwrap_or("another type")
+                            .trim()
                     ),
                 )
             }
@@ -571,16 +690,31 @@ mod tests {
 
     #[test]
     fn references_parse_or_say_what_is_allowed() {
-        assert_eq!(parse_reference("entity.patient_email"), Ok(Reference::Entity("patient_email".into())));
-        assert_eq!(parse_reference(" change.entity_id "), Ok(Reference::ChangeId));
+        assert_eq!(
+            parse_reference("entity.patient_email"),
+            Ok(Reference::Entity("patient_email".into()))
+        );
+        assert_eq!(
+            parse_reference(" change.entity_id "),
+            Ok(Reference::ChangeId)
+        );
         assert_eq!(
             parse_reference("steps.1.output.MessageID"),
-            Ok(Reference::Step { step: 1, path: "MessageID".into() })
+            Ok(Reference::Step {
+                step: 1,
+                path: "MessageID".into()
+            })
         );
         assert!(parse_reference("credentials.server_token").is_err());
         assert!(parse_reference("steps.x.output.id").is_err());
-        assert_eq!(templates("Hi {{entity.a}}"), Ok((vec!["entity.a".into()], false)));
-        assert_eq!(templates("{{ entity.a }}"), Ok((vec!["entity.a".into()], true)));
+        assert_eq!(
+            templates("Hi {{entity.a}}"),
+            Ok((vec!["entity.a".into()], false))
+        );
+        assert_eq!(
+            templates("{{ entity.a }}"),
+            Ok((vec!["entity.a".into()], true))
+        );
         assert!(templates("{{entity.a").is_err());
     }
 }

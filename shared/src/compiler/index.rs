@@ -17,14 +17,74 @@ use crate::domain::Change;
 /// Words of provider names that are also ordinary nouns: kept when matching operations
 /// ("create a google doc" still says "doc").
 pub const GENERIC_NAME_WORDS: &[&str] = &[
-    "google", "doc", "docs", "document", "documents", "sheet", "sheets", "spreadsheet",
-    "spreadsheets", "calendar", "calender", "calandar", "cal", "mail", "email", "sms",
-    "voice", "messaging", "programmable", "crm", "app", "api", "chat", "inbox",
-    "messenger", "page", "database", "db", "issues", "tracker", "payments", "pay",
-    "record", "chart", "server", "message", "channel", "workspace", "bot", "invite",
-    "meet", "health", "electronic", "medical", "patient", "systems", "sales", "hub",
-    "marketing", "service", "cloud", "cloud", "connect", "wiki", "com", "io", "so",
-    "hq", "our", "r4", "backend", "services", "smart", "on", "with", "g", "s", "v3",
+    "google",
+    "doc",
+    "docs",
+    "document",
+    "documents",
+    "sheet",
+    "sheets",
+    "spreadsheet",
+    "spreadsheets",
+    "calendar",
+    "calender",
+    "calandar",
+    "cal",
+    "mail",
+    "email",
+    "sms",
+    "voice",
+    "messaging",
+    "programmable",
+    "crm",
+    "app",
+    "api",
+    "chat",
+    "inbox",
+    "messenger",
+    "page",
+    "database",
+    "db",
+    "issues",
+    "tracker",
+    "payments",
+    "pay",
+    "record",
+    "chart",
+    "server",
+    "message",
+    "channel",
+    "workspace",
+    "bot",
+    "invite",
+    "meet",
+    "health",
+    "electronic",
+    "medical",
+    "patient",
+    "systems",
+    "sales",
+    "hub",
+    "marketing",
+    "service",
+    "cloud",
+    "cloud",
+    "connect",
+    "wiki",
+    "com",
+    "io",
+    "so",
+    "hq",
+    "our",
+    "r4",
+    "backend",
+    "services",
+    "smart",
+    "on",
+    "with",
+    "g",
+    "s",
+    "v3",
 ];
 
 pub struct Alias {
@@ -85,13 +145,18 @@ impl Index {
                 }
                 // Single-word names are names ("postmark", "gcal"); the words of a
                 // split name ("post mark", "send grid") are ordinary words on their own.
-                let single = w.len() == 1 || name == p.display_name || name == p.id.replace('_', " ");
+                let single =
+                    w.len() == 1 || name == p.display_name || name == p.id.replace('_', " ");
                 for word in w.iter().filter(|_| single) {
                     if !GENERIC_NAME_WORDS.contains(&word.as_str()) && word.len() > 1 {
                         own.insert(word.clone());
                     }
                 }
-                let joined = w.iter().filter(|x| !x.contains('-')).cloned().collect::<String>();
+                let joined = w
+                    .iter()
+                    .filter(|x| !x.contains('-'))
+                    .cloned()
+                    .collect::<String>();
                 aliases.push(Alias {
                     provider: p.id.clone(),
                     words: w,
@@ -182,12 +247,20 @@ impl Index {
                 .flat_map(|op| content(&words(&op.name.replace('_', " "))))
                 .collect();
         }
-        self.vocabulary.get(&provider.id).cloned().unwrap_or_default()
+        self.vocabulary
+            .get(&provider.id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// How well the text's content words ask for an operation: (score in 0..1, the
     /// weight of the words matched).
-    pub fn score(&self, provider: &Provider, op: &Operation, text: &BTreeSet<String>) -> (f64, f64) {
+    pub fn score(
+        &self,
+        provider: &Provider,
+        op: &Operation,
+        text: &BTreeSet<String>,
+    ) -> (f64, f64) {
         let key = (provider.id.clone(), op.id.clone());
         let computed;
         let phrases = match self.phrases.get(&key) {
@@ -253,7 +326,9 @@ fn webhook_entities(p: &Provider) -> Vec<WebhookEntity> {
             .and_then(Value::as_str)
     });
     for mapping in &hooks.entities {
-        let position = out.iter().position(|e| e.entity_type == mapping.entity_type);
+        let position = out
+            .iter()
+            .position(|e| e.entity_type == mapping.entity_type);
         let entry = match position {
             Some(i) => &mut out[i],
             None => {
@@ -275,7 +350,11 @@ fn webhook_entities(p: &Provider) -> Vec<WebhookEntity> {
                         add_field(&mut entry.fields, name.clone(), sample_schema(value));
                         if let Value::Object(inner) = value {
                             for (sub, v) in inner.iter().filter(|(_, v)| !v.is_null()) {
-                                add_field(&mut entry.fields, format!("{name}.{sub}"), sample_schema(v));
+                                add_field(
+                                    &mut entry.fields,
+                                    format!("{name}.{sub}"),
+                                    sample_schema(v),
+                                );
                             }
                         }
                     }
@@ -287,7 +366,11 @@ fn webhook_entities(p: &Provider) -> Vec<WebhookEntity> {
     // They come first: a declared schema says more than a sample value does.
     for entry in &mut out {
         let mut declared = Vec::new();
-        for op in p.operations.iter().filter(|o| o.entity.as_deref() == Some(&entry.entity_type)) {
+        for op in p
+            .operations
+            .iter()
+            .filter(|o| o.entity.as_deref() == Some(&entry.entity_type))
+        {
             let root = &op.response_schema;
             for (path, s) in schema::flatten(root, root, 2) {
                 add_field(&mut declared, path, schema::resolve(root, s).clone());
@@ -311,7 +394,9 @@ fn add_field(fields: &mut Vec<(String, Value)>, path: String, schema: Value) {
 fn sample_schema(value: &Value) -> Value {
     match value {
         Value::Null => serde_json::json!({}),
-        Value::Object(map) => serde_json::json!({"type": "object", "properties": map.iter().map(|(k, v)| (k.clone(), sample_schema(v))).collect::<serde_json::Map<String, Value>>()}),
+        Value::Object(map) => {
+            serde_json::json!({"type": "object", "properties": map.iter().map(|(k, v)| (k.clone(), sample_schema(v))).collect::<serde_json::Map<String, Value>>()})
+        }
         other => serde_json::json!({"type": schema::json_type(other)}),
     }
 }
@@ -349,14 +434,25 @@ pub fn entity_synonyms(entity_type: &str) -> &'static [&'static str] {
     match entity_type {
         "payment_intent" => &["payment", "payments", "paymentintent", "payment_intent"],
         "issue" => &["issue", "issues", "ticket", "tickets", "bug", "bugs"],
-        "page" => &["page", "pages", "row", "entry", "item", "task", "card", "database"],
+        "page" => &[
+            "page", "pages", "row", "entry", "item", "task", "card", "database",
+        ],
         "contact" => &["contact", "contacts", "lead", "leads", "user", "users"],
-        "message" => &["message", "messages", "text", "texts", "sms", "email", "emails", "post", "reply"],
+        "message" => &[
+            "message", "messages", "text", "texts", "sms", "email", "emails", "post", "reply",
+        ],
         "conversation" => &["conversation", "conversations", "chat", "chats"],
         "patient" => &["patient", "patients", "record", "chart"],
         "encounter" => &["encounter", "encounters", "admission", "visit"],
         "appointment" => &["appointment", "appointments"],
-        "observation" => &["observation", "observations", "vitals", "lab", "result", "results"],
+        "observation" => &[
+            "observation",
+            "observations",
+            "vitals",
+            "lab",
+            "result",
+            "results",
+        ],
         "calendar" => &["calendar", "event", "events"],
         "deal" => &["deal", "deals", "opportunity"],
         "customer" => &["customer", "customers"],

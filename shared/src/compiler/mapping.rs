@@ -41,7 +41,9 @@ impl Action {
 
     fn email_after(&self, cues: &[&str]) -> Option<String> {
         self.literals.iter().find_map(|l| match l {
-            Literal::Email(address, before) if cues.contains(&before.as_str()) => Some(address.clone()),
+            Literal::Email(address, before) if cues.contains(&before.as_str()) => {
+                Some(address.clone())
+            }
             _ => None,
         })
     }
@@ -65,8 +67,15 @@ impl Action {
         let pos = self.words.iter().position(|w| w == word)?;
         let skip = |w: &str| matches!(w, "the" | "a" | "an" | "our" | "for" | "in" | "to");
         let after = original.get(pos + 1).filter(|w| !skip(&w.to_lowercase()));
-        let before = pos.checked_sub(1).and_then(|p| original.get(p)).filter(|w| !skip(&w.to_lowercase()));
-        let looks_like_key = |w: &&String| w.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) && w.len() >= 2;
+        let before = pos
+            .checked_sub(1)
+            .and_then(|p| original.get(p))
+            .filter(|w| !skip(&w.to_lowercase()));
+        let looks_like_key = |w: &&String| {
+            w.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && w.len() >= 2
+        };
         after
             .filter(looks_like_key)
             .or(before.filter(looks_like_key))
@@ -99,16 +108,68 @@ enum Slot {
 }
 
 const SKIPPED: &[&str] = &[
-    "cc", "bcc", "replyto", "reply_to", "htmlbody", "html", "amphtml", "tag", "headers",
-    "metadata", "attachments", "individualname", "businessname", "shipping",
-    "invoicesettings", "tax", "taxiddata", "testclock", "expand", "statuscallback",
-    "messagingservicesid", "mediaurl", "contentsid", "contentvariables", "avatar",
-    "customattributes", "externalid", "ownerid", "signedupat", "lastseenat", "templateid",
-    "templatealias", "idproperty", "hubspotownerid", "timezone", "sendupdates",
-    "conferencedata", "location", "colorid", "recurrence", "reminders", "id", "threadts",
-    "username", "iconemoji", "iconurl", "icon", "cover", "children", "labelids",
-    "assigneeid", "stateid", "parentid", "projectid", "cycleid", "subscriberids",
-    "delegateid", "templateid", "sortorder", "estimate", "duedate", "closedate",
+    "cc",
+    "bcc",
+    "replyto",
+    "reply_to",
+    "htmlbody",
+    "html",
+    "amphtml",
+    "tag",
+    "headers",
+    "metadata",
+    "attachments",
+    "individualname",
+    "businessname",
+    "shipping",
+    "invoicesettings",
+    "tax",
+    "taxiddata",
+    "testclock",
+    "expand",
+    "statuscallback",
+    "messagingservicesid",
+    "mediaurl",
+    "contentsid",
+    "contentvariables",
+    "avatar",
+    "customattributes",
+    "externalid",
+    "ownerid",
+    "signedupat",
+    "lastseenat",
+    "templateid",
+    "templatealias",
+    "idproperty",
+    "hubspotownerid",
+    "timezone",
+    "sendupdates",
+    "conferencedata",
+    "location",
+    "colorid",
+    "recurrence",
+    "reminders",
+    "id",
+    "threadts",
+    "username",
+    "iconemoji",
+    "iconurl",
+    "icon",
+    "cover",
+    "children",
+    "labelids",
+    "assigneeid",
+    "stateid",
+    "parentid",
+    "projectid",
+    "cycleid",
+    "subscriberids",
+    "delegateid",
+    "templateid",
+    "sortorder",
+    "estimate",
+    "duedate",
+    "closedate",
 ];
 
 fn slot_kind(path: &[String], leaf_schema: &Value, root: &Value, provider: &Provider) -> Slot {
@@ -123,9 +184,16 @@ fn slot_kind(path: &[String], leaf_schema: &Value, root: &Value, provider: &Prov
         return Slot::Skip;
     }
     if path.iter().any(|p| squash(p) == "from") {
-        return if squash(leaf) == "name" { Slot::Skip } else { Slot::Sender };
+        return if squash(leaf) == "name" {
+            Slot::Skip
+        } else {
+            Slot::Sender
+        };
     }
-    if path.iter().any(|p| matches!(squash(p).as_str(), "cc" | "bcc" | "replyto" | "replytolist")) {
+    if path
+        .iter()
+        .any(|p| matches!(squash(p).as_str(), "cc" | "bcc" | "replyto" | "replytolist"))
+    {
         return Slot::Skip;
     }
     // Inside an optional structure the words never ask for (a shipping address...).
@@ -137,12 +205,20 @@ fn slot_kind(path: &[String], leaf_schema: &Value, root: &Value, provider: &Prov
     }
     match squashed.as_str() {
         "to" | "recipient" | "recipients" => {
-            return Slot::Role(if provider.category == Category::SmsVoice { Role::Phone } else { Role::Email });
+            return Slot::Role(if provider.category == Category::SmsVoice {
+                Role::Phone
+            } else {
+                Role::Email
+            });
         }
-        "textbody" | "text" | "body" | "message" | "content" | "value" if messaging => return Slot::Body,
+        "textbody" | "text" | "body" | "message" | "content" | "value" if messaging => {
+            return Slot::Body;
+        }
         "subject" | "summary" | "title" | "dealname" => return Slot::Title,
         "channel" => return Slot::Channel,
-        "customer" | "paymentintent" | "charge" | "paymentmethod" => return Slot::Role(Role::Id(squashed)),
+        "customer" | "paymentintent" | "charge" | "paymentmethod" => {
+            return Slot::Role(Role::Id(squashed));
+        }
         _ => {}
     }
     // A plain "id" is the thing the operation acts on; ids of other things are named.
@@ -166,6 +242,36 @@ fn slot_kind(path: &[String], leaf_schema: &Value, root: &Value, provider: &Prov
     Slot::Role(super::sources::role_of(&name_words(leaf), &kind))
 }
 
+/// The role an input at this path wants, for saying what would fill it.
+pub fn expected_role(path: &[String], root: &Value, provider: &Provider) -> Option<Role> {
+    let leaf = schema::at_path(root, root, path)?;
+    match slot_kind(path, leaf, root, provider) {
+        Slot::Role(role) => Some(role),
+        Slot::Sender => Some(Role::Email),
+        _ => None,
+    }
+}
+
+/// What a role is, in words.
+pub fn role_words(role: &Role) -> Option<&'static str> {
+    Some(match role {
+        Role::Email => "an e-mail address",
+        Role::Phone => "a phone number",
+        Role::FullName => "a name",
+        Role::FirstName => "a first name",
+        Role::LastName => "a last name",
+        Role::Start => "a start time",
+        Role::End => "an end time",
+        Role::BirthDate => "a birth date",
+        Role::Amount => "an amount",
+        Role::Currency => "a currency",
+        Role::Company => "a company",
+        Role::Id(kind) if !kind.is_empty() => return None,
+        Role::Id(_) => "an id",
+        _ => return None,
+    })
+}
+
 /// Sets a value at a dotted path, creating objects and arrays on the way.
 pub fn set(map: &mut Map<String, Value>, path: &[&str], value: Value) {
     let Some((first, rest)) = path.split_first() else {
@@ -175,9 +281,13 @@ pub fn set(map: &mut Map<String, Value>, path: &[&str], value: Value) {
         map.insert((*first).to_owned(), value);
         return;
     }
-    let entry = map
-        .entry((*first).to_owned())
-        .or_insert_with(|| if rest[0].parse::<usize>().is_ok() { json!([]) } else { json!({}) });
+    let entry = map.entry((*first).to_owned()).or_insert_with(|| {
+        if rest[0].parse::<usize>().is_ok() {
+            json!([])
+        } else {
+            json!({})
+        }
+    });
     set_in(entry, rest, value);
 }
 
@@ -275,7 +385,9 @@ fn fits_slot(source: &Source, target: &Value, root: &Value, slot_words: &[String
     if source.words.iter().any(|w| w == "cents") && !(types.len() == 1 && types[0] == "integer") {
         return false;
     }
-    let target_format = schema::resolve(root, target).get("format").and_then(Value::as_str);
+    let target_format = schema::resolve(root, target)
+        .get("format")
+        .and_then(Value::as_str);
     let source_format = match &source.kind {
         Kind::String(f) => f.as_deref(),
         _ => None,
@@ -286,7 +398,9 @@ fn fits_slot(source: &Source, target: &Value, root: &Value, slot_words: &[String
         Some("email") => return source_format == Some("email") || source.role == Role::Email,
         _ => {}
     }
-    if slot_words.iter().any(|w| w == "time") && matches!(source.role, Role::Start | Role::End | Role::DateTime) {
+    if slot_words.iter().any(|w| w == "time")
+        && matches!(source.role, Role::Start | Role::End | Role::DateTime)
+    {
         return source_format == Some("date-time");
     }
     true
@@ -297,7 +411,10 @@ fn fits_slot(source: &Source, target: &Value, root: &Value, slot_words: &[String
 /// (`instructions_email`, `ip_pool_name`, `SendAt`).
 fn optional_ok(role: &Role, leaf: &str) -> bool {
     match role {
-        Role::Email => matches!(leaf, "email" | "to" | "recipient" | "receiptemail" | "emailaddress"),
+        Role::Email => matches!(
+            leaf,
+            "email" | "to" | "recipient" | "receiptemail" | "emailaddress"
+        ),
         Role::Phone => matches!(leaf, "phone" | "to" | "phonenumber"),
         Role::FullName => matches!(leaf, "name" | "fullname" | "displayname"),
         Role::Amount => leaf == "amount",
@@ -336,13 +453,23 @@ impl<'a> Builder<'a> {
         triggered(self.plan.sources)
     }
 
-    fn by_role(&self, role: &Role, target: &Value, root: &Value, slot_words: &[String]) -> Vec<&'a Source> {
+    fn by_role(
+        &self,
+        role: &Role,
+        target: &Value,
+        root: &Value,
+        slot_words: &[String],
+    ) -> Vec<&'a Source> {
         let of = |from_steps: bool| -> Vec<&'a Source> {
             self.plan
                 .sources
                 .iter()
                 .filter(|s| matches!(s.origin, Origin::Step { .. }) == from_steps)
-                .filter(|s| s.kind != Kind::Any && role_accepts(role, &s.role) && fits_slot(s, target, root, slot_words))
+                .filter(|s| {
+                    s.kind != Kind::Any
+                        && role_accepts(role, &s.role)
+                        && fits_slot(s, target, root, slot_words)
+                })
                 .filter(|s| s.reference != "change.entity_id")
                 .collect()
         };
@@ -358,14 +485,20 @@ impl<'a> Builder<'a> {
     }
 
     /// Fills a slot from a source of its role; ambiguity on a required input is a problem.
-    fn fill_role(&mut self, path: &[String], role: &Role, target: &Value, root: &Value, required: bool) -> bool {
+    fn fill_role(
+        &mut self,
+        path: &[String],
+        role: &Role,
+        target: &Value,
+        root: &Value,
+        required: bool,
+    ) -> bool {
         let slot_words: Vec<String> = path.iter().flat_map(|p| name_words(p)).collect();
         // The same name wins outright (`patient_email` into `patient_email`).
         let leaf = squash(path.last().map(String::as_str).unwrap_or_default());
-        if let Some(s) = self
-            .trigger_sources()
-            .find(|s| s.squashed() == leaf && s.kind != Kind::Any && fits_slot(s, target, root, &slot_words))
-        {
+        if let Some(s) = self.trigger_sources().find(|s| {
+            s.squashed() == leaf && s.kind != Kind::Any && fits_slot(s, target, root, &slot_words)
+        }) {
             self.put(path, Value::String(s.template()));
             if s.role == Role::Email && self.recipient.is_none() {
                 self.recipient = Some(s);
@@ -389,7 +522,12 @@ impl<'a> Builder<'a> {
                 self.put(path, value);
                 return true;
             }
-            if !required && !self.plan.action.has_any(&["amount", "total", "price", "sum", "cost"]) {
+            if !required
+                && !self
+                    .plan
+                    .action
+                    .has_any(&["amount", "total", "price", "sum", "cost"])
+            {
                 return false;
             }
         }
@@ -400,7 +538,11 @@ impl<'a> Builder<'a> {
             }
         }
         if matches!(role, Role::Email) {
-            if let Some(address) = self.plan.action.email_after(&["to", "email", "cc", "notify"]) {
+            if let Some(address) = self
+                .plan
+                .action
+                .email_after(&["to", "email", "cc", "notify"])
+            {
                 self.put(path, json!(address));
                 return true;
             }
@@ -417,7 +559,8 @@ impl<'a> Builder<'a> {
             }
             Pick::None => false,
             Pick::Ambiguous(all) => {
-                if required || matches!(role, Role::Email | Role::Phone) && self.recipient.is_none() {
+                if required || matches!(role, Role::Email | Role::Phone) && self.recipient.is_none()
+                {
                     self.problems.push(
                         format!("input_mapping.{}", path.join(".")),
                         format!(
@@ -437,13 +580,25 @@ impl<'a> Builder<'a> {
     fn fill_id(&mut self, path: &[String], kind: &str, required: bool) -> bool {
         let plan = self.plan;
         let kind = if kind.is_empty() {
-            plan.op.entity.clone().map(|e| squash(&e)).unwrap_or_default()
+            plan.op
+                .entity
+                .clone()
+                .map(|e| squash(&e))
+                .unwrap_or_default()
         } else {
             kind.to_owned()
         };
-        let same = |a: &str| !a.is_empty() && (squash(a) == kind || kind.ends_with(&squash(a)) || squash(a).ends_with(&kind));
+        let same = |a: &str| {
+            !a.is_empty()
+                && (squash(a) == kind || kind.ends_with(&squash(a)) || squash(a).ends_with(&kind))
+        };
         // 1. The changed entity itself.
-        if let Trigger::DataChange { integration, entity_type, .. } = plan.trigger {
+        if let Trigger::DataChange {
+            integration,
+            entity_type,
+            ..
+        } = plan.trigger
+        {
             let same_integration = *integration == plan.integration.name;
             if same_integration && (same(entity_type) || kind.is_empty()) {
                 self.put(path, json!("{{change.entity_id}}"));
@@ -452,8 +607,12 @@ impl<'a> Builder<'a> {
         }
         // 2. An earlier step of the same provider that made such a thing.
         let from_step = plan.sources.iter().rev().find(|s| match &s.origin {
-            Origin::Step { provider, entity, .. } => {
-                *provider == plan.provider.id && s.name == "id" && entity.as_deref().is_some_and(same)
+            Origin::Step {
+                provider, entity, ..
+            } => {
+                *provider == plan.provider.id
+                    && s.name == "id"
+                    && entity.as_deref().is_some_and(same)
             }
             _ => false,
         });
@@ -476,7 +635,10 @@ impl<'a> Builder<'a> {
                 return true;
             }
             Pick::Ambiguous(all) if required => {
-                let narrowed: Vec<&Source> = all.into_iter().filter(|s| s.owner_words().iter().any(|w| plan.action.has(w))).collect();
+                let narrowed: Vec<&Source> = all
+                    .into_iter()
+                    .filter(|s| s.owner_words().iter().any(|w| plan.action.has(w)))
+                    .collect();
                 if narrowed.len() == 1 {
                     self.put(path, Value::String(narrowed[0].template()));
                     return true;
@@ -487,9 +649,17 @@ impl<'a> Builder<'a> {
         // 4. Written out: a UUID after a word naming the thing, an issue key, a doc id.
         for literal in &plan.action.literals {
             let value = match literal {
-                Literal::Uuid(id, before) if same(before) || (kind == "datasource" && matches!(before.as_str(), "database" | "db" | "source")) => Some(id.clone()),
+                Literal::Uuid(id, before)
+                    if same(before)
+                        || (kind == "datasource"
+                            && matches!(before.as_str(), "database" | "db" | "source")) =>
+                {
+                    Some(id.clone())
+                }
                 Literal::Key(key) if kind == "issue" || kind.is_empty() => Some(key.clone()),
-                Literal::LongId(id) if matches!(kind.as_str(), "document" | "spreadsheet") => Some(id.clone()),
+                Literal::LongId(id) if matches!(kind.as_str(), "document" | "spreadsheet") => {
+                    Some(id.clone())
+                }
                 _ => None,
             };
             if let Some(value) = value {
@@ -502,7 +672,12 @@ impl<'a> Builder<'a> {
                 self.put(path, json!(team));
                 return true;
             }
-            if let Some(Literal::Uuid(id, _)) = plan.action.literals.iter().find(|l| matches!(l, Literal::Uuid(..))) {
+            if let Some(Literal::Uuid(id, _)) = plan
+                .action
+                .literals
+                .iter()
+                .find(|l| matches!(l, Literal::Uuid(..)))
+            {
                 self.put(path, json!(id));
                 return true;
             }
@@ -526,8 +701,16 @@ impl<'a> Builder<'a> {
             .trigger_sources()
             .filter(|s| matches!(s.role, Role::FullName | Role::FirstName))
             .collect();
-        let first_names: Vec<&'a Source> = names.iter().copied().filter(|s| s.role == Role::FirstName).collect();
-        let pool = if first_names.is_empty() { names } else { first_names };
+        let first_names: Vec<&'a Source> = names
+            .iter()
+            .copied()
+            .filter(|s| s.role == Role::FirstName)
+            .collect();
+        let pool = if first_names.is_empty() {
+            names
+        } else {
+            first_names
+        };
         match pick(pool, self.plan.action, self.recipient) {
             Pick::One(s) => Some(s),
             _ => None,
@@ -542,18 +725,31 @@ impl<'a> Builder<'a> {
         let mut out: Vec<&'a Source> = Vec::new();
         match plan.trigger {
             Trigger::Entity { .. } => {
-                out.extend(self.trigger_sources().filter(|s| !exclude.iter().any(|e| e.reference == s.reference)));
+                out.extend(
+                    self.trigger_sources()
+                        .filter(|s| !exclude.iter().any(|e| e.reference == s.reference)),
+                );
             }
             Trigger::DataChange { .. } => {
                 const TELLING: &[&str] = &[
-                    "title", "name", "identifier", "subject", "email", "receipt_email", "amount",
-                    "currency", "status", "state.name", "url", "body", "text",
+                    "title",
+                    "name",
+                    "identifier",
+                    "subject",
+                    "email",
+                    "receipt_email",
+                    "amount",
+                    "currency",
+                    "status",
+                    "state.name",
+                    "url",
+                    "body",
+                    "text",
                 ];
                 for name in TELLING {
-                    if let Some(s) = self
-                        .trigger_sources()
-                        .find(|s| s.name == *name && !exclude.iter().any(|e| e.reference == s.reference))
-                    {
+                    if let Some(s) = self.trigger_sources().find(|s| {
+                        s.name == *name && !exclude.iter().any(|e| e.reference == s.reference)
+                    }) {
                         out.push(s);
                     }
                     if out.len() >= 5 {
@@ -561,7 +757,11 @@ impl<'a> Builder<'a> {
                     }
                 }
                 if out.is_empty() {
-                    out.extend(plan.sources.iter().filter(|s| s.reference == "change.entity_id"));
+                    out.extend(
+                        plan.sources
+                            .iter()
+                            .filter(|s| s.reference == "change.entity_id"),
+                    );
                 }
             }
         }
@@ -628,7 +828,10 @@ impl<'a> Builder<'a> {
         let name = self
             .trigger_sources()
             .find(|s| matches!(s.role, Role::FullName | Role::Company))
-            .or_else(|| self.trigger_sources().find(|s| matches!(s.role, Role::Email)));
+            .or_else(|| {
+                self.trigger_sources()
+                    .find(|s| matches!(s.role, Role::Email))
+            });
         match name {
             Some(s) => format!("{}: {}", capitalize(label), s.template()),
             None => capitalize(&format!("{label} {event}")),
@@ -645,7 +848,12 @@ impl<'a> Builder<'a> {
 
     /// The text of a message, in the style of its channel.
     fn body(&self) -> String {
-        if let Some(text) = self.plan.action.quoted(Cue::Body).or_else(|| self.plan.action.quoted(Cue::Other)) {
+        if let Some(text) = self
+            .plan
+            .action
+            .quoted(Cue::Body)
+            .or_else(|| self.plan.action.quoted(Cue::Other))
+        {
             return text;
         }
         let (label, event) = &self.plan.label;
@@ -655,9 +863,15 @@ impl<'a> Builder<'a> {
         exclude.extend(greeting);
         match self.plan.provider.category {
             Category::Email | Category::Support => {
-                let hello = greeting.map(|g| format!("Hello {},\n\n", g.template())).unwrap_or_else(|| "Hello,\n\n".into());
+                let hello = greeting
+                    .map(|g| format!("Hello {},\n\n", g.template()))
+                    .unwrap_or_else(|| "Hello,\n\n".into());
                 let lines = self.lines(&exclude, "\n");
-                let details = if lines.is_empty() { String::new() } else { format!("\n\n{lines}") };
+                let details = if lines.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n\n{lines}")
+                };
                 format!("{hello}{}{details}", self.sentence())
             }
             Category::SmsVoice => {
@@ -665,14 +879,27 @@ impl<'a> Builder<'a> {
                 let lines = self
                     .listed(&exclude)
                     .iter()
-                    .filter(|s| matches!(s.role, Role::Start | Role::DateTime | Role::Date | Role::Title | Role::Amount))
+                    .filter(|s| {
+                        matches!(
+                            s.role,
+                            Role::Start | Role::DateTime | Role::Date | Role::Title | Role::Amount
+                        )
+                    })
                     .take(3)
                     .map(|s| format!("{}: {}", s.label(), s.template()))
                     .collect::<Vec<_>>()
                     .join(". ");
-                let details = if lines.is_empty() { String::new() } else { format!(" {lines}.") };
+                let details = if lines.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {lines}.")
+                };
                 match greeting {
-                    Some(g) => format!("Hi {}, {}{details}", g.template(), lowercase_first(&self.sentence())),
+                    Some(g) => format!(
+                        "Hi {}, {}{details}",
+                        g.template(),
+                        lowercase_first(&self.sentence())
+                    ),
                     None => format!("{}{details}", self.sentence()),
                 }
             }
@@ -702,7 +929,9 @@ impl<'a> Builder<'a> {
             return t;
         }
         match self.plan.provider.category {
-            Category::Email | Category::Support | Category::SmsVoice | Category::Chat => self.subject(),
+            Category::Email | Category::Support | Category::SmsVoice | Category::Chat => {
+                self.subject()
+            }
             _ => self.record_title(),
         }
     }
@@ -815,7 +1044,12 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
                 if has_default {
                     // An id the integration's config already sets (a calendar, a sheet):
                     // only words that name another one override it.
-                    if plan.action.literals.iter().any(|l| matches!(l, Literal::LongId(_) | Literal::Uuid(..))) {
+                    if plan
+                        .action
+                        .literals
+                        .iter()
+                        .any(|l| matches!(l, Literal::LongId(_) | Literal::Uuid(..)))
+                    {
                         let kind_name = match &role {
                             Role::Id(k) => k.clone(),
                             _ => String::new(),
@@ -829,7 +1063,11 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
                     let text = b.document_text();
                     b.put(&path, json!(text));
                 }
-                if !filled && matches!(role, Role::Text) && !required && plan.provider.category == Category::ProjectManagement {
+                if !filled
+                    && matches!(role, Role::Text)
+                    && !required
+                    && plan.provider.category == Category::ProjectManagement
+                {
                     let text = b.document_text();
                     b.put(&path, json!(text));
                 }
@@ -859,7 +1097,10 @@ fn walk<'s>(
         let resolved = schema::resolve(root, s);
         let is_required = required && names.contains(name);
         prefix.push(name.clone());
-        let nested = resolved.get("properties").and_then(Value::as_object).is_some_and(|p| !p.is_empty());
+        let nested = resolved
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| !p.is_empty());
         if nested && depth < 3 {
             if is_required {
                 walk(root, resolved, prefix, is_required, depth + 1, out);
@@ -881,9 +1122,27 @@ fn shape(b: &mut Builder) {
     match (provider, op) {
         ("sendgrid", "send_email") => {
             let root = &b.plan.op.input_schema;
-            let target = schema::at_path(root, root, &["personalizations".into(), "0".into(), "to".into(), "0".into(), "email".into()]).cloned().unwrap_or(json!({"type": "string"}));
+            let target = schema::at_path(
+                root,
+                root,
+                &[
+                    "personalizations".into(),
+                    "0".into(),
+                    "to".into(),
+                    "0".into(),
+                    "email".into(),
+                ],
+            )
+            .cloned()
+            .unwrap_or(json!({"type": "string"}));
             b.fill_role(
-                &["personalizations".into(), "0".into(), "to".into(), "0".into(), "email".into()],
+                &[
+                    "personalizations".into(),
+                    "0".into(),
+                    "to".into(),
+                    "0".into(),
+                    "email".into(),
+                ],
                 &Role::Email,
                 &target,
                 root,
@@ -901,10 +1160,16 @@ fn shape(b: &mut Builder) {
             let template = b.plan.action.quoted(Cue::Template).or_else(|| {
                 let pos = b.plan.action.words.iter().position(|w| w == "template")?;
                 let before = b.plan.action.words.get(pos.checked_sub(1)?)?;
-                (!matches!(before.as_str(), "the" | "a" | "an" | "our" | "email" | "with")).then(|| before.clone())
+                (!matches!(
+                    before.as_str(),
+                    "the" | "a" | "an" | "our" | "email" | "with"
+                ))
+                .then(|| before.clone())
             });
             match template {
-                Some(t) if t.chars().all(|c| c.is_ascii_digit()) => b.put_str("TemplateId", json!(t.parse::<i64>().unwrap_or_default())),
+                Some(t) if t.chars().all(|c| c.is_ascii_digit()) => {
+                    b.put_str("TemplateId", json!(t.parse::<i64>().unwrap_or_default()))
+                }
                 Some(t) => b.put_str("TemplateAlias", json!(t)),
                 None => {}
             }
@@ -918,8 +1183,13 @@ fn shape(b: &mut Builder) {
         ("hubspot", "create_deal") => {
             let joined = b.plan.action.words.join("");
             for stage in [
-                "appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
-                "decisionmakerboughtin", "contractsent", "closedwon", "closedlost",
+                "appointmentscheduled",
+                "qualifiedtobuy",
+                "presentationscheduled",
+                "decisionmakerboughtin",
+                "contractsent",
+                "closedwon",
+                "closedlost",
             ] {
                 if joined.contains(stage) {
                     b.put_str("properties.dealstage", json!(stage));
@@ -935,7 +1205,10 @@ fn shape(b: &mut Builder) {
                 b.put_str(&format!("parent.{key}"), json!(id));
             }
             let title = b.title();
-            b.put_str("properties", json!({"Name": {"title": [{"text": {"content": title}}]}}));
+            b.put_str(
+                "properties",
+                json!({"Name": {"title": [{"text": {"content": title}}]}}),
+            );
         }
         ("notion", "update_page") => {
             let action = b.plan.action;
@@ -951,24 +1224,48 @@ fn shape(b: &mut Builder) {
             }
         }
         ("google_sheets", "append_values") => {
-            let range = b.plan.action.quoted(Cue::Range).unwrap_or_else(|| "A1".to_owned());
+            let range = b
+                .plan
+                .action
+                .quoted(Cue::Range)
+                .unwrap_or_else(|| "A1".to_owned());
             b.put_str("range", json!(range));
-            let row: Vec<Value> = b.listed(&[]).iter().map(|s| Value::String(s.template())).collect();
+            let row: Vec<Value> = b
+                .listed(&[])
+                .iter()
+                .map(|s| Value::String(s.template()))
+                .collect();
             b.put_str("values", json!([row]));
         }
         ("google_sheets", "get_values") => {
-            let range = b.plan.action.quoted(Cue::Range).unwrap_or_else(|| "A1:Z1000".to_owned());
+            let range = b
+                .plan
+                .action
+                .quoted(Cue::Range)
+                .unwrap_or_else(|| "A1:Z1000".to_owned());
             b.put_str("range", json!(range));
         }
         ("google_docs", "update_document") => {
             let text = b.document_text();
-            b.put_str("requests", json!([{"insertText": {"endOfSegmentLocation": {}, "text": text}}]));
+            b.put_str(
+                "requests",
+                json!([{"insertText": {"endOfSegmentLocation": {}, "text": text}}]),
+            );
         }
         ("google_calendar", "create_event") => {
-            if b.plan.action.has_any(&["invite", "attendee", "attendees", "guest", "guests"]) {
+            if b.plan
+                .action
+                .has_any(&["invite", "attendee", "attendees", "guest", "guests"])
+            {
                 let root = &b.plan.op.input_schema;
                 let target = json!({"type": "string", "format": "email"});
-                b.fill_role(&["attendees".into(), "0".into(), "email".into()], &Role::Email, &target, root, false);
+                b.fill_role(
+                    &["attendees".into(), "0".into(), "email".into()],
+                    &Role::Email,
+                    &target,
+                    root,
+                    false,
+                );
             }
         }
         ("linear", "create_issue" | "update_issue") => {
@@ -978,9 +1275,21 @@ fn shape(b: &mut Builder) {
         }
         ("twilio", "place_call") => {
             let root = &b.plan.op.input_schema;
-            b.fill_role(&["To".into()], &Role::Phone, &json!({"type": "string"}), root, true);
+            b.fill_role(
+                &["To".into()],
+                &Role::Phone,
+                &json!({"type": "string"}),
+                root,
+                true,
+            );
             let text = b.body();
-            b.put_str("Twiml", json!(format!("<Response><Say>{}</Say></Response>", xml_escape(&text))));
+            b.put_str(
+                "Twiml",
+                json!(format!(
+                    "<Response><Say>{}</Say></Response>",
+                    xml_escape(&text)
+                )),
+            );
         }
         ("intercom", "create_contact") => {
             if b.plan.action.has("user") {
@@ -995,7 +1304,10 @@ fn shape(b: &mut Builder) {
         }
         ("intercom", "send_message") => {
             let email = b.plan.action.has("email");
-            b.put_str("message_type", json!(if email { "email" } else { "in_app" }));
+            b.put_str(
+                "message_type",
+                json!(if email { "email" } else { "in_app" }),
+            );
             if email {
                 let subject = b.title();
                 b.put_str("subject", json!(subject));
@@ -1030,7 +1342,10 @@ fn after(b: &mut Builder) {
         // to give it a length).
         for key in ["dateTime", "date"] {
             let start = b.mapping.get("start").and_then(|s| s.get(key)).cloned();
-            let end_set = b.mapping.get("end").is_some_and(|e| e.get("date").is_some() || e.get("dateTime").is_some());
+            let end_set = b
+                .mapping
+                .get("end")
+                .is_some_and(|e| e.get("date").is_some() || e.get("dateTime").is_some());
             if let (Some(start), false) = (start, end_set) {
                 b.put_str(&format!("end.{key}"), start);
             }
@@ -1039,17 +1354,33 @@ fn after(b: &mut Builder) {
 }
 
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn priority(action: &Action) -> Option<i64> {
     if action.has_any(&["urgent", "critical", "asap"]) {
         Some(1)
-    } else if action.words.windows(2).any(|w| w[0] == "high" && w[1] == "priority") || action.has("high-priority") {
+    } else if action
+        .words
+        .windows(2)
+        .any(|w| w[0] == "high" && w[1] == "priority")
+        || action.has("high-priority")
+    {
         Some(2)
-    } else if action.words.windows(2).any(|w| w[0] == "medium" && w[1] == "priority") {
+    } else if action
+        .words
+        .windows(2)
+        .any(|w| w[0] == "medium" && w[1] == "priority")
+    {
         Some(3)
-    } else if action.words.windows(2).any(|w| w[0] == "low" && w[1] == "priority") || action.has("low-priority") {
+    } else if action
+        .words
+        .windows(2)
+        .any(|w| w[0] == "low" && w[1] == "priority")
+        || action.has("low-priority")
+    {
         Some(4)
     } else {
         None
@@ -1059,8 +1390,15 @@ fn priority(action: &Action) -> Option<i64> {
 /// "set the status to Done", "mark it as In Progress": the value, as written.
 fn status_value(action: &Action, original: &[String]) -> Option<String> {
     let words = &action.words;
-    let pos = words.iter().position(|w| matches!(w.as_str(), "to" | "as"))?;
-    let cue = words[..pos].iter().any(|w| matches!(w.as_str(), "set" | "mark" | "move" | "change" | "status" | "update"));
+    let pos = words
+        .iter()
+        .position(|w| matches!(w.as_str(), "to" | "as"))?;
+    let cue = words[..pos].iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "set" | "mark" | "move" | "change" | "status" | "update"
+        )
+    });
     if !cue {
         return None;
     }
@@ -1068,9 +1406,20 @@ fn status_value(action: &Action, original: &[String]) -> Option<String> {
         .iter()
         .skip(pos + 1)
         .map(String::as_str)
-        .take_while(|w| !matches!(w.to_lowercase().as_str(), "in" | "on" | "with" | "and" | "then" | "via" | "using"))
+        .take_while(|w| {
+            !matches!(
+                w.to_lowercase().as_str(),
+                "in" | "on" | "with" | "and" | "then" | "via" | "using"
+            )
+        })
         .collect();
-    (!value.is_empty()).then(|| value.iter().map(|w| capitalize(w)).collect::<Vec<_>>().join(" "))
+    (!value.is_empty()).then(|| {
+        value
+            .iter()
+            .map(|w| capitalize(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
 }
 
 fn notion_parent(action: &Action) -> Option<(&'static str, String)> {
@@ -1093,18 +1442,24 @@ const SOBJECTS: &[(&str, &str)] = &[
 ];
 
 fn salesforce(b: &mut Builder) {
-    let sobject = b
-        .plan
-        .action
-        .words
-        .iter()
-        .find_map(|w| SOBJECTS.iter().find(|(k, _)| *k == w.as_str() || format!("{k}s") == *w).map(|(_, v)| *v));
+    let sobject = b.plan.action.words.iter().find_map(|w| {
+        SOBJECTS
+            .iter()
+            .find(|(k, _)| *k == w.as_str() || format!("{k}s") == *w)
+            .map(|(_, v)| *v)
+    });
     if let Some(sobject) = sobject {
         b.put_str("sobject", json!(sobject));
     }
     let mut fields = Map::new();
     let source = |role: Role| b.trigger_sources().find(|s| s.role == role);
-    let email = match pick(b.trigger_sources().filter(|s| s.role == Role::Email).collect(), b.plan.action, None) {
+    let email = match pick(
+        b.trigger_sources()
+            .filter(|s| s.role == Role::Email)
+            .collect(),
+        b.plan.action,
+        None,
+    ) {
         Pick::One(s) => Some(s),
         _ => None,
     };
@@ -1126,7 +1481,11 @@ fn salesforce(b: &mut Builder) {
             put(&mut fields, "Description", source(Role::Text));
         }
         "Account" => {
-            put(&mut fields, "Name", source(Role::Company).or_else(|| source(Role::FullName)));
+            put(
+                &mut fields,
+                "Name",
+                source(Role::Company).or_else(|| source(Role::FullName)),
+            );
             put(&mut fields, "Phone", source(Role::Phone));
         }
         "Case" => {
@@ -1141,7 +1500,11 @@ fn salesforce(b: &mut Builder) {
         "Opportunity" => {
             let name = b.title();
             fields.insert("Name".into(), json!(name));
-            put(&mut fields, "Amount", source(Role::Amount).filter(|s| !s.words.iter().any(|w| w == "cents")));
+            put(
+                &mut fields,
+                "Amount",
+                source(Role::Amount).filter(|s| !s.words.iter().any(|w| w == "cents")),
+            );
             if let Some(stage) = b.plan.action.quoted(Cue::Other) {
                 fields.insert("StageName".into(), json!(stage));
             }
@@ -1175,10 +1538,12 @@ const RESOURCES: &[(&str, &str)] = &[
 
 fn fhir(b: &mut Builder) {
     let action = b.plan.action;
-    let resource = action
-        .words
-        .iter()
-        .find_map(|w| RESOURCES.iter().find(|(k, _)| *k == w.as_str() || format!("{k}s") == *w).map(|(_, v)| *v));
+    let resource = action.words.iter().find_map(|w| {
+        RESOURCES
+            .iter()
+            .find(|(k, _)| *k == w.as_str() || format!("{k}s") == *w)
+            .map(|(_, v)| *v)
+    });
     let op = b.plan.op.id.clone();
     let Some(resource) = resource else {
         return;
@@ -1200,7 +1565,11 @@ fn fhir(b: &mut Builder) {
             let by_id = action.has_any(&["mrn", "identifier", "id"]);
             let by_name = action.has("name");
             let by_birth = action.has_any(&["birth", "birthdate", "dob", "birthday"]);
-            let source = |role: Role| b.trigger_sources().find(|s| s.role == role).map(Source::template);
+            let source = |role: Role| {
+                b.trigger_sources()
+                    .find(|s| s.role == role)
+                    .map(Source::template)
+            };
             let mut params: Vec<(&str, Option<String>)> = Vec::new();
             if by_id || !(by_name || by_birth) {
                 params.push(("identifier", id_of(b, "identifier")));
@@ -1225,8 +1594,13 @@ fn fhir(b: &mut Builder) {
             }
         }
         "create_resource" => {
-            let source = |role: Role| b.trigger_sources().find(|s| s.role == role).map(Source::template);
-            let patient_ref = id_of(b, "patient").map(|id| json!({"reference": format!("Patient/{id}")}));
+            let source = |role: Role| {
+                b.trigger_sources()
+                    .find(|s| s.role == role)
+                    .map(Source::template)
+            };
+            let patient_ref =
+                id_of(b, "patient").map(|id| json!({"reference": format!("Patient/{id}")}));
             let start = source(Role::Start).or_else(|| source(Role::DateTime));
             let mut r = Map::new();
             r.insert("resourceType".into(), json!(resource));
@@ -1266,13 +1640,22 @@ fn fhir(b: &mut Builder) {
                     let admitted = action.has_any(&["admit", "admitted", "inpatient"]);
                     let status = if b.plan.label.1 == "completed" || action.has("finished") {
                         "finished"
-                    } else if admitted || matches!(b.plan.label.1.as_str(), "started" | "checked_in" | "arrived") {
+                    } else if admitted
+                        || matches!(
+                            b.plan.label.1.as_str(),
+                            "started" | "checked_in" | "arrived"
+                        )
+                    {
                         "in-progress"
                     } else {
                         "planned"
                     };
                     r.insert("status".into(), json!(status));
-                    let (code, display) = if admitted { ("IMP", "inpatient encounter") } else { ("AMB", "ambulatory") };
+                    let (code, display) = if admitted {
+                        ("IMP", "inpatient encounter")
+                    } else {
+                        ("AMB", "ambulatory")
+                    };
                     r.insert("class".into(), json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": code, "display": display}));
                     if let Some(p) = patient_ref.clone() {
                         r.insert("subject".into(), p);
@@ -1299,14 +1682,20 @@ fn fhir(b: &mut Builder) {
                         .clone()
                         .or_else(|| source(Role::FullName).map(|n| json!({"display": n})));
                     if let Some(actor) = actor {
-                        r.insert("participant".into(), json!([{"actor": actor, "status": "accepted"}]));
+                        r.insert(
+                            "participant".into(),
+                            json!([{"actor": actor, "status": "accepted"}]),
+                        );
                     }
                 }
                 "Observation" | "Condition" | "MedicationRequest" => {
                     if let Some(p) = patient_ref.clone() {
                         r.insert("subject".into(), p);
                     }
-                    let code_text = action.quoted(Cue::Other).or_else(|| action.quoted(Cue::Title)).or_else(|| source(Role::Text));
+                    let code_text = action
+                        .quoted(Cue::Other)
+                        .or_else(|| action.quoted(Cue::Title))
+                        .or_else(|| source(Role::Text));
                     match resource {
                         "Observation" => {
                             r.insert("status".into(), json!("final"));

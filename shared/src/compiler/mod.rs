@@ -81,7 +81,9 @@ pub struct EntitySpec {
 }
 
 /// Keeps the fields in the order the request lists them (a spreadsheet row follows it).
-fn ordered_fields<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+fn ordered_fields<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(String, String)>, D::Error> {
     struct Fields;
     impl<'de> Visitor<'de> for Fields {
         type Value = Vec<(String, String)>;
@@ -133,14 +135,22 @@ pub struct ProjectIntegration {
 impl ProjectIntegration {
     /// An integration of a catalog provider, or of Custom HTTP (its endpoints become
     /// operations).
-    pub fn new(name: &str, provider: &str, config: Map<String, Value>) -> Result<Self, Vec<InvalidValue>> {
+    pub fn new(
+        name: &str,
+        provider: &str,
+        config: Map<String, Value>,
+    ) -> Result<Self, Vec<InvalidValue>> {
         let name = IntegrationName::parse(name).map_err(|e| vec![e])?;
         let adapter = if provider == custom::ID {
             Cow::Owned(custom::build(name.as_str(), &config)?)
         } else {
-            let catalog = crate::catalog::catalog().map_err(|e| vec![InvalidValue::new("catalog", e.to_string())])?;
+            let catalog = crate::catalog::catalog()
+                .map_err(|e| vec![InvalidValue::new("catalog", e.to_string())])?;
             Cow::Borrowed(catalog.get(provider).ok_or_else(|| {
-                vec![InvalidValue::new("provider", format!("unknown provider {provider}"))]
+                vec![InvalidValue::new(
+                    "provider",
+                    format!("unknown provider {provider}"),
+                )]
             })?)
         };
         Ok(Self {
@@ -153,7 +163,11 @@ impl ProjectIntegration {
 
     /// From a stored integration: only its name, provider and config are read.
     pub fn from_integration(integration: &Integration) -> Result<Self, Vec<InvalidValue>> {
-        Self::new(integration.name.as_str(), &integration.provider, integration.config.clone())
+        Self::new(
+            integration.name.as_str(),
+            &integration.provider,
+            integration.config.clone(),
+        )
     }
 
     pub fn adapter(&self) -> &Provider {
@@ -189,8 +203,10 @@ fn problems_of(e: Vec<InvalidValue>) -> Problems {
 
 /// Compiles one step.
 pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Problems> {
-    let catalog = crate::catalog::catalog().map_err(|e| problems_of(vec![InvalidValue::new("catalog", e.to_string())]))?;
-    let index = index::index().map_err(|e| problems_of(vec![InvalidValue::new("catalog", e.to_string())]))?;
+    let catalog = crate::catalog::catalog()
+        .map_err(|e| problems_of(vec![InvalidValue::new("catalog", e.to_string())]))?;
+    let index = index::index()
+        .map_err(|e| problems_of(vec![InvalidValue::new("catalog", e.to_string())]))?;
     let mut problems = Problems::default();
 
     // The step number: given, or the next one.
@@ -201,15 +217,27 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
     } else if step > last + 1 {
         problems.push(
             "step",
-            format!("the workflow has {last} step(s); compile step {} next", last + 1),
+            format!(
+                "the workflow has {last} step(s); compile step {} next",
+                last + 1
+            ),
         );
     }
 
     // The entity the request describes.
-    let entity = request.entity.as_ref().and_then(|e| check_entity(e, &mut problems));
+    let entity = request
+        .entity
+        .as_ref()
+        .and_then(|e| check_entity(e, &mut problems));
 
-    let structured = request.integration.is_some() || request.operation.is_some() || request.input_mapping.is_some();
-    let instruction = request.instruction.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let structured = request.integration.is_some()
+        || request.operation.is_some()
+        || request.input_mapping.is_some();
+    let instruction = request
+        .instruction
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
     if !structured {
         match instruction {
             None => problems.push(
@@ -228,7 +256,10 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
 
     let extracted = text::extract(instruction.unwrap_or_default());
     let clauses = text::clauses(&extracted.blanked);
-    let known = known_words(entity.as_ref(), request.entity.as_ref().map(|e| e.name.as_str()));
+    let known = known_words(
+        entity.as_ref(),
+        request.entity.as_ref().map(|e| e.name.as_str()),
+    );
 
     // The trigger: stated (in words or structured), else the workflow's.
     let stated: Option<trigger::ParsedTrigger> = if structured {
@@ -277,7 +308,10 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             existing.clone()
         }
         (_, _, None) => {
-            problems.push("step", "compile step 1 first: it sets the workflow's trigger");
+            problems.push(
+                "step",
+                "compile step 1 first: it sets the workflow's trigger",
+            );
             return Err(problems);
         }
     };
@@ -291,7 +325,12 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             .integrations
             .iter()
             .find(|i| i.name == contract.integration)
-            .and_then(|i| i.adapter().operations.iter().find(|o| o.id == contract.operation))
+            .and_then(|i| {
+                i.adapter()
+                    .operations
+                    .iter()
+                    .find(|o| o.id == contract.operation)
+            })
             .and_then(|o| o.entity.clone());
         all_sources.extend(sources::step_sources(
             contract.step,
@@ -341,8 +380,19 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         let mapping = match &request.input_mapping {
             Some(m) => m.clone(),
             None => {
-                let action = Action { words: Vec::new(), literals: Vec::new() };
-                let plan = plan_for(&ws.integrations[i], o, &trigger, &all_sources, &action, &[], ws.integrations);
+                let action = Action {
+                    words: Vec::new(),
+                    literals: Vec::new(),
+                };
+                let plan = plan_for(
+                    &ws.integrations[i],
+                    o,
+                    &trigger,
+                    &all_sources,
+                    &action,
+                    &[],
+                    ws.integrations,
+                );
                 let (m, p) = mapping::generate(&plan);
                 problems.extend(p);
                 m
@@ -358,7 +408,12 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         let literals: Vec<text::Literal> = extracted
             .literals
             .iter()
-            .filter(|l| clauses.trigger.as_ref().is_none_or(|t| !t.contains(&l.at.start)))
+            .filter(|l| {
+                clauses
+                    .trigger
+                    .as_ref()
+                    .is_none_or(|t| !t.contains(&l.at.start))
+            })
             .map(|l| l.literal.clone())
             .collect();
         let original: Vec<String> = action_text
@@ -377,12 +432,29 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         // do something; and the words to match operations on (with the ordinary nouns of
         // names: "the clinic calendar" asks for a calendar).
         let said = resolve::op_words(&plain, &mentions, index, false);
-        let op_words = resolve::with_referent(&resolve::op_words(&plain, &mentions, index, true), &plain, &referent);
-        let earlier_names: Vec<String> = earlier.iter().map(|c| c.integration.to_string()).collect();
-        let Some(resolved) = resolve::resolve(&op_words, &said, &mentions, ws.integrations, &earlier_names, index, catalog, &mut problems) else {
+        let op_words = resolve::with_referent(
+            &resolve::op_words(&plain, &mentions, index, true),
+            &plain,
+            &referent,
+        );
+        let earlier_names: Vec<String> =
+            earlier.iter().map(|c| c.integration.to_string()).collect();
+        let Some(resolved) = resolve::resolve(
+            &op_words,
+            &said,
+            &mentions,
+            ws.integrations,
+            &earlier_names,
+            index,
+            catalog,
+            &mut problems,
+        ) else {
             return Err(problems);
         };
-        let action = Action { words: plain, literals };
+        let action = Action {
+            words: plain,
+            literals,
+        };
         let plan = plan_for(
             &ws.integrations[resolved.integration],
             resolved.op,
@@ -517,12 +589,23 @@ fn plan_for<'a>(
 fn check_entity(spec: &EntitySpec, problems: &mut Problems) -> Option<Vec<(String, FieldType)>> {
     let mut ok = true;
     let name = spec.name.trim();
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        problems.push("entity.name", "use 1 to 64 letters, digits, - and _ (e.g. IntakeForm)");
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        problems.push(
+            "entity.name",
+            "use 1 to 64 letters, digits, - and _ (e.g. IntakeForm)",
+        );
         ok = false;
     }
     if spec.fields.len() > MAX_ENTITY_FIELDS {
-        problems.push("entity.fields", format!("at most {MAX_ENTITY_FIELDS} fields"));
+        problems.push(
+            "entity.fields",
+            format!("at most {MAX_ENTITY_FIELDS} fields"),
+        );
         ok = false;
     }
     let mut out = Vec::new();
@@ -530,7 +613,10 @@ fn check_entity(spec: &EntitySpec, problems: &mut Problems) -> Option<Vec<(Strin
     for (field, raw) in &spec.fields {
         let valid_name = !field.is_empty()
             && field.len() <= 64
-            && field.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && field
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
             problems.push(
@@ -594,9 +680,17 @@ fn structured_trigger(
                 problems.push("trigger", "an entity trigger names its entity and event");
                 return None;
             }
-            Some(trigger::ParsedTrigger { trigger: parsed, watched: None })
+            Some(trigger::ParsedTrigger {
+                trigger: parsed,
+                watched: None,
+            })
         }
-        Trigger::DataChange { integration, entity_type, change, .. } => {
+        Trigger::DataChange {
+            integration,
+            entity_type,
+            change,
+            ..
+        } => {
             let Some(i) = integrations.iter().position(|x| x.name == *integration) else {
                 problems.push(
                     "trigger.integration",
@@ -607,7 +701,11 @@ fn structured_trigger(
                 );
                 return None;
             };
-            let entities = index.webhooks.get(&integrations[i].provider).map(Vec::as_slice).unwrap_or_default();
+            let entities = index
+                .webhooks
+                .get(&integrations[i].provider)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             match entities.iter().find(|e| e.entity_type == *entity_type) {
                 None if entities.is_empty() => {
                     problems.push(
@@ -621,7 +719,11 @@ fn structured_trigger(
                         "trigger.entity_type",
                         format!(
                             "{integration} reports no {entity_type}; it reports {}",
-                            entities.iter().map(|e| e.entity_type.as_str()).collect::<Vec<_>>().join(", ")
+                            entities
+                                .iter()
+                                .map(|e| e.entity_type.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     );
                     None
@@ -637,7 +739,10 @@ fn structured_trigger(
                     );
                     None
                 }
-                Some(_) => Some(trigger::ParsedTrigger { trigger: parsed, watched: Some(i) }),
+                Some(_) => Some(trigger::ParsedTrigger {
+                    trigger: parsed,
+                    watched: Some(i),
+                }),
             }
         }
     }
@@ -650,7 +755,12 @@ fn same_trigger(a: &Trigger, b: &Trigger) -> bool {
 fn describe_trigger(t: &Trigger) -> String {
     match t {
         Trigger::Entity { entity, event } => format!("{entity} {event}"),
-        Trigger::DataChange { integration, entity_type, change, .. } => {
+        Trigger::DataChange {
+            integration,
+            entity_type,
+            change,
+            ..
+        } => {
             format!("{integration} {entity_type} {}", change.as_str())
         }
     }
@@ -687,22 +797,33 @@ fn trigger_sources(
                 .collect();
             (sources, true)
         }
-        Trigger::DataChange { integration, entity_type, .. } => {
+        Trigger::DataChange {
+            integration,
+            entity_type,
+            ..
+        } => {
             let mut out = vec![{
-                let mut s = Source::new("change.entity_id".into(), "entity_id", schema::Kind::String(None), Origin::Change);
+                let mut s = Source::new(
+                    "change.entity_id".into(),
+                    "entity_id",
+                    schema::Kind::String(None),
+                    Origin::Change,
+                );
                 s.role = Role::Id(text::squash(entity_type));
                 s
             }];
-            let provider = ws.integrations.iter().find(|i| i.name == *integration).map(|i| i.provider.clone());
+            let provider = ws
+                .integrations
+                .iter()
+                .find(|i| i.name == *integration)
+                .map(|i| i.provider.clone());
             let known = provider
                 .and_then(|p| index.webhooks.get(&p))
                 .and_then(|entities| entities.iter().find(|e| e.entity_type == *entity_type));
             if let Some(fields) = entity {
-                out.extend(
-                    fields
-                        .iter()
-                        .map(|(f, t)| Source::new(format!("change.after.{f}"), f, t.kind(), Origin::Change)),
-                );
+                out.extend(fields.iter().map(|(f, t)| {
+                    Source::new(format!("change.after.{f}"), f, t.kind(), Origin::Change)
+                }));
             }
             let mut fields_known = entity.is_some();
             if let Some(known) = known {
@@ -722,13 +843,40 @@ fn trigger_sources(
 
 /// The schema of the trigger payload the mapping reads: the entity's fields (those a
 /// required input takes whole are required), or the change's shape.
-fn input_schema(trigger: &Trigger, sources: &[Source], mapping: &Map<String, Value>, op: &Operation) -> Value {
-    let required_inputs = schema::required(&op.input_schema);
+fn input_schema(
+    trigger: &Trigger,
+    sources: &[Source],
+    mapping: &Map<String, Value>,
+    op: &Operation,
+) -> Value {
+    let root = &op.input_schema;
+    // Whether every step of the path is required (an array item counts when the array
+    // needs at least one).
+    let path_required = |at: &str| -> bool {
+        let mut current = schema::resolve(root, root);
+        for part in at.split('.') {
+            if part.parse::<usize>().is_ok() {
+                let min = current.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+                match current.get("items") {
+                    Some(items) if min >= 1 => current = schema::resolve(root, items),
+                    _ => return false,
+                }
+            } else {
+                if !schema::required(current).iter().any(|r| r == part) {
+                    return false;
+                }
+                match schema::property(root, current, part) {
+                    Some(p) => current = schema::resolve(root, p),
+                    None => return false,
+                }
+            }
+        }
+        true
+    };
     let mut required: Vec<String> = Vec::new();
     let mut used: BTreeSet<String> = BTreeSet::new();
     for (at, reference, whole) in check::references(mapping) {
         let Ok(reference) = reference else { continue };
-        let top = at.split('.').next().unwrap_or_default().to_owned();
         let key = match &reference {
             Reference::Entity(f) => f.split('.').next().unwrap_or_default().to_owned(),
             Reference::Change { path, .. } => path.split('.').next().unwrap_or_default().to_owned(),
@@ -736,7 +884,7 @@ fn input_schema(trigger: &Trigger, sources: &[Source], mapping: &Map<String, Val
             Reference::Step { .. } => continue,
         };
         used.insert(key.clone());
-        if whole && required_inputs.contains(&top) && !required.contains(&key) {
+        if whole && path_required(&at) && !required.contains(&key) {
             required.push(key);
         }
     }
@@ -747,7 +895,10 @@ fn input_schema(trigger: &Trigger, sources: &[Source], mapping: &Map<String, Val
                 .filter(|s| s.origin == Origin::Entity)
                 .map(|s| {
                     let t = kind_to_field_type(&s.kind);
-                    (s.name.clone(), t.map(FieldType::schema).unwrap_or_else(|| json!({})))
+                    (
+                        s.name.clone(),
+                        t.map(FieldType::schema).unwrap_or_else(|| json!({})),
+                    )
                 })
                 .collect();
             json!({"type": "object", "required": required, "properties": properties})
@@ -755,11 +906,16 @@ fn input_schema(trigger: &Trigger, sources: &[Source], mapping: &Map<String, Val
         Trigger::DataChange { .. } => {
             let after: Map<String, Value> = sources
                 .iter()
-                .filter(|s| s.origin == Origin::Change && s.reference.starts_with("change.after.") && !s.name.contains('.'))
+                .filter(|s| {
+                    s.origin == Origin::Change
+                        && s.reference.starts_with("change.after.")
+                        && !s.name.contains('.')
+                })
                 .filter(|s| used.contains(&s.name))
                 .map(|s| (s.name.clone(), json!({"type": kind_type_name(&s.kind)})))
                 .collect();
-            let after_required: Vec<&String> = required.iter().filter(|r| *r != "entity_id").collect();
+            let after_required: Vec<&String> =
+                required.iter().filter(|r| *r != "entity_id").collect();
             let mut top_required = vec!["entity_id"];
             if !after_required.is_empty() {
                 top_required.push("after");
@@ -815,7 +971,16 @@ pub fn edges(contract: &StepContract) -> Vec<DependencyEdge> {
         operation: contract.operation.clone(),
         outbound: contract.outbound,
     }];
-    if let (1, Trigger::DataChange { integration, entity_type, change, .. }) = (contract.step, &contract.trigger) {
+    if let (
+        1,
+        Trigger::DataChange {
+            integration,
+            entity_type,
+            change,
+            ..
+        },
+    ) = (contract.step, &contract.trigger)
+    {
         if *integration != contract.integration {
             out.push(DependencyEdge {
                 integration: integration.clone(),
@@ -832,7 +997,12 @@ pub fn edges(contract: &StepContract) -> Vec<DependencyEdge> {
 /// The subscription a workflow's data-change trigger needs, if it has one.
 pub fn subscription(workflow: &WorkflowId, trigger: &Trigger) -> Option<TriggerSubscription> {
     match trigger {
-        Trigger::DataChange { integration, entity_type, change, conditions } => Some(TriggerSubscription {
+        Trigger::DataChange {
+            integration,
+            entity_type,
+            change,
+            conditions,
+        } => Some(TriggerSubscription {
             workflow: workflow.clone(),
             integration: integration.clone(),
             entity_type: entity_type.clone(),
@@ -865,10 +1035,25 @@ mod tests {
     fn integrations() -> Vec<ProjectIntegration> {
         let config = |v: Value| v.as_object().cloned().unwrap_or_default();
         vec![
-            ProjectIntegration::new("clinic-mail", "postmark", config(json!({"from_address": "clinic@example.com"}))).expect("postmark"),
-            ProjectIntegration::new("clinic-sms", "twilio", config(json!({"from_number": "+15005550006"}))).expect("twilio"),
+            ProjectIntegration::new(
+                "clinic-mail",
+                "postmark",
+                config(json!({"from_address": "clinic@example.com"})),
+            )
+            .expect("postmark"),
+            ProjectIntegration::new(
+                "clinic-sms",
+                "twilio",
+                config(json!({"from_number": "+15005550006"})),
+            )
+            .expect("twilio"),
             ProjectIntegration::new("linear", "linear", Map::new()).expect("linear"),
-            ProjectIntegration::new("slack", "slack", config(json!({"default_channel": "#front-desk"}))).expect("slack"),
+            ProjectIntegration::new(
+                "slack",
+                "slack",
+                config(json!({"default_channel": "#front-desk"})),
+            )
+            .expect("slack"),
         ]
     }
 
@@ -885,7 +1070,12 @@ mod tests {
         let workflow = WorkflowId::parse("patient-intake").expect("id");
         compile(
             &request(instruction),
-            &Workspace { workflow: &workflow, integrations: &list, trigger: None, steps: &[] },
+            &Workspace {
+                workflow: &workflow,
+                integrations: &list,
+                trigger: None,
+                steps: &[],
+            },
         )
     }
 
@@ -900,13 +1090,27 @@ mod tests {
         assert_eq!(c.operation, "send_email");
         assert_eq!(
             c.trigger,
-            Trigger::Entity { entity: "IntakeForm".into(), event: "submitted".into() }
+            Trigger::Entity {
+                entity: "IntakeForm".into(),
+                event: "submitted".into()
+            }
         );
         assert_eq!(c.input_mapping["To"], "{{entity.patient_email}}");
-        assert!(c.input_mapping["TextBody"].as_str().is_some_and(|b| b.contains("{{entity.patient_name}}")));
-        assert!(c.input_mapping["Subject"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(
+            c.input_mapping["TextBody"]
+                .as_str()
+                .is_some_and(|b| b.contains("{{entity.patient_name}}"))
+        );
+        assert!(
+            c.input_mapping["Subject"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
+        );
         assert_eq!(c.input_schema["required"], json!(["patient_email"]));
-        assert_eq!(c.input_schema["properties"]["patient_email"], json!({"type": "string", "format": "email"}));
+        assert_eq!(
+            c.input_schema["properties"]["patient_email"],
+            json!({"type": "string", "format": "email"})
+        );
         assert!(c.output_schema["properties"]["MessageID"].is_object());
         assert!(c.outbound);
     }
@@ -915,35 +1119,67 @@ mod tests {
     fn a_data_change_trigger_watches_the_named_integration_with_its_condition() {
         let list = integrations();
         let workflow = WorkflowId::parse("done-issues").expect("id");
-        let req: CompileRequest = serde_json::from_value(json!({"instruction": "When a Linear issue moves to Done, post a message in Slack"})).expect("request");
-        let compiled = compile(&req, &Workspace { workflow: &workflow, integrations: &list, trigger: None, steps: &[] }).expect("compiles");
+        let req: CompileRequest = serde_json::from_value(
+            json!({"instruction": "When a Linear issue moves to Done, post a message in Slack"}),
+        )
+        .expect("request");
+        let compiled = compile(
+            &req,
+            &Workspace {
+                workflow: &workflow,
+                integrations: &list,
+                trigger: None,
+                steps: &[],
+            },
+        )
+        .expect("compiles");
         assert_eq!(
             compiled.contract.trigger,
             Trigger::DataChange {
                 integration: IntegrationName::parse("linear").expect("name"),
                 entity_type: "issue".into(),
                 change: Change::Updated,
-                conditions: vec![crate::domain::FieldCondition { field: "state.name".into(), equals: json!("Done") }],
+                conditions: vec![crate::domain::FieldCondition {
+                    field: "state.name".into(),
+                    equals: json!("Done")
+                }],
             }
         );
         assert_eq!(compiled.contract.integration.as_str(), "slack");
         let edges = edges(&compiled.contract);
         assert_eq!(edges.len(), 2);
-        assert!(edges.iter().any(|e| e.integration.as_str() == "linear" && !e.outbound));
+        assert!(
+            edges
+                .iter()
+                .any(|e| e.integration.as_str() == "linear" && !e.outbound)
+        );
     }
 
     #[test]
     fn a_required_input_no_field_fills_is_refused_with_the_fields_that_could() {
-        let problems = compile_one("When the intake form is submitted, text the patient").expect_err("no phone field");
-        let to = problems.0.iter().find(|p| p.field == "input_mapping.To").expect("To is named");
-        assert!(to.message.contains("{{entity.patient_name}}"), "{}", to.message);
+        let problems = compile_one("When the intake form is submitted, text the patient")
+            .expect_err("no phone field");
+        let to = problems
+            .0
+            .iter()
+            .find(|p| p.field == "input_mapping.To")
+            .expect("To is named");
+        assert!(
+            to.message.contains("{{entity.patient_name}}"),
+            "{}",
+            to.message
+        );
     }
 
     #[test]
     fn an_operation_the_provider_lacks_lists_what_it_offers() {
         let problems = compile_one("When the intake form is submitted, use clinic-mail to send a text message to the patient")
             .expect_err("postmark sends no texts");
-        let op = problems.0.iter().find(|p| p.field == "operation").expect("operation is named");
+        let op = problems
+            .0
+            .iter()
+            .find(|p| p.field == "operation")
+            .expect("operation is named");
         assert!(op.message.contains("send_email"), "{}", op.message);
         assert!(op.message.contains("clinic-sms"), "{}", op.message);
     }
@@ -967,7 +1203,12 @@ mod debug_tests {
         println!("{w:?}");
         for i in &list {
             for op in &i.adapter().operations {
-                println!("{} {} {:?}", i.name, op.id, index.score(i.adapter(), op, &w));
+                println!(
+                    "{} {} {:?}",
+                    i.name,
+                    op.id,
+                    index.score(i.adapter(), op, &w)
+                );
             }
         }
     }

@@ -11,19 +11,85 @@ use super::text::squash;
 
 /// Words the fuzzy match must not bend into a name.
 const NOT_NAMES: &[&str] = &[
-    "motion", "lotion", "strip", "strips", "striped", "linen", "notice", "slick", "stack",
-    "nation", "station", "postmarked", "linger", "lineal", "intercept",
+    "motion",
+    "lotion",
+    "strip",
+    "strips",
+    "striped",
+    "linen",
+    "notice",
+    "slick",
+    "stack",
+    "nation",
+    "station",
+    "postmarked",
+    "linger",
+    "lineal",
+    "intercept",
 ];
 
 /// Words that may be capitalized in an instruction without naming a tool.
 const ORDINARY_CAPITALS: &[&str] = &[
-    "i", "then", "when", "once", "after", "done", "monday", "tuesday", "wednesday",
-    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april",
-    "may", "june", "july", "august", "september", "october", "november", "december",
-    "patient", "encounter", "appointment", "observation", "condition", "practitioner",
-    "medicationrequest", "lead", "contact", "account", "opportunity", "case", "task",
-    "please", "new", "urgent", "high", "low", "medium", "todo", "in", "progress", "dr",
-    "mr", "mrs", "ms", "the", "a", "an", "our", "api", "rest", "http", "email", "sms",
+    "i",
+    "then",
+    "when",
+    "once",
+    "after",
+    "done",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "patient",
+    "encounter",
+    "appointment",
+    "observation",
+    "condition",
+    "practitioner",
+    "medicationrequest",
+    "lead",
+    "contact",
+    "account",
+    "opportunity",
+    "case",
+    "task",
+    "please",
+    "new",
+    "urgent",
+    "high",
+    "low",
+    "medium",
+    "todo",
+    "in",
+    "progress",
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "the",
+    "a",
+    "an",
+    "our",
+    "api",
+    "rest",
+    "http",
+    "email",
+    "sms",
 ];
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -59,7 +125,11 @@ impl Mentions {
 
     /// The earliest word position of a mention of integration `i` (by name or provider).
     pub fn position_of(&self, i: usize, integrations: &[ProjectIntegration]) -> Option<usize> {
-        let by_name = self.integrations.iter().filter(|(x, _)| *x == i).map(|(_, p)| *p);
+        let by_name = self
+            .integrations
+            .iter()
+            .filter(|(x, _)| *x == i)
+            .map(|(_, p)| *p);
         let by_provider = self
             .providers
             .iter()
@@ -176,10 +246,25 @@ pub fn mentions(
             && w.chars().skip(1).any(char::is_lowercase)
             && w.len() >= 3;
         let before = original[pos - 1].to_lowercase();
-        let after = original.get(pos + 1).map(|a| a.to_lowercase()).unwrap_or_default();
+        let after = original
+            .get(pos + 1)
+            .map(|a| a.to_lowercase())
+            .unwrap_or_default();
         let tool_position = matches!(
             before.as_str(),
-            "to" | "in" | "into" | "with" | "via" | "using" | "through" | "on" | "from" | "a" | "an" | "the" | "our" | "use"
+            "to" | "in"
+                | "into"
+                | "with"
+                | "via"
+                | "using"
+                | "through"
+                | "on"
+                | "from"
+                | "a"
+                | "an"
+                | "the"
+                | "our"
+                | "use"
         );
         let before_integration = matches!(after.as_str(), "integration" | "connection" | "account");
         if ((titlecase && tool_position) || before_integration)
@@ -200,7 +285,8 @@ pub fn closest(name: &str, integrations: &[ProjectIntegration]) -> Vec<String> {
         .iter()
         .map(|i| {
             let by_name = strsim::normalized_damerau_levenshtein(&wanted, &squash(i.name.as_str()));
-            let by_provider = strsim::normalized_damerau_levenshtein(&wanted, &squash(&i.adapter().display_name));
+            let by_provider =
+                strsim::normalized_damerau_levenshtein(&wanted, &squash(&i.adapter().display_name));
             (by_name.max(by_provider), i.name.to_string())
         })
         .collect();

@@ -22,17 +22,28 @@ pub struct Resolved {
 
 /// The content words the operation is matched on: names and invocation verbs
 /// ("call the Postmark integration", "use clinic-mail to") left out.
-pub fn op_words(plain: &[String], mentions: &Mentions, index: &Index, keep_name_nouns: bool) -> BTreeSet<String> {
+pub fn op_words(
+    plain: &[String],
+    mentions: &Mentions,
+    index: &Index,
+    keep_name_nouns: bool,
+) -> BTreeSet<String> {
     let mut kept = Vec::new();
     for (pos, w) in plain.iter().enumerate() {
         // Names are not what is asked for, but their ordinary nouns are ("the clinic
         // calendar", "a Google Doc").
-        if mentions.name_positions.contains(&pos) && !(keep_name_nouns && GENERIC_NAME_WORDS.contains(&w.as_str())) {
+        if mentions.name_positions.contains(&pos)
+            && !(keep_name_nouns && GENERIC_NAME_WORDS.contains(&w.as_str()))
+        {
             continue;
         }
         // An invocation verb right before a name: "call clinic-api", "use the X integration".
-        if matches!(w.as_str(), "call" | "use" | "using" | "ask" | "tell" | "have" | "get") {
-            let next_names = (pos + 1..(pos + 3).min(plain.len())).any(|p| mentions.name_positions.contains(&p));
+        if matches!(
+            w.as_str(),
+            "call" | "use" | "using" | "ask" | "tell" | "have" | "get"
+        ) {
+            let next_names =
+                (pos + 1..(pos + 3).min(plain.len())).any(|p| mentions.name_positions.contains(&p));
             if next_names && w != "tell" {
                 continue;
             }
@@ -64,9 +75,16 @@ fn offers(integration: &ProjectIntegration) -> String {
 
 /// What a pronoun refers to: "add them to HubSpot" after "when an Intercom contact is
 /// created" asks for a contact. These words help pick an operation, never to refuse one.
-pub fn with_referent(text: &BTreeSet<String>, plain: &[String], referent: &[String]) -> BTreeSet<String> {
+pub fn with_referent(
+    text: &BTreeSet<String>,
+    plain: &[String],
+    referent: &[String],
+) -> BTreeSet<String> {
     let mut out = text.clone();
-    if plain.iter().any(|w| matches!(w.as_str(), "them" | "it" | "him" | "her" | "this" | "one")) {
+    if plain
+        .iter()
+        .any(|w| matches!(w.as_str(), "them" | "it" | "him" | "her" | "this" | "one"))
+    {
         out.extend(content(referent));
     }
     out
@@ -84,9 +102,34 @@ pub fn resolve(
     problems: &mut Problems,
 ) -> Option<Resolved> {
     let named = mentions.candidates(integrations);
+    // The project's integration that does best what the words ask, for suggestions.
+    let capable = || -> String {
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (i, integration) in integrations.iter().enumerate() {
+            for (o, op) in integration.adapter().operations.iter().enumerate() {
+                let score = index.score(integration.adapter(), op, text).0;
+                if score >= PICK && best.is_none_or(|b| score > b.0) {
+                    best = Some((score, i, o));
+                }
+            }
+        }
+        best.map(|(_, i, o)| {
+            let op = &integrations[i].adapter().operations[o];
+            format!(
+                "; {} ({}) can {}",
+                integrations[i].name,
+                integrations[i].adapter().display_name,
+                op.name.to_lowercase()
+            )
+        })
+        .unwrap_or_default()
+    };
     if named.is_empty() {
         if let Some((provider, _)) = mentions.providers.first() {
-            let display = catalog.get(provider).map(|p| p.display_name.clone()).unwrap_or_else(|| provider.clone());
+            let display = catalog
+                .get(provider)
+                .map(|p| p.display_name.clone())
+                .unwrap_or_else(|| provider.clone());
             let same_kind: Vec<String> = catalog
                 .get(provider)
                 .map(|p| {
@@ -100,12 +143,17 @@ pub fn resolve(
             problems.push(
                 "integration",
                 format!(
-                    "the project has no {display} integration; add one, or use {}",
+                    "the project has no {display} integration; add one, or use {}{}",
                     if same_kind.is_empty() {
-                        integrations.iter().map(|i| i.name.to_string()).collect::<Vec<_>>().join(", ")
+                        integrations
+                            .iter()
+                            .map(|i| i.name.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     } else {
                         same_kind.join(", ")
-                    }
+                    },
+                    capable()
                 ),
             );
             return None;
@@ -114,11 +162,16 @@ pub fn resolve(
             problems.push(
                 "integration",
                 format!(
-                    "the project has no integration named {unknown}; closest: {}{}",
+                    "the project has no integration named {unknown}; closest names: {}{}{}",
                     refs::closest(unknown, integrations).join(", "),
+                    capable(),
                     list_suffix(
                         "its integrations",
-                        integrations.iter().map(|i| format!("{} ({})", i.name, i.adapter().display_name))
+                        integrations.iter().map(|i| format!(
+                            "{} ({})",
+                            i.name,
+                            i.adapter().display_name
+                        ))
                     )
                 ),
             );
@@ -126,14 +179,23 @@ pub fn resolve(
         }
     }
     if integrations.is_empty() {
-        problems.push("integration", "the project has no integrations yet; add one first");
+        problems.push(
+            "integration",
+            "the project has no integrations yet; add one first",
+        );
         return None;
     }
-    let pool: Vec<usize> = if named.is_empty() { (0..integrations.len()).collect() } else { named.clone() };
+    let pool: Vec<usize> = if named.is_empty() {
+        (0..integrations.len()).collect()
+    } else {
+        named.clone()
+    };
     // Several named: one an earlier step used is likely a reference to its result
     // ("post the new Stripe customer id to Slack").
     let discount_earlier = named.len() > 1
-        && named.iter().any(|i| !earlier.contains(&integrations[*i].name.to_string()));
+        && named
+            .iter()
+            .any(|i| !earlier.contains(&integrations[*i].name.to_string()));
     let mut scored: Vec<(f64, f64, usize, usize)> = Vec::new();
     for &i in &pool {
         let adapter = integrations[i].adapter();
@@ -145,34 +207,66 @@ pub fn resolve(
             scored.push((score, matched, i, o));
         }
     }
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    scored.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then(b.1.total_cmp(&a.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+    });
     let best = scored.first().copied();
 
     // What the whole catalog would pick, to tell "this provider cannot do that".
     let global = catalog
         .providers()
         .flat_map(|p| p.operations.iter().map(move |op| (p, op)))
-        .map(|(p, op)| (index.score(p, op, text).0, p.id.clone(), op.name.clone(), index.vocabulary(p)))
+        .map(|(p, op)| {
+            (
+                index.score(p, op, text).0,
+                p.id.clone(),
+                op.name.clone(),
+                index.vocabulary(p),
+            )
+        })
         .max_by(|a, b| a.0.total_cmp(&b.0));
 
     let Some((score, _, i, o)) = best else {
-        problems.push("integration", "no integration of the project fits these words");
+        problems.push(
+            "integration",
+            "no integration of the project fits these words",
+        );
         return None;
     };
     if !named.is_empty() {
         let provider = &integrations[i].provider;
         if let Some((g, gp, gname, gwords)) = &global {
-            let named_best = scored.iter().filter(|s| named.contains(&s.2)).map(|s| s.0).fold(0.0, f64::max);
+            let named_best = scored
+                .iter()
+                .filter(|s| named.contains(&s.2))
+                .map(|s| s.0)
+                .fold(0.0, f64::max);
             // A word of the request only the other provider's operations know ("text").
-            let named_words: BTreeSet<String> = named.iter().flat_map(|n| index.vocabulary(integrations[*n].adapter())).collect();
-            let distinctive = said.iter().any(|w| gwords.contains(w) && !named_words.contains(w));
-            if distinctive && gp != provider && *g >= 0.6 && named_best < g - 0.1 && named.iter().all(|n| &integrations[*n].provider != gp) {
+            let named_words: BTreeSet<String> = named
+                .iter()
+                .flat_map(|n| index.vocabulary(integrations[*n].adapter()))
+                .collect();
+            let distinctive = said
+                .iter()
+                .any(|w| gwords.contains(w) && !named_words.contains(w));
+            if distinctive
+                && gp != provider
+                && *g >= 0.6
+                && named_best < g - 0.1
+                && named.iter().all(|n| &integrations[*n].provider != gp)
+            {
                 let can: Vec<String> = integrations
                     .iter()
                     .filter(|x| &x.provider == gp)
                     .map(|x| x.name.to_string())
                     .collect();
-                let names: Vec<String> = named.iter().map(|n| integrations[*n].name.to_string()).collect();
+                let names: Vec<String> = named
+                    .iter()
+                    .map(|n| integrations[*n].name.to_string())
+                    .collect();
                 problems.push(
                     "operation",
                     format!(
@@ -189,7 +283,10 @@ pub fn resolve(
         if score < PICK {
             let single = named.len() == 1 && integrations[named[0]].adapter().operations.len() == 1;
             if single {
-                return Some(Resolved { integration: named[0], op: 0 });
+                return Some(Resolved {
+                    integration: named[0],
+                    op: 0,
+                });
             }
             problems.push(
                 "operation",
@@ -204,8 +301,14 @@ pub fn resolve(
     } else if score < PICK {
         let suggestion = match &global {
             Some((g, gp, gname, _)) if *g >= 0.5 => {
-                let display = catalog.get(gp).map(|p| p.display_name.clone()).unwrap_or_default();
-                format!("; {display} could ({}), but the project has no such integration", gname.to_lowercase())
+                let display = catalog
+                    .get(gp)
+                    .map(|p| p.display_name.clone())
+                    .unwrap_or_default();
+                format!(
+                    "; {display} could ({}), but the project has no such integration",
+                    gname.to_lowercase()
+                )
             }
             _ => String::new(),
         };
@@ -213,7 +316,11 @@ pub fn resolve(
             "integration",
             format!(
                 "no integration of the project fits these words; name one of {}{suggestion}",
-                integrations.iter().map(|i| format!("{} ({})", i.name, i.adapter().display_name)).collect::<Vec<_>>().join(", ")
+                integrations
+                    .iter()
+                    .map(|i| format!("{} ({})", i.name, i.adapter().display_name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
         return None;
@@ -236,7 +343,11 @@ pub fn resolve(
                 format!(
                     "ambiguous: the words fit {}; name the integration to use",
                     all.iter()
-                        .map(|x| format!("{} ({})", integrations[*x].name, integrations[*x].adapter().display_name))
+                        .map(|x| format!(
+                            "{} ({})",
+                            integrations[*x].name,
+                            integrations[*x].adapter().display_name
+                        ))
                         .collect::<Vec<_>>()
                         .join(" and ")
                 ),
@@ -244,5 +355,8 @@ pub fn resolve(
             return None;
         }
     }
-    Some(Resolved { integration: i, op: o })
+    Some(Resolved {
+        integration: i,
+        op: o,
+    })
 }

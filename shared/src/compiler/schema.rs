@@ -285,12 +285,19 @@ mod tests {
                 "n": {"type": ["integer", "null"]}
             }
         });
-        let email = at_path(&root, &root, &["to".into(), "0".into(), "email".into()]).expect("path");
+        let email =
+            at_path(&root, &root, &["to".into(), "0".into(), "email".into()]).expect("path");
         assert_eq!(kind(&root, email), Kind::String(Some("email".into())));
         assert_eq!(kind(&root, &root["properties"]["n"]), Kind::Integer);
-        assert!(fits(&Kind::Integer, &types(&root, &root["properties"]["n"])));
+        assert!(fits(
+            &Kind::Integer,
+            &types(&root, &root["properties"]["n"])
+        ));
         assert!(!fits(&Kind::Number, &["integer".into()]));
-        let flat: Vec<String> = flatten(&root, &root, 2).into_iter().map(|(p, _)| p).collect();
+        let flat: Vec<String> = flatten(&root, &root, 2)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         assert!(flat.contains(&"from.email".to_owned()));
     }
 }

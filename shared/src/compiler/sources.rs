@@ -129,7 +129,12 @@ pub fn role_of(words: &[String], kind: &Kind) -> Role {
     if format == Some("email") || has("email") || joined.ends_with("email") {
         return Role::Email;
     }
-    if format == Some("phone") || has("phone") || has("mobile") || has("cell") || joined.contains("phone") {
+    if format == Some("phone")
+        || has("phone")
+        || has("mobile")
+        || has("cell")
+        || joined.contains("phone")
+    {
         return Role::Phone;
     }
     if has("state") || has("status") {
@@ -140,7 +145,12 @@ pub fn role_of(words: &[String], kind: &Kind) -> Role {
         if has("birth") || has("dob") || has("birthday") || joined == "birthdate" {
             return Role::BirthDate;
         }
-        if has("start") || has("starts") || has("begin") || has("begins") || joined.starts_with("start") {
+        if has("start")
+            || has("starts")
+            || has("begin")
+            || has("begins")
+            || joined.starts_with("start")
+        {
             return dated(Role::Start);
         }
         if has("end") || has("ends") || has("until") || joined.starts_with("end") {
@@ -154,7 +164,11 @@ pub fn role_of(words: &[String], kind: &Kind) -> Role {
     if joined == "birthdate" || joined == "dateofbirth" || joined == "dob" {
         return Role::BirthDate;
     }
-    if joined == "firstname" || joined == "givenname" || last == "given" || (has("first") && has("name")) {
+    if joined == "firstname"
+        || joined == "givenname"
+        || last == "given"
+        || (has("first") && has("name"))
+    {
         return Role::FirstName;
     }
     if joined == "lastname"
@@ -165,22 +179,45 @@ pub fn role_of(words: &[String], kind: &Kind) -> Role {
     {
         return Role::LastName;
     }
-    if has("company") || has("organization") || has("organisation") || has("employer") || joined == "businessname" {
+    if has("company")
+        || has("organization")
+        || has("organisation")
+        || has("employer")
+        || joined == "businessname"
+    {
         return Role::Company;
     }
     if joined == "dealname" || matches!(last, "subject" | "title" | "summary" | "headline") {
         return Role::Title;
     }
-    if matches!(last, "name" | "fullname" | "displayname") || joined == "fullname" || joined == "individualname" {
+    if matches!(last, "name" | "fullname" | "displayname")
+        || joined == "fullname"
+        || joined == "individualname"
+    {
         return Role::FullName;
     }
     if matches!(
         last,
-        "description" | "notes" | "note" | "comments" | "comment" | "message" | "details" | "reason" | "body" | "text" | "content" | "feedback"
+        "description"
+            | "notes"
+            | "note"
+            | "comments"
+            | "comment"
+            | "message"
+            | "details"
+            | "reason"
+            | "body"
+            | "text"
+            | "content"
+            | "feedback"
     ) {
         return Role::Text;
     }
-    if matches!(last, "amount" | "total" | "price" | "cost" | "fee" | "cents") || joined.starts_with("amount") {
+    if matches!(
+        last,
+        "amount" | "total" | "price" | "cost" | "fee" | "cents"
+    ) || joined.starts_with("amount")
+    {
         return Role::Amount;
     }
     if last == "currency" {
@@ -255,7 +292,16 @@ impl Source {
             .filter(|w| {
                 !matches!(
                     *w,
-                    "email" | "name" | "phone" | "id" | "at" | "first" | "last" | "full" | "address" | "number"
+                    "email"
+                        | "name"
+                        | "phone"
+                        | "id"
+                        | "at"
+                        | "first"
+                        | "last"
+                        | "full"
+                        | "address"
+                        | "number"
                 )
             })
             .collect()
@@ -277,7 +323,13 @@ impl Source {
 }
 
 /// The sources of an earlier step's output, from its output schema.
-pub fn step_sources(step: u32, integration: &str, provider: &str, entity: Option<&str>, output: &Value) -> Vec<Source> {
+pub fn step_sources(
+    step: u32,
+    integration: &str,
+    provider: &str,
+    entity: Option<&str>,
+    output: &Value,
+) -> Vec<Source> {
     schema::flatten(output, output, 2)
         .into_iter()
         .map(|(path, s)| {
@@ -316,8 +368,14 @@ mod tests {
         assert_eq!(role("ends_at", FieldType::Datetime), Role::End);
         assert_eq!(role("date_of_birth", FieldType::Date), Role::BirthDate);
         assert_eq!(role("amount_cents", FieldType::Integer), Role::Amount);
-        assert_eq!(role("payment_intent_id", FieldType::String), Role::Id("paymentintent".into()));
-        assert_eq!(role("MessageID", FieldType::String), Role::Id("message".into()));
+        assert_eq!(
+            role("payment_intent_id", FieldType::String),
+            Role::Id("paymentintent".into())
+        );
+        assert_eq!(
+            role("MessageID", FieldType::String),
+            Role::Id("message".into())
+        );
         assert_eq!(role("notes", FieldType::String), Role::Text);
         assert_eq!(role("company", FieldType::String), Role::Company);
     }

@@ -360,25 +360,86 @@ pub fn squash(name: &str) -> String {
 
 /// Words that carry no meaning for matching operations.
 pub const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "to", "our", "we", "us", "my", "me", "i", "and", "or", "for", "with",
-    "in", "on", "of", "at", "by", "from", "via", "using", "use", "through", "into", "it",
-    "its", "that", "this", "is", "are", "be", "then", "please", "them", "they", "their",
-    "him", "her", "his", "should", "will", "can", "so", "also", "integration", "connection",
-    "account", "as", "each", "every", "any", "all", "some", "about", "there", "up", "out",
-    "just", "right", "away", "immediately", "automatically", "call", "calls", "do",
+    "a",
+    "an",
+    "the",
+    "to",
+    "our",
+    "we",
+    "us",
+    "my",
+    "me",
+    "i",
+    "and",
+    "or",
+    "for",
+    "with",
+    "in",
+    "on",
+    "of",
+    "at",
+    "by",
+    "from",
+    "via",
+    "using",
+    "use",
+    "through",
+    "into",
+    "it",
+    "its",
+    "that",
+    "this",
+    "is",
+    "are",
+    "be",
+    "then",
+    "please",
+    "them",
+    "they",
+    "their",
+    "him",
+    "her",
+    "his",
+    "should",
+    "will",
+    "can",
+    "so",
+    "also",
+    "integration",
+    "connection",
+    "account",
+    "as",
+    "each",
+    "every",
+    "any",
+    "all",
+    "some",
+    "about",
+    "there",
+    "up",
+    "out",
+    "just",
+    "right",
+    "away",
+    "immediately",
+    "automatically",
+    "call",
+    "calls",
+    "do",
 ];
 
 /// Synonyms folded before matching operations, so phrases need not list them all.
 pub fn canonical(word: &str) -> &str {
     match word {
         "sms" | "texts" | "texting" | "texted" | "txt" | "sms-message" => "text",
-        "e-mail" | "emails" | "emailing" | "emailed" | "mail" | "mails" | "mailing"
-        | "mailed" => "email",
+        "e-mail" | "emails" | "emailing" | "emailed" | "mail" | "mails" | "mailing" | "mailed" => {
+            "email"
+        }
         "msg" | "msgs" | "messages" | "messaging" => "message",
         "create" | "creates" | "creating" | "add" | "adds" | "adding" | "make" | "new"
         | "insert" | "register" | "registers" | "log" | "logs" | "record" | "save" => "create",
-        "update" | "updates" | "updating" | "change" | "changes" | "edit" | "edits"
-        | "modify" | "set" | "mark" | "move" => "update",
+        "update" | "updates" | "updating" | "change" | "changes" | "edit" | "edits" | "modify"
+        | "set" | "mark" | "move" => "update",
         "spreadsheet" | "spreadsheets" | "sheets" | "tab" => "sheet",
         "docs" | "doc" | "documents" => "document",
         "tickets" | "issues" | "bugs" | "bug" | "ticket" => "issue",
@@ -560,11 +621,17 @@ mod tests {
     fn trigger_clauses_lead_or_trail() {
         let text = "When the intake form is submitted, send an email";
         let c = clauses(text);
-        assert_eq!(&text[c.trigger.clone().expect("trigger")], "When the intake form is submitted");
+        assert_eq!(
+            &text[c.trigger.clone().expect("trigger")],
+            "When the intake form is submitted"
+        );
         assert_eq!(&text[c.action[0].clone()], "send an email");
         let text = "Send an email when the intake form is submitted.";
         let c = clauses(text);
-        assert_eq!(&text[c.trigger.clone().expect("trigger")], "when the intake form is submitted");
+        assert_eq!(
+            &text[c.trigger.clone().expect("trigger")],
+            "when the intake form is submitted"
+        );
         assert_eq!(&text[c.action[0].clone()], "Send an email");
         let c = clauses("Post the id to Slack");
         assert!(c.trigger.is_none());

@@ -9,21 +9,58 @@ use serde_json::Value;
 use super::index::{Index, WebhookEntity, entity_synonyms};
 use super::refs::{self, Mentions};
 use super::text::{plain_words, words};
-use super::{ProjectIntegration, Problems};
+use super::{Problems, ProjectIntegration};
 use crate::domain::{Change, FieldCondition, IntegrationName, Trigger};
 
 /// Canonical event names for the verbs people use, with the words that say them.
 const EVENTS: &[(&str, &[&str])] = &[
-    ("submitted", &["submitted", "submits", "submit", "submission", "submissions", "filled", "sent in"]),
-    ("received", &["received", "receives", "arrives", "arrived", "arrive", "comes in", "came in", "come in"]),
-    ("signed_up", &["signs up", "signed up", "sign up", "signup", "signups"]),
-    ("created", &["created", "creates", "added", "adds", "opened", "opens"]),
-    ("updated", &["updated", "updates", "changed", "changes", "edited", "edits", "modified", "moves", "moved", "marked", "set"]),
-    ("deleted", &["deleted", "deletes", "removed", "removes", "trashed", "archived"]),
+    (
+        "submitted",
+        &[
+            "submitted",
+            "submits",
+            "submit",
+            "submission",
+            "submissions",
+            "filled",
+            "sent in",
+        ],
+    ),
+    (
+        "received",
+        &[
+            "received", "receives", "arrives", "arrived", "arrive", "comes in", "came in",
+            "come in",
+        ],
+    ),
+    (
+        "signed_up",
+        &["signs up", "signed up", "sign up", "signup", "signups"],
+    ),
+    (
+        "created",
+        &["created", "creates", "added", "adds", "opened", "opens"],
+    ),
+    (
+        "updated",
+        &[
+            "updated", "updates", "changed", "changes", "edited", "edits", "modified", "moves",
+            "moved", "marked", "set",
+        ],
+    ),
+    (
+        "deleted",
+        &[
+            "deleted", "deletes", "removed", "removes", "trashed", "archived",
+        ],
+    ),
     ("paid", &["paid", "pays"]),
     ("placed", &["placed", "places"]),
     ("cancelled", &["cancelled", "canceled", "cancels"]),
-    ("completed", &["completed", "completes", "finished", "finishes"]),
+    (
+        "completed",
+        &["completed", "completes", "finished", "finishes"],
+    ),
     ("started", &["started", "starts", "begins", "began"]),
     ("scheduled", &["scheduled", "schedules"]),
     ("booked", &["booked", "books"]),
@@ -33,7 +70,16 @@ const EVENTS: &[(&str, &[&str])] = &[
     ("confirmed", &["confirmed", "confirms"]),
     ("rejected", &["rejected", "rejects"]),
     ("closed", &["closed", "closes"]),
-    ("succeeded", &["succeeds", "succeeded", "succeed", "goes through", "went through"]),
+    (
+        "succeeded",
+        &[
+            "succeeds",
+            "succeeded",
+            "succeed",
+            "goes through",
+            "went through",
+        ],
+    ),
     ("failed", &["fails", "failed", "fail"]),
     ("refunded", &["refunded"]),
     ("registered", &["registered", "registers"]),
@@ -63,8 +109,10 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
     }
     // "is/was/gets <verb>ed": the participle itself.
     for i in 1..words.len() {
-        if matches!(words[i - 1].as_str(), "is" | "are" | "was" | "were" | "gets" | "get" | "been")
-            && words[i].ends_with("ed")
+        if matches!(
+            words[i - 1].as_str(),
+            "is" | "are" | "was" | "were" | "gets" | "get" | "been"
+        ) && words[i].ends_with("ed")
             && words[i].len() > 4
         {
             return Some((words[i].clone(), i + 1));
@@ -82,7 +130,9 @@ pub fn event_end(body: &str) -> Option<usize> {
     let mut spans = Vec::new();
     let mut offset = 0;
     for raw in body.split(' ') {
-        let w = raw.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        let w = raw
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
         if !w.is_empty() {
             spans.push((w, offset + raw.len()));
         }
@@ -118,8 +168,23 @@ pub struct ParsedTrigger {
 }
 
 const DETERMINERS: &[&str] = &[
-    "the", "a", "an", "our", "new", "any", "every", "each", "someone", "somebody",
-    "patient's", "their", "his", "her", "its", "this", "that",
+    "the",
+    "a",
+    "an",
+    "our",
+    "new",
+    "any",
+    "every",
+    "each",
+    "someone",
+    "somebody",
+    "patient's",
+    "their",
+    "his",
+    "her",
+    "its",
+    "this",
+    "that",
 ];
 
 /// Parses a trigger clause. `entity_name` is the name of the entity the request
@@ -150,9 +215,18 @@ pub fn parse(
     let event = event_in(&clause_words);
 
     let names_change = !mentions.is_empty()
-        || (entity_name.is_none() && watched_entity_without_name(&split, integrations, index).is_some());
+        || (entity_name.is_none()
+            && watched_entity_without_name(&split, integrations, index).is_some());
     if names_change {
-        return data_change(&clause_words, &split, &mentions, event, integrations, index, problems);
+        return data_change(
+            &clause_words,
+            &split,
+            &mentions,
+            event,
+            integrations,
+            index,
+            problems,
+        );
     }
     let Some((event, end)) = event else {
         problems.push(
@@ -167,7 +241,12 @@ pub fn parse(
             // The words between the cue and the verb: "the intake form is submitted".
             let verb_start = clause_words[..end.saturating_sub(1)]
                 .iter()
-                .position(|w| matches!(w.as_str(), "is" | "are" | "was" | "were" | "gets" | "get" | "has" | "have"))
+                .position(|w| {
+                    matches!(
+                        w.as_str(),
+                        "is" | "are" | "was" | "were" | "gets" | "get" | "has" | "have"
+                    )
+                })
                 .unwrap_or(end.saturating_sub(1));
             let noun: Vec<String> = clause_words[..verb_start]
                 .iter()
@@ -199,7 +278,12 @@ fn watched_entity_without_name(
 ) -> Option<(usize, String)> {
     let mut found = Vec::new();
     for (i, integration) in integrations.iter().enumerate() {
-        for entity in index.webhooks.get(&integration.provider).into_iter().flatten() {
+        for entity in index
+            .webhooks
+            .get(&integration.provider)
+            .into_iter()
+            .flatten()
+        {
             if entity_synonyms(&entity.entity_type)
                 .iter()
                 .take(2)
@@ -255,7 +339,10 @@ fn data_change(
                 "trigger",
                 format!(
                     "the project has no {display} integration to watch; add one first{}",
-                    list_suffix("the project's integrations", integrations.iter().map(|i| i.name.to_string()))
+                    list_suffix(
+                        "the project's integrations",
+                        integrations.iter().map(|i| i.name.to_string())
+                    )
                 ),
             );
             return None;
@@ -268,15 +355,28 @@ fn data_change(
     let reporting: Vec<usize> = candidates
         .iter()
         .copied()
-        .filter(|i| index.webhooks.get(&integrations[*i].provider).is_some_and(|w| !w.is_empty()))
+        .filter(|i| {
+            index
+                .webhooks
+                .get(&integrations[*i].provider)
+                .is_some_and(|w| !w.is_empty())
+        })
         .collect();
     let chosen = match reporting.as_slice() {
         [one] => *one,
         [] => {
-            let named: Vec<String> = candidates.iter().map(|i| integrations[*i].name.to_string()).collect();
+            let named: Vec<String> = candidates
+                .iter()
+                .map(|i| integrations[*i].name.to_string())
+                .collect();
             let can: Vec<String> = integrations
                 .iter()
-                .filter(|i| index.webhooks.get(&i.provider).is_some_and(|w| !w.is_empty()))
+                .filter(|i| {
+                    index
+                        .webhooks
+                        .get(&i.provider)
+                        .is_some_and(|w| !w.is_empty())
+                })
                 .map(|i| i.name.to_string())
                 .collect();
             problems.push(
@@ -297,7 +397,11 @@ fn data_change(
                 .filter(|i| {
                     let entities = &index.webhooks[&integrations[*i].provider];
                     entities.len() > 1 && entity_in(split, entities).is_some()
-                        || entities.iter().any(|e| split.iter().any(|w| entity_synonyms(&e.entity_type).contains(&w.as_str())))
+                        || entities.iter().any(|e| {
+                            split
+                                .iter()
+                                .any(|w| entity_synonyms(&e.entity_type).contains(&w.as_str()))
+                        })
                 })
                 .collect();
             if with_entity.len() == 1 {
@@ -307,7 +411,10 @@ fn data_change(
                     "trigger",
                     format!(
                         "ambiguous: the words could mean any of {}; name the integration",
-                        many.iter().map(|i| integrations[*i].name.to_string()).collect::<Vec<_>>().join(", ")
+                        many.iter()
+                            .map(|i| integrations[*i].name.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
                 return None;
@@ -322,14 +429,20 @@ fn data_change(
             format!(
                 "say which {} entity to watch: {}",
                 integration.adapter().display_name,
-                entities.iter().map(|e| e.entity_type.as_str()).collect::<Vec<_>>().join(", ")
+                entities
+                    .iter()
+                    .map(|e| e.entity_type.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
         return None;
     };
     let event_name = event.as_ref().map(|(e, _)| e.as_str()).unwrap_or("updated");
     let mut change = match event_name {
-        "created" | "received" | "signed_up" | "submitted" | "registered" | "placed" | "booked" => Change::Created,
+        "created" | "received" | "signed_up" | "submitted" | "registered" | "placed" | "booked" => {
+            Change::Created
+        }
         "deleted" => Change::Deleted,
         _ => Change::Updated,
     };
@@ -347,7 +460,12 @@ fn data_change(
                     "{} reports {} {}, not {}",
                     integration.adapter().display_name,
                     entity.entity_type,
-                    entity.changes.iter().copied().collect::<Vec<_>>().join(" or "),
+                    entity
+                        .changes
+                        .iter()
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(" or "),
                     change.as_str()
                 ),
             );
@@ -386,19 +504,35 @@ fn status_field(entity: &WebhookEntity) -> String {
 fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<FieldCondition> {
     // "moves to Done", "is marked as In Progress", "changes to paid", "becomes closed".
     for (i, w) in words.iter().enumerate() {
-        let cue = matches!(w.as_str(), "moves" | "moved" | "changes" | "changed" | "marked" | "set" | "becomes" | "goes" | "transitions")
-            || (w == "status" && words.get(i + 1).is_some_and(|n| n == "is"));
+        let cue = matches!(
+            w.as_str(),
+            "moves"
+                | "moved"
+                | "changes"
+                | "changed"
+                | "marked"
+                | "set"
+                | "becomes"
+                | "goes"
+                | "transitions"
+        ) || (w == "status" && words.get(i + 1).is_some_and(|n| n == "is"));
         if !cue {
             continue;
         }
         let mut j = i + 1;
-        while words.get(j).is_some_and(|x| matches!(x.as_str(), "to" | "as" | "is" | "into")) {
+        while words
+            .get(j)
+            .is_some_and(|x| matches!(x.as_str(), "to" | "as" | "is" | "into"))
+        {
             j += 1;
         }
+        // The value runs to a preposition, but may start with one ("In Progress").
         let value: Vec<&str> = words[j.min(words.len())..]
             .iter()
             .map(String::as_str)
-            .take_while(|x| !matches!(*x, "in" | "on" | "and" | "then" | "at" | "by"))
+            .enumerate()
+            .take_while(|(k, x)| *k == 0 || !matches!(*x, "in" | "on" | "and" | "then" | "at" | "by"))
+            .map(|(_, x)| x)
             .collect();
         if value.is_empty() || j == i + 1 && w != "becomes" {
             continue;
@@ -456,13 +590,21 @@ pub fn label(trigger: &Trigger, integrations: &[ProjectIntegration]) -> (String,
             let words = super::text::name_words(entity).join(" ");
             (words, event.replace('_', " "))
         }
-        Trigger::DataChange { integration, entity_type, change, .. } => {
+        Trigger::DataChange {
+            integration,
+            entity_type,
+            change,
+            ..
+        } => {
             let provider = integrations
                 .iter()
                 .find(|i| i.name == *integration)
                 .map(|i| i.adapter().display_name.clone())
                 .unwrap_or_else(|| integration.to_string());
-            (format!("{provider} {}", entity_type.replace('_', " ")), change.as_str().to_owned())
+            (
+                format!("{provider} {}", entity_type.replace('_', " ")),
+                change.as_str().to_owned(),
+            )
         }
     }
 }
@@ -477,11 +619,26 @@ mod tests {
 
     #[test]
     fn events_are_read_from_verbs() {
-        assert_eq!(event_in(&w("the intake form is submitted")).map(|e| e.0), Some("submitted".into()));
-        assert_eq!(event_in(&w("someone signs up")).map(|e| e.0), Some("signed_up".into()));
-        assert_eq!(event_in(&w("a referral comes in")).map(|e| e.0), Some("received".into()));
-        assert_eq!(event_in(&w("intake form submission")).map(|e| e.0), Some("submitted".into()));
-        assert_eq!(event_in(&w("the claim is escalated")).map(|e| e.0), Some("escalated".into()));
+        assert_eq!(
+            event_in(&w("the intake form is submitted")).map(|e| e.0),
+            Some("submitted".into())
+        );
+        assert_eq!(
+            event_in(&w("someone signs up")).map(|e| e.0),
+            Some("signed_up".into())
+        );
+        assert_eq!(
+            event_in(&w("a referral comes in")).map(|e| e.0),
+            Some("received".into())
+        );
+        assert_eq!(
+            event_in(&w("intake form submission")).map(|e| e.0),
+            Some("submitted".into())
+        );
+        assert_eq!(
+            event_in(&w("the claim is escalated")).map(|e| e.0),
+            Some("escalated".into())
+        );
     }
 
     #[test]

@@ -8,48 +8,75 @@
 //! opens the credentials current when it executes).
 
 use axum::Json;
-use base64::Engine;
 use axum::extract::{Path, Query as UrlQuery, State};
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::integrations::{publish, vault_error};
 use super::{ApiError, ApiJson, AppState, FieldError, auth};
 use crate::catalog::{Provider, check_config, check_credentials, custom, required_credentials};
-use crate::domain::{AuditPurpose, AuditRecord, Integration, IntegrationChanged, IntegrationName, IntegrationView, ProjectId, keys};
+use crate::domain::{
+    AuditPurpose, AuditRecord, Integration, IntegrationChanged, IntegrationName, IntegrationView,
+    ProjectId, keys,
+};
 use crate::ports::{Condition, Item, Key, Query, StoreError, Write};
 use crate::vault;
 
 /// Loads an integration of the project, or 404.
-pub(super) async fn load(state: &AppState, project: &ProjectId, name: &str) -> Result<Integration, ApiError> {
+pub(super) async fn load(
+    state: &AppState,
+    project: &ProjectId,
+    name: &str,
+) -> Result<Integration, ApiError> {
     let name = IntegrationName::parse(name)?;
     let item = state
         .deps
         .store
         .get(&Key::new(keys::project(project), keys::integration(&name)))
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("the project has no integration named {name}")))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("the project has no integration named {name}"))
+        })?;
     Ok(item.parse()?)
 }
 
 /// The provider an integration is built on (Custom HTTP from its own declaration).
-pub(super) fn provider_of(name: &str, provider: &str, config: &Map<String, Value>) -> Result<Provider, ApiError> {
+pub(super) fn provider_of(
+    name: &str,
+    provider: &str,
+    config: &Map<String, Value>,
+) -> Result<Provider, ApiError> {
     if provider == custom::ID {
-        return custom::build(name, config)
-            .map_err(|problems| ApiError::Invalid(problems.into_iter().map(FieldError::from).collect()));
+        return custom::build(name, config).map_err(|problems| {
+            ApiError::Invalid(problems.into_iter().map(FieldError::from).collect())
+        });
     }
     let catalog = crate::catalog::catalog().map_err(|e| ApiError::Internal(e.to_string()))?;
-    catalog
-        .get(provider)
-        .cloned()
-        .ok_or_else(|| ApiError::Internal(format!("stored integration names unknown provider {provider}")))
+    catalog.get(provider).cloned().ok_or_else(|| {
+        ApiError::Internal(format!(
+            "stored integration names unknown provider {provider}"
+        ))
+    })
 }
 
 /// Writes the changed integration (conditional on the revision read) with its audit
 /// record, in one transaction.
-async fn save(state: &AppState, project: &ProjectId, before: &Integration, after: &Integration, audit: Item) -> Result<(), ApiError> {
-    let item = Item::of(Key::new(keys::project(project), keys::integration(&after.name)), after)?;
-    let guard = Condition::FieldEquals { field: "revision".into(), value: json!(before.revision) };
+async fn save(
+    state: &AppState,
+    project: &ProjectId,
+    before: &Integration,
+    after: &Integration,
+    audit: Item,
+) -> Result<(), ApiError> {
+    let item = Item::of(
+        Key::new(keys::project(project), keys::integration(&after.name)),
+        after,
+    )?;
+    let guard = Condition::FieldEquals {
+        field: "revision".into(),
+        value: json!(before.revision),
+    };
     state
         .deps
         .store
@@ -79,13 +106,25 @@ pub async fn rotate(
     let project = auth::authorize(&state.deps, &caller, &project).await?;
     let before = load(&state, &project.id, &name).await?;
     let provider = provider_of(before.name.as_str(), &before.provider, &before.config)?;
-    let config = if before.provider == custom::ID { Map::new() } else { before.config.clone() };
-    let credentials = check_credentials(&provider, &body.credentials, &config)
-        .map_err(|problems| ApiError::Invalid(problems.into_iter().map(FieldError::from).collect()))?;
+    let config = if before.provider == custom::ID {
+        Map::new()
+    } else {
+        before.config.clone()
+    };
+    let credentials =
+        check_credentials(&provider, &body.credentials, &config).map_err(|problems| {
+            ApiError::Invalid(problems.into_iter().map(FieldError::from).collect())
+        })?;
     let version = before.credentials.version + 1;
-    let envelope = vault::seal(state.deps.keys.as_ref(), &project.id, &before.name, version, &credentials)
-        .await
-        .map_err(vault_error)?;
+    let envelope = vault::seal(
+        state.deps.keys.as_ref(),
+        &project.id,
+        &before.name,
+        version,
+        &credentials,
+    )
+    .await
+    .map_err(vault_error)?;
     drop(credentials);
     let mut after = before.clone();
     after.credentials = envelope;
@@ -146,11 +185,16 @@ pub async fn update_config(
         (provider, merged)
     } else {
         let provider = provider_of(before.name.as_str(), &before.provider, &before.config)?;
-        let config = check_config(&provider, &merged)
-            .map_err(|problems| ApiError::Invalid(problems.into_iter().map(FieldError::from).collect()))?;
+        let config = check_config(&provider, &merged).map_err(|problems| {
+            ApiError::Invalid(problems.into_iter().map(FieldError::from).collect())
+        })?;
         (provider, config)
     };
-    let check_against = if before.provider == custom::ID { Map::new() } else { config.clone() };
+    let check_against = if before.provider == custom::ID {
+        Map::new()
+    } else {
+        config.clone()
+    };
     let missing: Vec<FieldError> = required_credentials(&provider, &check_against)
         .into_iter()
         .filter(|f| !before.credentials.fields.contains(f))
@@ -226,7 +270,15 @@ pub async fn audit(
     query.limit = limit;
     query.after = after;
     let page = state.deps.store.query(&query).await?;
-    let records: Vec<AuditRecord> = page.items.iter().map(|i| i.parse()).collect::<Result<_, _>>()?;
-    let next = page.next.map(|sk| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk));
-    Ok(Json(json!({"integration": name, "records": records, "next": next})))
+    let records: Vec<AuditRecord> = page
+        .items
+        .iter()
+        .map(|i| i.parse())
+        .collect::<Result<_, _>>()?;
+    let next = page
+        .next
+        .map(|sk| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk));
+    Ok(Json(
+        json!({"integration": name, "records": records, "next": next}),
+    ))
 }

@@ -274,4 +274,3 @@ pub async fn dependents(
     )
     .await
 }
-

@@ -59,7 +59,10 @@ pub async fn start(
     let project = auth::authorize(&state.deps, &caller, &project).await?;
     let workflow = WorkflowId::parse(&body.workflow)?;
     if !body.trigger.payload.is_object() && !body.trigger.payload.is_null() {
-        return Err(ApiError::invalid("trigger.payload", "must be a JSON object"));
+        return Err(ApiError::invalid(
+            "trigger.payload",
+            "must be a JSON object",
+        ));
     }
     let start = StartRun {
         project: project.id.clone(),
@@ -68,7 +71,11 @@ pub async fn start(
         trigger: RunTrigger::Entity {
             entity: body.trigger.entity,
             event: body.trigger.event,
-            payload: if body.trigger.payload.is_null() { json!({}) } else { body.trigger.payload },
+            payload: if body.trigger.payload.is_null() {
+                json!({})
+            } else {
+                body.trigger.payload
+            },
         },
     };
     let run = start_run(&state.deps, start).await.map_err(|e| match e {
@@ -77,7 +84,12 @@ pub async fn start(
         RuntimeError::Unavailable(m) => ApiError::Unavailable(m),
         other => ApiError::Internal(other.to_string()),
     })?;
-    let deadline = tokio::time::Instant::now() + if body.wait { WAIT } else { std::time::Duration::ZERO };
+    let deadline = tokio::time::Instant::now()
+        + if body.wait {
+            WAIT
+        } else {
+            std::time::Duration::ZERO
+        };
     loop {
         let view = run_view(&state, &project.id, &run.id).await?;
         let finished = view["status"] != json!("running");

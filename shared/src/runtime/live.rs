@@ -21,7 +21,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { attempts: 3, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(10) }
+        Self {
+            attempts: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
     }
 }
 
@@ -33,7 +37,12 @@ pub struct Delivery {
 }
 
 fn retry_after(response: &OutboundResponse) -> Option<Duration> {
-    let value = response.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?.1.trim();
+    let value = response
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim();
     if let Ok(secs) = value.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
@@ -50,21 +59,36 @@ fn jitter(max: Duration) -> Duration {
 }
 
 /// Sends `request`, retrying as the table above says.
-pub async fn send(edge: &dyn Edge, request: &OutboundRequest, safe_to_repeat: bool, policy: RetryPolicy) -> Delivery {
+pub async fn send(
+    edge: &dyn Edge,
+    request: &OutboundRequest,
+    safe_to_repeat: bool,
+    policy: RetryPolicy,
+) -> Delivery {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let outcome = edge.send(request).await;
         let last = attempt >= policy.attempts;
         let backoff = policy.base_delay * 2u32.saturating_pow(attempt - 1);
-        let provider_says = |r: &OutboundResponse| retry_after(r).map(|w| (w, true)).unwrap_or((backoff, false));
+        let provider_says = |r: &OutboundResponse| {
+            retry_after(r)
+                .map(|w| (w, true))
+                .unwrap_or((backoff, false))
+        };
         let wait = match &outcome {
-            Ok(EdgeOutcome::Sent(response)) if response.status == 429 && !last => Some(provider_says(response)),
-            Ok(EdgeOutcome::Sent(response)) if response.status >= 500 && safe_to_repeat && !last => {
+            Ok(EdgeOutcome::Sent(response)) if response.status == 429 && !last => {
+                Some(provider_says(response))
+            }
+            Ok(EdgeOutcome::Sent(response))
+                if response.status >= 500 && safe_to_repeat && !last =>
+            {
                 Some(provider_says(response))
             }
             Err(EdgeError::Connect(_)) if !last => Some((backoff, false)),
-            Err(EdgeError::Timeout(_) | EdgeError::Transport(_)) if safe_to_repeat && !last => Some((backoff, false)),
+            Err(EdgeError::Timeout(_) | EdgeError::Transport(_)) if safe_to_repeat && !last => {
+                Some((backoff, false))
+            }
             _ => None,
         };
         match wait {
@@ -73,16 +97,25 @@ pub async fn send(edge: &dyn Edge, request: &OutboundRequest, safe_to_repeat: bo
                 // A provider's Retry-After is a floor (a little jitter on top, so many
                 // steps told the same second do not return at once); our own backoff
                 // gets "equal jitter": half fixed, half random.
-                let sleep = if from_provider { wait + jitter(Duration::from_millis(100)) } else { wait / 2 + jitter(wait / 2) };
+                let sleep = if from_provider {
+                    wait + jitter(Duration::from_millis(100))
+                } else {
+                    wait / 2 + jitter(wait / 2)
+                };
                 tokio::time::sleep(sleep).await;
             }
             None => {
                 let result = match outcome {
                     Ok(EdgeOutcome::Sent(response)) => Ok(response),
-                    Ok(EdgeOutcome::WouldHaveSent) => Err(EdgeError::Invalid("the live edge did not send".into())),
+                    Ok(EdgeOutcome::WouldHaveSent) => {
+                        Err(EdgeError::Invalid("the live edge did not send".into()))
+                    }
                     Err(e) => Err(e),
                 };
-                return Delivery { result, attempts: attempt };
+                return Delivery {
+                    result,
+                    attempts: attempt,
+                };
             }
         }
     }

@@ -34,7 +34,10 @@ fn render_value(value: &Value, context: &Value) -> Option<Value> {
     match value {
         Value::String(text) => {
             let trimmed = text.trim();
-            if let Some(inner) = trimmed.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) {
+            if let Some(inner) = trimmed
+                .strip_prefix("{{")
+                .and_then(|t| t.strip_suffix("}}"))
+            {
                 if !inner.contains("{{") && !inner.contains("}}") {
                     return lookup(context, inner.trim()).cloned();
                 }
@@ -62,14 +65,22 @@ fn render_value(value: &Value, context: &Value) -> Option<Value> {
             Some(Value::String(out))
         }
         Value::Object(map) => Some(Value::Object(render(map, context))),
-        Value::Array(items) => Some(Value::Array(items.iter().filter_map(|v| render_value(v, context)).collect())),
+        Value::Array(items) => Some(Value::Array(
+            items
+                .iter()
+                .filter_map(|v| render_value(v, context))
+                .collect(),
+        )),
         other => Some(other.clone()),
     }
 }
 
 /// Renders a mapping into the operation's input.
 pub fn render(mapping: &Map<String, Value>, context: &Value) -> Map<String, Value> {
-    mapping.iter().filter_map(|(k, v)| render_value(v, context).map(|v| (k.clone(), v))).collect()
+    mapping
+        .iter()
+        .filter_map(|(k, v)| render_value(v, context).map(|v| (k.clone(), v)))
+        .collect()
 }
 
 #[cfg(test)]

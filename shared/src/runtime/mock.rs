@@ -138,7 +138,10 @@ impl<'a> Mocker<'a> {
             let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
                 break;
             };
-            match reference.strip_prefix('#').and_then(|p| self.root.pointer(p)) {
+            match reference
+                .strip_prefix('#')
+                .and_then(|p| self.root.pointer(p))
+            {
                 Some(target) => schema = target,
                 None => break,
             }
@@ -211,7 +214,9 @@ impl<'a> Mocker<'a> {
         if let Some(echo) = src.echo {
             if self.fits(echo, schema, &types) {
                 // The sample's id stands for this one wherever the sample repeats it.
-                if let (Some(k), Some(Value::String(sample)), Value::String(echoed)) = (key, src.sample, echo) {
+                if let (Some(k), Some(Value::String(sample)), Value::String(echoed)) =
+                    (key, src.sample, echo)
+                {
                     if id_like(k) {
                         self.ids.insert(sample.clone(), echoed.clone());
                     }
@@ -271,12 +276,18 @@ impl<'a> Mocker<'a> {
             sample: None,
             ..src
         };
-        let kind = types.iter().copied().find(|t| *t != "null").unwrap_or("null");
+        let kind = types
+            .iter()
+            .copied()
+            .find(|t| *t != "null")
+            .unwrap_or("null");
         Some(match kind {
             "object" => self.object(schema, path, src, depth),
             "array" => self.array(schema, path, src, depth),
             "string" => Value::String(self.string(key, path, schema)),
-            "integer" | "number" => Value::Number(self.number(key, path, schema, kind == "integer")),
+            "integer" | "number" => {
+                Value::Number(self.number(key, path, schema, kind == "integer"))
+            }
             "boolean" => Value::Bool(matches!(key, Some("ok" | "success"))),
             _ => Value::Null,
         })
@@ -286,12 +297,17 @@ impl<'a> Mocker<'a> {
         let built = self.object_from(schema, path, src, depth);
         // A sample of another kind (a Patient for an Encounter) is not used.
         if let (Some(Value::Object(sample)), Value::Object(out)) = (src.sample, &built) {
-            let other_kind = KIND_KEYS.iter().any(|k| match (out.get(*k), sample.get(*k)) {
-                (Some(Value::String(a)), Some(Value::String(b))) => a != b,
-                _ => false,
-            });
+            let other_kind = KIND_KEYS
+                .iter()
+                .any(|k| match (out.get(*k), sample.get(*k)) {
+                    (Some(Value::String(a)), Some(Value::String(b))) => a != b,
+                    _ => false,
+                });
             if other_kind {
-                let src = Sources { sample: None, ..src };
+                let src = Sources {
+                    sample: None,
+                    ..src
+                };
                 return self.object_from(schema, path, src, depth);
             }
         }
@@ -326,7 +342,11 @@ impl<'a> Mocker<'a> {
             let must = required.contains(&name.as_str());
             // A sample gives the real shape: an optional property it lacks stays out
             // unless the input has it (Google Calendar's start has date or dateTime).
-            if !must && child.echo.is_none() && sample.is_some_and(|s| !s.contains_key(name)) {
+            // An empty sample (Custom HTTP declares none) says nothing.
+            if !must
+                && child.echo.is_none()
+                && sample.is_some_and(|s| !s.is_empty() && !s.contains_key(name))
+            {
                 continue;
             }
             match self.value(sub, Some(name), &at, child, must, depth + 1) {
@@ -366,7 +386,8 @@ impl<'a> Mocker<'a> {
                 }
                 let child = self.child(src, name, extra_schema);
                 let at = format!("{path}/{name}");
-                if let Some(v) = self.value(extra_schema, Some(name), &at, child, false, depth + 1) {
+                if let Some(v) = self.value(extra_schema, Some(name), &at, child, false, depth + 1)
+                {
                     out.insert(name.clone(), v);
                 }
             }
@@ -409,7 +430,10 @@ impl<'a> Mocker<'a> {
                     echo_gone: false,
                 };
                 let at = format!("{path}/{i}");
-                out.push(self.value(items, None, &at, child, true, depth + 1).unwrap_or(Value::Null));
+                out.push(
+                    self.value(items, None, &at, child, true, depth + 1)
+                        .unwrap_or(Value::Null),
+                );
             }
         } else if let Some(samples) = sample_items {
             for (i, sample) in samples.iter().enumerate() {
@@ -418,11 +442,21 @@ impl<'a> Mocker<'a> {
                     ..Sources::default()
                 };
                 let at = format!("{path}/{i}");
-                out.push(self.value(items, None, &at, child, true, depth + 1).unwrap_or(Value::Null));
+                out.push(
+                    self.value(items, None, &at, child, true, depth + 1)
+                        .unwrap_or(Value::Null),
+                );
             }
         } else {
-            let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1);
-            let max = schema.get("maxItems").and_then(Value::as_u64).unwrap_or(u64::MAX);
+            let min = schema
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .max(1);
+            let max = schema
+                .get("maxItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(u64::MAX);
             for i in 0..min.min(max).min(16) {
                 let at = format!("{path}/{i}");
                 out.push(
@@ -498,7 +532,11 @@ impl<'a> Mocker<'a> {
             Value::Null => allowed("null"),
             Value::Bool(_) => allowed("boolean"),
             Value::Number(n) => {
-                allowed("number") || (allowed("integer") && (n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)))
+                allowed("number")
+                    || (allowed("integer")
+                        && (n.is_i64()
+                            || n.is_u64()
+                            || n.as_f64().is_some_and(|f| f.fract() == 0.0)))
             }
             Value::String(_) => allowed("string"),
             Value::Array(_) => allowed("array"),
@@ -518,8 +556,14 @@ impl<'a> Mocker<'a> {
             Value::Number(n) => number_fits(n, schema),
             Value::Array(items) => {
                 let len = items.len() as u64;
-                schema.get("minItems").and_then(Value::as_u64).is_none_or(|m| len >= m)
-                    && schema.get("maxItems").and_then(Value::as_u64).is_none_or(|m| len <= m)
+                schema
+                    .get("minItems")
+                    .and_then(Value::as_u64)
+                    .is_none_or(|m| len >= m)
+                    && schema
+                        .get("maxItems")
+                        .and_then(Value::as_u64)
+                        .is_none_or(|m| len <= m)
             }
             _ => true,
         }
@@ -620,7 +664,9 @@ impl<'a> Mocker<'a> {
             }),
             Some(s) if DateTime::parse_from_rfc2822(s).is_ok() => Some(self.time.to_rfc2822()),
             Some(_) => None,
-            None if format == Some("date-time") => Some(self.time.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            None if format == Some("date-time") => {
+                Some(self.time.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            }
             None => None,
         }
     }
@@ -628,7 +674,8 @@ impl<'a> Mocker<'a> {
     /// Sample text with the sample's ids replaced by the generated ones.
     fn rewrite(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        let mut ids: Vec<(&String, &String)> = self.ids.iter().filter(|(k, _)| k.len() >= 8).collect();
+        let mut ids: Vec<(&String, &String)> =
+            self.ids.iter().filter(|(k, _)| k.len() >= 8).collect();
         ids.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
         for (old, new) in ids {
             if out.contains(old.as_str()) {
@@ -658,7 +705,9 @@ impl<'a> Mocker<'a> {
             return generated;
         }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-            if let Some(generated) = from_pattern(pattern, &mut rng).filter(|g| string_fits(g, schema)) {
+            if let Some(generated) =
+                from_pattern(pattern, &mut rng).filter(|g| string_fits(g, schema))
+            {
                 return generated;
             }
         }
@@ -667,15 +716,16 @@ impl<'a> Mocker<'a> {
 
     fn number(&mut self, key: Option<&str>, path: &str, schema: &Value, integer: bool) -> Number {
         let types: &[&str] = if integer { &["integer"] } else { &["number"] };
-        if let Some(Value::Number(n)) = key.and_then(|k| self.seeded(k, path, schema, types, None)) {
+        if let Some(Value::Number(n)) = key.and_then(|k| self.seeded(k, path, schema, types, None))
+        {
             return n;
         }
         let minimum = schema.get("minimum").and_then(Value::as_f64);
         let exclusive = schema.get("exclusiveMinimum").and_then(Value::as_f64);
-        let maximum = schema
-            .get("maximum")
+        let maximum = schema.get("maximum").and_then(Value::as_f64).or(schema
+            .get("exclusiveMaximum")
             .and_then(Value::as_f64)
-            .or(schema.get("exclusiveMaximum").and_then(Value::as_f64).map(|m| m - 1.0));
+            .map(|m| m - 1.0));
         let mut n = match (minimum, exclusive) {
             (Some(m), _) => m.ceil(),
             (None, Some(e)) => e.floor() + 1.0,
@@ -731,7 +781,9 @@ fn lookup<'v>(object: &'v Value, name: &str) -> Option<&'v Value> {
         return Some(v);
     }
     let wanted = normalize(name);
-    map.iter().find(|(k, _)| normalize(k) == wanted).map(|(_, v)| v)
+    map.iter()
+        .find(|(k, _)| normalize(k) == wanted)
+        .map(|(_, v)| v)
 }
 
 fn normalize(key: &str) -> String {
@@ -746,8 +798,10 @@ fn id_like(key: &str) -> bool {
     if key.to_ascii_lowercase().contains("version") {
         return false;
     }
-    matches!(key, "id" | "Id" | "ID" | "sid" | "ts" | "uid" | "uuid" | "guid")
-        || key.ends_with("_id")
+    matches!(
+        key,
+        "id" | "Id" | "ID" | "sid" | "ts" | "uid" | "uuid" | "guid"
+    ) || key.ends_with("_id")
         || key.ends_with("Id")
         || key.ends_with("ID")
         || key.ends_with("_sid")
@@ -768,13 +822,21 @@ fn time_like(key: &str) -> bool {
 
 /// Names of integer fields that hold a Unix time.
 fn unix_time_like(key: &str) -> bool {
-    matches!(key, "created" | "updated" | "timestamp") || key.ends_with("_at") || key.ends_with("At")
+    matches!(key, "created" | "updated" | "timestamp")
+        || key.ends_with("_at")
+        || key.ends_with("At")
 }
 
 fn string_fits(text: &str, schema: &Value) -> bool {
     let chars = text.chars().count() as u64;
-    if schema.get("minLength").and_then(Value::as_u64).is_some_and(|m| chars < m)
-        || schema.get("maxLength").and_then(Value::as_u64).is_some_and(|m| chars > m)
+    if schema
+        .get("minLength")
+        .and_then(Value::as_u64)
+        .is_some_and(|m| chars < m)
+        || schema
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| chars > m)
     {
         return false;
     }
@@ -786,7 +848,9 @@ fn string_fits(text: &str, schema: &Value) -> bool {
     match schema.get("format").and_then(Value::as_str) {
         Some("uuid") => text.len() == 36 && uuid::Uuid::parse_str(text).is_ok(),
         Some("date-time") => DateTime::parse_from_rfc3339(text).is_ok(),
-        Some("date") => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() && text.len() == 10,
+        Some("date") => {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() && text.len() == 10
+        }
         Some("email") => {
             let parts: Vec<&str> = text.split('@').collect();
             parts.len() == 2
@@ -832,7 +896,10 @@ fn pattern_matches(pattern: &str, text: &str) -> bool {
 
 fn fit_length(mut text: String, schema: &Value) -> String {
     let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let max = schema.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
+    let max = schema
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .map(|m| m as usize);
     while text.chars().count() < min {
         text.push('x');
     }
@@ -845,14 +912,17 @@ fn fit_length(mut text: String, schema: &Value) -> String {
 }
 
 /// A new id shaped like `sample`: its prefix kept (`cus_`, Twilio's two letters, a
-/// Salesforce key prefix), each other letter or digit replaced by one of the same kind
-/// (hex stays hex), the domain of a `local@domain` id kept; a Slack-style `ts` becomes
+/// Salesforce key prefix, Slack's `C`), each other letter or digit replaced by one of
+/// the same kind (hex stays hex), the domain of a `local@domain` id kept; a Slack-style `ts` becomes
 /// the seed's instant.
 fn reshape(sample: &str, rng: &mut Rng, unix: i64) -> String {
     let bytes = sample.as_bytes();
     let slack_ts = bytes.len() == 17
         && bytes[10] == b'.'
-        && bytes.iter().enumerate().all(|(i, b)| i == 10 || b.is_ascii_digit());
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 10 || b.is_ascii_digit());
     if slack_ts {
         return format!("{unix:010}.{:06}", rng.next_u64() % 1_000_000);
     }
@@ -869,7 +939,7 @@ fn reshape(sample: &str, rng: &mut Rng, unix: i64) -> String {
             '0'..='9' if all_digits && i == 0 && keep == 0 => rng.pick(b"123456789"),
             '0'..='9' => rng.pick(b"0123456789"),
             'a'..='f' => rng.pick(b"abcdef0123456789"),
-            'A'..='F' => rng.pick(b"ABCDEF0123456789"),
+            'A'..='F' => rng.pick(b"ABCDEF"),
             'g'..='z' => rng.pick(b"abcdefghijklmnopqrstuvwxyz"),
             'G'..='Z' => rng.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
             other => other,
@@ -883,16 +953,32 @@ fn reshape(sample: &str, rng: &mut Rng, unix: i64) -> String {
 /// How much of an id is a type prefix to keep.
 fn prefix_len(id: &str) -> usize {
     if let Some(underscore) = id.find('_') {
-        if (1..=8).contains(&underscore) && id[..underscore].bytes().all(|b| b.is_ascii_alphabetic()) {
+        if (1..=8).contains(&underscore)
+            && id[..underscore].bytes().all(|b| b.is_ascii_alphabetic())
+        {
             return underscore + 1;
         }
     }
     let b = id.as_bytes();
-    if b.len() == 34 && b[..2].iter().all(u8::is_ascii_uppercase) && b[2..].iter().all(u8::is_ascii_hexdigit) {
+    if b.len() == 34
+        && b[..2].iter().all(u8::is_ascii_uppercase)
+        && b[2..].iter().all(u8::is_ascii_hexdigit)
+    {
         return 2;
     }
-    if (b.len() == 15 || b.len() == 18) && b.iter().all(u8::is_ascii_alphanumeric) && b[0].is_ascii_digit() {
+    if (b.len() == 15 || b.len() == 18)
+        && b.iter().all(u8::is_ascii_alphanumeric)
+        && b[0].is_ascii_digit()
+    {
         return 3;
+    }
+    // Slack's C…, U…, B… ids.
+    if (9..=11).contains(&b.len())
+        && b[0].is_ascii_uppercase()
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        return 1;
     }
     0
 }
@@ -1221,7 +1307,11 @@ mod tests {
                 let what = format!("{}.{}", provider.id, op.id);
                 let first = mock_response(op, &op.sample_input, "run-a#1");
                 assert_valid(op, &first, &what);
-                assert_eq!(first, mock_response(op, &op.sample_input, "run-a#1"), "{what}: deterministic");
+                assert_eq!(
+                    first,
+                    mock_response(op, &op.sample_input, "run-a#1"),
+                    "{what}: deterministic"
+                );
                 let second = mock_response(op, &op.sample_input, "run-b#1");
                 assert_valid(op, &second, &what);
                 // Another step of the same run differs too.
@@ -1239,7 +1329,11 @@ mod tests {
                     }
                     let other = second.pointer(&path);
                     assert_ne!(other, Some(&value), "{what}: {path} repeats across runs");
-                    assert_ne!(next_step.pointer(&path), Some(&value), "{what}: {path} repeats across steps");
+                    assert_ne!(
+                        next_step.pointer(&path),
+                        Some(&value),
+                        "{what}: {path} repeats across steps"
+                    );
                     fresh += 1;
                 }
                 if fresh == 0 {
@@ -1249,8 +1343,20 @@ mod tests {
             }
         }
         assert!(operations >= 38, "{operations} operations");
-        // Every operation whose response names something new gets new ids per run.
-        assert_eq!(without_fresh_ids, Vec::<String>::new());
+        // Every operation whose response names something new gets new ids per run; the
+        // others read or update what the input names (its id is echoed), or answer with
+        // an empty body.
+        assert_eq!(
+            without_fresh_ids,
+            [
+                "fhir.read_resource",
+                "fhir.update_resource",
+                "google_sheets.append_values",
+                "google_sheets.get_values",
+                "salesforce.update_record",
+                "sendgrid.send_email"
+            ]
+        );
     }
 
     #[test]
@@ -1278,24 +1384,46 @@ mod tests {
         assert_eq!(mock["email"], "grace@example.com");
         assert_eq!(mock["name"], "Grace Hopper");
         assert_eq!(mock["object"], "customer");
-        assert_eq!(mock["phone"], Value::Null, "the sample's phone is not this customer's");
+        assert_eq!(
+            mock["phone"],
+            Value::Null,
+            "the sample's phone is not this customer's"
+        );
         assert_eq!(mock["metadata"], json!({"mrn": "M-7"}));
         let id = mock["id"].as_str().expect("id");
-        assert!(id.starts_with("cus_") && id.len() == "cus_QXg1o8vcGmoR32".len() && id != "cus_QXg1o8vcGmoR32", "{id}");
+        assert!(
+            id.starts_with("cus_")
+                && id.len() == "cus_QXg1o8vcGmoR32".len()
+                && id != "cus_QXg1o8vcGmoR32",
+            "{id}"
+        );
         let created = mock["created"].as_i64().expect("created");
-        assert!(created >= EPOCH && created < EPOCH + YEAR_SECS as i64, "{created}");
+        assert!(
+            created >= EPOCH && created < EPOCH + YEAR_SECS as i64,
+            "{created}"
+        );
 
         let op = operation("stripe", "create_payment_intent");
         let input = json!({"amount": 2500, "currency": "eur", "customer": "cus_X1", "metadata": {"visit": "V-9"}});
         let mock = mock_response(op, &input, "run-1#1");
         assert_valid(op, &mock, "stripe payment intent");
-        assert_eq!((mock["amount"].clone(), mock["currency"].clone(), mock["customer"].clone()), (json!(2500), json!("eur"), json!("cus_X1")));
+        assert_eq!(
+            (
+                mock["amount"].clone(),
+                mock["currency"].clone(),
+                mock["customer"].clone()
+            ),
+            (json!(2500), json!("eur"), json!("cus_X1"))
+        );
         assert_eq!(mock["description"], Value::Null);
         assert_eq!(mock["metadata"], json!({"visit": "V-9"}));
         let id = mock["id"].as_str().expect("id");
         assert!(id.starts_with("pi_"), "{id}");
         let secret = mock["client_secret"].as_str().expect("client secret");
-        assert!(secret.starts_with(&format!("{id}_secret_")), "the sample's id is replaced everywhere: {secret}");
+        assert!(
+            secret.starts_with(&format!("{id}_secret_")),
+            "the sample's id is replaced everywhere: {secret}"
+        );
     }
 
     #[test]
@@ -1305,17 +1433,37 @@ mod tests {
         let mock = mock_response(op, &input, "run-1#0");
         assert_valid(op, &mock, "twilio");
         let sid = mock["sid"].as_str().expect("sid");
-        assert!(sid.starts_with("SM") && sid.len() == 34 && sid != "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "{sid}");
-        assert_eq!((mock["to"].clone(), mock["from"].clone(), mock["body"].clone()), (json!("+15550001111"), json!("+15017122661"), json!("Hello")));
-        assert!(mock["uri"].as_str().expect("uri").contains(sid), "{}", mock["uri"]);
+        assert!(
+            sid.starts_with("SM") && sid.len() == 34 && sid != "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "{sid}"
+        );
+        assert_eq!(
+            (
+                mock["to"].clone(),
+                mock["from"].clone(),
+                mock["body"].clone()
+            ),
+            (json!("+15550001111"), json!("+15017122661"), json!("Hello"))
+        );
+        assert!(
+            mock["uri"].as_str().expect("uri").contains(sid),
+            "{}",
+            mock["uri"]
+        );
         let created = mock["date_created"].as_str().expect("date");
-        assert!(DateTime::parse_from_rfc2822(created).is_ok() && created.contains("2026"), "{created}");
+        assert!(
+            DateTime::parse_from_rfc2822(created).is_ok() && created.contains("2026"),
+            "{created}"
+        );
 
         let op = operation("slack", "post_message");
         let input = json!({"channel": "#general", "text": "Patient checked in"});
         let mock = mock_response(op, &input, "run-1#0");
         assert_valid(op, &mock, "slack");
-        assert_eq!(mock["message"]["text"], "Patient checked in", "the message echoes the text");
+        assert_eq!(
+            mock["message"]["text"], "Patient checked in",
+            "the message echoes the text"
+        );
         assert_eq!(mock["ts"], mock["message"]["ts"], "one ts for the message");
         assert_ne!(mock["ts"], "1503435956.000247");
     }
@@ -1329,14 +1477,20 @@ mod tests {
         assert_eq!(mock["resourceType"], "Patient");
         assert_eq!(mock["name"], input["resource"]["name"]);
         assert_eq!(mock["gender"], "female");
-        assert!(mock.get("class").is_none() && mock.get("period").is_none(), "no Encounter fields: {mock:#}");
+        assert!(
+            mock.get("class").is_none() && mock.get("period").is_none(),
+            "no Encounter fields: {mock:#}"
+        );
         assert!(mock["id"].as_str().is_some_and(|id| !id.is_empty()));
 
         let op = operation("fhir", "update_resource");
         let input = json!({"resource_type": "Patient", "id": "p-7", "resource": {"resourceType": "Patient", "id": "p-7", "active": false}});
         let mock = mock_response(op, &input, "run-1#0");
         assert_valid(op, &mock, "fhir update");
-        assert_eq!((mock["id"].clone(), mock["active"].clone()), (json!("p-7"), json!(false)));
+        assert_eq!(
+            (mock["id"].clone(), mock["active"].clone()),
+            (json!("p-7"), json!(false))
+        );
 
         let op = operation("linear", "create_issue");
         let input = json!({"input": {"teamId": "72b2a2dc-6f4f-4423-9d34-24b5bd10634a", "title": "Portal is down"}});
@@ -1385,28 +1539,32 @@ mod tests {
         assert_eq!(mock["state"], "open");
         assert_eq!(mock["kind"], "ticket");
         assert!(mock["number"].as_i64().is_some_and(|n| n >= 1000));
-        assert!(mock["ref"].as_str().is_some_and(|r| r.starts_with("TCK-")), "{mock:#}");
+        assert!(
+            mock["ref"].as_str().is_some_and(|r| r.starts_with("TCK-")),
+            "{mock:#}"
+        );
         assert_eq!(mock["tags"].as_array().map(Vec::len), Some(2));
         assert_eq!(mock, mock_response(op, &input, "run-1#0"));
         assert_ne!(mock["id"], mock_response(op, &input, "run-2#0")["id"]);
     }
 
     #[test]
-    #[ignore]
-    fn dump() {
-        for (p, o) in [("google_sheets", "append_values"), ("stripe", "create_customer"), ("twilio", "send_sms"), ("fhir", "search_resources"), ("google_calendar", "create_event"), ("hubspot", "create_contact"), ("salesforce", "query"), ("notion", "create_page"), ("intercom", "create_contact"), ("mailgun", "send_email"), ("slack", "post_message"), ("linear", "create_issue")] {
-            let op = operation(p, o);
-            println!("== {p}.{o}\n{:#}", mock_response(op, &op.sample_input, "01JD8X#2"));
-        }
-    }
-
-    #[test]
     fn patterns_generate_matching_text() {
         let mut rng = Rng::new("seed", "/p");
-        for pattern in ["^(SM|MM)[0-9a-fA-F]{32}$", "^\\d{10}\\.\\d{6}$", "^[CGD][A-Z0-9]{8,}$", "^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$", "^[^@\\s]+@x\\.org$"] {
+        for pattern in [
+            "^(SM|MM)[0-9a-fA-F]{32}$",
+            "^\\d{10}\\.\\d{6}$",
+            "^[CGD][A-Z0-9]{8,}$",
+            "^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$",
+            "^[^@\\s]+@x\\.org$",
+        ] {
             let text = from_pattern(pattern, &mut rng).unwrap_or_else(|| panic!("{pattern}"));
             assert!(pattern_matches(pattern, &text), "{pattern}: {text}");
         }
-        assert_eq!(from_pattern("^(?=x)y$", &mut rng), None, "lookarounds are not generated");
+        assert_eq!(
+            from_pattern("^(?=x)y$", &mut rng),
+            None,
+            "lookarounds are not generated"
+        );
     }
 }

@@ -23,17 +23,23 @@ use serde_json::{Map, Value, json};
 
 use crate::catalog::{Operation, Provider, compile_schema, custom, validation_errors};
 use crate::domain::{
-    AuditPurpose, DataChanged, Integration, ProjectId, Run, RunId, RunMode, RunStatus, StepContract, StepRequested,
-    StepTrace, Workflow, WorkflowId, keys,
+    AuditPurpose, DataChanged, Integration, ProjectId, Run, RunId, RunMode, RunStatus,
+    StepContract, StepRequested, StepTrace, Workflow, WorkflowId, keys,
 };
-use crate::ports::{BusEvent, Condition, Deps, EdgeOutcome, Item, Key, OutboundRequest, Query, StoreError};
+use crate::ports::{
+    BusEvent, Condition, Deps, EdgeOutcome, Item, Key, OutboundRequest, Query, StoreError,
+};
 
 /// What started a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunTrigger {
     /// A studio entity event (a form submitted), from WorkflowTriggered or the API.
-    Entity { entity: String, event: String, payload: Value },
+    Entity {
+        entity: String,
+        event: String,
+        payload: Value,
+    },
     /// A verified provider data change, from DataChanged.
     DataChange(DataChanged),
 }
@@ -75,7 +81,11 @@ impl From<StoreError> for RuntimeError {
 /// enough that a retry after a crash can take the step over.
 const CLAIM_SECS: i64 = 90;
 
-async fn load_workflow(deps: &Deps, project: &ProjectId, workflow: &WorkflowId) -> Result<Workflow, RuntimeError> {
+async fn load_workflow(
+    deps: &Deps,
+    project: &ProjectId,
+    workflow: &WorkflowId,
+) -> Result<Workflow, RuntimeError> {
     let item = deps
         .store
         .get(&Key::new(keys::project(project), keys::workflow(workflow)))
@@ -87,30 +97,48 @@ async fn load_workflow(deps: &Deps, project: &ProjectId, workflow: &WorkflowId) 
 /// Starts a run: stores it and asks for its first step.
 pub async fn start_run(deps: &Deps, start: StartRun) -> Result<Run, RuntimeError> {
     let workflow = load_workflow(deps, &start.project, &start.workflow).await?;
-    let first = *workflow
-        .steps
-        .first()
-        .ok_or_else(|| RuntimeError::Invalid(format!("workflow {} has no steps yet", start.workflow)))?;
+    let first = *workflow.steps.first().ok_or_else(|| {
+        RuntimeError::Invalid(format!("workflow {} has no steps yet", start.workflow))
+    })?;
     let id = RunId::parse(&deps.ids.new_id()).map_err(|e| RuntimeError::Internal(e.to_string()))?;
     let run = Run {
         id: id.clone(),
         workflow: start.workflow.clone(),
         mode: start.mode,
         status: RunStatus::Running,
-        trigger: serde_json::to_value(&start.trigger).map_err(|e| RuntimeError::Internal(e.to_string()))?,
+        trigger: serde_json::to_value(&start.trigger)
+            .map_err(|e| RuntimeError::Internal(e.to_string()))?,
         started_at: deps.clock.now(),
         finished_at: None,
     };
-    let item = Item::of(Key::new(keys::project(&start.project), keys::run(&id)), &run)?;
+    let item = Item::of(
+        Key::new(keys::project(&start.project), keys::run(&id)),
+        &run,
+    )?;
     deps.store.put(item, Condition::NotExists).await?;
     request_step(deps, &start.project, &run, first).await?;
     Ok(run)
 }
 
-async fn request_step(deps: &Deps, project: &ProjectId, run: &Run, step: u32) -> Result<(), RuntimeError> {
-    let detail = StepRequested { project: project.clone(), run: run.id.clone(), workflow: run.workflow.clone(), step, mode: run.mode };
-    let event = BusEvent::of("StepRequested", &detail).map_err(|e| RuntimeError::Internal(e.to_string()))?;
-    deps.bus.publish(vec![event]).await.map_err(|e| RuntimeError::Unavailable(e.to_string()))
+async fn request_step(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    step: u32,
+) -> Result<(), RuntimeError> {
+    let detail = StepRequested {
+        project: project.clone(),
+        run: run.id.clone(),
+        workflow: run.workflow.clone(),
+        step,
+        mode: run.mode,
+    };
+    let event = BusEvent::of("StepRequested", &detail)
+        .map_err(|e| RuntimeError::Internal(e.to_string()))?;
+    deps.bus
+        .publish(vec![event])
+        .await
+        .map_err(|e| RuntimeError::Unavailable(e.to_string()))
 }
 
 /// What one execute-step invocation did.
@@ -137,15 +165,28 @@ pub fn provider_of(integration: &Integration) -> Result<Provider, RuntimeError> 
 }
 
 /// Executes one step of a run (one StepRequested delivery).
-pub async fn execute_step(deps: &Deps, requested: &StepRequested) -> Result<StepOutcome, RuntimeError> {
+pub async fn execute_step(
+    deps: &Deps,
+    requested: &StepRequested,
+) -> Result<StepOutcome, RuntimeError> {
     let pk = keys::project(&requested.project);
     let run_item = deps
         .store
         .get(&Key::new(pk.clone(), keys::run(&requested.run)))
         .await?
-        .ok_or_else(|| RuntimeError::NotFound(format!("project {} has no run {}", requested.project, requested.run)))?;
+        .ok_or_else(|| {
+            RuntimeError::NotFound(format!(
+                "project {} has no run {}",
+                requested.project, requested.run
+            ))
+        })?;
     let run: Run = run_item.parse()?;
-    let skipped = |effect: &str| StepOutcome { run: run.id.clone(), step: requested.step, effect: effect.into(), next_step: None };
+    let skipped = |effect: &str| StepOutcome {
+        run: run.id.clone(),
+        step: requested.step,
+        effect: effect.into(),
+        next_step: None,
+    };
     if run.status != RunStatus::Running {
         return Ok(skipped("skipped"));
     }
@@ -158,12 +199,27 @@ pub async fn execute_step(deps: &Deps, requested: &StepRequested) -> Result<Step
         Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
         Err(e) => return Err(e.into()),
     }
-    if deps.store.get(&Key::new(pk.clone(), keys::run_step(&run.id, requested.step))).await?.is_some() {
+    if deps
+        .store
+        .get(&Key::new(
+            pk.clone(),
+            keys::run_step(&run.id, requested.step),
+        ))
+        .await?
+        .is_some()
+    {
         return Ok(skipped("skipped"));
     }
 
     let workflow = load_workflow(deps, &requested.project, &run.workflow).await?;
-    let contract: StepContract = match deps.store.get(&Key::new(pk.clone(), keys::step(&run.workflow, requested.step))).await? {
+    let contract: StepContract = match deps
+        .store
+        .get(&Key::new(
+            pk.clone(),
+            keys::step(&run.workflow, requested.step),
+        ))
+        .await?
+    {
         Some(item) => item.parse()?,
         None => {
             // The step was removed after the run started: the run cannot go on.
@@ -194,7 +250,10 @@ pub async fn execute_step(deps: &Deps, requested: &StepRequested) -> Result<Step
             false,
         ),
     };
-    let item = Item::of(Key::new(pk.clone(), keys::run_step(&run.id, requested.step)), &trace)?;
+    let item = Item::of(
+        Key::new(pk.clone(), keys::run_step(&run.id, requested.step)),
+        &trace,
+    )?;
     match deps.store.put(item, Condition::NotExists).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
@@ -205,33 +264,70 @@ pub async fn execute_step(deps: &Deps, requested: &StepRequested) -> Result<Step
         "effect": trace.effect, "trace": format!("{}/{}", pk, keys::run_step(&run.id, requested.step)),
     }))
     .await;
-    let next = workflow.steps.iter().copied().skip_while(|s| *s != requested.step).nth(1);
+    let next = workflow
+        .steps
+        .iter()
+        .copied()
+        .skip_while(|s| *s != requested.step)
+        .nth(1);
     match (ok, next) {
         (true, Some(next)) => {
             request_step(deps, &requested.project, &run, next).await?;
-            Ok(StepOutcome { run: run.id.clone(), step: requested.step, effect: trace.effect, next_step: Some(next) })
+            Ok(StepOutcome {
+                run: run.id.clone(),
+                step: requested.step,
+                effect: trace.effect,
+                next_step: Some(next),
+            })
         }
         _ => {
-            finish(deps, &requested.project, &run, if ok { RunStatus::Succeeded } else { RunStatus::Failed }).await?;
-            Ok(StepOutcome { run: run.id.clone(), step: requested.step, effect: trace.effect, next_step: None })
+            finish(
+                deps,
+                &requested.project,
+                &run,
+                if ok {
+                    RunStatus::Succeeded
+                } else {
+                    RunStatus::Failed
+                },
+            )
+            .await?;
+            Ok(StepOutcome {
+                run: run.id.clone(),
+                step: requested.step,
+                effect: trace.effect,
+                next_step: None,
+            })
         }
     }
 }
 
-async fn finish(deps: &Deps, project: &ProjectId, run: &Run, status: RunStatus) -> Result<(), RuntimeError> {
+async fn finish(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    status: RunStatus,
+) -> Result<(), RuntimeError> {
     let mut done = run.clone();
     done.status = status;
     done.finished_at = Some(deps.clock.now());
     let item = Item::of(Key::new(keys::project(project), keys::run(&run.id)), &done)?;
-    let guard = Condition::FieldEquals { field: "status".into(), value: json!("running") };
+    let guard = Condition::FieldEquals {
+        field: "status".into(),
+        value: json!("running"),
+    };
     match deps.store.put(item, guard).await {
         Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    publish(deps, "RunCompleted", json!({
-        "project": project, "run": run.id, "workflow": run.workflow, "status": status,
-        "trace": format!("{}/{}", keys::project(project), keys::run(&run.id)),
-    }))
+    publish(
+        deps,
+        "RunCompleted",
+        json!({
+            "project": project, "run": run.id, "workflow": run.workflow, "status": status,
+            "trace": format!("{}/{}", keys::project(project), keys::run(&run.id)),
+        }),
+    )
     .await;
     Ok(())
 }
@@ -239,7 +335,11 @@ async fn finish(deps: &Deps, project: &ProjectId, run: &Run, status: RunStatus) 
 /// Announcements for observers: the step or run is already recorded, so a bus that
 /// does not answer is logged rather than failing the step.
 async fn publish(deps: &Deps, detail_type: &str, detail: Value) {
-    if let Err(error) = deps.bus.publish(vec![BusEvent::new(detail_type, detail)]).await {
+    if let Err(error) = deps
+        .bus
+        .publish(vec![BusEvent::new(detail_type, detail)])
+        .await
+    {
         tracing::error!(%error, detail_type, "event not published");
     }
 }
@@ -271,7 +371,11 @@ pub fn request_view(request: &OutboundRequest) -> Value {
 async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Value, RuntimeError> {
     let mut context = json!({});
     match serde_json::from_value::<RunTrigger>(run.trigger.clone()) {
-        Ok(RunTrigger::Entity { payload, entity, event }) => {
+        Ok(RunTrigger::Entity {
+            payload,
+            entity,
+            event,
+        }) => {
             context["entity"] = payload;
             context["event"] = json!({"entity": entity, "event": event});
         }
@@ -286,7 +390,12 @@ async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Valu
         let page = deps.store.query(&query).await?;
         for item in &page.items {
             let trace: StepTrace = item.parse()?;
-            let output = trace.response.as_ref().and_then(|r| r.get("body")).cloned().unwrap_or(Value::Null);
+            let output = trace
+                .response
+                .as_ref()
+                .and_then(|r| r.get("body"))
+                .cloned()
+                .unwrap_or(Value::Null);
             steps.insert(trace.step.to_string(), json!({"output": output}));
         }
         match page.next {
@@ -298,23 +407,39 @@ async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Valu
     Ok(context)
 }
 
-fn render_defaults(operation: &Operation, input: &mut Map<String, Value>, config: &Map<String, Value>) {
+fn render_defaults(
+    operation: &Operation,
+    input: &mut Map<String, Value>,
+    config: &Map<String, Value>,
+) {
     for (field, template) in &operation.defaults {
         if input.contains_key(field) {
             continue;
         }
-        let Ok(found) = crate::catalog::placeholders(template) else { continue };
+        let Ok(found) = crate::catalog::placeholders(template) else {
+            continue;
+        };
         let mut value = template.clone();
         let mut complete = true;
         for p in found {
-            let raw = format!("{{{}.{}}}", match p.source {
-                crate::catalog::Source::Config => "config",
-                crate::catalog::Source::Input => "input",
-                crate::catalog::Source::Credentials => "credentials",
-            }, p.name);
+            let raw = format!(
+                "{{{}.{}}}",
+                match p.source {
+                    crate::catalog::Source::Config => "config",
+                    crate::catalog::Source::Input => "input",
+                    crate::catalog::Source::Credentials => "credentials",
+                },
+                p.name
+            );
             let replacement = match p.source {
-                crate::catalog::Source::Config => config.get(&p.name).and_then(Value::as_str).map(str::to_owned),
-                crate::catalog::Source::Input => input.get(&p.name).and_then(Value::as_str).map(str::to_owned),
+                crate::catalog::Source::Config => config
+                    .get(&p.name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                crate::catalog::Source::Input => input
+                    .get(&p.name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 crate::catalog::Source::Credentials => None,
             };
             match replacement {
@@ -328,20 +453,38 @@ fn render_defaults(operation: &Operation, input: &mut Map<String, Value>, config
     }
 }
 
-async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepContract) -> Result<StepTrace, Failure> {
+async fn perform(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    contract: &StepContract,
+) -> Result<StepTrace, Failure> {
     let pk = keys::project(project);
     let step = contract.step;
     let name = contract.integration.clone();
     let op_id = contract.operation.clone();
-    let fail = |message: String| Failure { integration: name.clone(), operation: op_id.clone(), request: None, message };
+    let fail = |message: String| Failure {
+        integration: name.clone(),
+        operation: op_id.clone(),
+        request: None,
+        message,
+    };
     // The integration is read from the run's own project only: a workflow can never
     // reach another project's integration.
     let integration: Integration = deps
         .store
-        .get(&Key::new(pk.clone(), keys::integration(&contract.integration)))
+        .get(&Key::new(
+            pk.clone(),
+            keys::integration(&contract.integration),
+        ))
         .await
         .map_err(|e| fail(e.to_string()))?
-        .ok_or_else(|| fail(format!("the project has no integration {} (deleted?)", contract.integration)))?
+        .ok_or_else(|| {
+            fail(format!(
+                "the project has no integration {} (deleted?)",
+                contract.integration
+            ))
+        })?
         .parse()
         .map_err(|e: StoreError| fail(e.to_string()))?;
     let provider = provider_of(&integration).map_err(|e| fail(e.to_string()))?;
@@ -349,14 +492,24 @@ async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepCon
         .operations
         .iter()
         .find(|o| o.id == contract.operation)
-        .ok_or_else(|| fail(format!("{} has no operation {}", provider.display_name, contract.operation)))?
+        .ok_or_else(|| {
+            fail(format!(
+                "{} has no operation {}",
+                provider.display_name, contract.operation
+            ))
+        })?
         .clone();
-    let context = context_for(deps, project, run).await.map_err(|e| fail(e.to_string()))?;
+    let context = context_for(deps, project, run)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     if let (Some(entity), true) = (context.get("entity"), contract.input_schema.is_object()) {
         if let Ok(validator) = compile_schema(&contract.input_schema) {
             let errors = validation_errors(&validator, entity);
             if !errors.is_empty() {
-                return Err(fail(format!("the trigger's payload does not fit the step's input schema: {}", errors.join("; "))));
+                return Err(fail(format!(
+                    "the trigger's payload does not fit the step's input schema: {}",
+                    errors.join("; ")
+                )));
             }
         }
     }
@@ -366,21 +519,43 @@ async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepCon
     if let Ok(validator) = compile_schema(&operation.input_schema) {
         let errors = validation_errors(&validator, &input);
         if !errors.is_empty() {
-            return Err(fail(format!("the input does not fit {}'s {}: {}", provider.display_name, operation.id, errors.join("; "))));
+            return Err(fail(format!(
+                "the input does not fit {}'s {}: {}",
+                provider.display_name,
+                operation.id,
+                errors.join("; ")
+            )));
         }
     }
     let started_at = deps.clock.now();
     let seed = format!("{}#{step}", run.id);
-    let idempotency_key = operation.idempotency_header.as_ref().map(|_| format!("studio-{}", seed));
+    let idempotency_key = operation
+        .idempotency_header
+        .as_ref()
+        .map(|_| format!("studio-{}", seed));
     match run.mode {
         RunMode::Sandbox => {
-            let request = request::build_request(&provider, &operation, &input, &integration.config, request::CredentialValues::Masked, idempotency_key.as_deref())
-                .map_err(|e| fail(e.to_string()))?;
+            let request = request::build_request(
+                &provider,
+                &operation,
+                &input,
+                &integration.config,
+                request::CredentialValues::Masked,
+                idempotency_key.as_deref(),
+            )
+            .map_err(|e| fail(e.to_string()))?;
             let view = request_view(&request);
             match deps.sandbox_edge.send(&request).await {
                 Ok(EdgeOutcome::WouldHaveSent) => {}
-                Ok(EdgeOutcome::Sent(_)) => return Err(fail("the sandbox edge sent a request".into())),
-                Err(e) => return Err(Failure { request: Some(view), ..fail(e.to_string()) }),
+                Ok(EdgeOutcome::Sent(_)) => {
+                    return Err(fail("the sandbox edge sent a request".into()));
+                }
+                Err(e) => {
+                    return Err(Failure {
+                        request: Some(view),
+                        ..fail(e.to_string())
+                    });
+                }
             }
             let body = mock::mock_response(&operation, &input, &seed);
             Ok(StepTrace {
@@ -398,9 +573,15 @@ async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepCon
         }
         RunMode::Live => {
             let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
-            let credentials = crate::vault::open_for(deps, project, &integration, AuditPurpose::StepExecution, cause.clone())
-                .await
-                .map_err(|e| fail(format!("credentials unavailable: {e}")))?;
+            let credentials = crate::vault::open_for(
+                deps,
+                project,
+                &integration,
+                AuditPurpose::StepExecution,
+                cause.clone(),
+            )
+            .await
+            .map_err(|e| fail(format!("credentials unavailable: {e}")))?;
             let credentials = match oauth::token_url(&provider, &integration.config) {
                 Some(token_url) => {
                     oauth::ensure_fresh(deps, project, &integration, &token_url, credentials, cause)
@@ -411,25 +592,50 @@ async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepCon
                 None => credentials,
             };
             let redactor = credentials.redactor();
-            let request = request::build_request(&provider, &operation, &input, &integration.config, request::CredentialValues::Real(&credentials), idempotency_key.as_deref())
-                .map_err(|e| fail(redactor.text(&e.to_string())))?;
+            let request = request::build_request(
+                &provider,
+                &operation,
+                &input,
+                &integration.config,
+                request::CredentialValues::Real(&credentials),
+                idempotency_key.as_deref(),
+            )
+            .map_err(|e| fail(redactor.text(&e.to_string())))?;
             drop(credentials);
             let view = redactor.json(&request_view(&request));
             let safe = !operation.side_effects
-                || matches!(operation.method, crate::catalog::HttpMethod::Get | crate::catalog::HttpMethod::Put | crate::catalog::HttpMethod::Delete)
+                || matches!(
+                    operation.method,
+                    crate::catalog::HttpMethod::Get
+                        | crate::catalog::HttpMethod::Put
+                        | crate::catalog::HttpMethod::Delete
+                )
                 || idempotency_key.is_some();
-            let delivery = live::send(deps.live_edge.as_ref(), &request, safe, live::RetryPolicy::default()).await;
+            let delivery = live::send(
+                deps.live_edge.as_ref(),
+                &request,
+                safe,
+                live::RetryPolicy::default(),
+            )
+            .await;
             drop(request);
             let response = match delivery.result {
                 Ok(r) => r,
                 Err(e) => {
-                    return Err(Failure { request: Some(view), ..fail(redactor.text(&format!("{e} (after {} attempt(s))", delivery.attempts))) });
+                    return Err(Failure {
+                        request: Some(view),
+                        ..fail(
+                            redactor.text(&format!("{e} (after {} attempt(s))", delivery.attempts)),
+                        )
+                    });
                 }
             };
             let body: Value = if response.body.is_empty() {
                 json!({})
             } else {
-                serde_json::from_slice(&response.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()))
+                serde_json::from_slice(&response.body).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(&response.body).into_owned())
+                })
             };
             let body = redactor.json(&body);
             let provider_error = operation.error_when.as_ref().and_then(|rule| {
@@ -439,12 +645,19 @@ async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepCon
                     None => !found.is_null() && found != &json!([]),
                 };
                 failed.then(|| {
-                    rule.message.as_ref().and_then(|m| body.pointer(m)).map(|v| v.to_string()).unwrap_or_else(|| found.to_string())
+                    rule.message
+                        .as_ref()
+                        .and_then(|m| body.pointer(m))
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| found.to_string())
                 })
             });
             let ok = (200..300).contains(&response.status) && provider_error.is_none();
             let error = (!ok).then(|| match provider_error {
-                Some(message) => format!("{} answered {} with an error: {}", provider.display_name, response.status, message),
+                Some(message) => format!(
+                    "{} answered {} with an error: {}",
+                    provider.display_name, response.status, message
+                ),
                 None => format!("{} answered {}", provider.display_name, response.status),
             });
             Ok(StepTrace {
@@ -454,7 +667,9 @@ async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepCon
                 operation: operation.id.clone(),
                 effect: if ok { "sent".into() } else { "failed".into() },
                 request: Some(view),
-                response: Some(json!({"status": response.status, "attempts": delivery.attempts, "body": body})),
+                response: Some(
+                    json!({"status": response.status, "attempts": delivery.attempts, "body": body}),
+                ),
                 error: error.map(|e| redactor.text(&e)),
                 started_at,
                 finished_at: deps.clock.now(),
@@ -462,4 +677,3 @@ async fn perform(deps: &Deps, project: &ProjectId, run: &Run, contract: &StepCon
         }
     }
 }
-

@@ -28,23 +28,41 @@ const WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
-    #[error("the provider refused the token refresh ({0}); the integration needs to be authorized again")]
+    #[error(
+        "the provider refused the token refresh ({0}); the integration needs to be authorized again"
+    )]
     Refused(String),
     #[error("token refresh failed: {0}")]
     Failed(String),
 }
 
 /// The OAuth2 token URL of a provider's auth scheme for this config, if it uses OAuth2.
-pub fn token_url(provider: &Provider, config: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
-    fn find(auth: &Auth, config: &serde_json::Map<String, serde_json::Value>, provider: &Provider) -> Option<String> {
+pub fn token_url(
+    provider: &Provider,
+    config: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
+    fn find(
+        auth: &Auth,
+        config: &serde_json::Map<String, serde_json::Value>,
+        provider: &Provider,
+    ) -> Option<String> {
         match auth {
             Auth::OAuth2 { token_url, .. } => Some(token_url.clone()),
-            Auth::Choice { config_field, options } => {
+            Auth::Choice {
+                config_field,
+                options,
+            } => {
                 let chosen = config
                     .get(config_field)
                     .and_then(|v| v.as_str())
                     .map(str::to_owned)
-                    .or_else(|| provider.config.iter().find(|f| &f.name == config_field).and_then(|f| f.default.clone()))?;
+                    .or_else(|| {
+                        provider
+                            .config
+                            .iter()
+                            .find(|f| &f.name == config_field)
+                            .and_then(|f| f.default.clone())
+                    })?;
                 find(options.get(&chosen)?, config, provider)
             }
             _ => None,
@@ -61,7 +79,9 @@ pub fn token_url(provider: &Provider, config: &serde_json::Map<String, serde_jso
 
 fn fresh(integration: &Integration, credentials: &Credentials, now: chrono::DateTime<Utc>) -> bool {
     credentials.get("access_token").is_some()
-        && integration.token_expires_at.is_some_and(|at| at.timestamp() > now.timestamp() + EARLY)
+        && integration
+            .token_expires_at
+            .is_some_and(|at| at.timestamp() > now.timestamp() + EARLY)
 }
 
 /// Credentials with a usable access token: the ones given if the token is fresh, else
@@ -82,7 +102,18 @@ pub async fn ensure_fresh(
     let now = deps.clock.now().timestamp();
     let claim = Item::new(lock.clone(), json!({"by": cause})).expiring(now + LOCK_SECS);
     match deps.store.put(claim, Condition::NotExists).await {
-        Ok(()) => refresh(deps, project, integration, token_url, credentials, cause, lock).await,
+        Ok(()) => {
+            refresh(
+                deps,
+                project,
+                integration,
+                token_url,
+                credentials,
+                cause,
+                lock,
+            )
+            .await
+        }
         Err(StoreError::ConditionFailed { .. }) => {
             drop(credentials);
             wait_for_refresh(deps, project, integration, cause).await
@@ -102,7 +133,9 @@ async fn wait_for_refresh(
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let current: Integration = match deps.store.get(&key).await {
-            Ok(Some(item)) => item.parse().map_err(|e| OAuthError::Failed(e.to_string()))?,
+            Ok(Some(item)) => item
+                .parse()
+                .map_err(|e| OAuthError::Failed(e.to_string()))?,
             Ok(None) => return Err(OAuthError::Failed("the integration was deleted".into())),
             Err(e) => return Err(OAuthError::Failed(e.to_string())),
         };
@@ -110,13 +143,16 @@ async fn wait_for_refresh(
             return Err(OAuthError::Refused(reason.clone()));
         }
         if current.credentials.version != before.credentials.version {
-            let credentials = vault::open_for(deps, project, &current, AuditPurpose::StepExecution, cause)
-                .await
-                .map_err(|e| OAuthError::Failed(e.to_string()))?;
+            let credentials =
+                vault::open_for(deps, project, &current, AuditPurpose::StepExecution, cause)
+                    .await
+                    .map_err(|e| OAuthError::Failed(e.to_string()))?;
             return Ok((current, credentials));
         }
     }
-    Err(OAuthError::Failed("another step's token refresh did not finish in time".into()))
+    Err(OAuthError::Failed(
+        "another step's token refresh did not finish in time".into(),
+    ))
 }
 
 async fn refresh(
@@ -128,7 +164,12 @@ async fn refresh(
     cause: serde_json::Value,
     lock: Key,
 ) -> Result<(Integration, Credentials), OAuthError> {
-    let secret = |name: &str| credentials.get(name).map(|s| s.expose_secret().to_owned()).unwrap_or_default();
+    let secret = |name: &str| {
+        credentials
+            .get(name)
+            .map(|s| s.expose_secret().to_owned())
+            .unwrap_or_default()
+    };
     let form = [
         ("grant_type", "refresh_token".to_owned()),
         ("refresh_token", secret("refresh_token")),
@@ -137,14 +178,22 @@ async fn refresh(
     ];
     let body: String = form
         .iter()
-        .map(|(k, v)| format!("{k}={}", url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()))
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            )
+        })
         .collect::<Vec<_>>()
         .join("&");
     let request = OutboundRequest {
         method: "POST".into(),
         url: token_url.to_owned(),
         headers: vec![
-            ("content-type".into(), "application/x-www-form-urlencoded".into()),
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
             ("accept".into(), "application/json".into()),
         ],
         body: body.into_bytes(),
@@ -154,33 +203,65 @@ async fn refresh(
     drop(request);
     let pk = keys::project(project);
     let integration_key = Key::new(pk.clone(), keys::integration(&integration.name));
-    let guard = Condition::FieldEquals { field: "revision".into(), value: json!(integration.revision) };
+    let guard = Condition::FieldEquals {
+        field: "revision".into(),
+        value: json!(integration.revision),
+    };
     let (status, parsed) = match answer {
-        Ok(EdgeOutcome::Sent(r)) => (r.status, serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_default()),
+        Ok(EdgeOutcome::Sent(r)) => (
+            r.status,
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_default(),
+        ),
         Ok(EdgeOutcome::WouldHaveSent) => (0, json!({})),
         Err(e) => {
             let _ = deps.store.delete(&lock, Condition::Always).await;
             return Err(OAuthError::Failed(redactor.text(&e.to_string())));
         }
     };
-    let access = parsed.get("access_token").and_then(|v| v.as_str()).map(str::to_owned);
+    let access = parsed
+        .get("access_token")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     let Some(access) = access.filter(|_| (200..300).contains(&status)) else {
-        let reason = parsed.get("error").and_then(|v| v.as_str()).unwrap_or("no access token").to_owned();
+        let reason = parsed
+            .get("error")
+            .and_then(|v| v.as_str())
+            .unwrap_or("no access token")
+            .to_owned();
         let reason = redactor.text(&format!("{status} {reason}"));
         // 4xx: the grant is refused (revoked, expired): a person must re-authorize.
         if (400..500).contains(&status) {
             let mut marked = integration.clone();
             marked.needs_attention = Some(format!("token refresh refused: {reason}"));
             marked.revision += 1;
-            let (audit, _) = vault::audit_record(deps, project, &integration.name, integration.credentials.version, AuditPurpose::TokenRefresh, cause, format!("failed: {reason}"));
-            let item = Item::of(integration_key, &marked).map_err(|e| OAuthError::Failed(e.to_string()))?;
-            let _ = deps.store.transact(vec![Write::Put(item, guard), Write::Put(audit, Condition::NotExists), Write::Delete(lock, Condition::Always)]).await;
+            let (audit, _) = vault::audit_record(
+                deps,
+                project,
+                &integration.name,
+                integration.credentials.version,
+                AuditPurpose::TokenRefresh,
+                cause,
+                format!("failed: {reason}"),
+            );
+            let item = Item::of(integration_key, &marked)
+                .map_err(|e| OAuthError::Failed(e.to_string()))?;
+            let _ = deps
+                .store
+                .transact(vec![
+                    Write::Put(item, guard),
+                    Write::Put(audit, Condition::NotExists),
+                    Write::Delete(lock, Condition::Always),
+                ])
+                .await;
             return Err(OAuthError::Refused(reason));
         }
         let _ = deps.store.delete(&lock, Condition::Always).await;
         return Err(OAuthError::Failed(reason));
     };
-    let expires_in = parsed.get("expires_in").and_then(|v| v.as_i64()).unwrap_or(3600);
+    let expires_in = parsed
+        .get("expires_in")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(3600);
     let mut next = Credentials::new();
     for name in credentials.names() {
         if let Some(value) = credentials.get(&name) {
@@ -193,19 +274,38 @@ async fn refresh(
     }
     drop(credentials);
     let version = integration.credentials.version + 1;
-    let envelope = vault::seal(deps.keys.as_ref(), project, &integration.name, version, &next)
-        .await
-        .map_err(|e| OAuthError::Failed(e.to_string()))?;
+    let envelope = vault::seal(
+        deps.keys.as_ref(),
+        project,
+        &integration.name,
+        version,
+        &next,
+    )
+    .await
+    .map_err(|e| OAuthError::Failed(e.to_string()))?;
     let mut updated = integration.clone();
     updated.credentials = envelope;
     updated.revision += 1;
     updated.updated_at = deps.clock.now();
     updated.token_expires_at = Some(deps.clock.now() + chrono::Duration::seconds(expires_in));
     updated.needs_attention = None;
-    let (audit, _) = vault::audit_record(deps, project, &integration.name, version, AuditPurpose::TokenRefresh, cause, "refreshed".into());
-    let item = Item::of(integration_key, &updated).map_err(|e| OAuthError::Failed(e.to_string()))?;
+    let (audit, _) = vault::audit_record(
+        deps,
+        project,
+        &integration.name,
+        version,
+        AuditPurpose::TokenRefresh,
+        cause,
+        "refreshed".into(),
+    );
+    let item =
+        Item::of(integration_key, &updated).map_err(|e| OAuthError::Failed(e.to_string()))?;
     deps.store
-        .transact(vec![Write::Put(item, guard), Write::Put(audit, Condition::NotExists), Write::Delete(lock, Condition::Always)])
+        .transact(vec![
+            Write::Put(item, guard),
+            Write::Put(audit, Condition::NotExists),
+            Write::Delete(lock, Condition::Always),
+        ])
         .await
         .map_err(|e| OAuthError::Failed(e.to_string()))?;
     Ok((updated, next))

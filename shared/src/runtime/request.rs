@@ -102,7 +102,10 @@ pub fn with_defaults(
     input: &Value,
     config: &Map<String, Value>,
 ) -> Result<Map<String, Value>, RequestError> {
-    let mut out = input.as_object().cloned().ok_or(RequestError::InputNotObject)?;
+    let mut out = input
+        .as_object()
+        .cloned()
+        .ok_or(RequestError::InputNotObject)?;
     for (name, template) in &operation.defaults {
         if out.get(name).is_some_and(|v| !v.is_null()) {
             continue;
@@ -236,7 +239,10 @@ pub fn build_request(
 }
 
 /// The input properties the path, query and headers consume: they are not sent in the body.
-fn used_inputs(provider: &Provider, operation: &Operation) -> Result<BTreeSet<String>, RequestError> {
+fn used_inputs(
+    provider: &Provider,
+    operation: &Operation,
+) -> Result<BTreeSet<String>, RequestError> {
     let mut used = BTreeSet::new();
     let templates = std::iter::once(&operation.path)
         .chain(operation.query.values())
@@ -413,7 +419,9 @@ fn pointer_escape(key: &str) -> String {
 fn check_url(url: &str) -> Result<String, RequestError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| RequestError::BadUrl(e.to_string()))?;
     if !matches!(parsed.scheme(), "https" | "http") {
-        return Err(RequestError::BadUrl("the scheme must be https or http".into()));
+        return Err(RequestError::BadUrl(
+            "the scheme must be https or http".into(),
+        ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(RequestError::BadUrl("it has no host".into()));
@@ -425,7 +433,9 @@ fn check_url(url: &str) -> Result<String, RequestError> {
 }
 
 fn header_index(headers: &[(String, String)], name: &str) -> Option<usize> {
-    headers.iter().position(|(n, _)| n.eq_ignore_ascii_case(name))
+    headers
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
 fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: String) {
@@ -468,9 +478,9 @@ fn parse(template: &str) -> Result<Vec<Token<'_>>, RequestError> {
             tokens.push(Token::Literal(&rest[..start]));
         }
         let after = &rest[start + 1..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| RequestError::Declaration(format!("unclosed placeholder in {template:?}")))?;
+        let end = after.find('}').ok_or_else(|| {
+            RequestError::Declaration(format!("unclosed placeholder in {template:?}"))
+        })?;
         let inner = &after[..end];
         let (source, name) = inner.split_once('.').ok_or_else(|| {
             RequestError::Declaration(format!("placeholder {{{inner}}} has no source"))
@@ -554,7 +564,12 @@ struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    fn resolve(&self, source: Source, name: &str, place: Place) -> Result<Option<Resolved>, RequestError> {
+    fn resolve(
+        &self,
+        source: Source,
+        name: &str,
+        place: Place,
+    ) -> Result<Option<Resolved>, RequestError> {
         let value = match source {
             Source::Input => self.input.get(name).cloned(),
             Source::Config => config_value(self.provider, self.config, name),
@@ -595,7 +610,9 @@ impl Scope<'_> {
         let mut out = String::new();
         for token in tokens {
             match *token {
-                Token::Literal(text) if place == Place::Query => out.push_str(&encode_component(text)),
+                Token::Literal(text) if place == Place::Query => {
+                    out.push_str(&encode_component(text))
+                }
                 Token::Literal(text) => out.push_str(text),
                 Token::Placeholder(source, name) => {
                     let qualified = format!("{}.{name}", source_name(source));
@@ -635,7 +652,12 @@ impl Scope<'_> {
     }
 
     /// One query parameter: left out when its value is absent, repeated for an array.
-    fn query_pairs(&self, name: &str, template: &str, out: &mut Vec<String>) -> Result<(), RequestError> {
+    fn query_pairs(
+        &self,
+        name: &str,
+        template: &str,
+        out: &mut Vec<String>,
+    ) -> Result<(), RequestError> {
         let tokens = parse(template)?;
         let key = encode_component(name);
         if let [Token::Placeholder(source, placeholder)] = tokens.as_slice() {
@@ -659,9 +681,13 @@ impl Scope<'_> {
             Auth::Header { header, value } => {
                 AuthPart::Header(header.clone(), self.required(value, Place::Header)?)
             }
-            Auth::Query { param, value } => AuthPart::Query(param.clone(), self.required(value, Place::Query)?),
+            Auth::Query { param, value } => {
+                AuthPart::Query(param.clone(), self.required(value, Place::Query)?)
+            }
             Auth::Basic { username, password } => {
-                let uses_credentials = [username, password].iter().any(|t| t.contains("{credentials."));
+                let uses_credentials = [username, password]
+                    .iter()
+                    .any(|t| t.contains("{credentials."));
                 let token = if masked && uses_credentials {
                     MASK.to_owned()
                 } else {
@@ -721,7 +747,11 @@ mod tests {
     }
 
     fn operation<'p>(provider: &'p Provider, id: &str) -> &'p Operation {
-        provider.operations.iter().find(|o| o.id == id).expect("operation")
+        provider
+            .operations
+            .iter()
+            .find(|o| o.id == id)
+            .expect("operation")
     }
 
     fn credentials(pairs: &[(&str, &str)]) -> Credentials {
@@ -737,11 +767,20 @@ mod tests {
     }
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn text(req: &OutboundRequest) -> String {
-        format!("{} {}\n{:?}\n{}", req.method, req.url, req.headers, String::from_utf8_lossy(&req.body))
+        format!(
+            "{} {}\n{:?}\n{}",
+            req.method,
+            req.url,
+            req.headers,
+            String::from_utf8_lossy(&req.body)
+        )
     }
 
     fn basic(user: &str, pass: &str) -> String {
@@ -760,10 +799,34 @@ mod tests {
         secrets: &[&str],
         key: Option<&str>,
     ) -> (OutboundRequest, OutboundRequest) {
-        let live = build_request(provider, operation, input, config, CredentialValues::Real(creds), key).expect("live");
-        let again = build_request(provider, operation, input, config, CredentialValues::Real(creds), key).expect("live");
+        let live = build_request(
+            provider,
+            operation,
+            input,
+            config,
+            CredentialValues::Real(creds),
+            key,
+        )
+        .expect("live");
+        let again = build_request(
+            provider,
+            operation,
+            input,
+            config,
+            CredentialValues::Real(creds),
+            key,
+        )
+        .expect("live");
         assert_eq!(live, again, "deterministic");
-        let sandbox = build_request(provider, operation, input, config, CredentialValues::Masked, key).expect("sandbox");
+        let sandbox = build_request(
+            provider,
+            operation,
+            input,
+            config,
+            CredentialValues::Masked,
+            key,
+        )
+        .expect("sandbox");
         let shown = text(&sandbox);
         let sent = text(&live);
         for secret in secrets {
@@ -775,7 +838,8 @@ mod tests {
         assert!(!sent.contains(MASK), "{sent}");
         assert_eq!(live.method, sandbox.method);
         assert_eq!(live.body, sandbox.body, "bodies never carry credentials");
-        let names = |r: &OutboundRequest| r.headers.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let names =
+            |r: &OutboundRequest| r.headers.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
         assert_eq!(names(&live), names(&sandbox));
         (live, sandbox)
     }
@@ -804,7 +868,10 @@ mod tests {
             String::from_utf8(live.body).expect("utf-8"),
             r#"{"From":"clinic@example.com","MessageStream":"outbound","Subject":"Your appointment is confirmed","TextBody":"See you on Monday at 10:00.","To":"ada@example.com"}"#
         );
-        assert_eq!(sandbox.headers[1], ("X-Postmark-Server-Token".into(), MASK.into()));
+        assert_eq!(
+            sandbox.headers[1],
+            ("X-Postmark-Server-Token".into(), MASK.into())
+        );
     }
 
     #[test]
@@ -821,7 +888,15 @@ mod tests {
             "description": null
         });
         let op = operation(p, "create_customer");
-        let (live, sandbox) = both(p, op, &input, &cfg, &creds, &[STRIPE_KEY], Some("studio-run1#0"));
+        let (live, sandbox) = both(
+            p,
+            op,
+            &input,
+            &cfg,
+            &creds,
+            &[STRIPE_KEY],
+            Some("studio-run1#0"),
+        );
         assert_eq!(live.url, "https://api.stripe.com/v1/customers");
         let bearer = format!("Bearer {STRIPE_KEY}");
         assert_eq!(
@@ -840,14 +915,25 @@ mod tests {
              &metadata[patient_id]=P-1042&metadata[source]=intake+form&name=Ada+Lovelace\
              &preferred_locales[0]=en&preferred_locales[1]=fr"
         );
-        assert_eq!(sandbox.headers[1], ("Authorization".into(), format!("Bearer {MASK}")));
+        assert_eq!(
+            sandbox.headers[1],
+            ("Authorization".into(), format!("Bearer {MASK}"))
+        );
 
         let op = operation(p, "create_payment_intent");
         let input = json!({"amount": 1099, "currency": "usd", "customer": "cus_QXg1o8vcGmoR32",
                            "description": "Consultation fee", "automatic_payment_methods": {"enabled": true},
                            "metadata": {"appointment_id": "A-2093"}, "confirm": false,
                            "items": [{"price": "price_1", "quantity": 2}]});
-        let (live, _) = both(p, op, &input, &cfg, &creds, &[STRIPE_KEY], Some("studio-run1#1"));
+        let (live, _) = both(
+            p,
+            op,
+            &input,
+            &cfg,
+            &creds,
+            &[STRIPE_KEY],
+            Some("studio-run1#1"),
+        );
         assert_eq!(live.url, "https://api.stripe.com/v1/payment_intents");
         assert_eq!(
             String::from_utf8(live.body).expect("utf-8"),
@@ -856,7 +942,8 @@ mod tests {
              &items[0][price]=price_1&items[0][quantity]=2&metadata[appointment_id]=A-2093"
         );
         // Without a key, no idempotency header.
-        let bare = build_request(p, op, &input, &cfg, CredentialValues::Masked, None).expect("builds");
+        let bare =
+            build_request(p, op, &input, &cfg, CredentialValues::Masked, None).expect("builds");
         assert!(bare.headers.iter().all(|(n, _)| n != "Idempotency-Key"));
     }
 
@@ -868,8 +955,19 @@ mod tests {
         let cfg = config(json!({"from_number": "+15017122661"}));
         let input = json!({"To": "+15558675310", "Body": "Your photo",
                            "MediaUrl": ["https://example.com/a.jpg", "https://example.com/b.jpg"]});
-        let (live, sandbox) = both(p, op, &input, &cfg, &creds, &[TWILIO_SID, TWILIO_TOKEN], None);
-        assert_eq!(live.url, format!("https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"));
+        let (live, sandbox) = both(
+            p,
+            op,
+            &input,
+            &cfg,
+            &creds,
+            &[TWILIO_SID, TWILIO_TOKEN],
+            None,
+        );
+        assert_eq!(
+            live.url,
+            format!("https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")
+        );
         assert_eq!(
             live.headers,
             headers(&[
@@ -883,8 +981,14 @@ mod tests {
             "Body=Your+photo&From=%2B15017122661&MediaUrl=https%3A%2F%2Fexample.com%2Fa.jpg\
              &MediaUrl=https%3A%2F%2Fexample.com%2Fb.jpg&To=%2B15558675310"
         );
-        assert_eq!(sandbox.url, "https://api.twilio.com/2010-04-01/Accounts/[redacted]/Messages.json");
-        assert_eq!(sandbox.headers[0], ("Authorization".into(), format!("Basic {MASK}")));
+        assert_eq!(
+            sandbox.url,
+            "https://api.twilio.com/2010-04-01/Accounts/[redacted]/Messages.json"
+        );
+        assert_eq!(
+            sandbox.headers[0],
+            ("Authorization".into(), format!("Basic {MASK}"))
+        );
     }
 
     #[test]
@@ -895,10 +999,15 @@ mod tests {
         let input = json!({"to": "ada@example.com", "subject": "Your appointment is confirmed",
                            "text": "See you on Monday at 10:00.", "o:tag": "appointment-confirmation",
                            "v:appointment_id": "A-2093"});
-        let cfg = config(json!({"api_base_url": "https://api.eu.mailgun.net/", "domain": "mg.example.com",
-                                "from_address": "Clinic <noreply@mg.example.com>"}));
+        let cfg = config(
+            json!({"api_base_url": "https://api.eu.mailgun.net/", "domain": "mg.example.com",
+                                "from_address": "Clinic <noreply@mg.example.com>"}),
+        );
         let (live, _) = both(p, op, &input, &cfg, &creds, &[MAILGUN_KEY], None);
-        assert_eq!(live.url, "https://api.eu.mailgun.net/v3/mg.example.com/messages");
+        assert_eq!(
+            live.url,
+            "https://api.eu.mailgun.net/v3/mg.example.com/messages"
+        );
         assert_eq!(
             live.headers,
             headers(&[
@@ -914,11 +1023,14 @@ mod tests {
              &to=ada%40example.com&v%3Aappointment_id=A-2093"
         );
         // Without a region, the US API (the config field's default).
-        let cfg = config(json!({"domain": "mg.example.com", "from_address": "noreply@mg.example.com"}));
-        let us = build_request(p, op, &input, &cfg, CredentialValues::Masked, None).expect("builds");
+        let cfg =
+            config(json!({"domain": "mg.example.com", "from_address": "noreply@mg.example.com"}));
+        let us =
+            build_request(p, op, &input, &cfg, CredentialValues::Masked, None).expect("builds");
         assert_eq!(us.url, "https://api.mailgun.net/v3/mg.example.com/messages");
         // Without a domain, the error names it.
-        let err = build_request(p, op, &input, &Map::new(), CredentialValues::Masked, None).expect_err("no domain");
+        let err = build_request(p, op, &input, &Map::new(), CredentialValues::Masked, None)
+            .expect_err("no domain");
         assert_eq!(err, RequestError::Missing("config.domain".into()));
         assert_eq!(err.to_string(), "no value for {config.domain}");
     }
@@ -952,11 +1064,24 @@ mod tests {
     fn google_sheets_append_encodes_the_range_as_one_segment_and_sends_the_options_as_query() {
         let p = provider("google_sheets");
         let op = operation(p, "append_values");
-        let creds = credentials(&[("client_id", "1234-client.apps.googleusercontent.com"), ("client_secret", "GOCSPX-canary-secret"),
-                                  ("refresh_token", "1//canary-refresh"), ("access_token", GOOGLE_TOKEN)]);
+        let creds = credentials(&[
+            ("client_id", "1234-client.apps.googleusercontent.com"),
+            ("client_secret", "GOCSPX-canary-secret"),
+            ("refresh_token", "1//canary-refresh"),
+            ("access_token", GOOGLE_TOKEN),
+        ]);
         let cfg = config(json!({"spreadsheet_id": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"}));
-        let input = json!({"range": "Sheet1!A1:C1", "values": [["2026-11-29", "Ada Lovelace", 42.5]]});
-        let (live, _) = both(p, op, &input, &cfg, &creds, &[GOOGLE_TOKEN, "GOCSPX-canary-secret", "1//canary-refresh"], None);
+        let input =
+            json!({"range": "Sheet1!A1:C1", "values": [["2026-11-29", "Ada Lovelace", 42.5]]});
+        let (live, _) = both(
+            p,
+            op,
+            &input,
+            &cfg,
+            &creds,
+            &[GOOGLE_TOKEN, "GOCSPX-canary-secret", "1//canary-refresh"],
+            None,
+        );
         assert_eq!(
             live.url,
             "https://sheets.googleapis.com/v4/spreadsheets/1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms\
@@ -965,21 +1090,45 @@ mod tests {
         let bearer = format!("Bearer {GOOGLE_TOKEN}");
         assert_eq!(
             live.headers,
-            headers(&[("Accept", "application/json"), ("Authorization", &bearer), ("Content-Type", "application/json")])
+            headers(&[
+                ("Accept", "application/json"),
+                ("Authorization", &bearer),
+                ("Content-Type", "application/json")
+            ])
         );
-        assert_eq!(String::from_utf8(live.body).expect("utf-8"), r#"{"values":[["2026-11-29","Ada Lovelace",42.5]]}"#);
+        assert_eq!(
+            String::from_utf8(live.body).expect("utf-8"),
+            r#"{"values":[["2026-11-29","Ada Lovelace",42.5]]}"#
+        );
 
         // The input's own option wins over the config's.
         let raw = json!({"range": "Log", "valueInputOption": "RAW", "values": [[1]]});
         let req = build_request(p, op, &raw, &cfg, CredentialValues::Masked, None).expect("builds");
-        assert!(req.url.ends_with("/values/Log:append?insertDataOption=INSERT_ROWS&valueInputOption=RAW"), "{}", req.url);
+        assert!(
+            req.url
+                .ends_with("/values/Log:append?insertDataOption=INSERT_ROWS&valueInputOption=RAW"),
+            "{}",
+            req.url
+        );
 
         // Live without an access token (not refreshed yet) names what is missing.
         let no_token = credentials(&[("refresh_token", "1//canary-refresh")]);
-        let err = build_request(p, op, &input, &cfg, CredentialValues::Real(&no_token), None).expect_err("no token");
-        assert_eq!(err, RequestError::Missing("credentials.access_token".into()));
+        let err = build_request(p, op, &input, &cfg, CredentialValues::Real(&no_token), None)
+            .expect_err("no token");
+        assert_eq!(
+            err,
+            RequestError::Missing("credentials.access_token".into())
+        );
         // A missing path value too.
-        let err = build_request(p, op, &json!({"values": [[1]]}), &cfg, CredentialValues::Masked, None).expect_err("no range");
+        let err = build_request(
+            p,
+            op,
+            &json!({"values": [[1]]}),
+            &cfg,
+            CredentialValues::Masked,
+            None,
+        )
+        .expect_err("no range");
         assert_eq!(err, RequestError::Missing("input.range".into()));
     }
 
@@ -995,8 +1144,12 @@ mod tests {
         });
         let body = r#"{"class":{"code":"IMP"},"resourceType":"Encounter","status":"in-progress","subject":{"reference":"Patient/example"}}"#;
 
-        let basic_cfg = config(json!({"base_url": "https://fhir.example.org/r4/", "auth_type": "basic"}));
-        let creds = credentials(&[("username", "integration-user"), ("password", FHIR_PASSWORD)]);
+        let basic_cfg =
+            config(json!({"base_url": "https://fhir.example.org/r4/", "auth_type": "basic"}));
+        let creds = credentials(&[
+            ("username", "integration-user"),
+            ("password", FHIR_PASSWORD),
+        ]);
         let (live, sandbox) = both(p, op, &input, &basic_cfg, &creds, &[FHIR_PASSWORD], None);
         assert_eq!(live.url, "https://fhir.example.org/r4/Encounter");
         assert_eq!(
@@ -1010,43 +1163,83 @@ mod tests {
             ])
         );
         assert_eq!(String::from_utf8(live.body).expect("utf-8"), body);
-        assert_eq!(sandbox.headers[4], ("Authorization".into(), format!("Basic {MASK}")));
+        assert_eq!(
+            sandbox.headers[4],
+            ("Authorization".into(), format!("Basic {MASK}"))
+        );
 
         // auth_type defaults to bearer.
         let bearer_cfg = config(json!({"base_url": "https://fhir.example.org/r4"}));
         let creds = credentials(&[("access_token", FHIR_TOKEN)]);
         let (live, _) = both(p, op, &input, &bearer_cfg, &creds, &[FHIR_TOKEN], None);
-        assert_eq!(live.headers[4], ("Authorization".into(), format!("Bearer {FHIR_TOKEN}")));
+        assert_eq!(
+            live.headers[4],
+            ("Authorization".into(), format!("Bearer {FHIR_TOKEN}"))
+        );
         // No if_none_exist: no If-None-Exist header.
         let plain = json!({"resource_type": "Encounter", "resource": input["resource"].clone()});
-        let req = build_request(p, op, &plain, &bearer_cfg, CredentialValues::Masked, None).expect("builds");
-        assert!(req.headers.iter().all(|(n, _)| n != "If-None-Exist"), "{:?}", req.headers);
+        let req = build_request(p, op, &plain, &bearer_cfg, CredentialValues::Masked, None)
+            .expect("builds");
+        assert!(
+            req.headers.iter().all(|(n, _)| n != "If-None-Exist"),
+            "{:?}",
+            req.headers
+        );
         assert_eq!(String::from_utf8(req.body).expect("utf-8"), body);
 
         // SMART backend services: the bearer token the runtime obtained.
-        let smart_cfg = config(json!({"base_url": "https://fhir.example.org/r4", "auth_type": "smart_backend_services",
-                                      "token_url": "https://fhir.example.org/token"}));
+        let smart_cfg = config(
+            json!({"base_url": "https://fhir.example.org/r4", "auth_type": "smart_backend_services",
+                                      "token_url": "https://fhir.example.org/token"}),
+        );
         let (live, _) = both(p, op, &input, &smart_cfg, &creds, &[FHIR_TOKEN], None);
-        assert_eq!(live.headers[4], ("Authorization".into(), format!("Bearer {FHIR_TOKEN}")));
+        assert_eq!(
+            live.headers[4],
+            ("Authorization".into(), format!("Bearer {FHIR_TOKEN}"))
+        );
 
-        let odd_cfg = config(json!({"base_url": "https://fhir.example.org/r4", "auth_type": "digest"}));
-        let err = build_request(p, op, &input, &odd_cfg, CredentialValues::Masked, None).expect_err("unknown choice");
-        assert!(matches!(err, RequestError::UnknownAuthChoice { ref field, ref value, .. } if field == "auth_type" && value == "digest"), "{err}");
+        let odd_cfg =
+            config(json!({"base_url": "https://fhir.example.org/r4", "auth_type": "digest"}));
+        let err = build_request(p, op, &input, &odd_cfg, CredentialValues::Masked, None)
+            .expect_err("unknown choice");
+        assert!(
+            matches!(err, RequestError::UnknownAuthChoice { ref field, ref value, .. } if field == "auth_type" && value == "digest"),
+            "{err}"
+        );
 
         // Ids are one path segment; . and .. are refused.
         let read = operation(p, "read_resource");
-        let req = build_request(p, read, &json!({"resource_type": "Patient", "id": "a/b c"}), &bearer_cfg, CredentialValues::Masked, None).expect("builds");
+        let req = build_request(
+            p,
+            read,
+            &json!({"resource_type": "Patient", "id": "a/b c"}),
+            &bearer_cfg,
+            CredentialValues::Masked,
+            None,
+        )
+        .expect("builds");
         assert_eq!(req.url, "https://fhir.example.org/r4/Patient/a%2Fb%20c");
         assert!(req.body.is_empty());
         assert!(req.headers.iter().all(|(n, _)| n != "Content-Type"));
-        let err = build_request(p, read, &json!({"resource_type": "Patient", "id": ".."}), &bearer_cfg, CredentialValues::Masked, None).expect_err("dot dot");
+        let err = build_request(
+            p,
+            read,
+            &json!({"resource_type": "Patient", "id": ".."}),
+            &bearer_cfg,
+            CredentialValues::Masked,
+            None,
+        )
+        .expect_err("dot dot");
         assert_eq!(err, RequestError::BadPathSegment("input.id".into()));
 
         // Search: only the parameters given, numbers as text, values encoded.
         let search = operation(p, "search_resources");
         let req = build_request(p, search, &json!({"resource_type": "Encounter", "patient": "Patient/example", "status": null, "_count": 10}),
                                 &bearer_cfg, CredentialValues::Masked, None).expect("builds");
-        assert_eq!(req.url, "https://fhir.example.org/r4/Encounter?_count=10&patient=Patient%2Fexample");
+        assert_eq!(
+            req.url,
+            "https://fhir.example.org/r4/Encounter?_count=10&patient=Patient%2Fexample"
+        );
     }
 
     #[test]
@@ -1064,16 +1257,47 @@ mod tests {
         let p = custom::build("Our API", &declared).expect("valid");
         let secret = "k3y with&=signs";
         let creds = credentials(&[("api_key", secret)]);
-        let (live, sandbox) = both(&p, &p.operations[0], &json!({"id": "T-1"}), &Map::new(), &creds, &[secret], None);
+        let (live, sandbox) = both(
+            &p,
+            &p.operations[0],
+            &json!({"id": "T-1"}),
+            &Map::new(),
+            &creds,
+            &[secret],
+            None,
+        );
         assert_eq!(live.method, "GET");
-        assert_eq!(live.url, "https://api.example.com/v1/tickets/T-1?api_key=k3y%20with%26%3Dsigns");
-        assert_eq!(sandbox.url, "https://api.example.com/v1/tickets/T-1?api_key=[redacted]");
-        assert_eq!(live.headers, headers(&[("X-Client", "studio"), ("Accept", "application/json")]));
+        assert_eq!(
+            live.url,
+            "https://api.example.com/v1/tickets/T-1?api_key=k3y%20with%26%3Dsigns"
+        );
+        assert_eq!(
+            sandbox.url,
+            "https://api.example.com/v1/tickets/T-1?api_key=[redacted]"
+        );
+        assert_eq!(
+            live.headers,
+            headers(&[("X-Client", "studio"), ("Accept", "application/json")])
+        );
 
         let input = json!({"title": "Printer on fire", "tags": ["urgent", "hw"]});
-        let (live, _) = both(&p, &p.operations[1], &input, &Map::new(), &creds, &[secret], Some("studio-r#2"));
-        assert_eq!(live.url, "https://api.example.com/v1/tickets?api_key=k3y%20with%26%3Dsigns");
-        assert_eq!(String::from_utf8(live.body).expect("utf-8"), "tags[0]=urgent&tags[1]=hw&title=Printer+on+fire");
+        let (live, _) = both(
+            &p,
+            &p.operations[1],
+            &input,
+            &Map::new(),
+            &creds,
+            &[secret],
+            Some("studio-r#2"),
+        );
+        assert_eq!(
+            live.url,
+            "https://api.example.com/v1/tickets?api_key=k3y%20with%26%3Dsigns"
+        );
+        assert_eq!(
+            String::from_utf8(live.body).expect("utf-8"),
+            "tags[0]=urgent&tags[1]=hw&title=Printer+on+fire"
+        );
         assert_eq!(
             live.headers,
             headers(&[
@@ -1091,19 +1315,47 @@ mod tests {
         let op = operation(p, "create_customer");
         let secret = "sk_test_line\r\nX-Injected: yes";
         let creds = credentials(&[("secret_key", secret)]);
-        let err = build_request(p, op, &json!({}), &Map::new(), CredentialValues::Real(&creds), None).expect_err("bad header");
+        let err = build_request(
+            p,
+            op,
+            &json!({}),
+            &Map::new(),
+            CredentialValues::Real(&creds),
+            None,
+        )
+        .expect_err("bad header");
         assert_eq!(err, RequestError::BadHeader("Authorization".into()));
         assert!(!err.to_string().contains("sk_test_line"), "{err}");
         assert!(!format!("{err:?}").contains("sk_test_line"), "{err:?}");
 
         // A credential that breaks the URL is not repeated either.
-        let declared = config(json!({"base_url": "https://api.example.com", "auth": {"scheme": "none"},
-                                     "endpoints": [{"name": "x", "method": "GET", "path": "/x/{id}"}]}));
+        let declared = config(
+            json!({"base_url": "https://api.example.com", "auth": {"scheme": "none"},
+                                     "endpoints": [{"name": "x", "method": "GET", "path": "/x/{id}"}]}),
+        );
         let custom = custom::build("X", &declared).expect("valid");
-        let err = build_request(&custom, &custom.operations[0], &json!({"id": {"nested": true}}), &Map::new(), CredentialValues::Masked, None)
-            .expect_err("object in path");
-        assert_eq!(err.to_string(), "{input.id} cannot be put in the path: it is an object");
-        let err = build_request(&custom, &custom.operations[0], &json!([1]), &Map::new(), CredentialValues::Masked, None).expect_err("not an object");
+        let err = build_request(
+            &custom,
+            &custom.operations[0],
+            &json!({"id": {"nested": true}}),
+            &Map::new(),
+            CredentialValues::Masked,
+            None,
+        )
+        .expect_err("object in path");
+        assert_eq!(
+            err.to_string(),
+            "{input.id} cannot be put in the path: it is an object"
+        );
+        let err = build_request(
+            &custom,
+            &custom.operations[0],
+            &json!([1]),
+            &Map::new(),
+            CredentialValues::Masked,
+            None,
+        )
+        .expect_err("not an object");
         assert_eq!(err, RequestError::InputNotObject);
     }
 
@@ -1111,12 +1363,24 @@ mod tests {
     fn defaults_fill_only_what_the_input_lacks() {
         let p = provider("postmark");
         let op = operation(p, "send_email");
-        let cfg = config(json!({"from_address": "clinic@example.com", "message_stream": "broadcast"}));
-        let filled = with_defaults(p, op, &json!({"From": "other@example.com", "To": "a@example.com"}), &cfg).expect("object");
+        let cfg =
+            config(json!({"from_address": "clinic@example.com", "message_stream": "broadcast"}));
+        let filled = with_defaults(
+            p,
+            op,
+            &json!({"From": "other@example.com", "To": "a@example.com"}),
+            &cfg,
+        )
+        .expect("object");
         assert_eq!(filled.get("From"), Some(&json!("other@example.com")));
         assert_eq!(filled.get("MessageStream"), Some(&json!("broadcast")));
-        let bare = with_defaults(p, op, &json!({"To": "a@example.com"}), &Map::new()).expect("object");
-        assert_eq!(bare.get("From"), None, "no sender configured: left for the schema to report");
+        let bare =
+            with_defaults(p, op, &json!({"To": "a@example.com"}), &Map::new()).expect("object");
+        assert_eq!(
+            bare.get("From"),
+            None,
+            "no sender configured: left for the schema to report"
+        );
         assert_eq!(bare.get("MessageStream"), Some(&json!("outbound")));
     }
 }

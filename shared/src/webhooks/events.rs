@@ -169,7 +169,9 @@ impl std::fmt::Display for Ignored {
             Ignored::NoEventType => f.write_str("the event has no event type"),
             Ignored::Unmapped(t) => write!(f, "event type {t:?} maps to no entity"),
             Ignored::NoEntityId(t) => write!(f, "event type {t:?} carries no entity id"),
-            Ignored::UnknownAction(a) => write!(f, "action {a:?} is not a create, update or delete"),
+            Ignored::UnknownAction(a) => {
+                write!(f, "action {a:?} is not a create, update or delete")
+            }
         }
     }
 }
@@ -215,10 +217,13 @@ pub fn draft(hooks: &Webhooks, event: &Value) -> Result<Draft, Ignored> {
         .iter()
         .find(|m| m.event_types.iter().any(|t| *t == event_type))
         .ok_or_else(|| Ignored::Unmapped(event_type.clone()))?;
-    let entity_id = text(event.pointer(&mapping.id))
-        .ok_or_else(|| Ignored::NoEntityId(event_type.clone()))?;
+    let entity_id =
+        text(event.pointer(&mapping.id)).ok_or_else(|| Ignored::NoEntityId(event_type.clone()))?;
     let change = mapping_change(mapping, event)?;
-    let after = event.pointer(&mapping.state).cloned().unwrap_or(Value::Null);
+    let after = event
+        .pointer(&mapping.state)
+        .cloned()
+        .unwrap_or(Value::Null);
     let previous = mapping
         .previous
         .as_deref()
@@ -251,7 +256,9 @@ fn overlay(base: &mut Value, previous: &Map<String, Value>) {
     if let Value::Object(target) = base {
         for (name, old) in previous {
             match (target.get_mut(name), old) {
-                (Some(current @ Value::Object(_)), Value::Object(nested)) => overlay(current, nested),
+                (Some(current @ Value::Object(_)), Value::Object(nested)) => {
+                    overlay(current, nested)
+                }
                 _ => {
                     target.insert(name.clone(), old.clone());
                 }
@@ -323,7 +330,11 @@ mod tests {
         assert_eq!(before["state"]["name"], "In Progress");
         assert_eq!(changed, vec!["stateId"]);
         let (partial, _) = before_and_changed(&draft, None);
-        assert_eq!(partial, json!({"stateId": "progress"}), "nothing borrowed from after");
+        assert_eq!(
+            partial,
+            json!({"stateId": "progress"}),
+            "nothing borrowed from after"
+        );
     }
 
     #[test]
@@ -331,9 +342,14 @@ mod tests {
         let mut base = json!({"metadata": {"a": "new", "b": "kept"}, "email": "new@x"});
         overlay(
             &mut base,
-            json!({"metadata": {"a": "old"}, "email": "old@x"}).as_object().expect("obj"),
+            json!({"metadata": {"a": "old"}, "email": "old@x"})
+                .as_object()
+                .expect("obj"),
         );
-        assert_eq!(base, json!({"metadata": {"a": "old", "b": "kept"}, "email": "old@x"}));
+        assert_eq!(
+            base,
+            json!({"metadata": {"a": "old", "b": "kept"}, "email": "old@x"})
+        );
     }
 
     #[test]

@@ -41,7 +41,9 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-pub use events::{Draft, Ignored, Unreadable, before_and_changed, draft, event_id, key_safe, read, split};
+pub use events::{
+    Draft, Ignored, Unreadable, before_and_changed, draft, event_id, key_safe, read, split,
+};
 pub use verify::{Rejected, Signed, Verified, hubspot_uri, precheck, twilio_signed_text, verify};
 
 use crate::catalog::{Provider, SignatureScheme, Webhooks, custom};
@@ -144,13 +146,19 @@ pub async fn webhook_credentials(
     request_id: &str,
 ) -> Result<Credentials, WebhookError> {
     let cause = json!({"webhook_request": request_id});
-    vault::open_for(deps, project, integration, AuditPurpose::WebhookVerification, cause)
-        .await
-        .map_err(|e| match e {
-            VaultError::Key(crate::ports::KeyError::Unavailable(why))
-            | VaultError::AuditUnavailable(why) => WebhookError::Unavailable(why),
-            other => WebhookError::Internal(other.to_string()),
-        })
+    vault::open_for(
+        deps,
+        project,
+        integration,
+        AuditPurpose::WebhookVerification,
+        cause,
+    )
+    .await
+    .map_err(|e| match e {
+        VaultError::Key(crate::ports::KeyError::Unavailable(why))
+        | VaultError::AuditUnavailable(why) => WebhookError::Unavailable(why),
+        other => WebhookError::Internal(other.to_string()),
+    })
 }
 
 /// The provider an integration is of: a catalog entry, or the user's Custom HTTP
@@ -164,9 +172,10 @@ fn provider_of(integration: &Integration) -> Result<Provider, WebhookError> {
         });
     }
     let catalog = crate::catalog::catalog().map_err(|e| WebhookError::Internal(e.to_string()))?;
-    catalog.get(&integration.provider).cloned().ok_or_else(|| {
-        WebhookError::Internal(format!("unknown provider {}", integration.provider))
-    })
+    catalog
+        .get(&integration.provider)
+        .cloned()
+        .ok_or_else(|| WebhookError::Internal(format!("unknown provider {}", integration.provider)))
 }
 
 /// The header the signature (or the shared secret) arrives in.
@@ -234,13 +243,18 @@ async fn keep_notion_token(
     let envelope = vault::seal(deps.keys.as_ref(), project, &integration.name, 0, &sealed)
         .await
         .map_err(|e| match e {
-            VaultError::Key(crate::ports::KeyError::Unavailable(why)) => WebhookError::Unavailable(why),
+            VaultError::Key(crate::ports::KeyError::Unavailable(why)) => {
+                WebhookError::Unavailable(why)
+            }
             other => WebhookError::Internal(other.to_string()),
         })?;
     drop(sealed);
     let now = deps.clock.now();
     let item = Item::new(
-        Key::new(keys::webhook_dedupe(project, &integration.name), NOTION_TOKEN_SK),
+        Key::new(
+            keys::webhook_dedupe(project, &integration.name),
+            NOTION_TOKEN_SK,
+        ),
         json!({"envelope": envelope, "received_at": now}),
     )
     .expiring(now.timestamp() + DEDUPE_TTL_SECS);
@@ -270,7 +284,9 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
     let header = signature_header(hooks, &integration);
 
     if hooks.signature == SignatureScheme::Notion
-        && header.as_deref().is_some_and(|h| !delivery.headers.contains_key(h))
+        && header
+            .as_deref()
+            .is_some_and(|h| !delivery.headers.contains_key(h))
     {
         if let Some(token) = notion_handshake(&delivery.body) {
             return keep_notion_token(deps, &project, &integration, token).await;
@@ -295,12 +311,19 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
     precheck(hooks, header.as_deref(), &signed, DEDUPE_TTL_SECS)
         .map_err(|r| reject(&project, &name, r))?;
 
-    let credentials = webhook_credentials(deps, &project, &integration, &delivery.request_id).await?;
+    let credentials =
+        webhook_credentials(deps, &project, &integration, &delivery.request_id).await?;
     let secret = credentials
         .get(field)
         .ok_or_else(|| Rejected::NoSecret(field.clone()))?;
-    let verified = verify(hooks, header.as_deref(), secret.expose_secret(), &signed, DEDUPE_TTL_SECS)
-        .map_err(|r| reject(&project, &name, r))?;
+    let verified = verify(
+        hooks,
+        header.as_deref(),
+        secret.expose_secret(),
+        &signed,
+        DEDUPE_TTL_SECS,
+    )
+    .map_err(|r| reject(&project, &name, r))?;
     drop(credentials);
 
     let doc = read(hooks, &delivery.headers, &delivery.body, header.as_deref())?;
@@ -310,7 +333,9 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
         let challenge = doc
             .get("challenge")
             .and_then(Value::as_str)
-            .ok_or_else(|| WebhookError::Unreadable("url_verification without a challenge".into()))?;
+            .ok_or_else(|| {
+                WebhookError::Unreadable("url_verification without a challenge".into())
+            })?;
         return Ok(Outcome::Challenge {
             challenge: challenge.to_owned(),
         });
@@ -328,7 +353,16 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
                 tracing::debug!(%project, integration = %name, event = %id, reason = %why, "webhook event ignored");
             }
             Ok(draft) => {
-                let recorded = record(deps, &project, &name, &id, draft, verified.token.as_deref(), now).await;
+                let recorded = record(
+                    deps,
+                    &project,
+                    &name,
+                    &id,
+                    draft,
+                    verified.token.as_deref(),
+                    now,
+                )
+                .await;
                 match recorded {
                     Ok(Recorded::Change(change, written)) => {
                         changes.push(change);
@@ -355,7 +389,9 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
         if let Err(error) = published {
             tracing::error!(%project, integration = %name, %error, "DataChanged not published; the delivery is undone for the provider to retry");
             undo_all(deps, undo).await;
-            return Err(WebhookError::Unavailable(format!("the event bus did not take the change: {error}")));
+            return Err(WebhookError::Unavailable(format!(
+                "the event bus did not take the change: {error}"
+            )));
         }
     }
     tracing::debug!(%project, integration = %name, events = total, changes = changes.len(),
@@ -388,7 +424,10 @@ enum Recorded {
 }
 
 fn revision_of(item: &Item) -> u64 {
-    item.doc.get("revision").and_then(Value::as_u64).unwrap_or(0)
+    item.doc
+        .get("revision")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
 }
 
 async fn record(
@@ -402,7 +441,8 @@ async fn record(
 ) -> Result<Recorded, WebhookError> {
     let partition = keys::webhook_dedupe(project, integration);
     let marker = Key::new(partition.clone(), event_id);
-    let token_key = token.map(|t| Key::new(partition.clone(), format!("#mailgun-token#{}", key_safe(t))));
+    let token_key =
+        token.map(|t| Key::new(partition.clone(), format!("#mailgun-token#{}", key_safe(t))));
     let entity = Key::new(
         keys::project(project),
         keys::entity(integration, &draft.entity_type, &draft.entity_id),
@@ -418,7 +458,9 @@ async fn record(
             .filter(|s| !s.is_null());
         let (before, changed_fields) = before_and_changed(&draft, cached);
         let revision = previous.as_ref().map(revision_of).unwrap_or(0) + 1;
-        let state_fits = serde_json::to_vec(&draft.after).map(|v| v.len()).unwrap_or(usize::MAX)
+        let state_fits = serde_json::to_vec(&draft.after)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
             <= MAX_STATE_BYTES;
         let entity_doc = json!({
             "integration": integration,
@@ -469,7 +511,9 @@ async fn record(
                     after: draft.after.clone(),
                     provider_event_id: event_id.to_owned(),
                 };
-                let size = serde_json::to_vec(&change).map(|v| v.len()).unwrap_or(usize::MAX);
+                let size = serde_json::to_vec(&change)
+                    .map(|v| v.len())
+                    .unwrap_or(usize::MAX);
                 if size > MAX_EVENT_BYTES {
                     tracing::warn!(%project, %integration, event = %event_id, size,
                         "DataChanged too large for the bus; before and after left out");

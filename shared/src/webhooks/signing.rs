@@ -32,7 +32,13 @@ pub fn twilio(auth_token: &str, url: &str, params: &[(String, String)]) -> Strin
 }
 
 /// `X-HubSpot-Signature-v3` for a request sent at `timestamp_ms`.
-pub fn hubspot_v3(client_secret: &str, method: &str, url: &str, body: &[u8], timestamp_ms: i64) -> String {
+pub fn hubspot_v3(
+    client_secret: &str,
+    method: &str,
+    url: &str,
+    body: &[u8],
+    timestamp_ms: i64,
+) -> String {
     let uri = hubspot_uri(url);
     let t = timestamp_ms.to_string();
     B64.encode(hmac_sha256(
@@ -48,12 +54,18 @@ pub fn linear(secret: &str, body: &[u8]) -> String {
 
 /// `X-Notion-Signature`: `sha256=` and the hex HMAC-SHA256 of the body.
 pub fn notion(verification_token: &str, body: &[u8]) -> String {
-    format!("sha256={}", hex::encode(hmac_sha256(verification_token.as_bytes(), &[body])))
+    format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(verification_token.as_bytes(), &[body]))
+    )
 }
 
 /// `X-Hub-Signature` (Intercom): `sha1=` and the hex HMAC-SHA1 of the body.
 pub fn hub_sha1(secret: &str, body: &[u8]) -> String {
-    format!("sha1={}", hex::encode(hmac_sha1(secret.as_bytes(), &[body])))
+    format!(
+        "sha1={}",
+        hex::encode(hmac_sha1(secret.as_bytes(), &[body]))
+    )
 }
 
 /// Mailgun's `signature.signature` for a timestamp and token.

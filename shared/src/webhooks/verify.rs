@@ -191,10 +191,9 @@ pub fn verify(
             }
         }
         SignatureScheme::MailgunBody => mailgun(key, request, window(max_age)),
-        SignatureScheme::BasicAuth => basic_auth(
-            header(request.headers, &named("Authorization"))?,
-            key,
-        ),
+        SignatureScheme::BasicAuth => {
+            basic_auth(header(request.headers, &named("Authorization"))?, key)
+        }
         SignatureScheme::HeaderSecret => {
             let value = header(request.headers, &named("Authorization"))?;
             let bearer = value
@@ -254,21 +253,34 @@ pub fn precheck(
     };
     match hooks.signature {
         SignatureScheme::StripeV1 => {
-            let value = header(request.headers, signature_header.unwrap_or("Stripe-Signature"))?;
+            let value = header(
+                request.headers,
+                signature_header.unwrap_or("Stripe-Signature"),
+            )?;
             let t = value
                 .split(',')
                 .find_map(|item| item.trim().strip_prefix("t="))
                 .ok_or_else(|| Rejected::Malformed("Stripe-Signature (no t=)".into()))?;
-            within(unix_seconds(t, "Stripe-Signature timestamp")?, request.now, window(300))
+            within(
+                unix_seconds(t, "Stripe-Signature timestamp")?,
+                request.now,
+                window(300),
+            )
         }
         SignatureScheme::SlackV0 => within(
-            unix_seconds(timestamp("X-Slack-Request-Timestamp")?, "X-Slack-Request-Timestamp")?,
+            unix_seconds(
+                timestamp("X-Slack-Request-Timestamp")?,
+                "X-Slack-Request-Timestamp",
+            )?,
             request.now,
             window(300),
         ),
         SignatureScheme::HubspotV3 => within(
-            unix_seconds(timestamp("X-HubSpot-Request-Timestamp")?, "X-HubSpot-Request-Timestamp")?
-                .div_euclid(1000),
+            unix_seconds(
+                timestamp("X-HubSpot-Request-Timestamp")?,
+                "X-HubSpot-Request-Timestamp",
+            )?
+            .div_euclid(1000),
             request.now,
             window(300),
         ),
@@ -286,7 +298,12 @@ pub fn precheck(
 
 /// Stripe: `t=<unix>,v1=<hex>[,v1=<hex>...]` over `"{t}.{body}"`. Several v1 entries
 /// appear while a secret is being rolled; any one matching is enough.
-fn stripe_v1(value: &str, key: &[u8], request: &Signed<'_>, window: i64) -> Result<Verified, Rejected> {
+fn stripe_v1(
+    value: &str,
+    key: &[u8],
+    request: &Signed<'_>,
+    window: i64,
+) -> Result<Verified, Rejected> {
     let mut timestamp = None;
     let mut candidates = Vec::new();
     for item in value.split(',') {
@@ -296,7 +313,8 @@ fn stripe_v1(value: &str, key: &[u8], request: &Signed<'_>, window: i64) -> Resu
             _ => {}
         }
     }
-    let timestamp = timestamp.ok_or_else(|| Rejected::Malformed("Stripe-Signature (no t=)".into()))?;
+    let timestamp =
+        timestamp.ok_or_else(|| Rejected::Malformed("Stripe-Signature (no t=)".into()))?;
     if candidates.is_empty() {
         return Err(Rejected::Malformed("Stripe-Signature (no v1=)".into()));
     }
@@ -308,7 +326,11 @@ fn stripe_v1(value: &str, key: &[u8], request: &Signed<'_>, window: i64) -> Resu
     if !matched {
         return Err(Rejected::Mismatch);
     }
-    within(unix_seconds(timestamp, "Stripe-Signature timestamp")?, request.now, window)?;
+    within(
+        unix_seconds(timestamp, "Stripe-Signature timestamp")?,
+        request.now,
+        window,
+    )?;
     Ok(Verified::default())
 }
 
@@ -410,12 +432,18 @@ fn twilio(signature: &str, key: &[u8], request: &Signed<'_>) -> Result<Verified,
         Some(_) => Vec::new(),
         None if is_form(request.headers) || request.body.is_empty() => form_pairs(request.body),
         // A body that is neither form fields nor covered by bodySHA256 is not signed.
-        None => return Err(Rejected::Missing("bodySHA256 query parameter for a non-form body".into())),
+        None => {
+            return Err(Rejected::Missing(
+                "bodySHA256 query parameter for a non-form body".into(),
+            ));
+        }
     };
-    let signed = port_variants(request.url).into_iter().fold(false, |ok, url| {
-        let text = twilio_signed_text(&url, &params);
-        ok | same(&hmac_sha1(key, &[text.as_bytes()]), &candidate)
-    });
+    let signed = port_variants(request.url)
+        .into_iter()
+        .fold(false, |ok, url| {
+            let text = twilio_signed_text(&url, &params);
+            ok | same(&hmac_sha1(key, &[text.as_bytes()]), &candidate)
+        });
     if !signed {
         return Err(Rejected::Mismatch);
     }
@@ -446,7 +474,9 @@ pub fn hubspot_uri(url: &str) -> String {
     ];
     let mut out = url.to_owned();
     for (from, to) in DECODED {
-        out = out.replace(from, to).replace(&from.to_ascii_lowercase(), to);
+        out = out
+            .replace(from, to)
+            .replace(&from.to_ascii_lowercase(), to);
     }
     out
 }
@@ -468,18 +498,20 @@ fn hubspot_v3(
     // HubSpot's documentation decodes a few escapes before signing; its Python SDK
     // signs the URI as it is. Both are accepted (both are HubSpot's).
     let decoded = hubspot_uri(request.url);
-    let matches = [decoded.as_str(), request.url].iter().fold(false, |ok, uri| {
-        let expected = hmac_sha256(
-            key,
-            &[
-                request.method.as_bytes(),
-                uri.as_bytes(),
-                request.body,
-                timestamp.as_bytes(),
-            ],
-        );
-        ok | same(&expected, &candidate)
-    });
+    let matches = [decoded.as_str(), request.url]
+        .iter()
+        .fold(false, |ok, uri| {
+            let expected = hmac_sha256(
+                key,
+                &[
+                    request.method.as_bytes(),
+                    uri.as_bytes(),
+                    request.body,
+                    timestamp.as_bytes(),
+                ],
+            );
+            ok | same(&expected, &candidate)
+        });
     if matches {
         Ok(Verified::default())
     } else {
@@ -507,8 +539,9 @@ fn sendgrid_ecdsa(
     let key_der = B64
         .decode(key_b64)
         .map_err(|_| Rejected::Malformed("webhook verification key (not base64)".into()))?;
-    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&key_der)
-        .map_err(|_| Rejected::Malformed("webhook verification key (not a P-256 public key)".into()))?;
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&key_der).map_err(|_| {
+        Rejected::Malformed("webhook verification key (not a P-256 public key)".into())
+    })?;
     let der = B64
         .decode(signature)
         .map_err(|_| Rejected::Malformed("X-Twilio-Email-Event-Webhook-Signature".into()))?;
@@ -517,14 +550,20 @@ fn sendgrid_ecdsa(
     let mut signed = Vec::with_capacity(timestamp.len() + request.body.len());
     signed.extend_from_slice(timestamp.as_bytes());
     signed.extend_from_slice(request.body);
-    key.verify(&signed, &signature).map_err(|_| Rejected::Mismatch)?;
+    key.verify(&signed, &signature)
+        .map_err(|_| Rejected::Mismatch)?;
     within(seconds, request.now, window)?;
     Ok(Verified::default())
 }
 
 /// Linear: hex HMAC-SHA256 of the body; the body's `webhookTimestamp` (milliseconds,
 /// covered by the signature) must be within the window.
-fn linear(signature: &str, key: &[u8], request: &Signed<'_>, window: i64) -> Result<Verified, Rejected> {
+fn linear(
+    signature: &str,
+    key: &[u8],
+    request: &Signed<'_>,
+    window: i64,
+) -> Result<Verified, Rejected> {
     let candidate =
         hex::decode(signature).map_err(|_| Rejected::Malformed("Linear-Signature".into()))?;
     if !same(&hmac_sha256(key, &[request.body]), &candidate) {
@@ -533,7 +572,10 @@ fn linear(signature: &str, key: &[u8], request: &Signed<'_>, window: i64) -> Res
     // Parsed only now that the bytes are known to be Linear's.
     let millis = serde_json::from_slice::<serde_json::Value>(request.body)
         .ok()
-        .and_then(|v| v.get("webhookTimestamp").and_then(serde_json::Value::as_i64))
+        .and_then(|v| {
+            v.get("webhookTimestamp")
+                .and_then(serde_json::Value::as_i64)
+        })
         .ok_or_else(|| Rejected::Missing("webhookTimestamp in the body".into()))?;
     within(millis.div_euclid(1000), request.now, window)?;
     Ok(Verified::default())
@@ -574,10 +616,17 @@ fn mailgun(key: &[u8], request: &Signed<'_>, window: i64) -> Result<Verified, Re
     let (timestamp, token, signature) = (field("timestamp")?, field("token")?, field("signature")?);
     let candidate =
         hex::decode(&signature).map_err(|_| Rejected::Malformed("signature.signature".into()))?;
-    if !same(&hmac_sha256(key, &[timestamp.as_bytes(), token.as_bytes()]), &candidate) {
+    if !same(
+        &hmac_sha256(key, &[timestamp.as_bytes(), token.as_bytes()]),
+        &candidate,
+    ) {
         return Err(Rejected::Mismatch);
     }
-    within(unix_seconds(&timestamp, "signature.timestamp")?, request.now, window)?;
+    within(
+        unix_seconds(&timestamp, "signature.timestamp")?,
+        request.now,
+        window,
+    )?;
     Ok(Verified { token: Some(token) })
 }
 
@@ -639,12 +688,18 @@ fn declared_hmac(
     if let Some(raw) = timestamp {
         let value = unix_seconds(raw, "timestamp header")?;
         // Milliseconds are recognised by their size.
-        let seconds = if value > 100_000_000_000 { value / 1000 } else { value };
+        let seconds = if value > 100_000_000_000 {
+            value / 1000
+        } else {
+            value
+        };
         within(seconds, request.now, window)?;
     }
     let digest = signature
         .strip_prefix(format.prefix.as_str())
-        .ok_or_else(|| Rejected::Malformed(format!("signature (expected {}<digest>)", format.prefix)))?;
+        .ok_or_else(|| {
+            Rejected::Malformed(format!("signature (expected {}<digest>)", format.prefix))
+        })?;
     let candidate = match format.encoding {
         DigestEncoding::Hex => hex::decode(digest).ok(),
         DigestEncoding::Base64 => B64.decode(digest).ok(),
