@@ -1,5 +1,5 @@
 //! `cargo run --release -p studio-tests --bin bench [NAME...]`: prints the figures that
-//! BENCHMARKS.md records. Names: `describe`, `ingest` (default: all).
+//! BENCHMARKS.md records. Names: `describe`, `compile`, `ingest` (default: all).
 //!
 //! Timings are wall-clock per call over many calls, reported as percentiles; run on an
 //! otherwise idle machine, release build.
@@ -56,6 +56,87 @@ fn bench_describe() {
         }
     }
     report("describe (per sentence)", samples);
+}
+
+/// Compiling a step: every instruction of `tests/data/compile_instructions.json` (plain
+/// words to a checked contract, including the refused ones and the earlier steps some
+/// of them follow), 200 times, against the labelled set's 16 integrations, in memory
+/// (no store: the handler adds three store reads and one transaction).
+fn bench_compile() {
+    use shared::compiler::{CompileRequest, EntitySpec, ProjectIntegration, Workspace, compile};
+    use shared::domain::{StepContract, Trigger, WorkflowId};
+
+    #[derive(serde::Deserialize)]
+    struct Set {
+        integrations: Vec<serde_json::Value>,
+        entities: std::collections::BTreeMap<String, EntitySpec>,
+        cases: Vec<serde_json::Value>,
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/compile_instructions.json");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        println!("compile: tests/data/compile_instructions.json not found");
+        return;
+    };
+    let Ok(set) = serde_json::from_str::<Set>(&text) else {
+        println!("compile: the labelled set does not parse");
+        return;
+    };
+    let integrations: Vec<ProjectIntegration> = set
+        .integrations
+        .iter()
+        .filter_map(|i| {
+            ProjectIntegration::new(
+                i["name"].as_str()?,
+                i["provider"].as_str()?,
+                i["config"].as_object().cloned().unwrap_or_default(),
+            )
+            .ok()
+        })
+        .collect();
+    let request = |instruction: &str, entity: &serde_json::Value| CompileRequest {
+        instruction: Some(instruction.to_owned()),
+        entity: entity.as_str().and_then(|e| set.entities.get(e).cloned()),
+        ..CompileRequest::default()
+    };
+    // The earlier steps a case follows are compiled once, outside the timing.
+    let workflow = WorkflowId::parse("bench").expect("valid id");
+    let mut prepared: Vec<(CompileRequest, Vec<StepContract>, Option<Trigger>)> = Vec::new();
+    for case in &set.cases {
+        let mut steps = Vec::new();
+        let mut trigger = None;
+        for earlier in case["earlier"].as_array().into_iter().flatten() {
+            let ws = Workspace { workflow: &workflow, integrations: &integrations, trigger: trigger.as_ref(), steps: &steps };
+            if let Ok(c) = compile(&request(earlier.as_str().unwrap_or_default(), &case["entity"]), &ws) {
+                trigger = Some(c.trigger.clone());
+                steps.push(c.contract);
+            }
+        }
+        prepared.push((request(case["instruction"].as_str().unwrap_or_default(), &case["entity"]), steps, trigger));
+    }
+    let start = Instant::now();
+    let (req, steps, trigger) = &prepared[0];
+    let ws = Workspace { workflow: &workflow, integrations: &integrations, trigger: trigger.as_ref(), steps };
+    std::hint::black_box(compile(req, &ws).ok());
+    println!(
+        "compile: first call (builds the phrase index, compiles the schema validator): {:.2?}",
+        start.elapsed()
+    );
+    // One pass to compile every operation's validator once, as a warm process has.
+    for (req, steps, trigger) in &prepared {
+        let ws = Workspace { workflow: &workflow, integrations: &integrations, trigger: trigger.as_ref(), steps };
+        std::hint::black_box(compile(req, &ws).ok());
+    }
+    let mut samples = Vec::with_capacity(prepared.len() * 200);
+    for _ in 0..200 {
+        for (req, steps, trigger) in &prepared {
+            let ws = Workspace { workflow: &workflow, integrations: &integrations, trigger: trigger.as_ref(), steps };
+            let start = Instant::now();
+            let compiled = compile(req, &ws);
+            samples.push(start.elapsed());
+            std::hint::black_box(compiled.ok());
+        }
+    }
+    report("compile (per instruction)", samples);
 }
 
 /// Verified webhook ingests per second on the embedded backends: signed Stripe
@@ -256,6 +337,9 @@ fn main() {
     let all = wanted.is_empty();
     if all || wanted.iter().any(|w| w == "describe") {
         bench_describe();
+    }
+    if all || wanted.iter().any(|w| w == "compile") {
+        bench_compile();
     }
     if all || wanted.iter().any(|w| w == "runtime") {
         runtime::bench_runtime(report);

@@ -22,7 +22,8 @@ const STRIPE_HOOK: &str = "whsec_canaryStripeHook93d07c";
 const TWILIO: &str = "canaryTwilioAuthToken5b81c2e0";
 const CUSTOM: &str = "canary-custom-bearer-2e9f7a41";
 const ROTATED: &str = "canary-rotated-bearer-8d3c6b05";
-const ALL: [&str; 6] = [POSTMARK, STRIPE, STRIPE_HOOK, TWILIO, CUSTOM, ROTATED];
+const BASIC: &str = "canary-basic-password-61f0d2";
+const ALL: [&str; 7] = [POSTMARK, STRIPE, STRIPE_HOOK, TWILIO, CUSTOM, ROTATED, BASIC];
 
 /// Every log line of the test binary, through the production redacting writer.
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
@@ -106,6 +107,9 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
                "config": {"base_url": url, "auth": {"scheme": "bearer"},
                           "endpoints": [{"name": "echo", "method": "POST", "path": "/echo", "input_schema": {"type": "object", "properties": {"note": {"type": "string"}}}},
                                         {"name": "fail", "method": "POST", "path": "/fail"}]}}),
+        json!({"name": "basic-api", "provider": "custom_http", "credentials": {"username": "clinic", "password": BASIC},
+               "config": {"base_url": url, "auth": {"scheme": "basic"},
+                          "endpoints": [{"name": "echo", "method": "POST", "path": "/echo"}]}}),
         json!({"name": "bad", "provider": "stripe", "credentials": {"secret_key": format!("pk_{STRIPE}"), "nonsense": STRIPE}}),
         json!({"name": "bad-2", "provider": "postmark", "credentials": {"server_token": {"nested": POSTMARK}}}),
         json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": POSTMARK}}),
@@ -179,7 +183,8 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
     )
     .await;
     crate::runtime::store_workflow(&app, &p, "fail", vec![(1, "tickets", "fail", json!({}))]).await;
-    for (workflow, mode) in [("echo", "sandbox"), ("echo", "live"), ("fail", "live")] {
+    crate::runtime::store_workflow(&app, &p, "basic", vec![(1, "basic-api", "echo", json!({}))]).await;
+    for (workflow, mode) in [("echo", "sandbox"), ("echo", "live"), ("fail", "live"), ("basic", "live")] {
         let run = json!({"workflow": workflow, "mode": mode, "trigger": {"entity": "IntakeForm", "payload": {"note": "hello"}}});
         outputs.push(call(Method::POST, format!("/projects/{p}/runs"), Some(run)).await);
     }
@@ -241,7 +246,7 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
     // audit partitions.
     let store = &app.local.deps.store;
     let mut partitions = vec![format!("P#{p}")];
-    for name in ["mail", "payments", "sms", "tickets"] {
+    for name in ["mail", "payments", "sms", "tickets", "basic-api"] {
         partitions.push(format!("A#{p}#{name}"));
         partitions.push(format!("H#{p}#{name}"));
     }
@@ -284,6 +289,9 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
         all.contains("[redacted]"),
         "nothing was masked: the echo server's answer should have been"
     );
+    // Basic auth carries base64("user:password"): that must not appear either.
+    let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("clinic:{BASIC}"));
+    assert!(!outputs.iter().any(|o| o.contains(&basic)), "Basic credentials leaked in base64");
     for canary in ALL {
         let found: Vec<&str> = outputs
             .iter()

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::schema;
 use super::sources::{Origin, Source};
-use super::text::{content, name_words, words};
+use super::text::{content, words};
 use crate::catalog::{Catalog, Operation, Provider, custom};
 use crate::domain::Change;
 
@@ -108,8 +108,6 @@ pub struct WebhookEntity {
 
 pub struct Index {
     pub aliases: Vec<Alias>,
-    /// Provider id → words of its names that are not ordinary nouns.
-    pub name_words: HashMap<String, BTreeSet<String>>,
     pub all_name_words: BTreeSet<String>,
     idf: HashMap<String, f64>,
     max_idf: f64,
@@ -203,7 +201,6 @@ impl Index {
         let max_idf = (1.0 + n).ln();
         let mut index = Self {
             aliases,
-            name_words: name_words_of,
             all_name_words,
             idf,
             max_idf,
@@ -261,6 +258,17 @@ impl Index {
         op: &Operation,
         text: &BTreeSet<String>,
     ) -> (f64, f64) {
+        let (score, matched, _) = self.score_words(provider, op, text);
+        (score, matched)
+    }
+
+    /// As [`Index::score`], with how many words of the best phrase matched.
+    pub fn score_words(
+        &self,
+        provider: &Provider,
+        op: &Operation,
+        text: &BTreeSet<String>,
+    ) -> (f64, f64, usize) {
         let key = (provider.id.clone(), op.id.clone());
         let computed;
         let phrases = match self.phrases.get(&key) {
@@ -274,7 +282,7 @@ impl Index {
                 &computed
             }
         };
-        let mut best = (0.0, 0.0);
+        let mut best = (0.0, 0.0, 0);
         for phrase in phrases {
             if phrase.total <= 0.0 {
                 continue;
@@ -292,7 +300,8 @@ impl Index {
             let strength = (matched / 2.5).min(1.0);
             let score = coverage * (0.5 + 0.5 * strength);
             if score > best.0 || (score == best.0 && matched > best.1) {
-                best = (score, matched);
+                let count = phrase.words.iter().filter(|(w, _)| text.contains(w)).count();
+                best = (score, matched, count);
             }
         }
         best
@@ -462,9 +471,4 @@ pub fn entity_synonyms(entity_type: &str) -> &'static [&'static str] {
         "channel" => &["channel", "channels"],
         _ => &[],
     }
-}
-
-/// Words of a field name, for matching against what people wrote.
-pub fn field_words(name: &str) -> Vec<String> {
-    name_words(name)
 }

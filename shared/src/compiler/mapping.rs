@@ -973,13 +973,36 @@ pub fn mentioned_outputs<'a>(plan: &Plan<'a>) -> Vec<&'a Source> {
         })
         .collect();
     steps.dedup();
+    let said: Vec<String> = plan.action.words.iter().map(|w| squash(w)).collect();
+    let joined: Vec<String> = plan.action.words.windows(2).map(|w| squash(&w.concat())).collect();
+    let names = |n: &str| {
+        let n = squash(n);
+        !n.is_empty() && (said.contains(&n) || joined.contains(&n))
+    };
     for step in steps {
+        // Only a step the words point at: by its integration's or provider's name, or
+        // as "step n".
+        let pointed = plan.sources.iter().any(|s| match &s.origin {
+            Origin::Step { step: n, integration, provider, .. } if *n == step => {
+                let display = crate::catalog::catalog()
+                    .ok()
+                    .and_then(|c| c.get(provider))
+                    .map(|p| p.display_name.clone())
+                    .unwrap_or_default();
+                names(integration) || names(provider) || names(&display) || names(&format!("step{step}"))
+            }
+            _ => false,
+        });
+        if !pointed {
+            continue;
+        }
         let fields: Vec<&'a Source> = plan
             .sources
             .iter()
             .filter(|s| matches!(s.origin, Origin::Step { step: n, .. } if n == step))
             .filter(|s| !s.name.contains('.'))
-            .filter(|s| !s.words.is_empty() && s.words.iter().all(|w| plan.action.has(w)))
+            .filter(|s| s.words.iter().any(|w| !super::text::STOPWORDS.contains(&w.as_str())))
+            .filter(|s| s.words.iter().all(|w| plan.action.has(w)))
             .collect();
         let most = fields.iter().map(|s| s.words.len()).max().unwrap_or(0);
         out.extend(fields.into_iter().filter(|s| s.words.len() == most));

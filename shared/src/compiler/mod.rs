@@ -681,9 +681,7 @@ fn structured_trigger(
                 return None;
             }
             Some(trigger::ParsedTrigger {
-                trigger: parsed,
-                watched: None,
-            })
+                trigger: parsed })
         }
         Trigger::DataChange {
             integration,
@@ -740,9 +738,7 @@ fn structured_trigger(
                     None
                 }
                 Some(_) => Some(trigger::ParsedTrigger {
-                    trigger: parsed,
-                    watched: Some(i),
-                }),
+                    trigger: parsed }),
             }
         }
     }

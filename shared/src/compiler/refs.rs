@@ -122,21 +122,6 @@ impl Mentions {
         }
         out
     }
-
-    /// The earliest word position of a mention of integration `i` (by name or provider).
-    pub fn position_of(&self, i: usize, integrations: &[ProjectIntegration]) -> Option<usize> {
-        let by_name = self
-            .integrations
-            .iter()
-            .filter(|(x, _)| *x == i)
-            .map(|(_, p)| *p);
-        let by_provider = self
-            .providers
-            .iter()
-            .filter(|(p, _)| *p == integrations[i].provider)
-            .map(|(_, p)| *p);
-        by_name.chain(by_provider).min()
-    }
 }
 
 /// Finds the names in a list of plain words (`original` gives each word's original

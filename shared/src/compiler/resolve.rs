@@ -220,11 +220,13 @@ pub fn resolve(
         .providers()
         .flat_map(|p| p.operations.iter().map(move |op| (p, op)))
         .map(|(p, op)| {
+            let (score, _, count) = index.score_words(p, op, text);
             (
-                index.score(p, op, text).0,
+                score,
                 p.id.clone(),
                 op.name.clone(),
                 index.vocabulary(p),
+                count,
             )
         })
         .max_by(|a, b| a.0.total_cmp(&b.0));
@@ -238,7 +240,7 @@ pub fn resolve(
     };
     if !named.is_empty() {
         let provider = &integrations[i].provider;
-        if let Some((g, gp, gname, gwords)) = &global {
+        if let Some((g, gp, gname, gwords, count)) = &global {
             let named_best = scored
                 .iter()
                 .filter(|s| named.contains(&s.2))
@@ -252,7 +254,9 @@ pub fn resolve(
             let distinctive = said
                 .iter()
                 .any(|w| gwords.contains(w) && !named_words.contains(w));
+            // One matching word ("team") is not enough to say what was asked for.
             if distinctive
+                && *count >= 2
                 && gp != provider
                 && *g >= 0.6
                 && named_best < g - 0.1
@@ -300,7 +304,7 @@ pub fn resolve(
         }
     } else if score < PICK {
         let suggestion = match &global {
-            Some((g, gp, gname, _)) if *g >= 0.5 => {
+            Some((g, gp, gname, _, _)) if *g >= 0.5 => {
                 let display = catalog
                     .get(gp)
                     .map(|p| p.display_name.clone())

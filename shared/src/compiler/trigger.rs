@@ -161,10 +161,9 @@ fn pascal(words: &[String]) -> String {
         .collect()
 }
 
-/// A trigger and, for data changes, which integration's entity it watches.
+/// A trigger read from words.
 pub struct ParsedTrigger {
     pub trigger: Trigger,
-    pub watched: Option<usize>,
 }
 
 const DETERMINERS: &[&str] = &[
@@ -265,7 +264,6 @@ pub fn parse(
     };
     Some(ParsedTrigger {
         trigger: Trigger::Entity { entity, event },
-        watched: None,
     })
 }
 
@@ -487,7 +485,6 @@ fn data_change(
             change,
             conditions,
         },
-        watched: Some(chosen),
     })
 }
 

@@ -60,16 +60,6 @@ pub async fn read(
     Ok(Json(IntegrationView::from(&integration)))
 }
 
-async fn later(
-    state: &AppState,
-    caller: &auth::Caller,
-    project: &str,
-    what: &str,
-) -> Result<Json<Value>, ApiError> {
-    auth::authorize(&state.deps, caller, project).await?;
-    Err(ApiError::not_implemented(what))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DescribeRequest {
@@ -253,24 +243,3 @@ pub(super) async fn publish(state: &AppState, changed: &IntegrationChanged) {
     }
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    caller: auth::Caller,
-    Path((project, _name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    later(&state, &caller, &project, "deleting an integration").await
-}
-
-pub async fn dependents(
-    State(state): State<AppState>,
-    caller: auth::Caller,
-    Path((project, _name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    later(
-        &state,
-        &caller,
-        &project,
-        "listing an integration's dependents",
-    )
-    .await
-}

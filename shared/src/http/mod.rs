@@ -5,6 +5,7 @@
 
 mod auth;
 mod credentials;
+mod dependents;
 mod hooks;
 mod integrations;
 mod problem;
@@ -114,6 +115,11 @@ pub const ROUTES: &[(Function, &str, &str)] = &[
         "GET",
         "/projects/{project}/workflows/{workflow}",
     ),
+    (
+        Function::CompileContract,
+        "DELETE",
+        "/projects/{project}/workflows/{workflow}/steps/{step}",
+    ),
     (Function::ExecuteStep, "POST", "/projects/{project}/runs"),
     (Function::ExecuteStep, "GET", "/projects/{project}/runs"),
     (
@@ -145,7 +151,7 @@ fn routes(function: Function, state: &AppState) -> Router<AppState> {
                 "/projects/{project}/integrations/{name}",
                 get(integrations::read)
                     .patch(credentials::update_config)
-                    .delete(integrations::delete),
+                    .delete(dependents::delete),
             )
             .route(
                 "/projects/{project}/integrations/{name}/credentials",
@@ -153,7 +159,7 @@ fn routes(function: Function, state: &AppState) -> Router<AppState> {
             )
             .route(
                 "/projects/{project}/integrations/{name}/dependents",
-                get(integrations::dependents),
+                get(dependents::dependents),
             )
             .route(
                 "/projects/{project}/integrations/{name}/audit",
@@ -167,6 +173,10 @@ fn routes(function: Function, state: &AppState) -> Router<AppState> {
             .route(
                 "/projects/{project}/workflows/{workflow}",
                 get(workflows::read),
+            )
+            .route(
+                "/projects/{project}/workflows/{workflow}/steps/{step}",
+                axum::routing::delete(workflows::remove_step),
             ),
         Function::ExecuteStep => Router::new()
             .route(

@@ -580,7 +580,7 @@ impl<'a> Mocker<'a> {
     ) -> Option<Value> {
         let allowed = |t: &str| types.is_empty() || types.contains(&t);
         let format = schema.get("format").and_then(Value::as_str);
-        if allowed("string") && !sample.is_some_and(|s| !s.is_string()) {
+        if allowed("string") && sample.is_none_or(Value::is_string) {
             let sample_text = sample.and_then(Value::as_str);
             if format == Some("uuid") || id_like(key) {
                 return Some(Value::String(self.id(path, sample_text, schema)));
@@ -594,7 +594,7 @@ impl<'a> Mocker<'a> {
                 }
             }
         }
-        if (allowed("integer") || allowed("number")) && !sample.is_some_and(|s| !s.is_number()) {
+        if (allowed("integer") || allowed("number")) && sample.is_none_or(Value::is_number) {
             let sample_int = sample.and_then(Value::as_i64);
             if unix_time_like(key) && sample_int.is_none_or(|n| n >= 1_000_000_000) {
                 let v = Value::from(self.time.timestamp());

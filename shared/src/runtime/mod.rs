@@ -407,52 +407,6 @@ async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Valu
     Ok(context)
 }
 
-fn render_defaults(
-    operation: &Operation,
-    input: &mut Map<String, Value>,
-    config: &Map<String, Value>,
-) {
-    for (field, template) in &operation.defaults {
-        if input.contains_key(field) {
-            continue;
-        }
-        let Ok(found) = crate::catalog::placeholders(template) else {
-            continue;
-        };
-        let mut value = template.clone();
-        let mut complete = true;
-        for p in found {
-            let raw = format!(
-                "{{{}.{}}}",
-                match p.source {
-                    crate::catalog::Source::Config => "config",
-                    crate::catalog::Source::Input => "input",
-                    crate::catalog::Source::Credentials => "credentials",
-                },
-                p.name
-            );
-            let replacement = match p.source {
-                crate::catalog::Source::Config => config
-                    .get(&p.name)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                crate::catalog::Source::Input => input
-                    .get(&p.name)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                crate::catalog::Source::Credentials => None,
-            };
-            match replacement {
-                Some(r) => value = value.replace(&raw, &r),
-                None => complete = false,
-            }
-        }
-        if complete {
-            input.insert(field.clone(), Value::String(value));
-        }
-    }
-}
-
 async fn perform(
     deps: &Deps,
     project: &ProjectId,
@@ -513,9 +467,13 @@ async fn perform(
             }
         }
     }
-    let mut input = mapping::render(&contract.input_mapping, &context);
-    render_defaults(&operation, &mut input, &integration.config);
-    let input = Value::Object(input);
+    let rendered = Value::Object(mapping::render(&contract.input_mapping, &context));
+    // The operation's defaults (a default sender from config...) are part of the input
+    // that is validated, sent and mocked.
+    let input = Value::Object(
+        request::with_defaults(&provider, &operation, &rendered, &integration.config)
+            .map_err(|e| fail(e.to_string()))?,
+    );
     if let Ok(validator) = compile_schema(&operation.input_schema) {
         let errors = validation_errors(&validator, &input);
         if !errors.is_empty() {
@@ -602,7 +560,19 @@ async fn perform(
             )
             .map_err(|e| fail(redactor.text(&e.to_string())))?;
             drop(credentials);
-            let view = redactor.json(&request_view(&request));
+            // The trace shows the same request built with masked credentials: masking
+            // the sent bytes could miss an encoded form (Basic auth's base64 of
+            // "user:password"); building without them cannot leak them.
+            let masked = request::build_request(
+                &provider,
+                &operation,
+                &input,
+                &integration.config,
+                request::CredentialValues::Masked,
+                idempotency_key.as_deref(),
+            )
+            .map_err(|e| fail(e.to_string()))?;
+            let view = redactor.json(&request_view(&masked));
             let safe = !operation.side_effects
                 || matches!(
                     operation.method,
