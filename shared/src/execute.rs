@@ -236,6 +236,26 @@ pub fn condition_holds(condition: &FieldCondition, state: &Value) -> bool {
     }
 }
 
+#[async_trait]
+impl EventHandler for ExecuteStep {
+    async fn handle(&self, event: BusEvent) -> Result<Value, HandlerError> {
+        if event.source != EVENT_SOURCE {
+            return Err(HandlerError::Rejected(format!(
+                "events from {:?} are not handled",
+                event.source
+            )));
+        }
+        match event.detail_type.as_str() {
+            "StepRequested" => self.step_requested(detail(&event)?).await,
+            "WorkflowTriggered" => self.workflow_triggered(detail(&event)?).await,
+            "DataChanged" => self.data_changed(detail(&event)?).await,
+            other => Err(HandlerError::Rejected(format!(
+                "execute-step takes no {other} events"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod condition_tests {
     use super::*;
@@ -270,25 +290,5 @@ mod condition_tests {
             &cond("state.name.deeper", json!("x")),
             &after
         ));
-    }
-}
-
-#[async_trait]
-impl EventHandler for ExecuteStep {
-    async fn handle(&self, event: BusEvent) -> Result<Value, HandlerError> {
-        if event.source != EVENT_SOURCE {
-            return Err(HandlerError::Rejected(format!(
-                "events from {:?} are not handled",
-                event.source
-            )));
-        }
-        match event.detail_type.as_str() {
-            "StepRequested" => self.step_requested(detail(&event)?).await,
-            "WorkflowTriggered" => self.workflow_triggered(detail(&event)?).await,
-            "DataChanged" => self.data_changed(detail(&event)?).await,
-            other => Err(HandlerError::Rejected(format!(
-                "execute-step takes no {other} events"
-            ))),
-        }
     }
 }

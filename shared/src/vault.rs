@@ -46,12 +46,21 @@ impl Credentials {
 
     /// A redactor for exactly these values, for output made while they are in use.
     pub fn redactor(&self) -> crate::redact::Redactor {
-        let values: Vec<String> = self.0.values().map(|v| v.expose_secret().to_owned()).collect();
+        let values: Vec<String> = self
+            .0
+            .values()
+            .map(|v| v.expose_secret().to_owned())
+            .collect();
         // "user:password" pairs too: Basic auth sends their base64, and a provider that
         // echoes the Authorization header would otherwise carry both in one string.
         let pairs: Vec<String> = values
             .iter()
-            .flat_map(|a| values.iter().filter(move |b| *b != a).map(move |b| format!("{a}:{b}")))
+            .flat_map(|a| {
+                values
+                    .iter()
+                    .filter(move |b| *b != a)
+                    .map(move |b| format!("{a}:{b}"))
+            })
             .collect();
         crate::redact::Redactor::new(values.into_iter().chain(pairs))
     }

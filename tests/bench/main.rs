@@ -72,7 +72,8 @@ fn bench_compile() {
         entities: std::collections::BTreeMap<String, EntitySpec>,
         cases: Vec<serde_json::Value>,
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/compile_instructions.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/compile_instructions.json");
     let Ok(text) = std::fs::read_to_string(path) else {
         println!("compile: tests/data/compile_instructions.json not found");
         return;
@@ -105,17 +106,37 @@ fn bench_compile() {
         let mut steps = Vec::new();
         let mut trigger = None;
         for earlier in case["earlier"].as_array().into_iter().flatten() {
-            let ws = Workspace { workflow: &workflow, integrations: &integrations, trigger: trigger.as_ref(), steps: &steps };
-            if let Ok(c) = compile(&request(earlier.as_str().unwrap_or_default(), &case["entity"]), &ws) {
+            let ws = Workspace {
+                workflow: &workflow,
+                integrations: &integrations,
+                trigger: trigger.as_ref(),
+                steps: &steps,
+            };
+            if let Ok(c) = compile(
+                &request(earlier.as_str().unwrap_or_default(), &case["entity"]),
+                &ws,
+            ) {
                 trigger = Some(c.trigger.clone());
                 steps.push(c.contract);
             }
         }
-        prepared.push((request(case["instruction"].as_str().unwrap_or_default(), &case["entity"]), steps, trigger));
+        prepared.push((
+            request(
+                case["instruction"].as_str().unwrap_or_default(),
+                &case["entity"],
+            ),
+            steps,
+            trigger,
+        ));
     }
     let start = Instant::now();
     let (req, steps, trigger) = &prepared[0];
-    let ws = Workspace { workflow: &workflow, integrations: &integrations, trigger: trigger.as_ref(), steps };
+    let ws = Workspace {
+        workflow: &workflow,
+        integrations: &integrations,
+        trigger: trigger.as_ref(),
+        steps,
+    };
     std::hint::black_box(compile(req, &ws).ok());
     println!(
         "compile: first call (builds the phrase index, compiles the schema validator): {:.2?}",
@@ -123,13 +144,23 @@ fn bench_compile() {
     );
     // One pass to compile every operation's validator once, as a warm process has.
     for (req, steps, trigger) in &prepared {
-        let ws = Workspace { workflow: &workflow, integrations: &integrations, trigger: trigger.as_ref(), steps };
+        let ws = Workspace {
+            workflow: &workflow,
+            integrations: &integrations,
+            trigger: trigger.as_ref(),
+            steps,
+        };
         std::hint::black_box(compile(req, &ws).ok());
     }
     let mut samples = Vec::with_capacity(prepared.len() * 200);
     for _ in 0..200 {
         for (req, steps, trigger) in &prepared {
-            let ws = Workspace { workflow: &workflow, integrations: &integrations, trigger: trigger.as_ref(), steps };
+            let ws = Workspace {
+                workflow: &workflow,
+                integrations: &integrations,
+                trigger: trigger.as_ref(),
+                steps,
+            };
             let start = Instant::now();
             let compiled = compile(req, &ws);
             samples.push(start.elapsed());
@@ -173,12 +204,17 @@ fn bench_ingest() {
     };
     runtime.block_on(async {
         let mut local = studio_tests::local_deps();
+        // Kept until the bench ends, then removed with the database in it.
+        let mut _elsewhere = None;
         if let Ok(dir) = std::env::var("STUDIO_BENCH_DIR") {
             let dir = tempfile::tempdir_in(dir).expect("STUDIO_BENCH_DIR is writable");
-            let store = shared::adapters::LocalStore::open(&dir.path().join("studio.redb"), local.clock.clone())
-                .expect("store");
+            let store = shared::adapters::LocalStore::open(
+                &dir.path().join("studio.redb"),
+                local.clock.clone(),
+            )
+            .expect("store");
             local.deps.store = Arc::new(store);
-            std::mem::forget(dir);
+            _elsewhere = Some(dir);
         }
         let deps = local.deps.clone();
         let project = ProjectId::parse("bench").expect("id");

@@ -34,6 +34,11 @@ impl KeyService for Counting {
     }
 }
 
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
 /// A project with one integration and a one-step workflow, stored directly.
 async fn seed(
     deps: &Deps,
@@ -229,10 +234,56 @@ pub fn bench_runtime(report: fn(&str, Vec<Duration>)) {
             bare.push(start.elapsed());
         }
         let kms_calls = counting.1.load(Ordering::SeqCst);
-        let median = |v: &mut Vec<Duration>| {
-            v.sort_unstable();
-            v[v.len() / 2]
-        };
+
+        // The runtime's own work on a live call, without the store: build the request
+        // from the declaration, send it through the live edge (egress guard, retry
+        // policy), mask the trace. Against the same bare reqwest call.
+        let provider = shared::catalog::custom::build("target", custom_config(&url).as_object().expect("object")).expect("provider");
+        let op = provider.operations[0].clone();
+        let edge = shared::adapters::LiveEdge::with_policy(Duration::from_secs(5), shared::adapters::EgressPolicy::parse("127.0.0.1").expect("policy")).expect("edge");
+        let mut creds = shared::vault::Credentials::new();
+        creds.insert("token", "bench-token-123456");
+        let input = json!({"title": "Intake", "email": "ada@example.com"});
+        let (mut edge_path, mut bare_again) = (Vec::new(), Vec::new());
+        for i in 0..520 {
+            let start = Instant::now();
+            let request = shared::runtime::request::build_request(&provider, &op, &input, &serde_json::Map::new(),
+                shared::runtime::request::CredentialValues::Real(&creds), None).expect("request");
+            let delivery = shared::runtime::live::send(&edge, &request, false, shared::runtime::live::RetryPolicy::default()).await;
+            let body: Value = serde_json::from_slice(&delivery.result.expect("sent").body).expect("json");
+            std::hint::black_box(creds.redactor().json(&body));
+            let edge_time = start.elapsed();
+            let start = Instant::now();
+            client.post(format!("{url}/tickets")).header("content-type", "application/json")
+                .header("authorization", "Bearer bench-token-123456").body(body.to_string()).send().await.expect("bare").bytes().await.expect("body");
+            if i >= 20 {
+                edge_path.push(edge_time);
+                bare_again.push(start.elapsed());
+            }
+        }
+        let (edge_median, bare_median2) = (median(&mut edge_path.clone()), median(&mut bare_again.clone()));
+        report("live edge path (no store)", edge_path);
+        report("bare reqwest POST", bare_again);
+        println!("live edge path / bare reqwest (medians): {:.2}x", edge_median.as_secs_f64() / bare_median2.as_secs_f64());
+
+        // The sandbox's own work, without the store: render, build the masked request,
+        // derive the mock.
+        let postmark = shared::catalog::catalog().expect("catalog").get("postmark").expect("postmark").clone();
+        let send = postmark.operations.iter().find(|o| o.id == "send_email").expect("op").clone();
+        let mapping: serde_json::Map<String, Value> = serde_json::from_value(json!({"To": "{{entity.email}}", "Subject": "Hello {{entity.name}}", "TextBody": "Welcome."})).expect("map");
+        let context = json!({"entity": {"email": "ada@example.com", "name": "Ada"}});
+        let config: serde_json::Map<String, Value> = serde_json::from_value(json!({"from_address": "clinic@example.com"})).expect("config");
+        let mut compute = Vec::new();
+        for i in 0..5000 {
+            let start = Instant::now();
+            let rendered = Value::Object(shared::runtime::mapping::render(&mapping, &context));
+            let input = Value::Object(shared::runtime::request::with_defaults(&postmark, &send, &rendered, &config).expect("defaults"));
+            let request = shared::runtime::request::build_request(&postmark, &send, &input, &config, shared::runtime::request::CredentialValues::Masked, None).expect("request");
+            let mock = shared::runtime::mock::mock_response(&send, &input, &format!("run-{i}#1"));
+            std::hint::black_box((shared::runtime::request_view(&request), mock));
+            compute.push(start.elapsed());
+        }
+        report("sandbox step compute (no store)", compute);
         let (live_median, bare_median) = (median(&mut live.clone()), median(&mut bare.clone()));
         report("live step (stored, audited)", live);
         report("bare reqwest POST", bare);

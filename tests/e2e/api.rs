@@ -269,39 +269,6 @@ async fn unknown_routes_and_methods_are_problems_too() {
 }
 
 #[tokio::test]
-async fn routes_of_later_issues_answer_501_after_checking_the_token() {
-    let app = TestApp::new();
-    let (p, token) = app.project("clinic").await;
-    let later = [
-        (
-            Method::DELETE,
-            format!("/projects/{p}/integrations/postmark"),
-        ),
-        (
-            Method::GET,
-            format!("/projects/{p}/integrations/postmark/dependents"),
-        ),
-        (
-            Method::POST,
-            format!("/projects/{p}/workflows/patient-intake/steps/compile"),
-        ),
-        (Method::POST, format!("/projects/{p}/runs")),
-    ];
-    let writes_before = app.local.writes.writes();
-    for (method, path) in later {
-        assert_problem(
-            &app.call(method.clone(), &path, None, Some(json!({}))).await,
-            StatusCode::UNAUTHORIZED,
-        );
-        assert_problem(
-            &app.call(method, &path, Some(&token), Some(json!({}))).await,
-            StatusCode::NOT_IMPLEMENTED,
-        );
-    }
-    assert_eq!(app.local.writes.writes(), writes_before);
-}
-
-#[tokio::test]
 async fn reads_find_what_the_store_holds_and_404_what_it_does_not() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;

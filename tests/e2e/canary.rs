@@ -23,7 +23,15 @@ const TWILIO: &str = "canaryTwilioAuthToken5b81c2e0";
 const CUSTOM: &str = "canary-custom-bearer-2e9f7a41";
 const ROTATED: &str = "canary-rotated-bearer-8d3c6b05";
 const BASIC: &str = "canary-basic-password-61f0d2";
-const ALL: [&str; 7] = [POSTMARK, STRIPE, STRIPE_HOOK, TWILIO, CUSTOM, ROTATED, BASIC];
+const ALL: [&str; 7] = [
+    POSTMARK,
+    STRIPE,
+    STRIPE_HOOK,
+    TWILIO,
+    CUSTOM,
+    ROTATED,
+    BASIC,
+];
 
 /// Every log line of the test binary, through the production redacting writer.
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
@@ -183,8 +191,14 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
     )
     .await;
     crate::runtime::store_workflow(&app, &p, "fail", vec![(1, "tickets", "fail", json!({}))]).await;
-    crate::runtime::store_workflow(&app, &p, "basic", vec![(1, "basic-api", "echo", json!({}))]).await;
-    for (workflow, mode) in [("echo", "sandbox"), ("echo", "live"), ("fail", "live"), ("basic", "live")] {
+    crate::runtime::store_workflow(&app, &p, "basic", vec![(1, "basic-api", "echo", json!({}))])
+        .await;
+    for (workflow, mode) in [
+        ("echo", "sandbox"),
+        ("echo", "live"),
+        ("fail", "live"),
+        ("basic", "live"),
+    ] {
         let run = json!({"workflow": workflow, "mode": mode, "trigger": {"entity": "IntakeForm", "payload": {"note": "hello"}}});
         outputs.push(call(Method::POST, format!("/projects/{p}/runs"), Some(run)).await);
     }
@@ -290,8 +304,14 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
         "nothing was masked: the echo server's answer should have been"
     );
     // Basic auth carries base64("user:password"): that must not appear either.
-    let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("clinic:{BASIC}"));
-    assert!(!outputs.iter().any(|o| o.contains(&basic)), "Basic credentials leaked in base64");
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("clinic:{BASIC}"),
+    );
+    assert!(
+        !outputs.iter().any(|o| o.contains(&basic)),
+        "Basic credentials leaked in base64"
+    );
     for canary in ALL {
         let found: Vec<&str> = outputs
             .iter()

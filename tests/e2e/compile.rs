@@ -181,7 +181,9 @@ pub fn accuracy(name: &str, file: &str) -> (f64, usize, Vec<String>) {
     let mut batches: std::collections::BTreeMap<i64, (usize, usize)> = Default::default();
     for case in &set.cases {
         let outcome = run_case(&set, case);
-        let batch = batches.entry(case["batch"].as_i64().unwrap_or(1)).or_default();
+        let batch = batches
+            .entry(case["batch"].as_i64().unwrap_or(1))
+            .or_default();
         batch.1 += 1;
         match judge(case, &outcome) {
             Ok(()) => batch.0 += 1,
@@ -253,7 +255,12 @@ fn intake_entity() -> Value {
 
 async fn add(app: &TestApp, p: &str, token: &str, body: Value) {
     let answer = app
-        .call(Method::POST, &format!("/projects/{p}/integrations"), Some(token), Some(body))
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/integrations"),
+            Some(token),
+            Some(body),
+        )
         .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
 }
@@ -282,7 +289,13 @@ async fn add_slack(app: &TestApp, p: &str, token: &str) {
     .await;
 }
 
-async fn compile_step(app: &TestApp, p: &str, token: &str, workflow: &str, body: Value) -> crate::api::Answer {
+async fn compile_step(
+    app: &TestApp,
+    p: &str,
+    token: &str,
+    workflow: &str,
+    body: Value,
+) -> crate::api::Answer {
     app.call(
         Method::POST,
         &format!("/projects/{p}/workflows/{workflow}/steps/compile"),
@@ -317,30 +330,55 @@ async fn the_design_example_compiles_and_is_stored_with_its_dependency_edge() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
     add_postmark(&app, &p, &token, "clinic-mail").await;
-    let answer = compile_step(&app, &p, &token, "patient-intake", json!({"instruction": INTAKE, "entity": intake_entity()})).await;
+    let answer = compile_step(
+        &app,
+        &p,
+        &token,
+        "patient-intake",
+        json!({"instruction": INTAKE, "entity": intake_entity()}),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     let c = &answer.body;
     assert_eq!(c["workflow"], "patient-intake");
     assert_eq!(c["step"], 1);
-    assert_eq!(c["trigger"], json!({"kind": "entity", "entity": "IntakeForm", "event": "submitted"}));
+    assert_eq!(
+        c["trigger"],
+        json!({"kind": "entity", "entity": "IntakeForm", "event": "submitted"})
+    );
     assert_eq!(c["integration"], "clinic-mail");
     assert_eq!(c["provider"], "postmark");
     assert_eq!(c["operation"], "send_email");
     assert_eq!(c["outbound"], true);
     assert_eq!(c["input_mapping"]["To"], "{{entity.patient_email}}");
-    assert!(c["input_mapping"]["Subject"].is_string() && c["input_mapping"]["TextBody"].is_string());
+    assert!(
+        c["input_mapping"]["Subject"].is_string() && c["input_mapping"]["TextBody"].is_string()
+    );
     assert_eq!(c["input_schema"]["required"], json!(["patient_email"]));
     assert!(c["output_schema"]["properties"]["MessageID"].is_object());
-    assert!(!c.to_string().contains("00000000-0000-4000-8000-00000000c0de"), "no credential in a contract");
+    assert!(
+        !c.to_string()
+            .contains("00000000-0000-4000-8000-00000000c0de"),
+        "no credential in a contract"
+    );
 
     // One step, its edge, and the workflow's trigger and step list.
     let read = app
-        .call(Method::GET, &format!("/projects/{p}/workflows/patient-intake"), Some(&token), None)
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/workflows/patient-intake"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(read.body["trigger"], c["trigger"]);
     assert_eq!(read.body["steps"][0]["operation"], "send_email");
-    assert!(stored(&app, &p, "D#clinic-mail#patient-intake#01").await.is_some());
+    assert!(
+        stored(&app, &p, "D#clinic-mail#patient-intake#01")
+            .await
+            .is_some()
+    );
     let view = dependents(&app, &p, &token, "clinic-mail").await;
     assert_eq!(view.status, StatusCode::OK, "{}", view.body);
     assert_eq!(
@@ -362,7 +400,10 @@ async fn the_design_example_compiles_and_is_stored_with_its_dependency_edge() {
     .await;
     assert_eq!(next.status, StatusCode::CREATED, "{}", next.body);
     assert_eq!(next.body["step"], 2);
-    assert_eq!(next.body["trigger"], c["trigger"], "later steps run on the workflow's trigger");
+    assert_eq!(
+        next.body["trigger"], c["trigger"],
+        "later steps run on the workflow's trigger"
+    );
 }
 
 #[tokio::test]
@@ -372,7 +413,12 @@ async fn errors_say_what_would_fit_and_change_nothing() {
     add_postmark(&app, &p, &token, "clinic-mail").await;
     let writes = app.local.writes.writes();
     let problem = |answer: &crate::api::Answer, field: &str| -> String {
-        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            answer.body
+        );
         let errors = answer.body["errors"].as_array().expect("errors");
         errors
             .iter()
@@ -387,15 +433,31 @@ async fn errors_say_what_would_fit_and_change_nothing() {
     // An integration the project lacks: the closest names.
     let answer = compile_step(&app, &p, &token, "w", body("When the intake form is submitted, send the patient an email with the front-office integration")).await;
     let m = problem(&answer, "integration");
-    assert!(m.contains("front-office") && m.contains("clinic-mail"), "{m}");
-    let answer = compile_step(&app, &p, &token, "w", body("When the intake form is submitted, email the patient with SendGrid")).await;
+    assert!(
+        m.contains("front-office") && m.contains("clinic-mail"),
+        "{m}"
+    );
+    let answer = compile_step(
+        &app,
+        &p,
+        &token,
+        "w",
+        body("When the intake form is submitted, email the patient with SendGrid"),
+    )
+    .await;
     let m = problem(&answer, "integration");
-    assert!(m.contains("no SendGrid integration") && m.contains("clinic-mail"), "{m}");
+    assert!(
+        m.contains("no SendGrid integration") && m.contains("clinic-mail"),
+        "{m}"
+    );
 
     // An operation the provider lacks: the ones it has.
     let answer = compile_step(&app, &p, &token, "w", body("When the intake form is submitted, use clinic-mail to send a text message to the patient")).await;
     let m = problem(&answer, "operation");
-    assert!(m.contains("send_email") && m.contains("send_email_with_template"), "{m}");
+    assert!(
+        m.contains("send_email") && m.contains("send_email_with_template"),
+        "{m}"
+    );
     let answer = compile_step(&app, &p, &token, "w", json!({"integration": "clinic-mail", "operation": "send_sms", "entity": intake_entity(), "trigger": {"kind": "entity", "entity": "IntakeForm", "event": "submitted"}})).await;
     let m = problem(&answer, "operation");
     assert!(m.contains("send_email"), "{m}");
@@ -411,7 +473,10 @@ async fn errors_say_what_would_fit_and_change_nothing() {
     )
     .await;
     let m = problem(&answer, "input_mapping.To");
-    assert!(m.contains("e-mail address") && m.contains("{{entity.patient_name}}"), "{m}");
+    assert!(
+        m.contains("e-mail address") && m.contains("{{entity.patient_name}}"),
+        "{m}"
+    );
 
     // An ambiguous reference: the candidates.
     let answer = compile_step(
@@ -424,12 +489,25 @@ async fn errors_say_what_would_fit_and_change_nothing() {
     )
     .await;
     let m = problem(&answer, "input_mapping.To");
-    assert!(m.contains("{{entity.patient_email}}") && m.contains("{{entity.doctor_email}}"), "{m}");
+    assert!(
+        m.contains("{{entity.patient_email}}") && m.contains("{{entity.doctor_email}}"),
+        "{m}"
+    );
     add_postmark(&app, &p, &token, "marketing-mail").await;
     let writes = writes + 1;
-    let answer = compile_step(&app, &p, &token, "w", body("When the intake form is submitted, email the patient with Postmark")).await;
+    let answer = compile_step(
+        &app,
+        &p,
+        &token,
+        "w",
+        body("When the intake form is submitted, email the patient with Postmark"),
+    )
+    .await;
     let m = problem(&answer, "integration");
-    assert!(m.contains("clinic-mail") && m.contains("marketing-mail"), "{m}");
+    assert!(
+        m.contains("clinic-mail") && m.contains("marketing-mail"),
+        "{m}"
+    );
 
     // Structured: a reference to a field the entity lacks, and to no earlier step.
     let answer = compile_step(
@@ -462,9 +540,18 @@ async fn errors_say_what_would_fit_and_change_nothing() {
     let answer = compile_step(&app, &p, &token, "w", json!({"instruction": INTAKE, "entity": {"name": "IntakeForm", "fields": {"patient_email": "e-mail"}}})).await;
     assert!(problem(&answer, "entity.fields.patient_email").contains("email"));
     let answer = compile_step(&app, &p, &token, "w", json!({"instructions": INTAKE})).await;
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", answer.body);
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.body
+    );
 
-    assert_eq!(app.local.writes.writes(), writes, "a refused compile writes nothing");
+    assert_eq!(
+        app.local.writes.writes(),
+        writes,
+        "a refused compile writes nothing"
+    );
 }
 
 #[tokio::test]
@@ -473,7 +560,14 @@ async fn recompiling_a_step_replaces_its_edges_and_removing_it_removes_them() {
     let (p, token) = app.project("clinic").await;
     add_postmark(&app, &p, &token, "clinic-mail").await;
     add_slack(&app, &p, &token).await;
-    let first = compile_step(&app, &p, &token, "intake", json!({"instruction": INTAKE, "entity": intake_entity()})).await;
+    let first = compile_step(
+        &app,
+        &p,
+        &token,
+        "intake",
+        json!({"instruction": INTAKE, "entity": intake_entity()}),
+    )
+    .await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     let again = compile_step(
         &app,
@@ -487,7 +581,10 @@ async fn recompiling_a_step_replaces_its_edges_and_removing_it_removes_them() {
     assert_eq!(again.body["step"], 1);
     assert_eq!(again.body["integration"], "slack");
     assert_eq!(again.body["input_mapping"]["channel"], "#front-desk");
-    assert_eq!(dependents(&app, &p, &token, "clinic-mail").await.body["workflows"], json!([]));
+    assert_eq!(
+        dependents(&app, &p, &token, "clinic-mail").await.body["workflows"],
+        json!([])
+    );
     assert_eq!(
         dependents(&app, &p, &token, "slack").await.body["workflows"][0]["steps"],
         json!([{"step": 1, "operation": "post_message", "outbound": true}])
@@ -495,19 +592,46 @@ async fn recompiling_a_step_replaces_its_edges_and_removing_it_removes_them() {
     assert!(stored(&app, &p, "D#clinic-mail#intake#01").await.is_none());
 
     // A gap is refused; the next step is 2.
-    let gap = compile_step(&app, &p, &token, "intake", json!({"step": 3, "instruction": "Post to Slack"})).await;
+    let gap = compile_step(
+        &app,
+        &p,
+        &token,
+        "intake",
+        json!({"step": 3, "instruction": "Post to Slack"}),
+    )
+    .await;
     assert_eq!(gap.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", gap.body);
 
     // Removing the only step removes its edges and the workflow.
     let remove = app
-        .call(Method::DELETE, &format!("/projects/{p}/workflows/intake/steps/1"), Some(&token), None)
+        .call(
+            Method::DELETE,
+            &format!("/projects/{p}/workflows/intake/steps/1"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(remove.status, StatusCode::NO_CONTENT, "{}", remove.body);
-    assert_eq!(dependents(&app, &p, &token, "slack").await.body["workflows"], json!([]));
-    let read = app.call(Method::GET, &format!("/projects/{p}/workflows/intake"), Some(&token), None).await;
+    assert_eq!(
+        dependents(&app, &p, &token, "slack").await.body["workflows"],
+        json!([])
+    );
+    let read = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/workflows/intake"),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(read.status, StatusCode::NOT_FOUND);
     let missing = app
-        .call(Method::DELETE, &format!("/projects/{p}/workflows/intake/steps/1"), Some(&token), None)
+        .call(
+            Method::DELETE,
+            &format!("/projects/{p}/workflows/intake/steps/1"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
@@ -518,12 +642,39 @@ async fn a_step_whose_output_a_later_step_maps_cannot_be_removed_or_broken() {
     let (p, token) = app.project("clinic").await;
     add_postmark(&app, &p, &token, "clinic-mail").await;
     add_slack(&app, &p, &token).await;
-    let one = compile_step(&app, &p, &token, "intake", json!({"instruction": INTAKE, "entity": intake_entity()})).await;
+    let one = compile_step(
+        &app,
+        &p,
+        &token,
+        "intake",
+        json!({"instruction": INTAKE, "entity": intake_entity()}),
+    )
+    .await;
     assert_eq!(one.status, StatusCode::CREATED, "{}", one.body);
-    let two = compile_step(&app, &p, &token, "intake", json!({"instruction": "Then post the Postmark message id to Slack"})).await;
+    let two = compile_step(
+        &app,
+        &p,
+        &token,
+        "intake",
+        json!({"instruction": "Then post the Postmark message id to Slack"}),
+    )
+    .await;
     assert_eq!(two.status, StatusCode::CREATED, "{}", two.body);
-    assert!(two.body["input_mapping"]["text"].as_str().is_some_and(|t| t.contains("{{steps.1.output.MessageID}}")), "{}", two.body);
-    let three = compile_step(&app, &p, &token, "intake", json!({"instruction": "Then send an email to desk@clinic.example with clinic-mail"})).await;
+    assert!(
+        two.body["input_mapping"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("{{steps.1.output.MessageID}}")),
+        "{}",
+        two.body
+    );
+    let three = compile_step(
+        &app,
+        &p,
+        &token,
+        "intake",
+        json!({"instruction": "Then send an email to desk@clinic.example with clinic-mail"}),
+    )
+    .await;
     assert_eq!(three.status, StatusCode::CREATED, "{}", three.body);
 
     // Step 2 maps step 1's output: recompiling step 1 into something without a
@@ -536,13 +687,38 @@ async fn a_step_whose_output_a_later_step_maps_cannot_be_removed_or_broken() {
         json!({"step": 1, "instruction": "When the intake form is submitted, post a message on Slack", "entity": intake_entity()}),
     )
     .await;
-    assert_eq!(breaking.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", breaking.body);
-    assert!(breaking.body["errors"][0]["field"].as_str().is_some_and(|f| f.starts_with("steps.2.")), "{}", breaking.body);
+    assert_eq!(
+        breaking.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        breaking.body
+    );
+    assert!(
+        breaking.body["errors"][0]["field"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("steps.2.")),
+        "{}",
+        breaking.body
+    );
 
-    let step1 = app.call(Method::DELETE, &format!("/projects/{p}/workflows/intake/steps/1"), Some(&token), None).await;
+    let step1 = app
+        .call(
+            Method::DELETE,
+            &format!("/projects/{p}/workflows/intake/steps/1"),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(step1.status, StatusCode::CONFLICT, "{}", step1.body);
     // Step 2 may go (step 3 does not use it); then the workflow lists steps 1 and 3.
-    let step2 = app.call(Method::DELETE, &format!("/projects/{p}/workflows/intake/steps/2"), Some(&token), None).await;
+    let step2 = app
+        .call(
+            Method::DELETE,
+            &format!("/projects/{p}/workflows/intake/steps/2"),
+            Some(&token),
+            None,
+        )
+        .await;
     assert_eq!(step2.status, StatusCode::NO_CONTENT, "{}", step2.body);
     let workflow = stored(&app, &p, "W#intake").await.expect("workflow");
     assert_eq!(workflow["steps"], json!([1, 3]));
@@ -561,14 +737,23 @@ async fn a_data_change_trigger_stores_its_subscription_and_a_trigger_edge() {
                "credentials": {"api_key": "lin_api_0000000000000000000000000000000000000000", "webhook_signing_secret": "lin_wh_00000000000000000000000000000000"}}),
     )
     .await;
-    let answer = compile_step(&app, &p, &token, "done", json!({"instruction": "When a Linear issue moves to Done, post a message in Slack"})).await;
+    let answer = compile_step(
+        &app,
+        &p,
+        &token,
+        "done",
+        json!({"instruction": "When a Linear issue moves to Done, post a message in Slack"}),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
     assert_eq!(
         answer.body["trigger"],
         json!({"kind": "data_change", "integration": "linear", "entity_type": "issue", "change": "updated",
                "conditions": [{"field": "state.name", "equals": "Done"}]})
     );
-    let subscription = stored(&app, &p, "T#linear#issue#updated#done").await.expect("subscription");
+    let subscription = stored(&app, &p, "T#linear#issue#updated#done")
+        .await
+        .expect("subscription");
     assert_eq!(subscription["conditions"][0]["equals"], "Done");
     assert_eq!(
         dependents(&app, &p, &token, "linear").await.body["workflows"],
@@ -578,11 +763,29 @@ async fn a_data_change_trigger_stores_its_subscription_and_a_trigger_edge() {
     // A new trigger on step 1 moves the subscription.
     let moved = compile_step(&app, &p, &token, "done", json!({"step": 1, "instruction": "When a new Linear issue is created, notify the team in Slack"})).await;
     assert_eq!(moved.status, StatusCode::CREATED, "{}", moved.body);
-    assert!(stored(&app, &p, "T#linear#issue#updated#done").await.is_none());
-    assert!(stored(&app, &p, "T#linear#issue#created#done").await.is_some());
+    assert!(
+        stored(&app, &p, "T#linear#issue#updated#done")
+            .await
+            .is_none()
+    );
+    assert!(
+        stored(&app, &p, "T#linear#issue#created#done")
+            .await
+            .is_some()
+    );
     let mut query = Query::prefix(format!("P#{p}"), "T#");
     query.limit = 10;
-    assert_eq!(app.local.deps.store.query(&query).await.expect("query").items.len(), 1);
+    assert_eq!(
+        app.local
+            .deps
+            .store
+            .query(&query)
+            .await
+            .expect("query")
+            .items
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -590,7 +793,14 @@ async fn an_integration_in_use_is_not_deleted_and_the_409_lists_its_dependents()
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
     add_postmark(&app, &p, &token, "clinic-mail").await;
-    let compiled = compile_step(&app, &p, &token, "patient-intake", json!({"instruction": INTAKE, "entity": intake_entity()})).await;
+    let compiled = compile_step(
+        &app,
+        &p,
+        &token,
+        "patient-intake",
+        json!({"instruction": INTAKE, "entity": intake_entity()}),
+    )
+    .await;
     assert_eq!(compiled.status, StatusCode::CREATED, "{}", compiled.body);
     let path = format!("/projects/{p}/integrations/clinic-mail");
     let refused = app.call(Method::DELETE, &path, Some(&token), None).await;
@@ -603,17 +813,31 @@ async fn an_integration_in_use_is_not_deleted_and_the_409_lists_its_dependents()
     assert!(stored(&app, &p, "I#clinic-mail").await.is_some());
 
     let removed = app
-        .call(Method::DELETE, &format!("/projects/{p}/workflows/patient-intake/steps/1"), Some(&token), None)
+        .call(
+            Method::DELETE,
+            &format!("/projects/{p}/workflows/patient-intake/steps/1"),
+            Some(&token),
+            None,
+        )
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
     let deleted = app.call(Method::DELETE, &path, Some(&token), None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
     assert!(stored(&app, &p, "I#clinic-mail").await.is_none());
     let events = app.local.bus.published();
-    let last = events.iter().rev().find(|e| e.detail_type == "IntegrationChanged").expect("announced");
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e.detail_type == "IntegrationChanged")
+        .expect("announced");
     assert_eq!(last.detail["change"], "deleted");
     assert_eq!(last.detail["integration"], "clinic-mail");
-    assert!(!last.detail.to_string().contains("00000000-0000-4000-8000-00000000c0de"));
+    assert!(
+        !last
+            .detail
+            .to_string()
+            .contains("00000000-0000-4000-8000-00000000c0de")
+    );
 
     for (method, path) in [
         (Method::DELETE, path.clone()),
@@ -622,7 +846,9 @@ async fn an_integration_in_use_is_not_deleted_and_the_409_lists_its_dependents()
         let answer = app.call(method, &path, Some(&token), None).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{}", answer.body);
     }
-    let anonymous = app.call(Method::GET, &format!("{path}/dependents"), None, None).await;
+    let anonymous = app
+        .call(Method::GET, &format!("{path}/dependents"), None, None)
+        .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 }
 

@@ -39,10 +39,13 @@ fn expected() -> BTreeMap<&'static str, Value> {
         ("add-integration/list-integrations.json", json!(200)),
         ("add-integration/describe.json", json!(200)),
         ("add-integration/create-integration.json", json!(201)),
-        ("add-integration/get-dependents.json", json!(501)),
-        ("compile-contract/compile-step.json", json!(501)),
-        ("compile-contract/get-workflow.json", json!(404)),
-        ("execute-step/start-run.json", json!(501)),
+        ("add-integration/get-dependents.json", json!(200)),
+        // The samples run in order on one store, so they chain: create-integration made
+        // the postmark integration that compile-step compiles against, get-workflow
+        // reads the result, and start-run runs it in the sandbox.
+        ("compile-contract/compile-step.json", json!(201)),
+        ("compile-contract/get-workflow.json", json!(200)),
+        ("execute-step/start-run.json", json!(201)),
         ("execute-step/get-run.json", json!(404)),
         ("execute-step/list-runs.json", json!(200)),
         // No workflow subscribes yet: handled, nothing started.

@@ -481,6 +481,23 @@ async fn forged_missing_stale_or_unverifiable_signatures_get_401_and_leave_no_tr
         "nothing unverified is stored"
     );
     assert!(app.changes().is_empty(), "nothing unverified is published");
+    // Unsigned and stale deliveries are refused before the secret is opened: only the
+    // two that needed the secret to be refused (a wrong key, a changed body) cost a
+    // decryption, and each of those is audited.
+    let audit = app
+        .local
+        .deps
+        .store
+        .query(&Query::prefix(
+            keys::audit(
+                &app.project,
+                &IntegrationName::parse("stripe").expect("name"),
+            ),
+            "",
+        ))
+        .await
+        .expect("audit");
+    assert_eq!(audit.items.len(), 2);
 }
 
 #[tokio::test]

@@ -138,15 +138,15 @@ pub fn local_deps() -> LocalDeps {
         store: writes.clone(),
         keys: Arc::new(keys),
         bus: bus.clone(),
-        // Live calls in tests go to servers on loopback, which the edge refuses unless
-        // allowed.
-        live_edge: Arc::new(
+        // Live calls in tests go to servers on this machine only: the edge refuses
+        // every other destination before any lookup or connection.
+        live_edge: Arc::new(LoopbackOnlyEdge(
             shared::adapters::LiveEdge::with_policy(
                 std::time::Duration::from_secs(2),
                 shared::adapters::EgressPolicy::parse("127.0.0.1").expect("policy"),
             )
             .expect("edge"),
-        ),
+        )),
         sandbox_edge: Arc::new(SandboxEdge),
         clock: clock.clone(),
         ids: Arc::new(TimeOrderedIds),
@@ -352,5 +352,28 @@ pub mod lambda_runtime_api {
             Answer::Error(serde_json::from_str(&body).unwrap_or(Value::String(body))),
         );
         "{}"
+    }
+}
+
+/// The tests' live edge: sends only to 127.0.0.1, so no test ever reaches (or even
+/// resolves) a provider's real host.
+pub struct LoopbackOnlyEdge(pub shared::adapters::LiveEdge);
+
+#[async_trait]
+impl shared::ports::Edge for LoopbackOnlyEdge {
+    async fn send(
+        &self,
+        request: &shared::ports::OutboundRequest,
+    ) -> Result<shared::ports::EdgeOutcome, shared::ports::EdgeError> {
+        let host = reqwest::Url::parse(&request.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        if host.as_deref() != Some("127.0.0.1") {
+            return Err(shared::ports::EdgeError::Refused(format!(
+                "tests send only to 127.0.0.1, not {}",
+                host.unwrap_or_default()
+            )));
+        }
+        self.0.send(request).await
     }
 }

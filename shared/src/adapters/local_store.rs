@@ -33,6 +33,8 @@ struct Stored {
 pub struct LocalStore {
     db: Arc<Database>,
     clock: Arc<dyn Clock>,
+    /// The queue to the writer thread (see [`writer`]).
+    writer: std::sync::Mutex<std::sync::mpsc::Sender<Pending>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -77,9 +79,20 @@ impl LocalStore {
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(ITEMS).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
+        let db = Arc::new(db);
+        let (queue, receiver) = std::sync::mpsc::channel();
+        let (writer_db, writer_clock) = (Arc::clone(&db), Arc::clone(&clock));
+        // The thread ends when the store (the queue's only sender) is dropped.
+        std::thread::Builder::new()
+            .name("local-store-writer".into())
+            .spawn(move || writer(writer_db, writer_clock, receiver))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the store's writer: {e}"))
+            })?;
         Ok(Self {
-            db: Arc::new(db),
+            db,
             clock,
+            writer: std::sync::Mutex::new(queue),
         })
     }
 
@@ -101,58 +114,116 @@ impl LocalStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
+}
 
-    fn apply(&self, db: &Database, writes: Vec<Write>) -> Result<(), StoreError> {
-        let now = self.clock.now().timestamp();
-        let txn = db.begin_write().map_err(unavailable)?;
-        {
-            let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
-            // Check every condition first, then write: a failed condition anywhere
-            // leaves the table untouched (the transaction is dropped, not committed).
-            let mut encoded = Vec::with_capacity(writes.len());
-            for (index, write) in writes.iter().enumerate() {
-                let key = encode_key(write.key())?;
-                let current = match table.get(key.as_slice()).map_err(unavailable)? {
-                    Some(raw) => {
-                        let stored = decode_value(raw.value())?;
-                        match stored.expires_at {
-                            Some(at) if at <= now => None,
-                            _ => Some(stored.doc),
-                        }
-                    }
-                    None => None,
-                };
-                let condition = match write {
-                    Write::Put(_, c) | Write::Delete(_, c) | Write::Check(_, c) => c,
-                };
-                if !condition.holds(current.as_ref()) {
-                    return Err(StoreError::ConditionFailed {
-                        index: if writes.len() > 1 { Some(index) } else { None },
-                    });
-                }
-                encoded.push(key);
+/// One caller's writes, waiting for the writer thread.
+struct Pending {
+    writes: Vec<Write>,
+    reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Most transactions one commit takes.
+const MAX_BATCH: usize = 512;
+
+/// The writer thread: group commit. redb admits one writer at a time and each durable
+/// commit costs an fsync, so a commit per caller caps the store at a few thousand
+/// writes a second. The thread takes every transaction queued while the previous
+/// commit ran, applies them one after the other inside one redb write transaction —
+/// each checks its conditions against the state the ones before it left, and writes
+/// nothing if one fails, exactly as if it ran alone — commits once, then answers each
+/// caller. Nobody is answered before the commit that holds their writes is durable.
+fn writer(db: Arc<Database>, clock: Arc<dyn Clock>, queue: std::sync::mpsc::Receiver<Pending>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
             }
-            for (write, key) in writes.into_iter().zip(encoded) {
-                match write {
-                    Write::Put(item, _) => {
-                        let value = serde_json::to_vec(&Stored {
-                            doc: item.doc,
-                            expires_at: item.expires_at,
-                        })
-                        .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                        table
-                            .insert(key.as_slice(), value.as_slice())
-                            .map_err(unavailable)?;
-                    }
-                    Write::Delete(..) => {
-                        table.remove(key.as_slice()).map_err(unavailable)?;
-                    }
-                    Write::Check(..) => {}
+        }
+        let now = clock.now().timestamp();
+        let outcome = (|| -> Result<Vec<Result<(), StoreError>>, StoreError> {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let mut results = Vec::with_capacity(batch.len());
+            {
+                let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
+                for pending in &batch {
+                    results.push(apply(&mut table, &pending.writes, now)?);
+                }
+            }
+            txn.commit().map_err(unavailable)?;
+            Ok(results)
+        })();
+        match outcome {
+            Ok(results) => {
+                for (pending, result) in batch.into_iter().zip(results) {
+                    let _ = pending.reply.send(result);
+                }
+            }
+            Err(fatal) => {
+                // Nothing of this batch was committed: every caller learns so.
+                for pending in batch {
+                    let _ = pending.reply.send(Err(fatal.clone()));
                 }
             }
         }
-        txn.commit().map_err(unavailable)
     }
+}
+
+/// Applies one caller's writes inside the batch's transaction. The outer error is
+/// fatal to the whole batch (storage failure); the inner result is this caller's.
+fn apply(
+    table: &mut redb::Table<&[u8], &[u8]>,
+    writes: &[Write],
+    now: i64,
+) -> Result<Result<(), StoreError>, StoreError> {
+    // Check every condition first, then write: a failed condition leaves the table as
+    // this caller found it.
+    let mut encoded = Vec::with_capacity(writes.len());
+    for (index, write) in writes.iter().enumerate() {
+        let key = match encode_key(write.key()) {
+            Ok(key) => key,
+            Err(e) => return Ok(Err(e)),
+        };
+        let current = match table.get(key.as_slice()).map_err(unavailable)? {
+            Some(raw) => {
+                let stored = decode_value(raw.value())?;
+                match stored.expires_at {
+                    Some(at) if at <= now => None,
+                    _ => Some(stored.doc),
+                }
+            }
+            None => None,
+        };
+        let condition = match write {
+            Write::Put(_, c) | Write::Delete(_, c) | Write::Check(_, c) => c,
+        };
+        if !condition.holds(current.as_ref()) {
+            return Ok(Err(StoreError::ConditionFailed {
+                index: if writes.len() > 1 { Some(index) } else { None },
+            }));
+        }
+        encoded.push(key);
+    }
+    for (write, key) in writes.iter().zip(encoded) {
+        match write {
+            Write::Put(item, _) => {
+                let value = serde_json::to_vec(&Stored {
+                    doc: item.doc.clone(),
+                    expires_at: item.expires_at,
+                })
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                table
+                    .insert(key.as_slice(), value.as_slice())
+                    .map_err(unavailable)?;
+            }
+            Write::Delete(..) => {
+                table.remove(key.as_slice()).map_err(unavailable)?;
+            }
+            Write::Check(..) => {}
+        }
+    }
+    Ok(Ok(()))
 }
 
 #[async_trait]
@@ -293,15 +364,14 @@ fn lower_after_upper(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
 
 impl LocalStore {
     async fn transact_unchecked(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let this = LocalStore {
-            db: Arc::clone(&self.db),
-            clock: Arc::clone(&self.clock),
-        };
-        tokio::task::spawn_blocking(move || {
-            let db = Arc::clone(&this.db);
-            this.apply(&db, writes)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(Pending { writes, reply })
+            .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?
     }
 }

@@ -3,6 +3,7 @@
 //! document frequency, as in [`crate::describe`]), and what each provider's webhooks
 //! can tell: the entity types, the changes, and the fields of a changed entity.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
@@ -93,6 +94,9 @@ pub struct Alias {
     pub joined: String,
 }
 
+/// An operation (provider id, operation id) and its phrases' content words.
+type OpPhrases = ((String, String), Vec<Vec<String>>);
+
 pub struct Phrase {
     pub words: Vec<(String, f64)>,
     pub total: f64,
@@ -111,7 +115,8 @@ pub struct Index {
     pub all_name_words: BTreeSet<String>,
     idf: HashMap<String, f64>,
     max_idf: f64,
-    phrases: HashMap<(String, String), Vec<Phrase>>,
+    /// Provider id → operation id → its weighted phrases.
+    phrases: HashMap<String, HashMap<String, Vec<Phrase>>>,
     /// Provider id → every content word of its operations' phrases.
     vocabulary: HashMap<String, BTreeSet<String>>,
     pub webhooks: HashMap<String, Vec<WebhookEntity>>,
@@ -169,7 +174,7 @@ impl Index {
         // ("send") says little about which operation is meant; "refund" says a lot.
         let mut document_frequency: HashMap<String, usize> = HashMap::new();
         let mut documents = 0usize;
-        let mut raw: Vec<((String, String), Vec<Vec<String>>)> = Vec::new();
+        let mut raw: Vec<OpPhrases> = Vec::new();
         for p in catalog.providers() {
             let own = &name_words_of[&p.id];
             for op in &p.operations {
@@ -215,7 +220,11 @@ impl Index {
                 .or_default()
                 .extend(phrases.iter().flatten().cloned());
             let weighted = phrases.into_iter().map(|w| index.weigh(w)).collect();
-            index.phrases.insert(key, weighted);
+            index
+                .phrases
+                .entry(key.0)
+                .or_default()
+                .insert(key.1, weighted);
         }
         for p in catalog.providers() {
             index.webhooks.insert(p.id.clone(), webhook_entities(p));
@@ -236,18 +245,20 @@ impl Index {
     }
 
     /// The words a provider's operations are asked for with (Custom HTTP: its endpoint names).
-    pub fn vocabulary(&self, provider: &Provider) -> BTreeSet<String> {
+    pub fn vocabulary<'a>(&'a self, provider: &Provider) -> Cow<'a, BTreeSet<String>> {
         if provider.id == custom::ID {
-            return provider
-                .operations
-                .iter()
-                .flat_map(|op| content(&words(&op.name.replace('_', " "))))
-                .collect();
+            return Cow::Owned(
+                provider
+                    .operations
+                    .iter()
+                    .flat_map(|op| content(&words(&op.name.replace('_', " "))))
+                    .collect(),
+            );
         }
-        self.vocabulary
-            .get(&provider.id)
-            .cloned()
-            .unwrap_or_default()
+        match self.vocabulary.get(&provider.id) {
+            Some(v) => Cow::Borrowed(v),
+            None => Cow::Owned(BTreeSet::new()),
+        }
     }
 
     /// How well the text's content words ask for an operation: (score in 0..1, the
@@ -269,9 +280,12 @@ impl Index {
         op: &Operation,
         text: &BTreeSet<String>,
     ) -> (f64, f64, usize) {
-        let key = (provider.id.clone(), op.id.clone());
         let computed;
-        let phrases = match self.phrases.get(&key) {
+        let stored = self
+            .phrases
+            .get(&provider.id)
+            .and_then(|ops| ops.get(&op.id));
+        let phrases = match stored {
             Some(p) if provider.id != custom::ID => p,
             _ => {
                 // Custom HTTP endpoints: their name is their phrase ("create referral").
@@ -300,7 +314,11 @@ impl Index {
             let strength = (matched / 2.5).min(1.0);
             let score = coverage * (0.5 + 0.5 * strength);
             if score > best.0 || (score == best.0 && matched > best.1) {
-                let count = phrase.words.iter().filter(|(w, _)| text.contains(w)).count();
+                let count = phrase
+                    .words
+                    .iter()
+                    .filter(|(w, _)| text.contains(w))
+                    .count();
                 best = (score, matched, count);
             }
         }

@@ -974,7 +974,12 @@ pub fn mentioned_outputs<'a>(plan: &Plan<'a>) -> Vec<&'a Source> {
         .collect();
     steps.dedup();
     let said: Vec<String> = plan.action.words.iter().map(|w| squash(w)).collect();
-    let joined: Vec<String> = plan.action.words.windows(2).map(|w| squash(&w.concat())).collect();
+    let joined: Vec<String> = plan
+        .action
+        .words
+        .windows(2)
+        .map(|w| squash(&w.concat()))
+        .collect();
     let names = |n: &str| {
         let n = squash(n);
         !n.is_empty() && (said.contains(&n) || joined.contains(&n))
@@ -983,13 +988,21 @@ pub fn mentioned_outputs<'a>(plan: &Plan<'a>) -> Vec<&'a Source> {
         // Only a step the words point at: by its integration's or provider's name, or
         // as "step n".
         let pointed = plan.sources.iter().any(|s| match &s.origin {
-            Origin::Step { step: n, integration, provider, .. } if *n == step => {
+            Origin::Step {
+                step: n,
+                integration,
+                provider,
+                ..
+            } if *n == step => {
                 let display = crate::catalog::catalog()
                     .ok()
                     .and_then(|c| c.get(provider))
                     .map(|p| p.display_name.clone())
                     .unwrap_or_default();
-                names(integration) || names(provider) || names(&display) || names(&format!("step{step}"))
+                names(integration)
+                    || names(provider)
+                    || names(&display)
+                    || names(&format!("step{step}"))
             }
             _ => false,
         });
@@ -1001,7 +1014,11 @@ pub fn mentioned_outputs<'a>(plan: &Plan<'a>) -> Vec<&'a Source> {
             .iter()
             .filter(|s| matches!(s.origin, Origin::Step { step: n, .. } if n == step))
             .filter(|s| !s.name.contains('.'))
-            .filter(|s| s.words.iter().any(|w| !super::text::STOPWORDS.contains(&w.as_str())))
+            .filter(|s| {
+                s.words
+                    .iter()
+                    .any(|w| !super::text::STOPWORDS.contains(&w.as_str()))
+            })
             .filter(|s| s.words.iter().all(|w| plan.action.has(w)))
             .collect();
         let most = fields.iter().map(|s| s.words.len()).max().unwrap_or(0);
@@ -1275,21 +1292,20 @@ fn shape(b: &mut Builder) {
                 json!([{"insertText": {"endOfSegmentLocation": {}, "text": text}}]),
             );
         }
-        ("google_calendar", "create_event") => {
+        ("google_calendar", "create_event")
             if b.plan
                 .action
-                .has_any(&["invite", "attendee", "attendees", "guest", "guests"])
-            {
-                let root = &b.plan.op.input_schema;
-                let target = json!({"type": "string", "format": "email"});
-                b.fill_role(
-                    &["attendees".into(), "0".into(), "email".into()],
-                    &Role::Email,
-                    &target,
-                    root,
-                    false,
-                );
-            }
+                .has_any(&["invite", "attendee", "attendees", "guest", "guests"]) =>
+        {
+            let root = &b.plan.op.input_schema;
+            let target = json!({"type": "string", "format": "email"});
+            b.fill_role(
+                &["attendees".into(), "0".into(), "email".into()],
+                &Role::Email,
+                &target,
+                root,
+                false,
+            );
         }
         ("linear", "create_issue" | "update_issue") => {
             if let Some(priority) = priority(b.plan.action) {

@@ -680,8 +680,7 @@ fn structured_trigger(
                 problems.push("trigger", "an entity trigger names its entity and event");
                 return None;
             }
-            Some(trigger::ParsedTrigger {
-                trigger: parsed })
+            Some(trigger::ParsedTrigger { trigger: parsed })
         }
         Trigger::DataChange {
             integration,
@@ -737,8 +736,7 @@ fn structured_trigger(
                     );
                     None
                 }
-                Some(_) => Some(trigger::ParsedTrigger {
-                    trigger: parsed }),
+                Some(_) => Some(trigger::ParsedTrigger { trigger: parsed }),
             }
         }
     }
@@ -1178,34 +1176,5 @@ mod tests {
             .expect("operation is named");
         assert!(op.message.contains("send_email"), "{}", op.message);
         assert!(op.message.contains("clinic-sms"), "{}", op.message);
-    }
-}
-#[cfg(test)]
-mod debug_tests {
-    use super::*;
-    #[test]
-    fn debug_scores() {
-        let index = index::index().expect("i");
-        let list = vec![
-            ProjectIntegration::new("billing", "stripe", Map::new()).expect("s"),
-            ProjectIntegration::new("slack", "slack", Map::new()).expect("s"),
-        ];
-        let text = "Post the new Stripe customer id to Slack";
-        let original: Vec<String> = text.split(' ').map(str::to_owned).collect();
-        let plain: Vec<String> = original.iter().map(|w| w.to_lowercase()).collect();
-        let m = refs::mentions(&plain, &original, &list, index, &BTreeSet::new());
-        println!("{m:?}");
-        let w = resolve::op_words(&plain, &m, index, true);
-        println!("{w:?}");
-        for i in &list {
-            for op in &i.adapter().operations {
-                println!(
-                    "{} {} {:?}",
-                    i.name,
-                    op.id,
-                    index.score(i.adapter(), op, &w)
-                );
-            }
-        }
     }
 }

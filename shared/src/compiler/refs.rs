@@ -172,26 +172,24 @@ pub fn mentions(
         }
     }
     // 2. Provider names and nicknames.
+    // One, two and three words run together ("send grid", "g cal"), computed once.
+    let joined: Vec<(usize, usize, String)> = (0..words.len())
+        .flat_map(|pos| (1..=3usize.min(words.len() - pos)).map(move |k| (pos, k)))
+        .map(|(pos, k)| (pos, k, words[pos..pos + k].concat()))
+        .collect();
     for alias in &index.aliases {
         let n = alias.words.len();
         if n == 0 {
             continue;
         }
-        let mut hit = None;
-        for pos in 0..words.len() {
-            if words[pos..].starts_with(&alias.words) {
-                hit = Some((pos, n));
-                break;
-            }
-            for k in 1..=3usize.min(words.len() - pos) {
-                if alias.joined.len() >= 4 && words[pos..pos + k].concat() == alias.joined {
-                    hit = Some((pos, k));
-                    break;
-                }
-            }
-            if hit.is_some() {
-                break;
-            }
+        let mut hit = (0..words.len())
+            .find(|&pos| words[pos..].starts_with(&alias.words))
+            .map(|pos| (pos, n));
+        if hit.is_none() && alias.joined.len() >= 4 {
+            hit = joined
+                .iter()
+                .find(|(_, _, j)| *j == alias.joined)
+                .map(|(pos, k, _)| (*pos, *k));
         }
         if hit.is_none() && alias.joined.len() >= 6 && n == 1 {
             for (pos, w) in words.iter().enumerate() {

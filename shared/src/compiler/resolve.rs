@@ -219,8 +219,9 @@ pub fn resolve(
     let global = catalog
         .providers()
         .flat_map(|p| p.operations.iter().map(move |op| (p, op)))
-        .map(|(p, op)| {
-            let (score, _, count) = index.score_words(p, op, text);
+        .map(|(p, op)| (index.score_words(p, op, text), p, op))
+        .max_by(|a, b| a.0.0.total_cmp(&b.0.0))
+        .map(|((score, _, count), p, op)| {
             (
                 score,
                 p.id.clone(),
@@ -228,8 +229,7 @@ pub fn resolve(
                 index.vocabulary(p),
                 count,
             )
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0));
+        });
 
     let Some((score, _, i, o)) = best else {
         problems.push(
@@ -249,7 +249,7 @@ pub fn resolve(
             // A word of the request only the other provider's operations know ("text").
             let named_words: BTreeSet<String> = named
                 .iter()
-                .flat_map(|n| index.vocabulary(integrations[*n].adapter()))
+                .flat_map(|n| index.vocabulary(integrations[*n].adapter()).into_owned())
                 .collect();
             let distinctive = said
                 .iter()

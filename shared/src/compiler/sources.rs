@@ -141,7 +141,6 @@ pub fn role_of(words: &[String], kind: &Kind) -> Role {
         return Role::Status;
     }
     if format == Some("date-time") || format == Some("date") {
-        let dated = |r: Role| r;
         if has("birth") || has("dob") || has("birthday") || joined == "birthdate" {
             return Role::BirthDate;
         }
@@ -151,7 +150,7 @@ pub fn role_of(words: &[String], kind: &Kind) -> Role {
             || has("begins")
             || joined.starts_with("start")
         {
-            return dated(Role::Start);
+            return Role::Start;
         }
         if has("end") || has("ends") || has("until") || joined.starts_with("end") {
             return Role::End;

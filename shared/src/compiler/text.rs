@@ -540,7 +540,7 @@ pub fn clauses(blanked: &str) -> Clauses {
                 action_start += skipped;
                 return Clauses {
                     trigger: Some(trigger),
-                    action: vec![action_start..end],
+                    action: std::iter::once(action_start..end).collect(),
                 };
             }
         }
@@ -556,7 +556,7 @@ pub fn clauses(blanked: &str) -> Clauses {
                 .find(['.', ';', '!'])
                 .map(|p| from + p)
                 .unwrap_or(body.len());
-            let mut action = vec![start..start + pos];
+            let mut action: Vec<Range<usize>> = std::iter::once(start..start + pos).collect();
             if to < body.len() {
                 action.push(start + to + 1..end);
             }
@@ -568,7 +568,7 @@ pub fn clauses(blanked: &str) -> Clauses {
     }
     Clauses {
         trigger: None,
-        action: vec![start..end],
+        action: std::iter::once(start..end).collect(),
     }
 }
 

@@ -528,7 +528,9 @@ fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<Fiel
             .iter()
             .map(String::as_str)
             .enumerate()
-            .take_while(|(k, x)| *k == 0 || !matches!(*x, "in" | "on" | "and" | "then" | "at" | "by"))
+            .take_while(|(k, x)| {
+                *k == 0 || !matches!(*x, "in" | "on" | "and" | "then" | "at" | "by")
+            })
             .map(|(_, x)| x)
             .collect();
         if value.is_empty() || j == i + 1 && w != "becomes" {

@@ -10,11 +10,17 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, auth};
-use crate::domain::{DependencyEdge, Integration, IntegrationChanged, IntegrationName, ProjectId, keys};
+use crate::domain::{
+    DependencyEdge, Integration, IntegrationChanged, IntegrationName, ProjectId, keys,
+};
 use crate::ports::{BusEvent, Condition, Key, Query, StoreError};
 
 /// The edges of an integration, grouped by workflow, steps in order.
-async fn dependents_of(state: &AppState, project: &ProjectId, name: &IntegrationName) -> Result<Vec<Value>, ApiError> {
+async fn dependents_of(
+    state: &AppState,
+    project: &ProjectId,
+    name: &IntegrationName,
+) -> Result<Vec<Value>, ApiError> {
     let mut query = Query::prefix(keys::project(project), keys::dependents_prefix(name));
     let mut edges: Vec<DependencyEdge> = Vec::new();
     loop {
@@ -31,7 +37,8 @@ async fn dependents_of(state: &AppState, project: &ProjectId, name: &Integration
     let mut current: Option<(String, Vec<Value>)> = None;
     // Sort keys order edges by workflow, then step.
     for edge in edges {
-        let step = json!({"step": edge.step, "operation": edge.operation, "outbound": edge.outbound});
+        let step =
+            json!({"step": edge.step, "operation": edge.operation, "outbound": edge.outbound});
         match &mut current {
             Some((workflow, steps)) if *workflow == edge.workflow.as_str() => steps.push(step),
             _ => {
@@ -48,13 +55,19 @@ async fn dependents_of(state: &AppState, project: &ProjectId, name: &Integration
     Ok(workflows)
 }
 
-async fn existing(state: &AppState, project: &ProjectId, name: &IntegrationName) -> Result<Integration, ApiError> {
+async fn existing(
+    state: &AppState,
+    project: &ProjectId,
+    name: &IntegrationName,
+) -> Result<Integration, ApiError> {
     let item = state
         .deps
         .store
         .get(&Key::new(keys::project(project), keys::integration(name)))
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("the project has no integration named {name}")))?;
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("the project has no integration named {name}"))
+        })?;
     Ok(item.parse()?)
 }
 
@@ -103,7 +116,10 @@ pub async fn delete(
     state
         .deps
         .store
-        .delete(&Key::new(keys::project(&project.id), keys::integration(&name)), condition)
+        .delete(
+            &Key::new(keys::project(&project.id), keys::integration(&name)),
+            condition,
+        )
         .await
         .map_err(|e| match e {
             StoreError::ConditionFailed { .. } => ApiError::Conflict {

@@ -242,4 +242,3 @@ pub(super) async fn publish(state: &AppState, changed: &IntegrationChanged) {
         Err(error) => tracing::error!(%error, "IntegrationChanged not serializable"),
     }
 }
-

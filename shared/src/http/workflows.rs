@@ -18,7 +18,9 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiError, ApiJson, AppState, FieldError, auth};
 use crate::compiler::{self, CompileRequest, ProjectIntegration, Workspace};
-use crate::domain::{IntegrationName, ProjectId, StepContract, Trigger, Workflow, WorkflowId, keys};
+use crate::domain::{
+    IntegrationName, ProjectId, StepContract, Trigger, Workflow, WorkflowId, keys,
+};
 use crate::ports::{Condition, Item, Key, Query, StoreError, Write};
 
 /// What the compiler reads of an integration item: name, provider, config. The
@@ -44,8 +46,15 @@ async fn query_all(state: &AppState, query: Query) -> Result<Vec<Item>, StoreErr
     }
 }
 
-async fn integrations(state: &AppState, project: &ProjectId) -> Result<Vec<ProjectIntegration>, ApiError> {
-    let items = query_all(state, Query::prefix(keys::project(project), keys::INTEGRATION_PREFIX)).await?;
+async fn integrations(
+    state: &AppState,
+    project: &ProjectId,
+) -> Result<Vec<ProjectIntegration>, ApiError> {
+    let items = query_all(
+        state,
+        Query::prefix(keys::project(project), keys::INTEGRATION_PREFIX),
+    )
+    .await?;
     let mut out = Vec::new();
     for item in items {
         let meta: IntegrationMeta = item.parse()?;
@@ -53,7 +62,9 @@ async fn integrations(state: &AppState, project: &ProjectId) -> Result<Vec<Proje
             Ok(i) => out.push(i),
             // A stored Custom HTTP declaration that no longer builds: it cannot be
             // compiled against, but the others can.
-            Err(problems) => tracing::warn!(integration = %meta.name, ?problems, "integration skipped by the compiler"),
+            Err(problems) => {
+                tracing::warn!(integration = %meta.name, ?problems, "integration skipped by the compiler")
+            }
         }
     }
     Ok(out)
@@ -66,7 +77,11 @@ async fn workflow(
     id: &WorkflowId,
 ) -> Result<(Option<(Workflow, Value)>, Vec<StepContract>), ApiError> {
     let pk = keys::project(project);
-    let found = state.deps.store.get(&Key::new(pk.clone(), keys::workflow(id))).await?;
+    let found = state
+        .deps
+        .store
+        .get(&Key::new(pk.clone(), keys::workflow(id)))
+        .await?;
     let workflow = match found {
         Some(item) => Some((item.parse::<Workflow>()?, item.doc)),
         None => None,
@@ -92,12 +107,19 @@ fn workflow_condition(existing: Option<&(Workflow, Value)>) -> Condition {
 }
 
 fn edge_key(pk: &str, edge: &crate::domain::DependencyEdge) -> Key {
-    Key::new(pk, keys::dependency(&edge.integration, &edge.workflow, edge.step))
+    Key::new(
+        pk,
+        keys::dependency(&edge.integration, &edge.workflow, edge.step),
+    )
 }
 
 fn subscription_key(pk: &str, workflow: &WorkflowId, trigger: &Trigger) -> Option<Key> {
-    compiler::subscription(workflow, trigger)
-        .map(|s| Key::new(pk, keys::trigger(&s.integration, &s.entity_type, s.change, workflow)))
+    compiler::subscription(workflow, trigger).map(|s| {
+        Key::new(
+            pk,
+            keys::trigger(&s.integration, &s.entity_type, s.change, workflow),
+        )
+    })
 }
 
 fn conflict(detail: impl Into<String>) -> ApiError {
@@ -155,12 +177,18 @@ pub async fn compile(
         workflow_condition(existing.as_ref()),
     ));
     writes.push(Write::Put(
-        Item::of(Key::new(pk.clone(), keys::step(&id, contract.step)), &contract)?,
+        Item::of(
+            Key::new(pk.clone(), keys::step(&id, contract.step)),
+            &contract,
+        )?,
         Condition::Always,
     ));
     for rewritten in &compiled.rewritten {
         writes.push(Write::Put(
-            Item::of(Key::new(pk.clone(), keys::step(&id, rewritten.step)), rewritten)?,
+            Item::of(
+                Key::new(pk.clone(), keys::step(&id, rewritten.step)),
+                rewritten,
+            )?,
             Condition::Always,
         ));
     }
@@ -174,10 +202,15 @@ pub async fn compile(
         }
     }
     for edge in &new_edges {
-        writes.push(Write::Put(Item::of(edge_key(&pk, edge), edge)?, Condition::Always));
+        writes.push(Write::Put(
+            Item::of(edge_key(&pk, edge), edge)?,
+            Condition::Always,
+        ));
     }
     // The subscription follows the workflow's trigger.
-    let old_subscription = current_trigger.as_ref().and_then(|t| subscription_key(&pk, &id, t));
+    let old_subscription = current_trigger
+        .as_ref()
+        .and_then(|t| subscription_key(&pk, &id, t));
     let new_subscription = compiler::subscription(&id, &compiled.trigger);
     let new_subscription_key = subscription_key(&pk, &id, &compiled.trigger);
     if let Some(old) = old_subscription {
@@ -217,7 +250,9 @@ pub async fn read(
     let id = WorkflowId::parse(&workflow_id)?;
     let (existing, steps) = workflow(&state, &project.id, &id).await?;
     let Some((workflow, _)) = existing else {
-        return Err(ApiError::NotFound(format!("the project has no workflow {id}")));
+        return Err(ApiError::NotFound(format!(
+            "the project has no workflow {id}"
+        )));
     };
     Ok(Json(
         json!({"workflow": workflow.id, "trigger": workflow.trigger, "updated_at": workflow.updated_at, "steps": steps}),
@@ -238,7 +273,9 @@ pub async fn remove_step(
         .map_err(|_| ApiError::invalid("step", "a step is a number, 1 to 99"))?;
     let (existing, steps) = workflow(&state, &project.id, &id).await?;
     let Some(contract) = steps.iter().find(|s| s.step == step).cloned() else {
-        return Err(ApiError::NotFound(format!("workflow {id} has no step {step}")));
+        return Err(ApiError::NotFound(format!(
+            "workflow {id} has no step {step}"
+        )));
     };
     let others: Vec<&StepContract> = steps.iter().filter(|s| s.step != step).collect();
     if step == 1 && !others.is_empty() {
@@ -254,7 +291,10 @@ pub async fn remove_step(
         });
     }
     let pk = keys::project(&project.id);
-    let mut writes = vec![Write::Delete(Key::new(pk.clone(), keys::step(&id, step)), Condition::Exists)];
+    let mut writes = vec![Write::Delete(
+        Key::new(pk.clone(), keys::step(&id, step)),
+        Condition::Exists,
+    )];
     for edge in compiler::edges(&contract) {
         writes.push(Write::Delete(edge_key(&pk, &edge), Condition::Always));
     }
@@ -278,10 +318,17 @@ pub async fn remove_step(
         };
         writes.push(Write::Put(Item::of(workflow_key, &record)?, condition));
     }
-    state.deps.store.transact(writes).await.map_err(|e| match e {
-        StoreError::ConditionFailed { .. } => conflict("the workflow changed meanwhile; try again"),
-        other => other.into(),
-    })?;
+    state
+        .deps
+        .store
+        .transact(writes)
+        .await
+        .map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => {
+                conflict("the workflow changed meanwhile; try again")
+            }
+            other => other.into(),
+        })?;
     tracing::info!(project = %project.id, workflow = %id, step, "step removed");
     Ok(StatusCode::NO_CONTENT)
 }

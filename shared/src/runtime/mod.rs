@@ -21,7 +21,7 @@ pub mod request;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Operation, Provider, compile_schema, custom, validation_errors};
+use crate::catalog::{Provider, compile_schema, custom, validation_errors};
 use crate::domain::{
     AuditPurpose, DataChanged, Integration, ProjectId, Run, RunId, RunMode, RunStatus,
     StepContract, StepRequested, StepTrace, Workflow, WorkflowId, keys,

@@ -113,9 +113,10 @@ pub fn key_safe(id: &str) -> String {
 /// still recognised.
 pub fn event_id(hooks: &Webhooks, headers: &HeaderMap, event: &Value, batch: bool) -> String {
     // In a batch, one delivery header would name every element alike: not an event id.
-    let from_header = (!batch)
-        .then(|| hooks.event_id_header.as_deref())
-        .flatten()
+    let from_header = hooks
+        .event_id_header
+        .as_deref()
+        .filter(|_| !batch)
         .and_then(|name| headers.get(name))
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -215,7 +216,7 @@ pub fn draft(hooks: &Webhooks, event: &Value) -> Result<Draft, Ignored> {
     let mapping = hooks
         .entities
         .iter()
-        .find(|m| m.event_types.iter().any(|t| *t == event_type))
+        .find(|m| m.event_types.contains(&event_type))
         .ok_or_else(|| Ignored::Unmapped(event_type.clone()))?;
     let entity_id =
         text(event.pointer(&mapping.id)).ok_or_else(|| Ignored::NoEntityId(event_type.clone()))?;

@@ -364,7 +364,8 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
                 )
                 .await;
                 match recorded {
-                    Ok(Recorded::Change(change, written)) => {
+                    Ok(Recorded::Change(recorded)) => {
+                        let (change, written) = *recorded;
                         changes.push(change);
                         undo.push(written);
                     }
@@ -419,7 +420,7 @@ struct Written {
 }
 
 enum Recorded {
-    Change(DataChanged, Written),
+    Change(Box<(DataChanged, Written)>),
     Duplicate,
 }
 
@@ -527,7 +528,7 @@ async fn record(
                     previous,
                     revision,
                 };
-                return Ok(Recorded::Change(change, written));
+                return Ok(Recorded::Change(Box::new((change, written))));
             }
             Err(StoreError::ConditionFailed { index: Some(0) }) => return Ok(Recorded::Duplicate),
             Err(StoreError::ConditionFailed { index: Some(1) }) => continue,
