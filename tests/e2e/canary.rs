@@ -94,7 +94,7 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
     let (p, token) = app.project("clinic").await;
     let url = echo_server().await;
     let mut outputs: Vec<String> = Vec::new();
-    let mut call = |method: Method, path: String, body: Option<Value>| {
+    let call = |method: Method, path: String, body: Option<Value>| {
         let app = &app;
         let token = token.clone();
         async move {

@@ -94,12 +94,15 @@ fn intake() -> Value {
     json!({"entity": "IntakeForm", "event": "submitted", "payload": {"patient_name": "Ada", "patient_email": "ada@example.com"}})
 }
 
+/// One scripted answer: status, headers, body.
+pub type Scripted = (u16, Vec<(&'static str, &'static str)>, &'static str);
+
 pub type Seen = Arc<Mutex<Vec<(String, String, HeaderMap, Bytes)>>>;
 
 /// A loopback server that answers by a script: each request pops the next (status,
 /// headers, body); the last one repeats.
 pub async fn scripted_server(
-    script: Vec<(u16, Vec<(&'static str, &'static str)>, &'static str)>,
+    script: Vec<Scripted>,
 ) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();

@@ -1,6 +1,6 @@
-//! Integration routes (add-integration): describe, create, list and read. Config
-//! updates, rotation, deletion, dependents and the audit trail answer 501 until the
-//! vault and compiler land.
+//! Integration routes (add-integration): describe, create, list and read (config
+//! changes, rotation and the audit trail are in credentials.rs; deletion and
+//! dependents in dependents.rs).
 
 use axum::Json;
 use axum::extract::{Path, State};
