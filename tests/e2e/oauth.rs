@@ -256,3 +256,44 @@ async fn a_refused_refresh_marks_the_integration_as_needing_attention() {
     );
     assert!(!view.body.to_string().contains(REFRESH));
 }
+
+#[tokio::test]
+async fn hubspot_public_apps_use_oauth_and_private_apps_a_token() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let missing = app
+        .call(Method::POST, &format!("/projects/{p}/integrations"), Some(&token),
+              Some(json!({"name": "crm", "provider": "hubspot", "config": {"auth_type": "oauth2"}, "credentials": {}})))
+        .await;
+    let fields: Vec<&str> = missing.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        vec!["credentials.client_id", "credentials.refresh_token"]
+    );
+    let hubspot = shared::catalog::catalog()
+        .expect("catalog")
+        .get("hubspot")
+        .expect("hubspot")
+        .clone();
+    let oauth: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_value(json!({"auth_type": "oauth2"})).expect("map");
+    assert_eq!(
+        oauth::token_url(&hubspot, &oauth).as_deref(),
+        Some("https://api.hubapi.com/oauth/v1/token")
+    );
+    assert_eq!(
+        oauth::token_url(&hubspot, &serde_json::Map::new()),
+        None,
+        "private apps (the default) need no refresh"
+    );
+    let private = app
+        .call(Method::POST, &format!("/projects/{p}/integrations"), Some(&token),
+              Some(json!({"name": "crm", "provider": "hubspot", "credentials": {"access_token": "pat-na1-canary-0000"}})))
+        .await;
+    assert_eq!(private.status, StatusCode::CREATED, "{}", private.body);
+}

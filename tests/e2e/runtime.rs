@@ -101,9 +101,7 @@ pub type Seen = Arc<Mutex<Vec<(String, String, HeaderMap, Bytes)>>>;
 
 /// A loopback server that answers by a script: each request pops the next (status,
 /// headers, body); the last one repeats.
-pub async fn scripted_server(
-    script: Vec<Scripted>,
-) -> (String, Seen) {
+pub async fn scripted_server(script: Vec<Scripted>) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let script = Arc::new(Mutex::new(script));
