@@ -1419,12 +1419,12 @@ impl EventHandler for Recorder {
 /// The load test: thousands of deliveries sent concurrently over a loopback socket to
 /// the local router (valid ones, each also sent again, forged and stale ones), then:
 /// exactly one DataChanged per unique valid delivery, none lost, no 5xx. Bounded in
-/// count (2,400 requests) and in time (the test fails past 60 s).
+/// count (3,000 requests) and in time (the test fails past 60 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_valid_one() {
-    const UNIQUE: usize = 800;
-    const FORGED: usize = 400;
-    const STALE: usize = 400;
+    const UNIQUE: usize = 1_000;
+    const FORGED: usize = 500;
+    const STALE: usize = 500;
     const IN_FLIGHT: usize = 64;
     let app = Hooks::new().await;
     let recorder = Arc::new(Recorder::default());

@@ -33,6 +33,7 @@ mod events;
 pub mod signing;
 mod verify;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -161,20 +162,23 @@ pub async fn webhook_credentials(
     })
 }
 
-/// The provider an integration is of: a catalog entry, or the user's Custom HTTP
-/// declaration.
-fn provider_of(integration: &Integration) -> Result<Provider, WebhookError> {
+/// The provider an integration is of: a catalog entry (borrowed: a provider with its
+/// schemas and samples is large, and this runs on every delivery), or the user's
+/// Custom HTTP declaration.
+fn provider_of(integration: &Integration) -> Result<Cow<'static, Provider>, WebhookError> {
     if integration.provider == custom::ID {
-        return custom::build(integration.name.as_str(), &integration.config).map_err(|problems| {
-            WebhookError::Internal(format!(
-                "the stored Custom HTTP declaration no longer builds: {problems:?}"
-            ))
-        });
+        return custom::build(integration.name.as_str(), &integration.config)
+            .map(Cow::Owned)
+            .map_err(|problems| {
+                WebhookError::Internal(format!(
+                    "the stored Custom HTTP declaration no longer builds: {problems:?}"
+                ))
+            });
     }
     let catalog = crate::catalog::catalog().map_err(|e| WebhookError::Internal(e.to_string()))?;
     catalog
         .get(&integration.provider)
-        .cloned()
+        .map(Cow::Borrowed)
         .ok_or_else(|| WebhookError::Internal(format!("unknown provider {}", integration.provider)))
 }
 
