@@ -570,3 +570,47 @@ async fn bad_run_requests_are_refused_without_starting_anything() {
     assert_eq!(bad_mode.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.local.writes.writes(), writes);
 }
+
+#[tokio::test]
+async fn a_live_call_that_times_out_fails_the_step_without_repeating_an_unkeyed_post() {
+    // A server that accepts the connection and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    custom_api(&app, &p, &token, "silent", &url).await;
+    store_workflow(
+        &app,
+        &p,
+        "silent",
+        vec![(1, "silent", "create_ticket", json!({"title": "x"}))],
+    )
+    .await;
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "silent", "mode": "live", "trigger": intake()})),
+        )
+        .await;
+    assert_eq!(run.body["status"], "failed", "{}", run.body);
+    let error = run.body["steps"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("timed out"), "{error}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a POST that may have arrived is not sent again"
+    );
+}

@@ -190,14 +190,18 @@ pub async fn execute_step(
     if run.status != RunStatus::Running {
         return Ok(skipped("skipped"));
     }
-    // Claim the step: a duplicate delivery finds the claim and does nothing.
-    let claim_key = Key::new(pk.clone(), format!("R#{}#C#{:02}", run.id, requested.step));
-    let claim = Item::new(claim_key, json!({"claimed_at": deps.clock.now()}))
-        .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
-    match deps.store.put(claim, Condition::NotExists).await {
-        Ok(()) => {}
-        Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
-        Err(e) => return Err(e.into()),
+    // Claim a live step before its call: a duplicate delivery finds the claim and does
+    // nothing, so a side effect is never caused twice. A sandbox step causes nothing;
+    // its trace, written only if absent, is all the deduplication it needs.
+    if run.mode == RunMode::Live {
+        let claim_key = Key::new(pk.clone(), format!("R#{}#C#{:02}", run.id, requested.step));
+        let claim = Item::new(claim_key, json!({"claimed_at": deps.clock.now()}))
+            .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
+        match deps.store.put(claim, Condition::NotExists).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
+            Err(e) => return Err(e.into()),
+        }
     }
     if deps
         .store
