@@ -77,19 +77,15 @@ impl ExecuteStep {
                     .collect()
             }
             None => {
-                let mut query = Query::prefix(pk, "W#");
-                let mut all = Vec::new();
-                loop {
-                    let page = self.deps.store.query(&query).await.map_err(store_error)?;
-                    for item in page.items.iter().filter(|i| !i.key.sk.contains("#S#")) {
-                        all.push(item.parse::<Workflow>().map_err(store_error)?);
-                    }
-                    match page.next {
-                        Some(next) => query.after = Some(next),
-                        None => break,
-                    }
-                }
-                all
+                let items =
+                    crate::ports::query_all(self.deps.store.as_ref(), Query::prefix(pk, "W#"))
+                        .await
+                        .map_err(store_error)?;
+                items
+                    .iter()
+                    .filter(|i| !i.key.sk.contains("#S#"))
+                    .map(|i| i.parse::<Workflow>().map_err(store_error))
+                    .collect::<Result<Vec<_>, _>>()?
             }
         };
         let matching: Vec<_> = workflows
@@ -177,26 +173,22 @@ pub async fn matching_workflows(
     deps: &Deps,
     event: &DataChanged,
 ) -> Result<Vec<WorkflowId>, HandlerError> {
-    let mut query = Query::prefix(
+    let query = Query::prefix(
         keys::project(&event.project),
         keys::trigger_prefix(&event.integration, &event.entity_type, event.change),
     );
     let mut matched = Vec::new();
-    loop {
-        let page = deps.store.query(&query).await.map_err(store_error)?;
-        for item in &page.items {
-            let subscription: TriggerSubscription = item.parse().map_err(store_error)?;
-            let holds = subscription
-                .conditions
-                .iter()
-                .all(|c| condition_holds(c, &event.after));
-            if holds && !matched.contains(&subscription.workflow) {
-                matched.push(subscription.workflow);
-            }
-        }
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
+    for item in crate::ports::query_all(deps.store.as_ref(), query)
+        .await
+        .map_err(store_error)?
+    {
+        let subscription: TriggerSubscription = item.parse().map_err(store_error)?;
+        let holds = subscription
+            .conditions
+            .iter()
+            .all(|c| condition_holds(c, &event.after));
+        if holds && !matched.contains(&subscription.workflow) {
+            matched.push(subscription.workflow);
         }
     }
     Ok(matched)

@@ -198,6 +198,19 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// Every item of a prefix query, page after page.
+pub async fn query_all(store: &dyn Store, mut query: Query) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    loop {
+        let page = store.query(&query).await?;
+        items.extend(page.items);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// Key-value store with sorted keys: the single table of the design.
 #[async_trait]
 pub trait Store: Send + Sync {

@@ -21,18 +21,12 @@ async fn dependents_of(
     project: &ProjectId,
     name: &IntegrationName,
 ) -> Result<Vec<Value>, ApiError> {
-    let mut query = Query::prefix(keys::project(project), keys::dependents_prefix(name));
-    let mut edges: Vec<DependencyEdge> = Vec::new();
-    loop {
-        let page = state.deps.store.query(&query).await?;
-        for item in &page.items {
-            edges.push(item.parse()?);
-        }
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
-    }
+    let query = Query::prefix(keys::project(project), keys::dependents_prefix(name));
+    let edges = crate::ports::query_all(state.deps.store.as_ref(), query)
+        .await?
+        .iter()
+        .map(|item| item.parse::<DependencyEdge>())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut workflows: Vec<Value> = Vec::new();
     let mut current: Option<(String, Vec<Value>)> = None;
     // Sort keys order edges by workflow, then step.

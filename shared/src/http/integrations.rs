@@ -13,7 +13,7 @@ use crate::catalog::{check_values, custom};
 use crate::domain::{
     Integration, IntegrationChanged, IntegrationName, IntegrationView, ProjectId, keys,
 };
-use crate::ports::{BusEvent, Condition, Item, Key, KeyError, Query, StoreError};
+use crate::ports::{BusEvent, Condition, Item, Key, KeyError, Query, StoreError, query_all};
 use crate::vault;
 
 pub async fn list(
@@ -22,18 +22,11 @@ pub async fn list(
     Path(project): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let project = auth::authorize(&state.deps, &caller, &project).await?;
-    let mut query = Query::prefix(keys::project(&project.id), keys::INTEGRATION_PREFIX);
+    let query = Query::prefix(keys::project(&project.id), keys::INTEGRATION_PREFIX);
     let mut integrations = Vec::new();
-    loop {
-        let page = state.deps.store.query(&query).await?;
-        for item in &page.items {
-            let integration: Integration = item.parse()?;
-            integrations.push(IntegrationView::from(&integration));
-        }
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
+    for item in query_all(state.deps.store.as_ref(), query).await? {
+        let integration: Integration = item.parse()?;
+        integrations.push(IntegrationView::from(&integration));
     }
     Ok(Json(json!({ "integrations": integrations })))
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiJson, AppState, auth};
 use crate::domain::{ProjectId, Run, RunId, RunMode, StepTrace, WorkflowId, keys};
-use crate::ports::{Key, Query};
+use crate::ports::{Key, Query, query_all};
 use crate::runtime::{RunTrigger, RuntimeError, StartRun, start_run};
 
 #[derive(Deserialize)]
@@ -112,18 +112,14 @@ async fn run_view(state: &AppState, project: &ProjectId, id: &RunId) -> Result<V
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("the project has no run {id}")))?;
     let run: Run = item.parse()?;
-    let mut steps = Vec::new();
-    let mut query = Query::prefix(pk, keys::run_steps_prefix(id));
-    loop {
-        let page = state.deps.store.query(&query).await?;
-        for item in &page.items {
-            steps.push(item.parse::<StepTrace>()?);
-        }
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
-    }
+    let steps = query_all(
+        state.deps.store.as_ref(),
+        Query::prefix(pk, keys::run_steps_prefix(id)),
+    )
+    .await?
+    .iter()
+    .map(|item| item.parse::<StepTrace>())
+    .collect::<Result<Vec<_>, _>>()?;
     let mut body = serde_json::to_value(&run).map_err(|e| ApiError::Internal(e.to_string()))?;
     body["steps"] = serde_json::to_value(steps).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(body)

@@ -33,25 +33,12 @@ struct IntegrationMeta {
     config: Map<String, Value>,
 }
 
-async fn query_all(state: &AppState, query: Query) -> Result<Vec<Item>, StoreError> {
-    let mut query = query;
-    let mut items = Vec::new();
-    loop {
-        let page = state.deps.store.query(&query).await?;
-        items.extend(page.items);
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => return Ok(items),
-        }
-    }
-}
-
 async fn integrations(
     state: &AppState,
     project: &ProjectId,
 ) -> Result<Vec<ProjectIntegration>, ApiError> {
-    let items = query_all(
-        state,
+    let items = crate::ports::query_all(
+        state.deps.store.as_ref(),
         Query::prefix(keys::project(project), keys::INTEGRATION_PREFIX),
     )
     .await?;
@@ -87,7 +74,12 @@ async fn workflow(
         None => None,
     };
     let mut steps = Vec::new();
-    for item in query_all(state, Query::prefix(pk, keys::steps_prefix(id))).await? {
+    for item in crate::ports::query_all(
+        state.deps.store.as_ref(),
+        Query::prefix(pk, keys::steps_prefix(id)),
+    )
+    .await?
+    {
         steps.push(item.parse::<StepContract>()?);
     }
     steps.sort_by_key(|s| s.step);

@@ -389,23 +389,16 @@ async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Valu
         Err(_) => {}
     }
     let mut steps = Map::new();
-    let mut query = Query::prefix(keys::project(project), keys::run_steps_prefix(&run.id));
-    loop {
-        let page = deps.store.query(&query).await?;
-        for item in &page.items {
-            let trace: StepTrace = item.parse()?;
-            let output = trace
-                .response
-                .as_ref()
-                .and_then(|r| r.get("body"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            steps.insert(trace.step.to_string(), json!({"output": output}));
-        }
-        match page.next {
-            Some(next) => query.after = Some(next),
-            None => break,
-        }
+    let query = Query::prefix(keys::project(project), keys::run_steps_prefix(&run.id));
+    for item in crate::ports::query_all(deps.store.as_ref(), query).await? {
+        let trace: StepTrace = item.parse()?;
+        let output = trace
+            .response
+            .as_ref()
+            .and_then(|r| r.get("body"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        steps.insert(trace.step.to_string(), json!({"output": output}));
     }
     context["steps"] = Value::Object(steps);
     Ok(context)
