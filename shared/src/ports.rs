@@ -219,8 +219,20 @@ pub trait Store: Send + Sync {
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
     /// All writes happen or none do.
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// As [`Store::transact`] (same conditions, same all-or-nothing), for writes whose
+    /// loss in a power failure costs nothing but a preview: a sandbox run's traces. A
+    /// store may answer before they are on disk, provided it makes them durable soon
+    /// after (`LocalStore`: within [`RELAXED_FLUSH`]) and never reorders them with the
+    /// durable writes that follow. Every other write (claims, audit records, live
+    /// traces, credentials) goes through [`Store::transact`].
+    async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.transact(writes).await
+    }
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
 }
+
+/// The longest a relaxed write (see [`Store::transact_relaxed`]) stays off disk.
+pub const RELAXED_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
 
 // ---------------------------------------------------------------------------------
 // Key service

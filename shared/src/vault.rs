@@ -86,6 +86,9 @@ pub enum VaultError {
     /// The audit record could not be written, so the credentials were not released.
     #[error("audit trail unavailable: {0}")]
     AuditUnavailable(String),
+    /// [`open_for_claiming`]: the claim was already taken (a duplicate delivery).
+    #[error("already claimed by another delivery")]
+    Claimed,
 }
 
 /// The context a credential version is bound to.
@@ -212,6 +215,34 @@ pub async fn open_for(
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
 ) -> Result<Credentials, VaultError> {
+    open_audited(deps, project, integration, purpose, cause, None).await
+}
+
+/// As [`open_for`], with a claim (a conditional write, such as a live step's
+/// `NotExists` claim) written in the same transaction as the audit record: one commit
+/// instead of two before a live call. If the claim's condition fails, the credentials
+/// are not handed out ([`VaultError::Claimed`]) and the decryption is still audited,
+/// with an outcome that says it went unused.
+pub async fn open_for_claiming(
+    deps: &crate::ports::Deps,
+    project: &ProjectId,
+    integration: &crate::domain::Integration,
+    purpose: crate::domain::AuditPurpose,
+    cause: serde_json::Value,
+    claim: crate::ports::Write,
+) -> Result<Credentials, VaultError> {
+    open_audited(deps, project, integration, purpose, cause, Some(claim)).await
+}
+
+async fn open_audited(
+    deps: &crate::ports::Deps,
+    project: &ProjectId,
+    integration: &crate::domain::Integration,
+    purpose: crate::domain::AuditPurpose,
+    cause: serde_json::Value,
+    claim: Option<crate::ports::Write>,
+) -> Result<Credentials, VaultError> {
+    use crate::ports::{Condition, StoreError, Write};
     let result = open(
         deps.keys.as_ref(),
         project,
@@ -223,20 +254,40 @@ pub async fn open_for(
         Ok(_) => "decrypted".to_owned(),
         Err(e) => format!("failed: {e}"),
     };
-    let record = audit_record(
-        deps,
-        project,
-        &integration.name,
-        integration.credentials.version,
-        purpose,
-        cause,
-        outcome,
-    );
-    match deps
-        .store
-        .put(record.0, crate::ports::Condition::NotExists)
-        .await
-    {
+    let record = |outcome: String| {
+        audit_record(
+            deps,
+            project,
+            &integration.name,
+            integration.credentials.version,
+            purpose,
+            cause.clone(),
+            outcome,
+        )
+        .0
+    };
+    let written = match claim {
+        None => deps.store.put(record(outcome), Condition::NotExists).await,
+        Some(claim) => {
+            let writes = vec![
+                Write::Put(record(outcome.clone()), Condition::NotExists),
+                claim,
+            ];
+            match deps.store.transact(writes).await {
+                Err(StoreError::ConditionFailed { index: Some(1) }) => {
+                    // Not used, but decrypted: that is audited too.
+                    let unused =
+                        format!("{outcome}; not used: already claimed (duplicate delivery)");
+                    return match deps.store.put(record(unused), Condition::NotExists).await {
+                        Ok(()) => Err(VaultError::Claimed),
+                        Err(e) => Err(VaultError::AuditUnavailable(e.to_string())),
+                    };
+                }
+                other => other,
+            }
+        }
+    };
+    match written {
         Ok(()) => result,
         Err(e) => Err(VaultError::AuditUnavailable(e.to_string())),
     }

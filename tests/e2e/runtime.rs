@@ -614,3 +614,107 @@ async fn a_live_call_that_times_out_fails_the_step_without_repeating_an_unkeyed_
         "a POST that may have arrived is not sent again"
     );
 }
+
+/// Eight deliveries of one live step at once (the bus delivers at least once): the
+/// claim, written with the audit record of the credentials' use, lets exactly one of
+/// them call out. The others cause nothing; a delivery that decrypted before losing the
+/// claim says so in the audit trail.
+#[tokio::test]
+async fn concurrent_deliveries_of_a_live_step_call_out_once_and_every_decryption_is_audited() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\"}")]).await;
+    custom_api(&app, &p, &token, "tickets", &url).await;
+    store_workflow(
+        &app,
+        &p,
+        "one-step",
+        vec![(1, "tickets", "create_ticket", json!({"title": "once"}))],
+    )
+    .await;
+    let mut quiet = app.local.deps.clone();
+    quiet.bus = Arc::new(shared::adapters::InProcessBus::new());
+    let project = ProjectId::parse(&p).expect("id");
+    let run = shared::runtime::start_run(
+        &quiet,
+        shared::runtime::StartRun {
+            project: project.clone(),
+            workflow: WorkflowId::parse("one-step").expect("id"),
+            mode: shared::domain::RunMode::Live,
+            trigger: shared::runtime::RunTrigger::Entity {
+                entity: "IntakeForm".into(),
+                event: "submitted".into(),
+                payload: json!({}),
+            },
+        },
+    )
+    .await
+    .expect("started");
+    let step = StepRequested {
+        project: project.clone(),
+        run: run.id.clone(),
+        workflow: run.workflow.clone(),
+        step: 1,
+        mode: run.mode,
+    };
+    let deliveries = (0..8).map(|_| {
+        let (deps, step) = (quiet.clone(), step.clone());
+        tokio::spawn(async move { shared::runtime::execute_step(&deps, &step).await })
+    });
+    let mut effects = Vec::new();
+    for delivery in deliveries {
+        effects.push(delivery.await.expect("join").expect("step").effect);
+    }
+    effects.sort();
+    assert_eq!(
+        effects.iter().filter(|e| *e == "sent").count(),
+        1,
+        "{effects:?}"
+    );
+    assert_eq!(
+        effects.iter().filter(|e| *e == "skipped").count(),
+        7,
+        "{effects:?}"
+    );
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        1,
+        "one call reached the server"
+    );
+    let audit = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/tickets/audit"),
+            Some(&token),
+            None,
+        )
+        .await;
+    let outcomes: Vec<String> = audit.body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["purpose"] == "step_execution")
+        .map(|r| r["outcome"].as_str().expect("outcome").to_owned())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "decrypted").count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o == "decrypted"
+                || o.ends_with("not used: already claimed (duplicate delivery)")),
+        "{outcomes:?}"
+    );
+    let view = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/runs/{}", run.id),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(view.body["status"], "succeeded", "{}", view.body);
+}

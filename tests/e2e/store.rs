@@ -45,6 +45,7 @@ conformance!(
     transactions_refuse_what_dynamodb_refuses,
     prefix_queries_stay_in_their_prefix_sort_and_page,
     expired_items_are_absent_to_reads_queries_and_conditions,
+    relaxed_transactions_check_conditions_and_read_back_at_once,
 );
 
 async fn dynamo_store() -> Option<(Arc<dyn Store>, Arc<FixedClock>)> {
@@ -382,6 +383,114 @@ async fn expired_items_are_absent_to_reads_queries_and_conditions(
         .put(marker.expiring(clock.now_secs() + 60), Condition::NotExists)
         .await
         .expect("an expired marker no longer blocks");
+}
+
+async fn relaxed_transactions_check_conditions_and_read_back_at_once(
+    store: Arc<dyn Store>,
+    _clock: Arc<FixedClock>,
+) {
+    let trace = Item::new(key("R#1#S#01"), json!({"effect": "would_have_sent"}));
+    let run = Item::new(key("R#1"), json!({"status": "running"}));
+    store
+        .put(run.clone(), Condition::NotExists)
+        .await
+        .expect("run");
+    let ended = Item::new(key("R#1"), json!({"status": "succeeded"}));
+    let running = Condition::FieldEquals {
+        field: "status".into(),
+        value: json!("running"),
+    };
+    store
+        .transact_relaxed(vec![
+            Write::Put(trace.clone(), Condition::NotExists),
+            Write::Put(ended.clone(), running.clone()),
+        ])
+        .await
+        .expect("relaxed transaction");
+    assert_eq!(
+        store
+            .get(&key("R#1#S#01"))
+            .await
+            .expect("get")
+            .map(|i| i.doc),
+        Some(trace.doc.clone()),
+        "a relaxed write is read back at once"
+    );
+    assert_eq!(
+        store.get(&key("R#1")).await.expect("get").map(|i| i.doc),
+        Some(ended.doc.clone())
+    );
+    // The same conditions as a durable transaction, all or nothing.
+    let again = store
+        .transact_relaxed(vec![
+            Write::Put(
+                Item::new(key("R#1#S#02"), json!({"effect": "x"})),
+                Condition::NotExists,
+            ),
+            Write::Put(trace.clone(), Condition::NotExists),
+        ])
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::ConditionFailed { index: Some(1) })),
+        "{again:?}"
+    );
+    assert!(store.get(&key("R#1#S#02")).await.expect("get").is_none());
+    let guarded = store
+        .transact_relaxed(vec![Write::Put(ended.clone(), running)])
+        .await;
+    assert!(
+        matches!(guarded, Err(StoreError::ConditionFailed { .. })),
+        "{guarded:?}"
+    );
+}
+
+/// A relaxed write reaches the database file within `RELAXED_FLUSH` without any later
+/// write forcing it there, and survives closing and reopening the store.
+#[tokio::test]
+async fn local_relaxed_writes_are_flushed_to_the_file_within_the_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.redb");
+    let clock = test_clock();
+    let store = shared::adapters::LocalStore::open(&path, clock.clone()).expect("open");
+    let marker = "relaxed-marker-5f0c2b7e";
+    store
+        .transact_relaxed(vec![Write::Put(
+            Item::new(key("R#9#S#01"), json!({"marker": marker})),
+            Condition::NotExists,
+        )])
+        .await
+        .expect("relaxed");
+    let on_disk = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).expect("read file");
+        bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+    };
+    assert!(
+        !on_disk(&path),
+        "a relaxed commit is answered before it is written (else it costs what a durable one does)"
+    );
+    tokio::time::sleep(shared::ports::RELAXED_FLUSH * 6).await;
+    assert!(on_disk(&path), "flushed within the interval");
+    drop(store);
+    // The writer thread lets go of the file once it has flushed.
+    let mut reopened = None;
+    for _ in 0..100 {
+        match shared::adapters::LocalStore::open(&path, clock.clone()) {
+            Ok(store) => {
+                reopened = Some(store);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    let reopened = reopened.expect("reopens");
+    assert_eq!(
+        reopened
+            .get(&key("R#9#S#01"))
+            .await
+            .expect("get")
+            .map(|i| i.doc),
+        Some(json!({"marker": marker}))
+    );
 }
 
 trait Secs {

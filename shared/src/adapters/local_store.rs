@@ -104,21 +104,22 @@ impl LocalStore {
         }
     }
 
-    /// redb is blocking; run its work off the async executor.
-    async fn blocking<T: Send + 'static>(
+    /// Runs a read. redb reads are short and never wait for the writer (MVCC: a read
+    /// transaction sees the last commit), so they run on the calling thread: a hand-off
+    /// to a blocking thread would cost more than the read itself.
+    fn read<T>(
         &self,
-        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Database) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        work(&self.db)
     }
 }
 
 /// One caller's writes, waiting for the writer thread.
 struct Pending {
     writes: Vec<Write>,
+    /// False for [`Store::transact_relaxed`]: may be answered before the fsync.
+    durable: bool,
     reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -133,7 +134,32 @@ const MAX_BATCH: usize = 512;
 /// nothing if one fails, exactly as if it ran alone — commits once, then answers each
 /// caller. Nobody is answered before the commit that holds their writes is durable.
 fn writer(db: Arc<Database>, clock: Arc<dyn Clock>, queue: std::sync::mpsc::Receiver<Pending>) {
-    while let Ok(first) = queue.recv() {
+    // Set while relaxed commits are in memory only: the next commit, or at the latest
+    // a flush after RELAXED_FLUSH, makes them durable.
+    let mut unflushed: Option<std::time::Instant> = None;
+    loop {
+        let first = match unflushed {
+            None => match queue.recv() {
+                Ok(first) => first,
+                Err(_) => return,
+            },
+            Some(since) => {
+                let wait = crate::ports::RELAXED_FLUSH.saturating_sub(since.elapsed());
+                match queue.recv_timeout(wait) {
+                    Ok(first) => first,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if flush(&db).is_ok() {
+                            unflushed = None;
+                        }
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        let _ = flush(&db);
+                        return;
+                    }
+                }
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -141,9 +167,17 @@ fn writer(db: Arc<Database>, clock: Arc<dyn Clock>, queue: std::sync::mpsc::Rece
                 Err(_) => break,
             }
         }
+        // One durable caller makes the whole commit durable (and with it every relaxed
+        // commit before it: redb persists commits in order).
+        let durable = batch.iter().any(|p| p.durable)
+            || unflushed.is_some_and(|since| since.elapsed() >= crate::ports::RELAXED_FLUSH);
         let now = clock.now().timestamp();
         let outcome = (|| -> Result<Vec<Result<(), StoreError>>, StoreError> {
-            let txn = db.begin_write().map_err(unavailable)?;
+            let mut txn = db.begin_write().map_err(unavailable)?;
+            if !durable {
+                txn.set_durability(redb::Durability::None)
+                    .map_err(unavailable)?;
+            }
             let mut results = Vec::with_capacity(batch.len());
             {
                 let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
@@ -156,6 +190,11 @@ fn writer(db: Arc<Database>, clock: Arc<dyn Clock>, queue: std::sync::mpsc::Rece
         })();
         match outcome {
             Ok(results) => {
+                if durable {
+                    unflushed = None;
+                } else if unflushed.is_none() {
+                    unflushed = Some(std::time::Instant::now());
+                }
                 for (pending, result) in batch.into_iter().zip(results) {
                     let _ = pending.reply.send(result);
                 }
@@ -168,6 +207,12 @@ fn writer(db: Arc<Database>, clock: Arc<dyn Clock>, queue: std::sync::mpsc::Rece
             }
         }
     }
+}
+
+/// An empty durable commit: makes every relaxed commit before it durable.
+fn flush(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(unavailable)?;
+    txn.commit().map_err(unavailable)
 }
 
 /// Applies one caller's writes inside the batch's transaction. The outer error is
@@ -230,14 +275,12 @@ fn apply(
 impl Store for LocalStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let raw_key = encode_key(key)?;
-        let found = self
-            .blocking(move |db| {
-                let txn = db.begin_read().map_err(unavailable)?;
-                let table = txn.open_table(ITEMS).map_err(unavailable)?;
-                let raw = table.get(raw_key.as_slice()).map_err(unavailable)?;
-                raw.map(|v| decode_value(v.value())).transpose()
-            })
-            .await?;
+        let found = self.read(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(ITEMS).map_err(unavailable)?;
+            let raw = table.get(raw_key.as_slice()).map_err(unavailable)?;
+            raw.map(|v| decode_value(v.value())).transpose()
+        })?;
         Ok(found.and_then(|stored| {
             let expires_at = stored.expires_at;
             self.live(stored).map(|doc| Item {
@@ -263,6 +306,11 @@ impl Store for LocalStore {
         self.transact_unchecked(writes).await
     }
 
+    async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        check_transaction(&writes)?;
+        self.enqueue(writes, false).await
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         if query.limit == 0 {
             return Err(StoreError::Invalid(
@@ -280,58 +328,56 @@ impl Store for LocalStore {
         };
         let (descending, limit) = (query.descending, query.limit);
         let now = self.clock.now().timestamp();
-        let rows = self
-            .blocking(move |db| {
-                let txn = db.begin_read().map_err(unavailable)?;
-                let table = txn.open_table(ITEMS).map_err(unavailable)?;
-                let (lower, upper): (Bound<&[u8]>, Bound<&[u8]>) = match (&after, descending) {
-                    (Some(a), false) => (
-                        Bound::Excluded(a.as_slice().max(prefix.as_slice())),
-                        Bound::Excluded(upper.as_slice()),
-                    ),
-                    (Some(a), true) => (
-                        Bound::Included(prefix.as_slice()),
-                        Bound::Excluded(a.as_slice().min(upper.as_slice())),
-                    ),
-                    (None, _) => (
-                        Bound::Included(prefix.as_slice()),
-                        Bound::Excluded(upper.as_slice()),
-                    ),
-                };
-                if lower_after_upper(lower, upper) {
-                    return Ok(Vec::new());
+        let rows = self.read(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(ITEMS).map_err(unavailable)?;
+            let (lower, upper): (Bound<&[u8]>, Bound<&[u8]>) = match (&after, descending) {
+                (Some(a), false) => (
+                    Bound::Excluded(a.as_slice().max(prefix.as_slice())),
+                    Bound::Excluded(upper.as_slice()),
+                ),
+                (Some(a), true) => (
+                    Bound::Included(prefix.as_slice()),
+                    Bound::Excluded(a.as_slice().min(upper.as_slice())),
+                ),
+                (None, _) => (
+                    Bound::Included(prefix.as_slice()),
+                    Bound::Excluded(upper.as_slice()),
+                ),
+            };
+            if lower_after_upper(lower, upper) {
+                return Ok(Vec::new());
+            }
+            let range = table.range::<&[u8]>((lower, upper)).map_err(unavailable)?;
+            let mut rows = Vec::new();
+            let mut push = |entry: Result<
+                (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>),
+                redb::StorageError,
+            >|
+             -> Result<bool, StoreError> {
+                let (k, v) = entry.map_err(unavailable)?;
+                let stored = decode_value(v.value())?;
+                if matches!(stored.expires_at, Some(at) if at <= now) {
+                    return Ok(true);
                 }
-                let range = table.range::<&[u8]>((lower, upper)).map_err(unavailable)?;
-                let mut rows = Vec::new();
-                let mut push = |entry: Result<
-                    (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>),
-                    redb::StorageError,
-                >|
-                 -> Result<bool, StoreError> {
-                    let (k, v) = entry.map_err(unavailable)?;
-                    let stored = decode_value(v.value())?;
-                    if matches!(stored.expires_at, Some(at) if at <= now) {
-                        return Ok(true);
-                    }
-                    rows.push((decode_key(k.value())?, stored));
-                    Ok(rows.len() < limit)
-                };
-                if descending {
-                    for entry in range.rev() {
-                        if !push(entry)? {
-                            break;
-                        }
-                    }
-                } else {
-                    for entry in range {
-                        if !push(entry)? {
-                            break;
-                        }
+                rows.push((decode_key(k.value())?, stored));
+                Ok(rows.len() < limit)
+            };
+            if descending {
+                for entry in range.rev() {
+                    if !push(entry)? {
+                        break;
                     }
                 }
-                Ok(rows)
-            })
-            .await?;
+            } else {
+                for entry in range {
+                    if !push(entry)? {
+                        break;
+                    }
+                }
+            }
+            Ok(rows)
+        })?;
         let next = if rows.len() == limit {
             rows.last().map(|(k, _)| k.sk.clone())
         } else {
@@ -364,11 +410,19 @@ fn lower_after_upper(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
 
 impl LocalStore {
     async fn transact_unchecked(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.enqueue(writes, true).await
+    }
+
+    async fn enqueue(&self, writes: Vec<Write>, durable: bool) -> Result<(), StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(Pending { writes, reply })
+            .send(Pending {
+                writes,
+                durable,
+                reply,
+            })
             .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?;
         answer
             .await

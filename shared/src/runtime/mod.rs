@@ -115,7 +115,11 @@ pub async fn start_run(deps: &Deps, start: StartRun) -> Result<Run, RuntimeError
         Key::new(keys::project(&start.project), keys::run(&id)),
         &run,
     )?;
-    deps.store.put(item, Condition::NotExists).await?;
+    let writes = vec![crate::ports::Write::Put(item, Condition::NotExists)];
+    match run.mode {
+        RunMode::Sandbox => deps.store.transact_relaxed(writes).await?,
+        RunMode::Live => deps.store.transact(writes).await?,
+    }
     request_step(deps, &start.project, &run, first).await?;
     Ok(run)
 }
@@ -190,19 +194,10 @@ pub async fn execute_step(
     if run.status != RunStatus::Running {
         return Ok(skipped("skipped"));
     }
-    // Claim a live step before its call: a duplicate delivery finds the claim and does
-    // nothing, so a side effect is never caused twice. A sandbox step causes nothing;
-    // its trace, written only if absent, is all the deduplication it needs.
-    if run.mode == RunMode::Live {
-        let claim_key = Key::new(pk.clone(), format!("R#{}#C#{:02}", run.id, requested.step));
-        let claim = Item::new(claim_key, json!({"claimed_at": deps.clock.now()}))
-            .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
-        match deps.store.put(claim, Condition::NotExists).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    // A step whose trace exists is done: a duplicate delivery stops here. A live step
+    // is also claimed before its call, in the transaction that audits the opening of
+    // its credentials (see `perform`), so two deliveries racing past this check never
+    // both cause its side effect.
     if deps
         .store
         .get(&Key::new(
@@ -238,6 +233,7 @@ pub async fn execute_step(
             let ok = trace.effect != "failed";
             (trace, ok)
         }
+        Err(failure) if failure.duplicate => return Ok(skipped("skipped")),
         Err(failure) => (
             StepTrace {
                 run: run.id.clone(),
@@ -254,11 +250,27 @@ pub async fn execute_step(
             false,
         ),
     };
-    let item = Item::of(
+    let next = workflow
+        .steps
+        .iter()
+        .copied()
+        .skip_while(|s| *s != requested.step)
+        .nth(1)
+        .filter(|_| ok);
+    let trace_item = Item::of(
         Key::new(pk.clone(), keys::run_step(&run.id, requested.step)),
         &trace,
     )?;
-    match deps.store.put(item, Condition::NotExists).await {
+    // The trace, and the run's end when this was its last step, in one transaction.
+    let ended = match next {
+        Some(_) => None,
+        None => Some(if ok {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        }),
+    };
+    match record(deps, &requested.project, &run, trace_item, ended).await {
         Ok(()) => {}
         Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
         Err(e) => return Err(e.into()),
@@ -268,62 +280,92 @@ pub async fn execute_step(
         "effect": trace.effect, "trace": format!("{}/{}", pk, keys::run_step(&run.id, requested.step)),
     }))
     .await;
-    let next = workflow
-        .steps
-        .iter()
-        .copied()
-        .skip_while(|s| *s != requested.step)
-        .nth(1);
-    match (ok, next) {
-        (true, Some(next)) => {
-            request_step(deps, &requested.project, &run, next).await?;
-            Ok(StepOutcome {
-                run: run.id.clone(),
-                step: requested.step,
-                effect: trace.effect,
-                next_step: Some(next),
-            })
+    match (next, ended) {
+        (Some(next), _) => request_step(deps, &requested.project, &run, next).await?,
+        (None, Some(status)) => announce_end(deps, &requested.project, &run, status).await,
+        (None, None) => {}
+    }
+    Ok(StepOutcome {
+        run: run.id.clone(),
+        step: requested.step,
+        effect: trace.effect,
+        next_step: next,
+    })
+}
+
+/// Stores a step's trace (written only if absent: a duplicate delivery that got this
+/// far finds it and stops) and, if the run ends with it, the run's final status, in one
+/// transaction. Sandbox runs write relaxed (see `Store::transact_relaxed`): their
+/// traces are previews; a live run's are the record of what was sent.
+async fn record(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    trace: Item,
+    ended: Option<RunStatus>,
+) -> Result<(), StoreError> {
+    let mut writes = vec![crate::ports::Write::Put(
+        trace.clone(),
+        Condition::NotExists,
+    )];
+    if let Some(status) = ended {
+        writes.push(crate::ports::Write::Put(
+            ended_run(deps, project, run, status)?,
+            still_running(),
+        ));
+    }
+    let write = |writes| async {
+        match run.mode {
+            RunMode::Sandbox => deps.store.transact_relaxed(writes).await,
+            RunMode::Live => deps.store.transact(writes).await,
         }
-        _ => {
-            finish(
-                deps,
-                &requested.project,
-                &run,
-                if ok {
-                    RunStatus::Succeeded
-                } else {
-                    RunStatus::Failed
-                },
-            )
-            .await?;
-            Ok(StepOutcome {
-                run: run.id.clone(),
-                step: requested.step,
-                effect: trace.effect,
-                next_step: None,
-            })
+    };
+    match write(writes).await {
+        // The run was ended meanwhile (not by this step: its trace did not exist), so
+        // only the trace is stored.
+        Err(StoreError::ConditionFailed { index: Some(1) }) => {
+            write(vec![crate::ports::Write::Put(trace, Condition::NotExists)]).await
         }
+        other => other,
     }
 }
 
+fn ended_run(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    status: RunStatus,
+) -> Result<Item, StoreError> {
+    let mut done = run.clone();
+    done.status = status;
+    done.finished_at = Some(deps.clock.now());
+    Item::of(Key::new(keys::project(project), keys::run(&run.id)), &done)
+}
+
+fn still_running() -> Condition {
+    Condition::FieldEquals {
+        field: "status".into(),
+        value: json!("running"),
+    }
+}
+
+/// Ends a run that cannot go on (its step was removed) and announces it.
 async fn finish(
     deps: &Deps,
     project: &ProjectId,
     run: &Run,
     status: RunStatus,
 ) -> Result<(), RuntimeError> {
-    let mut done = run.clone();
-    done.status = status;
-    done.finished_at = Some(deps.clock.now());
-    let item = Item::of(Key::new(keys::project(project), keys::run(&run.id)), &done)?;
-    let guard = Condition::FieldEquals {
-        field: "status".into(),
-        value: json!("running"),
-    };
-    match deps.store.put(item, guard).await {
+    let item = ended_run(deps, project, run, status)?;
+    match deps.store.put(item, still_running()).await {
         Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
         Err(e) => return Err(e.into()),
     }
+    announce_end(deps, project, run, status).await;
+    Ok(())
+}
+
+async fn announce_end(deps: &Deps, project: &ProjectId, run: &Run, status: RunStatus) {
     publish(
         deps,
         "RunCompleted",
@@ -333,7 +375,6 @@ async fn finish(
         }),
     )
     .await;
-    Ok(())
 }
 
 /// Announcements for observers: the step or run is already recorded, so a bus that
@@ -354,6 +395,8 @@ struct Failure {
     operation: String,
     request: Option<Value>,
     message: String,
+    /// Another delivery of this step holds its claim: nothing to record.
+    duplicate: bool,
 }
 
 /// The request as the trace shows it: exact bytes of the body as text, plus the parsed
@@ -419,6 +462,7 @@ async fn perform(
         operation: op_id.clone(),
         request: None,
         message,
+        duplicate: false,
     };
     // The integration is read from the run's own project only: a workflow can never
     // reach another project's integration.
@@ -528,15 +572,33 @@ async fn perform(
         }
         RunMode::Live => {
             let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
-            let credentials = crate::vault::open_for(
+            // The claim on this step and the audit record of this use of the
+            // credentials are one transaction: a duplicate delivery finds the claim
+            // taken and causes nothing.
+            let claim = Item::new(
+                Key::new(pk.clone(), format!("R#{}#C#{:02}", run.id, step)),
+                json!({"claimed_at": deps.clock.now()}),
+            )
+            .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
+            let credentials = match crate::vault::open_for_claiming(
                 deps,
                 project,
                 &integration,
                 AuditPurpose::StepExecution,
                 cause.clone(),
+                crate::ports::Write::Put(claim, Condition::NotExists),
             )
             .await
-            .map_err(|e| fail(format!("credentials unavailable: {e}")))?;
+            {
+                Ok(credentials) => credentials,
+                Err(crate::vault::VaultError::Claimed) => {
+                    return Err(Failure {
+                        duplicate: true,
+                        ..fail("already claimed".into())
+                    });
+                }
+                Err(e) => return Err(fail(format!("credentials unavailable: {e}"))),
+            };
             let credentials = match oauth::token_url(&provider, &integration.config) {
                 Some(token_url) => {
                     oauth::ensure_fresh(deps, project, &integration, &token_url, credentials, cause)
