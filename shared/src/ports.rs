@@ -224,10 +224,9 @@ pub trait Store: Send + Sync {
     /// store may answer before they are on disk, provided it makes them durable soon
     /// after (`LocalStore`: within [`RELAXED_FLUSH`]) and never reorders them with the
     /// durable writes that follow. Every other write (claims, audit records, live
-    /// traces, credentials) goes through [`Store::transact`].
-    async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.transact(writes).await
-    }
+    /// traces, credentials) goes through [`Store::transact`]. No default: a wrapper
+    /// must forward it, or it would silently make every relaxed write durable.
+    async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError>;
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
 }
 

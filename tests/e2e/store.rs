@@ -493,6 +493,77 @@ async fn local_relaxed_writes_are_flushed_to_the_file_within_the_interval() {
     );
 }
 
+/// Relaxed and durable writers at once (some relaxed ones commit on the caller's
+/// thread, others queue behind the writer thread): each conflict has one winner
+/// whatever path it took, and every acknowledged write is there after a reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_relaxed_and_durable_writers_race_with_one_winner_and_nothing_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.redb");
+    let clock = test_clock();
+    let store: Arc<dyn Store> =
+        Arc::new(shared::adapters::LocalStore::open(&path, clock.clone()).expect("open"));
+    let tasks: Vec<_> = (0..400)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                // Four writers contend for each contested key, two of each kind.
+                let contested = Item::new(key(&format!("C#{:03}", i / 4)), json!({"by": i}));
+                let own = Item::new(key(&format!("O#{i:03}")), json!({"n": i}));
+                let writes = vec![
+                    Write::Put(own, Condition::NotExists),
+                    Write::Put(contested, Condition::NotExists),
+                ];
+                let result = if i % 2 == 0 {
+                    store.transact_relaxed(writes).await
+                } else {
+                    store.transact(writes).await
+                };
+                (i, result)
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for task in tasks {
+        let (i, result) = task.await.expect("join");
+        match result {
+            Ok(()) => won.push(i),
+            Err(StoreError::ConditionFailed { index: Some(1) }) => {}
+            Err(e) => panic!("writer {i}: {e:?}"),
+        }
+    }
+    assert_eq!(won.len(), 100, "one winner per contested key: {won:?}");
+    drop(store);
+    let mut reopened = None;
+    for _ in 0..100 {
+        match shared::adapters::LocalStore::open(&path, clock.clone()) {
+            Ok(store) => {
+                reopened = Some(store);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    let reopened = reopened.expect("reopens");
+    for i in 0..400 {
+        let own = reopened.get(&key(&format!("O#{i:03}"))).await.expect("get");
+        assert_eq!(
+            own.is_some(),
+            won.contains(&i),
+            "writer {i}: all or nothing"
+        );
+    }
+    for k in 0..100 {
+        let winner = reopened
+            .get(&key(&format!("C#{k:03}")))
+            .await
+            .expect("get")
+            .expect("contested key written");
+        let by = winner.doc["by"].as_u64().expect("by") as usize;
+        assert!(won.contains(&by) && by / 4 == k, "key {k} holds {by}");
+    }
+}
+
 trait Secs {
     fn now_secs(&self) -> i64;
 }

@@ -286,6 +286,12 @@ async fn credentials_are_not_released_when_the_audit_record_cannot_be_written() 
         ) -> Result<(), shared::ports::StoreError> {
             self.0.transact(w).await
         }
+        async fn transact_relaxed(
+            &self,
+            w: Vec<shared::ports::Write>,
+        ) -> Result<(), shared::ports::StoreError> {
+            self.0.transact_relaxed(w).await
+        }
         async fn query(
             &self,
             q: &shared::ports::Query,

@@ -201,6 +201,10 @@ impl Store for CountingStore {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.transact(writes).await
     }
+    async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.transact_relaxed(writes).await
+    }
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.inner.query(query).await
     }

@@ -252,6 +252,11 @@ impl Store for DynamoStore {
         }
     }
 
+    /// DynamoDB has one durability: every acknowledged write is durable.
+    async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.transact(writes).await
+    }
+
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         check_transaction(&writes)?;
         let items = writes

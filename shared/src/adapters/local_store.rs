@@ -34,7 +34,9 @@ pub struct LocalStore {
     db: Arc<Database>,
     clock: Arc<dyn Clock>,
     /// The queue to the writer thread (see [`writer`]).
-    writer: std::sync::Mutex<std::sync::mpsc::Sender<Pending>>,
+    writer: std::sync::Mutex<std::sync::mpsc::Sender<Message>>,
+    /// What the writer thread and relaxed writers on the caller's thread share.
+    commits: Arc<Commits>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -81,11 +83,13 @@ impl LocalStore {
         txn.commit().map_err(unavailable)?;
         let db = Arc::new(db);
         let (queue, receiver) = std::sync::mpsc::channel();
-        let (writer_db, writer_clock) = (Arc::clone(&db), Arc::clone(&clock));
+        let commits = Arc::new(Commits::default());
+        let (writer_db, writer_clock, writer_commits) =
+            (Arc::clone(&db), Arc::clone(&clock), Arc::clone(&commits));
         // The thread ends when the store (the queue's only sender) is dropped.
         std::thread::Builder::new()
             .name("local-store-writer".into())
-            .spawn(move || writer(writer_db, writer_clock, receiver))
+            .spawn(move || writer(writer_db, writer_clock, writer_commits, receiver))
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the store's writer: {e}"))
             })?;
@@ -93,6 +97,7 @@ impl LocalStore {
             db,
             clock,
             writer: std::sync::Mutex::new(queue),
+            commits,
         })
     }
 
@@ -123,6 +128,28 @@ struct Pending {
     reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
+enum Message {
+    Write(Pending),
+    /// A relaxed commit was made on a caller's thread: flush within RELAXED_FLUSH.
+    Unflushed,
+}
+
+/// Shared by the writer thread and relaxed writes made on the caller's thread.
+#[derive(Default)]
+struct Commits {
+    /// Held for every write transaction, so a caller can tell (`try_lock`) whether one
+    /// is running instead of waiting in redb for it.
+    gate: std::sync::Mutex<()>,
+    /// Some commit since the last durable one is in memory only. Changed under `gate`.
+    unflushed: std::sync::atomic::AtomicBool,
+}
+
+impl Commits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Most transactions one commit takes.
 const MAX_BATCH: usize = 512;
 
@@ -132,46 +159,69 @@ const MAX_BATCH: usize = 512;
 /// commit ran, applies them one after the other inside one redb write transaction —
 /// each checks its conditions against the state the ones before it left, and writes
 /// nothing if one fails, exactly as if it ran alone — commits once, then answers each
-/// caller. Nobody is answered before the commit that holds their writes is durable.
-fn writer(db: Arc<Database>, clock: Arc<dyn Clock>, queue: std::sync::mpsc::Receiver<Pending>) {
-    // Set while relaxed commits are in memory only: the next commit, or at the latest
-    // a flush after RELAXED_FLUSH, makes them durable.
-    let mut unflushed: Option<std::time::Instant> = None;
+/// caller. Nobody is answered before the commit that holds their writes is durable,
+/// except relaxed writers, whose commits the thread makes durable within
+/// [`crate::ports::RELAXED_FLUSH`] (a durable commit persists every commit before it).
+fn writer(
+    db: Arc<Database>,
+    clock: Arc<dyn Clock>,
+    commits: Arc<Commits>,
+    queue: std::sync::mpsc::Receiver<Message>,
+) {
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut flush_at: Option<std::time::Instant> = None;
     loop {
-        let first = match unflushed {
+        let first = match flush_at {
             None => match queue.recv() {
-                Ok(first) => first,
+                Ok(message) => message,
                 Err(_) => return,
             },
-            Some(since) => {
-                let wait = crate::ports::RELAXED_FLUSH.saturating_sub(since.elapsed());
-                match queue.recv_timeout(wait) {
-                    Ok(first) => first,
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                        if flush(&db).is_ok() {
-                            unflushed = None;
+            Some(at) => {
+                match queue.recv_timeout(at.saturating_duration_since(std::time::Instant::now())) {
+                    Ok(message) => message,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if flush(&db, &commits).is_ok() {
+                            flush_at = None;
                         }
                         continue;
                     }
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                        let _ = flush(&db);
+                    Err(RecvTimeoutError::Disconnected) => {
+                        let _ = flush(&db, &commits);
                         return;
                     }
                 }
             }
         };
-        let mut batch = vec![first];
+        let mut batch = Vec::new();
+        let take = |message: Message,
+                    batch: &mut Vec<Pending>,
+                    flush_at: &mut Option<std::time::Instant>| match message {
+            Message::Write(pending) => batch.push(pending),
+            Message::Unflushed => {
+                flush_at
+                    .get_or_insert_with(|| std::time::Instant::now() + crate::ports::RELAXED_FLUSH);
+            }
+        };
+        take(first, &mut batch, &mut flush_at);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(next) => batch.push(next),
+                Ok(next) => take(next, &mut batch, &mut flush_at),
                 Err(_) => break,
             }
         }
-        // One durable caller makes the whole commit durable (and with it every relaxed
-        // commit before it: redb persists commits in order).
+        if batch.is_empty() {
+            continue;
+        }
+        // One durable caller makes the whole commit durable, and with it every
+        // relaxed commit before it.
         let durable = batch.iter().any(|p| p.durable)
-            || unflushed.is_some_and(|since| since.elapsed() >= crate::ports::RELAXED_FLUSH);
+            || flush_at.is_some_and(|at| std::time::Instant::now() >= at);
         let now = clock.now().timestamp();
+        let gate = commits.lock();
+        if durable {
+            commits.unflushed.store(false, Ordering::SeqCst);
+        }
         let outcome = (|| -> Result<Vec<Result<(), StoreError>>, StoreError> {
             let mut txn = db.begin_write().map_err(unavailable)?;
             if !durable {
@@ -191,15 +241,25 @@ fn writer(db: Arc<Database>, clock: Arc<dyn Clock>, queue: std::sync::mpsc::Rece
         match outcome {
             Ok(results) => {
                 if durable {
-                    unflushed = None;
-                } else if unflushed.is_none() {
-                    unflushed = Some(std::time::Instant::now());
+                    flush_at = None;
+                } else {
+                    commits.unflushed.store(true, Ordering::SeqCst);
+                    flush_at.get_or_insert_with(|| {
+                        std::time::Instant::now() + crate::ports::RELAXED_FLUSH
+                    });
                 }
+                drop(gate);
                 for (pending, result) in batch.into_iter().zip(results) {
                     let _ = pending.reply.send(result);
                 }
             }
             Err(fatal) => {
+                if durable {
+                    // Earlier relaxed commits may still be in memory only.
+                    commits.unflushed.store(true, Ordering::SeqCst);
+                    flush_at.get_or_insert_with(std::time::Instant::now);
+                }
+                drop(gate);
                 // Nothing of this batch was committed: every caller learns so.
                 for pending in batch {
                     let _ = pending.reply.send(Err(fatal.clone()));
@@ -210,9 +270,21 @@ fn writer(db: Arc<Database>, clock: Arc<dyn Clock>, queue: std::sync::mpsc::Rece
 }
 
 /// An empty durable commit: makes every relaxed commit before it durable.
-fn flush(db: &Database) -> Result<(), StoreError> {
-    let txn = db.begin_write().map_err(unavailable)?;
-    txn.commit().map_err(unavailable)
+fn flush(db: &Database, commits: &Commits) -> Result<(), StoreError> {
+    let _gate = commits.lock();
+    commits
+        .unflushed
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let result = db
+        .begin_write()
+        .map_err(unavailable)
+        .and_then(|txn| txn.commit().map_err(unavailable));
+    if result.is_err() {
+        commits
+            .unflushed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    result
 }
 
 /// Applies one caller's writes inside the batch's transaction. The outer error is
@@ -308,7 +380,10 @@ impl Store for LocalStore {
 
     async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         check_transaction(&writes)?;
-        self.enqueue(writes, false).await
+        match self.relaxed_here(&writes) {
+            Some(result) => result,
+            None => self.enqueue(writes, false).await,
+        }
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
@@ -413,16 +488,54 @@ impl LocalStore {
         self.enqueue(writes, true).await
     }
 
+    /// A relaxed transaction on the caller's thread, when no other write transaction
+    /// runs (else `None`: the writer thread takes it). A non-durable redb commit takes
+    /// microseconds; handing it to the writer thread and back costs two thread
+    /// wake-ups, which is most of a sandbox step.
+    fn relaxed_here(&self, writes: &[Write]) -> Option<Result<(), StoreError>> {
+        let _gate = self.commits.gate.try_lock().ok()?;
+        let now = self.clock.now().timestamp();
+        let attempt = || -> Result<Result<(), StoreError>, StoreError> {
+            let mut txn = self.db.begin_write().map_err(unavailable)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(unavailable)?;
+            let result = {
+                let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
+                apply(&mut table, writes, now)?
+            };
+            match result {
+                Ok(()) => txn.commit().map_err(unavailable)?,
+                Err(_) => txn.abort().map_err(unavailable)?,
+            }
+            Ok(result)
+        };
+        let result = attempt().and_then(|r| r);
+        if result.is_ok()
+            && !self
+                .commits
+                .unflushed
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            // The writer thread flushes it; if it has stopped, so has the store.
+            let _ = self
+                .writer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(Message::Unflushed);
+        }
+        Some(result)
+    }
+
     async fn enqueue(&self, writes: Vec<Write>, durable: bool) -> Result<(), StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(Pending {
+            .send(Message::Write(Pending {
                 writes,
                 durable,
                 reply,
-            })
+            }))
             .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?;
         answer
             .await

@@ -324,6 +324,48 @@ pub fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A compiled validator from a process-wide cache, under a key that names the schema
+/// (an operation, or the schema's own text): compiling costs far more than validating.
+pub fn cached_validator(
+    key: String,
+    schema: &Value,
+) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = Mutex<HashMap<String, Arc<jsonschema::Validator>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(v) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(v.clone());
+    }
+    let compiled = Arc::new(compile_schema(schema)?);
+    let mut guard = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.len() > 1024 {
+        guard.clear();
+    }
+    guard.insert(key, compiled.clone());
+    Ok(compiled)
+}
+
+/// A compiled validator for a schema, cached under the schema's text.
+pub fn schema_validator(schema: &Value) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
+    cached_validator(format!("schema:{schema}"), schema)
+}
+
+/// The compiled validator of an operation's input schema: cached by provider and
+/// operation for the catalog, by the schema's text for a Custom HTTP declaration.
+pub fn operation_validator(
+    provider: &Provider,
+    op: &Operation,
+) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
+    let key = if provider.id == super::custom::ID {
+        format!("custom:{}", op.input_schema)
+    } else {
+        format!("{}/{}", provider.id, op.id)
+    };
+    cached_validator(key, &op.input_schema)
+}
+
 /// The first few validation errors of `value` against `validator`, as text.
 pub fn validation_errors(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
     validator

@@ -24,7 +24,10 @@ mod values;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-pub use check::{check, check_declaration, compile_schema, validation_errors};
+pub use check::{
+    cached_validator, check, check_declaration, compile_schema, operation_validator,
+    schema_validator, validation_errors,
+};
 pub use model::*;
 pub use template::{Placeholder, Source, placeholders};
 pub use values::{
@@ -97,6 +100,52 @@ pub fn catalog() -> Result<&'static Catalog, CatalogError> {
         .get_or_init(|| Catalog::parse(embedded::FILES.iter().copied()))
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Why [`provider_for`] found no provider.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderLookupError {
+    /// The Custom HTTP declaration does not build (these problems).
+    Declaration(Vec<crate::domain::InvalidValue>),
+    /// No catalog entry has this id.
+    Unknown(String),
+    /// The embedded catalog did not parse (a build defect).
+    Catalog(String),
+}
+
+impl std::fmt::Display for ProviderLookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Declaration(problems) => {
+                write!(
+                    f,
+                    "the Custom HTTP declaration does not build: {problems:?}"
+                )
+            }
+            Self::Unknown(id) => write!(f, "unknown provider {id}"),
+            Self::Catalog(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// The provider an integration is built on: its catalog entry, borrowed (a provider
+/// with its schemas and samples is large, and steps and webhook deliveries look it up
+/// every time), or for Custom HTTP the user's declaration, built.
+pub fn provider_for(
+    name: &str,
+    provider: &str,
+    config: &serde_json::Map<String, serde_json::Value>,
+) -> Result<std::borrow::Cow<'static, Provider>, ProviderLookupError> {
+    if provider == custom::ID {
+        return custom::build(name, config)
+            .map(std::borrow::Cow::Owned)
+            .map_err(ProviderLookupError::Declaration);
+    }
+    catalog()
+        .map_err(|e| ProviderLookupError::Catalog(e.to_string()))?
+        .get(provider)
+        .map(std::borrow::Cow::Borrowed)
+        .ok_or_else(|| ProviderLookupError::Unknown(provider.to_owned()))
 }
 
 /// The embedded files, by name (for the catalog test).

@@ -4,8 +4,7 @@
 //! is filled (by the mapping or by the provider's defaults), and the result fits the
 //! operation's input schema. Problems say what would fit.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::BTreeSet;
 
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Map, Value};
@@ -14,7 +13,7 @@ use super::schema::{self, Kind};
 use super::sources::{Origin, Source};
 use super::text::squash;
 use super::{Problems, ProjectIntegration};
-use crate::catalog::{Operation, Provider, Source as PlaceholderSource, custom, placeholders};
+use crate::catalog::{Operation, Provider, Source as PlaceholderSource, placeholders};
 use crate::domain::{StepContract, Trigger};
 
 /// A parsed `{{...}}` reference.
@@ -262,22 +261,6 @@ fn collect(value: &Value, at: &str, out: &mut Vec<(String, Result<Reference, Str
         }
         _ => {}
     }
-}
-
-/// Compiled validators, by operation (catalog) or by schema text (Custom HTTP).
-fn validator(key: String, schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<jsonschema::Validator>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(v) = cache.lock().map_err(|e| e.to_string())?.get(&key) {
-        return Ok(v.clone());
-    }
-    let compiled = Arc::new(crate::catalog::compile_schema(schema)?);
-    let mut guard = cache.lock().map_err(|e| e.to_string())?;
-    if guard.len() > 512 {
-        guard.clear();
-    }
-    guard.insert(key, compiled.clone());
-    Ok(compiled)
 }
 
 /// The provider's default for an input, when the integration's config (or the config
@@ -546,12 +529,7 @@ pub fn check(
         return problems;
     }
     // 3. The operation's input schema, on a sample of what the mapping produces.
-    let key = if provider.id == custom::ID {
-        format!("custom:{}", op.input_schema)
-    } else {
-        format!("{}/{}", provider.id, op.id)
-    };
-    let validator = match validator(key, &op.input_schema) {
+    let validator = match crate::catalog::operation_validator(provider, op) {
         Ok(v) => v,
         Err(e) => {
             problems.push(

@@ -41,22 +41,17 @@ pub(super) async fn load(
     Ok(item.parse()?)
 }
 
-/// The provider an integration is built on (Custom HTTP from its own declaration).
+/// The provider an integration is built on (see [`crate::catalog::provider_for`]).
 pub(super) fn provider_of(
     name: &str,
     provider: &str,
     config: &Map<String, Value>,
-) -> Result<Provider, ApiError> {
-    if provider == custom::ID {
-        return custom::build(name, config).map_err(|problems| {
+) -> Result<std::borrow::Cow<'static, Provider>, ApiError> {
+    crate::catalog::provider_for(name, provider, config).map_err(|e| match e {
+        crate::catalog::ProviderLookupError::Declaration(problems) => {
             ApiError::Invalid(problems.into_iter().map(FieldError::from).collect())
-        });
-    }
-    let catalog = crate::catalog::catalog().map_err(|e| ApiError::Internal(e.to_string()))?;
-    catalog.get(provider).cloned().ok_or_else(|| {
-        ApiError::Internal(format!(
-            "stored integration names unknown provider {provider}"
-        ))
+        }
+        other => ApiError::Internal(format!("stored integration: {other}")),
     })
 }
 

@@ -21,7 +21,7 @@ pub mod request;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Provider, compile_schema, custom, validation_errors};
+use crate::catalog::{Provider, schema_validator, validation_errors};
 use crate::domain::{
     AuditPurpose, DataChanged, Integration, ProjectId, Run, RunId, RunMode, RunStatus,
     StepContract, StepRequested, StepTrace, Workflow, WorkflowId, keys,
@@ -155,17 +155,16 @@ pub struct StepOutcome {
     pub next_step: Option<u32>,
 }
 
-/// The provider an integration is built on (Custom HTTP from its own declaration).
-pub fn provider_of(integration: &Integration) -> Result<Provider, RuntimeError> {
-    if integration.provider == custom::ID {
-        return custom::build(integration.name.as_str(), &integration.config)
-            .map_err(|p| RuntimeError::Internal(format!("stored Custom HTTP declaration: {p:?}")));
-    }
-    crate::catalog::catalog()
-        .map_err(|e| RuntimeError::Internal(e.to_string()))?
-        .get(&integration.provider)
-        .cloned()
-        .ok_or_else(|| RuntimeError::Internal(format!("unknown provider {}", integration.provider)))
+/// The provider an integration is built on (see [`crate::catalog::provider_for`]).
+pub fn provider_of(
+    integration: &Integration,
+) -> Result<std::borrow::Cow<'static, Provider>, RuntimeError> {
+    crate::catalog::provider_for(
+        integration.name.as_str(),
+        &integration.provider,
+        &integration.config,
+    )
+    .map_err(|e| RuntimeError::Internal(format!("stored integration: {e}")))
 }
 
 /// Executes one step of a run (one StepRequested delivery).
@@ -492,13 +491,12 @@ async fn perform(
                 "{} has no operation {}",
                 provider.display_name, contract.operation
             ))
-        })?
-        .clone();
+        })?;
     let context = context_for(deps, project, run)
         .await
         .map_err(|e| fail(e.to_string()))?;
     if let (Some(entity), true) = (context.get("entity"), contract.input_schema.is_object()) {
-        if let Ok(validator) = compile_schema(&contract.input_schema) {
+        if let Ok(validator) = schema_validator(&contract.input_schema) {
             let errors = validation_errors(&validator, entity);
             if !errors.is_empty() {
                 return Err(fail(format!(
@@ -515,7 +513,7 @@ async fn perform(
         request::with_defaults(&provider, &operation, &rendered, &integration.config)
             .map_err(|e| fail(e.to_string()))?,
     );
-    if let Ok(validator) = compile_schema(&operation.input_schema) {
+    if let Ok(validator) = crate::catalog::operation_validator(&provider, &operation) {
         let errors = validation_errors(&validator, &input);
         if !errors.is_empty() {
             return Err(fail(format!(

@@ -47,7 +47,7 @@ pub use events::{
 };
 pub use verify::{Rejected, Signed, Verified, hubspot_uri, precheck, twilio_signed_text, verify};
 
-use crate::catalog::{Provider, SignatureScheme, Webhooks, custom};
+use crate::catalog::{Provider, SignatureScheme, Webhooks};
 use crate::domain::{
     AuditPurpose, Change, DataChanged, Integration, IntegrationName, ProjectId, keys,
 };
@@ -162,24 +162,14 @@ pub async fn webhook_credentials(
     })
 }
 
-/// The provider an integration is of: a catalog entry (borrowed: a provider with its
-/// schemas and samples is large, and this runs on every delivery), or the user's
-/// Custom HTTP declaration.
+/// The provider an integration is of (see [`crate::catalog::provider_for`]).
 fn provider_of(integration: &Integration) -> Result<Cow<'static, Provider>, WebhookError> {
-    if integration.provider == custom::ID {
-        return custom::build(integration.name.as_str(), &integration.config)
-            .map(Cow::Owned)
-            .map_err(|problems| {
-                WebhookError::Internal(format!(
-                    "the stored Custom HTTP declaration no longer builds: {problems:?}"
-                ))
-            });
-    }
-    let catalog = crate::catalog::catalog().map_err(|e| WebhookError::Internal(e.to_string()))?;
-    catalog
-        .get(&integration.provider)
-        .map(Cow::Borrowed)
-        .ok_or_else(|| WebhookError::Internal(format!("unknown provider {}", integration.provider)))
+    crate::catalog::provider_for(
+        integration.name.as_str(),
+        &integration.provider,
+        &integration.config,
+    )
+    .map_err(|e| WebhookError::Internal(format!("stored integration: {e}")))
 }
 
 /// The header the signature (or the shared secret) arrives in.
