@@ -510,10 +510,10 @@ async fn perform(
     // The operation's defaults (a default sender from config...) are part of the input
     // that is validated, sent and mocked.
     let input = Value::Object(
-        request::with_defaults(&provider, &operation, &rendered, &integration.config)
+        request::with_defaults(&provider, operation, &rendered, &integration.config)
             .map_err(|e| fail(e.to_string()))?,
     );
-    if let Ok(validator) = crate::catalog::operation_validator(&provider, &operation) {
+    if let Ok(validator) = crate::catalog::operation_validator(&provider, operation) {
         let errors = validation_errors(&validator, &input);
         if !errors.is_empty() {
             return Err(fail(format!(
@@ -534,7 +534,7 @@ async fn perform(
         RunMode::Sandbox => {
             let request = request::build_request(
                 &provider,
-                &operation,
+                operation,
                 &input,
                 &integration.config,
                 request::CredentialValues::Masked,
@@ -554,7 +554,7 @@ async fn perform(
                     });
                 }
             }
-            let body = mock::mock_response(&operation, &input, &seed);
+            let body = mock::mock_response(operation, &input, &seed);
             Ok(StepTrace {
                 run: run.id.clone(),
                 step,
@@ -609,7 +609,7 @@ async fn perform(
             let redactor = credentials.redactor();
             let request = request::build_request(
                 &provider,
-                &operation,
+                operation,
                 &input,
                 &integration.config,
                 request::CredentialValues::Real(&credentials),
@@ -622,7 +622,7 @@ async fn perform(
             // "user:password"); building without them cannot leak them.
             let masked = request::build_request(
                 &provider,
-                &operation,
+                operation,
                 &input,
                 &integration.config,
                 request::CredentialValues::Masked,
