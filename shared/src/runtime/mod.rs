@@ -17,6 +17,7 @@ pub mod mapping;
 pub mod mock;
 pub mod oauth;
 pub mod request;
+pub mod smart;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
