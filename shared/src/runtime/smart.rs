@@ -204,7 +204,7 @@ impl Grant for ClientAssertionGrant<'_> {
 
 /// A private key that signs client assertions: RSA for RS384, EC P-384 for ES384.
 enum SigningKey {
-    Rs384(rsa::pkcs1v15::SigningKey<Sha384>),
+    Rs384(Box<rsa::pkcs1v15::SigningKey<Sha384>>),
     Es384(p384::ecdsa::SigningKey),
 }
 
@@ -297,7 +297,9 @@ fn rsa_key(parsed: Result<rsa::RsaPrivateKey, KeyError>) -> Result<SigningKey, K
     if bits < MIN_RSA_BITS {
         return Err(KeyError::TooShort(bits));
     }
-    Ok(SigningKey::Rs384(rsa::pkcs1v15::SigningKey::new(key)))
+    Ok(SigningKey::Rs384(Box::new(rsa::pkcs1v15::SigningKey::new(
+        key,
+    ))))
 }
 
 /// Pasted keys arrive with CRLF line ends, indentation, the body on one line or `\n`
