@@ -33,8 +33,9 @@ const ALL: [&str; 7] = [
     BASIC,
 ];
 
-/// Every log line of the test binary, through the production redacting writer.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+/// Every log line of the test binary, through the production redacting writer (one
+/// global subscriber: other tests that search the logs use this one).
+pub(crate) fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));

@@ -7,6 +7,7 @@
 //! - `integrations`: creating integrations, Custom HTTP declarations.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
+//! - `smart`: SMART on FHIR Backend Services tokens for live FHIR steps.
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
@@ -23,6 +24,7 @@ mod lambda_events;
 mod localstripe;
 mod oauth;
 mod runtime;
+mod smart;
 mod store;
 mod template;
 mod vault;

@@ -17,6 +17,7 @@ pub mod mapping;
 pub mod mock;
 pub mod oauth;
 pub mod request;
+pub mod smart;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -597,14 +598,24 @@ async fn perform(
                 }
                 Err(e) => return Err(fail(format!("credentials unavailable: {e}"))),
             };
-            let credentials = match oauth::token_url(&provider, &integration.config) {
-                Some(token_url) => {
+            let credentials = match (
+                smart::backend_services(&provider, &integration.config),
+                oauth::token_url(&provider, &integration.config),
+            ) {
+                (Some(service), _) => {
+                    let service = service.map_err(|e| fail(e.to_string()))?;
+                    smart::ensure_token(deps, project, &integration, &service, credentials, cause)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?
+                        .1
+                }
+                (None, Some(token_url)) => {
                     oauth::ensure_fresh(deps, project, &integration, &token_url, credentials, cause)
                         .await
                         .map_err(|e| fail(e.to_string()))?
                         .1
                 }
-                None => credentials,
+                (None, None) => credentials,
             };
             let redactor = credentials.redactor();
             let request = request::build_request(

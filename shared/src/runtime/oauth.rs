@@ -1,26 +1,28 @@
-//! OAuth 2.0 access tokens at the edge: refreshed before they expire, one refresh at a
-//! time per integration.
+//! OAuth 2.0 access tokens at the edge: obtained before they expire, one token request
+//! at a time per integration.
 //!
-//! The refresh token lives in the credential envelope. When a step needs the access
-//! token and it is missing or expires within a minute, the step takes a lock (a
-//! conditional write of `L#{integration}#refresh` that expires by itself), calls the
-//! provider's token endpoint, seals the new tokens as a new credential version, and
+//! The grant's long-lived secret lives in the credential envelope: a refresh token
+//! here, a private key for SMART Backend Services ([`super::smart`]). When a step needs
+//! the access token and it is missing or expires within a minute, the step takes a lock
+//! (a conditional write of `L#{integration}#refresh` that expires by itself), calls the
+//! provider's token endpoint, seals the new token as a new credential version, and
 //! writes it with its audit record and the lock's release in one transaction. A step
-//! that finds the lock taken waits for the new version instead of refreshing too. A
-//! provider that refuses the refresh marks the integration as needing attention.
+//! that finds the lock taken waits for the new version instead of asking too. A
+//! provider that refuses the request marks the integration as needing attention.
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::catalog::{Auth, Provider};
 use crate::domain::{AuditPurpose, Integration, ProjectId, keys};
 use crate::ports::{Condition, Deps, EdgeOutcome, Item, Key, OutboundRequest, StoreError, Write};
+use crate::redact::{Redactor, Registration};
 use crate::vault::{self, Credentials};
 
-/// Refresh this long before the token expires.
+/// Ask for a new token this long before the current one expires.
 const EARLY: i64 = 60;
 /// How long a refresh lock holds if its holder dies.
 const LOCK_SECS: i64 = 30;
@@ -34,20 +36,94 @@ pub enum OAuthError {
     Refused(String),
     #[error("token refresh failed: {0}")]
     Failed(String),
+    /// The stored credentials cannot make the request (a private key that does not
+    /// parse): nothing was sent.
+    #[error("the credentials cannot make a token request: {0}")]
+    Unusable(String),
 }
 
-/// The OAuth2 token URL of a provider's auth scheme for this config, if it uses OAuth2.
-pub fn token_url(
-    provider: &Provider,
-    config: &serde_json::Map<String, serde_json::Value>,
-) -> Option<String> {
-    fn find(
-        auth: &Auth,
-        config: &serde_json::Map<String, serde_json::Value>,
-        provider: &Provider,
-    ) -> Option<String> {
+/// One way of asking a token endpoint for an access token: the refresh-token grant
+/// ([`RefreshToken`]) or SMART Backend Services' signed client assertion
+/// ([`super::smart`]). The lock, the waiting, the sealing and the audit around the
+/// request are the same for every grant.
+pub trait Grant: Sync {
+    /// Names the request in errors and needs-attention notes ("token refresh").
+    fn name(&self) -> &'static str;
+    /// The form to post. Only the step that holds the lock makes it.
+    fn form(
+        &self,
+        credentials: &Credentials,
+        token_url: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenForm, String>;
+    /// Whether a 2xx answer that carries an access token can be used as a bearer token.
+    fn check(&self, _answer: &Value) -> Result<(), String> {
+        Ok(())
+    }
+    /// How long a token lives when the answer has no `expires_in`.
+    fn default_lifetime(&self) -> i64 {
+        3600
+    }
+    /// Whether a `refresh_token` in the answer replaces the stored one.
+    fn rotates_refresh_token(&self) -> bool {
+        false
+    }
+}
+
+/// What a grant posts to the token endpoint.
+pub struct TokenForm {
+    pub fields: Vec<(&'static str, String)>,
+    /// Values made for this request that are as secret as the credentials (a signed
+    /// client assertion): registered for redaction while the request is made, and
+    /// masked in every error it produces.
+    pub secrets: Vec<String>,
+}
+
+/// The refresh-token grant (RFC 6749 §6), the client's id and secret in the form.
+pub struct RefreshToken;
+
+impl Grant for RefreshToken {
+    fn name(&self) -> &'static str {
+        "token refresh"
+    }
+
+    fn form(
+        &self,
+        credentials: &Credentials,
+        _token_url: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<TokenForm, String> {
+        let secret = |name: &str| {
+            credentials
+                .get(name)
+                .map(|s| s.expose_secret().to_owned())
+                .unwrap_or_default()
+        };
+        Ok(TokenForm {
+            fields: vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", secret("refresh_token")),
+                ("client_id", secret("client_id")),
+                ("client_secret", secret("client_secret")),
+            ],
+            secrets: Vec::new(),
+        })
+    }
+
+    fn rotates_refresh_token(&self) -> bool {
+        true
+    }
+}
+
+/// The auth scheme a provider uses with this config: a choice (FHIR's `auth_type`)
+/// resolved to the option the config names, or its default.
+pub fn chosen_auth<'a>(provider: &'a Provider, config: &Map<String, Value>) -> Option<&'a Auth> {
+    fn find<'a>(
+        auth: &'a Auth,
+        config: &Map<String, Value>,
+        provider: &'a Provider,
+    ) -> Option<&'a Auth> {
         match auth {
-            Auth::OAuth2 { token_url, .. } => Some(token_url.clone()),
             Auth::Choice {
                 config_field,
                 options,
@@ -65,19 +141,31 @@ pub fn token_url(
                     })?;
                 find(options.get(&chosen)?, config, provider)
             }
-            _ => None,
+            other => Some(other),
         }
     }
-    let template = find(&provider.auth, config, provider)?;
-    let mut url = template.clone();
-    for p in crate::catalog::placeholders(&template).ok()? {
+    find(&provider.auth, config, provider)
+}
+
+/// A URL template with its `{config.x}` placeholders filled, if every one is set.
+pub fn render_url(template: &str, config: &Map<String, Value>) -> Option<String> {
+    let mut url = template.to_owned();
+    for p in crate::catalog::placeholders(template).ok()? {
         let value = config.get(&p.name).and_then(|v| v.as_str())?;
         url = url.replace(&format!("{{config.{}}}", p.name), value);
     }
     Some(url)
 }
 
-fn fresh(integration: &Integration, credentials: &Credentials, now: chrono::DateTime<Utc>) -> bool {
+/// The OAuth2 token URL of a provider's auth scheme for this config, if it uses OAuth2.
+pub fn token_url(provider: &Provider, config: &Map<String, Value>) -> Option<String> {
+    match chosen_auth(provider, config)? {
+        Auth::OAuth2 { token_url, .. } => render_url(token_url, config),
+        _ => None,
+    }
+}
+
+fn fresh(integration: &Integration, credentials: &Credentials, now: DateTime<Utc>) -> bool {
     credentials.get("access_token").is_some()
         && integration
             .token_expires_at
@@ -92,7 +180,30 @@ pub async fn ensure_fresh(
     integration: &Integration,
     token_url: &str,
     credentials: Credentials,
-    cause: serde_json::Value,
+    cause: Value,
+) -> Result<(Integration, Credentials), OAuthError> {
+    ensure_token(
+        deps,
+        project,
+        integration,
+        token_url,
+        &RefreshToken,
+        credentials,
+        cause,
+    )
+    .await
+}
+
+/// Credentials with a usable access token: the ones given if the token is fresh, else
+/// a new token from `grant` (or the one another step is getting, if it holds the lock).
+pub async fn ensure_token(
+    deps: &Deps,
+    project: &ProjectId,
+    integration: &Integration,
+    token_url: &str,
+    grant: &dyn Grant,
+    credentials: Credentials,
+    cause: Value,
 ) -> Result<(Integration, Credentials), OAuthError> {
     if fresh(integration, &credentials, deps.clock.now()) {
         return Ok((integration.clone(), credentials));
@@ -102,46 +213,100 @@ pub async fn ensure_fresh(
     let now = deps.clock.now().timestamp();
     let claim = Item::new(lock.clone(), json!({"by": cause})).expiring(now + LOCK_SECS);
     match deps.store.put(claim, Condition::NotExists).await {
-        Ok(()) => {
-            refresh(
-                deps,
-                project,
-                integration,
-                token_url,
-                credentials,
-                cause,
-                lock,
-            )
-            .await
-        }
+        Ok(()) => {}
         Err(StoreError::ConditionFailed { .. }) => {
             drop(credentials);
-            wait_for_refresh(deps, project, integration, cause).await
+            return wait_for_token(deps, project, integration, grant, &lock, cause).await;
         }
+        Err(e) => return Err(OAuthError::Failed(e.to_string())),
+    }
+    // Another step may have stored a new token between this step's read of the
+    // integration and its lock: use that one rather than ask again (and then fail the
+    // revision guard on storing).
+    let current = match load(deps, project, integration).await {
+        Ok(current) => current,
+        Err(e) => {
+            let _ = deps.store.delete(&lock, Condition::Always).await;
+            return Err(e);
+        }
+    };
+    if current.revision == integration.revision {
+        return request_token(
+            deps,
+            project,
+            integration,
+            token_url,
+            grant,
+            credentials,
+            cause,
+            lock,
+        )
+        .await;
+    }
+    drop(credentials);
+    let credentials = match vault::open_for(
+        deps,
+        project,
+        &current,
+        AuditPurpose::StepExecution,
+        cause.clone(),
+    )
+    .await
+    {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            let _ = deps.store.delete(&lock, Condition::Always).await;
+            return Err(OAuthError::Failed(e.to_string()));
+        }
+    };
+    if fresh(&current, &credentials, deps.clock.now()) {
+        let _ = deps.store.delete(&lock, Condition::Always).await;
+        return Ok((current, credentials));
+    }
+    request_token(
+        deps,
+        project,
+        &current,
+        token_url,
+        grant,
+        credentials,
+        cause,
+        lock,
+    )
+    .await
+}
+
+async fn load(
+    deps: &Deps,
+    project: &ProjectId,
+    integration: &Integration,
+) -> Result<Integration, OAuthError> {
+    let key = Key::new(keys::project(project), keys::integration(&integration.name));
+    match deps.store.get(&key).await {
+        Ok(Some(item)) => item
+            .parse()
+            .map_err(|e: StoreError| OAuthError::Failed(e.to_string())),
+        Ok(None) => Err(OAuthError::Failed("the integration was deleted".into())),
         Err(e) => Err(OAuthError::Failed(e.to_string())),
     }
 }
 
-async fn wait_for_refresh(
+async fn wait_for_token(
     deps: &Deps,
     project: &ProjectId,
     before: &Integration,
-    cause: serde_json::Value,
+    grant: &dyn Grant,
+    lock: &Key,
+    cause: Value,
 ) -> Result<(Integration, Credentials), OAuthError> {
-    let key = Key::new(keys::project(project), keys::integration(&before.name));
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let current: Integration = match deps.store.get(&key).await {
-            Ok(Some(item)) => item
-                .parse()
-                .map_err(|e| OAuthError::Failed(e.to_string()))?,
-            Ok(None) => return Err(OAuthError::Failed("the integration was deleted".into())),
-            Err(e) => return Err(OAuthError::Failed(e.to_string())),
-        };
-        if let Some(reason) = &current.needs_attention {
-            return Err(OAuthError::Refused(reason.clone()));
-        }
+        // The lock is read before the integration: the holder stores the token and
+        // releases the lock in one transaction, so a lock found gone means the
+        // integration read next shows the new token, or that there is none.
+        let released = matches!(deps.store.get(lock).await, Ok(None));
+        let current = load(deps, project, before).await?;
         if current.credentials.version != before.credentials.version {
             let credentials =
                 vault::open_for(deps, project, &current, AuditPurpose::StepExecution, cause)
@@ -149,34 +314,52 @@ async fn wait_for_refresh(
                     .map_err(|e| OAuthError::Failed(e.to_string()))?;
             return Ok((current, credentials));
         }
+        if current.revision != before.revision {
+            if let Some(reason) = &current.needs_attention {
+                return Err(OAuthError::Refused(reason.clone()));
+            }
+        }
+        if released {
+            return Err(OAuthError::Failed(format!(
+                "another step's {} failed",
+                grant.name()
+            )));
+        }
     }
-    Err(OAuthError::Failed(
-        "another step's token refresh did not finish in time".into(),
-    ))
+    Err(OAuthError::Failed(format!(
+        "another step's {} did not finish in time",
+        grant.name()
+    )))
 }
 
-async fn refresh(
+/// Posts the grant's form and stores the answer. Called with the lock held; every path
+/// releases it.
+#[allow(clippy::too_many_arguments)]
+async fn request_token(
     deps: &Deps,
     project: &ProjectId,
     integration: &Integration,
     token_url: &str,
+    grant: &dyn Grant,
     credentials: Credentials,
-    cause: serde_json::Value,
+    cause: Value,
     lock: Key,
 ) -> Result<(Integration, Credentials), OAuthError> {
-    let secret = |name: &str| {
-        credentials
-            .get(name)
-            .map(|s| s.expose_secret().to_owned())
-            .unwrap_or_default()
+    let form = match grant.form(&credentials, token_url, deps.clock.now()) {
+        Ok(form) => form,
+        Err(problem) => {
+            let _ = deps.store.delete(&lock, Condition::Always).await;
+            return Err(OAuthError::Unusable(problem));
+        }
     };
-    let form = [
-        ("grant_type", "refresh_token".to_owned()),
-        ("refresh_token", secret("refresh_token")),
-        ("client_id", secret("client_id")),
-        ("client_secret", secret("client_secret")),
-    ];
+    // Registered for the log writer while the request is in flight, and masked in
+    // every error made from the answer.
+    let _registered = Registration::new(form.secrets.clone());
+    let redactor = credentials.redactor();
+    let extra = Redactor::new(form.secrets);
+    let mask = |text: &str| extra.text(&redactor.text(text));
     let body: String = form
+        .fields
         .iter()
         .map(|(k, v)| {
             format!(
@@ -198,7 +381,6 @@ async fn refresh(
         ],
         body: body.into_bytes(),
     };
-    let redactor = credentials.redactor();
     let answer = deps.live_edge.send(&request).await;
     drop(request);
     let pk = keys::project(project);
@@ -210,12 +392,12 @@ async fn refresh(
     let (status, parsed) = match answer {
         Ok(EdgeOutcome::Sent(r)) => (
             r.status,
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap_or_default(),
+            serde_json::from_slice::<Value>(&r.body).unwrap_or_default(),
         ),
         Ok(EdgeOutcome::WouldHaveSent) => (0, json!({})),
         Err(e) => {
             let _ = deps.store.delete(&lock, Condition::Always).await;
-            return Err(OAuthError::Failed(redactor.text(&e.to_string())));
+            return Err(OAuthError::Failed(mask(&e.to_string())));
         }
     };
     let access = parsed
@@ -228,11 +410,12 @@ async fn refresh(
             .and_then(|v| v.as_str())
             .unwrap_or("no access token")
             .to_owned();
-        let reason = redactor.text(&format!("{status} {reason}"));
-        // 4xx: the grant is refused (revoked, expired): a person must re-authorize.
+        let reason = mask(&format!("{status} {reason}"));
+        // 4xx: the grant is refused (revoked, expired, an unknown key): a person must
+        // act before it can work again.
         if (400..500).contains(&status) {
             let mut marked = integration.clone();
-            marked.needs_attention = Some(format!("token refresh refused: {reason}"));
+            marked.needs_attention = Some(format!("{} refused: {reason}", grant.name()));
             marked.revision += 1;
             let (audit, _) = vault::audit_record(
                 deps,
@@ -258,23 +441,35 @@ async fn refresh(
         let _ = deps.store.delete(&lock, Condition::Always).await;
         return Err(OAuthError::Failed(reason));
     };
+    // Registered before anything else can fail, so no error path can show it.
+    let mut next = Credentials::new();
+    next.insert("access_token", access);
+    if let Err(problem) = grant.check(&parsed) {
+        let _ = deps.store.delete(&lock, Condition::Always).await;
+        return Err(OAuthError::Failed(mask(&problem)));
+    }
+    // `expires_in` is a number in RFC 6749; some servers send it as a string.
     let expires_in = parsed
         .get("expires_in")
-        .and_then(|v| v.as_i64())
-        .unwrap_or(3600);
-    let mut next = Credentials::new();
+        .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
+        .unwrap_or_else(|| grant.default_lifetime());
     for name in credentials.names() {
+        if name == "access_token" {
+            continue;
+        }
         if let Some(value) = credentials.get(&name) {
             next.insert(name.clone(), value.expose_secret().to_owned());
         }
     }
-    next.insert("access_token", access);
-    if let Some(rotated) = parsed.get("refresh_token").and_then(|v| v.as_str()) {
-        next.insert("refresh_token", rotated.to_owned());
+    if grant.rotates_refresh_token() {
+        if let Some(rotated) = parsed.get("refresh_token").and_then(|v| v.as_str()) {
+            next.insert("refresh_token", rotated.to_owned());
+        }
     }
+    drop(parsed);
     drop(credentials);
     let version = integration.credentials.version + 1;
-    let envelope = vault::seal(
+    let envelope = match vault::seal(
         deps.keys.as_ref(),
         project,
         &integration.name,
@@ -282,7 +477,13 @@ async fn refresh(
         &next,
     )
     .await
-    .map_err(|e| OAuthError::Failed(e.to_string()))?;
+    {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            let _ = deps.store.delete(&lock, Condition::Always).await;
+            return Err(OAuthError::Failed(e.to_string()));
+        }
+    };
     let mut updated = integration.clone();
     updated.credentials = envelope;
     updated.revision += 1;
