@@ -7,6 +7,7 @@
 //! - `integrations`: creating integrations, Custom HTTP declarations.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
+//! - `notion_verification`: revealing Notion's handshake token once, then signed events.
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
@@ -21,6 +22,7 @@ mod integrations;
 mod keys;
 mod lambda_events;
 mod localstripe;
+mod notion_verification;
 mod oauth;
 mod runtime;
 mod store;

@@ -40,6 +40,7 @@ conformance!(
     a_missing_item_reads_as_none,
     not_exists_refuses_a_second_put_and_keeps_the_first,
     field_equals_guards_updates_by_version,
+    field_equals_compares_a_nested_document_whole,
     deletes_honour_their_condition,
     a_transaction_writes_all_or_nothing_and_names_the_failed_write,
     transactions_refuse_what_dynamodb_refuses,
@@ -168,6 +169,54 @@ async fn field_equals_guards_updates_by_version(store: Arc<dyn Store>, _clock: A
             .put(Item::new(key("I#absent"), json!({})), current)
             .await,
         Err(StoreError::ConditionFailed { index: None })
+    );
+}
+
+/// A condition on a field that holds an object (the Notion token reveal deletes its
+/// pending item only if its `envelope` is still the one it decrypted): equal only when
+/// the whole document is, nested lists included.
+async fn field_equals_compares_a_nested_document_whole(
+    store: Arc<dyn Store>,
+    _clock: Arc<FixedClock>,
+) {
+    let envelope = json!({"version": 0, "nonce": "bm9uY2U=", "fields": ["verification_token"]});
+    store
+        .put(
+            Item::new(
+                key("H#pending"),
+                json!({"envelope": envelope, "received_at": "t"}),
+            ),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    let mut other = envelope.clone();
+    other["nonce"] = json!("b3RoZXI=");
+    let guard = |value: serde_json::Value| Condition::FieldEquals {
+        field: "envelope".into(),
+        value,
+    };
+    assert_eq!(
+        store
+            .transact(vec![Write::Delete(key("H#pending"), guard(other))])
+            .await,
+        Err(StoreError::ConditionFailed { index: Some(0) })
+    );
+    assert!(store.get(&key("H#pending")).await.expect("get").is_some());
+    store
+        .transact(vec![Write::Delete(
+            key("H#pending"),
+            guard(envelope.clone()),
+        )])
+        .await
+        .expect("the same document matches");
+    assert_eq!(store.get(&key("H#pending")).await.expect("get"), None);
+    // Once it is gone, the same guard fails: a second delete cannot succeed.
+    assert_eq!(
+        store
+            .transact(vec![Write::Delete(key("H#pending"), guard(envelope))])
+            .await,
+        Err(StoreError::ConditionFailed { index: Some(0) })
     );
 }
 
