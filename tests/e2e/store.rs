@@ -173,8 +173,8 @@ async fn field_equals_guards_updates_by_version(store: Arc<dyn Store>, _clock: A
 }
 
 /// A condition on a field that holds an object (the Notion token reveal deletes its
-/// pending item only if its `envelope` is still the one it decrypted): equal only when
-/// the whole document is, nested lists included.
+/// pending item only if its `envelope` is still the one it decrypted, in a transaction
+/// with its audit record): equal only when the whole document is, nested lists included.
 async fn field_equals_compares_a_nested_document_whole(
     store: Arc<dyn Store>,
     _clock: Arc<FixedClock>,
@@ -190,34 +190,37 @@ async fn field_equals_compares_a_nested_document_whole(
         )
         .await
         .expect("put");
+    let reveal = |value: serde_json::Value, audit: &str| {
+        vec![
+            Write::Delete(
+                key("H#pending"),
+                Condition::FieldEquals {
+                    field: "envelope".into(),
+                    value,
+                },
+            ),
+            Write::Put(Item::new(key(audit), json!({})), Condition::NotExists),
+        ]
+    };
     let mut other = envelope.clone();
     other["nonce"] = json!("b3RoZXI=");
-    let guard = |value: serde_json::Value| Condition::FieldEquals {
-        field: "envelope".into(),
-        value,
-    };
     assert_eq!(
-        store
-            .transact(vec![Write::Delete(key("H#pending"), guard(other))])
-            .await,
+        store.transact(reveal(other, "A#1")).await,
         Err(StoreError::ConditionFailed { index: Some(0) })
     );
     assert!(store.get(&key("H#pending")).await.expect("get").is_some());
+    assert_eq!(store.get(&key("A#1")).await.expect("get"), None);
     store
-        .transact(vec![Write::Delete(
-            key("H#pending"),
-            guard(envelope.clone()),
-        )])
+        .transact(reveal(envelope.clone(), "A#2"))
         .await
         .expect("the same document matches");
     assert_eq!(store.get(&key("H#pending")).await.expect("get"), None);
-    // Once it is gone, the same guard fails: a second delete cannot succeed.
+    // Once it is gone, the same guard fails: a second reveal cannot succeed.
     assert_eq!(
-        store
-            .transact(vec![Write::Delete(key("H#pending"), guard(envelope))])
-            .await,
+        store.transact(reveal(envelope, "A#3")).await,
         Err(StoreError::ConditionFailed { index: Some(0) })
     );
+    assert_eq!(store.get(&key("A#3")).await.expect("get"), None);
 }
 
 async fn deletes_honour_their_condition(store: Arc<dyn Store>, _clock: Arc<FixedClock>) {
