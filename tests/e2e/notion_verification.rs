@@ -556,6 +556,21 @@ async fn a_set_webhook_verification_token_is_a_409_that_says_how_to_rotate() {
         app.pending("notion").await.is_some(),
         "a refused reveal removes nothing"
     );
+
+    // The rotation the 409 describes: drop the credential, Notion sends a new token
+    // (a recreated subscription), reveal it.
+    let dropped = app
+        .api(
+            Method::PUT,
+            "integrations/notion/credentials",
+            Some(json!({"credentials": {"integration_token": INTEGRATION_TOKEN}})),
+        )
+        .await;
+    assert_eq!(dropped.status, StatusCode::OK, "{}", dropped.text);
+    app.handshake("notion").await;
+    let revealed = app.reveal("notion").await;
+    assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.text);
+    assert_eq!(revealed.body["verification_token"], TOKEN);
 }
 
 #[tokio::test]
