@@ -360,6 +360,9 @@ pub enum AuditPurpose {
     TokenRefresh,
     /// Credentials stored (created or rotated): sealed, not decrypted.
     CredentialsStored,
+    /// The verification token a provider sent in its webhook handshake (Notion's),
+    /// decrypted once and shown to the user, who pastes it into the provider.
+    VerificationTokenRevealed,
 }
 
 /// One use of a credential. Append only: no API changes or removes one.

@@ -1,6 +1,7 @@
 //! The canary test: unique secret values planted in integrations of several providers,
 //! every flow run (create, rotate, describe, compile, sandbox run, live run against a
-//! local server that echoes credentials back, webhook verification, error paths), and
+//! local server that echoes credentials back, webhook verification, Notion's handshake
+//! token and its one reveal, error paths), and
 //! every response, log line, event and stored item (other than the envelopes) searched
 //! for them.
 
@@ -23,7 +24,11 @@ const TWILIO: &str = "canaryTwilioAuthToken5b81c2e0";
 const CUSTOM: &str = "canary-custom-bearer-2e9f7a41";
 const ROTATED: &str = "canary-rotated-bearer-8d3c6b05";
 const BASIC: &str = "canary-basic-password-61f0d2";
-const ALL: [&str; 7] = [
+const NOTION_KEY: &str = "ntn_canaryNotionIntegration3e8b1f0c9d27a4";
+/// Notion's handshake token: revealed once, deliberately, by the reveal route; that one
+/// answer is the only output allowed to carry it.
+const NOTION_VERIFY: &str = "secret_canaryNotionHandshake7d2e9a4c61b0";
+const ALL: [&str; 9] = [
     POSTMARK,
     STRIPE,
     STRIPE_HOOK,
@@ -31,6 +36,8 @@ const ALL: [&str; 7] = [
     CUSTOM,
     ROTATED,
     BASIC,
+    NOTION_KEY,
+    NOTION_VERIFY,
 ];
 
 /// Every log line of the test binary, through the production redacting writer (one
@@ -119,6 +126,7 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
         json!({"name": "basic-api", "provider": "custom_http", "credentials": {"username": "clinic", "password": BASIC},
                "config": {"base_url": url, "auth": {"scheme": "basic"},
                           "endpoints": [{"name": "echo", "method": "POST", "path": "/echo"}]}}),
+        json!({"name": "docs", "provider": "notion", "credentials": {"integration_token": NOTION_KEY}}),
         json!({"name": "bad", "provider": "stripe", "credentials": {"secret_key": format!("pk_{STRIPE}"), "nonsense": STRIPE}}),
         json!({"name": "bad-2", "provider": "postmark", "credentials": {"server_token": {"nested": POSTMARK}}}),
         json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": POSTMARK}}),
@@ -253,6 +261,88 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
         "the valid delivery was accepted: {webhook_statuses:?}"
     );
     assert_eq!(webhook_statuses[1], 401, "the forged delivery was refused");
+
+    // Notion: the handshake, the one reveal (the only answer allowed to carry the
+    // token), a second reveal, setting the token, a signed and a forged event.
+    let hook = |headers: Vec<(&'static str, String)>, body: String| {
+        let app = &app;
+        let p = p.clone();
+        async move {
+            let mut request = http::Request::builder()
+                .method("POST")
+                .uri(format!("/hooks/{p}/docs"))
+                .header("content-type", "application/json");
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let answer = app
+                .send(request.body(axum::body::Body::from(body)).expect("request"))
+                .await;
+            (
+                answer.status.as_u16(),
+                format!("{} {:?} {}", answer.status, answer.headers, answer.body),
+            )
+        }
+    };
+    let (status, out) = hook(
+        vec![],
+        json!({"verification_token": NOTION_VERIFY}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    outputs.push(out);
+    let reveal_path = format!("/projects/{p}/integrations/docs/webhook-verification-token");
+    let mut revealed = app
+        .call(Method::POST, &reveal_path, Some(&token), None)
+        .await;
+    assert_eq!(revealed.status, 200, "{}", revealed.body);
+    assert_eq!(revealed.body["verification_token"], NOTION_VERIFY);
+    // The rest of that answer (headers, instructions, timestamps) is searched too.
+    revealed.body["verification_token"] = Value::Null;
+    outputs.push(format!(
+        "{} {:?} {}",
+        revealed.status, revealed.headers, revealed.body
+    ));
+    outputs.push(call(Method::POST, reveal_path.clone(), None).await);
+    outputs.push(
+        call(
+            Method::PUT,
+            format!("/projects/{p}/integrations/docs/credentials"),
+            Some(json!({"credentials": {"integration_token": NOTION_KEY,
+                                        "webhook_verification_token": NOTION_VERIFY}})),
+        )
+        .await,
+    );
+    outputs.push(call(Method::POST, reveal_path, None).await);
+    let page_event = json!({"id": "evt-notion-canary", "type": "page.properties_updated",
+                            "entity": {"id": "page-canary", "type": "page"},
+                            "data": {"updated_properties": ["title"]}})
+    .to_string();
+    let mut notion_statuses = Vec::new();
+    for signature in [
+        shared::webhooks::signing::notion(NOTION_VERIFY, page_event.as_bytes()),
+        format!("sha256={NOTION_VERIFY}"),
+    ] {
+        let (status, out) = hook(vec![("x-notion-signature", signature)], page_event.clone()).await;
+        notion_statuses.push(status);
+        outputs.push(out);
+    }
+    assert_eq!(
+        notion_statuses,
+        [200, 401],
+        "signed accepted, forged refused"
+    );
+    let notion_audit = call(
+        Method::GET,
+        format!("/projects/{p}/integrations/docs/audit"),
+        None,
+    )
+    .await;
+    assert!(
+        notion_audit.contains("verification_token_revealed"),
+        "the reveal was audited: {notion_audit}"
+    );
+    outputs.push(notion_audit);
     app.local.bus.wait_idle().await;
 
     // Events.
@@ -261,7 +351,7 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
     // audit partitions.
     let store = &app.local.deps.store;
     let mut partitions = vec![format!("P#{p}")];
-    for name in ["mail", "payments", "sms", "tickets", "basic-api"] {
+    for name in ["mail", "payments", "sms", "tickets", "basic-api", "docs"] {
         partitions.push(format!("A#{p}#{name}"));
         partitions.push(format!("H#{p}#{name}"));
     }

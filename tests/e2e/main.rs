@@ -8,6 +8,7 @@
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
 //! - `smart`: SMART on FHIR Backend Services tokens for live FHIR steps.
+//! - `notion_verification`: revealing Notion's handshake token once, then signed events.
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
@@ -22,6 +23,7 @@ mod integrations;
 mod keys;
 mod lambda_events;
 mod localstripe;
+mod notion_verification;
 mod oauth;
 mod runtime;
 mod smart;

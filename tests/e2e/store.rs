@@ -40,6 +40,7 @@ conformance!(
     a_missing_item_reads_as_none,
     not_exists_refuses_a_second_put_and_keeps_the_first,
     field_equals_guards_updates_by_version,
+    field_equals_compares_a_nested_document_whole,
     deletes_honour_their_condition,
     a_transaction_writes_all_or_nothing_and_names_the_failed_write,
     transactions_refuse_what_dynamodb_refuses,
@@ -170,6 +171,57 @@ async fn field_equals_guards_updates_by_version(store: Arc<dyn Store>, _clock: A
             .await,
         Err(StoreError::ConditionFailed { index: None })
     );
+}
+
+/// A condition on a field that holds an object (the Notion token reveal deletes its
+/// pending item only if its `envelope` is still the one it decrypted, in a transaction
+/// with its audit record): equal only when the whole document is, nested lists included.
+async fn field_equals_compares_a_nested_document_whole(
+    store: Arc<dyn Store>,
+    _clock: Arc<FixedClock>,
+) {
+    let envelope = json!({"version": 0, "nonce": "bm9uY2U=", "fields": ["verification_token"]});
+    store
+        .put(
+            Item::new(
+                key("H#pending"),
+                json!({"envelope": envelope, "received_at": "t"}),
+            ),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    let reveal = |value: serde_json::Value, audit: &str| {
+        vec![
+            Write::Delete(
+                key("H#pending"),
+                Condition::FieldEquals {
+                    field: "envelope".into(),
+                    value,
+                },
+            ),
+            Write::Put(Item::new(key(audit), json!({})), Condition::NotExists),
+        ]
+    };
+    let mut other = envelope.clone();
+    other["nonce"] = json!("b3RoZXI=");
+    assert_eq!(
+        store.transact(reveal(other, "A#1")).await,
+        Err(StoreError::ConditionFailed { index: Some(0) })
+    );
+    assert!(store.get(&key("H#pending")).await.expect("get").is_some());
+    assert_eq!(store.get(&key("A#1")).await.expect("get"), None);
+    store
+        .transact(reveal(envelope.clone(), "A#2"))
+        .await
+        .expect("the same document matches");
+    assert_eq!(store.get(&key("H#pending")).await.expect("get"), None);
+    // Once it is gone, the same guard fails: a second reveal cannot succeed.
+    assert_eq!(
+        store.transact(reveal(envelope, "A#3")).await,
+        Err(StoreError::ConditionFailed { index: Some(0) })
+    );
+    assert_eq!(store.get(&key("A#3")).await.expect("get"), None);
 }
 
 async fn deletes_honour_their_condition(store: Arc<dyn Store>, _clock: Arc<FixedClock>) {

@@ -36,7 +36,8 @@ fn public_url(headers: &HeaderMap, uri: &axum::http::Uri) -> String {
     format!("{scheme}://{host}{path}")
 }
 
-fn request_id(headers: &HeaderMap) -> String {
+/// The request's id as API Gateway (or a proxy) set it, for audit records.
+pub(super) fn request_id(headers: &HeaderMap) -> String {
     ["x-amzn-requestid", "x-amzn-trace-id", "x-request-id"]
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))

@@ -11,6 +11,7 @@ mod integrations;
 mod problem;
 mod projects;
 mod runs;
+mod verification_token;
 mod workflows;
 
 use axum::Router;
@@ -106,6 +107,11 @@ pub const ROUTES: &[(Function, &str, &str)] = &[
         "/projects/{project}/integrations/{name}/audit",
     ),
     (
+        Function::AddIntegration,
+        "POST",
+        "/projects/{project}/integrations/{name}/webhook-verification-token",
+    ),
+    (
         Function::CompileContract,
         "POST",
         "/projects/{project}/workflows/{workflow}/steps/compile",
@@ -164,6 +170,10 @@ fn routes(function: Function, state: &AppState) -> Router<AppState> {
             .route(
                 "/projects/{project}/integrations/{name}/audit",
                 get(credentials::audit),
+            )
+            .route(
+                "/projects/{project}/integrations/{name}/webhook-verification-token",
+                post(verification_token::reveal),
             ),
         Function::CompileContract => Router::new()
             .route(

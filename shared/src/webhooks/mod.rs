@@ -26,8 +26,10 @@
 //! That token is the one unverified thing ever stored: sealed by the vault under the
 //! integration's context (envelope version 0), under `H#{project}#{integration}` /
 //! `#notion-verification-token`, for a week, only while the integration has no
-//! `webhook_verification_token`, and never used as a key: the user reads it, pastes
-//! it into Notion, and sets it as the integration's `webhook_verification_token`.
+//! `webhook_verification_token`, and never used as a key: the user reads it once
+//! (`POST /projects/{project}/integrations/{name}/webhook-verification-token`, which
+//! deletes it as it reveals it; see `http::verification_token`), pastes it into Notion,
+//! and sets it as the integration's `webhook_verification_token`.
 
 mod events;
 pub mod signing;
@@ -75,6 +77,18 @@ const MAX_EVENT_BYTES: usize = 200 * 1024;
 /// The sort key of the sealed Notion verification token in the dedupe partition (the
 /// receiver's own items there start with `#`; event ids never do, see [`key_safe`]).
 pub const NOTION_TOKEN_SK: &str = "#notion-verification-token";
+
+/// The credential the user sets the revealed token as. While the integration has it,
+/// no handshake token is kept (and none can be revealed).
+pub const NOTION_TOKEN_CREDENTIAL: &str = "webhook_verification_token";
+
+/// The field of the sealed envelope that holds the handshake's token.
+pub const NOTION_SEALED_FIELD: &str = "verification_token";
+
+/// The version the handshake's token is sealed under. No credential version of an
+/// integration is ever 0, so this envelope can never be mistaken for (or opened as)
+/// the integration's credentials, nor they for it.
+pub const NOTION_TOKEN_VERSION: u32 = 0;
 
 /// A delivery as it arrived.
 #[derive(Debug, Clone)]
@@ -224,24 +238,26 @@ async fn keep_notion_token(
         .credentials
         .fields
         .iter()
-        .any(|f| f == "webhook_verification_token")
+        .any(|f| f == NOTION_TOKEN_CREDENTIAL)
     {
         tracing::warn!(%project, integration = %integration.name,
             "Notion verification token received while one is already set; not kept (rotate the credential to change it)");
         return Ok(Outcome::HandshakeReceived);
     }
     let mut sealed = Credentials::new();
-    sealed.insert("verification_token", token);
-    // Version 0: no credential version of the integration is ever 0, so this envelope
-    // can never be mistaken for (or opened as) the integration's credentials.
-    let envelope = vault::seal(deps.keys.as_ref(), project, &integration.name, 0, &sealed)
-        .await
-        .map_err(|e| match e {
-            VaultError::Key(crate::ports::KeyError::Unavailable(why)) => {
-                WebhookError::Unavailable(why)
-            }
-            other => WebhookError::Internal(other.to_string()),
-        })?;
+    sealed.insert(NOTION_SEALED_FIELD, token);
+    let envelope = vault::seal(
+        deps.keys.as_ref(),
+        project,
+        &integration.name,
+        NOTION_TOKEN_VERSION,
+        &sealed,
+    )
+    .await
+    .map_err(|e| match e {
+        VaultError::Key(crate::ports::KeyError::Unavailable(why)) => WebhookError::Unavailable(why),
+        other => WebhookError::Internal(other.to_string()),
+    })?;
     drop(sealed);
     let now = deps.clock.now();
     let item = Item::new(
