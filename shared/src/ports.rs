@@ -64,7 +64,8 @@ impl Item {
 
     /// Reads the document back as a domain record.
     pub fn parse<T: for<'de> Deserialize<'de>>(&self) -> Result<T, StoreError> {
-        serde_json::from_value(self.doc.clone()).map_err(|e| {
+        // Deserialized from the borrowed document: no copy of it is made.
+        T::deserialize(&self.doc).map_err(|e| {
             StoreError::Corrupt(format!(
                 "item {}/{} does not parse: {e}",
                 self.key.pk, self.key.sk

@@ -293,6 +293,69 @@ async fn open_audited(
     }
 }
 
+/// The audit record of an opening whose writing is left to the caller, to go into the
+/// caller's own transaction (see [`open_deferred`]).
+#[must_use = "an opening's audit record must be written"]
+pub struct PendingAudit(crate::ports::Item);
+
+impl PendingAudit {
+    /// The record as a write, for the caller's transaction (append only: `NotExists`).
+    pub fn write(&self) -> crate::ports::Write {
+        crate::ports::Write::Put(self.0.clone(), crate::ports::Condition::NotExists)
+    }
+
+    /// Writes the record on its own.
+    pub async fn write_alone(self, deps: &crate::ports::Deps) -> Result<(), VaultError> {
+        deps.store
+            .put(self.0, crate::ports::Condition::NotExists)
+            .await
+            .map_err(|e| VaultError::AuditUnavailable(e.to_string()))
+    }
+}
+
+/// Opens credentials for a use that has no effect outside this process until the
+/// caller's transaction commits (checking a webhook's signature), and returns the
+/// audit record for the caller to write in that transaction — one commit instead of
+/// two — or on its own on every path that commits nothing ([`PendingAudit`]). The
+/// record is durable before anything the use decides becomes visible. A failed
+/// decryption is audited at once, as [`open_for`] does.
+pub async fn open_deferred(
+    deps: &crate::ports::Deps,
+    project: &ProjectId,
+    integration: &crate::domain::Integration,
+    purpose: crate::domain::AuditPurpose,
+    cause: serde_json::Value,
+) -> Result<(Credentials, PendingAudit), VaultError> {
+    let result = open(
+        deps.keys.as_ref(),
+        project,
+        &integration.name,
+        &integration.credentials,
+    )
+    .await;
+    let outcome = match &result {
+        Ok(_) => "decrypted".to_owned(),
+        Err(e) => format!("failed: {e}"),
+    };
+    let (item, _) = audit_record(
+        deps,
+        project,
+        &integration.name,
+        integration.credentials.version,
+        purpose,
+        cause,
+        outcome,
+    );
+    let audit = PendingAudit(item);
+    match result {
+        Ok(credentials) => Ok((credentials, audit)),
+        Err(e) => {
+            audit.write_alone(deps).await?;
+            Err(e)
+        }
+    }
+}
+
 /// An audit record as a store item (append only: written with `NotExists`).
 pub fn audit_record(
     deps: &crate::ports::Deps,

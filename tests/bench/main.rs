@@ -4,6 +4,9 @@
 //! Timings are wall-clock per call over many calls, reported as percentiles; run on an
 //! otherwise idle machine, release build.
 
+#[global_allocator]
+static ALLOCATOR: shared::Allocator = shared::Allocator;
+
 mod runtime;
 
 use std::time::{Duration, Instant};
@@ -189,7 +192,13 @@ fn bench_ingest() {
     use shared::webhooks::{self, Delivery, Outcome, signing};
 
     const EVENTS: usize = 20_000;
-    const IN_FLIGHT: usize = 64;
+    // Deliveries in flight at once (a provider retries and fans out; several providers
+    // deliver at the same time). STUDIO_BENCH_IN_FLIGHT changes it.
+    let in_flight: usize = std::env::var("STUDIO_BENCH_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(64);
     const SECRET: &str = "whsec_bench_secret_0123456789abcdef";
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -297,10 +306,10 @@ fn bench_ingest() {
         {
             let start = Instant::now();
             let mut workers = Vec::new();
-            for w in 0..IN_FLIGHT {
+            for w in 0..in_flight {
                 let store = deps.store.clone();
                 workers.push(tokio::spawn(async move {
-                    for i in 0..(5_000 / IN_FLIGHT) {
+                    for i in 0..(5_000 / in_flight) {
                         let key = Key::new("BENCH", format!("{w}-{i}"));
                         store
                             .put(Item::new(key, json!({"n": i})), Condition::NotExists)
@@ -312,9 +321,9 @@ fn bench_ingest() {
             for w in workers {
                 w.await.expect("worker");
             }
-            let n = (5_000 / IN_FLIGHT) * IN_FLIGHT;
+            let n = (5_000 / in_flight) * in_flight;
             println!(
-                "ingest: the store alone, one conditional put: {:.0}/s ({IN_FLIGHT} in flight)",
+                "ingest: the store alone, one conditional put: {:.0}/s ({in_flight} in flight)",
                 n as f64 / start.elapsed().as_secs_f64()
             );
         }
@@ -327,7 +336,7 @@ fn bench_ingest() {
                 let samples = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
                 let start = Instant::now();
                 let mut workers = Vec::new();
-                for _ in 0..IN_FLIGHT {
+                for _ in 0..in_flight {
                     let (queue, samples, deps) = (queue.clone(), samples.clone(), deps.clone());
                     workers.push(tokio::spawn(async move {
                         loop {
@@ -346,7 +355,7 @@ fn bench_ingest() {
                 }
                 let elapsed = start.elapsed();
                 println!(
-                    "ingest: {label}: {n} in {elapsed:.2?} = {:.0}/s ({IN_FLIGHT} in flight)",
+                    "ingest: {label}: {n} in {elapsed:.2?} = {:.0}/s ({in_flight} in flight)",
                     n as f64 / elapsed.as_secs_f64()
                 );
                 let samples = std::mem::take(&mut *samples.lock().expect("lock"));

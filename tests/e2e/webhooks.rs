@@ -1565,3 +1565,133 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
         n as f64 / elapsed.as_secs_f64()
     );
 }
+
+use shared::ports::{Page, Store, StoreError, Write};
+
+/// A store that refuses single writes (an audit record written on its own) and serves
+/// everything else.
+struct RefusingSingleWrites(Arc<dyn Store>);
+
+#[async_trait]
+impl Store for RefusingSingleWrites {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, _: Item, _: Condition) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("injected: throttled".into()))
+    }
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.0.delete(key, condition).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.0.transact(writes).await
+    }
+    async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.0.transact_relaxed(writes).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.0.query(query).await
+    }
+}
+
+/// A verified new event costs one commit: the audit record of the secret's decryption
+/// is written in the event's own transaction. A delivery that records nothing (a
+/// duplicate, a bad signature) writes its audit record on its own, and if that record
+/// cannot be written, the delivery is not answered as if it had been checked: 503, so
+/// the provider retries.
+#[tokio::test]
+async fn a_verified_event_is_one_commit_with_its_audit_record_and_no_audit_no_answer() {
+    let local = local_deps();
+    let refusing: Arc<dyn Store> = Arc::new(RefusingSingleWrites(local.deps.store.clone()));
+    let counting = local.writes.clone();
+    let app = Hooks::with(local).await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_abc"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let body = stripe_event("evt_1", "cus_1", "a@example.com", "b@example.com");
+    let signature = signing::stripe(WHSEC, app.now(), body.as_bytes());
+    let before = counting.writes();
+    let answer = app
+        .post("stripe", &[("stripe-signature", &signature)], body.clone())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        counting.writes() - before,
+        1,
+        "one commit for event and audit"
+    );
+    let audited = |app: &Hooks| {
+        let store = app.local.deps.store.clone();
+        let project = app.project.clone();
+        async move {
+            store
+                .query(&Query::prefix(
+                    keys::audit(&project, &IntegrationName::parse("stripe").expect("n")),
+                    "",
+                ))
+                .await
+                .expect("audit")
+                .items
+                .len()
+        }
+    };
+    assert_eq!(audited(&app).await, 1);
+
+    // Now single writes fail: the event's transaction would still carry its record,
+    // but a duplicate or a forged delivery has only the record to write.
+    let mut refused = app.local.deps.clone();
+    refused.store = refusing;
+    let router = local_router(AppState {
+        deps: refused,
+        max_webhook_bytes: 256 * 1024,
+    });
+    let call = |headers: Vec<(&'static str, String)>, body: String| {
+        let router = router.clone();
+        async move {
+            let mut request = Request::builder()
+                .method("POST")
+                .uri("/hooks/clinic/stripe")
+                .header("host", HOST)
+                .header("x-forwarded-proto", "https");
+            for (k, v) in headers {
+                request = request.header(k, v);
+            }
+            router
+                .oneshot(request.body(Body::from(body)).expect("request"))
+                .await
+                .expect("infallible")
+                .status()
+        }
+    };
+    let duplicate = call(vec![("stripe-signature", signature.clone())], body.clone()).await;
+    assert_eq!(duplicate, StatusCode::SERVICE_UNAVAILABLE);
+    let forged = call(
+        vec![(
+            "stripe-signature",
+            signing::stripe("whsec_not_the_secret", app.now(), body.as_bytes()),
+        )],
+        body.clone(),
+    )
+    .await;
+    assert_eq!(forged, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(audited(&app).await, 1, "nothing more could be written");
+    let fresh = stripe_event("evt_2", "cus_2", "c@example.com", "d@example.com");
+    let recorded = call(
+        vec![(
+            "stripe-signature",
+            signing::stripe(WHSEC, app.now(), fresh.as_bytes()),
+        )],
+        fresh,
+    )
+    .await;
+    assert_eq!(
+        recorded,
+        StatusCode::OK,
+        "its record rides in the event's transaction"
+    );
+    assert_eq!(audited(&app).await, 2);
+}

@@ -1,6 +1,9 @@
 //! The add-integration Lambda function: configuration from the environment, adapters built
 //! once at start-up, then every invocation served by the shared handler.
 
+#[global_allocator]
+static ALLOCATOR: shared::Allocator = shared::Allocator;
+
 use shared::{app, config::Config, http::Function, lambda, telemetry};
 
 #[tokio::main]

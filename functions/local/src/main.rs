@@ -2,6 +2,9 @@
 //! by default (no AWS account needed). The in-process bus delivers events to
 //! execute-step's handler, as the EventBridge rules do on AWS.
 
+#[global_allocator]
+static ALLOCATOR: shared::Allocator = shared::Allocator;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -30,6 +30,24 @@ struct Stored {
     expires_at: Option<i64>,
 }
 
+/// A stored value as written: the document borrowed, not copied.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    doc: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+/// A stored value as a condition reads it: the document left unparsed until a
+/// condition needs its fields (`NotExists` and `Exists` only need to know it is live).
+#[derive(Deserialize)]
+struct StoredRaw<'a> {
+    #[serde(borrow)]
+    doc: &'a serde_json::value::RawValue,
+    #[serde(default)]
+    expires_at: Option<i64>,
+}
+
 pub struct LocalStore {
     db: Arc<Database>,
     clock: Arc<dyn Clock>,
@@ -302,20 +320,37 @@ fn apply(
             Ok(key) => key,
             Err(e) => return Ok(Err(e)),
         };
-        let current = match table.get(key.as_slice()).map_err(unavailable)? {
-            Some(raw) => {
-                let stored = decode_value(raw.value())?;
-                match stored.expires_at {
-                    Some(at) if at <= now => None,
-                    _ => Some(stored.doc),
-                }
-            }
-            None => None,
-        };
         let condition = match write {
             Write::Put(_, c) | Write::Delete(_, c) | Write::Check(_, c) => c,
         };
-        if !condition.holds(current.as_ref()) {
+        let holds = match condition {
+            Condition::Always => true,
+            _ => {
+                let raw = table.get(key.as_slice()).map_err(unavailable)?;
+                let live = match &raw {
+                    Some(raw) => {
+                        let stored: StoredRaw = serde_json::from_slice(raw.value())
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        match stored.expires_at {
+                            Some(at) if at <= now => None,
+                            _ => Some(stored.doc),
+                        }
+                    }
+                    None => None,
+                };
+                match (condition, live) {
+                    (Condition::NotExists, live) => live.is_none(),
+                    (Condition::Exists, live) => live.is_some(),
+                    (_, None) => condition.holds(None),
+                    (_, Some(doc)) => {
+                        let doc: Value = serde_json::from_str(doc.get())
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        condition.holds(Some(&doc))
+                    }
+                }
+            }
+        };
+        if !holds {
             return Ok(Err(StoreError::ConditionFailed {
                 index: if writes.len() > 1 { Some(index) } else { None },
             }));
@@ -325,8 +360,8 @@ fn apply(
     for (write, key) in writes.iter().zip(encoded) {
         match write {
             Write::Put(item, _) => {
-                let value = serde_json::to_vec(&Stored {
-                    doc: item.doc.clone(),
+                let value = serde_json::to_vec(&StoredRef {
+                    doc: &item.doc,
                     expires_at: item.expires_at,
                 })
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;

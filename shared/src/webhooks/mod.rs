@@ -6,7 +6,10 @@
 //!    sends no webhooks);
 //! 2. the signature, on the raw bytes, with the provider's own scheme ([`verify`]) and
 //!    the integration's webhook secret, decrypted through [`webhook_credentials`] (the
-//!    one place a webhook secret is opened, audited as `webhook_verification`). No
+//!    one place a webhook secret is opened, audited as `webhook_verification`: the
+//!    record is written in the transaction of the first recorded event, or on its own
+//!    before any other answer, so it is durable before anything the secret decided
+//!    is visible — one commit per delivery instead of two). No
 //!    secret set means 401: a provider whose webhooks are signed is never accepted
 //!    unsigned. Nothing is parsed before this step, except what the scheme itself
 //!    reads (Twilio's form fields, Mailgun's signature object);
@@ -159,9 +162,9 @@ pub async fn webhook_credentials(
     project: &ProjectId,
     integration: &Integration,
     request_id: &str,
-) -> Result<Credentials, WebhookError> {
+) -> Result<(Credentials, vault::PendingAudit), WebhookError> {
     let cause = json!({"webhook_request": request_id});
-    vault::open_for(
+    vault::open_deferred(
         deps,
         project,
         integration,
@@ -321,22 +324,64 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
     precheck(hooks, header.as_deref(), &signed, DEDUPE_TTL_SECS)
         .map_err(|r| reject(&project, &name, r))?;
 
-    let credentials =
+    let (credentials, audit) =
         webhook_credentials(deps, &project, &integration, &delivery.request_id).await?;
-    let secret = credentials
-        .get(field)
-        .ok_or_else(|| Rejected::NoSecret(field.clone()))?;
-    let verified = verify(
-        hooks,
-        header.as_deref(),
-        secret.expose_secret(),
-        &signed,
-        DEDUPE_TTL_SECS,
-    )
-    .map_err(|r| reject(&project, &name, r))?;
-    drop(credentials);
+    // The audit record of this decryption goes into the first transaction that records
+    // an event; on every other path it is written on its own before the answer.
+    let mut audit = Some(audit);
+    let result: Result<Outcome, WebhookError> = async {
+        let secret = credentials
+            .get(field)
+            .ok_or_else(|| Rejected::NoSecret(field.clone()))?;
+        let verified = verify(
+            hooks,
+            header.as_deref(),
+            secret.expose_secret(),
+            &signed,
+            DEDUPE_TTL_SECS,
+        )
+        .map_err(|r| reject(&project, &name, r))?;
+        drop(credentials);
+        record_all(
+            deps,
+            &project,
+            &name,
+            hooks,
+            header.as_deref(),
+            &delivery,
+            verified,
+            now,
+            started,
+            &mut audit,
+        )
+        .await
+    }
+    .await;
+    if let Some(audit) = audit.take() {
+        // Fail closed: no answer decided with the secret goes out without its record.
+        audit
+            .write_alone(deps)
+            .await
+            .map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+    }
+    result
+}
 
-    let doc = read(hooks, &delivery.headers, &delivery.body, header.as_deref())?;
+/// The verified part of [`ingest`]: reads the events and records each.
+#[allow(clippy::too_many_arguments)]
+async fn record_all(
+    deps: &Deps,
+    project: &ProjectId,
+    name: &IntegrationName,
+    hooks: &Webhooks,
+    header: Option<&str>,
+    delivery: &Delivery,
+    verified: Verified,
+    now: i64,
+    started: Instant,
+    audit: &mut Option<vault::PendingAudit>,
+) -> Result<Outcome, WebhookError> {
+    let doc = read(hooks, &delivery.headers, &delivery.body, header)?;
     if hooks.signature == SignatureScheme::SlackV0
         && doc.get("type").and_then(Value::as_str) == Some("url_verification")
     {
@@ -365,12 +410,13 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
             Ok(draft) => {
                 let recorded = record(
                     deps,
-                    &project,
-                    &name,
+                    project,
+                    name,
                     &id,
                     draft,
                     verified.token.as_deref(),
                     now,
+                    audit,
                 )
                 .await;
                 match recorded {
@@ -441,6 +487,7 @@ fn revision_of(item: &Item) -> u64 {
         .unwrap_or(0)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn record(
     deps: &Deps,
     project: &ProjectId,
@@ -449,6 +496,7 @@ async fn record(
     draft: Draft,
     token: Option<&str>,
     now: i64,
+    audit: &mut Option<vault::PendingAudit>,
 ) -> Result<Recorded, WebhookError> {
     let partition = keys::webhook_dedupe(project, integration);
     let marker = Key::new(partition.clone(), event_id);
@@ -509,8 +557,14 @@ async fn record(
                 Condition::NotExists,
             ));
         }
+        let token_index = token_key.as_ref().map(|_| 2);
+        if let Some(audit) = audit.as_ref() {
+            writes.push(audit.write());
+        }
         match deps.store.transact(writes).await {
             Ok(()) => {
+                // The decryption's audit record is durable with this event.
+                *audit = None;
                 let mut change = DataChanged {
                     project: project.clone(),
                     integration: integration.clone(),
@@ -542,9 +596,14 @@ async fn record(
             }
             Err(StoreError::ConditionFailed { index: Some(0) }) => return Ok(Recorded::Duplicate),
             Err(StoreError::ConditionFailed { index: Some(1) }) => continue,
-            Err(StoreError::ConditionFailed { index: Some(_) }) => {
+            Err(StoreError::ConditionFailed { index: Some(i) }) if Some(i) == token_index => {
                 return Err(WebhookError::Unauthorized(Rejected::Malformed(
                     "signature token (already used for another event)".into(),
+                )));
+            }
+            Err(StoreError::ConditionFailed { index: Some(i) }) => {
+                return Err(WebhookError::Internal(format!(
+                    "write {i} of the event's transaction refused (an audit record id reused?)"
                 )));
             }
             Err(StoreError::ConditionFailed { index: None }) => {
