@@ -213,6 +213,13 @@ fn bench_ingest() {
     };
     runtime.block_on(async {
         let mut local = studio_tests::local_deps();
+        // STUDIO_BENCH_CONSUMER=off: DataChanged is published to a bus with no consumer,
+        // as ingest-webhook's is on AWS (execute-step is another function there);
+        // by default execute-step's handler consumes it in this process, as in
+        // studio-local, and its trigger matching shares the two cores.
+        if std::env::var("STUDIO_BENCH_CONSUMER").as_deref() == Ok("off") {
+            local.deps.bus = Arc::new(shared::adapters::InProcessBus::new());
+        }
         // Kept until the bench ends, then removed with the database in it.
         let mut _elsewhere = None;
         if let Ok(dir) = std::env::var("STUDIO_BENCH_DIR") {

@@ -573,7 +573,7 @@ async fn record(
                     change: draft.change,
                     changed_fields,
                     before,
-                    after: draft.after.clone(),
+                    after: draft.after,
                     provider_event_id: event_id.to_owned(),
                 };
                 let size = serde_json::to_vec(&change)
