@@ -136,7 +136,13 @@ impl ExecuteStep {
                 mode: RunMode::Live,
                 trigger: RunTrigger::DataChange(event.clone()),
             };
-            match crate::runtime::start_run(&self.deps, start).await {
+            // Once per provider event and workflow: a retry of this delivery (after a
+            // later workflow failed to start) does not start this one again.
+            let occasion = format!(
+                "{}\u{0}{}\u{0}{}",
+                event.integration, event.provider_event_id, workflow
+            );
+            match crate::runtime::start_run_once(&self.deps, start, &occasion).await {
                 Ok(run) => started.push(run.id),
                 Err(RuntimeError::NotImplemented(what)) => {
                     let names: Vec<&str> = matched.iter().map(WorkflowId::as_str).collect();

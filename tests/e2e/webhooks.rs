@@ -1111,6 +1111,40 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
             assert_eq!(run.doc["mode"], "live");
             assert_eq!(run.doc["trigger"]["kind"], "data_change");
             assert_eq!(run.doc["trigger"]["after"]["state"]["name"], "Done");
+
+            // The bus delivers again (as after a failed invocation): the same runs are
+            // found, none is started twice.
+            let again = ExecuteStep::new(app.local.deps.clone())
+                .handle(BusEvent::of("DataChanged", moved).expect("event"))
+                .await
+                .expect("redelivery");
+            let ids = |a: &Value| {
+                let mut ids: Vec<String> = a["started_runs"]
+                    .as_array()
+                    .expect("runs")
+                    .iter()
+                    .map(|r| r.as_str().expect("id").to_owned())
+                    .collect();
+                ids.sort();
+                ids
+            };
+            assert_eq!(ids(&again), ids(&answer), "the same runs, not new ones");
+            let runs = app
+                .local
+                .deps
+                .store
+                .query(&Query::prefix(
+                    keys::project(&app.project),
+                    keys::RUN_PREFIX,
+                ))
+                .await
+                .expect("runs");
+            let count = runs
+                .items
+                .iter()
+                .filter(|i| i.key.sk.matches('#').count() == 1)
+                .count();
+            assert_eq!(count, 2, "one run per matched workflow that can run");
         }
         // Until the step runtime starts runs, the matched workflows are named.
         Err(HandlerError::NotImplemented(why)) => {

@@ -97,6 +97,28 @@ async fn load_workflow(
 
 /// Starts a run: stores it and asks for its first step.
 pub async fn start_run(deps: &Deps, start: StartRun) -> Result<Run, RuntimeError> {
+    start_run_inner(deps, start, None).await
+}
+
+/// Starts a run at most once per `occasion` (a provider event for one workflow): a
+/// retried delivery of the same occasion finds the run it started and asks for its
+/// first step again (which does nothing if that step ran), instead of starting a
+/// second run that would repeat live calls. The marker lives as long as webhook
+/// dedupe markers (7 days).
+pub async fn start_run_once(
+    deps: &Deps,
+    start: StartRun,
+    occasion: &str,
+) -> Result<Run, RuntimeError> {
+    start_run_inner(deps, start, Some(occasion)).await
+}
+
+async fn start_run_inner(
+    deps: &Deps,
+    start: StartRun,
+    occasion: Option<&str>,
+) -> Result<Run, RuntimeError> {
+    use sha2::Digest as _;
     let workflow = load_workflow(deps, &start.project, &start.workflow).await?;
     let first = *workflow.steps.first().ok_or_else(|| {
         RuntimeError::Invalid(format!("workflow {} has no steps yet", start.workflow))
@@ -112,14 +134,55 @@ pub async fn start_run(deps: &Deps, start: StartRun) -> Result<Run, RuntimeError
         started_at: deps.clock.now(),
         finished_at: None,
     };
-    let item = Item::of(
-        Key::new(keys::project(&start.project), keys::run(&id)),
-        &run,
-    )?;
-    let writes = vec![crate::ports::Write::Put(item, Condition::NotExists)];
-    match run.mode {
-        RunMode::Sandbox => deps.store.transact_relaxed(writes).await?,
-        RunMode::Live => deps.store.transact(writes).await?,
+    let pk = keys::project(&start.project);
+    let item = Item::of(Key::new(pk.clone(), keys::run(&id)), &run)?;
+    let mut writes = vec![crate::ports::Write::Put(item, Condition::NotExists)];
+    // The occasion is hashed: provider event ids are not ours to put in keys.
+    let marker = occasion.map(|o| {
+        Key::new(
+            pk.clone(),
+            format!("K#{}", hex::encode(sha2::Sha256::digest(o.as_bytes()))),
+        )
+    });
+    if let Some(marker) = &marker {
+        writes.push(crate::ports::Write::Put(
+            Item::new(marker.clone(), json!({"run": id}))
+                .expiring(deps.clock.now().timestamp() + crate::webhooks::DEDUPE_TTL_SECS),
+            Condition::NotExists,
+        ));
+    }
+    let written = match run.mode {
+        RunMode::Sandbox => deps.store.transact_relaxed(writes).await,
+        RunMode::Live => deps.store.transact(writes).await,
+    };
+    match (written, &marker) {
+        (Ok(()), _) => {}
+        (Err(StoreError::ConditionFailed { index: Some(1) }), Some(marker)) => {
+            // Started before: carry on with that run.
+            let earlier = deps
+                .store
+                .get(marker)
+                .await?
+                .and_then(|m| m.doc.get("run").and_then(Value::as_str).map(str::to_owned))
+                .ok_or_else(|| RuntimeError::Unavailable("run marker vanished; retry".into()))?;
+            let earlier = deps
+                .store
+                .get(&Key::new(
+                    pk,
+                    keys::run(
+                        &RunId::parse(&earlier)
+                            .map_err(|e| RuntimeError::Internal(e.to_string()))?,
+                    ),
+                ))
+                .await?
+                .ok_or_else(|| RuntimeError::Internal("a run marker names a missing run".into()))?
+                .parse::<Run>()?;
+            if earlier.status == RunStatus::Running {
+                request_step(deps, &start.project, &earlier, first).await?;
+            }
+            return Ok(earlier);
+        }
+        (Err(e), _) => return Err(e.into()),
     }
     request_step(deps, &start.project, &run, first).await?;
     Ok(run)
