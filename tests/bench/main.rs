@@ -1,5 +1,7 @@
 //! `cargo run --release -p studio-tests --bin bench [NAME...]`: prints the figures that
-//! BENCHMARKS.md records. Names: `describe`, `compile`, `ingest` (default: all).
+//! BENCHMARKS.md records. Names: `describe`, `compile`, `runtime`, `startup`, `ingest`
+//! (default: all). `ingest` reads `STUDIO_BENCH_DIR`, `STUDIO_BENCH_IN_FLIGHT` and
+//! `STUDIO_BENCH_CONSUMER=off`.
 //!
 //! Timings are wall-clock per call over many calls, reported as percentiles; run on an
 //! otherwise idle machine, release build.
