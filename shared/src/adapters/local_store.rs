@@ -140,7 +140,7 @@ impl LocalStore {
 
 /// One caller's writes, waiting for the writer thread.
 struct Pending {
-    writes: Vec<Write>,
+    writes: Vec<Prepared>,
     /// False for [`Store::transact_relaxed`]: may be answered before the fsync.
     durable: bool,
     reply: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
@@ -305,28 +305,69 @@ fn flush(db: &Database, commits: &Commits) -> Result<(), StoreError> {
     result
 }
 
+/// One write, encoded on the caller's thread (key bytes, value bytes): the writer
+/// thread, which every write goes through, only checks conditions and touches the
+/// tree.
+struct Prepared {
+    key: Vec<u8>,
+    op: Op,
+    condition: Condition,
+}
+
+enum Op {
+    Put(Vec<u8>),
+    Delete,
+    Check,
+}
+
+/// Encodes a caller's writes; an invalid key fails the caller alone.
+fn prepare(writes: Vec<Write>) -> Result<Vec<Prepared>, StoreError> {
+    writes
+        .into_iter()
+        .map(|write| {
+            let key = encode_key(write.key())?;
+            Ok(match write {
+                Write::Put(item, condition) => Prepared {
+                    key,
+                    op: Op::Put(
+                        serde_json::to_vec(&StoredRef {
+                            doc: &item.doc,
+                            expires_at: item.expires_at,
+                        })
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    ),
+                    condition,
+                },
+                Write::Delete(_, condition) => Prepared {
+                    key,
+                    op: Op::Delete,
+                    condition,
+                },
+                Write::Check(_, condition) => Prepared {
+                    key,
+                    op: Op::Check,
+                    condition,
+                },
+            })
+        })
+        .collect()
+}
+
 /// Applies one caller's writes inside the batch's transaction. The outer error is
 /// fatal to the whole batch (storage failure); the inner result is this caller's.
 fn apply(
     table: &mut redb::Table<&[u8], &[u8]>,
-    writes: &[Write],
+    writes: &[Prepared],
     now: i64,
 ) -> Result<Result<(), StoreError>, StoreError> {
     // Check every condition first, then write: a failed condition leaves the table as
     // this caller found it.
-    let mut encoded = Vec::with_capacity(writes.len());
     for (index, write) in writes.iter().enumerate() {
-        let key = match encode_key(write.key()) {
-            Ok(key) => key,
-            Err(e) => return Ok(Err(e)),
-        };
-        let condition = match write {
-            Write::Put(_, c) | Write::Delete(_, c) | Write::Check(_, c) => c,
-        };
+        let condition = &write.condition;
         let holds = match condition {
             Condition::Always => true,
             _ => {
-                let raw = table.get(key.as_slice()).map_err(unavailable)?;
+                let raw = table.get(write.key.as_slice()).map_err(unavailable)?;
                 let live = match &raw {
                     Some(raw) => {
                         let stored: StoredRaw = serde_json::from_slice(raw.value())
@@ -355,24 +396,18 @@ fn apply(
                 index: if writes.len() > 1 { Some(index) } else { None },
             }));
         }
-        encoded.push(key);
     }
-    for (write, key) in writes.iter().zip(encoded) {
-        match write {
-            Write::Put(item, _) => {
-                let value = serde_json::to_vec(&StoredRef {
-                    doc: &item.doc,
-                    expires_at: item.expires_at,
-                })
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    for write in writes {
+        match &write.op {
+            Op::Put(value) => {
                 table
-                    .insert(key.as_slice(), value.as_slice())
+                    .insert(write.key.as_slice(), value.as_slice())
                     .map_err(unavailable)?;
             }
-            Write::Delete(..) => {
-                table.remove(key.as_slice()).map_err(unavailable)?;
+            Op::Delete => {
+                table.remove(write.key.as_slice()).map_err(unavailable)?;
             }
-            Write::Check(..) => {}
+            Op::Check => {}
         }
     }
     Ok(Ok(()))
@@ -415,6 +450,7 @@ impl Store for LocalStore {
 
     async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         check_transaction(&writes)?;
+        let writes = prepare(writes)?;
         match self.relaxed_here(&writes) {
             Some(result) => result,
             None => self.enqueue(writes, false).await,
@@ -520,6 +556,7 @@ fn lower_after_upper(lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> bool {
 
 impl LocalStore {
     async fn transact_unchecked(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let writes = prepare(writes)?;
         self.enqueue(writes, true).await
     }
 
@@ -527,7 +564,7 @@ impl LocalStore {
     /// runs (else `None`: the writer thread takes it). A non-durable redb commit takes
     /// microseconds; handing it to the writer thread and back costs two thread
     /// wake-ups, which is most of a sandbox step.
-    fn relaxed_here(&self, writes: &[Write]) -> Option<Result<(), StoreError>> {
+    fn relaxed_here(&self, writes: &[Prepared]) -> Option<Result<(), StoreError>> {
         let _gate = self.commits.gate.try_lock().ok()?;
         let now = self.clock.now().timestamp();
         let attempt = || -> Result<Result<(), StoreError>, StoreError> {
@@ -561,7 +598,7 @@ impl LocalStore {
         Some(result)
     }
 
-    async fn enqueue(&self, writes: Vec<Write>, durable: bool) -> Result<(), StoreError> {
+    async fn enqueue(&self, writes: Vec<Prepared>, durable: bool) -> Result<(), StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.writer
             .lock()
