@@ -1729,3 +1729,68 @@ async fn a_verified_event_is_one_commit_with_its_audit_record_and_no_audit_no_an
     );
     assert_eq!(audited(&app).await, 2);
 }
+
+/// Providers do not promise delivery order. An event that happened before the one the
+/// cached entity already reflects is acknowledged and recorded as seen (a retry of it
+/// stays a duplicate), but it neither rolls the cached state back nor publishes a
+/// change that is no longer true.
+#[tokio::test]
+async fn a_late_older_event_does_not_roll_back_the_cached_entity() {
+    let app = Hooks::new().await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_abc"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let event = |id: &str, email: &str, previous: &str, created: i64| {
+        let mut doc: Value =
+            serde_json::from_str(&stripe_event(id, "cus_9", email, previous)).expect("json");
+        doc["created"] = json!(created);
+        serde_json::to_string_pretty(&doc).expect("json")
+    };
+    let send = |body: String| {
+        let signature = signing::stripe(WHSEC, app.now(), body.as_bytes());
+        let app = &app;
+        async move {
+            app.post("stripe", &[("stripe-signature", &signature)], body)
+                .await
+        }
+    };
+    // Newest first: the customer's email went a → b (at 100), then b → c (at 200), and
+    // the second change arrives first.
+    let newer = send(event(
+        "evt_new",
+        "c@example.com",
+        "b@example.com",
+        1_795_953_200,
+    ))
+    .await;
+    assert_eq!(newer.body["changes"], 1, "{}", newer.body);
+    let older = event("evt_old", "b@example.com", "a@example.com", 1_795_953_100);
+    let late = send(older.clone()).await;
+    assert_eq!(late.status, StatusCode::OK);
+    assert_eq!(
+        late.body,
+        json!({"outcome": "recorded", "events": 1, "changes": 0, "duplicates": 0, "ignored": 1})
+    );
+    let cached = app
+        .entity("stripe", "customer", "cus_9")
+        .await
+        .expect("cached");
+    assert_eq!(cached["state"]["email"], "c@example.com", "not rolled back");
+    assert_eq!(app.changes().len(), 1, "no stale DataChanged");
+    let retried = send(older).await;
+    assert_eq!(retried.body["duplicates"], 1, "{}", retried.body);
+    // A newer event still applies, over the newest cached one.
+    let newest = send(event(
+        "evt_newest",
+        "d@example.com",
+        "c@example.com",
+        1_795_953_300,
+    ))
+    .await;
+    assert_eq!(newest.body["changes"], 1);
+    assert_eq!(app.changes()[1].before["email"], "c@example.com");
+}

@@ -115,6 +115,7 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
         for (name, pointer) in [
             ("event_id", Some(&hooks.event_id)),
             ("event_type", hooks.event_type.as_ref()),
+            ("event_time", hooks.event_time.as_ref()),
         ] {
             if let Some(pointer) = pointer {
                 if !pointer.starts_with('/') {

@@ -65,6 +65,8 @@ struct WebhookDeclaration {
     #[serde(default)]
     event_type: Option<String>,
     #[serde(default)]
+    event_time: Option<String>,
+    #[serde(default)]
     entities: Vec<EntityMapping>,
 }
 
@@ -116,6 +118,7 @@ fn webhooks(declared: &WebhookDeclaration, problems: &mut Vec<InvalidValue>) -> 
     for (field, pointer) in [
         ("config.webhook.event_id", Some(&declared.event_id)),
         ("config.webhook.event_type", declared.event_type.as_ref()),
+        ("config.webhook.event_time", declared.event_time.as_ref()),
     ] {
         if pointer.is_some_and(|p| !p.starts_with('/')) {
             problems.push(problem(field, "must be a JSON pointer (/id)"));
@@ -132,6 +135,7 @@ fn webhooks(declared: &WebhookDeclaration, problems: &mut Vec<InvalidValue>) -> 
         secret_fields: vec!["webhook_secret".into()],
         event_id: declared.event_id.clone(),
         event_type: declared.event_type.clone(),
+        event_time: declared.event_time.clone(),
         entities: declared.entities.clone(),
         sample_event: None,
         event_id_header: None,

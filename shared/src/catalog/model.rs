@@ -295,6 +295,11 @@ pub struct Webhooks {
     /// JSON pointer to the event type.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// JSON pointer to when the event happened (seconds or milliseconds since the
+    /// epoch, or RFC 3339), to keep an event delivered late from overwriting the newer
+    /// state an earlier delivery cached. Providers do not promise delivery order.
+    #[serde(default)]
+    pub event_time: Option<String>,
     #[serde(default)]
     pub entities: Vec<EntityMapping>,
     /// A sample delivery body, as the provider documents it.

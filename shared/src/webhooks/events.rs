@@ -153,6 +153,35 @@ pub struct Draft {
     pub previous: Option<Map<String, Value>>,
     /// The changed fields' names, when the provider sends only those.
     pub changed: Option<Vec<String>>,
+    /// When the event happened, in milliseconds since the epoch, if the provider says.
+    pub event_time: Option<i64>,
+}
+
+/// An event time as milliseconds since the epoch: a number of seconds (fractions
+/// allowed) or of milliseconds (any number past 10^11: 1973 in milliseconds, the year
+/// 5138 in seconds), as a JSON number or a numeric string, or an RFC 3339 text.
+pub fn event_time_ms(value: &Value) -> Option<i64> {
+    let number = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(text) => match text.parse::<f64>() {
+            Ok(n) => n,
+            Err(_) => {
+                return chrono::DateTime::parse_from_rfc3339(text)
+                    .ok()
+                    .map(|t| t.timestamp_millis());
+            }
+        },
+        _ => return None,
+    };
+    if !number.is_finite() || number < 0.0 {
+        return None;
+    }
+    let ms = if number > 1e11 {
+        number
+    } else {
+        number * 1000.0
+    };
+    (ms < 1e15).then_some(ms as i64)
 }
 
 /// Why an event makes no change: said in the answer and the log, never an error.
@@ -237,7 +266,13 @@ pub fn draft(hooks: &Webhooks, event: &Value) -> Result<Draft, Ignored> {
         .and_then(|p| event.pointer(p))
         .and_then(Value::as_array)
         .map(|names| names.iter().filter_map(|n| text(Some(n))).collect());
+    let event_time = hooks
+        .event_time
+        .as_deref()
+        .and_then(|p| event.pointer(p))
+        .and_then(event_time_ms);
     Ok(Draft {
+        event_time,
         event_type,
         entity_type: mapping.entity_type.clone(),
         entity_id: key_safe(&entity_id),
@@ -312,12 +347,42 @@ pub fn before_and_changed(draft: &Draft, cached: Option<&Value>) -> (Value, Vec<
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_times_read_seconds_milliseconds_fractions_and_rfc3339() {
+        use super::event_time_ms;
+        use serde_json::json;
+        assert_eq!(event_time_ms(&json!(1721950000)), Some(1_721_950_000_000));
+        assert_eq!(
+            event_time_ms(&json!(1462216307945_i64)),
+            Some(1_462_216_307_945)
+        );
+        assert_eq!(
+            event_time_ms(&json!(1770920772.543219)),
+            Some(1_770_920_772_543)
+        );
+        assert_eq!(event_time_ms(&json!("1770920772")), Some(1_770_920_772_000));
+        assert_eq!(
+            event_time_ms(&json!("2024-12-05T23:57:05.379Z")),
+            Some(1_733_443_025_379)
+        );
+        for unreadable in [
+            json!("soon"),
+            json!(-5),
+            json!(null),
+            json!({"t": 1}),
+            json!(1e300),
+        ] {
+            assert_eq!(event_time_ms(&unreadable), None, "{unreadable}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
     #[test]
     fn previous_values_overlay_the_cached_state_and_name_the_changed_fields() {
         let draft = Draft {
+            event_time: None,
             event_type: "Issue".into(),
             entity_type: "issue".into(),
             entity_id: "i1".into(),
@@ -356,6 +421,7 @@ mod tests {
     #[test]
     fn without_previous_values_the_change_is_the_difference_from_the_cache() {
         let draft = Draft {
+            event_time: None,
             event_type: "t".into(),
             entity_type: "e".into(),
             entity_id: "1".into(),

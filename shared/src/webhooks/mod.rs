@@ -426,6 +426,11 @@ async fn record_all(
                         undo.push(written);
                     }
                     Ok(Recorded::Duplicate) => duplicates += 1,
+                    Ok(Recorded::Stale) => {
+                        ignored += 1;
+                        tracing::debug!(%project, integration = %name, event = %id,
+                            "webhook event older than the cached state; not applied");
+                    }
                     Err(e) => {
                         undo_all(deps, undo).await;
                         return Err(e);
@@ -478,6 +483,8 @@ struct Written {
 enum Recorded {
     Change(Box<(DataChanged, Written)>),
     Duplicate,
+    /// Older than the cached state: recorded as seen, not applied.
+    Stale,
 }
 
 fn revision_of(item: &Item) -> u64 {
@@ -515,6 +522,36 @@ async fn record(
             .filter(|i| i.doc.get("deleted") != Some(&Value::Bool(true)))
             .and_then(|i| i.doc.get("state"))
             .filter(|s| !s.is_null());
+        // A late delivery of an older event leaves the newer cached state alone: its
+        // marker is recorded (a retry stays a duplicate), nothing else.
+        let cached_time = previous
+            .as_ref()
+            .and_then(|i| i.doc.get("event_time"))
+            .and_then(Value::as_i64);
+        if let (Some(at), Some(newest)) = (draft.event_time, cached_time) {
+            if at < newest {
+                let mut writes = vec![Write::Put(
+                    Item::new(
+                        marker.clone(),
+                        json!({"received_at": at, "event_type": draft.event_type,
+                               "entity": entity.sk, "stale": true}),
+                    )
+                    .expiring(expires),
+                    Condition::NotExists,
+                )];
+                if let Some(audit) = audit.as_ref() {
+                    writes.push(audit.write());
+                }
+                return match deps.store.transact(writes).await {
+                    Ok(()) => {
+                        *audit = None;
+                        Ok(Recorded::Stale)
+                    }
+                    Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(Recorded::Duplicate),
+                    Err(e) => Err(e.into()),
+                };
+            }
+        }
         let (before, changed_fields) = before_and_changed(&draft, cached);
         let revision = previous.as_ref().map(revision_of).unwrap_or(0) + 1;
         let state_fits = serde_json::to_vec(&draft.after)
@@ -531,6 +568,7 @@ async fn record(
             "revision": revision,
             "provider_event_id": event_id,
             "updated_at": at,
+            "event_time": draft.event_time.or(cached_time),
         });
         let entity_condition = match &previous {
             None => Condition::NotExists,
