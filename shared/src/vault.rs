@@ -242,53 +242,23 @@ async fn open_audited(
     cause: serde_json::Value,
     claim: Option<crate::ports::Write>,
 ) -> Result<Credentials, VaultError> {
-    use crate::ports::{Condition, StoreError, Write};
-    let result = open(
-        deps.keys.as_ref(),
-        project,
-        &integration.name,
-        &integration.credentials,
-    )
-    .await;
-    let outcome = match &result {
-        Ok(_) => "decrypted".to_owned(),
-        Err(e) => format!("failed: {e}"),
+    use crate::ports::StoreError;
+    // A failed decryption is audited on its own inside open_deferred.
+    let (credentials, audit) = open_deferred(deps, project, integration, purpose, cause).await?;
+    let Some(claim) = claim else {
+        audit.write_alone(deps).await?;
+        return Ok(credentials);
     };
-    let record = |outcome: String| {
-        audit_record(
-            deps,
-            project,
-            &integration.name,
-            integration.credentials.version,
-            purpose,
-            cause.clone(),
-            outcome,
-        )
-        .0
-    };
-    let written = match claim {
-        None => deps.store.put(record(outcome), Condition::NotExists).await,
-        Some(claim) => {
-            let writes = vec![
-                Write::Put(record(outcome.clone()), Condition::NotExists),
-                claim,
-            ];
-            match deps.store.transact(writes).await {
-                Err(StoreError::ConditionFailed { index: Some(1) }) => {
-                    // Not used, but decrypted: that is audited too.
-                    let unused =
-                        format!("{outcome}; not used: already claimed (duplicate delivery)");
-                    return match deps.store.put(record(unused), Condition::NotExists).await {
-                        Ok(()) => Err(VaultError::Claimed),
-                        Err(e) => Err(VaultError::AuditUnavailable(e.to_string())),
-                    };
-                }
-                other => other,
-            }
+    match deps.store.transact(vec![audit.write(), claim]).await {
+        Ok(()) => Ok(credentials),
+        Err(StoreError::ConditionFailed { index: Some(1) }) => {
+            // Not used, but decrypted: that is audited too.
+            audit
+                .noting("not used: already claimed (duplicate delivery)")
+                .write_alone(deps)
+                .await?;
+            Err(VaultError::Claimed)
         }
-    };
-    match written {
-        Ok(()) => result,
         Err(e) => Err(VaultError::AuditUnavailable(e.to_string())),
     }
 }
@@ -302,6 +272,16 @@ impl PendingAudit {
     /// The record as a write, for the caller's transaction (append only: `NotExists`).
     pub fn write(&self) -> crate::ports::Write {
         crate::ports::Write::Put(self.0.clone(), crate::ports::Condition::NotExists)
+    }
+
+    /// The same record with a note after its outcome ("decrypted; <note>").
+    fn noting(mut self, note: &str) -> Self {
+        let outcome = self.0.doc["outcome"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        self.0.doc["outcome"] = serde_json::Value::String(format!("{outcome}; {note}"));
+        self
     }
 
     /// Writes the record on its own.

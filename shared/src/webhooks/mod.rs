@@ -515,6 +515,16 @@ async fn record(
     );
     let expires = now + DEDUPE_TTL_SECS;
     let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+    // The dedupe marker: written only if absent, expiring with the dedupe window.
+    let marker_write = |what: &str, value: Value| {
+        let mut doc =
+            json!({"received_at": at, "event_type": draft.event_type, "entity": entity.sk});
+        doc[what] = value;
+        Write::Put(
+            Item::new(marker.clone(), doc).expiring(expires),
+            Condition::NotExists,
+        )
+    };
     for _ in 0..ENTITY_RETRIES {
         let previous = deps.store.get(&entity).await?;
         let cached = previous
@@ -528,17 +538,9 @@ async fn record(
             .as_ref()
             .and_then(|i| i.doc.get("event_time"))
             .and_then(Value::as_i64);
-        if let (Some(at), Some(newest)) = (draft.event_time, cached_time) {
-            if at < newest {
-                let mut writes = vec![Write::Put(
-                    Item::new(
-                        marker.clone(),
-                        json!({"received_at": at, "event_type": draft.event_type,
-                               "entity": entity.sk, "stale": true}),
-                    )
-                    .expiring(expires),
-                    Condition::NotExists,
-                )];
+        if let (Some(happened), Some(newest)) = (draft.event_time, cached_time) {
+            if happened < newest {
+                let mut writes = vec![marker_write("stale", json!(true))];
                 if let Some(audit) = audit.as_ref() {
                     writes.push(audit.write());
                 }
@@ -578,15 +580,7 @@ async fn record(
             },
         };
         let mut writes = vec![
-            Write::Put(
-                Item::new(
-                    marker.clone(),
-                    json!({"received_at": at, "event_type": draft.event_type,
-                           "entity": entity.sk, "change": draft.change}),
-                )
-                .expiring(expires),
-                Condition::NotExists,
-            ),
+            marker_write("change", json!(draft.change)),
             Write::Put(Item::new(entity.clone(), entity_doc), entity_condition),
         ];
         if let Some(key) = &token_key {
