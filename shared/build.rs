@@ -1,11 +1,18 @@
 //! Embeds every provider file in `providers/` at build time: generates the list that
 //! `catalog::embedded` includes, so adding a provider is adding a file.
+//!
+//! The YAML is converted to JSON here, so the binaries carry compact JSON and no YAML
+//! parser (the catalog test checks that both readings give the same provider). A file
+//! that is not valid YAML, or maps a non-string key, fails the build with its name.
 
 use std::fmt::Write as _;
 
 fn main() {
     println!("cargo:rerun-if-changed=providers");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers");
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let json_dir = out_dir.join("providers");
+    std::fs::create_dir_all(&json_dir).expect("OUT_DIR/providers");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .expect("shared/providers/ exists")
         .flatten()
@@ -16,16 +23,21 @@ fn main() {
     let mut out = String::from("pub const FILES: &[(&str, &str)] = &[\n");
     for name in names {
         println!("cargo:rerun-if-changed=providers/{name}");
-        let path = dir.join(&name);
+        let text = std::fs::read_to_string(dir.join(&name)).expect("provider file readable");
+        let value: serde_json::Value = match serde_norway::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => panic!("shared/providers/{name} is not valid YAML for the catalog: {e}"),
+        };
+        let json = serde_json::to_string(&value).expect("JSON");
+        let target = json_dir.join(name.replace(".yaml", ".json"));
+        std::fs::write(&target, json).expect("write provider JSON");
         writeln!(
             out,
             "    ({name:?}, include_str!({:?})),",
-            path.display().to_string()
+            target.display().to_string()
         )
         .expect("write");
     }
     out.push_str("];\n");
-    let target =
-        std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("providers.rs");
-    std::fs::write(target, out).expect("write providers.rs");
+    std::fs::write(out_dir.join("providers.rs"), out).expect("write providers.rs");
 }

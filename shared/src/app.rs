@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::adapters::{
-    DynamoStore, EventBridgeBus, InProcessBus, KmsKeyService, LiveEdge, LocalKeyService,
-    LocalStore, SandboxEdge, SystemClock, TimeOrderedIds,
+    DynamoStore, EventBridgeBus, InProcessBus, KmsKeyService, SandboxEdge, SystemClock,
+    TimeOrderedIds,
 };
 use crate::config::{Backend, Config, ConfigError};
 use crate::execute::ExecuteStep;
@@ -26,61 +26,105 @@ fn startup(variable: &str, e: impl std::fmt::Display) -> ConfigError {
     }
 }
 
+/// The AWS SDKs' configuration as Lambda provides it: region and credentials from the
+/// environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), `AWS_ENDPOINT_URL` when set (moto in the tests), the SDKs'
+/// standard retries. Not `aws_config::load_defaults`: its profile, SSO, STS and IMDS
+/// providers are never used on Lambda and only made every function binary larger.
+fn aws_sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let region = set("AWS_REGION")
+        .or_else(|| set("AWS_DEFAULT_REGION"))
+        .ok_or_else(|| startup("AWS_REGION", "is required when STUDIO_BACKEND=aws"))?;
+    let mut sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .http_client(crate::tls::aws_http_client())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ));
+    if let Some(url) = set("AWS_ENDPOINT_URL") {
+        sdk = sdk.endpoint_url(url);
+    }
+    Ok(sdk.build())
+}
+
 /// Builds every adapter once. Called at start-up by each binary.
 pub async fn build(config: Config) -> Result<App, ConfigError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let live_edge = Arc::new(
-        LiveEdge::with_policy(config.outbound_timeout, config.egress.clone())
+    // Only the binaries that make outbound calls carry an HTTP client (the `live-edge`
+    // feature: execute-step and the local binary); the others refuse any send.
+    #[cfg(feature = "live-edge")]
+    let live_edge: Arc<dyn crate::ports::Edge> = Arc::new(
+        crate::adapters::LiveEdge::with_policy(config.outbound_timeout, config.egress.clone())
             .map_err(|e| startup("STUDIO_OUTBOUND_TIMEOUT_MS", e))?,
     );
-    let (store, keys, bus, local_bus): (_, _, Arc<dyn crate::ports::EventBus>, _) =
-        match &config.backend {
-            Backend::Embedded {
-                data_dir,
-                master_key_file,
-            } => {
-                std::fs::create_dir_all(data_dir).map_err(|e| {
-                    startup(
-                        "STUDIO_DATA_DIR",
-                        format!("cannot create {}: {e}", data_dir.display()),
-                    )
-                })?;
-                let store = LocalStore::open(&data_dir.join("studio.redb"), Arc::clone(&clock))
-                    .map_err(|e| startup("STUDIO_DATA_DIR", e))?;
-                let keys = LocalKeyService::open_or_create(master_key_file)
-                    .map_err(|e| startup("STUDIO_MASTER_KEY_FILE", e))?;
-                let bus = Arc::new(InProcessBus::new());
-                (
-                    Arc::new(store) as Arc<dyn crate::ports::Store>,
-                    Arc::new(keys) as Arc<dyn crate::ports::KeyService>,
-                    Arc::clone(&bus) as Arc<dyn crate::ports::EventBus>,
-                    Some(bus),
+    #[cfg(not(feature = "live-edge"))]
+    let live_edge: Arc<dyn crate::ports::Edge> = Arc::new(crate::adapters::NoLiveEdge);
+    let (store, keys, bus, local_bus): (
+        _,
+        _,
+        Arc<dyn crate::ports::EventBus>,
+        Option<Arc<InProcessBus>>,
+    ) = match &config.backend {
+        #[cfg(not(feature = "embedded"))]
+        Backend::Embedded { .. } => {
+            return Err(startup(
+                "STUDIO_BACKEND",
+                "this binary is built for AWS only (without the embedded feature): set \
+                     STUDIO_BACKEND=aws, build with --features embedded, or run studio-local",
+            ));
+        }
+        #[cfg(feature = "embedded")]
+        Backend::Embedded {
+            data_dir,
+            master_key_file,
+        } => {
+            use crate::adapters::{LocalKeyService, LocalStore};
+            std::fs::create_dir_all(data_dir).map_err(|e| {
+                startup(
+                    "STUDIO_DATA_DIR",
+                    format!("cannot create {}: {e}", data_dir.display()),
                 )
-            }
-            Backend::Aws {
-                table_name,
-                kms_key_id,
-                event_bus_name,
-            } => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                (
-                    Arc::new(DynamoStore::new(
-                        aws_sdk_dynamodb::Client::new(&sdk),
-                        table_name,
-                        Arc::clone(&clock),
-                    )) as Arc<dyn crate::ports::Store>,
-                    Arc::new(KmsKeyService::new(
-                        aws_sdk_kms::Client::new(&sdk),
-                        kms_key_id,
-                    )) as Arc<dyn crate::ports::KeyService>,
-                    Arc::new(EventBridgeBus::new(
-                        aws_sdk_eventbridge::Client::new(&sdk),
-                        event_bus_name,
-                    )) as Arc<dyn crate::ports::EventBus>,
-                    None,
-                )
-            }
-        };
+            })?;
+            let store = LocalStore::open(&data_dir.join("studio.redb"), Arc::clone(&clock))
+                .map_err(|e| startup("STUDIO_DATA_DIR", e))?;
+            let keys = LocalKeyService::open_or_create(master_key_file)
+                .map_err(|e| startup("STUDIO_MASTER_KEY_FILE", e))?;
+            let bus = Arc::new(InProcessBus::new());
+            (
+                Arc::new(store) as Arc<dyn crate::ports::Store>,
+                Arc::new(keys) as Arc<dyn crate::ports::KeyService>,
+                Arc::clone(&bus) as Arc<dyn crate::ports::EventBus>,
+                Some(bus),
+            )
+        }
+        Backend::Aws {
+            table_name,
+            kms_key_id,
+            event_bus_name,
+        } => {
+            let sdk = aws_sdk_config()?;
+            (
+                Arc::new(DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    table_name,
+                    Arc::clone(&clock),
+                )) as Arc<dyn crate::ports::Store>,
+                Arc::new(KmsKeyService::new(
+                    aws_sdk_kms::Client::new(&sdk),
+                    kms_key_id,
+                )) as Arc<dyn crate::ports::KeyService>,
+                Arc::new(EventBridgeBus::new(
+                    aws_sdk_eventbridge::Client::new(&sdk),
+                    event_bus_name,
+                )) as Arc<dyn crate::ports::EventBus>,
+                None,
+            )
+        }
+    };
     // Unwrapped data keys are reused for a bounded time and number of uses, so KMS is
     // not called per step (the bench measures calls per 100 executions).
     let keys = Arc::new(crate::adapters::CachingKeyService::new(

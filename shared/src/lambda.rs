@@ -126,10 +126,14 @@ pub async fn invoke(
 pub use lambda_runtime::Error;
 
 /// Serves one function's routes (and, for execute-step, its bus events) on Lambda.
-pub async fn serve_function(
+///
+/// Not `async`, and inlined into each function's `main`: `function` is a constant
+/// there, so the other functions' routes and handlers are left out of the binary.
+#[inline(always)]
+pub fn serve_function(
     function: crate::http::Function,
     app: &crate::app::App,
-) -> Result<(), Error> {
+) -> impl std::future::Future<Output = Result<(), Error>> + use<> {
     let state = crate::http::AppState {
         deps: app.deps.clone(),
         max_webhook_bytes: app.config.max_webhook_bytes,
@@ -141,5 +145,5 @@ pub async fn serve_function(
         }
         _ => None,
     };
-    serve(router, events).await
+    serve(router, events)
 }

@@ -18,6 +18,7 @@
 //! - [`http`]: the studio API as axum routers, one per function, errors as problem+json.
 //! - [`execute`]: what execute-step does with the bus events it receives.
 //! - [`lambda`]: the Lambda entry point shared by the four functions.
+//! - [`tls`]: rustls on ring for the live edge and the AWS SDKs.
 
 pub mod adapters;
 pub mod app;
@@ -34,6 +35,7 @@ pub mod redact;
 pub mod routing;
 pub mod runtime;
 pub mod telemetry;
+pub mod tls;
 pub mod vault;
 pub mod webhooks;
 

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 // ---------------------------------------------------------------------------------
@@ -212,10 +213,36 @@ pub async fn query_all(store: &dyn Store, mut query: Query) -> Result<Vec<Item>,
     }
 }
 
+/// A live item's document as a record, read with [`Store::get_json`]: the hot reads
+/// (the integration of every webhook delivery and step) skip the `Value` in between.
+pub async fn get_as<T: for<'de> Deserialize<'de>>(
+    store: &dyn Store,
+    key: &Key,
+) -> Result<Option<T>, StoreError> {
+    match store.get_json(key).await? {
+        None => Ok(None),
+        Some(raw) => serde_json::from_str(raw.get()).map(Some).map_err(|e| {
+            StoreError::Corrupt(format!("item {}/{} does not parse: {e}", key.pk, key.sk))
+        }),
+    }
+}
+
 /// Key-value store with sorted keys: the single table of the design.
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+    /// The document of a live item as JSON text, for a caller that deserializes it
+    /// straight into a record ([`get_as`]) with no `Value` built in between. The
+    /// default goes through [`Store::get`]; `LocalStore` hands over the stored text.
+    async fn get_json(&self, key: &Key) -> Result<Option<Box<RawValue>>, StoreError> {
+        self.get(key)
+            .await?
+            .map(|item| {
+                serde_json::value::to_raw_value(&item.doc)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    }
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
     /// All writes happen or none do.

@@ -244,6 +244,7 @@ pub fn bench_runtime(report: fn(&str, Vec<Duration>)) {
         local.deps.keys = Arc::new(CachingKeyService::new(counting.clone(), Duration::from_secs(300), 1000));
         let project = seed(&local.deps, "custom_http", custom_config(&url), &[("token", "bench-token-123456")], "create_ticket",
             json!({"title": "Intake", "email": "{{entity.email}}"})).await;
+        shared::tls::install_default_provider();
         let client = reqwest::Client::new();
         let body = "{\"email\":\"ada@example.com\",\"title\":\"Intake\"}";
         for _ in 0..20 {
@@ -331,16 +332,30 @@ pub fn bench_runtime(report: fn(&str, Vec<Duration>)) {
 }
 
 /// Size of each release function binary and its time from spawn to the first handled
-/// event, served through a stand-in of the Lambda Runtime API. Needs
-/// `cargo build --release -p add-integration -p compile-contract -p execute-step -p ingest-webhook`.
+/// event, served through a stand-in of the Lambda Runtime API, on the AWS backend as
+/// deployed (the function binaries carry no embedded backend), against moto server
+/// (`AWS_ENDPOINT_URL`, see infra/moto.sh). Build each function on its own first, as SAM
+/// does (`cargo build --release --bin NAME`), so each gets only its own features;
+/// `STUDIO_BENCH_TARGET` names another folder of binaries than target/release.
 pub fn bench_startup() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release");
+        let target = std::env::var("STUDIO_BENCH_TARGET").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release")
+        });
         let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+        let Some(endpoint) = studio_tests::moto_endpoint() else {
+            println!("startup: needs moto server (eval \"$(infra/moto.sh start)\")");
+            return;
+        };
+        let sdk = studio_tests::sdk_config(&endpoint).await;
+        let table = studio_tests::create_table(&sdk).await;
+        let key = studio_tests::create_key(&sdk).await;
+        let bus = studio_tests::unique("bench-bus");
+        aws_sdk_eventbridge::Client::new(&sdk).create_event_bus().name(&bus).send().await.expect("event bus");
         for (name, sample) in [
             ("add-integration", "add-integration/create-project.json"),
             ("compile-contract", "compile-contract/get-workflow.json"),
@@ -349,7 +364,7 @@ pub fn bench_startup() {
         ] {
             let binary = target.join(name);
             let Ok(meta) = std::fs::metadata(&binary) else {
-                println!("{name}: not built (cargo build --release -p {name})");
+                println!("{name}: not built (cargo build --release --bin {name})");
                 continue;
             };
             let event: Value = serde_json::from_slice(&std::fs::read(events.join(sample)).expect("sample")).expect("json");
@@ -365,8 +380,15 @@ pub fn bench_startup() {
                     .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
                     .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
                     .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-                    .env("STUDIO_BACKEND", "embedded")
-                    .env("STUDIO_DATA_DIR", dir.path())
+                    .env("STUDIO_BACKEND", "aws")
+                    .env("STUDIO_TABLE_NAME", &table)
+                    .env("STUDIO_KMS_KEY_ID", &key)
+                    .env("STUDIO_EVENT_BUS_NAME", &bus)
+                    .env("AWS_ENDPOINT_URL", &endpoint)
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "testing")
+                    .env("AWS_SECRET_ACCESS_KEY", "testing")
+                    .env("HOME", dir.path())
                     .env("RUST_LOG", "off")
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
@@ -380,7 +402,7 @@ pub fn bench_startup() {
             }
             times.sort_unstable();
             println!(
-                "{name:<18} size={:>6.2} MB  first handled event: p50={:.2?} max={:.2?} (embedded backends, x86_64)",
+                "{name:<18} size={:>6.2} MB  first handled event: p50={:.2?} max={:.2?} (AWS backend on moto, x86_64)",
                 meta.len() as f64 / 1_000_000.0,
                 times[times.len() / 2],
                 times[times.len() - 1]

@@ -14,6 +14,7 @@
 //! - `template`: template.yaml agrees with the code's routes and event rules.
 
 mod api;
+mod aws_app;
 mod bus;
 mod canary;
 mod compile;

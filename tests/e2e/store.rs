@@ -419,9 +419,32 @@ async fn expired_items_are_absent_to_reads_queries_and_conditions(
         .expect("get")
         .expect("live");
     assert_eq!(read.expires_at, Some(now + 60));
+    // The typed read sees the same document, and the same expiry.
+    let text = store
+        .get_json(&key("H#evt_1"))
+        .await
+        .expect("get_json")
+        .expect("live");
+    let parsed: serde_json::Value = serde_json::from_str(text.get()).expect("json");
+    assert_eq!(parsed, json!({"seen": true}));
+    assert!(
+        store
+            .get_json(&key("H#absent"))
+            .await
+            .expect("get_json")
+            .is_none()
+    );
 
     clock.advance(chrono::Duration::seconds(61));
     assert_eq!(store.get(&key("H#evt_1")).await.expect("get"), None);
+    assert!(
+        store
+            .get_json(&key("H#evt_1"))
+            .await
+            .expect("get_json")
+            .is_none(),
+        "an expired item is absent to the typed read too"
+    );
     let page = store
         .query(&Query::prefix("P#conformance", "H#"))
         .await

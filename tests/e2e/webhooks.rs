@@ -1524,6 +1524,7 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
         requests.swap(i, j);
     }
 
+    shared::tls::install_default_provider();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(IN_FLIGHT)
         .build()

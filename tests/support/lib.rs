@@ -37,6 +37,7 @@ pub fn moto_endpoint() -> Option<String> {
 /// SDK configuration pointing at moto, with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared::tls::aws_http_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))

@@ -38,6 +38,7 @@ async fn start(dir: &Path, extra: &[&str]) -> (Child, String) {
 #[tokio::test]
 async fn a_project_created_over_http_survives_a_kill_and_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
+    shared::tls::install_default_provider();
     let client = reqwest::Client::new();
     let (mut first, url) = start(dir.path(), &[]).await;
     let created: Value = client
@@ -86,6 +87,7 @@ async fn the_data_folder_can_be_chosen_with_a_flag() {
     let dir = tempfile::tempdir().expect("tempdir");
     let chosen = dir.path().join("elsewhere");
     let (_child, url) = start(dir.path(), &["--data-dir", chosen.to_str().expect("utf-8")]).await;
+    shared::tls::install_default_provider();
     let status = reqwest::Client::new()
         .post(format!("{url}/projects"))
         .json(&json!({"name": "clinic"}))

@@ -1,4 +1,5 @@
-//! The edges: `LiveEdge` sends with reqwest; `SandboxEdge` records and never sends.
+//! The edges: `LiveEdge` (in `live_edge.rs`) sends with reqwest; `SandboxEdge` records
+//! and never sends; `NoLiveEdge` stands in where a binary makes no outbound call.
 //!
 //! The live edge refuses requests to loopback, private, link-local (the cloud metadata
 //! address 169.254.169.254), shared, multicast and other non-public addresses unless
@@ -7,16 +8,11 @@
 //! checked is the address that is connected to (no DNS-rebinding gap); IP literals in
 //! URLs are checked before any connection.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::IpAddr;
 
 use async_trait::async_trait;
 
-use crate::ports::{Edge, EdgeError, EdgeOutcome, OutboundRequest, OutboundResponse};
-
-/// Largest provider response read into memory; a bigger one is an error, not an OOM.
-pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+use crate::ports::{Edge, EdgeError, EdgeOutcome, OutboundRequest};
 
 /// Which non-public destinations live calls may reach.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,11 +50,13 @@ impl EgressPolicy {
         Ok(policy)
     }
 
-    fn allows_host(&self, host: &str) -> bool {
+    #[cfg_attr(not(feature = "live-edge"), allow(dead_code))]
+    pub(super) fn allows_host(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
-    fn allows_ip(&self, ip: IpAddr) -> bool {
+    #[cfg_attr(not(feature = "live-edge"), allow(dead_code))]
+    pub(super) fn allows_ip(&self, ip: IpAddr) -> bool {
         if is_public(ip) {
             return true;
         }
@@ -68,6 +66,7 @@ impl EgressPolicy {
     }
 }
 
+#[cfg_attr(not(feature = "live-edge"), allow(dead_code))]
 fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
@@ -123,152 +122,6 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-/// reqwest's resolver, filtered by the egress policy.
-struct GuardedResolver {
-    policy: Arc<EgressPolicy>,
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = Arc::clone(&self.policy);
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = if policy.allows_host(&host) {
-                resolved
-            } else {
-                resolved
-                    .into_iter()
-                    .filter(|a| policy.allows_ip(a.ip()))
-                    .collect()
-            };
-            if allowed.is_empty() {
-                return Err(format!(
-                    "egress to {host} refused: it resolves to a non-public address"
-                )
-                .into());
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-pub struct LiveEdge {
-    client: reqwest::Client,
-    timeout: Duration,
-    policy: Arc<EgressPolicy>,
-}
-
-impl LiveEdge {
-    pub fn new(timeout: Duration) -> Result<Self, EdgeError> {
-        Self::with_policy(timeout, EgressPolicy::default())
-    }
-
-    pub fn with_policy(timeout: Duration, policy: EgressPolicy) -> Result<Self, EdgeError> {
-        let policy = Arc::new(policy);
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: Arc::clone(&policy),
-            }))
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            // Redirects could carry credentials to another host; a provider API that
-            // redirects is reported, not followed.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("studio-integrations/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| EdgeError::Invalid(format!("http client: {e}")))?;
-        Ok(Self {
-            client,
-            timeout,
-            policy,
-        })
-    }
-}
-
-#[async_trait]
-impl Edge for LiveEdge {
-    async fn send(&self, request: &OutboundRequest) -> Result<EdgeOutcome, EdgeError> {
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| EdgeError::Invalid(format!("method {:?}", request.method)))?;
-        let url = reqwest::Url::parse(&request.url)
-            .map_err(|e| EdgeError::Invalid(format!("url: {e}")))?;
-        if !matches!(url.scheme(), "https" | "http") {
-            return Err(EdgeError::Invalid(format!(
-                "scheme {} is not allowed",
-                url.scheme()
-            )));
-        }
-        // IP literals never reach the resolver: check them here.
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal {
-            if !self.policy.allows_ip(ip) {
-                return Err(EdgeError::Refused(format!(
-                    "egress to {ip} refused: not a public address and not on the allow-list"
-                )));
-            }
-        }
-        let mut builder = self.client.request(method, url);
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        let timeout_ms = self.timeout.as_millis() as u64;
-        let classify = |e: reqwest::Error| {
-            if e.is_timeout() {
-                EdgeError::Timeout(timeout_ms)
-            } else if e.is_connect() {
-                let text = format!("{:?}", e);
-                if text.contains("egress to") {
-                    EdgeError::Refused(
-                        "egress refused: the host resolves to a non-public address".into(),
-                    )
-                } else {
-                    EdgeError::Connect(e.without_url().to_string())
-                }
-            } else if e.is_builder() {
-                EdgeError::Invalid(e.without_url().to_string())
-            } else {
-                EdgeError::Transport(e.without_url().to_string())
-            }
-        };
-        let mut response = builder
-            .body(request.body.clone())
-            .send()
-            .await
-            .map_err(classify)?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(EdgeError::Transport(format!(
-                    "response larger than {MAX_RESPONSE_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(EdgeOutcome::Sent(OutboundResponse {
-            status,
-            headers,
-            body,
-        }))
-    }
-}
-
 /// Sends nothing: in sandbox mode this is the only edge the runtime holds, so no code
 /// path above it can reach the network. The caller records the request it handed over
 /// as the "would have sent" trace.
@@ -278,7 +131,21 @@ pub struct SandboxEdge;
 #[async_trait]
 impl Edge for SandboxEdge {
     async fn send(&self, request: &OutboundRequest) -> Result<EdgeOutcome, EdgeError> {
-        reqwest::Url::parse(&request.url).map_err(|e| EdgeError::Invalid(format!("url: {e}")))?;
+        url::Url::parse(&request.url).map_err(|e| EdgeError::Invalid(format!("url: {e}")))?;
         Ok(EdgeOutcome::WouldHaveSent)
+    }
+}
+
+/// The live edge of a binary built without the `live-edge` feature (the functions that
+/// make no outbound call): every send is refused, nothing is attempted.
+#[derive(Debug, Default)]
+pub struct NoLiveEdge;
+
+#[async_trait]
+impl Edge for NoLiveEdge {
+    async fn send(&self, _request: &OutboundRequest) -> Result<EdgeOutcome, EdgeError> {
+        Err(EdgeError::Refused(
+            "this function makes no outbound calls (built without the live-edge feature)".into(),
+        ))
     }
 }

@@ -433,6 +433,27 @@ impl Store for LocalStore {
         }))
     }
 
+    async fn get_json(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Box<serde_json::value::RawValue>>, StoreError> {
+        let raw_key = encode_key(key)?;
+        let now = self.clock.now().timestamp();
+        self.read(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let table = txn.open_table(ITEMS).map_err(unavailable)?;
+            let Some(raw) = table.get(raw_key.as_slice()).map_err(unavailable)? else {
+                return Ok(None);
+            };
+            let stored: StoredRaw = serde_json::from_slice(raw.value())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(match stored.expires_at {
+                Some(at) if at <= now => None,
+                _ => Some(stored.doc.to_owned()),
+            })
+        })
+    }
+
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         self.transact_unchecked(vec![Write::Put(item, condition)])
             .await

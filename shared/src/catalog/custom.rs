@@ -264,7 +264,7 @@ pub fn build(
     if let Err(m) = check_value(&url_field, &declaration.base_url) {
         problems.push(problem("config.base_url", m));
     }
-    if reqwest::Url::parse(&declaration.base_url)
+    if url::Url::parse(&declaration.base_url)
         .is_ok_and(|u| u.query().is_some() || u.fragment().is_some())
     {
         problems.push(problem(

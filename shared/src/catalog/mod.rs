@@ -48,13 +48,14 @@ pub struct CatalogError {
 }
 
 impl Catalog {
-    /// Parses provider files given as (file name, YAML text).
+    /// Parses provider files given as (file name, JSON text): `build.rs` converts the
+    /// YAML in `shared/providers/` to JSON.
     pub fn parse<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, CatalogError> {
         let mut providers = BTreeMap::new();
         for (file, text) in files {
-            let provider: Provider = serde_norway::from_str(text).map_err(|e| CatalogError {
+            let provider: Provider = serde_json::from_str(text).map_err(|e| CatalogError {
                 file: file.to_owned(),
                 message: e.to_string(),
             })?;
@@ -148,7 +149,7 @@ pub fn provider_for(
         .ok_or_else(|| ProviderLookupError::Unknown(provider.to_owned()))
 }
 
-/// The embedded files, by name (for the catalog test).
+/// The embedded files as (YAML file name, JSON text), for the catalog test.
 pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
     embedded::FILES
 }
@@ -184,6 +185,20 @@ mod tests {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
+        // build.rs's JSON reads as the YAML does: the same provider, field for field.
+        for name in &on_disk {
+            let yaml = std::fs::read_to_string(dir.join(name)).expect("provider file");
+            let from_yaml: Provider = match serde_norway::from_str(&yaml) {
+                Ok(p) => p,
+                Err(e) => panic!("{name}: {e}"),
+            };
+            let id = name.trim_end_matches(".yaml");
+            assert_eq!(
+                catalog.get(id),
+                Some(&from_yaml),
+                "{name}: the embedded JSON reads as the YAML"
+            );
+        }
         let mut report = Vec::new();
         for provider in catalog.providers() {
             for problem in check(provider) {
@@ -204,7 +219,7 @@ mod tests {
             .find(|(n, _)| *n == "postmark.yaml")
             .map(|(_, t)| *t)
             .expect("postmark");
-        let mut provider: Provider = serde_norway::from_str(text).expect("parses");
+        let mut provider: Provider = serde_json::from_str(text).expect("parses");
         provider.operations[0].path = "/email/{input.nope}".into();
         provider.operations[0].sample_response = serde_json::json!({"MessageID": 5});
         provider.base_url = "http://{config.missing}".into();

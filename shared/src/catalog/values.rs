@@ -85,7 +85,7 @@ pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
                 _ => false,
             }
         }
-        Some(Format::Url) => match reqwest::Url::parse(value) {
+        Some(Format::Url) => match url::Url::parse(value) {
             Ok(url) => {
                 let host = url.host_str().unwrap_or_default();
                 !host.is_empty()

@@ -857,7 +857,7 @@ fn string_fits(text: &str, schema: &Value) -> bool {
                 && parts.iter().all(|p| !p.is_empty())
                 && !text.contains(|c: char| c.is_whitespace() || c == '<' || c == '>')
         }
-        Some("uri") => reqwest::Url::parse(text).is_ok(),
+        Some("uri") => url::Url::parse(text).is_ok(),
         _ => true,
     }
 }

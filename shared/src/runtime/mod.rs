@@ -529,22 +529,18 @@ async fn perform(
     };
     // The integration is read from the run's own project only: a workflow can never
     // reach another project's integration.
-    let integration: Integration = deps
-        .store
-        .get(&Key::new(
-            pk.clone(),
-            keys::integration(&contract.integration),
+    let integration: Integration = crate::ports::get_as(
+        deps.store.as_ref(),
+        &Key::new(pk.clone(), keys::integration(&contract.integration)),
+    )
+    .await
+    .map_err(|e| fail(e.to_string()))?
+    .ok_or_else(|| {
+        fail(format!(
+            "the project has no integration {} (deleted?)",
+            contract.integration
         ))
-        .await
-        .map_err(|e| fail(e.to_string()))?
-        .ok_or_else(|| {
-            fail(format!(
-                "the project has no integration {} (deleted?)",
-                contract.integration
-            ))
-        })?
-        .parse()
-        .map_err(|e: StoreError| fail(e.to_string()))?;
+    })?;
     let provider = provider_of(&integration).map_err(|e| fail(e.to_string()))?;
     let operation = provider
         .operations

@@ -417,7 +417,7 @@ fn pointer_escape(key: &str) -> String {
 }
 
 fn check_url(url: &str) -> Result<String, RequestError> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| RequestError::BadUrl(e.to_string()))?;
+    let parsed = url::Url::parse(url).map_err(|e| RequestError::BadUrl(e.to_string()))?;
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(RequestError::BadUrl(
             "the scheme must be https or http".into(),

@@ -284,12 +284,12 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
     let project = ProjectId::parse(&delivery.project).map_err(|_| unknown())?;
     let name = IntegrationName::parse(&delivery.integration).map_err(|_| unknown())?;
     // An integration exists only inside an existing project: one read answers both.
-    let integration: Integration = deps
-        .store
-        .get(&Key::new(keys::project(&project), keys::integration(&name)))
-        .await?
-        .ok_or_else(unknown)?
-        .parse()?;
+    let integration: Integration = crate::ports::get_as(
+        deps.store.as_ref(),
+        &Key::new(keys::project(&project), keys::integration(&name)),
+    )
+    .await?
+    .ok_or_else(unknown)?;
     let provider = provider_of(&integration)?;
     let hooks = provider.webhooks.as_ref().ok_or_else(|| {
         WebhookError::NotFound(format!("{} sends no webhooks", provider.display_name))

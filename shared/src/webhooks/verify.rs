@@ -378,7 +378,7 @@ pub fn twilio_signed_text(url: &str, params: &[(String, String)]) -> String {
 /// signs the URL as configured, and a proxy may add or drop the port on the way.
 fn port_variants(url: &str) -> Vec<String> {
     let mut variants = vec![url.to_owned()];
-    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+    let Ok(mut parsed) = url::Url::parse(url) else {
         return variants;
     };
     let default = match parsed.scheme() {
@@ -423,7 +423,7 @@ fn twilio(signature: &str, key: &[u8], request: &Signed<'_>) -> Result<Verified,
     let candidate = B64
         .decode(signature)
         .map_err(|_| Rejected::Malformed("X-Twilio-Signature".into()))?;
-    let body_hash = reqwest::Url::parse(request.url).ok().and_then(|u| {
+    let body_hash = url::Url::parse(request.url).ok().and_then(|u| {
         u.query_pairs()
             .find(|(k, _)| k == "bodySHA256")
             .map(|(_, v)| v.into_owned())
