@@ -36,7 +36,9 @@ async fn the_aws_backend_builds_from_the_environment_and_its_adapters_work() {
         _ => None,
     })
     .expect("config");
-    let app = app::build(config).await.expect("the AWS adapters build");
+    let app = app::build(config, app::no_live_edge)
+        .await
+        .expect("the AWS adapters build");
     assert!(app.local_bus.is_none(), "no in-process bus on AWS");
     let deps = &app.deps;
 

@@ -9,6 +9,6 @@ use shared::{app, config::Config, http::Function, lambda, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), lambda::Error> {
     telemetry::init();
-    let app = app::build(Config::from_env()?).await?;
+    let app = app::build(Config::from_env()?, app::no_live_edge).await?;
     lambda::serve_function(Function::CompileContract, &app).await
 }

@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             master_key_file,
         };
     }
-    let app = app::build(config).await?;
+    let app = app::build(config, app::live_edge).await?;
     let state = AppState {
         deps: app.deps.clone(),
         max_webhook_bytes: app.config.max_webhook_bytes,

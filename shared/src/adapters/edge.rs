@@ -50,12 +50,10 @@ impl EgressPolicy {
         Ok(policy)
     }
 
-    #[cfg_attr(not(feature = "live-edge"), allow(dead_code))]
     pub(super) fn allows_host(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
-    #[cfg_attr(not(feature = "live-edge"), allow(dead_code))]
     pub(super) fn allows_ip(&self, ip: IpAddr) -> bool {
         if is_public(ip) {
             return true;
@@ -66,7 +64,6 @@ impl EgressPolicy {
     }
 }
 
-#[cfg_attr(not(feature = "live-edge"), allow(dead_code))]
 fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
@@ -136,8 +133,8 @@ impl Edge for SandboxEdge {
     }
 }
 
-/// The live edge of a binary built without the `live-edge` feature (the functions that
-/// make no outbound call): every send is refused, nothing is attempted.
+/// The live edge of a function that calls no provider (`app::no_live_edge`): every send
+/// is refused, nothing is attempted.
 #[derive(Debug, Default)]
 pub struct NoLiveEdge;
 
@@ -145,7 +142,7 @@ pub struct NoLiveEdge;
 impl Edge for NoLiveEdge {
     async fn send(&self, _request: &OutboundRequest) -> Result<EdgeOutcome, EdgeError> {
         Err(EdgeError::Refused(
-            "this function makes no outbound calls (built without the live-edge feature)".into(),
+            "this function makes no outbound calls (it is built with app::no_live_edge)".into(),
         ))
     }
 }

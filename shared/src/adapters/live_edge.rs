@@ -1,6 +1,6 @@
 //! `LiveEdge`: sends provider requests with reqwest, through the egress guard (see
-//! [`super::edge`]). Built only with the `live-edge` feature: execute-step and the
-//! local binary make outbound calls; the other functions do not carry an HTTP client.
+//! [`super::edge`]). Only the binaries that call providers build it (`app::live_edge`:
+//! execute-step and the local binary); the other functions do not link it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

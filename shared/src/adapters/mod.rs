@@ -4,9 +4,9 @@
 //! [`InProcessBus`]. AWS: [`DynamoStore`], [`KmsKeyService`], [`EventBridgeBus`].
 //! Both: [`LiveEdge`], [`SandboxEdge`], [`SystemClock`], [`TimeOrderedIds`].
 //!
-//! Cargo features keep each Lambda binary to what it uses: `embedded` (`LocalStore`,
-//! `LocalKeyService`; the local binary and the tests) and `live-edge` (`LiveEdge` and
-//! reqwest; execute-step and the local binary). Both are on by default.
+//! `LocalStore` and `LocalKeyService` are behind the `embedded` feature (on for the local
+//! binary and the tests, off in the deployed functions). `LiveEdge` is built only by the
+//! binaries that call providers (`app::live_edge`), so the others leave reqwest out.
 
 mod caching_keys;
 mod dynamo_store;
@@ -14,7 +14,6 @@ mod edge;
 mod eventbridge_bus;
 mod in_process_bus;
 mod kms_keys;
-#[cfg(feature = "live-edge")]
 mod live_edge;
 #[cfg(feature = "embedded")]
 mod local_keys;
@@ -28,7 +27,6 @@ pub use edge::{EgressPolicy, NoLiveEdge, SandboxEdge, is_public};
 pub use eventbridge_bus::{EventBridgeBus, PUT_EVENTS_BATCH};
 pub use in_process_bus::InProcessBus;
 pub use kms_keys::KmsKeyService;
-#[cfg(feature = "live-edge")]
 pub use live_edge::LiveEdge;
 #[cfg(feature = "embedded")]
 pub use local_keys::LocalKeyService;

@@ -487,6 +487,25 @@ enum Recorded {
     Stale,
 }
 
+/// The length of a value's JSON text, counted without building the text.
+fn json_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 fn revision_of(item: &Item) -> u64 {
     item.doc
         .get("revision")
@@ -556,10 +575,7 @@ async fn record(
         }
         let (before, changed_fields) = before_and_changed(&draft, cached);
         let revision = previous.as_ref().map(revision_of).unwrap_or(0) + 1;
-        let state_fits = serde_json::to_vec(&draft.after)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX)
-            <= MAX_STATE_BYTES;
+        let state_fits = json_len(&draft.after) <= MAX_STATE_BYTES;
         let entity_doc = json!({
             "integration": integration,
             "entity_type": draft.entity_type,
@@ -608,9 +624,7 @@ async fn record(
                     after: draft.after,
                     provider_event_id: event_id.to_owned(),
                 };
-                let size = serde_json::to_vec(&change)
-                    .map(|v| v.len())
-                    .unwrap_or(usize::MAX);
+                let size = json_len(&change);
                 if size > MAX_EVENT_BYTES {
                     tracing::warn!(%project, %integration, event = %event_id, size,
                         "DataChanged too large for the bus; before and after left out");
