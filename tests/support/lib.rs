@@ -190,6 +190,12 @@ impl Store for CountingStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.inner.get(key).await
     }
+    async fn get_json(
+        &self,
+        key: &Key,
+    ) -> Result<Option<Box<serde_json::value::RawValue>>, StoreError> {
+        self.inner.get_json(key).await
+    }
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.put(item, condition).await
