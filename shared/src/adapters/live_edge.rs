@@ -46,7 +46,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 pub struct LiveEdge {
-    client: reqwest::Client,
+    /// Built on the first send: building it loads the system's root certificates
+    /// (rustls-platform-verifier), which an execute-step that only starts runs or runs
+    /// sandbox steps never needs, and which would lengthen every cold start.
+    client: std::sync::OnceLock<reqwest::Client>,
     timeout: Duration,
     policy: Arc<EgressPolicy>,
 }
@@ -57,25 +60,32 @@ impl LiveEdge {
     }
 
     pub fn with_policy(timeout: Duration, policy: EgressPolicy) -> Result<Self, EdgeError> {
-        let policy = Arc::new(policy);
         crate::tls::install_default_provider();
+        Ok(Self {
+            client: std::sync::OnceLock::new(),
+            timeout,
+            policy: Arc::new(policy),
+        })
+    }
+
+    /// The HTTP client, built once (two first sends may both build one; one is kept).
+    fn client(&self) -> Result<&reqwest::Client, EdgeError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
-                policy: Arc::clone(&policy),
+                policy: Arc::clone(&self.policy),
             }))
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout.min(Duration::from_secs(5)))
             // Redirects could carry credentials to another host; a provider API that
             // redirects is reported, not followed.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("studio-integrations/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| EdgeError::Invalid(format!("http client: {e}")))?;
-        Ok(Self {
-            client,
-            timeout,
-            policy,
-        })
+        Ok(self.client.get_or_init(|| client))
     }
 }
 
@@ -105,7 +115,7 @@ impl Edge for LiveEdge {
                 )));
             }
         }
-        let mut builder = self.client.request(method, url);
+        let mut builder = self.client()?.request(method, url);
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
