@@ -54,25 +54,25 @@ fn aws_sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
 /// How a binary makes its live edge: [`live_edge`] where provider calls go out
 /// (execute-step, the local binary), [`no_live_edge`] elsewhere. Chosen in each `main`,
 /// so the binaries that call no provider carry no HTTP client for it.
-pub type LiveEdgeChoice = fn(&Config) -> Result<Arc<dyn Edge>, ConfigError>;
+pub type LiveEdgeChoice = fn(&Config) -> Arc<dyn Edge>;
 
 /// The live edge: reqwest behind the egress guard, with the configured timeout.
-pub fn live_edge(config: &Config) -> Result<Arc<dyn Edge>, ConfigError> {
-    Ok(Arc::new(
-        crate::adapters::LiveEdge::with_policy(config.outbound_timeout, config.egress.clone())
-            .map_err(|e| startup("STUDIO_OUTBOUND_TIMEOUT_MS", e))?,
+pub fn live_edge(config: &Config) -> Arc<dyn Edge> {
+    Arc::new(crate::adapters::LiveEdge::with_policy(
+        config.outbound_timeout,
+        config.egress.clone(),
     ))
 }
 
 /// The live edge of a binary that calls no provider: every send is refused.
-pub fn no_live_edge(_config: &Config) -> Result<Arc<dyn Edge>, ConfigError> {
-    Ok(Arc::new(crate::adapters::NoLiveEdge))
+pub fn no_live_edge(_config: &Config) -> Arc<dyn Edge> {
+    Arc::new(crate::adapters::NoLiveEdge)
 }
 
 /// Builds every adapter once. Called at start-up by each binary.
 pub async fn build(config: Config, live_edge: LiveEdgeChoice) -> Result<App, ConfigError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let live_edge = live_edge(&config)?;
+    let live_edge = live_edge(&config);
     let (store, keys, bus, local_bus): (
         _,
         _,

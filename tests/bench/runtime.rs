@@ -276,7 +276,7 @@ pub fn bench_runtime(report: fn(&str, Vec<Duration>)) {
         // policy), mask the trace. Against the same bare reqwest call.
         let provider = shared::catalog::custom::build("target", custom_config(&url).as_object().expect("object")).expect("provider");
         let op = provider.operations[0].clone();
-        let edge = shared::adapters::LiveEdge::with_policy(Duration::from_secs(5), shared::adapters::EgressPolicy::parse("127.0.0.1").expect("policy")).expect("edge");
+        let edge = shared::adapters::LiveEdge::with_policy(Duration::from_secs(5), shared::adapters::EgressPolicy::parse("127.0.0.1").expect("policy"));
         let mut creds = shared::vault::Credentials::new();
         creds.insert("token", "bench-token-123456");
         let input = json!({"title": "Intake", "email": "ada@example.com"});

@@ -66,8 +66,7 @@ async fn call(url: &str, operation: &str, input: Value, key: &str) -> Value {
     let edge = LiveEdge::with_policy(
         Duration::from_secs(5),
         EgressPolicy::parse("127.0.0.1").expect("policy"),
-    )
-    .expect("edge");
+    );
     let EdgeOutcome::Sent(response) = edge.send(&request).await.expect("sent") else {
         panic!("not sent")
     };

@@ -141,13 +141,10 @@ pub fn local_deps() -> LocalDeps {
         bus: bus.clone(),
         // Live calls in tests go to servers on this machine only: the edge refuses
         // every other destination before any lookup or connection.
-        live_edge: Arc::new(LoopbackOnlyEdge(
-            shared::adapters::LiveEdge::with_policy(
-                std::time::Duration::from_secs(2),
-                shared::adapters::EgressPolicy::parse("127.0.0.1").expect("policy"),
-            )
-            .expect("edge"),
-        )),
+        live_edge: Arc::new(LoopbackOnlyEdge(shared::adapters::LiveEdge::with_policy(
+            std::time::Duration::from_secs(2),
+            shared::adapters::EgressPolicy::parse("127.0.0.1").expect("policy"),
+        ))),
         sandbox_edge: Arc::new(SandboxEdge),
         clock: clock.clone(),
         ids: Arc::new(TimeOrderedIds),

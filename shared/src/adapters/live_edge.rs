@@ -55,17 +55,18 @@ pub struct LiveEdge {
 }
 
 impl LiveEdge {
-    pub fn new(timeout: Duration) -> Result<Self, EdgeError> {
+    pub fn new(timeout: Duration) -> Self {
         Self::with_policy(timeout, EgressPolicy::default())
     }
 
-    pub fn with_policy(timeout: Duration, policy: EgressPolicy) -> Result<Self, EdgeError> {
+    /// Nothing can fail here: the HTTP client is built, and may fail, on the first send.
+    pub fn with_policy(timeout: Duration, policy: EgressPolicy) -> Self {
         crate::tls::install_default_provider();
-        Ok(Self {
+        Self {
             client: std::sync::OnceLock::new(),
             timeout,
             policy: Arc::new(policy),
-        })
+        }
     }
 
     /// The HTTP client, built once (two first sends may both build one; one is kept).

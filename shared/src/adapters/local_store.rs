@@ -88,6 +88,12 @@ fn decode_key(raw: &[u8]) -> Result<Key, StoreError> {
     Ok(Key::new(pk, sk))
 }
 
+/// DynamoDB TTL semantics: an item whose expiry has passed counts as gone to reads,
+/// queries and conditions, even before it is physically removed.
+fn expired(expires_at: Option<i64>, now: i64) -> bool {
+    matches!(expires_at, Some(at) if at <= now)
+}
+
 fn decode_value(raw: &[u8]) -> Result<Stored, StoreError> {
     serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -120,11 +126,7 @@ impl LocalStore {
     }
 
     fn live(&self, stored: Stored) -> Option<Value> {
-        let now = self.clock.now().timestamp();
-        match stored.expires_at {
-            Some(at) if at <= now => None,
-            _ => Some(stored.doc),
-        }
+        (!expired(stored.expires_at, self.clock.now().timestamp())).then_some(stored.doc)
     }
 
     /// Runs a read. redb reads are short and never wait for the writer (MVCC: a read
@@ -372,10 +374,7 @@ fn apply(
                     Some(raw) => {
                         let stored: StoredRaw = serde_json::from_slice(raw.value())
                             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        match stored.expires_at {
-                            Some(at) if at <= now => None,
-                            _ => Some(stored.doc),
-                        }
+                        (!expired(stored.expires_at, now)).then_some(stored.doc)
                     }
                     None => None,
                 };
@@ -447,10 +446,7 @@ impl Store for LocalStore {
             };
             let stored: StoredRaw = serde_json::from_slice(raw.value())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Ok(match stored.expires_at {
-                Some(at) if at <= now => None,
-                _ => Some(stored.doc.to_owned()),
-            })
+            Ok((!expired(stored.expires_at, now)).then(|| stored.doc.to_owned()))
         })
     }
 
@@ -524,7 +520,7 @@ impl Store for LocalStore {
              -> Result<bool, StoreError> {
                 let (k, v) = entry.map_err(unavailable)?;
                 let stored = decode_value(v.value())?;
-                if matches!(stored.expires_at, Some(at) if at <= now) {
+                if expired(stored.expires_at, now) {
                     return Ok(true);
                 }
                 rows.push((decode_key(k.value())?, stored));
