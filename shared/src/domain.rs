@@ -483,7 +483,21 @@ pub mod keys {
     /// Audit sort keys: a fixed-width UTC timestamp, then the record id, so sort order
     /// is time order.
     pub fn audit_entry(at: &DateTime<Utc>, id: &str) -> String {
-        format!("{}#{id}", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        use chrono::{Datelike, Timelike};
+        // `%Y-%m-%dT%H:%M:%S%.6fZ`, written field by field: a strftime pattern is parsed
+        // again on every call, and one audit record is written per credential use.
+        let nanos = at.nanosecond();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z#{id}",
+            at.year(),
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            // A leap second reads as :60, as chrono's %S writes it.
+            at.second() + nanos / 1_000_000_000,
+            (nanos % 1_000_000_000) / 1_000,
+        )
     }
     /// The lock item that makes one OAuth refresh at a time per integration.
     pub fn refresh_lock(i: &IntegrationName) -> String {
@@ -509,6 +523,34 @@ mod tests {
                 Ok(good.to_owned())
             );
         }
+    }
+
+    #[test]
+    fn audit_sort_keys_are_the_fixed_width_timestamp_then_the_id() {
+        use chrono::{NaiveDate, TimeZone};
+        let instants = [
+            Utc.timestamp_opt(0, 0).single(),
+            Utc.timestamp_opt(1_764_426_777, 123_456_789).single(),
+            Utc.timestamp_opt(1_764_426_777, 999).single(),
+            Utc.timestamp_opt(253_402_300_799, 999_999_999).single(),
+            // A leap second, which chrono writes as :60.
+            NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+                .map(|t| t.and_utc()),
+        ];
+        for at in instants.into_iter().map(|at| at.expect("instant")) {
+            assert_eq!(
+                keys::audit_entry(&at, "id-1"),
+                format!("{}#id-1", at.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
+                "{at:?}"
+            );
+        }
+        let early = Utc.timestamp_opt(1_764_426_777, 9_000).single().expect("t");
+        let late = Utc
+            .timestamp_opt(1_764_426_777, 10_000)
+            .single()
+            .expect("t");
+        assert!(keys::audit_entry(&early, "z") < keys::audit_entry(&late, "a"));
     }
 
     #[test]

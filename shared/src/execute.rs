@@ -30,7 +30,7 @@ impl ExecuteStep {
 }
 
 fn detail<T: DeserializeOwned>(event: &BusEvent) -> Result<T, HandlerError> {
-    serde_json::from_value(event.detail.clone()).map_err(|e| {
+    T::deserialize(&event.detail).map_err(|e| {
         HandlerError::Rejected(format!("{} detail does not parse: {e}", event.detail_type))
     })
 }
@@ -236,7 +236,7 @@ pub fn condition_holds(condition: &FieldCondition, state: &Value) -> bool {
 
 #[async_trait]
 impl EventHandler for ExecuteStep {
-    async fn handle(&self, event: BusEvent) -> Result<Value, HandlerError> {
+    async fn handle(&self, event: &BusEvent) -> Result<Value, HandlerError> {
         if event.source != EVENT_SOURCE {
             return Err(HandlerError::Rejected(format!(
                 "events from {:?} are not handled",
@@ -244,9 +244,9 @@ impl EventHandler for ExecuteStep {
             )));
         }
         match event.detail_type.as_str() {
-            "StepRequested" => self.step_requested(detail(&event)?).await,
-            "WorkflowTriggered" => self.workflow_triggered(detail(&event)?).await,
-            "DataChanged" => self.data_changed(detail(&event)?).await,
+            "StepRequested" => self.step_requested(detail(event)?).await,
+            "WorkflowTriggered" => self.workflow_triggered(detail(event)?).await,
+            "DataChanged" => self.data_changed(detail(event)?).await,
             other => Err(HandlerError::Rejected(format!(
                 "execute-step takes no {other} events"
             ))),

@@ -77,7 +77,7 @@ pub async fn invoke(
         let event: BusEvent = serde_json::from_value(payload)
             .map_err(|e| InvocationError::UnknownPayload(e.to_string()))?;
         let detail_type = event.detail_type.clone();
-        return match handler.handle(event).await {
+        return match handler.handle(&event).await {
             Ok(outcome) => Ok(json!({"handled": true, "outcome": outcome})),
             Err(HandlerError::Retryable(why)) => Err(InvocationError::Retryable(why)),
             Err(error) => {

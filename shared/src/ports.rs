@@ -369,6 +369,31 @@ impl BusEvent {
         let detail = serde_json::to_value(detail).map_err(|e| BusError::Invalid(e.to_string()))?;
         Ok(Self::new(detail_type, detail))
     }
+
+    /// The length of the detail's JSON text, counted without building the text.
+    pub fn detail_len(&self) -> usize {
+        json_len(&self.detail)
+    }
+}
+
+/// The length of a value's JSON text, counted without building the text (`usize::MAX`
+/// if it does not serialize).
+pub fn json_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -394,7 +419,8 @@ pub trait EventBus: Send + Sync {
 /// What receives routed events (execute-step's handler, locally).
 #[async_trait]
 pub trait EventHandler: Send + Sync {
-    async fn handle(&self, event: BusEvent) -> Result<Value, HandlerError>;
+    /// Borrowed: the bus keeps the event to deliver it again on a retryable failure.
+    async fn handle(&self, event: &BusEvent) -> Result<Value, HandlerError>;
 }
 
 /// Why an event was not handled: retryable (worth another delivery) or not.

@@ -56,7 +56,7 @@ struct Recorder {
 
 #[async_trait]
 impl EventHandler for Recorder {
-    async fn handle(&self, event: BusEvent) -> Result<Value, HandlerError> {
+    async fn handle(&self, event: &BusEvent) -> Result<Value, HandlerError> {
         {
             let mut failures = self.fail_first.lock().expect("lock");
             if *failures > 0 {
@@ -64,7 +64,7 @@ impl EventHandler for Recorder {
                 return Err(HandlerError::Retryable("store did not answer".into()));
             }
         }
-        self.events.lock().expect("lock").push(event);
+        self.events.lock().expect("lock").push(event.clone());
         Ok(json!({}))
     }
 }

@@ -12,6 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::domain::{
     Change, CredentialEnvelope, DataChanged, FieldCondition, Integration, IntegrationName, Project,
@@ -1079,7 +1080,7 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
             .expect("workflow");
     }
     let handled = ExecuteStep::new(app.local.deps.clone())
-        .handle(BusEvent::of("DataChanged", moved).expect("event"))
+        .handle(&BusEvent::of("DataChanged", moved).expect("event"))
         .await;
     match handled {
         Ok(answer) => {
@@ -1115,7 +1116,7 @@ async fn a_linear_issue_moving_to_done_triggers_only_the_workflows_whose_conditi
             // The bus delivers again (as after a failed invocation): the same runs are
             // found, none is started twice.
             let again = ExecuteStep::new(app.local.deps.clone())
-                .handle(BusEvent::of("DataChanged", moved).expect("event"))
+                .handle(&BusEvent::of("DataChanged", moved).expect("event"))
                 .await
                 .expect("redelivery");
             let ids = |a: &Value| {
@@ -1434,6 +1435,78 @@ async fn a_change_the_bus_refuses_is_undone_so_the_providers_retry_records_it() 
     );
 }
 
+#[tokio::test]
+async fn an_undone_update_puts_the_cached_entity_back_as_it_was() {
+    let mut local = local_deps();
+    let bus = Arc::new(FlakyBus {
+        inner: local.bus.clone(),
+        failures: AtomicUsize::new(0),
+    });
+    local.deps.bus = bus.clone();
+    let app = Hooks::with(local).await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let first = stripe_event("evt_1", "cus_a", "one@example.com", "zero@example.com");
+    let signature = signing::stripe(WHSEC, app.now(), first.as_bytes());
+    let recorded = app
+        .post("stripe", &[("stripe-signature", &signature)], first)
+        .await;
+    assert_eq!(recorded.body["changes"], 1, "{}", recorded.body);
+    let cached = app.entity("stripe", "customer", "cus_a").await;
+    assert_eq!(
+        cached.as_ref().map(|c| c["revision"].clone()),
+        Some(json!(1))
+    );
+
+    bus.failures.store(1, Ordering::SeqCst);
+    let second = stripe_event("evt_2", "cus_a", "two@example.com", "one@example.com");
+    let signature = signing::stripe(WHSEC, app.now(), second.as_bytes());
+    let failed = app
+        .post(
+            "stripe",
+            &[("stripe-signature", &signature)],
+            second.clone(),
+        )
+        .await;
+    assert_eq!(
+        failed.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        failed.body
+    );
+    assert_eq!(
+        app.entity("stripe", "customer", "cus_a").await,
+        cached,
+        "the cached entity is put back exactly as it was"
+    );
+    assert_eq!(
+        app.traces("stripe").await,
+        2,
+        "the first event's marker and the entity: the second's marker is gone"
+    );
+
+    let retried = app
+        .post("stripe", &[("stripe-signature", &signature)], second)
+        .await;
+    assert_eq!(retried.body["changes"], 1, "{}", retried.body);
+    let changes = app.changes();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[1].before["email"], "one@example.com");
+    assert_eq!(changes[1].after["email"], "two@example.com");
+    assert_eq!(changes[1].changed_fields, vec!["email"]);
+    let now = app
+        .entity("stripe", "customer", "cus_a")
+        .await
+        .expect("cached");
+    assert_eq!(now["revision"], 2);
+    assert_eq!(now["state"]["email"], "two@example.com");
+}
+
 /// Records every DataChanged routed to execute-step.
 #[derive(Default)]
 struct Recorder {
@@ -1442,8 +1515,8 @@ struct Recorder {
 
 #[async_trait]
 impl EventHandler for Recorder {
-    async fn handle(&self, event: BusEvent) -> Result<Value, HandlerError> {
-        let change: DataChanged = serde_json::from_value(event.detail)
+    async fn handle(&self, event: &BusEvent) -> Result<Value, HandlerError> {
+        let change = DataChanged::deserialize(&event.detail)
             .map_err(|e| HandlerError::Rejected(e.to_string()))?;
         self.events.lock().expect("lock").push(change);
         Ok(json!({}))

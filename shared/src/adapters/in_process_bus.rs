@@ -21,7 +21,8 @@ pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 const RETRIES: usize = 2;
 const KEEP_PUBLISHED: usize = 1000;
 
-type Delivery = (Arc<dyn EventHandler>, BusEvent);
+/// Shared with the log of published events: routing copies no event.
+type Delivery = (Arc<dyn EventHandler>, Arc<BusEvent>);
 
 pub struct InProcessBus {
     handlers: Mutex<HashMap<Target, Arc<dyn EventHandler>>>,
@@ -29,7 +30,7 @@ pub struct InProcessBus {
     receiver: Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
     pending: Arc<AtomicUsize>,
     idle: Arc<Notify>,
-    published: Mutex<VecDeque<BusEvent>>,
+    published: Mutex<VecDeque<Arc<BusEvent>>>,
 }
 
 impl Default for InProcessBus {
@@ -68,7 +69,7 @@ impl InProcessBus {
             let idle = Arc::clone(&self.idle);
             tokio::spawn(async move {
                 while let Some((handler, event)) = receiver.recv().await {
-                    deliver(handler.as_ref(), event).await;
+                    deliver(handler.as_ref(), &event).await;
                     if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
                         idle.notify_waiters();
                     }
@@ -94,14 +95,14 @@ impl InProcessBus {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .cloned()
+            .map(|event| BusEvent::clone(event))
             .collect()
     }
 }
 
-async fn deliver(handler: &dyn EventHandler, event: BusEvent) {
+async fn deliver(handler: &dyn EventHandler, event: &BusEvent) {
     for attempt in 0..=RETRIES {
-        match handler.handle(event.clone()).await {
+        match handler.handle(event).await {
             Ok(_) => return,
             Err(HandlerError::Retryable(reason)) if attempt < RETRIES => {
                 tracing::warn!(detail_type = %event.detail_type, %reason, attempt, "event handler failed; retrying");
@@ -125,11 +126,7 @@ pub fn check_event(event: &BusEvent) -> Result<(), BusError> {
     if !event.detail.is_object() {
         return Err(BusError::Invalid("detail must be a JSON object".into()));
     }
-    let size = event.source.len()
-        + event.detail_type.len()
-        + serde_json::to_string(&event.detail)
-            .map(|s| s.len())
-            .unwrap_or(usize::MAX);
+    let size = (event.source.len() + event.detail_type.len()).saturating_add(event.detail_len());
     if size > MAX_EVENT_BYTES {
         return Err(BusError::Invalid(format!(
             "event of {size} bytes is over the {MAX_EVENT_BYTES}-byte limit"
@@ -152,6 +149,7 @@ impl EventBus for InProcessBus {
             .clone();
         let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
         for event in events {
+            let event = Arc::new(event);
             for target in targets(&event) {
                 // A target with no handler attached is like a rule with no target: the
                 // event is dropped for it.
@@ -159,7 +157,7 @@ impl EventBus for InProcessBus {
                     self.pending.fetch_add(1, Ordering::AcqRel);
                     if self
                         .queue
-                        .send((Arc::clone(handler), event.clone()))
+                        .send((Arc::clone(handler), Arc::clone(&event)))
                         .is_err()
                     {
                         self.pending.fetch_sub(1, Ordering::AcqRel);

@@ -355,6 +355,58 @@ fn prepare(writes: Vec<Write>) -> Result<Vec<Prepared>, StoreError> {
         .collect()
 }
 
+/// One top-level field of a JSON object, parsed on its own: the rest of the document is
+/// only scanned (a condition on an entity's revision need not build its whole state).
+/// As with `Value`, the last of duplicate keys wins; `None` when the field is absent.
+fn top_level_field(doc: &str, field: &str) -> Result<Option<Value>, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Field<'f>(&'f str);
+    impl<'de> Visitor<'de> for Field<'_> {
+        type Value = Option<Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(wanted) = map.next_key_seed(Key(self.0))? {
+                if wanted {
+                    found = Some(map.next_value::<Value>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    /// A key, compared with the field's name without being copied.
+    struct Key<'f>(&'f str);
+    impl<'de> Visitor<'de> for Key<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+            Ok(key == self.0)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Key<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Field<'_> {
+        type Value = Option<Value>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(doc);
+    let found = Field(field).deserialize(&mut de)?;
+    de.end()?;
+    Ok(found)
+}
+
 /// Applies one caller's writes inside the batch's transaction. The outer error is
 /// fatal to the whole batch (storage failure); the inner result is this caller's.
 fn apply(
@@ -382,6 +434,12 @@ fn apply(
                     (Condition::NotExists, live) => live.is_none(),
                     (Condition::Exists, live) => live.is_some(),
                     (_, None) => condition.holds(None),
+                    (Condition::FieldEquals { field, value }, Some(doc)) => {
+                        top_level_field(doc.get(), field)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                            .as_ref()
+                            == Some(value)
+                    }
                     (_, Some(doc)) => {
                         let doc: Value = serde_json::from_str(doc.get())
                             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -629,5 +687,32 @@ impl LocalStore {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_level_field;
+    use serde_json::json;
+
+    #[test]
+    fn a_top_level_field_reads_as_the_whole_document_would() {
+        let doc = r#"{"state": {"revision": 9, "x": [1, {"y": "z"}]}, "revision": 3,
+                      "esc\u0061ped": "yes", "dup": 1, "dup": 2}"#;
+        let whole: serde_json::Value = serde_json::from_str(doc).expect("json");
+        for field in ["revision", "state", "escaped", "dup", "missing", "x"] {
+            assert_eq!(
+                top_level_field(doc, field).expect("parses"),
+                whole.get(field).cloned(),
+                "{field}"
+            );
+        }
+        assert_eq!(
+            top_level_field(doc, "revision").expect("parses"),
+            Some(json!(3))
+        );
+        for broken in [r#"{"revision": 3"#, r#"[1, 2]"#, r#"{"revision": 3} x"#, ""] {
+            assert!(top_level_field(broken, "revision").is_err(), "{broken}");
+        }
     }
 }

@@ -328,19 +328,22 @@ fn diff(before: &Value, after: &Value) -> Vec<String> {
 /// - With only the changed fields' names (Notion): before is the cached state.
 /// - Otherwise: before is the cached state and the changed fields are its difference
 ///   from after; with nothing cached, every field of after is new.
-pub fn before_and_changed(draft: &Draft, cached: Option<&Value>) -> (Value, Vec<String>) {
+pub fn before_and_changed(draft: &Draft, cached: Option<Value>) -> (Value, Vec<String>) {
     if let Some(previous) = &draft.previous {
-        let mut before = cached.cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        let mut before = cached.unwrap_or_else(|| Value::Object(Map::new()));
         overlay(&mut before, previous);
         let mut names: Vec<String> = previous.keys().cloned().collect();
         names.sort();
         return (before, names);
     }
     if let Some(names) = &draft.changed {
-        return (cached.cloned().unwrap_or(Value::Null), names.clone());
+        return (cached.unwrap_or(Value::Null), names.clone());
     }
     match cached {
-        Some(before) => (before.clone(), diff(before, &draft.after)),
+        Some(before) => {
+            let changed = diff(&before, &draft.after);
+            (before, changed)
+        }
         None => (Value::Null, diff(&Value::Null, &draft.after)),
     }
 }
@@ -392,7 +395,7 @@ mod tests {
             changed: None,
         };
         let cached = json!({"stateId": "progress", "state": {"name": "In Progress"}, "title": "t"});
-        let (before, changed) = before_and_changed(&draft, Some(&cached));
+        let (before, changed) = before_and_changed(&draft, Some(cached.clone()));
         assert_eq!(before["state"]["name"], "In Progress");
         assert_eq!(changed, vec!["stateId"]);
         let (partial, _) = before_and_changed(&draft, None);
@@ -430,7 +433,7 @@ mod tests {
             previous: None,
             changed: None,
         };
-        let (_, changed) = before_and_changed(&draft, Some(&json!({"a": 1, "b": 1, "d": 0})));
+        let (_, changed) = before_and_changed(&draft, Some(json!({"a": 1, "b": 1, "d": 0})));
         assert_eq!(changed, vec!["b", "c", "d"]);
     }
 

@@ -44,7 +44,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::HeaderMap;
 use secrecy::ExposeSecret;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 pub use events::{
@@ -56,7 +57,7 @@ use crate::catalog::{Provider, SignatureScheme, Webhooks};
 use crate::domain::{
     AuditPurpose, Change, DataChanged, Integration, IntegrationName, ProjectId, keys,
 };
-use crate::ports::{BusEvent, Condition, Deps, Item, Key, StoreError, Write};
+use crate::ports::{BusEvent, Condition, Deps, Item, Key, StoreError, Write, json_len};
 use crate::vault::{self, Credentials, VaultError};
 
 /// How long a dedupe marker lives. Providers retry for up to three days (Stripe,
@@ -439,11 +440,10 @@ async fn record_all(
             }
         }
     }
+    let recorded = changes.len();
     if !changes.is_empty() {
-        let events: Result<Vec<BusEvent>, _> = changes
-            .iter()
-            .map(|c| BusEvent::of("DataChanged", c))
-            .collect();
+        let events: Result<Vec<BusEvent>, _> =
+            changes.into_iter().map(data_changed_event).collect();
         let published = match events {
             Ok(events) => deps.bus.publish(events).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -456,14 +456,27 @@ async fn record_all(
             )));
         }
     }
-    tracing::debug!(%project, integration = %name, events = total, changes = changes.len(),
+    tracing::debug!(%project, integration = %name, events = total, changes = recorded,
         duplicates, ignored, micros = started.elapsed().as_micros() as u64, "webhook delivery recorded");
     Ok(Outcome::Recorded {
         events: total,
-        changes: changes.len(),
+        changes: recorded,
         duplicates,
         ignored,
     })
+}
+
+/// DataChanged as a bus event, its before and after states moved into the detail
+/// rather than copied.
+fn data_changed_event(mut change: DataChanged) -> Result<BusEvent, crate::ports::BusError> {
+    let before = std::mem::take(&mut change.before);
+    let after = std::mem::take(&mut change.after);
+    let mut event = BusEvent::of("DataChanged", &change)?;
+    if let Value::Object(detail) = &mut event.detail {
+        detail.insert("before".into(), before);
+        detail.insert("after".into(), after);
+    }
+    Ok(event)
 }
 
 fn reject(project: &ProjectId, integration: &IntegrationName, why: Rejected) -> WebhookError {
@@ -476,8 +489,23 @@ struct Written {
     marker: Key,
     token: Option<Key>,
     entity: Key,
-    previous: Option<Item>,
+    /// The entity's document as it was stored before (none if there was none).
+    previous: Option<Box<RawValue>>,
     revision: u64,
+}
+
+/// The cached entity as [`record`] reads it: what it decides on, and the state, read
+/// straight from the stored text.
+#[derive(Deserialize)]
+struct Cached {
+    #[serde(default)]
+    state: Value,
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    revision: u64,
+    #[serde(default)]
+    event_time: Option<i64>,
 }
 
 enum Recorded {
@@ -485,32 +513,6 @@ enum Recorded {
     Duplicate,
     /// Older than the cached state: recorded as seen, not applied.
     Stale,
-}
-
-/// The length of a value's JSON text, counted without building the text.
-fn json_len(value: &impl serde::Serialize) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    match serde_json::to_writer(&mut count, value) {
-        Ok(()) => count.0,
-        Err(_) => usize::MAX,
-    }
-}
-
-fn revision_of(item: &Item) -> u64 {
-    item.doc
-        .get("revision")
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -533,7 +535,10 @@ async fn record(
         keys::entity(integration, &draft.entity_type, &draft.entity_id),
     );
     let expires = now + DEDUPE_TTL_SECS;
-    let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+    // As a DateTime serializes, formatted once for the marker and the entity.
+    let at = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     // The dedupe marker: written only if absent, expiring with the dedupe window.
     let marker_write = |what: &str, value: Value| {
         let mut doc =
@@ -545,18 +550,24 @@ async fn record(
         )
     };
     for _ in 0..ENTITY_RETRIES {
-        let previous = deps.store.get(&entity).await?;
-        let cached = previous
-            .as_ref()
-            .filter(|i| i.doc.get("deleted") != Some(&Value::Bool(true)))
-            .and_then(|i| i.doc.get("state"))
-            .filter(|s| !s.is_null());
+        let previous = deps.store.get_json(&entity).await?;
+        let cached: Option<Cached> = previous
+            .as_deref()
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+            .map_err(|e| {
+                StoreError::Corrupt(format!("cached entity {}/{}: {e}", entity.pk, entity.sk))
+            })?;
+        let (cached_time, cached_revision, cached) = match cached {
+            None => (None, 0, None),
+            Some(c) => (
+                c.event_time,
+                c.revision,
+                (!c.deleted && !c.state.is_null()).then_some(c.state),
+            ),
+        };
         // A late delivery of an older event leaves the newer cached state alone: its
         // marker is recorded (a retry stays a duplicate), nothing else.
-        let cached_time = previous
-            .as_ref()
-            .and_then(|i| i.doc.get("event_time"))
-            .and_then(Value::as_i64);
         if let (Some(happened), Some(newest)) = (draft.event_time, cached_time) {
             if happened < newest {
                 let mut writes = vec![marker_write("stale", json!(true))];
@@ -574,7 +585,7 @@ async fn record(
             }
         }
         let (before, changed_fields) = before_and_changed(&draft, cached);
-        let revision = previous.as_ref().map(revision_of).unwrap_or(0) + 1;
+        let revision = cached_revision + 1;
         let state_fits = json_len(&draft.after) <= MAX_STATE_BYTES;
         let entity_doc = json!({
             "integration": integration,
@@ -675,7 +686,11 @@ async fn undo_all(deps: &Deps, written: Vec<Written>) {
             value: json!(w.revision),
         };
         let restore = match w.previous {
-            Some(item) => Write::Put(Item::new(w.entity.clone(), item.doc), guard),
+            Some(raw) => match serde_json::from_str(raw.get()) {
+                Ok(doc) => Write::Put(Item::new(w.entity.clone(), doc), guard),
+                // It was read from the store a moment ago: it parses.
+                Err(_) => Write::Check(w.entity.clone(), Condition::NotExists),
+            },
             None => Write::Delete(w.entity.clone(), guard),
         };
         let mut writes = vec![Write::Delete(w.marker.clone(), Condition::Always), restore];
