@@ -2,17 +2,17 @@
 //!
 //! Each event is parsed into its domain type and checked against the store: a step for
 //! a run that does not exist is rejected, and a trigger that matches no workflow or
-//! subscription starts nothing (both are final answers). Running steps is the step
-//! runtime's work; until it lands, an event that would start or continue a run is
-//! answered as not implemented, never acknowledged as done.
+//! subscription starts nothing (both are final answers). A DataChanged is first read
+//! without its before and after states (the subscriptions' conditions look at `after`
+//! where it lies in the event), and parsed whole only when a workflow matches.
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::domain::{
-    DataChanged, FieldCondition, RunMode, StepRequested, Trigger, TriggerSubscription, Workflow,
-    WorkflowId, WorkflowTriggered, keys,
+    Change, DataChanged, FieldCondition, IntegrationName, ProjectId, RunMode, StepRequested,
+    Trigger, TriggerSubscription, Workflow, WorkflowId, WorkflowTriggered, keys,
 };
 use crate::ports::{
     BusEvent, Deps, EVENT_SOURCE, EventHandler, HandlerError, Key, Query, StoreError,
@@ -120,13 +120,22 @@ impl ExecuteStep {
         Ok(json!({ "started_runs": started }))
     }
 
-    async fn data_changed(&self, event: DataChanged) -> Result<Value, HandlerError> {
-        let matched = matching_workflows(&self.deps, &event).await?;
+    async fn data_changed(&self, bus_event: &BusEvent) -> Result<Value, HandlerError> {
+        let head: ChangeHead = detail(bus_event)?;
+        let after = bus_event.detail.get("after").unwrap_or(&Value::Null);
+        let subject = (
+            &head.project,
+            &head.integration,
+            head.entity_type.as_str(),
+            head.change,
+        );
+        let matched = matching(&self.deps, subject, after).await?;
         if matched.is_empty() {
             return Ok(
                 json!({"started_runs": [], "matched": [], "reason": "no workflow subscribes to this data change"}),
             );
         }
+        let event: DataChanged = detail(bus_event)?;
         let mut started = Vec::new();
         let mut not_started = Vec::new();
         for workflow in &matched {
@@ -172,6 +181,20 @@ impl ExecuteStep {
     }
 }
 
+/// A DataChanged without its before and after states (any JSON value is a valid state,
+/// so it accepts exactly the details DataChanged accepts).
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // changed_fields and provider_event_id are read only to check them
+struct ChangeHead {
+    project: ProjectId,
+    integration: IntegrationName,
+    entity_type: String,
+    change: Change,
+    #[serde(default)]
+    changed_fields: Vec<String>,
+    provider_event_id: String,
+}
+
 /// The workflows a data change triggers: the subscriptions stored under
 /// `T#{integration}#{entity}#{change}#` whose conditions all hold on the change's
 /// `after` state.
@@ -179,9 +202,27 @@ pub async fn matching_workflows(
     deps: &Deps,
     event: &DataChanged,
 ) -> Result<Vec<WorkflowId>, HandlerError> {
+    matching(
+        deps,
+        (
+            &event.project,
+            &event.integration,
+            &event.entity_type,
+            event.change,
+        ),
+        &event.after,
+    )
+    .await
+}
+
+async fn matching(
+    deps: &Deps,
+    (project, integration, entity_type, change): (&ProjectId, &IntegrationName, &str, Change),
+    after: &Value,
+) -> Result<Vec<WorkflowId>, HandlerError> {
     let query = Query::prefix(
-        keys::project(&event.project),
-        keys::trigger_prefix(&event.integration, &event.entity_type, event.change),
+        keys::project(project),
+        keys::trigger_prefix(integration, entity_type, change),
     );
     let mut matched = Vec::new();
     for item in crate::ports::query_all(deps.store.as_ref(), query)
@@ -192,7 +233,7 @@ pub async fn matching_workflows(
         let holds = subscription
             .conditions
             .iter()
-            .all(|c| condition_holds(c, &event.after));
+            .all(|c| condition_holds(c, after));
         if holds && !matched.contains(&subscription.workflow) {
             matched.push(subscription.workflow);
         }
@@ -246,7 +287,7 @@ impl EventHandler for ExecuteStep {
         match event.detail_type.as_str() {
             "StepRequested" => self.step_requested(detail(event)?).await,
             "WorkflowTriggered" => self.workflow_triggered(detail(event)?).await,
-            "DataChanged" => self.data_changed(detail(event)?).await,
+            "DataChanged" => self.data_changed(event).await,
             other => Err(HandlerError::Rejected(format!(
                 "execute-step takes no {other} events"
             ))),

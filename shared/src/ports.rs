@@ -75,6 +75,60 @@ impl Item {
     }
 }
 
+/// An item whose document is JSON text already: serialized straight from a record that
+/// borrows its parts, where building a `Value` first would copy them (a webhook's entity
+/// state, an audit record). Stores keep it exactly as an [`Item`] with the same
+/// document: reads give back a `Value` as usual.
+#[derive(Debug, Clone)]
+pub struct RawItem {
+    pub key: Key,
+    pub json: Box<RawValue>,
+    pub expires_at: Option<i64>,
+}
+
+impl RawItem {
+    /// Serializes a record that serializes as a JSON object (a document is one).
+    pub fn of<T: Serialize>(key: Key, record: &T) -> Result<Self, StoreError> {
+        let json = serde_json::value::to_raw_value(record)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if !json.get().starts_with('{') {
+            return Err(StoreError::Invalid(format!(
+                "item {}/{}: a document is a JSON object",
+                key.pk, key.sk
+            )));
+        }
+        Ok(Self {
+            key,
+            json,
+            expires_at: None,
+        })
+    }
+
+    pub fn expiring(mut self, at: i64) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// The same item with its document as a `Value` (for a store that needs one).
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        let doc = serde_json::from_str(self.json.get())
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        Ok(Item {
+            key: self.key.clone(),
+            doc,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+impl PartialEq for RawItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.json.get() == other.json.get()
+            && self.expires_at == other.expires_at
+    }
+}
+
 /// A condition a write requires of the item's current state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -109,6 +163,8 @@ impl Condition {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     Put(Item, Condition),
+    /// As `Put`, with the document already serialized.
+    PutRaw(RawItem, Condition),
     Delete(Key, Condition),
     /// Writes nothing; the transaction fails unless the condition holds.
     Check(Key, Condition),
@@ -118,6 +174,7 @@ impl Write {
     pub fn key(&self) -> &Key {
         match self {
             Write::Put(item, _) => &item.key,
+            Write::PutRaw(item, _) => &item.key,
             Write::Delete(key, _) | Write::Check(key, _) => key,
         }
     }

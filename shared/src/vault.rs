@@ -266,28 +266,33 @@ async fn open_audited(
 /// The audit record of an opening whose writing is left to the caller, to go into the
 /// caller's own transaction (see [`open_deferred`]).
 #[must_use = "an opening's audit record must be written"]
-pub struct PendingAudit(crate::ports::Item);
+pub struct PendingAudit(crate::ports::Key, crate::domain::AuditRecord);
 
 impl PendingAudit {
     /// The record as a write, for the caller's transaction (append only: `NotExists`).
+    /// Serialized straight from the record; a record that does not serialize (it always
+    /// does: strings, numbers and a JSON cause) still makes a write that fails the
+    /// transaction rather than one that drops the record.
     pub fn write(&self) -> crate::ports::Write {
-        crate::ports::Write::Put(self.0.clone(), crate::ports::Condition::NotExists)
+        use crate::ports::{Condition, RawItem, Write};
+        match RawItem::of(self.0.clone(), &self.1) {
+            Ok(item) => Write::PutRaw(item, Condition::NotExists),
+            Err(_) => Write::Check(self.0.clone(), Condition::Exists),
+        }
     }
 
     /// The same record with a note after its outcome ("decrypted; <note>").
     fn noting(mut self, note: &str) -> Self {
-        let outcome = self.0.doc["outcome"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        self.0.doc["outcome"] = serde_json::Value::String(format!("{outcome}; {note}"));
+        self.1.outcome = format!("{}; {note}", self.1.outcome);
         self
     }
 
     /// Writes the record on its own.
     pub async fn write_alone(self, deps: &crate::ports::Deps) -> Result<(), VaultError> {
+        let item = crate::ports::Item::of(self.0, &self.1)
+            .map_err(|e| VaultError::AuditUnavailable(e.to_string()))?;
         deps.store
-            .put(self.0, crate::ports::Condition::NotExists)
+            .put(item, crate::ports::Condition::NotExists)
             .await
             .map_err(|e| VaultError::AuditUnavailable(e.to_string()))
     }
@@ -317,7 +322,7 @@ pub async fn open_deferred(
         Ok(_) => "decrypted".to_owned(),
         Err(e) => format!("failed: {e}"),
     };
-    let (item, _) = audit_record(
+    let (key, record) = audit_entry(
         deps,
         project,
         &integration.name,
@@ -326,7 +331,7 @@ pub async fn open_deferred(
         cause,
         outcome,
     );
-    let audit = PendingAudit(item);
+    let audit = PendingAudit(key, record);
     match result {
         Ok(credentials) => Ok((credentials, audit)),
         Err(e) => {
@@ -346,10 +351,37 @@ pub fn audit_record(
     cause: serde_json::Value,
     outcome: String,
 ) -> (crate::ports::Item, crate::domain::AuditRecord) {
+    let (key, record) = audit_entry(
+        deps,
+        project,
+        integration,
+        credential_version,
+        purpose,
+        cause,
+        outcome,
+    );
+    let doc = serde_json::to_value(&record).unwrap_or(serde_json::Value::Null);
+    (crate::ports::Item::new(key, doc), record)
+}
+
+/// An audit record and the key it is stored under.
+fn audit_entry(
+    deps: &crate::ports::Deps,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    credential_version: u32,
+    purpose: crate::domain::AuditPurpose,
+    cause: serde_json::Value,
+    outcome: String,
+) -> (crate::ports::Key, crate::domain::AuditRecord) {
     let at = deps.clock.now();
     let id = deps.ids.new_id();
+    let key = crate::ports::Key::new(
+        crate::domain::keys::audit(project, integration),
+        crate::domain::keys::audit_entry(&at, &id),
+    );
     let record = crate::domain::AuditRecord {
-        id: id.clone(),
+        id,
         project: project.clone(),
         integration: integration.clone(),
         credential_version,
@@ -358,10 +390,5 @@ pub fn audit_record(
         at,
         outcome,
     };
-    let key = crate::ports::Key::new(
-        crate::domain::keys::audit(project, integration),
-        crate::domain::keys::audit_entry(&at, &id),
-    );
-    let doc = serde_json::to_value(&record).unwrap_or(serde_json::Value::Null);
-    (crate::ports::Item::new(key, doc), record)
+    (key, record)
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use shared::adapters::{DynamoStore, FixedClock};
-use shared::ports::{Condition, Item, Key, Query, Store, StoreError, Write};
+use shared::ports::{Condition, Item, Key, Query, RawItem, Store, StoreError, Write};
 use studio_tests::{create_table, moto_endpoint, sdk_config, test_clock};
 
 /// Runs each suite function against both stores.
@@ -47,6 +47,7 @@ conformance!(
     prefix_queries_stay_in_their_prefix_sort_and_page,
     expired_items_are_absent_to_reads_queries_and_conditions,
     relaxed_transactions_check_conditions_and_read_back_at_once,
+    a_raw_document_is_stored_as_the_same_item,
 );
 
 async fn dynamo_store() -> Option<(Arc<dyn Store>, Arc<FixedClock>)> {
@@ -648,4 +649,98 @@ impl Secs for FixedClock {
         use shared::ports::Clock;
         self.now().timestamp()
     }
+}
+
+/// A document written as JSON text (`Write::PutRaw`) is the same item as one written as
+/// a `Value`: it reads back equal, expires, and conditions see its fields.
+async fn a_raw_document_is_stored_as_the_same_item(store: Arc<dyn Store>, clock: Arc<FixedClock>) {
+    let doc = json!({"revision": 1, "state": {"email": "ada@example.com", "tags": ["a", 2]},
+                     "deleted": false, "event_time": null, "name": "Ada \"L\" ✓"});
+    let raw = RawItem::of(key("R#1"), &doc).expect("raw");
+    store
+        .transact(vec![Write::PutRaw(raw.clone(), Condition::NotExists)])
+        .await
+        .expect("raw put");
+    let read = store.get(&key("R#1")).await.expect("get").expect("stored");
+    assert_eq!(read.doc, doc);
+    assert_eq!(read.expires_at, None);
+    let text = store
+        .get_json(&key("R#1"))
+        .await
+        .expect("get_json")
+        .expect("stored");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(text.get()).expect("json"),
+        doc
+    );
+    assert_eq!(
+        store
+            .transact(vec![Write::PutRaw(raw, Condition::NotExists)])
+            .await,
+        Err(StoreError::ConditionFailed { index: None }),
+        "NotExists refuses a second raw put"
+    );
+
+    // A revision guard reads the field of a raw document; a stale one is refused.
+    let next = RawItem::of(key("R#1"), &json!({"revision": 2})).expect("raw");
+    let guard = |revision: i64| Condition::FieldEquals {
+        field: "revision".into(),
+        value: json!(revision),
+    };
+    assert_eq!(
+        store
+            .transact(vec![Write::PutRaw(next.clone(), guard(0))])
+            .await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    store
+        .transact(vec![Write::PutRaw(next, guard(1))])
+        .await
+        .expect("guarded raw put");
+    assert_eq!(
+        store
+            .get(&key("R#1"))
+            .await
+            .expect("get")
+            .expect("stored")
+            .doc,
+        json!({"revision": 2})
+    );
+
+    // Raw and Value writes mix in one transaction, all or nothing.
+    let now = clock.now_secs();
+    let expiring = RawItem::of(key("R#2"), &json!({"seen": true}))
+        .expect("raw")
+        .expiring(now + 60);
+    assert_eq!(
+        store
+            .transact(vec![
+                Write::PutRaw(expiring.clone(), Condition::NotExists),
+                Write::Put(Item::new(key("R#3"), json!({})), Condition::Exists),
+            ])
+            .await,
+        Err(StoreError::ConditionFailed { index: Some(1) })
+    );
+    assert_eq!(store.get(&key("R#2")).await.expect("get"), None);
+    store
+        .transact(vec![Write::PutRaw(expiring, Condition::NotExists)])
+        .await
+        .expect("expiring raw put");
+    assert_eq!(
+        store
+            .get(&key("R#2"))
+            .await
+            .expect("get")
+            .expect("live")
+            .expires_at,
+        Some(now + 60)
+    );
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(store.get(&key("R#2")).await.expect("get"), None, "expired");
+
+    // Only an object is a document.
+    assert!(matches!(
+        RawItem::of(key("R#4"), &json!([1, 2])),
+        Err(StoreError::Invalid(_))
+    ));
 }

@@ -132,21 +132,24 @@ impl DynamoStore {
 
     fn transact_item(&self, write: &Write) -> Result<TransactWriteItem, StoreError> {
         let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Invalid(e.to_string());
-        let item = match write {
-            Write::Put(item, condition) => {
-                let mut put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(Self::to_attributes(item)?));
-                if let Some(e) = self.expression(condition)? {
-                    put = put
-                        .condition_expression(e.text)
-                        .set_expression_attribute_names(Some(e.names))
-                        .set_expression_attribute_values(Some(e.values));
-                }
-                TransactWriteItem::builder()
-                    .put(put.build().map_err(invalid)?)
-                    .build()
+        let put = |item: &Item, condition: &Condition| -> Result<TransactWriteItem, StoreError> {
+            let mut put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(Self::to_attributes(item)?));
+            if let Some(e) = self.expression(condition)? {
+                put = put
+                    .condition_expression(e.text)
+                    .set_expression_attribute_names(Some(e.names))
+                    .set_expression_attribute_values(Some(e.values));
             }
+            Ok(TransactWriteItem::builder()
+                .put(put.build().map_err(invalid)?)
+                .build())
+        };
+        let item = match write {
+            Write::Put(item, condition) => put(item, condition)?,
+            // DynamoDB takes attribute values, made from a `Value`.
+            Write::PutRaw(item, condition) => put(&item.to_item()?, condition)?,
             Write::Delete(key, condition) => {
                 let mut delete = Delete::builder()
                     .table_name(&self.table)

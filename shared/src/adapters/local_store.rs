@@ -32,8 +32,8 @@ struct Stored {
 
 /// A stored value as written: the document borrowed, not copied.
 #[derive(Serialize)]
-struct StoredRef<'a> {
-    doc: &'a Value,
+struct StoredRef<'a, D: Serialize + ?Sized> {
+    doc: &'a D,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
 }
@@ -334,6 +334,17 @@ fn prepare(writes: Vec<Write>) -> Result<Vec<Prepared>, StoreError> {
                     op: Op::Put(
                         serde_json::to_vec(&StoredRef {
                             doc: &item.doc,
+                            expires_at: item.expires_at,
+                        })
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    ),
+                    condition,
+                },
+                Write::PutRaw(item, condition) => Prepared {
+                    key,
+                    op: Op::Put(
+                        serde_json::to_vec(&StoredRef {
+                            doc: &*item.json,
                             expires_at: item.expires_at,
                         })
                         .map_err(|e| StoreError::Invalid(e.to_string()))?,

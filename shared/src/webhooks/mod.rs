@@ -57,7 +57,7 @@ use crate::catalog::{Provider, SignatureScheme, Webhooks};
 use crate::domain::{
     AuditPurpose, Change, DataChanged, Integration, IntegrationName, ProjectId, keys,
 };
-use crate::ports::{BusEvent, Condition, Deps, Item, Key, StoreError, Write, json_len};
+use crate::ports::{BusEvent, Condition, Deps, Item, Key, RawItem, StoreError, Write, json_len};
 use crate::vault::{self, Credentials, VaultError};
 
 /// How long a dedupe marker lives. Providers retry for up to three days (Stripe,
@@ -494,6 +494,35 @@ struct Written {
     revision: u64,
 }
 
+/// A dedupe marker: when the event came, what it was about, and the change it made (or
+/// `stale`: older than the cached state, recorded as seen and not applied).
+#[derive(Serialize)]
+struct Marker<'a> {
+    received_at: &'a str,
+    event_type: &'a str,
+    entity: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    change: Option<Change>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale: Option<bool>,
+}
+
+/// A cached entity as stored: its last known state (left out past
+/// [`MAX_STATE_BYTES`]), and what [`record`] decides on next time.
+#[derive(Serialize)]
+struct EntityDoc<'a> {
+    integration: &'a IntegrationName,
+    entity_type: &'a str,
+    id: &'a str,
+    state: &'a Value,
+    state_too_large: bool,
+    deleted: bool,
+    revision: u64,
+    provider_event_id: &'a str,
+    updated_at: &'a str,
+    event_time: Option<i64>,
+}
+
 /// The cached entity as [`record`] reads it: what it decides on, and the state, read
 /// straight from the stored text.
 #[derive(Deserialize)]
@@ -540,14 +569,18 @@ async fn record(
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     // The dedupe marker: written only if absent, expiring with the dedupe window.
-    let marker_write = |what: &str, value: Value| {
-        let mut doc =
-            json!({"received_at": at, "event_type": draft.event_type, "entity": entity.sk});
-        doc[what] = value;
-        Write::Put(
-            Item::new(marker.clone(), doc).expiring(expires),
+    let marker_write = |change: Option<Change>| -> Result<Write, StoreError> {
+        let doc = Marker {
+            received_at: &at,
+            event_type: &draft.event_type,
+            entity: &entity.sk,
+            change,
+            stale: change.is_none().then_some(true),
+        };
+        Ok(Write::PutRaw(
+            RawItem::of(marker.clone(), &doc)?.expiring(expires),
             Condition::NotExists,
-        )
+        ))
     };
     for _ in 0..ENTITY_RETRIES {
         let previous = deps.store.get_json(&entity).await?;
@@ -570,7 +603,7 @@ async fn record(
         // marker is recorded (a retry stays a duplicate), nothing else.
         if let (Some(happened), Some(newest)) = (draft.event_time, cached_time) {
             if happened < newest {
-                let mut writes = vec![marker_write("stale", json!(true))];
+                let mut writes = vec![marker_write(None)?];
                 if let Some(audit) = audit.as_ref() {
                     writes.push(audit.write());
                 }
@@ -587,18 +620,22 @@ async fn record(
         let (before, changed_fields) = before_and_changed(&draft, cached);
         let revision = cached_revision + 1;
         let state_fits = json_len(&draft.after) <= MAX_STATE_BYTES;
-        let entity_doc = json!({
-            "integration": integration,
-            "entity_type": draft.entity_type,
-            "id": draft.entity_id,
-            "state": if state_fits { draft.after.clone() } else { Value::Null },
-            "state_too_large": !state_fits,
-            "deleted": draft.change == Change::Deleted,
-            "revision": revision,
-            "provider_event_id": event_id,
-            "updated_at": at,
-            "event_time": draft.event_time.or(cached_time),
-        });
+        let entity_doc = EntityDoc {
+            integration,
+            entity_type: &draft.entity_type,
+            id: &draft.entity_id,
+            state: if state_fits {
+                &draft.after
+            } else {
+                &Value::Null
+            },
+            state_too_large: !state_fits,
+            deleted: draft.change == Change::Deleted,
+            revision,
+            provider_event_id: event_id,
+            updated_at: &at,
+            event_time: draft.event_time.or(cached_time),
+        };
         let entity_condition = match &previous {
             None => Condition::NotExists,
             Some(_) => Condition::FieldEquals {
@@ -607,8 +644,8 @@ async fn record(
             },
         };
         let mut writes = vec![
-            marker_write("change", json!(draft.change)),
-            Write::Put(Item::new(entity.clone(), entity_doc), entity_condition),
+            marker_write(Some(draft.change))?,
+            Write::PutRaw(RawItem::of(entity.clone(), &entity_doc)?, entity_condition),
         ];
         if let Some(key) = &token_key {
             writes.push(Write::Put(
