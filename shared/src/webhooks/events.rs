@@ -80,6 +80,63 @@ pub fn split(hooks: &Webhooks, doc: Value) -> Result<Vec<Value>, Unreadable> {
 
 /// A JSON value as the text of an id: strings as they are, numbers and booleans as
 /// written, anything else absent.
+/// The value at a JSON pointer (RFC 6901), as `Value::pointer` finds it, without
+/// copying each token (only one with an escape, `~0` or `~1`, is rewritten).
+pub fn at<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.is_empty() {
+        return Some(value);
+    }
+    pointer
+        .strip_prefix('/')?
+        .split('/')
+        .try_fold(value, |target, token| {
+            let token = unescape(token);
+            match target {
+                Value::Object(map) => map.get(token.as_ref()),
+                Value::Array(list) => index(&token).and_then(|i| list.get(i)),
+                _ => None,
+            }
+        })
+}
+
+/// Moves the value at a JSON pointer out of a document (leaving null in its place).
+fn take_at(value: &mut Value, pointer: &str) -> Option<Value> {
+    if pointer.is_empty() {
+        return Some(value.take());
+    }
+    pointer
+        .strip_prefix('/')?
+        .split('/')
+        .try_fold(value, |target, token| {
+            let token = unescape(token);
+            match target {
+                Value::Object(map) => map.get_mut(token.as_ref()),
+                Value::Array(list) => index(&token).and_then(move |i| list.get_mut(i)),
+                _ => None,
+            }
+        })
+        .map(Value::take)
+}
+
+fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') {
+        std::borrow::Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+    } else {
+        std::borrow::Cow::Borrowed(token)
+    }
+}
+
+/// An array index as RFC 6901 writes one: digits, no leading zero, no sign.
+fn index(token: &str) -> Option<usize> {
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if token.len() > 1 && token.starts_with('0') {
+        return None;
+    }
+    token.parse().ok()
+}
+
 pub fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -123,11 +180,11 @@ pub fn event_id(hooks: &Webhooks, headers: &HeaderMap, event: &Value, batch: boo
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
     let id = from_header.or_else(|| {
-        text(event.pointer(&hooks.event_id)).map(|base| {
+        text(at(event, &hooks.event_id)).map(|base| {
             hooks
                 .event_id_with
                 .iter()
-                .filter_map(|p| text(event.pointer(p)))
+                .filter_map(|p| text(at(event, p)))
                 .fold(base, |id, part| format!("{id}|{part}"))
         })
     });
@@ -229,18 +286,18 @@ fn mapping_change(mapping: &EntityMapping, event: &Value) -> Result<Change, Igno
         "deleted" => Ok(Change::Deleted),
         other => {
             let pointer = other.strip_prefix("from:").unwrap_or(other);
-            let word = text(event.pointer(pointer)).unwrap_or_default();
+            let word = text(at(event, pointer)).unwrap_or_default();
             change_word(&word).ok_or(Ignored::UnknownAction(word))
         }
     }
 }
 
 /// Maps one event through the first entity mapping that names its type.
-pub fn draft(hooks: &Webhooks, event: &Value) -> Result<Draft, Ignored> {
+pub fn draft(hooks: &Webhooks, mut event: Value) -> Result<Draft, Ignored> {
     let event_type = hooks
         .event_type
         .as_deref()
-        .and_then(|p| text(event.pointer(p)))
+        .and_then(|p| text(at(&event, p)))
         .ok_or(Ignored::NoEventType)?;
     let mapping = hooks
         .entities
@@ -248,29 +305,27 @@ pub fn draft(hooks: &Webhooks, event: &Value) -> Result<Draft, Ignored> {
         .find(|m| m.event_types.contains(&event_type))
         .ok_or_else(|| Ignored::Unmapped(event_type.clone()))?;
     let entity_id =
-        text(event.pointer(&mapping.id)).ok_or_else(|| Ignored::NoEntityId(event_type.clone()))?;
-    let change = mapping_change(mapping, event)?;
-    let after = event
-        .pointer(&mapping.state)
-        .cloned()
-        .unwrap_or(Value::Null);
+        text(at(&event, &mapping.id)).ok_or_else(|| Ignored::NoEntityId(event_type.clone()))?;
+    let change = mapping_change(mapping, &event)?;
     let previous = mapping
         .previous
         .as_deref()
-        .and_then(|p| event.pointer(p))
+        .and_then(|p| at(&event, p))
         .and_then(Value::as_object)
         .cloned();
     let changed = mapping
         .changed
         .as_deref()
-        .and_then(|p| event.pointer(p))
+        .and_then(|p| at(&event, p))
         .and_then(Value::as_array)
         .map(|names| names.iter().filter_map(|n| text(Some(n))).collect());
     let event_time = hooks
         .event_time
         .as_deref()
-        .and_then(|p| event.pointer(p))
+        .and_then(|p| at(&event, p))
         .and_then(event_time_ms);
+    // Last: it moves the state out of the event (which may be the whole event).
+    let after = take_at(&mut event, &mapping.state).unwrap_or(Value::Null);
     Ok(Draft {
         event_time,
         event_type,
@@ -381,6 +436,40 @@ mod tests {
 
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pointers_find_what_value_pointer_finds_and_take_moves_it_out() {
+        let doc = json!({"data": {"object": {"id": "cus_1", "tags": ["a", "b"]}},
+                         "a/b": {"m~n": 1}, "": {"": 2}, "list": [{"x": 0}, 10, 11],
+                         "01": "key, not index"});
+        for pointer in [
+            "",
+            "/data",
+            "/data/object/id",
+            "/data/object/tags/1",
+            "/data/object/tags/2",
+            "/a~1b/m~0n",
+            "/a~1b/m~n",
+            "/",
+            "//",
+            "/list/0/x",
+            "/list/01",
+            "/list/-",
+            "/list/+1",
+            "/01",
+            "/missing/deeper",
+            "data",
+            "/data/object/id/x",
+        ] {
+            assert_eq!(at(&doc, pointer), doc.pointer(pointer), "{pointer:?}");
+            let mut copy = doc.clone();
+            let taken = take_at(&mut copy, pointer);
+            assert_eq!(taken.as_ref(), doc.pointer(pointer), "{pointer:?}");
+            if taken.is_some() && !pointer.is_empty() {
+                assert_eq!(copy.pointer(pointer), Some(&Value::Null), "{pointer:?}");
+            }
+        }
+    }
 
     #[test]
     fn previous_values_overlay_the_cached_state_and_name_the_changed_fields() {

@@ -401,8 +401,8 @@ async fn record_all(
     let (mut changes, mut duplicates, mut ignored) = (Vec::new(), 0, 0);
     let mut undo = Vec::new();
     let total = list.len();
-    for event in &list {
-        let id = event_id(hooks, &delivery.headers, event, batch);
+    for event in list {
+        let id = event_id(hooks, &delivery.headers, &event, batch);
         match draft(hooks, event) {
             Err(why) => {
                 ignored += 1;
