@@ -175,16 +175,18 @@ fn bench_compile() {
     report("compile (per instruction)", samples);
 }
 
-/// Verified webhook ingests per second on the embedded backends: signed Stripe
-/// deliveries (unique events, spread over 500 customers) through `webhooks::ingest`, as
-/// the ingest-webhook handler calls it, 256 in flight on a multi-threaded runtime, after
-/// a warm-up of 2,000, in three rounds of 20,000 fresh events. Each
-/// ingest reads the integration, opens the webhook secret through the audited vault
-/// (an audit record written), checks the signature, reads the cached entity and writes
-/// the dedupe marker and the entity in one transaction, then publishes DataChanged.
-/// Duplicates (the same deliveries again) and the signature check alone are measured
-/// too. `STUDIO_BENCH_DIR` puts the database elsewhere (a tmpfs shows the cost of the
-/// disk's fsync).
+/// Verified webhook ingests per second on the embedded backends, wired as studio-local
+/// wires them (`app::build`): signed Stripe deliveries (unique events, spread over 500
+/// customers) through `webhooks::ingest`, as the ingest-webhook handler calls it, 256 in
+/// flight on a multi-threaded runtime, after a warm-up of 2,000, in three rounds of
+/// 20,000 fresh events. Each ingest reads the integration, opens the webhook secret
+/// through the audited vault (the payload decrypted every time, the data key from the
+/// key cache as in the product), checks the signature, reads the cached entity and
+/// writes the dedupe marker, the entity and the audit record in one transaction, then
+/// publishes DataChanged, which execute-step's handler matches against trigger
+/// subscriptions in the same process. Duplicates (the same deliveries again) and the
+/// signature check alone are measured too. `STUDIO_BENCH_DIR` puts the database
+/// elsewhere (a tmpfs shows the cost of the disk's fsync).
 fn bench_ingest() {
     use std::sync::Arc;
 
@@ -222,27 +224,28 @@ fn bench_ingest() {
         }
     };
     runtime.block_on(async {
-        let mut local = studio_tests::local_deps();
+        // The local product's own wiring (`app::build` on the embedded backends, as
+        // studio-local runs): the store on disk, the data-key cache in front of the
+        // key service, and execute-step's handler on the in-process bus.
+        // STUDIO_BENCH_DIR puts the database elsewhere.
+        let dir = match std::env::var("STUDIO_BENCH_DIR") {
+            Ok(dir) => tempfile::tempdir_in(dir).expect("STUDIO_BENCH_DIR is writable"),
+            Err(_) => tempfile::tempdir().expect("tempdir"),
+        };
+        let app = shared::app::build(
+            shared::config::Config::embedded(dir.path()),
+            shared::app::no_live_edge,
+        )
+        .await
+        .expect("the local app");
+        let mut deps = app.deps.clone();
         // STUDIO_BENCH_CONSUMER=off: DataChanged is published to a bus with no consumer,
         // as ingest-webhook's is on AWS (execute-step is another function there);
         // by default execute-step's handler consumes it in this process, as in
         // studio-local, and its trigger matching shares the two cores.
         if std::env::var("STUDIO_BENCH_CONSUMER").as_deref() == Ok("off") {
-            local.deps.bus = Arc::new(shared::adapters::InProcessBus::new());
+            deps.bus = Arc::new(shared::adapters::InProcessBus::new());
         }
-        // Kept until the bench ends, then removed with the database in it.
-        let mut _elsewhere = None;
-        if let Ok(dir) = std::env::var("STUDIO_BENCH_DIR") {
-            let dir = tempfile::tempdir_in(dir).expect("STUDIO_BENCH_DIR is writable");
-            let store = shared::adapters::LocalStore::open(
-                &dir.path().join("studio.redb"),
-                local.clock.clone(),
-            )
-            .expect("store");
-            local.deps.store = Arc::new(store);
-            _elsewhere = Some(dir);
-        }
-        let deps = local.deps.clone();
         let project = ProjectId::parse("bench").expect("id");
         let name = IntegrationName::parse("stripe").expect("name");
         let mut credentials = Credentials::new();
