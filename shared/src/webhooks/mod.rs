@@ -723,11 +723,15 @@ async fn undo_all(deps: &Deps, written: Vec<Written>) {
             value: json!(w.revision),
         };
         let restore = match w.previous {
-            Some(raw) => match serde_json::from_str(raw.get()) {
-                Ok(doc) => Write::Put(Item::new(w.entity.clone(), doc), guard),
-                // It was read from the store a moment ago: it parses.
-                Err(_) => Write::Check(w.entity.clone(), Condition::NotExists),
-            },
+            // Put back as the text it was read as (an entity never expires).
+            Some(json) => Write::PutRaw(
+                RawItem {
+                    key: w.entity.clone(),
+                    json,
+                    expires_at: None,
+                },
+                guard,
+            ),
             None => Write::Delete(w.entity.clone(), guard),
         };
         let mut writes = vec![Write::Delete(w.marker.clone(), Condition::Always), restore];
