@@ -263,8 +263,8 @@ async fn open_audited(
     }
 }
 
-/// The audit record of an opening whose writing is left to the caller, to go into the
-/// caller's own transaction (see [`open_deferred`]).
+/// An audit record whose writing is left to the caller, to go into the caller's own
+/// transaction (see [`open_deferred`]) or on its own.
 #[must_use = "an opening's audit record must be written"]
 pub struct PendingAudit(crate::ports::Key, crate::domain::AuditRecord);
 
@@ -322,7 +322,7 @@ pub async fn open_deferred(
         Ok(_) => "decrypted".to_owned(),
         Err(e) => format!("failed: {e}"),
     };
-    let (key, record) = audit_entry(
+    let audit = audit_record(
         deps,
         project,
         &integration.name,
@@ -331,7 +331,6 @@ pub async fn open_deferred(
         cause,
         outcome,
     );
-    let audit = PendingAudit(key, record);
     match result {
         Ok(credentials) => Ok((credentials, audit)),
         Err(e) => {
@@ -341,7 +340,9 @@ pub async fn open_deferred(
     }
 }
 
-/// An audit record as a store item (append only: written with `NotExists`).
+/// An audit record, for the caller to write in its own transaction
+/// ([`PendingAudit::write`]) or on its own ([`PendingAudit::write_alone`]). Append only:
+/// it is written with `NotExists`.
 pub fn audit_record(
     deps: &crate::ports::Deps,
     project: &ProjectId,
@@ -350,30 +351,7 @@ pub fn audit_record(
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
     outcome: String,
-) -> (crate::ports::Item, crate::domain::AuditRecord) {
-    let (key, record) = audit_entry(
-        deps,
-        project,
-        integration,
-        credential_version,
-        purpose,
-        cause,
-        outcome,
-    );
-    let doc = serde_json::to_value(&record).unwrap_or(serde_json::Value::Null);
-    (crate::ports::Item::new(key, doc), record)
-}
-
-/// An audit record and the key it is stored under.
-fn audit_entry(
-    deps: &crate::ports::Deps,
-    project: &ProjectId,
-    integration: &IntegrationName,
-    credential_version: u32,
-    purpose: crate::domain::AuditPurpose,
-    cause: serde_json::Value,
-    outcome: String,
-) -> (crate::ports::Key, crate::domain::AuditRecord) {
+) -> PendingAudit {
     let at = deps.clock.now();
     let id = deps.ids.new_id();
     let key = crate::ports::Key::new(
@@ -390,5 +368,5 @@ fn audit_entry(
         at,
         outcome,
     };
-    (key, record)
+    PendingAudit(key, record)
 }

@@ -1397,13 +1397,14 @@ impl EventBus for FlakyBus {
     }
 }
 
-#[tokio::test]
-async fn a_change_the_bus_refuses_is_undone_so_the_providers_retry_records_it() {
+/// A Stripe integration whose bus refuses its first `failures` publishes.
+async fn stripe_on_a_flaky_bus(failures: usize) -> (Hooks, Arc<FlakyBus>) {
     let mut local = local_deps();
-    local.deps.bus = Arc::new(FlakyBus {
+    let bus = Arc::new(FlakyBus {
         inner: local.bus.clone(),
-        failures: AtomicUsize::new(1),
+        failures: AtomicUsize::new(failures),
     });
+    local.deps.bus = bus.clone();
     let app = Hooks::with(local).await;
     app.integration(
         "stripe",
@@ -1412,6 +1413,12 @@ async fn a_change_the_bus_refuses_is_undone_so_the_providers_retry_records_it() 
         json!({}),
     )
     .await;
+    (app, bus)
+}
+
+#[tokio::test]
+async fn a_change_the_bus_refuses_is_undone_so_the_providers_retry_records_it() {
+    let (app, _) = stripe_on_a_flaky_bus(1).await;
     let first = stripe_event("evt_a", "cus_a", "one@example.com", "zero@example.com");
     let signature = signing::stripe(WHSEC, app.now(), first.as_bytes());
     let failed = app
@@ -1437,20 +1444,7 @@ async fn a_change_the_bus_refuses_is_undone_so_the_providers_retry_records_it() 
 
 #[tokio::test]
 async fn an_undone_update_puts_the_cached_entity_back_as_it_was() {
-    let mut local = local_deps();
-    let bus = Arc::new(FlakyBus {
-        inner: local.bus.clone(),
-        failures: AtomicUsize::new(0),
-    });
-    local.deps.bus = bus.clone();
-    let app = Hooks::with(local).await;
-    app.integration(
-        "stripe",
-        "stripe",
-        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
-        json!({}),
-    )
-    .await;
+    let (app, bus) = stripe_on_a_flaky_bus(0).await;
     let first = stripe_event("evt_1", "cus_a", "one@example.com", "zero@example.com");
     let signature = signing::stripe(WHSEC, app.now(), first.as_bytes());
     let recorded = app

@@ -62,7 +62,7 @@ async fn save(
     project: &ProjectId,
     before: &Integration,
     after: &Integration,
-    audit: Item,
+    audit: vault::PendingAudit,
 ) -> Result<(), ApiError> {
     let item = Item::of(
         Key::new(keys::project(project), keys::integration(&after.name)),
@@ -75,7 +75,7 @@ async fn save(
     state
         .deps
         .store
-        .transact(vec![Write::Put(item, guard), Write::Put(audit, Condition::NotExists)])
+        .transact(vec![Write::Put(item, guard), audit.write()])
         .await
         .map_err(|e| match e {
             StoreError::ConditionFailed { .. } => ApiError::Conflict {
@@ -126,7 +126,7 @@ pub async fn rotate(
     after.updated_at = state.deps.clock.now();
     after.revision += 1;
     after.needs_attention = None;
-    let (audit, _) = vault::audit_record(
+    let audit = vault::audit_record(
         &state.deps,
         &project.id,
         &after.name,
@@ -205,7 +205,7 @@ pub async fn update_config(
     after.config = config;
     after.updated_at = state.deps.clock.now();
     after.revision += 1;
-    let (audit, _) = vault::audit_record(
+    let audit = vault::audit_record(
         &state.deps,
         &project.id,
         &after.name,

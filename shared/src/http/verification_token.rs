@@ -141,7 +141,7 @@ pub async fn reveal(
     {
         Ok(sealed) => sealed,
         Err(error) => {
-            let (record, _) = vault::audit_record(
+            let record = vault::audit_record(
                 &state.deps,
                 &project.id,
                 &integration.name,
@@ -150,7 +150,7 @@ pub async fn reveal(
                 cause,
                 format!("failed: {error}"),
             );
-            if let Err(audit_error) = state.deps.store.put(record, Condition::NotExists).await {
+            if let Err(audit_error) = record.write_alone(&state.deps).await {
                 tracing::error!(project = %project.id, integration = %integration.name, %audit_error,
                     "the failed decryption of a Notion verification token could not be audited");
             }
@@ -167,7 +167,7 @@ pub async fn reveal(
     // One transaction: the pending item goes (only if it is still the one decrypted: a
     // concurrent reveal or a newer handshake makes this fail) and the audit record is
     // appended. No record, no reveal.
-    let (audit, _) = vault::audit_record(
+    let audit = vault::audit_record(
         &state.deps,
         &project.id,
         &integration.name,
@@ -187,7 +187,7 @@ pub async fn reveal(
                     value: stored_envelope,
                 },
             ),
-            Write::Put(audit, Condition::NotExists),
+            audit.write(),
         ])
         .await
         .map_err(|e| match e {

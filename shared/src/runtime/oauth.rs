@@ -417,7 +417,7 @@ async fn request_token(
             let mut marked = integration.clone();
             marked.needs_attention = Some(format!("{} refused: {reason}", grant.name()));
             marked.revision += 1;
-            let (audit, _) = vault::audit_record(
+            let audit = vault::audit_record(
                 deps,
                 project,
                 &integration.name,
@@ -432,7 +432,7 @@ async fn request_token(
                 .store
                 .transact(vec![
                     Write::Put(item, guard),
-                    Write::Put(audit, Condition::NotExists),
+                    audit.write(),
                     Write::Delete(lock, Condition::Always),
                 ])
                 .await;
@@ -490,7 +490,7 @@ async fn request_token(
     updated.updated_at = deps.clock.now();
     updated.token_expires_at = Some(deps.clock.now() + chrono::Duration::seconds(expires_in));
     updated.needs_attention = None;
-    let (audit, _) = vault::audit_record(
+    let audit = vault::audit_record(
         deps,
         project,
         &integration.name,
@@ -504,7 +504,7 @@ async fn request_token(
     deps.store
         .transact(vec![
             Write::Put(item, guard),
-            Write::Put(audit, Condition::NotExists),
+            audit.write(),
             Write::Delete(lock, Condition::Always),
         ])
         .await

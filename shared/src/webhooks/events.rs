@@ -78,52 +78,42 @@ pub fn split(hooks: &Webhooks, doc: Value) -> Result<Vec<Value>, Unreadable> {
     }
 }
 
-/// A JSON value as the text of an id: strings as they are, numbers and booleans as
-/// written, anything else absent.
 /// The value at a JSON pointer (RFC 6901), as `Value::pointer` finds it, without
-/// copying each token (only one with an escape, `~0` or `~1`, is rewritten).
+/// copying each token.
 pub fn at<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
-    if pointer.is_empty() {
-        return Some(value);
-    }
-    pointer
-        .strip_prefix('/')?
-        .split('/')
-        .try_fold(value, |target, token| {
-            let token = unescape(token);
-            match target {
-                Value::Object(map) => map.get(token.as_ref()),
-                Value::Array(list) => index(&token).and_then(|i| list.get(i)),
-                _ => None,
-            }
-        })
+    tokens(pointer)?.try_fold(value, |target, token| match target {
+        Value::Object(map) => map.get(token.as_ref()),
+        Value::Array(list) => index(&token).and_then(|i| list.get(i)),
+        _ => None,
+    })
 }
 
 /// Moves the value at a JSON pointer out of a document (leaving null in its place).
 fn take_at(value: &mut Value, pointer: &str) -> Option<Value> {
-    if pointer.is_empty() {
-        return Some(value.take());
-    }
-    pointer
-        .strip_prefix('/')?
-        .split('/')
-        .try_fold(value, |target, token| {
-            let token = unescape(token);
-            match target {
-                Value::Object(map) => map.get_mut(token.as_ref()),
-                Value::Array(list) => index(&token).and_then(move |i| list.get_mut(i)),
-                _ => None,
-            }
+    tokens(pointer)?
+        .try_fold(value, |target, token| match target {
+            Value::Object(map) => map.get_mut(token.as_ref()),
+            Value::Array(list) => index(&token).and_then(move |i| list.get_mut(i)),
+            _ => None,
         })
         .map(Value::take)
 }
 
-fn unescape(token: &str) -> std::borrow::Cow<'_, str> {
-    if token.contains('~') {
-        std::borrow::Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
-    } else {
-        std::borrow::Cow::Borrowed(token)
-    }
+/// A JSON pointer's reference tokens, unescaped (only a token with `~0` or `~1` is
+/// rewritten); none for the empty pointer, which names the whole document. `None` if
+/// the text is not a pointer.
+fn tokens(pointer: &str) -> Option<impl Iterator<Item = std::borrow::Cow<'_, str>>> {
+    let rest = match pointer {
+        "" => None,
+        _ => Some(pointer.strip_prefix('/')?),
+    };
+    Some(rest.into_iter().flat_map(|r| r.split('/')).map(|token| {
+        if token.contains('~') {
+            std::borrow::Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+        } else {
+            std::borrow::Cow::Borrowed(token)
+        }
+    }))
 }
 
 /// An array index as RFC 6901 writes one: digits, no leading zero, no sign.
@@ -137,6 +127,8 @@ fn index(token: &str) -> Option<usize> {
     token.parse().ok()
 }
 
+/// A JSON value as the text of an id: strings as they are, numbers and booleans as
+/// written, anything else absent.
 pub fn text(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
