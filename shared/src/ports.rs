@@ -603,6 +603,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_len_counts_what_serialization_writes() {
+        for value in [
+            serde_json::json!(null),
+            serde_json::json!({"a": [1, 2.5, "x\"y"], "é": {"nested": true}}),
+            serde_json::json!("a long string with unicode ✓ and escapes \n"),
+        ] {
+            assert_eq!(
+                json_len(&value),
+                serde_json::to_vec(&value).expect("json").len()
+            );
+        }
+    }
+
+    #[test]
     fn encryption_context_bytes_do_not_collide_across_boundaries() {
         let a = EncryptionContext::for_integration("ab", "c");
         let b = EncryptionContext::for_integration("a", "bc");
