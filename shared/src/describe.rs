@@ -47,6 +47,20 @@ pub struct PromptField {
     /// Asked only when these config fields have these values.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<BTreeMap<String, String>>,
+    /// The rules create enforces, so a form can check a value before submitting it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prefixes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+    /// The operations that cannot run without this value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needed_for: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -556,6 +570,12 @@ fn prompt_field(f: &Field) -> PromptField {
         default: f.default.clone(),
         help: f.help.clone(),
         when: f.when.clone(),
+        prefixes: f.prefixes.clone(),
+        min_length: f.min_length,
+        max_length: f.max_length,
+        pattern: f.pattern.clone(),
+        example: f.example.clone(),
+        needed_for: f.needed_for.clone(),
     }
 }
 

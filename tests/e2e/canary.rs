@@ -118,7 +118,7 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
     for body in [
         json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": POSTMARK}, "config": {"from_address": "clinic@example.com"}}),
         json!({"name": "payments", "provider": "stripe", "credentials": {"secret_key": STRIPE, "webhook_secret": STRIPE_HOOK}}),
-        json!({"name": "sms", "provider": "twilio", "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TWILIO}}),
+        json!({"name": "sms", "provider": "twilio", "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TWILIO}, "config": {"from_number": "+15005550006"}}),
         json!({"name": "tickets", "provider": "custom_http", "credentials": {"token": CUSTOM},
                "config": {"base_url": url, "auth": {"scheme": "bearer"},
                           "endpoints": [{"name": "echo", "method": "POST", "path": "/echo", "input_schema": {"type": "object", "properties": {"note": {"type": "string"}}}},
@@ -126,7 +126,7 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
         json!({"name": "basic-api", "provider": "custom_http", "credentials": {"username": "clinic", "password": BASIC},
                "config": {"base_url": url, "auth": {"scheme": "basic"},
                           "endpoints": [{"name": "echo", "method": "POST", "path": "/echo"}]}}),
-        json!({"name": "docs", "provider": "notion", "credentials": {"integration_token": NOTION_KEY}}),
+        json!({"name": "docs", "provider": "notion", "credentials": {"integration_token": NOTION_KEY}, "config": {"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}}),
         json!({"name": "bad", "provider": "stripe", "credentials": {"secret_key": format!("pk_{STRIPE}"), "nonsense": STRIPE}}),
         json!({"name": "bad-2", "provider": "postmark", "credentials": {"server_token": {"nested": POSTMARK}}}),
         json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": POSTMARK}}),

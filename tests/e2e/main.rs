@@ -4,6 +4,7 @@
 //!   adapter and the AWS adapter (on moto server).
 //! - `edge`: the live edge against a local capture server; the sandbox edge sends nothing.
 //! - `describe`: plain words to a provider, with the labelled accuracy set.
+//! - `plain_words`: describe's prompt, then compile and a sandbox run, as a new user meets them.
 //! - `integrations`: creating integrations, Custom HTTP declarations.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
@@ -26,6 +27,7 @@ mod lambda_events;
 mod localstripe;
 mod notion_verification;
 mod oauth;
+mod plain_words;
 mod runtime;
 mod smart;
 mod store;

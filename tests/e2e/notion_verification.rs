@@ -138,7 +138,8 @@ impl NotionApp {
                 Method::POST,
                 "integrations",
                 Some(json!({"name": "notion", "provider": "notion",
-                            "credentials": {"integration_token": INTEGRATION_TOKEN}})),
+                            "credentials": {"integration_token": INTEGRATION_TOKEN},
+                            "config": {"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}})),
             )
             .await;
         assert_eq!(notion.status, StatusCode::CREATED, "{}", notion.text);
@@ -457,7 +458,8 @@ async fn an_envelope_that_does_not_open_is_a_server_error_and_is_not_removed() {
             Method::POST,
             "integrations",
             Some(json!({"name": "notion-2", "provider": "notion",
-                        "credentials": {"integration_token": INTEGRATION_TOKEN}})),
+                        "credentials": {"integration_token": INTEGRATION_TOKEN},
+                        "config": {"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}})),
         )
         .await;
     assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);

@@ -20,7 +20,7 @@ async fn with_postmark(app: &TestApp) -> (String, String) {
             Method::POST,
             &format!("/projects/{p}/integrations"),
             Some(&token),
-            Some(json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": FIRST}})),
+            Some(json!({"name": "mail", "provider": "postmark", "credentials": {"server_token": FIRST}, "config": {"from_address": "clinic@example.com"}})),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);

@@ -82,6 +82,23 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
     if provider.operations.is_empty() {
         problems.push("no operations".into());
     }
+    for field in &provider.config {
+        for op in &field.needed_for {
+            if !provider.operations.iter().any(|o| &o.id == op) {
+                problems.push(format!(
+                    "config.{}.needed_for: {op} is not an operation",
+                    field.name
+                ));
+            }
+        }
+    }
+    for field in provider.credentials.iter().chain(&provider.config) {
+        if let Some(pattern) = &field.pattern {
+            if let Err(e) = regex::Regex::new(pattern) {
+                problems.push(format!("{}.pattern: {e}", field.name));
+            }
+        }
+    }
     let mut ids = BTreeSet::new();
     for op in &provider.operations {
         if !ids.insert(op.id.as_str()) {
@@ -414,10 +431,29 @@ fn check_operation(
         scope.template(&format!("{at}.headers.{k}"), v, problems);
     }
     for (k, v) in &op.defaults {
-        if !input.contains(k) {
+        let target = super::model::default_path(k)
+            .into_iter()
+            .try_fold(&op.input_schema, |schema, segment| {
+                schema.get("properties")?.get(segment)
+            });
+        if target.is_none() {
             problems.push(format!("{at}.defaults: {k} is not an input property"));
         }
-        scope.template(&format!("{at}.defaults.{k}"), v, problems);
+        for (entry, template) in v.templates() {
+            if let (Some(entry), Some(target)) = (entry, target) {
+                let declared = target
+                    .get("properties")
+                    .and_then(|p| p.get(entry))
+                    .is_some()
+                    || target.get("$ref").or_else(|| target.get("oneOf")).is_some();
+                if !declared {
+                    problems.push(format!(
+                        "{at}.defaults.{k}: {entry} is not a property of it"
+                    ));
+                }
+            }
+            scope.template(&format!("{at}.defaults.{k}"), template, problems);
+        }
     }
     match (op.encoding, &op.graphql) {
         (Encoding::Graphql, None) => {

@@ -199,6 +199,8 @@ fn secret(name: &str, label: &str) -> Field {
         when: None,
         help: None,
         example: None,
+        pattern: None,
+        needed_for: vec![],
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,6 +134,14 @@ pub struct Field {
     /// An example value, never a real secret.
     #[serde(default)]
     pub example: Option<String>,
+    /// A regular expression the whole value must match (checked at create and update,
+    /// shown in the describe prompt so a form can check it first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The operations that cannot run without this config value (they take it as a
+    /// default). A step on one of them is refused at compile time while it is unset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needed_for: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -235,10 +243,12 @@ pub struct Operation {
     /// properties used in the path and query.
     #[serde(default)]
     pub body_field: Option<String>,
-    /// Input properties filled from templates when the input lacks them
-    /// (`From: "{config.from_address}"`).
+    /// Inputs filled from templates when the input lacks them: a property
+    /// (`From: "{config.from_address}"`), a dotted path into an object the input has
+    /// (`input.teamId: "{config.team_id}"`), or a whole object
+    /// (`from: {email: "{config.from_address}"}`).
     #[serde(default)]
-    pub defaults: BTreeMap<String, String>,
+    pub defaults: BTreeMap<String, DefaultValue>,
     /// JSON Schema (draft 2020-12) of the input, from the provider's API definition.
     pub input_schema: Value,
     /// JSON Schema of a successful response; open to extra fields.
@@ -423,4 +433,65 @@ pub struct EntityMapping {
     /// names without the values (Notion's `updated_properties`).
     #[serde(default)]
     pub changed: Option<String>,
+}
+
+/// An operation's default for one input: a template, or an object of templates. An
+/// object's entries whose placeholders have no value are left out, and an object left
+/// with no filled placeholder is not applied (a constant alone, such as Intercom's
+/// `type: admin`, is no sender).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DefaultValue {
+    Template(String),
+    Object(BTreeMap<String, String>),
+}
+
+impl DefaultValue {
+    /// Every template in it, with the object key it fills (None for a plain template).
+    pub fn templates(&self) -> Vec<(Option<&str>, &str)> {
+        match self {
+            Self::Template(t) => vec![(None, t.as_str())],
+            Self::Object(m) => m
+                .iter()
+                .map(|(k, t)| (Some(k.as_str()), t.as_str()))
+                .collect(),
+        }
+    }
+}
+
+/// The path segments of a default's key (`input.teamId` → `["input", "teamId"]`).
+pub fn default_path(key: &str) -> Vec<&str> {
+    key.split('.').collect()
+}
+
+/// The value at a path of nested objects.
+pub fn value_at<'v>(object: &'v Map<String, Value>, path: &[&str]) -> Option<&'v Value> {
+    let (first, rest) = path.split_first()?;
+    let mut current = object.get(*first)?;
+    for segment in rest {
+        current = current.as_object()?.get(*segment)?;
+    }
+    Some(current)
+}
+
+/// Sets the value at a path, making the objects on the way; a path through a value
+/// that is not an object is left alone (the schema check reports the input).
+pub fn insert_at(object: &mut Map<String, Value>, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = object;
+    for segment in parents {
+        let next = current
+            .entry((*segment).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if next.is_null() {
+            *next = Value::Object(Map::new());
+        }
+        match next.as_object_mut() {
+            Some(o) => current = o,
+            None => return,
+        }
+    }
+    current.insert((*last).to_owned(), value);
 }

@@ -63,6 +63,13 @@ pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
     if !field.prefixes.is_empty() && !field.prefixes.iter().any(|p| value.starts_with(p.as_str())) {
         return Err(format!("must start with {}", field.prefixes.join(" or ")));
     }
+    if let Some(pattern) = &field.pattern {
+        // Anchored whole: a pattern describes the value, not a part of it.
+        let whole = format!("^(?:{pattern})$");
+        if !regex::Regex::new(&whole).is_ok_and(|r| r.is_match(value)) {
+            return Err(format!("must match {pattern}{}", shown(value)));
+        }
+    }
     if !field.choices.is_empty() && !field.choices.iter().any(|c| c == value) {
         return Err(format!(
             "must be one of {}{}",

@@ -13,7 +13,10 @@ use super::schema::{self, Kind};
 use super::sources::{Origin, Source};
 use super::text::squash;
 use super::{Problems, ProjectIntegration};
-use crate::catalog::{Operation, Provider, Source as PlaceholderSource, placeholders};
+use crate::catalog::{
+    DefaultValue, Operation, Provider, Source as PlaceholderSource, default_path, insert_at,
+    placeholders, value_at,
+};
 use crate::domain::{StepContract, Trigger};
 
 /// A parsed `{{...}}` reference.
@@ -324,12 +327,33 @@ fn sample(
             sample_value(v, &format!("/{k}"), scope, &mut templated),
         );
     }
-    for (key, template) in &op.defaults {
-        if !out.contains_key(key) {
-            if let Some(v) = default_value(template, provider, integration) {
-                out.insert(key.clone(), v);
-                templated.insert(format!("/{key}"));
+    for (key, default) in &op.defaults {
+        let path = default_path(key);
+        if value_at(&out, &path).is_some() {
+            continue;
+        }
+        let value = match default {
+            DefaultValue::Template(template) => default_value(template, provider, integration),
+            DefaultValue::Object(entries) => {
+                let rendered: Map<String, Value> = entries
+                    .iter()
+                    .filter_map(|(k, t)| {
+                        let has_placeholder = placeholders(t).is_ok_and(|p| !p.is_empty());
+                        default_value(t, provider, integration).map(|v| (k, v, has_placeholder))
+                    })
+                    .fold(Map::new(), |mut m, (k, v, _)| {
+                        m.insert(k.clone(), v);
+                        m
+                    });
+                let filled = entries.iter().any(|(k, t)| {
+                    rendered.contains_key(k) && placeholders(t).is_ok_and(|p| !p.is_empty())
+                });
+                filled.then_some(Value::Object(rendered))
             }
+        };
+        if let Some(v) = value {
+            insert_at(&mut out, &path, v);
+            templated.insert(format!("/{}", path.join("/")));
         }
     }
     (Value::Object(out), templated)
@@ -428,7 +452,7 @@ fn missing_message(
         .unwrap_or_else(|| "value".into());
     let mut message = format!("{} requires {name} ({expected})", op.id);
     if parent_path.is_empty() {
-        if let Some(default) = op.defaults.get(name) {
+        if let Some(DefaultValue::Template(default)) = op.defaults.get(name) {
             let configs: Vec<String> = placeholders(default)
                 .unwrap_or_default()
                 .into_iter()
@@ -528,7 +552,19 @@ pub fn check(
     if !problems.is_empty() {
         return problems;
     }
-    // 3. The operation's input schema, on a sample of what the mapping produces.
+    // 3. Config values the operation cannot run without (`needed_for`), when the words
+    // give no value in their place: the fix is the integration's config, not the step.
+    let unset = unset_needed_config(mapping, op, provider, integration);
+    if !unset.is_empty() {
+        for (field, path) in unset {
+            problems.push(
+                format!("config.{}", field.name),
+                needed_config_message(op, integration, field, &path),
+            );
+        }
+        return problems;
+    }
+    // 4. The operation's input schema, on a sample of what the mapping produces.
     let validator = match crate::catalog::operation_validator(provider, op) {
         Ok(v) => v,
         Err(e) => {
@@ -646,6 +682,60 @@ pub fn check(
         }
     }
     problems
+}
+
+/// The config fields this operation needs (`needed_for`) that neither the
+/// integration's config nor the field's default sets, for the defaults the mapping
+/// leaves to them, with the input each one fills.
+pub fn unset_needed_config<'p>(
+    mapping: &Map<String, Value>,
+    op: &Operation,
+    provider: &'p Provider,
+    integration: &ProjectIntegration,
+) -> Vec<(&'p crate::catalog::Field, String)> {
+    let mut out = Vec::new();
+    for (key, default) in &op.defaults {
+        if value_at(mapping, &default_path(key)).is_some() {
+            continue;
+        }
+        for (_, template) in default.templates() {
+            for p in placeholders(template).unwrap_or_default() {
+                if p.source != PlaceholderSource::Config {
+                    continue;
+                }
+                let Some(field) = provider.config.iter().find(|f| f.name == p.name) else {
+                    continue;
+                };
+                let set = integration
+                    .config
+                    .get(&field.name)
+                    .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
+                    || field.default.is_some();
+                if !set
+                    && field.needed_for.iter().any(|o| o == &op.id)
+                    && !out
+                        .iter()
+                        .any(|(f, _): &(&crate::catalog::Field, String)| f.name == field.name)
+                {
+                    out.push((field, key.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn needed_config_message(
+    op: &Operation,
+    integration: &ProjectIntegration,
+    field: &crate::catalog::Field,
+    input: &str,
+) -> String {
+    let example = field.example.as_deref().unwrap_or("...");
+    format!(
+        "{} takes {input} from the integration's {} ({}), which {} does not set: set it with PATCH /projects/{{project}}/integrations/{} {{\"config\": {{\"{}\": \"{example}\"}}}}, or give {input} in the step",
+        op.id, field.name, field.label, integration.name, integration.name, field.name,
+    )
 }
 
 fn mapping_value<'a>(mapping: &'a Map<String, Value>, pointer: &str) -> Option<&'a Value> {

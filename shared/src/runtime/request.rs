@@ -28,7 +28,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
-use crate::catalog::{Auth, Encoding, Operation, Provider, Source};
+use crate::catalog::{
+    Auth, DefaultValue, Encoding, Operation, Provider, Source, default_path, insert_at, value_at,
+};
 use crate::ports::OutboundRequest;
 use crate::redact::MASK;
 use crate::vault::Credentials;
@@ -106,45 +108,83 @@ pub fn with_defaults(
         .as_object()
         .cloned()
         .ok_or(RequestError::InputNotObject)?;
-    for (name, template) in &operation.defaults {
-        if out.get(name).is_some_and(|v| !v.is_null()) {
+    for (key, default) in &operation.defaults {
+        let path = default_path(key);
+        if value_at(&out, &path).is_some_and(|v| !v.is_null()) {
             continue;
         }
-        let tokens = parse(template)?;
-        if tokens
-            .iter()
-            .any(|t| matches!(t, Token::Placeholder(Source::Credentials, _)))
-        {
-            continue;
-        }
-        let value = match tokens.as_slice() {
-            [Token::Placeholder(source, key)] => {
-                let found = match source {
-                    Source::Input => input.get(*key).cloned(),
-                    Source::Config => config_value(provider, config, key),
-                    Source::Credentials => None,
-                };
-                match found {
-                    Some(v) if !v.is_null() => v,
-                    _ => continue,
+        let value = match default {
+            DefaultValue::Template(template) => {
+                match render_default(provider, input, &out, config, template)? {
+                    Some((value, _)) => value,
+                    None => continue,
                 }
             }
-            _ => {
-                let scope = Scope {
-                    provider,
-                    input: &out,
-                    config,
-                    credentials: CredentialValues::Masked,
-                };
-                match scope.render(&tokens, Place::Header)? {
-                    Rendered::Text(text) => Value::String(text),
-                    Rendered::Absent(_) => continue,
+            DefaultValue::Object(entries) => {
+                let mut object = Map::new();
+                let mut filled = false;
+                for (name, template) in entries {
+                    if let Some((value, from_placeholder)) =
+                        render_default(provider, input, &out, config, template)?
+                    {
+                        filled |= from_placeholder;
+                        object.insert(name.clone(), value);
+                    }
                 }
+                if !filled {
+                    continue;
+                }
+                Value::Object(object)
             }
         };
-        out.insert(name.clone(), value);
+        insert_at(&mut out, &path, value);
     }
     Ok(out)
+}
+
+/// One default template's value, and whether a placeholder filled it; None when a
+/// placeholder has no value (or names a credential: defaults never copy one).
+fn render_default(
+    provider: &Provider,
+    input: &Value,
+    out: &Map<String, Value>,
+    config: &Map<String, Value>,
+    template: &str,
+) -> Result<Option<(Value, bool)>, RequestError> {
+    let tokens = parse(template)?;
+    if tokens
+        .iter()
+        .any(|t| matches!(t, Token::Placeholder(Source::Credentials, _)))
+    {
+        return Ok(None);
+    }
+    let has_placeholder = tokens.iter().any(|t| matches!(t, Token::Placeholder(..)));
+    let value = match tokens.as_slice() {
+        [Token::Placeholder(source, key)] => {
+            let found = match source {
+                Source::Input => input.get(*key).cloned(),
+                Source::Config => config_value(provider, config, key),
+                Source::Credentials => None,
+            };
+            match found {
+                Some(v) if !v.is_null() => v,
+                _ => return Ok(None),
+            }
+        }
+        _ => {
+            let scope = Scope {
+                provider,
+                input: out,
+                config,
+                credentials: CredentialValues::Masked,
+            };
+            match scope.render(&tokens, Place::Header)? {
+                Rendered::Text(text) => Value::String(text),
+                Rendered::Absent(_) => return Ok(None),
+            }
+        }
+    };
+    Ok(Some((value, has_placeholder)))
 }
 
 /// Builds the request live mode sends (with [`CredentialValues::Real`]) or the sandbox

@@ -1,0 +1,313 @@
+//! The plain-words front doors as a new user meets them: an integration made from
+//! exactly what describe's prompt requires, the design's own step compiled on it and
+//! run in the sandbox; an integration stored before a field became required; a config
+//! value a step needs, named in the 422 with the PATCH that fixes it.
+
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+use shared::ports::{Condition, Item, Key};
+
+use crate::api::TestApp;
+
+const DESIGN_STEP: &str = "When the intake form is submitted, call the Postmark integration to send a confirmation email to the patient";
+
+fn intake_entity() -> Value {
+    json!({"name": "IntakeForm",
+           "fields": {"patient_name": "string", "patient_email": "email", "appointment_at": "datetime"}})
+}
+
+/// The fields a prompt marks required, each filled with the prompt's own example.
+fn required_from_prompt(fields: &Value) -> Map<String, Value> {
+    fields
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter(|f| f["required"] == true && f.get("when").is_none())
+        .map(|f| {
+            let example = f["example"]
+                .as_str()
+                .unwrap_or_else(|| panic!("required field {f} shows no example"));
+            (f["name"].as_str().expect("name").to_owned(), json!(example))
+        })
+        .collect()
+}
+
+async fn compile(
+    app: &TestApp,
+    p: &str,
+    token: &str,
+    workflow: &str,
+    body: Value,
+) -> crate::api::Answer {
+    app.call(
+        Method::POST,
+        &format!("/projects/{p}/workflows/{workflow}/steps/compile"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_design_example_compiles_and_runs_on_an_integration_made_from_the_prompts_required_fields()
+ {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let described = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/integrations/describe"),
+            Some(&token),
+            Some(json!({"text": "Connect to Postmark to send transactional emails."})),
+        )
+        .await;
+    assert_eq!(described.status, StatusCode::OK, "{}", described.body);
+    let prompt = &described.body["prompt"];
+    let credentials = required_from_prompt(&prompt["credentials"]);
+    let config = required_from_prompt(&prompt["config"]);
+    assert!(config.contains_key("from_address"), "{prompt}");
+    let created = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/integrations"),
+            Some(&token),
+            Some(json!({"name": described.body["suggested_name"], "provider": described.body["provider"],
+                        "credentials": credentials, "config": config})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+
+    let contract = compile(
+        &app,
+        &p,
+        &token,
+        "patient-intake",
+        json!({"instruction": DESIGN_STEP, "entity": intake_entity()}),
+    )
+    .await;
+    assert_eq!(contract.status, StatusCode::CREATED, "{}", contract.body);
+    assert_eq!(contract.body["integration"], "postmark");
+    assert_eq!(contract.body["operation"], "send_email");
+    assert_eq!(
+        contract.body["trigger"],
+        json!({"kind": "entity", "entity": "IntakeForm", "event": "submitted"})
+    );
+    assert_eq!(
+        contract.body["input_mapping"]["To"],
+        "{{entity.patient_email}}"
+    );
+    assert!(
+        contract.body["input_mapping"].get("From").is_none(),
+        "the sender is the integration's, not the patient's: {}",
+        contract.body
+    );
+
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "patient-intake", "mode": "sandbox",
+                        "trigger": {"entity": "IntakeForm", "event": "submitted",
+                                    "payload": {"patient_name": "Ada", "patient_email": "ada@example.com",
+                                                "appointment_at": "2026-12-08T10:00:00Z"}}})),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::CREATED, "{}", run.body);
+    assert_eq!(run.body["status"], "succeeded", "{}", run.body);
+    let step = &run.body["steps"][0];
+    assert_eq!(step["effect"], "would_have_sent");
+    assert_eq!(step["request"]["url"], "https://api.postmarkapp.com/email");
+    let mut expected = Map::new();
+    for (k, v) in contract.body["input_mapping"].as_object().expect("mapping") {
+        let text = v.as_str().expect("text mapping");
+        let rendered = text
+            .replace("{{entity.patient_email}}", "ada@example.com")
+            .replace("{{entity.patient_name}}", "Ada")
+            .replace("{{entity.appointment_at}}", "2026-12-08T10:00:00Z");
+        expected.insert(k.clone(), json!(rendered));
+    }
+    expected.insert("From".into(), config["from_address"].clone());
+    expected.insert("MessageStream".into(), json!("outbound"));
+    assert_eq!(
+        step["request"]["body_json"],
+        Value::Object(expected),
+        "the exact payload: the mapping rendered, the sender and stream from the integration"
+    );
+}
+
+#[tokio::test]
+async fn an_integration_stored_before_its_sender_was_required_is_told_which_config_to_patch() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let created = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/integrations"),
+            Some(&token),
+            Some(json!({"name": "clinic-mail", "provider": "postmark",
+                        "credentials": {"server_token": "00000000-0000-4000-8000-00000000c0de"},
+                        "config": {"from_address": "clinic@example.com"}})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // As it was stored when from_address was optional: no sender in its config.
+    let key = Key::new(format!("P#{p}"), "I#clinic-mail");
+    let store = &app.local.deps.store;
+    let mut item: Item = store.get(&key).await.expect("get").expect("stored");
+    item.doc["config"]
+        .as_object_mut()
+        .expect("config")
+        .remove("from_address");
+    store.put(item, Condition::Always).await.expect("put");
+
+    let listed = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/integrations/clinic-mail"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed.status,
+        StatusCode::OK,
+        "it still reads: {}",
+        listed.body
+    );
+
+    let refused = compile(
+        &app,
+        &p,
+        &token,
+        "patient-intake",
+        json!({"instruction": DESIGN_STEP, "entity": intake_entity()}),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let error = &refused.body["errors"][0];
+    assert_eq!(error["field"], "config.from_address", "{}", refused.body);
+    let message = error["message"].as_str().expect("message");
+    assert!(
+        message.contains("PATCH /projects/{project}/integrations/clinic-mail"),
+        "{message}"
+    );
+    assert!(
+        !refused
+            .body
+            .to_string()
+            .contains("patient_email}}\", \"From"),
+        "no suggestion to send as the patient: {}",
+        refused.body
+    );
+
+    // A sender named in the words needs no config.
+    let named = compile(
+        &app,
+        &p,
+        &token,
+        "patient-intake",
+        json!({"instruction": "When the intake form is submitted, email the patient from front-desk@example.com with clinic-mail",
+               "entity": intake_entity()}),
+    )
+    .await;
+    assert_eq!(named.status, StatusCode::CREATED, "{}", named.body);
+
+    let patched = app
+        .call(
+            Method::PATCH,
+            &format!("/projects/{p}/integrations/clinic-mail"),
+            Some(&token),
+            Some(json!({"config": {"from_address": "clinic@example.com"}})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let compiled = compile(
+        &app,
+        &p,
+        &token,
+        "patient-intake",
+        json!({"instruction": DESIGN_STEP, "entity": intake_entity(), "step": 1}),
+    )
+    .await;
+    assert_eq!(compiled.status, StatusCode::CREATED, "{}", compiled.body);
+}
+
+#[tokio::test]
+async fn a_linear_issue_goes_to_the_integrations_team_and_a_notion_page_to_its_database() {
+    let app = TestApp::new();
+    let (p, token) = app.project("eng").await;
+    for body in [
+        json!({"name": "linear", "provider": "linear",
+               "credentials": {"api_key": "lin_api_0000000000000000000000000000000000000000"},
+               "config": {"team_id": "9cfb482a-81e3-4154-b5b9-2c805e70a02d"}}),
+        json!({"name": "notion", "provider": "notion",
+               "credentials": {"integration_token": "ntn_000000000000000000000000000000000000000000000"},
+               "config": {"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}}),
+    ] {
+        let created = app
+            .call(
+                Method::POST,
+                &format!("/projects/{p}/integrations"),
+                Some(&token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let bug = json!({"name": "BugReport", "fields": {"title": "string", "description": "string", "reporter_email": "email"}});
+    for (step, words) in [
+        (
+            1,
+            "When a bug report is submitted, create a Linear issue for the bug",
+        ),
+        (2, "Add a page to our Notion database for it"),
+    ] {
+        let answer = compile(
+            &app,
+            &p,
+            &token,
+            "bugs",
+            json!({"instruction": words, "entity": bug, "step": step}),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "{words}: {}",
+            answer.body
+        );
+    }
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "bugs", "mode": "sandbox",
+                        "trigger": {"entity": "BugReport", "event": "submitted",
+                                    "payload": {"title": "Login fails", "description": "500 on submit",
+                                                "reporter_email": "ada@example.com"}}})),
+        )
+        .await;
+    assert_eq!(run.body["status"], "succeeded", "{}", run.body);
+    let linear = &run.body["steps"][0]["request"]["body_json"];
+    assert_eq!(
+        linear["variables"]["input"]["teamId"], "9cfb482a-81e3-4154-b5b9-2c805e70a02d",
+        "{linear}"
+    );
+    assert_eq!(
+        linear["variables"]["input"]["title"], "Login fails",
+        "{linear}"
+    );
+    let notion = &run.body["steps"][1]["request"]["body_json"];
+    assert_eq!(
+        notion["parent"],
+        json!({"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}),
+        "{notion}"
+    );
+}
