@@ -40,4 +40,18 @@ fn main() {
     }
     out.push_str("];\n");
     std::fs::write(out_dir.join("providers.rs"), out).expect("write providers.rs");
+    embed_lexicon(&out_dir);
+}
+
+/// The lexicon (`lexicon/lexicon.yaml`), as JSON in `OUT_DIR/lexicon.json`.
+fn embed_lexicon(out_dir: &std::path::Path) {
+    println!("cargo:rerun-if-changed=lexicon");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicon/lexicon.yaml");
+    let text = std::fs::read_to_string(&path).expect("shared/lexicon/lexicon.yaml readable");
+    let value: serde_json::Value = match serde_norway::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => panic!("shared/lexicon/lexicon.yaml is not valid YAML: {e}"),
+    };
+    let json = serde_json::to_string(&value).expect("JSON");
+    std::fs::write(out_dir.join("lexicon.json"), json).expect("write lexicon.json");
 }

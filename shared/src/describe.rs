@@ -174,11 +174,6 @@ const STOPWORDS: &[&str] = &[
     "system",
 ];
 
-/// Words the fuzzy name match must not bend into a provider name.
-const NOT_NAMES: &[&str] = &[
-    "motion", "lotion", "strip", "strips", "striped", "linen", "notice", "slick", "stack",
-];
-
 /// Synonyms folded before matching, so capability phrases need not list them all.
 fn canonical(word: &str) -> &str {
     match word {
@@ -391,7 +386,7 @@ impl Matcher {
                             continue;
                         }
                         let candidate = w.concat();
-                        if NOT_NAMES.contains(&candidate.as_str()) {
+                        if crate::lexicon::lexicon().false_friends.contains(&candidate) {
                             continue;
                         }
                         let similarity =

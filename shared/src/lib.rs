@@ -13,6 +13,8 @@
 //!   `KmsKeyService`, `EventBridgeBus`), plus the live and sandbox edges.
 //! - [`config`] and [`app`]: configuration from the environment, and the one function
 //!   that decides which adapters run.
+//! - [`lexicon`]: the words both plain-words front doors read (trigger cues, event
+//!   verbs, form nouns, ordinary capitals, false friends), as data.
 //! - [`vault`]: envelope encryption of credentials bound to project and integration.
 //! - [`routing`]: the event rules, shared by the in-process bus and `template.yaml`.
 //! - [`http`]: the studio API as axum routers, one per function, errors as problem+json.
@@ -30,6 +32,7 @@ pub mod domain;
 pub mod execute;
 pub mod http;
 pub mod lambda;
+pub mod lexicon;
 pub mod ports;
 pub mod redact;
 pub mod routing;

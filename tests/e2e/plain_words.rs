@@ -311,3 +311,134 @@ async fn a_linear_issue_goes_to_the_integrations_team_and_a_notion_page_to_its_d
         "{notion}"
     );
 }
+
+async fn add_postmark(app: &TestApp, p: &str, token: &str, name: &str) {
+    let created = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/integrations"),
+            Some(token),
+            Some(json!({"name": name, "provider": "postmark",
+                        "credentials": {"server_token": "00000000-0000-4000-8000-00000000c0de"},
+                        "config": {"from_address": "clinic@example.com"}})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+}
+
+#[tokio::test]
+async fn an_integrations_own_name_beats_its_providers_and_two_that_fit_equally_are_named() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    add_postmark(&app, &p, &token, "clinic-mail").await;
+    add_postmark(&app, &p, &token, "postmark").await;
+    let named = compile(
+        &app,
+        &p,
+        &token,
+        "intake",
+        json!({"instruction": "When the intake form is submitted, use the Postmark integration to email the patient",
+               "entity": intake_entity()}),
+    )
+    .await;
+    assert_eq!(named.status, StatusCode::CREATED, "{}", named.body);
+    assert_eq!(named.body["integration"], "postmark");
+
+    let (q, token_q) = app.project("office").await;
+    add_postmark(&app, &q, &token_q, "clinic-mail").await;
+    add_postmark(&app, &q, &token_q, "office-mail").await;
+    let ambiguous = compile(
+        &app,
+        &q,
+        &token_q,
+        "intake",
+        json!({"instruction": "When the intake form is submitted, email the patient a confirmation",
+               "entity": intake_entity()}),
+    )
+    .await;
+    assert_eq!(
+        ambiguous.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        ambiguous.body
+    );
+    assert_eq!(ambiguous.body["errors"][0]["field"], "integration");
+    let message = ambiguous.body["errors"][0]["message"]
+        .as_str()
+        .expect("message");
+    assert!(
+        message.contains("clinic-mail") && message.contains("office-mail"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn entity_events_are_read_from_any_common_english_shape() {
+    let app = TestApp::new();
+    let (p, token) = app.project("shop").await;
+    add_postmark(&app, &p, &token, "clinic-mail").await;
+    let cases = [
+        (
+            "Shipment",
+            "When a shipment leaves the warehouse, email the customer with clinic-mail",
+            "left",
+        ),
+        (
+            "Membership",
+            "when a member renews, email them a thank-you with clinic-mail",
+            "renewed",
+        ),
+        (
+            "Feedback",
+            "every time a customer sends in feedback, email them a thank-you with clinic-mail",
+            "submitted",
+        ),
+        (
+            "Referral",
+            "Once a referral arrives, email the patient with clinic-mail",
+            "received",
+        ),
+        (
+            "Order",
+            "wen an order is placed, email the customer a confirmation with clinic-mail",
+            "placed",
+        ),
+        (
+            "SignupForm",
+            "When the signup form is submitted, email the customer with clinic-mail",
+            "submitted",
+        ),
+        (
+            "CheckoutForm",
+            "Email the customer a receipt with clinic-mail as soon as the checkout form is submitted",
+            "submitted",
+        ),
+        (
+            "Order",
+            "any time an order ships, email the customer with clinic-mail",
+            "shipped",
+        ),
+    ];
+    for (n, (entity, words, event)) in cases.into_iter().enumerate() {
+        let answer = compile(
+            &app,
+            &p,
+            &token,
+            &format!("w{n}"),
+            json!({"instruction": words,
+                   "entity": {"name": entity, "fields": {"email": "email"}}}),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "{words}: {}",
+            answer.body
+        );
+        assert_eq!(
+            answer.body["trigger"],
+            json!({"kind": "entity", "entity": entity, "event": event}),
+            "{words}"
+        );
+    }
+}

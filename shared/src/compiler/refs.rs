@@ -9,89 +9,6 @@ use super::ProjectIntegration;
 use super::index::Index;
 use super::text::squash;
 
-/// Words the fuzzy match must not bend into a name.
-const NOT_NAMES: &[&str] = &[
-    "motion",
-    "lotion",
-    "strip",
-    "strips",
-    "striped",
-    "linen",
-    "notice",
-    "slick",
-    "stack",
-    "nation",
-    "station",
-    "postmarked",
-    "linger",
-    "lineal",
-    "intercept",
-];
-
-/// Words that may be capitalized in an instruction without naming a tool.
-const ORDINARY_CAPITALS: &[&str] = &[
-    "i",
-    "then",
-    "when",
-    "once",
-    "after",
-    "done",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-    "patient",
-    "encounter",
-    "appointment",
-    "observation",
-    "condition",
-    "practitioner",
-    "medicationrequest",
-    "lead",
-    "contact",
-    "account",
-    "opportunity",
-    "case",
-    "task",
-    "please",
-    "new",
-    "urgent",
-    "high",
-    "low",
-    "medium",
-    "todo",
-    "in",
-    "progress",
-    "dr",
-    "mr",
-    "mrs",
-    "ms",
-    "the",
-    "a",
-    "an",
-    "our",
-    "api",
-    "rest",
-    "http",
-    "email",
-    "sms",
-];
-
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Mentions {
     /// Indexes into the project's integrations, named by their own name, with the word
@@ -111,9 +28,14 @@ impl Mentions {
     }
 
     /// The project's integrations the text names, directly or through their provider.
+    /// An integration named by its own name stands for its provider: "use the Postmark
+    /// integration" with integrations `postmark` and `clinic-mail` means `postmark`.
     pub fn candidates(&self, integrations: &[ProjectIntegration]) -> Vec<usize> {
         let mut out: Vec<usize> = self.integrations.iter().map(|(i, _)| *i).collect();
         for (provider, _) in &self.providers {
+            if out.iter().any(|i| &integrations[*i].provider == provider) {
+                continue;
+            }
             for (i, integration) in integrations.iter().enumerate() {
                 if &integration.provider == provider && !out.contains(&i) {
                     out.push(i);
@@ -196,7 +118,7 @@ pub fn mentions(
                 if w.len() < 6
                     || w.len().abs_diff(alias.joined.len()) > 2
                     || w.chars().next() != alias.joined.chars().next()
-                    || NOT_NAMES.contains(&w.as_str())
+                    || crate::lexicon::lexicon().false_friends.contains(w)
                     || known.contains(w.as_str())
                 {
                     continue;
@@ -252,7 +174,7 @@ pub fn mentions(
         let before_integration = matches!(after.as_str(), "integration" | "connection" | "account");
         if ((titlecase && tool_position) || before_integration)
             && !known.contains(&lower)
-            && !ORDINARY_CAPITALS.contains(&lower.as_str())
+            && !crate::lexicon::lexicon().is_ordinary_capital(&lower)
             && !index.all_name_words.contains(&lower)
         {
             found.unknown.push(w.clone());

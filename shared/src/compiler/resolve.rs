@@ -231,6 +231,28 @@ pub fn resolve(
             )
         });
 
+    // Two integrations of one provider that fit equally: the words must say which.
+    if let (Some(first), Some(second)) = (scored.first(), scored.get(1)) {
+        let (a, b) = (&integrations[first.2], &integrations[second.2]);
+        if first.2 != second.2
+            && a.provider == b.provider
+            && first.3 == second.3
+            && first.0 >= PICK
+            && (first.0 - second.0).abs() < 1e-9
+            && (first.1 - second.1).abs() < 1e-9
+        {
+            problems.push(
+                "integration",
+                format!(
+                    "{} and {} ({}) both fit; name the one to use",
+                    a.name,
+                    b.name,
+                    a.adapter().display_name
+                ),
+            );
+            return None;
+        }
+    }
     let Some((score, _, i, o)) = best else {
         problems.push(
             "integration",

@@ -490,28 +490,6 @@ pub struct Clauses {
     pub action: Vec<Range<usize>>,
 }
 
-const LEADING_CUES: &[&str] = &[
-    "whenever ",
-    "when ",
-    "once ",
-    "after ",
-    "as soon as ",
-    "every time ",
-    "each time ",
-    "if ",
-    "on ",
-    "upon ",
-];
-const TRAILING_CUES: &[&str] = &[
-    " whenever ",
-    " when ",
-    " once ",
-    " as soon as ",
-    " every time ",
-    " each time ",
-    " after ",
-];
-
 /// Splits the (blanked) instruction into its trigger clause and its action.
 /// "When X happens, do Y", "Do Y when X happens", "On X, do Y".
 pub fn clauses(blanked: &str) -> Clauses {
@@ -519,8 +497,21 @@ pub fn clauses(blanked: &str) -> Clauses {
     let start = lower.len() - lower.trim_start().len();
     let end = lower.trim_end().len();
     let body = &lower[start..end];
-    for cue in LEADING_CUES {
-        if body.starts_with(cue) {
+    let lexicon = crate::lexicon::lexicon();
+    let first_word = body.split([' ', ',']).next().unwrap_or_default();
+    // A misspelt cue ("wen an order is placed"): close to a cue word, not a word itself.
+    let fuzzy_cue = first_word.len() >= 3
+        && !lexicon.trigger_cues.leading.iter().any(|c| c == first_word)
+        && lexicon.trigger_cues.fuzzy.iter().any(|c| {
+            strsim::damerau_levenshtein(c, first_word) == 1
+                && c.len() > first_word.len().saturating_sub(1)
+        });
+    for cue in &lexicon.trigger_cues.leading {
+        let opens = body
+            .strip_prefix(cue.as_str())
+            .is_some_and(|r| r.starts_with(' '))
+            || (fuzzy_cue && cue == "when");
+        if opens {
             let clause_end = body
                 .find([',', ';', ':'])
                 .or_else(|| body.find(" then "))
@@ -545,10 +536,11 @@ pub fn clauses(blanked: &str) -> Clauses {
             }
         }
     }
-    for cue in TRAILING_CUES {
+    for cue in &lexicon.trigger_cues.trailing {
+        let cue = format!(" {cue} ");
         // "after" trails only as a clause of its own ("..., after the form is sent").
-        if let Some(pos) = body.find(cue) {
-            if *cue == " after " && !body[..pos].ends_with(',') {
+        if let Some(pos) = body.find(&cue) {
+            if cue == " after " && !body[..pos].ends_with(',') {
                 continue;
             }
             let from = pos + 1;

@@ -12,95 +12,24 @@ use super::text::{plain_words, words};
 use super::{Problems, ProjectIntegration};
 use crate::domain::{Change, FieldCondition, IntegrationName, Trigger};
 
-/// Canonical event names for the verbs people use, with the words that say them.
-const EVENTS: &[(&str, &[&str])] = &[
-    (
-        "submitted",
-        &[
-            "submitted",
-            "submits",
-            "submit",
-            "submission",
-            "submissions",
-            "filled",
-            "sent in",
-        ],
-    ),
-    (
-        "received",
-        &[
-            "received", "receives", "arrives", "arrived", "arrive", "comes in", "came in",
-            "come in",
-        ],
-    ),
-    (
-        "signed_up",
-        &["signs up", "signed up", "sign up", "signup", "signups"],
-    ),
-    (
-        "created",
-        &["created", "creates", "added", "adds", "opened", "opens"],
-    ),
-    (
-        "updated",
-        &[
-            "updated", "updates", "changed", "changes", "edited", "edits", "modified", "moves",
-            "moved", "marked", "set",
-        ],
-    ),
-    (
-        "deleted",
-        &[
-            "deleted", "deletes", "removed", "removes", "trashed", "archived",
-        ],
-    ),
-    ("paid", &["paid", "pays"]),
-    ("placed", &["placed", "places"]),
-    ("cancelled", &["cancelled", "canceled", "cancels"]),
-    (
-        "completed",
-        &["completed", "completes", "finished", "finishes"],
-    ),
-    ("started", &["started", "starts", "begins", "began"]),
-    ("scheduled", &["scheduled", "schedules"]),
-    ("booked", &["booked", "books"]),
-    ("approved", &["approved", "approves"]),
-    ("signed", &["signed", "signs"]),
-    ("uploaded", &["uploaded", "uploads"]),
-    ("confirmed", &["confirmed", "confirms"]),
-    ("rejected", &["rejected", "rejects"]),
-    ("closed", &["closed", "closes"]),
-    (
-        "succeeded",
-        &[
-            "succeeds",
-            "succeeded",
-            "succeed",
-            "goes through",
-            "went through",
-        ],
-    ),
-    ("failed", &["fails", "failed", "fail"]),
-    ("refunded", &["refunded"]),
-    ("registered", &["registered", "registers"]),
-    ("checked_in", &["checks in", "checked in"]),
-    ("published", &["published", "publishes"]),
-    ("expired", &["expired", "expires"]),
-];
-
-/// The event a clause's words say, and the index of the word after it.
+/// The event a clause's words say, and the index of the word after it: an event word
+/// of the lexicon (the earliest; one right before a form noun is part of the form's
+/// name, "the signup form"), a participle after "is"/"gets", then any verb after the
+/// subject read by rule ("a shipment leaves" → left), then "new".
 fn event_in(words: &[String]) -> Option<(String, usize)> {
+    let lexicon = crate::lexicon::lexicon();
     let mut best: Option<(usize, String, usize)> = None;
-    for (event, surfaces) in EVENTS {
-        for surface in *surfaces {
-            let parts: Vec<&str> = surface.split(' ').collect();
-            for start in 0..words.len() {
-                if words[start..].len() >= parts.len()
-                    && parts.iter().zip(&words[start..]).all(|(p, w)| p == w)
-                    && best.as_ref().is_none_or(|(s, _, _)| start < *s)
-                {
-                    best = Some((start, (*event).to_owned(), start + parts.len()));
-                }
+    for (parts, event) in &lexicon.event_surfaces {
+        for start in 0..words.len() {
+            let end = start + parts.len();
+            if words[start..].len() >= parts.len()
+                && parts.iter().zip(&words[start..]).all(|(p, w)| p == w)
+                && !words.get(end).is_some_and(|w| lexicon.is_form_noun(w))
+                && best
+                    .as_ref()
+                    .is_none_or(|(s, _, e)| start < *s || (start == *s && end > *e))
+            {
+                best = Some((start, event.clone(), end));
             }
         }
     }
@@ -116,6 +45,22 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
             && words[i].len() > 4
         {
             return Some((words[i].clone(), i + 1));
+        }
+    }
+    // "a member renews", "a shipment leaves the warehouse": the first word after the
+    // subject that reads as a verb.
+    for i in 1..words.len() {
+        let before = &words[i - 1];
+        if lexicon.is_determiner(before) || lexicon.is_determiner(&words[i]) || before == "new" {
+            continue;
+        }
+        if !(words[i].ends_with('s') || words[i].ends_with("ed")) {
+            continue;
+        }
+        let particle = words.get(i + 1).filter(|w| lexicon.is_particle(w));
+        if let Some(event) = lexicon.event_of_verb(&words[i], particle.map(String::as_str)) {
+            let end = i + 1 + usize::from(particle.is_some());
+            return Some((event, end));
         }
     }
     if let Some(i) = words.iter().position(|w| w == "new") {
@@ -166,26 +111,6 @@ pub struct ParsedTrigger {
     pub trigger: Trigger,
 }
 
-const DETERMINERS: &[&str] = &[
-    "the",
-    "a",
-    "an",
-    "our",
-    "new",
-    "any",
-    "every",
-    "each",
-    "someone",
-    "somebody",
-    "patient's",
-    "their",
-    "his",
-    "her",
-    "its",
-    "this",
-    "that",
-];
-
 /// Parses a trigger clause. `entity_name` is the name of the entity the request
 /// describes, if any; it wins over a name read from the words.
 pub fn parse(
@@ -198,11 +123,15 @@ pub fn parse(
 ) -> Option<ParsedTrigger> {
     let all = plain_words(clause);
     // Drop the cue ("when", "as soon as"...).
-    let skip = match all.first().map(String::as_str) {
-        Some("as") => 3,
-        Some("every") | Some("each") => 2,
-        _ => 1,
-    };
+    let skip = crate::lexicon::lexicon()
+        .trigger_cues
+        .leading
+        .iter()
+        .map(|c| c.split(' ').collect::<Vec<_>>())
+        .filter(|c| c.len() <= all.len() && c.iter().zip(&all).all(|(a, b)| a == b))
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(1);
     let clause_words: Vec<String> = all.into_iter().skip(skip).collect();
     let split: Vec<String> = words(clause).into_iter().collect();
     let original: Vec<String> = clause
@@ -249,7 +178,7 @@ pub fn parse(
                 .unwrap_or(end.saturating_sub(1));
             let noun: Vec<String> = clause_words[..verb_start]
                 .iter()
-                .filter(|w| !DETERMINERS.contains(&w.as_str()))
+                .filter(|w| !crate::lexicon::lexicon().is_determiner(w))
                 .map(|w| w.trim_end_matches("'s").to_owned())
                 .collect();
             if noun.is_empty() {

@@ -1,0 +1,233 @@
+//! The lexicon: the words both plain-words front doors read ([`crate::describe`] and
+//! [`crate::compiler`]), as data. `shared/lexicon/lexicon.yaml` is embedded at build
+//! time as JSON and parsed once; the tests check it (every list non-empty, no word
+//! twice, every event's canonical name in snake_case). Provider words (names, aliases,
+//! what operations do) stay in the provider files.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+const EMBEDDED: &str = include_str!(concat!(env!("OUT_DIR"), "/lexicon.json"));
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerCues {
+    pub leading: Vec<String>,
+    pub trailing: Vec<String>,
+    pub fuzzy: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lexicon {
+    pub trigger_cues: TriggerCues,
+    /// Canonical event → the words that say it.
+    pub events: BTreeMap<String, Vec<String>>,
+    pub irregular_participles: BTreeMap<String, String>,
+    pub particles: Vec<String>,
+    pub form_nouns: Vec<String>,
+    pub determiners: Vec<String>,
+    pub ordinary_capitals: Vec<String>,
+    pub false_friends: Vec<String>,
+    pub leaving_words: Vec<String>,
+    /// Every surface of every event, split into words, with its event.
+    #[serde(skip)]
+    pub event_surfaces: Vec<(Vec<String>, String)>,
+    #[serde(skip)]
+    ordinary: HashSet<String>,
+}
+
+/// Why the embedded lexicon does not load (a test catches it before any release).
+#[derive(Debug, thiserror::Error)]
+#[error("the embedded lexicon does not parse: {0}")]
+pub struct LexiconError(String);
+
+impl Lexicon {
+    pub fn parse(json: &str) -> Result<Self, LexiconError> {
+        let mut lexicon: Lexicon =
+            serde_json::from_str(json).map_err(|e| LexiconError(e.to_string()))?;
+        lexicon.event_surfaces = lexicon
+            .events
+            .iter()
+            .flat_map(|(event, surfaces)| {
+                surfaces.iter().map(move |s| {
+                    (
+                        s.split(' ').map(str::to_owned).collect::<Vec<_>>(),
+                        event.clone(),
+                    )
+                })
+            })
+            .collect();
+        lexicon.ordinary = lexicon.ordinary_capitals.iter().cloned().collect();
+        Ok(lexicon)
+    }
+
+    /// Whether a capitalized word is an ordinary one, not a product's name.
+    pub fn is_ordinary_capital(&self, lower: &str) -> bool {
+        self.ordinary.contains(lower)
+    }
+
+    pub fn is_determiner(&self, word: &str) -> bool {
+        self.determiners.iter().any(|d| d == word)
+    }
+
+    pub fn is_form_noun(&self, word: &str) -> bool {
+        self.form_nouns.iter().any(|d| d == word)
+    }
+
+    pub fn is_particle(&self, word: &str) -> bool {
+        self.particles.iter().any(|d| d == word)
+    }
+
+    /// The event a verb form says, by the events' surfaces first, then by rule: the
+    /// verb's past participle ("leaves" → "left", "renews" → "renewed").
+    pub fn event_of_verb(&self, verb: &str, particle: Option<&str>) -> Option<String> {
+        let participle = self.participle(verb)?;
+        for (surface, event) in &self.event_surfaces {
+            let with_particle = particle.is_some_and(|p| {
+                surface.len() == 2
+                    && surface[1] == p
+                    && (surface[0] == verb || surface[0] == participle)
+            });
+            if with_particle {
+                return Some(event.clone());
+            }
+        }
+        for (surface, event) in &self.event_surfaces {
+            if surface.len() == 1 && (surface[0] == verb || surface[0] == participle) {
+                return Some(event.clone());
+            }
+        }
+        Some(participle)
+    }
+
+    /// A verb's past participle from its third-person or past form, by the irregular
+    /// table and then English spelling rules; None for what does not read as a verb.
+    pub fn participle(&self, verb: &str) -> Option<String> {
+        if verb.len() < 3 || !verb.chars().all(|c| c.is_ascii_lowercase()) {
+            return None;
+        }
+        if let Some(p) = self.irregular_participles.get(verb) {
+            return Some(p.clone());
+        }
+        if self.irregular_participles.values().any(|p| p == verb) {
+            return Some(verb.to_owned());
+        }
+        if verb.ends_with("ed") && verb.len() > 4 {
+            return Some(verb.to_owned());
+        }
+        let base = if let Some(stem) = verb.strip_suffix("ies") {
+            format!("{stem}y")
+        } else if ["sses", "shes", "ches", "xes", "zes"]
+            .iter()
+            .any(|s| verb.ends_with(s))
+        {
+            verb[..verb.len() - 2].to_owned()
+        } else if let Some(stem) = verb.strip_suffix('s') {
+            if stem.ends_with('s') || stem.ends_with('u') || stem.len() < 2 {
+                return None;
+            }
+            stem.to_owned()
+        } else {
+            return None;
+        };
+        if let Some(p) = self.irregular_participles.get(&base) {
+            return Some(p.clone());
+        }
+        Some(if base.ends_with('e') {
+            format!("{base}d")
+        } else if let Some(stem) = base
+            .strip_suffix('y')
+            .filter(|s| s.chars().last().is_some_and(|c| !"aeiou".contains(c)))
+        {
+            format!("{stem}ied")
+        } else {
+            format!("{base}ed")
+        })
+    }
+}
+
+/// The embedded lexicon, parsed once.
+pub fn lexicon() -> &'static Lexicon {
+    static LEXICON: OnceLock<Lexicon> = OnceLock::new();
+    LEXICON.get_or_init(|| {
+        // The file is embedded at build time and checked by a test; one that does not
+        // parse is a build defect, and an empty lexicon reads no words (no panic).
+        Lexicon::parse(EMBEDDED).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "lexicon");
+            Lexicon::default()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_lexicon_parses_and_every_list_is_clean() {
+        let l = Lexicon::parse(EMBEDDED).expect("parses");
+        let lists: Vec<(&str, &Vec<String>)> = vec![
+            ("trigger_cues.leading", &l.trigger_cues.leading),
+            ("trigger_cues.trailing", &l.trigger_cues.trailing),
+            ("trigger_cues.fuzzy", &l.trigger_cues.fuzzy),
+            ("particles", &l.particles),
+            ("form_nouns", &l.form_nouns),
+            ("determiners", &l.determiners),
+            ("ordinary_capitals", &l.ordinary_capitals),
+            ("false_friends", &l.false_friends),
+            ("leaving_words", &l.leaving_words),
+        ];
+        for (name, list) in lists {
+            assert!(!list.is_empty(), "{name} is empty");
+            let mut seen = HashSet::new();
+            for w in list {
+                assert_eq!(w, &w.to_lowercase(), "{name}: {w} is not lowercase");
+                assert!(seen.insert(w), "{name}: {w} twice");
+            }
+        }
+        let mut surfaces = HashSet::new();
+        for (event, said) in &l.events {
+            assert!(
+                event.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "event {event} is not snake_case"
+            );
+            for s in said {
+                assert!(surfaces.insert(s), "{s} says two events");
+            }
+        }
+    }
+
+    #[test]
+    fn verbs_become_events_by_the_table_then_by_rule() {
+        let l = lexicon();
+        assert_eq!(l.event_of_verb("leaves", None).as_deref(), Some("left"));
+        assert_eq!(l.event_of_verb("renews", None).as_deref(), Some("renewed"));
+        assert_eq!(l.event_of_verb("ships", None).as_deref(), Some("shipped"));
+        assert_eq!(
+            l.event_of_verb("arrives", None).as_deref(),
+            Some("received")
+        );
+        assert_eq!(
+            l.event_of_verb("sends", Some("in")).as_deref(),
+            Some("submitted")
+        );
+        assert_eq!(
+            l.event_of_verb("fills", Some("in")).as_deref(),
+            Some("submitted")
+        );
+        assert_eq!(l.event_of_verb("replies", None).as_deref(), Some("replied"));
+        assert_eq!(
+            l.event_of_verb("cancels", None).as_deref(),
+            Some("cancelled")
+        );
+        assert_eq!(
+            l.event_of_verb("upgraded", None).as_deref(),
+            Some("upgraded")
+        );
+        assert_eq!(l.participle("status"), None, "not a verb");
+        assert_eq!(l.participle("Leaves"), None);
+    }
+}
