@@ -79,6 +79,9 @@ pub struct Described {
     /// Said plainly when the catalog has nothing for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Config values read from the words (Custom HTTP's `base_url` from a URL or host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_config: Option<BTreeMap<String, String>>,
 }
 
 /// Below this, a capability match is not trusted to pick a provider.
@@ -249,6 +252,11 @@ pub struct Matcher {
     providers: Vec<ProviderInfo>,
     aliases: Vec<Alias>,
     phrases: Vec<Phrase>,
+    /// Every word of the catalog's names, aliases and phrases: a capitalized word
+    /// outside it may name a product the catalog does not have.
+    vocabulary: HashSet<String>,
+    /// The registrable part of each provider's fixed API host ("stripe.com").
+    hosts: Vec<(usize, String)>,
 }
 
 struct ProviderInfo {
@@ -330,11 +338,113 @@ impl Matcher {
             }
             phrase.total = phrase.words.iter().map(|(_, w)| w).sum();
         }
+        let mut vocabulary: HashSet<String> = aliases
+            .iter()
+            .flat_map(|a| a.words.iter().cloned().chain([a.joined.clone()]))
+            .collect();
+        for phrase in &phrases {
+            vocabulary.extend(words(&phrase.text));
+        }
+        let hosts = providers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, info)| {
+                let p = catalog.get(&info.id)?;
+                let host = url::Url::parse(&p.base_url).ok()?.host_str()?.to_owned();
+                let labels: Vec<&str> = host.split('.').collect();
+                let domain = labels[labels.len().saturating_sub(2)..].join(".");
+                Some((i, domain))
+            })
+            .collect();
         Self {
             providers,
             aliases,
             phrases,
+            vocabulary,
+            hosts,
         }
+    }
+
+    /// A product the words name that the catalog does not have: a capitalized word
+    /// ("Zendesk", "DocuSign") that is no catalog name, phrase word or ordinary word.
+    fn unknown_product(&self, text: &str) -> Option<String> {
+        let lexicon = crate::lexicon::lexicon();
+        let tokens: Vec<&str> = text
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"'))
+            .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric()))
+            .filter(|t| !t.is_empty())
+            .collect();
+        for (pos, token) in tokens.iter().enumerate() {
+            let mut chars = token.chars();
+            let capital = chars.next().is_some_and(char::is_uppercase);
+            let has_lower = token.chars().any(char::is_lowercase);
+            let inner_capital = token.chars().skip(1).any(char::is_uppercase);
+            let lower = token.to_lowercase();
+            let left = pos > 0
+                && lexicon
+                    .leaving_words
+                    .iter()
+                    .any(|l| l.eq_ignore_ascii_case(tokens[pos - 1]));
+            if !capital
+                || left
+                || !has_lower
+                || token.len() < 3
+                || (pos == 0 && !inner_capital)
+                || !token.chars().all(|c| c.is_alphanumeric())
+                || lexicon.is_ordinary_capital(&lower)
+                || self.vocabulary.contains(&lower)
+                || self.vocabulary.contains(&stem(&lower))
+            {
+                continue;
+            }
+            return Some((*token).to_owned());
+        }
+        None
+    }
+
+    /// A URL or host name in the words ("https://billing.example.org/api",
+    /// "api.acme.io"), unless it is a catalog provider's own API host.
+    fn own_url(&self, text: &str) -> Option<String> {
+        for token in text.split_whitespace() {
+            let token = token.trim_matches(|c: char| {
+                matches!(c, ',' | ';' | '.' | '(' | ')' | '"' | '\'' | '<' | '>')
+            });
+            if token.contains('@') {
+                continue;
+            }
+            let with_scheme = if token.contains("://") {
+                token.to_owned()
+            } else {
+                let host = token.split('/').next().unwrap_or_default();
+                let labels: Vec<&str> = host.split('.').collect();
+                let tld = labels.last().copied().unwrap_or_default();
+                let hostlike = labels.len() >= 2
+                    && labels.iter().all(|l| {
+                        !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    })
+                    && tld.len() >= 2
+                    && tld.chars().all(|c| c.is_ascii_alphabetic());
+                if !hostlike {
+                    continue;
+                }
+                format!("https://{token}")
+            };
+            let Ok(url) = url::Url::parse(&with_scheme) else {
+                continue;
+            };
+            let Some(host) = url.host_str().map(str::to_lowercase) else {
+                continue;
+            };
+            if self
+                .hosts
+                .iter()
+                .any(|(_, domain)| host == *domain || host.ends_with(&format!(".{domain}")))
+            {
+                continue;
+            }
+            return Some(with_scheme.trim_end_matches('/').to_owned());
+        }
+        None
     }
 
     /// Scores every provider for the text; returns (score, reason) per provider index.
@@ -355,7 +465,31 @@ impl Matcher {
             let joined = (1..=3).any(|k| raw.windows(k).any(|w| w.concat() == alias.joined));
             if exact || joined {
                 // Longer, more specific aliases win ties ("google calendar" over "google").
-                let score = 0.97 + 0.001 * alias.joined.len().min(20) as f64;
+                let mut score = 0.97 + 0.001 * alias.joined.len().min(20) as f64;
+                // "from Mailgun to Postmark", "replace Salesforce with HubSpot": the one
+                // being left counts as mentioned, not chosen.
+                let at = raw
+                    .windows(n)
+                    .position(|w| w == alias.words.as_slice())
+                    .or_else(|| {
+                        (1..=3)
+                            .find_map(|k| raw.windows(k).position(|w| w.concat() == alias.joined))
+                    })
+                    .unwrap_or(0);
+                let lexicon = crate::lexicon::lexicon();
+                // The words right before the name, past a determiner ("off our Intercom").
+                let mut end = at;
+                if end > 0 && lexicon.is_determiner(&raw[end - 1]) {
+                    end -= 1;
+                }
+                let before = raw[end.saturating_sub(2)..end].join(" ");
+                let leaving = lexicon
+                    .leaving_words
+                    .iter()
+                    .any(|l| before == *l || before.ends_with(&format!(" {l}")));
+                if leaving {
+                    score = 0.9;
+                }
                 raise(
                     alias.provider,
                     score,
@@ -436,31 +570,11 @@ impl Matcher {
 
         // 3. The user's own REST API.
         let joined = raw.join(" ");
-        let custom_cues = [
-            "our api",
-            "our own api",
-            "rest api",
-            "internal api",
-            "custom api",
-            "in-house",
-            "in house",
-            "http endpoint",
-            "our endpoint",
-            "our backend",
-            "any api",
-            "own api",
-            "proprietary api",
-            "homegrown",
-            "http api",
-            "json api",
-            "our service",
-            "our server",
-            "webhook url",
-            "graphql api",
-            "our platform's api",
-            "private api",
-        ];
-        let custom = if custom_cues.iter().any(|c| joined.contains(c)) {
+        let custom = if crate::lexicon::lexicon()
+            .custom_api_cues
+            .iter()
+            .any(|c| joined.contains(c.as_str()))
+        {
             0.8
         } else {
             0.0
@@ -480,8 +594,15 @@ impl Matcher {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let best = ranked.first().map(|(_, s, _)| *s).unwrap_or(0.0);
         let second = ranked.get(1).map(|(_, s, _)| *s).unwrap_or(0.0);
-        // A capability match on a custom API cue yields to Custom HTTP, a named provider does not.
-        let custom_wins = custom_score > 0.0 && best < 0.9;
+        // A URL or host that is no provider's, or a custom API cue, beats a capability
+        // match; a provider named outright is not overruled.
+        let url = (best < 0.95).then(|| self.own_url(&text)).flatten();
+        let custom_wins = (custom_score > 0.0 && best < 0.9) || url.is_some();
+        // A product the catalog lacks ("Zendesk") is said so, not matched to a provider
+        // that does something alike.
+        let unknown = (!custom_wins && best < 0.95)
+            .then(|| self.unknown_product(&text))
+            .flatten();
         let margin = ((best - second) / 0.25).clamp(0.0, 1.0);
         let mut candidates: Vec<Candidate> = ranked
             .iter()
@@ -523,6 +644,15 @@ impl Matcher {
                 ),
             );
             Some(custom::ID.to_owned())
+        } else if let Some(name) = &unknown {
+            candidates.insert(
+                0,
+                custom_candidate(
+                    0.5,
+                    &format!("{name} is not in the catalog: Custom HTTP calls its REST API"),
+                ),
+            );
+            None
         } else if best >= PICK_THRESHOLD {
             candidates.push(custom_candidate(0.1, "any REST API, if none of these fits"));
             candidates.first().map(|c| c.provider.clone())
@@ -534,10 +664,23 @@ impl Matcher {
             None
         };
         candidates.truncate(MAX_CANDIDATES + 1);
-        let message = chosen.is_none().then(|| {
-            "No provider in the catalog fits this description. Custom HTTP can connect any REST API: give its base URL, auth scheme and endpoints.".to_owned()
+        let message = chosen.is_none().then(|| match &unknown {
+            Some(name) => format!("{name} is not in the catalog. If it has a REST API, Custom HTTP can connect it: give its base URL, auth scheme and endpoints."),
+            None => "No provider in the catalog fits this description. Custom HTTP can connect any REST API: give its base URL, auth scheme and endpoints.".to_owned(),
         });
-        let prompt = chosen.as_deref().map(|id| prompt_for(catalog, id));
+        let mut prompt = chosen.as_deref().and_then(|id| prompt_for(catalog, id));
+        let suggested_config = url
+            .filter(|_| chosen.as_deref() == Some(custom::ID))
+            .map(|url| {
+                // The form opens with the base URL the words gave.
+                if let Some(field) = prompt
+                    .as_mut()
+                    .and_then(|p| p.config.iter_mut().find(|f| f.name == "base_url"))
+                {
+                    field.default = Some(url.clone());
+                }
+                BTreeMap::from([("base_url".to_owned(), url)])
+            });
         let suggested_name = chosen
             .as_deref()
             .map(|id| suggested_name(&text).unwrap_or_else(|| id.replace('_', "-")));
@@ -545,8 +688,9 @@ impl Matcher {
             provider: chosen,
             candidates,
             suggested_name,
-            prompt: prompt.flatten(),
+            prompt,
             message,
+            suggested_config,
         }
     }
 }

@@ -32,6 +32,7 @@ pub struct Lexicon {
     pub ordinary_capitals: Vec<String>,
     pub false_friends: Vec<String>,
     pub leaving_words: Vec<String>,
+    pub custom_api_cues: Vec<String>,
     /// Every surface of every event, split into words, with its event.
     #[serde(skip)]
     pub event_surfaces: Vec<(Vec<String>, String)>,
@@ -179,6 +180,7 @@ mod tests {
             ("ordinary_capitals", &l.ordinary_capitals),
             ("false_friends", &l.false_friends),
             ("leaving_words", &l.leaving_words),
+            ("custom_api_cues", &l.custom_api_cues),
         ];
         for (name, list) in lists {
             assert!(!list.is_empty(), "{name} is empty");

@@ -442,3 +442,73 @@ async fn entity_events_are_read_from_any_common_english_shape() {
         );
     }
 }
+
+#[tokio::test]
+async fn describe_knows_what_it_does_not_know() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let describe = |text: &'static str| {
+        let app = &app;
+        let path = format!("/projects/{p}/integrations/describe");
+        let token = token.clone();
+        async move {
+            let answer = app
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(&token),
+                    Some(json!({"text": text})),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+            answer.body
+        }
+    };
+    // A URL or a host: Custom HTTP, with the base URL filled in from the words.
+    let url = describe("connect to our billing service at https://billing.example.org/api").await;
+    assert_eq!(url["provider"], "custom_http", "{url}");
+    assert_eq!(
+        url["suggested_config"]["base_url"],
+        "https://billing.example.org/api"
+    );
+    let base = url["prompt"]["config"]
+        .as_array()
+        .expect("config")
+        .iter()
+        .find(|f| f["name"] == "base_url")
+        .cloned()
+        .expect("base_url");
+    assert_eq!(base["default"], "https://billing.example.org/api");
+    let host = describe("we need to push referrals to api.acme-health.io").await;
+    assert_eq!(host["provider"], "custom_http", "{host}");
+    assert_eq!(
+        host["suggested_config"]["base_url"],
+        "https://api.acme-health.io"
+    );
+    // A provider's own API host is that provider.
+    let stripe = describe("charge cards through api.stripe.com").await;
+    assert_eq!(stripe["provider"], "stripe", "{stripe}");
+
+    // A product the catalog lacks: no provider, its name said, Custom HTTP first.
+    for (text, name) in [
+        ("We want Freshdesk for our help desk tickets", "Freshdesk"),
+        (
+            "Connect DocuSign so patients can e-sign consent forms",
+            "DocuSign",
+        ),
+    ] {
+        let body = describe(text).await;
+        assert_eq!(body["provider"], Value::Null, "{text}: {body}");
+        assert_eq!(body["candidates"][0]["provider"], "custom_http", "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(name)),
+            "{body}"
+        );
+    }
+
+    // From A to B: B.
+    let moved = describe("Switch our reminders from Mailgun to Postmark").await;
+    assert_eq!(moved["provider"], "postmark", "{moved}");
+    let replaced = describe("replace Salesforce with HubSpot for our leads").await;
+    assert_eq!(replaced["provider"], "hubspot", "{replaced}");
+}
