@@ -26,6 +26,7 @@ pub struct Lexicon {
     /// Canonical event → the words that say it.
     pub events: BTreeMap<String, Vec<String>>,
     pub irregular_participles: BTreeMap<String, String>,
+    pub auxiliaries: Vec<String>,
     pub particles: Vec<String>,
     pub form_nouns: Vec<String>,
     pub determiners: Vec<String>,
@@ -76,6 +77,23 @@ impl Lexicon {
 
     pub fn is_form_noun(&self, word: &str) -> bool {
         self.form_nouns.iter().any(|d| d == word)
+    }
+
+    pub fn is_auxiliary(&self, word: &str) -> bool {
+        self.auxiliaries.iter().any(|d| d == word)
+    }
+
+    /// The event word a misspelt one stands for ("sumbitted", "recieved"): one edit
+    /// away (a swap counts as one) from a one-word surface of seven letters or more.
+    pub fn misspelt_event(&self, word: &str) -> Option<&str> {
+        if word.len() < 7 {
+            return None;
+        }
+        self.event_surfaces
+            .iter()
+            .filter(|(surface, _)| surface.len() == 1 && surface[0].len() >= 7)
+            .find(|(surface, _)| strsim::damerau_levenshtein(&surface[0], word) == 1)
+            .map(|(_, event)| event.as_str())
     }
 
     pub fn is_particle(&self, word: &str) -> bool {
@@ -175,6 +193,7 @@ mod tests {
             ("trigger_cues.trailing", &l.trigger_cues.trailing),
             ("trigger_cues.fuzzy", &l.trigger_cues.fuzzy),
             ("particles", &l.particles),
+            ("auxiliaries", &l.auxiliaries),
             ("form_nouns", &l.form_nouns),
             ("determiners", &l.determiners),
             ("ordinary_capitals", &l.ordinary_capitals),

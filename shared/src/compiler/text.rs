@@ -506,11 +506,21 @@ pub fn clauses(blanked: &str) -> Clauses {
             strsim::damerau_levenshtein(c, first_word) == 1
                 && c.len() > first_word.len().saturating_sub(1)
         });
+    // The cue the misspelt word stands for, with the rest of that cue after it
+    // ("evry time" → "every time").
+    let fuzzy_match = |cue: &str| {
+        let mut parts = cue.splitn(2, ' ');
+        let head = parts.next().unwrap_or_default();
+        let rest = parts.next();
+        fuzzy_cue
+            && strsim::damerau_levenshtein(head, first_word) == 1
+            && rest.is_none_or(|r| body[first_word.len()..].trim_start().starts_with(r))
+    };
     for cue in &lexicon.trigger_cues.leading {
         let opens = body
             .strip_prefix(cue.as_str())
             .is_some_and(|r| r.starts_with(' '))
-            || (fuzzy_cue && cue == "when");
+            || fuzzy_match(cue);
         if opens {
             let clause_end = body
                 .find([',', ';', ':'])

@@ -36,14 +36,15 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
     if let Some((_, event, end)) = best {
         return Some((event, end));
     }
-    // "is/was/gets <verb>ed": the participle itself.
+    // A misspelt event word ("sumbitted", "recieved").
+    for (i, w) in words.iter().enumerate() {
+        if let Some(event) = lexicon.misspelt_event(w) {
+            return Some((event.to_owned(), i + 1));
+        }
+    }
+    // "is/was/gets/has <verb>ed": the participle itself.
     for i in 1..words.len() {
-        if matches!(
-            words[i - 1].as_str(),
-            "is" | "are" | "was" | "were" | "gets" | "get" | "been"
-        ) && words[i].ends_with("ed")
-            && words[i].len() > 4
-        {
+        if lexicon.is_auxiliary(&words[i - 1]) && words[i].ends_with("ed") && words[i].len() > 4 {
             return Some((words[i].clone(), i + 1));
         }
     }
@@ -51,7 +52,11 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
     // subject that reads as a verb.
     for i in 1..words.len() {
         let before = &words[i - 1];
-        if lexicon.is_determiner(before) || lexicon.is_determiner(&words[i]) || before == "new" {
+        if lexicon.is_determiner(before)
+            || lexicon.is_determiner(&words[i])
+            || lexicon.is_auxiliary(&words[i])
+            || before == "new"
+        {
             continue;
         }
         if !(words[i].ends_with('s') || words[i].ends_with("ed")) {
@@ -128,7 +133,12 @@ pub fn parse(
         .leading
         .iter()
         .map(|c| c.split(' ').collect::<Vec<_>>())
-        .filter(|c| c.len() <= all.len() && c.iter().zip(&all).all(|(a, b)| a == b))
+        .filter(|c| {
+            c.len() <= all.len()
+                && c.iter().zip(&all).enumerate().all(|(k, (a, b))| {
+                    a == b || (k == 0 && b.len() >= 3 && strsim::damerau_levenshtein(a, b) == 1)
+                })
+        })
         .map(|c| c.len())
         .max()
         .unwrap_or(1);
