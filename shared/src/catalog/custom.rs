@@ -422,6 +422,7 @@ pub fn build(
             rate_limit_headers: vec![],
             error_when: None,
             entity: None,
+            compile: None,
             sample_input: json!({}),
             sample_response: json!({}),
         });

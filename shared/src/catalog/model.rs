@@ -266,8 +266,81 @@ pub struct Operation {
     /// The entity the operation acts on (`contact`, `issue`), for data changes.
     #[serde(default)]
     pub entity: Option<String>,
+    /// How the compiler fills inputs whose structure their names cannot tell
+    /// (SendGrid's personalizations, a Notion title property, a FHIR resource).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compile: Option<CompileHints>,
     pub sample_input: Value,
     pub sample_response: Value,
+}
+
+/// The compiler's shaping of an operation's inputs, as data (read by
+/// `compiler::shape`). Each hint puts a template at an input path, unless the path is
+/// already set: the first hint that applies to a path wins, so alternatives are listed
+/// in order. A template is JSON whose strings may hold fill expressions in braces
+/// (`"{role:email}"`, `"{title}"`, `"Patient/{trigger_id:patient}"`); a key whose
+/// expression finds nothing is left out, and so is an object none of whose expressions
+/// found anything.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompileHints {
+    /// A kind of thing the words choose (Salesforce's sObject, a FHIR resource type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<KindChoice>,
+    /// The hints build the input whole: no input is filled by its name afterwards.
+    #[serde(default)]
+    pub whole: bool,
+    #[serde(default)]
+    pub inputs: Vec<InputHint>,
+    /// Hints applied after inputs are filled by their names (an end time from the start).
+    #[serde(default)]
+    pub after: Vec<InputHint>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindChoice {
+    /// The input the chosen kind is written to, when the words choose one.
+    #[serde(default)]
+    pub input: Option<String>,
+    /// A word (or its plural) → the kind it means.
+    pub words: BTreeMap<String, String>,
+    /// The kind when no word chooses one (for `when_kind`); not written to `input`.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Without a kind from the words, the operation's inputs are left unfilled.
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputHint {
+    /// A dotted path into the input (`personalizations.0.to.0.email`).
+    pub path: String,
+    pub value: Value,
+    /// Applies only when the action's words have one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when_words: Vec<String>,
+    /// Applies only when the action's words have none of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless_words: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when_kind: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless_kind: Vec<String>,
+    /// Applies only when the trigger's event is one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when_event: Vec<String>,
+    /// Applies only when none of these paths is set yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unless_set: Vec<String>,
+    /// For `{fill:...}` and `{fill_id:...}`: an ambiguous or missing value is a problem.
+    #[serde(default)]
+    pub required: bool,
+    /// Words (one or two) → the value `{table}` gives.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub table: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,8 @@
 //! Most inputs are filled by role: an input named `To` of an e-mail provider wants an
 //! e-mail address, `firstname` a first name, `start.dateTime` a start time. Operations
 //! whose inputs have a structure a name cannot tell (SendGrid's personalizations, a
-//! FHIR resource, a Notion title property, Salesforce fields) have a shaper here.
+//! FHIR resource, a Notion title property, Salesforce fields) carry `compile` hints in
+//! their provider file, applied first by [`super::shape`]; no provider is named here.
 
 use serde_json::{Map, Value, json};
 
@@ -28,18 +29,18 @@ impl Action {
         self.words.iter().any(|w| w == word || stem(w) == word)
     }
 
-    fn has_any(&self, words: &[&str]) -> bool {
+    pub(super) fn has_any(&self, words: &[&str]) -> bool {
         words.iter().any(|w| self.has(w))
     }
 
-    fn quoted(&self, cue: Cue) -> Option<String> {
+    pub(super) fn quoted(&self, cue: Cue) -> Option<String> {
         self.literals.iter().find_map(|l| match l {
             Literal::Quoted(c, text) if *c == cue => Some(text.clone()),
             _ => None,
         })
     }
 
-    fn email_after(&self, cues: &[&str]) -> Option<String> {
+    pub(super) fn email_after(&self, cues: &[&str]) -> Option<String> {
         self.literals.iter().find_map(|l| match l {
             Literal::Email(address, before) if cues.contains(&before.as_str()) => {
                 Some(address.clone())
@@ -55,7 +56,7 @@ impl Action {
         })
     }
 
-    fn channel(&self) -> Option<String> {
+    pub(super) fn channel(&self) -> Option<String> {
         self.literals.iter().find_map(|l| match l {
             Literal::Channel(c) => Some(c.clone()),
             _ => None,
@@ -316,7 +317,7 @@ fn set_in(target: &mut Value, path: &[&str], value: Value) {
     }
 }
 
-fn is_set(map: &Map<String, Value>, path: &[String]) -> bool {
+pub(super) fn is_set(map: &Map<String, Value>, path: &[String]) -> bool {
     let mut current: Option<&Value> = None;
     for (i, part) in path.iter().enumerate() {
         let next = if i == 0 {
@@ -440,8 +441,8 @@ fn role_accepts(slot: &Role, source: &Role) -> bool {
     }
 }
 
-struct Builder<'a> {
-    plan: &'a Plan<'a>,
+pub(super) struct Builder<'a> {
+    pub(super) plan: &'a Plan<'a>,
     mapping: Map<String, Value>,
     problems: Problems,
     /// The recipient chosen, for greeting by the matching name.
@@ -449,7 +450,11 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn trigger_sources(&self) -> impl Iterator<Item = &'a Source> + use<'a> {
+    pub(super) fn mapping(&self) -> &Map<String, Value> {
+        &self.mapping
+    }
+
+    pub(super) fn trigger_sources(&self) -> impl Iterator<Item = &'a Source> + use<'a> {
         triggered(self.plan.sources)
     }
 
@@ -485,7 +490,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Fills a slot from a source of its role; ambiguity on a required input is a problem.
-    fn fill_role(
+    pub(super) fn fill_role(
         &mut self,
         path: &[String],
         role: &Role,
@@ -577,7 +582,7 @@ impl<'a> Builder<'a> {
 
     /// The id of the thing an input names: the changed entity, an earlier step's
     /// result, an id field of the trigger, or an id written in the words.
-    fn fill_id(&mut self, path: &[String], kind: &str, required: bool) -> bool {
+    pub(super) fn fill_id(&mut self, path: &[String], kind: &str, required: bool) -> bool {
         let plan = self.plan;
         let kind = if kind.is_empty() {
             plan.op
@@ -685,12 +690,12 @@ impl<'a> Builder<'a> {
         false
     }
 
-    fn put(&mut self, path: &[String], value: Value) {
+    pub(super) fn put(&mut self, path: &[String], value: Value) {
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         set(&mut self.mapping, &parts, value);
     }
 
-    fn put_str(&mut self, path: &str, value: Value) {
+    pub(super) fn put_str(&mut self, path: &str, value: Value) {
         let parts: Vec<&str> = path.split('.').collect();
         set(&mut self.mapping, &parts, value);
     }
@@ -720,7 +725,7 @@ impl<'a> Builder<'a> {
     /// Fields worth listing in a message: the trigger's, less the recipient and the
     /// greeting; for a data change, its telling fields; plus earlier steps' outputs the
     /// words mention.
-    fn listed(&self, exclude: &[&Source]) -> Vec<&'a Source> {
+    pub(super) fn listed(&self, exclude: &[&Source]) -> Vec<&'a Source> {
         let plan = self.plan;
         let mut out: Vec<&'a Source> = Vec::new();
         match plan.trigger {
@@ -847,7 +852,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The text of a message, in the style of its channel.
-    fn body(&self) -> String {
+    pub(super) fn body(&self) -> String {
         if let Some(text) = self
             .plan
             .action
@@ -915,7 +920,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Text for a document or a record's description: one field per line.
-    fn document_text(&self) -> String {
+    pub(super) fn document_text(&self) -> String {
         if let Some(text) = self.plan.action.quoted(Cue::Body) {
             return text;
         }
@@ -924,7 +929,7 @@ impl<'a> Builder<'a> {
         format!("{}\n{lines}\n", capitalize(&format!("{label} {event}")))
     }
 
-    fn title(&self) -> String {
+    pub(super) fn title(&self) -> String {
         if let Some(t) = self.plan.action.quoted(Cue::Title) {
             return t;
         }
@@ -1036,10 +1041,9 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
         problems: Problems::default(),
         recipient: None,
     };
-    shape(&mut b);
-    if plan.provider.id == "fhir" {
-        // The shaper builds FHIR inputs whole: a resource is not a bag of named fields.
-        after(&mut b);
+    // The catalog's hints first (a FHIR resource is built whole by them).
+    if super::shape::shape(&mut b) {
+        super::shape::after(&mut b);
         return (b.mapping, b.problems);
     }
     let root = &plan.op.input_schema;
@@ -1114,7 +1118,7 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
             }
         }
     }
-    after(&mut b);
+    super::shape::after(&mut b);
     (b.mapping, b.problems)
 }
 
@@ -1152,282 +1156,8 @@ fn walk<'s>(
     }
 }
 
-// ---------------------------------------------------------------------------------
-// Shapers: operations whose input has a structure names alone cannot tell.
-// ---------------------------------------------------------------------------------
-
-fn shape(b: &mut Builder) {
-    let provider = b.plan.provider.id.as_str();
-    let op = b.plan.op.id.as_str();
-    match (provider, op) {
-        ("sendgrid", "send_email") => {
-            let root = &b.plan.op.input_schema;
-            let target = schema::at_path(
-                root,
-                root,
-                &[
-                    "personalizations".into(),
-                    "0".into(),
-                    "to".into(),
-                    "0".into(),
-                    "email".into(),
-                ],
-            )
-            .cloned()
-            .unwrap_or(json!({"type": "string"}));
-            b.fill_role(
-                &[
-                    "personalizations".into(),
-                    "0".into(),
-                    "to".into(),
-                    "0".into(),
-                    "email".into(),
-                ],
-                &Role::Email,
-                &target,
-                root,
-                true,
-            );
-            if let Some(from) = b.plan.action.email_after(&["from", "as", "sender"]) {
-                b.put_str("from.email", json!(from));
-            }
-            let subject = b.title();
-            b.put_str("subject", json!(subject));
-            let body = b.body();
-            b.put_str("content", json!([{"type": "text/plain", "value": body}]));
-        }
-        ("postmark", "send_email_with_template") => {
-            let template = b.plan.action.quoted(Cue::Template).or_else(|| {
-                let pos = b.plan.action.words.iter().position(|w| w == "template")?;
-                let before = b.plan.action.words.get(pos.checked_sub(1)?)?;
-                (!matches!(
-                    before.as_str(),
-                    "the" | "a" | "an" | "our" | "email" | "with"
-                ))
-                .then(|| before.clone())
-            });
-            match template {
-                Some(t) if t.chars().all(|c| c.is_ascii_digit()) => {
-                    b.put_str("TemplateId", json!(t.parse::<i64>().unwrap_or_default()))
-                }
-                Some(t) => b.put_str("TemplateAlias", json!(t)),
-                None => {}
-            }
-            let model: Map<String, Value> = b
-                .listed(&[])
-                .iter()
-                .map(|s| (s.name.replace('.', "_"), Value::String(s.template())))
-                .collect();
-            b.put_str("TemplateModel", Value::Object(model));
-        }
-        ("hubspot", "create_deal") => {
-            let joined = b.plan.action.words.join("");
-            for stage in [
-                "appointmentscheduled",
-                "qualifiedtobuy",
-                "presentationscheduled",
-                "decisionmakerboughtin",
-                "contractsent",
-                "closedwon",
-                "closedlost",
-            ] {
-                if joined.contains(stage) {
-                    b.put_str("properties.dealstage", json!(stage));
-                    break;
-                }
-            }
-            let title = b.title();
-            b.put_str("properties.dealname", json!(title));
-        }
-        ("salesforce", "create_record" | "update_record") => salesforce(b),
-        ("notion", "create_page") => {
-            if let Some((key, id)) = notion_parent(b.plan.action) {
-                b.put_str(&format!("parent.{key}"), json!(id));
-            }
-            let title = b.title();
-            b.put_str(
-                "properties",
-                json!({"Name": {"title": [{"text": {"content": title}}]}}),
-            );
-        }
-        ("notion", "update_page") => {
-            let action = b.plan.action;
-            if action.has_any(&["archive", "trash", "delete", "remove"]) {
-                b.put_str("in_trash", json!(true));
-            } else if let Some(value) = status_value(action, b.plan.original) {
-                b.put_str("properties", json!({"Status": {"status": {"name": value}}}));
-            }
-        }
-        ("notion", "query_data_source") => {
-            if let Some((_, id)) = notion_parent(b.plan.action) {
-                b.put_str("data_source_id", json!(id));
-            }
-        }
-        ("google_sheets", "append_values") => {
-            let range = b
-                .plan
-                .action
-                .quoted(Cue::Range)
-                .unwrap_or_else(|| "A1".to_owned());
-            b.put_str("range", json!(range));
-            let row: Vec<Value> = b
-                .listed(&[])
-                .iter()
-                .map(|s| Value::String(s.template()))
-                .collect();
-            b.put_str("values", json!([row]));
-        }
-        ("google_sheets", "get_values") => {
-            let range = b
-                .plan
-                .action
-                .quoted(Cue::Range)
-                .unwrap_or_else(|| "A1:Z1000".to_owned());
-            b.put_str("range", json!(range));
-        }
-        ("google_docs", "update_document") => {
-            let text = b.document_text();
-            b.put_str(
-                "requests",
-                json!([{"insertText": {"endOfSegmentLocation": {}, "text": text}}]),
-            );
-        }
-        ("google_calendar", "create_event")
-            if b.plan
-                .action
-                .has_any(&["invite", "attendee", "attendees", "guest", "guests"]) =>
-        {
-            let root = &b.plan.op.input_schema;
-            let target = json!({"type": "string", "format": "email"});
-            b.fill_role(
-                &["attendees".into(), "0".into(), "email".into()],
-                &Role::Email,
-                &target,
-                root,
-                false,
-            );
-        }
-        ("linear", "create_issue" | "update_issue") => {
-            if let Some(priority) = priority(b.plan.action) {
-                b.put_str("input.priority", json!(priority));
-            }
-        }
-        ("twilio", "place_call") => {
-            let root = &b.plan.op.input_schema;
-            b.fill_role(
-                &["To".into()],
-                &Role::Phone,
-                &json!({"type": "string"}),
-                root,
-                true,
-            );
-            let text = b.body();
-            b.put_str(
-                "Twiml",
-                json!(format!(
-                    "<Response><Say>{}</Say></Response>",
-                    xml_escape(&text)
-                )),
-            );
-        }
-        ("intercom", "create_contact") => {
-            if b.plan.action.has("user") {
-                b.put_str("role", json!("user"));
-            } else if b.plan.action.has("lead") && b.plan.action.words.iter().any(|w| w == "as") {
-                b.put_str("role", json!("lead"));
-            }
-        }
-        ("intercom", "create_conversation") => {
-            b.put_str("from.type", json!("user"));
-            b.fill_id(&["from".into(), "id".into()], "contact", true);
-        }
-        ("intercom", "send_message") => {
-            let email = b.plan.action.has("email");
-            b.put_str(
-                "message_type",
-                json!(if email { "email" } else { "in_app" }),
-            );
-            if email {
-                let subject = b.title();
-                b.put_str("subject", json!(subject));
-                b.put_str("template", json!("plain"));
-            }
-            let body = b.body();
-            b.put_str("body", json!(body));
-            b.put_str("from.type", json!("admin"));
-            if let Some(admin) = b
-                .plan
-                .action
-                .words
-                .iter()
-                .position(|w| w == "admin")
-                .and_then(|p| b.plan.action.words.get(p + 1))
-                .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
-            {
-                b.put_str("from.id", json!(admin));
-            }
-            b.put_str("to.type", json!("user"));
-            b.fill_id(&["to".into(), "id".into()], "contact", true);
-        }
-        ("fhir", _) => fhir(b),
-        _ => {}
-    }
-}
-
-/// Finishing touches once the generic pass is done.
-fn after(b: &mut Builder) {
-    if (b.plan.provider.id.as_str(), b.plan.op.id.as_str()) == ("google_calendar", "create_event") {
-        // No end time among the fields: the event ends when it starts (edit the contract
-        // to give it a length).
-        for key in ["dateTime", "date"] {
-            let start = b.mapping.get("start").and_then(|s| s.get(key)).cloned();
-            let end_set = b
-                .mapping
-                .get("end")
-                .is_some_and(|e| e.get("date").is_some() || e.get("dateTime").is_some());
-            if let (Some(start), false) = (start, end_set) {
-                b.put_str(&format!("end.{key}"), start);
-            }
-        }
-    }
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn priority(action: &Action) -> Option<i64> {
-    if action.has_any(&["urgent", "critical", "asap"]) {
-        Some(1)
-    } else if action
-        .words
-        .windows(2)
-        .any(|w| w[0] == "high" && w[1] == "priority")
-        || action.has("high-priority")
-    {
-        Some(2)
-    } else if action
-        .words
-        .windows(2)
-        .any(|w| w[0] == "medium" && w[1] == "priority")
-    {
-        Some(3)
-    } else if action
-        .words
-        .windows(2)
-        .any(|w| w[0] == "low" && w[1] == "priority")
-        || action.has("low-priority")
-    {
-        Some(4)
-    } else {
-        None
-    }
-}
-
 /// "set the status to Done", "mark it as In Progress": the value, as written.
-fn status_value(action: &Action, original: &[String]) -> Option<String> {
+pub(super) fn status_value(action: &Action, original: &[String]) -> Option<String> {
     let words = &action.words;
     let pos = words
         .iter()
@@ -1459,310 +1189,4 @@ fn status_value(action: &Action, original: &[String]) -> Option<String> {
             .collect::<Vec<_>>()
             .join(" ")
     })
-}
-
-fn notion_parent(action: &Action) -> Option<(&'static str, String)> {
-    action.literals.iter().find_map(|l| match l {
-        Literal::Uuid(id, before) if before == "page" => Some(("page_id", id.clone())),
-        Literal::Uuid(id, _) => Some(("data_source_id", id.clone())),
-        _ => None,
-    })
-}
-
-const SOBJECTS: &[(&str, &str)] = &[
-    ("lead", "Lead"),
-    ("contact", "Contact"),
-    ("account", "Account"),
-    ("opportunity", "Opportunity"),
-    ("deal", "Opportunity"),
-    ("case", "Case"),
-    ("ticket", "Case"),
-    ("task", "Task"),
-];
-
-fn salesforce(b: &mut Builder) {
-    let sobject = b.plan.action.words.iter().find_map(|w| {
-        SOBJECTS
-            .iter()
-            .find(|(k, _)| *k == w.as_str() || format!("{k}s") == *w)
-            .map(|(_, v)| *v)
-    });
-    if let Some(sobject) = sobject {
-        b.put_str("sobject", json!(sobject));
-    }
-    let mut fields = Map::new();
-    let source = |role: Role| b.trigger_sources().find(|s| s.role == role);
-    let email = match pick(
-        b.trigger_sources()
-            .filter(|s| s.role == Role::Email)
-            .collect(),
-        b.plan.action,
-        None,
-    ) {
-        Pick::One(s) => Some(s),
-        _ => None,
-    };
-    let put = |fields: &mut Map<String, Value>, key: &str, s: Option<&Source>| {
-        if let Some(s) = s {
-            fields.insert(key.to_owned(), Value::String(s.template()));
-        }
-    };
-    let last = source(Role::LastName).or_else(|| source(Role::FullName));
-    match sobject.unwrap_or("Lead") {
-        "Lead" | "Contact" => {
-            put(&mut fields, "FirstName", source(Role::FirstName));
-            put(&mut fields, "LastName", last);
-            put(&mut fields, "Email", email);
-            put(&mut fields, "Phone", source(Role::Phone));
-            if sobject == Some("Lead") {
-                put(&mut fields, "Company", source(Role::Company));
-            }
-            put(&mut fields, "Description", source(Role::Text));
-        }
-        "Account" => {
-            put(
-                &mut fields,
-                "Name",
-                source(Role::Company).or_else(|| source(Role::FullName)),
-            );
-            put(&mut fields, "Phone", source(Role::Phone));
-        }
-        "Case" => {
-            let subject = b.title();
-            fields.insert("Subject".into(), json!(subject));
-            put(&mut fields, "SuppliedEmail", email);
-            put(&mut fields, "SuppliedName", source(Role::FullName));
-            put(&mut fields, "SuppliedPhone", source(Role::Phone));
-            let text = b.document_text();
-            fields.insert("Description".into(), json!(text));
-        }
-        "Opportunity" => {
-            let name = b.title();
-            fields.insert("Name".into(), json!(name));
-            put(
-                &mut fields,
-                "Amount",
-                source(Role::Amount).filter(|s| !s.words.iter().any(|w| w == "cents")),
-            );
-            if let Some(stage) = b.plan.action.quoted(Cue::Other) {
-                fields.insert("StageName".into(), json!(stage));
-            }
-        }
-        _ => {
-            let subject = b.title();
-            fields.insert("Subject".into(), json!(subject));
-        }
-    }
-    b.put_str("fields", Value::Object(fields));
-}
-
-const RESOURCES: &[(&str, &str)] = &[
-    ("encounter", "Encounter"),
-    ("admit", "Encounter"),
-    ("admission", "Encounter"),
-    ("visit", "Encounter"),
-    ("appointment", "Appointment"),
-    ("observation", "Observation"),
-    ("vitals", "Observation"),
-    ("vital", "Observation"),
-    ("lab", "Observation"),
-    ("diagnosis", "Condition"),
-    ("condition", "Condition"),
-    ("medication", "MedicationRequest"),
-    ("prescription", "MedicationRequest"),
-    ("practitioner", "Practitioner"),
-    ("doctor", "Practitioner"),
-    ("patient", "Patient"),
-];
-
-fn fhir(b: &mut Builder) {
-    let action = b.plan.action;
-    let resource = action.words.iter().find_map(|w| {
-        RESOURCES
-            .iter()
-            .find(|(k, _)| *k == w.as_str() || format!("{k}s") == *w)
-            .map(|(_, v)| *v)
-    });
-    let op = b.plan.op.id.clone();
-    let Some(resource) = resource else {
-        return;
-    };
-    b.put_str("resource_type", json!(resource));
-    let id_of = |b: &Builder, kind: &str| -> Option<String> {
-        b.trigger_sources()
-            .find(|s| matches!(&s.role, Role::Id(k) if k == kind))
-            .map(Source::template)
-    };
-    match op.as_str() {
-        "read_resource" | "update_resource" => {
-            let kind = resource.to_lowercase();
-            b.fill_id(&["id".into()], &kind, true);
-        }
-        "search_resources" => {
-            // Search by what the words say ("by MRN", "by name and birth date"); else by
-            // the most specific id the trigger has.
-            let by_id = action.has_any(&["mrn", "identifier", "id"]);
-            let by_name = action.has("name");
-            let by_birth = action.has_any(&["birth", "birthdate", "dob", "birthday"]);
-            let source = |role: Role| {
-                b.trigger_sources()
-                    .find(|s| s.role == role)
-                    .map(Source::template)
-            };
-            let mut params: Vec<(&str, Option<String>)> = Vec::new();
-            if by_id || !(by_name || by_birth) {
-                params.push(("identifier", id_of(b, "identifier")));
-            }
-            if by_name {
-                params.push(("family", source(Role::LastName)));
-                params.push(("given", source(Role::FirstName)));
-                if source(Role::LastName).is_none() {
-                    params.push(("name", source(Role::FullName)));
-                }
-            }
-            if by_birth {
-                params.push(("birthdate", source(Role::BirthDate)));
-            }
-            if resource != "Patient" {
-                params.push(("patient", id_of(b, "patient")));
-            }
-            for (param, value) in params {
-                if let Some(value) = value {
-                    b.put_str(param, json!(value));
-                }
-            }
-        }
-        "create_resource" => {
-            let source = |role: Role| {
-                b.trigger_sources()
-                    .find(|s| s.role == role)
-                    .map(Source::template)
-            };
-            let patient_ref =
-                id_of(b, "patient").map(|id| json!({"reference": format!("Patient/{id}")}));
-            let start = source(Role::Start).or_else(|| source(Role::DateTime));
-            let mut r = Map::new();
-            r.insert("resourceType".into(), json!(resource));
-            match resource {
-                "Patient" | "Practitioner" => {
-                    let mut name = Map::new();
-                    if let Some(f) = source(Role::FullName) {
-                        name.insert("text".into(), json!(f));
-                    }
-                    if let Some(f) = source(Role::LastName) {
-                        name.insert("family".into(), json!(f));
-                    }
-                    if let Some(g) = source(Role::FirstName) {
-                        name.insert("given".into(), json!([g]));
-                    }
-                    if !name.is_empty() {
-                        r.insert("name".into(), json!([name]));
-                    }
-                    let mut telecom = Vec::new();
-                    if let Some(e) = source(Role::Email) {
-                        telecom.push(json!({"system": "email", "value": e}));
-                    }
-                    if let Some(p) = source(Role::Phone) {
-                        telecom.push(json!({"system": "phone", "value": p}));
-                    }
-                    if !telecom.is_empty() {
-                        r.insert("telecom".into(), json!(telecom));
-                    }
-                    if let Some(d) = source(Role::BirthDate) {
-                        r.insert("birthDate".into(), json!(d));
-                    }
-                    if let Some(mrn) = id_of(b, "identifier") {
-                        r.insert("identifier".into(), json!([{"value": mrn}]));
-                    }
-                }
-                "Encounter" => {
-                    let admitted = action.has_any(&["admit", "admitted", "inpatient"]);
-                    let status = if b.plan.label.1 == "completed" || action.has("finished") {
-                        "finished"
-                    } else if admitted
-                        || matches!(
-                            b.plan.label.1.as_str(),
-                            "started" | "checked_in" | "arrived"
-                        )
-                    {
-                        "in-progress"
-                    } else {
-                        "planned"
-                    };
-                    r.insert("status".into(), json!(status));
-                    let (code, display) = if admitted {
-                        ("IMP", "inpatient encounter")
-                    } else {
-                        ("AMB", "ambulatory")
-                    };
-                    r.insert("class".into(), json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": code, "display": display}));
-                    if let Some(p) = patient_ref.clone() {
-                        r.insert("subject".into(), p);
-                    }
-                    if let Some(s) = start.clone() {
-                        r.insert("period".into(), json!({"start": s}));
-                    }
-                    if let Some(reason) = source(Role::Text) {
-                        r.insert("reasonCode".into(), json!([{"text": reason}]));
-                    }
-                }
-                "Appointment" => {
-                    r.insert("status".into(), json!("booked"));
-                    if let Some(s) = start.clone() {
-                        r.insert("start".into(), json!(s));
-                    }
-                    if let Some(e) = source(Role::End) {
-                        r.insert("end".into(), json!(e));
-                    }
-                    if let Some(reason) = source(Role::Text) {
-                        r.insert("description".into(), json!(reason));
-                    }
-                    let actor = patient_ref
-                        .clone()
-                        .or_else(|| source(Role::FullName).map(|n| json!({"display": n})));
-                    if let Some(actor) = actor {
-                        r.insert(
-                            "participant".into(),
-                            json!([{"actor": actor, "status": "accepted"}]),
-                        );
-                    }
-                }
-                "Observation" | "Condition" | "MedicationRequest" => {
-                    if let Some(p) = patient_ref.clone() {
-                        r.insert("subject".into(), p);
-                    }
-                    let code_text = action
-                        .quoted(Cue::Other)
-                        .or_else(|| action.quoted(Cue::Title))
-                        .or_else(|| source(Role::Text));
-                    match resource {
-                        "Observation" => {
-                            r.insert("status".into(), json!("final"));
-                            if let Some(t) = code_text {
-                                r.insert("code".into(), json!({"text": t}));
-                            }
-                            if let Some(s) = start.clone() {
-                                r.insert("effectiveDateTime".into(), json!(s));
-                            }
-                        }
-                        "Condition" => {
-                            if let Some(t) = code_text {
-                                r.insert("code".into(), json!({"text": t}));
-                            }
-                        }
-                        _ => {
-                            r.insert("status".into(), json!("active"));
-                            r.insert("intent".into(), json!("order"));
-                            if let Some(t) = code_text {
-                                r.insert("medicationCodeableConcept".into(), json!({"text": t}));
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-            b.put_str("resource", Value::Object(r));
-        }
-        _ => {}
-    }
 }

@@ -12,11 +12,13 @@
 //!   how specific each word is across the catalog ([`index`]);
 //! - the mapping ([`mapping`]): inputs filled by role from the trigger's fields and
 //!   earlier steps' outputs ([`sources`]), with subject and body text where the words
-//!   imply them;
+//!   imply them, after the provider file's `compile` hints ([`shape`]) shaped what
+//!   names cannot tell;
 //! - the check ([`check`]): every reference resolves, required inputs are filled, and
 //!   the result fits the operation's input schema. The structured form gets the same check.
 //!
-//! Everything is the catalog's data and the request's; no model, no network, well under
+//! Words come from the lexicon ([`crate::lexicon`]). Everything is the catalog's data,
+//! the lexicon's and the request's; no model, no network, well under
 //! a millisecond per step. The compiler never sees a credential: it reads an
 //! integration's name, provider and config, never its envelope.
 
@@ -26,6 +28,7 @@ mod mapping;
 mod refs;
 mod resolve;
 mod schema;
+mod shape;
 mod sources;
 mod text;
 mod trigger;

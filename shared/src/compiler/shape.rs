@@ -1,0 +1,559 @@
+//! Shaping from the catalog's data: an operation's `compile` hints (see
+//! [`crate::catalog::CompileHints`]) put templates at input paths, where an input's
+//! structure is more than its name tells (SendGrid's personalizations, a Notion title
+//! property, Salesforce fields per sObject, a FHIR resource). No provider is named
+//! here: what each provider needs is in its file.
+//!
+//! A template's strings may hold fill expressions in braces. `{a|b}` takes the first
+//! that finds a value; `!xml` escapes text for XML. The expressions:
+//! - `role:<role>`: the trigger's field of that role (`email`, `first_name`, `start`...);
+//! - `trigger_id:<kind>`: the trigger's id field of that kind (`patient`, `identifier`);
+//! - `amount_units`: the trigger's amount, unless its name says cents;
+//! - `title`, `body`, `document_text`: the texts the words imply;
+//! - `sender`: an address after "from"/"as"/"sender"; `channel`: a `#channel`;
+//! - `quoted:<title|body|template|range|other>`: quoted words of that kind;
+//! - `template_alias`, `template_id`: a template named in the words, by alias or number;
+//! - `name_before:<word,word>`: the name written right before one of these words
+//!   ("the Orders tab" → `Orders`);
+//! - `fields_object`, `fields_row`: the trigger's fields worth listing, as an object of
+//!   templates or as one row;
+//! - `enum_in_words`: the value of the input's enum the words name;
+//! - `uuid`, `uuid:<word>`: a UUID in the words (after that word);
+//! - `status_value`: "set the status to Done" → `Done`;
+//! - `table`: the hint's `table` entry the words name; `number_after:<word>`: the
+//!   number written after that word; `kind`: the chosen kind;
+//!   `event`: the trigger's event; `same:<path>`: the input at another path.
+//!
+//! Two expressions act instead of giving a value, as a hint's whole value: `{fill:<role>}`
+//! fills the path from a source of that role (as inputs are filled by name, ambiguity
+//! included), and `{fill_id:<kind>}` with the id of that kind of thing (`$kind`: the
+//! chosen kind).
+
+use serde_json::{Map, Value, json};
+
+use super::mapping::{Builder, Pick, is_set, pick, status_value};
+use super::schema;
+use super::sources::{Role, Source};
+use super::text::{Cue, Literal};
+use crate::catalog::{InputHint, KindChoice, value_at};
+
+/// Applies the operation's hints; true when they build the input whole.
+pub(super) fn shape(b: &mut Builder<'_>) -> bool {
+    let Some(hints) = b.plan.op.compile.as_ref() else {
+        return false;
+    };
+    let (chosen, kind) = choose_kind(b, hints.kind.as_ref());
+    if hints.kind.as_ref().is_some_and(|k| k.required) && chosen.is_none() {
+        return hints.whole;
+    }
+    if let (Some(kind), Some(input)) = (&chosen, hints.kind.as_ref().and_then(|k| k.input.as_ref()))
+    {
+        b.put_str(input, json!(kind));
+    }
+    apply(b, &hints.inputs, kind.as_deref());
+    hints.whole
+}
+
+/// Applies the hints meant for after inputs are filled by their names.
+pub(super) fn after(b: &mut Builder<'_>) {
+    let Some(hints) = b.plan.op.compile.as_ref() else {
+        return;
+    };
+    let (_, kind) = choose_kind(b, hints.kind.as_ref());
+    apply(b, &hints.after, kind.as_deref());
+}
+
+/// The kind the words choose, and the kind in force (the chosen one or the default).
+fn choose_kind(b: &Builder<'_>, choice: Option<&KindChoice>) -> (Option<String>, Option<String>) {
+    let Some(choice) = choice else {
+        return (None, None);
+    };
+    let chosen = b.plan.action.words.iter().find_map(|w| {
+        choice
+            .words
+            .get(w.as_str())
+            .or_else(|| w.strip_suffix('s').and_then(|s| choice.words.get(s)))
+            .cloned()
+    });
+    let kind = chosen.clone().or_else(|| choice.default.clone());
+    (chosen, kind)
+}
+
+fn applies(b: &Builder<'_>, hint: &InputHint, kind: Option<&str>) -> bool {
+    let has_kind = |list: &[String]| kind.is_some_and(|k| list.iter().any(|x| x == k));
+    (hint.when_words.is_empty() || hint.when_words.iter().any(|w| has_words(b, w)))
+        && !hint.unless_words.iter().any(|w| has_words(b, w))
+        && (hint.when_kind.is_empty() || has_kind(&hint.when_kind))
+        && !has_kind(&hint.unless_kind)
+        && (hint.when_event.is_empty() || hint.when_event.contains(&b.plan.label.1))
+        && !hint
+            .unless_set
+            .iter()
+            .any(|p| is_set(b.mapping(), &split(p)))
+}
+
+/// Whether the action says these words (one word, or several in a row).
+fn has_words(b: &Builder<'_>, phrase: &str) -> bool {
+    let parts: Vec<&str> = phrase.split(' ').collect();
+    if parts.len() == 1 {
+        return b.plan.action.has(phrase);
+    }
+    b.plan
+        .action
+        .words
+        .windows(parts.len())
+        .any(|w| w.iter().zip(&parts).all(|(a, b)| a == b))
+}
+
+fn split(path: &str) -> Vec<String> {
+    path.split('.').map(str::to_owned).collect()
+}
+
+fn apply(b: &mut Builder<'_>, hints: &[InputHint], kind: Option<&str>) {
+    for hint in hints {
+        let path = split(&hint.path);
+        if is_set(b.mapping(), &path) || !applies(b, hint, kind) {
+            continue;
+        }
+        if let Some(expr) = hint.value.as_str().and_then(whole_expression) {
+            if act(b, hint, &path, expr, kind) {
+                continue;
+            }
+        }
+        let found = render(b, hint, &hint.value, kind).0;
+        if let Some(value) = found {
+            b.put(&path, value);
+        }
+    }
+}
+
+/// `"{expr}"` → `expr`, for a template that is one expression and nothing else.
+fn whole_expression(text: &str) -> Option<&str> {
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    (!inner.contains(['{', '}'])).then_some(inner)
+}
+
+/// The acting expressions; true when the expression was one (whatever it filled).
+fn act(
+    b: &mut Builder<'_>,
+    hint: &InputHint,
+    path: &[String],
+    expr: &str,
+    kind: Option<&str>,
+) -> bool {
+    let (name, arg) = expr.split_once(':').unwrap_or((expr, ""));
+    match name {
+        "fill" => {
+            let Some(role) = role_named(arg) else {
+                return true;
+            };
+            let root = &b.plan.op.input_schema;
+            let target = schema::at_path(root, root, path)
+                .cloned()
+                .unwrap_or(json!({"type": "string"}));
+            b.fill_role(path, &role, &target, root, hint.required);
+            true
+        }
+        "fill_id" => {
+            let kind = if arg == "$kind" {
+                kind.unwrap_or_default().to_lowercase()
+            } else {
+                arg.to_owned()
+            };
+            b.fill_id(path, &kind, hint.required);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A template with its expressions filled: (value, had expressions, found any). An
+/// object or array that had expressions and found none is left out.
+fn render(
+    b: &Builder<'_>,
+    hint: &InputHint,
+    template: &Value,
+    kind: Option<&str>,
+) -> (Option<Value>, bool, bool) {
+    match template {
+        Value::String(text) if text.contains('{') => {
+            let value = interpolate(b, hint, text, kind);
+            let found = value.is_some();
+            (value, true, found)
+        }
+        Value::Object(map) => {
+            let mut out = Map::new();
+            let (mut had, mut found) = (false, false);
+            for (k, v) in map {
+                let (value, h, f) = render(b, hint, v, kind);
+                had |= h;
+                found |= f;
+                if let Some(value) = value {
+                    out.insert(k.clone(), value);
+                }
+            }
+            let keep = (!out.is_empty() || map.is_empty()) && (!had || found);
+            (keep.then_some(Value::Object(out)), had, found)
+        }
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            let (mut had, mut found) = (false, false);
+            for v in items {
+                let (value, h, f) = render(b, hint, v, kind);
+                had |= h;
+                found |= f;
+                out.extend(value);
+            }
+            let keep = (!out.is_empty() || items.is_empty()) && (!had || found);
+            (keep.then_some(Value::Array(out)), had, found)
+        }
+        other => (Some(other.clone()), false, false),
+    }
+}
+
+/// A string template: one expression keeps its value's JSON type; text around
+/// expressions makes a string, and any expression that finds nothing leaves it out.
+fn interpolate(b: &Builder<'_>, hint: &InputHint, text: &str, kind: Option<&str>) -> Option<Value> {
+    if let Some(expr) = whole_expression(text) {
+        return evaluate(b, hint, expr, kind);
+    }
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}')? + open;
+        let value = evaluate(b, hint, &rest[open + 1..close], kind)?;
+        match value {
+            Value::String(s) => out.push_str(&s),
+            other => out.push_str(&other.to_string()),
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Some(Value::String(out))
+}
+
+fn evaluate(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -> Option<Value> {
+    expr.split('|').find_map(|alternative| {
+        let (expr, filter) = alternative
+            .split_once('!')
+            .map_or((alternative, None), |(e, f)| (e, Some(f)));
+        let value = value_of(b, hint, expr.trim(), kind)?;
+        match (filter, value) {
+            (Some("xml"), Value::String(s)) => Some(Value::String(
+                s.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;"),
+            )),
+            (_, value) => Some(value),
+        }
+    })
+}
+
+fn role_named(name: &str) -> Option<Role> {
+    Some(match name {
+        "email" => Role::Email,
+        "phone" => Role::Phone,
+        "full_name" => Role::FullName,
+        "first_name" => Role::FirstName,
+        "last_name" => Role::LastName,
+        "title" => Role::Title,
+        "text" => Role::Text,
+        "start" => Role::Start,
+        "end" => Role::End,
+        "birth_date" => Role::BirthDate,
+        "date_time" => Role::DateTime,
+        "date" => Role::Date,
+        "amount" => Role::Amount,
+        "currency" => Role::Currency,
+        "company" => Role::Company,
+        "url" => Role::Url,
+        _ => return None,
+    })
+}
+
+fn cue_named(name: &str) -> Option<Cue> {
+    Some(match name {
+        "title" => Cue::Title,
+        "body" => Cue::Body,
+        "template" => Cue::Template,
+        "range" => Cue::Range,
+        "other" => Cue::Other,
+        _ => return None,
+    })
+}
+
+fn text(s: String) -> Option<Value> {
+    (!s.is_empty()).then_some(Value::String(s))
+}
+
+fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -> Option<Value> {
+    let plan = b.plan;
+    let action = plan.action;
+    let (name, arg) = expr.split_once(':').unwrap_or((expr, ""));
+    match name {
+        "role" => {
+            let role = role_named(arg)?;
+            let of_role: Vec<&Source> = b.trigger_sources().filter(|s| s.role == role).collect();
+            let source = match role {
+                Role::Email => match pick(of_role, action, None) {
+                    Pick::One(s) => Some(s),
+                    _ => None,
+                },
+                _ => of_role.first().copied(),
+            };
+            source.map(|s| Value::String(s.template()))
+        }
+        "trigger_id" => b
+            .trigger_sources()
+            .find(|s| matches!(&s.role, Role::Id(k) if k == arg))
+            .map(|s| Value::String(s.template())),
+        "amount_units" => b
+            .trigger_sources()
+            .find(|s| s.role == Role::Amount && !s.words.iter().any(|w| w == "cents"))
+            .map(|s| Value::String(s.template())),
+        "title" => text(b.title()),
+        "body" => text(b.body()),
+        "document_text" => text(b.document_text()),
+        "sender" => action
+            .email_after(&["from", "as", "sender"])
+            .map(Value::String),
+        "channel" => action.channel().map(Value::String),
+        "quoted" => action.quoted(cue_named(arg)?).map(Value::String),
+        "template_alias" => template_named(b)
+            .filter(|t| !is_number(t))
+            .map(Value::String),
+        "template_id" => template_named(b)
+            .filter(|t| is_number(t))
+            .and_then(|t| t.parse::<i64>().ok())
+            .map(|n| json!(n)),
+        "name_before" => name_before(b, &arg.split(',').collect::<Vec<_>>()).map(Value::String),
+        "fields_object" => {
+            let model: Map<String, Value> = b
+                .listed(&[])
+                .iter()
+                .map(|s| (s.name.replace('.', "_"), Value::String(s.template())))
+                .collect();
+            Some(Value::Object(model))
+        }
+        "fields_row" => {
+            let row: Vec<Value> = b
+                .listed(&[])
+                .iter()
+                .map(|s| Value::String(s.template()))
+                .collect();
+            Some(json!([row]))
+        }
+        "enum_in_words" => {
+            let root = &plan.op.input_schema;
+            let target = schema::at_path(root, root, &split(&hint.path))?;
+            let joined = action.words.join("");
+            target
+                .get("enum")
+                .and_then(Value::as_array)?
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|v| joined.contains(&v.to_lowercase()))
+                .map(|v| json!(v))
+        }
+        "uuid" => action.literals.iter().find_map(|l| match l {
+            Literal::Uuid(id, before) if arg.is_empty() || before == arg => {
+                Some(Value::String(id.clone()))
+            }
+            _ => None,
+        }),
+        "status_value" => status_value(action, plan.original).map(Value::String),
+        "table" => {
+            // Long keys also match written apart or together ("appointment scheduled").
+            let joined = action.words.join("");
+            hint.table
+                .iter()
+                .find(|(words, _)| {
+                    has_words(b, words)
+                        || (words.len() >= 8 && joined.contains(&words.replace(' ', "")))
+                })
+                .map(|(_, v)| v.clone())
+        }
+        "number_after" => {
+            let words = &action.words;
+            let pos = words.iter().position(|w| w == arg)?;
+            words
+                .get(pos + 1)
+                .filter(|w| is_number(w))
+                .map(|w| Value::String(w.clone()))
+        }
+        "kind" => kind.map(|k| json!(k)),
+        "event" => Some(json!(plan.label.1)),
+        "same" => value_at(b.mapping(), &arg.split('.').collect::<Vec<_>>()).cloned(),
+        _ => None,
+    }
+}
+
+fn is_number(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A template the words name: quoted, after "alias", or the word before "template"
+/// (not an article, nor the integration's or provider's own name).
+fn template_named(b: &Builder<'_>) -> Option<String> {
+    let action = b.plan.action;
+    if let Some(t) = action.quoted(Cue::Template) {
+        return Some(t);
+    }
+    let words = &action.words;
+    if let Some(pos) = words.iter().position(|w| w == "alias") {
+        if let Some(next) = words.get(pos + 1) {
+            return Some(next.clone());
+        }
+    }
+    let pos = words.iter().position(|w| w == "template")?;
+    let before = words.get(pos.checked_sub(1)?)?;
+    let own_name = b.plan.integration.name.as_str() == before
+        || b.plan
+            .provider
+            .aliases
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(before))
+        || b.plan.provider.display_name.eq_ignore_ascii_case(before);
+    let ordinary = crate::lexicon::lexicon().is_determiner(before)
+        || matches!(before.as_str(), "email" | "with" | "the");
+    (!own_name && !ordinary).then(|| before.clone())
+}
+
+/// The name written right before one of these words: "the Orders tab" → `Orders`.
+fn name_before(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
+    let words = &b.plan.action.words;
+    let original = b.plan.original;
+    let lexicon = crate::lexicon::lexicon();
+    let pos = words.iter().position(|w| nouns.contains(&w.as_str()))?;
+    let before = words.get(pos.checked_sub(1)?)?;
+    let written = original.get(pos - 1)?;
+    let own_name = b.plan.integration.name.as_str() == before
+        || b.plan
+            .provider
+            .aliases
+            .iter()
+            .any(|a| a.split(' ').any(|w| w.eq_ignore_ascii_case(before)))
+        || b.plan
+            .provider
+            .display_name
+            .split(' ')
+            .any(|w| w.eq_ignore_ascii_case(before));
+    let ordinary = lexicon.is_determiner(before)
+        || lexicon.is_ordinary_capital(before)
+        || matches!(
+            before.as_str(),
+            "new" | "same" | "first" | "next" | "right" | "spreadsheet" | "sheet"
+        );
+    (!own_name && !ordinary).then(|| written.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every expression name [`value_of`] and [`act`] know.
+    const EXPRESSIONS: &[&str] = &[
+        "role",
+        "trigger_id",
+        "amount_units",
+        "title",
+        "body",
+        "document_text",
+        "sender",
+        "channel",
+        "quoted",
+        "template_alias",
+        "template_id",
+        "name_before",
+        "fields_object",
+        "fields_row",
+        "enum_in_words",
+        "uuid",
+        "status_value",
+        "table",
+        "number_after",
+        "kind",
+        "event",
+        "same",
+        "fill",
+        "fill_id",
+    ];
+
+    fn expressions(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(text) => {
+                let mut rest = text.as_str();
+                while let Some(open) = rest.find('{') {
+                    let Some(close) = rest[open..].find('}') else {
+                        out.push(format!("unclosed in {text}"));
+                        return;
+                    };
+                    out.extend(rest[open + 1..open + close].split('|').map(str::to_owned));
+                    rest = &rest[open + close + 1..];
+                }
+            }
+            Value::Object(m) => m.values().for_each(|v| expressions(v, out)),
+            Value::Array(a) => a.iter().for_each(|v| expressions(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_hint_in_the_catalog_names_a_known_expression_and_an_input_the_operation_has() {
+        let catalog = crate::catalog::catalog().expect("catalog");
+        let mut checked = 0;
+        for provider in catalog.providers() {
+            for op in &provider.operations {
+                let Some(hints) = &op.compile else { continue };
+                let inputs: Vec<&String> = op
+                    .input_schema
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().collect())
+                    .unwrap_or_default();
+                if let Some(kind) = hints.kind.as_ref().and_then(|k| k.input.as_ref()) {
+                    assert!(
+                        inputs.contains(&kind),
+                        "{}.{}: kind input {kind}",
+                        provider.id,
+                        op.id
+                    );
+                }
+                for hint in hints.inputs.iter().chain(&hints.after) {
+                    let first = hint.path.split('.').next().unwrap_or_default().to_owned();
+                    assert!(
+                        inputs.contains(&&first),
+                        "{}.{}: {} is not an input",
+                        provider.id,
+                        op.id,
+                        hint.path
+                    );
+                    let mut found = Vec::new();
+                    expressions(&hint.value, &mut found);
+                    for expr in found {
+                        let name = expr.split(['!', ':']).next().unwrap_or_default().trim();
+                        assert!(
+                            EXPRESSIONS.contains(&name),
+                            "{}.{}: unknown expression {expr:?}",
+                            provider.id,
+                            op.id
+                        );
+                        if name == "role" || name == "fill" {
+                            let role = expr.split(':').nth(1).unwrap_or_default();
+                            let role = role.split('!').next().unwrap_or_default();
+                            assert!(
+                                role_named(role).is_some(),
+                                "{}.{}: role {role}",
+                                provider.id,
+                                op.id
+                            );
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 40, "{checked} hints");
+    }
+}
