@@ -89,122 +89,12 @@ const PICK_THRESHOLD: f64 = 0.34;
 const MAX_CANDIDATES: usize = 5;
 const MAX_TEXT_CHARS: usize = 2000;
 
-const STOPWORDS: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "to",
-    "our",
-    "we",
-    "us",
-    "my",
-    "me",
-    "i",
-    "and",
-    "or",
-    "for",
-    "with",
-    "in",
-    "on",
-    "of",
-    "at",
-    "by",
-    "need",
-    "needs",
-    "want",
-    "wants",
-    "would",
-    "like",
-    "connect",
-    "connection",
-    "integration",
-    "integrate",
-    "use",
-    "using",
-    "via",
-    "from",
-    "when",
-    "is",
-    "are",
-    "it",
-    "its",
-    "that",
-    "this",
-    "be",
-    "can",
-    "so",
-    "please",
-    "set",
-    "up",
-    "into",
-    "add",
-    "new",
-    "let",
-    "lets",
-    "let's",
-    "some",
-    "any",
-    "all",
-    "have",
-    "has",
-    "should",
-    "will",
-    "do",
-    "does",
-    "make",
-    "get",
-    "them",
-    "they",
-    "their",
-    "your",
-    "you",
-    "also",
-    "then",
-    "there",
-    "through",
-    "account",
-    "link",
-    "hook",
-    "able",
-    "way",
-    "wire",
-    "plug",
-    "talk",
-    "app",
-    "service",
-    "tool",
-    "platform",
-    "system",
-];
-
-/// Synonyms folded before matching, so capability phrases need not list them all.
-fn canonical(word: &str) -> &str {
-    match word {
-        "sms" | "texts" | "texting" | "texted" | "txt" => "text",
-        "e-mail" | "emails" | "emailing" | "emailed" | "mail" | "mails" | "mailing" => "email",
-        "payment" | "payments" | "pay" | "paid" | "paying" | "charge" | "charges" | "charging"
-        | "billing" | "bill" => "pay",
-        "spreadsheet" | "spreadsheets" | "sheets" => "sheet",
-        "appointments" | "appt" | "appts" => "appointment",
-        "phone" | "phones" | "phoning" | "dial" | "ring" => "call",
-        "patients" => "patient",
-        "docs" | "documents" => "document",
-        "msg" | "msgs" => "message",
-        "tickets" | "issues" | "bugs" | "bug" => "issue",
-        other => other,
-    }
+fn is_stop_word(word: &str) -> bool {
+    crate::lexicon::lexicon().is_describe_stop_word(word)
 }
 
 fn stem(word: &str) -> String {
-    let w = canonical(word);
-    for suffix in ["ing", "ed", "es", "s"] {
-        if let Some(base) = w.strip_suffix(suffix) {
-            if base.len() >= 4 && !(suffix == "s" && base.ends_with('s')) {
-                return canonical(base).to_owned();
-            }
-        }
-    }
-    w.to_owned()
+    crate::lexicon::lexicon().stem(word)
 }
 
 /// Lowercase words, punctuation dropped.
@@ -227,7 +117,7 @@ fn words(text: &str) -> Vec<String> {
 fn content(words: &[String]) -> Vec<String> {
     words
         .iter()
-        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .filter(|w| !is_stop_word(w))
         .map(|w| stem(w))
         .collect()
 }
@@ -509,10 +399,7 @@ impl Matcher {
                         }
                         // Two words run together only as a split name ("mail gunn"), never
                         // with a small word ("note in" is not Notion).
-                        if k == 2
-                            && w.iter()
-                                .any(|x| STOPWORDS.contains(&x.as_str()) || x.len() < 3)
-                        {
+                        if k == 2 && w.iter().any(|x| is_stop_word(x) || x.len() < 3) {
                             continue;
                         }
                         let length: usize = w.iter().map(String::len).sum();

@@ -4,7 +4,7 @@
 //! twice, every event's canonical name in snake_case). Provider words (names, aliases,
 //! what operations do) stay in the provider files.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -34,6 +34,20 @@ pub struct Lexicon {
     pub false_friends: Vec<String>,
     pub leaving_words: Vec<String>,
     pub custom_api_cues: Vec<String>,
+    pub stop_words: Vec<String>,
+    pub describe_stop_words: Vec<String>,
+    pub compile_stop_words: Vec<String>,
+    /// Canonical word → the words that fold to it.
+    pub synonyms: BTreeMap<String, Vec<String>>,
+    pub generic_name_words: Vec<String>,
+    /// Webhook entity type → the words people use for it.
+    pub entity_synonyms: BTreeMap<String, Vec<String>>,
+    #[serde(skip)]
+    folded: HashMap<String, String>,
+    #[serde(skip)]
+    describe_stops: HashSet<String>,
+    #[serde(skip)]
+    compile_stops: HashSet<String>,
     /// Every surface of every event, split into words, with its event.
     #[serde(skip)]
     pub event_surfaces: Vec<(Vec<String>, String)>,
@@ -63,7 +77,64 @@ impl Lexicon {
             })
             .collect();
         lexicon.ordinary = lexicon.ordinary_capitals.iter().cloned().collect();
+        lexicon.folded = lexicon
+            .synonyms
+            .iter()
+            .flat_map(|(canonical, words)| {
+                words.iter().map(move |w| (w.clone(), canonical.clone()))
+            })
+            .collect();
+        lexicon.describe_stops = lexicon
+            .stop_words
+            .iter()
+            .chain(&lexicon.describe_stop_words)
+            .cloned()
+            .collect();
+        lexicon.compile_stops = lexicon
+            .stop_words
+            .iter()
+            .chain(&lexicon.compile_stop_words)
+            .cloned()
+            .collect();
         Ok(lexicon)
+    }
+
+    /// The word synonyms fold it to ("texts" → "text", "billing" → "pay").
+    pub fn canonical<'a>(&'a self, word: &'a str) -> &'a str {
+        self.folded.get(word).map(String::as_str).unwrap_or(word)
+    }
+
+    /// A word's stem, after synonyms: "confirmations" → "confirmation", "booked" → "book".
+    pub fn stem(&self, word: &str) -> String {
+        let w = self.canonical(word);
+        for suffix in ["ing", "ed", "es", "s"] {
+            if let Some(base) = w.strip_suffix(suffix) {
+                if base.len() >= 4 && !(suffix == "s" && base.ends_with('s')) {
+                    return self.canonical(base).to_owned();
+                }
+            }
+        }
+        w.to_owned()
+    }
+
+    pub fn is_describe_stop_word(&self, word: &str) -> bool {
+        self.describe_stops.contains(word)
+    }
+
+    pub fn is_compile_stop_word(&self, word: &str) -> bool {
+        self.compile_stops.contains(word)
+    }
+
+    pub fn is_generic_name_word(&self, word: &str) -> bool {
+        self.generic_name_words.iter().any(|w| w == word)
+    }
+
+    /// The words people use for a webhook entity type (its own name first).
+    pub fn entity_words(&self, entity_type: &str) -> &[String] {
+        self.entity_synonyms
+            .get(entity_type)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// Whether a capitalized word is an ordinary one, not a product's name.
@@ -200,6 +271,10 @@ mod tests {
             ("false_friends", &l.false_friends),
             ("leaving_words", &l.leaving_words),
             ("custom_api_cues", &l.custom_api_cues),
+            ("stop_words", &l.stop_words),
+            ("describe_stop_words", &l.describe_stop_words),
+            ("compile_stop_words", &l.compile_stop_words),
+            ("generic_name_words", &l.generic_name_words),
         ];
         for (name, list) in lists {
             assert!(!list.is_empty(), "{name} is empty");
@@ -208,6 +283,16 @@ mod tests {
                 assert_eq!(w, &w.to_lowercase(), "{name}: {w} is not lowercase");
                 assert!(seen.insert(w), "{name}: {w} twice");
             }
+        }
+        let mut folded = HashSet::new();
+        for (canonical, words) in &l.synonyms {
+            for w in words {
+                assert_ne!(w, canonical, "{w} folds to itself");
+                assert!(folded.insert(w), "{w} folds to two words");
+            }
+        }
+        for (entity, words) in &l.entity_synonyms {
+            assert!(!words.is_empty(), "entity {entity} has no words");
         }
         let mut surfaces = HashSet::new();
         for (event, said) in &l.events {

@@ -15,79 +15,6 @@ use super::text::{content, words};
 use crate::catalog::{Catalog, Operation, Provider, custom};
 use crate::domain::Change;
 
-/// Words of provider names that are also ordinary nouns: kept when matching operations
-/// ("create a google doc" still says "doc").
-pub const GENERIC_NAME_WORDS: &[&str] = &[
-    "google",
-    "doc",
-    "docs",
-    "document",
-    "documents",
-    "sheet",
-    "sheets",
-    "spreadsheet",
-    "spreadsheets",
-    "calendar",
-    "calender",
-    "calandar",
-    "cal",
-    "mail",
-    "email",
-    "sms",
-    "voice",
-    "messaging",
-    "programmable",
-    "crm",
-    "app",
-    "api",
-    "chat",
-    "inbox",
-    "messenger",
-    "page",
-    "database",
-    "db",
-    "issues",
-    "tracker",
-    "payments",
-    "pay",
-    "record",
-    "chart",
-    "server",
-    "message",
-    "channel",
-    "workspace",
-    "bot",
-    "invite",
-    "meet",
-    "health",
-    "electronic",
-    "medical",
-    "patient",
-    "systems",
-    "sales",
-    "hub",
-    "marketing",
-    "service",
-    "cloud",
-    "cloud",
-    "connect",
-    "wiki",
-    "com",
-    "io",
-    "so",
-    "hq",
-    "our",
-    "r4",
-    "backend",
-    "services",
-    "smart",
-    "on",
-    "with",
-    "g",
-    "s",
-    "v3",
-];
-
 pub struct Alias {
     pub provider: String,
     pub words: Vec<String>,
@@ -151,7 +78,7 @@ impl Index {
                 let single =
                     w.len() == 1 || name == p.display_name || name == p.id.replace('_', " ");
                 for word in w.iter().filter(|_| single) {
-                    if !GENERIC_NAME_WORDS.contains(&word.as_str()) && word.len() > 1 {
+                    if !crate::lexicon::lexicon().is_generic_name_word(word) && word.len() > 1 {
                         own.insert(word.clone());
                     }
                 }
@@ -456,37 +383,7 @@ impl WebhookEntity {
     }
 }
 
-/// Words people use for webhook entity types.
-pub fn entity_synonyms(entity_type: &str) -> &'static [&'static str] {
-    match entity_type {
-        "payment_intent" => &["payment", "payments", "paymentintent", "payment_intent"],
-        "issue" => &["issue", "issues", "ticket", "tickets", "bug", "bugs"],
-        "page" => &[
-            "page", "pages", "row", "entry", "item", "task", "card", "database",
-        ],
-        "contact" => &["contact", "contacts", "lead", "leads", "user", "users"],
-        "message" => &[
-            "message", "messages", "text", "texts", "sms", "email", "emails", "post", "reply",
-        ],
-        "conversation" => &["conversation", "conversations", "chat", "chats"],
-        "patient" => &["patient", "patients", "record", "chart"],
-        "encounter" => &["encounter", "encounters", "admission", "visit"],
-        "appointment" => &["appointment", "appointments"],
-        "observation" => &[
-            "observation",
-            "observations",
-            "vitals",
-            "lab",
-            "result",
-            "results",
-        ],
-        "calendar" => &["calendar", "event", "events"],
-        "deal" => &["deal", "deals", "opportunity"],
-        "customer" => &["customer", "customers"],
-        "refund" => &["refund", "refunds"],
-        "charge" => &["charge", "charges"],
-        "comment" => &["comment", "comments"],
-        "channel" => &["channel", "channels"],
-        _ => &[],
-    }
+/// Words people use for webhook entity types (the lexicon's).
+pub fn entity_synonyms(entity_type: &str) -> &'static [String] {
+    crate::lexicon::lexicon().entity_words(entity_type)
 }

@@ -1019,11 +1019,7 @@ pub fn mentioned_outputs<'a>(plan: &Plan<'a>) -> Vec<&'a Source> {
             .iter()
             .filter(|s| matches!(s.origin, Origin::Step { step: n, .. } if n == step))
             .filter(|s| !s.name.contains('.'))
-            .filter(|s| {
-                s.words
-                    .iter()
-                    .any(|w| !super::text::STOPWORDS.contains(&w.as_str()))
-            })
+            .filter(|s| s.words.iter().any(|w| !super::text::is_stop_word(w)))
             .filter(|s| s.words.iter().all(|w| plan.action.has(w)))
             .collect();
         let most = fields.iter().map(|s| s.words.len()).max().unwrap_or(0);

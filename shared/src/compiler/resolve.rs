@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::index::{GENERIC_NAME_WORDS, Index};
+use super::index::Index;
 use super::refs::{self, Mentions};
 use super::text::{content, words};
 use super::trigger::list_suffix;
@@ -33,7 +33,7 @@ pub fn op_words(
         // Names are not what is asked for, but their ordinary nouns are ("the clinic
         // calendar", "a Google Doc").
         if mentions.name_positions.contains(&pos)
-            && !(keep_name_nouns && GENERIC_NAME_WORDS.contains(&w.as_str()))
+            && !(keep_name_nouns && crate::lexicon::lexicon().is_generic_name_word(w))
         {
             continue;
         }

@@ -358,127 +358,21 @@ pub fn squash(name: &str) -> String {
         .collect()
 }
 
-/// Words that carry no meaning for matching operations.
-pub const STOPWORDS: &[&str] = &[
-    "a",
-    "an",
-    "the",
-    "to",
-    "our",
-    "we",
-    "us",
-    "my",
-    "me",
-    "i",
-    "and",
-    "or",
-    "for",
-    "with",
-    "in",
-    "on",
-    "of",
-    "at",
-    "by",
-    "from",
-    "via",
-    "using",
-    "use",
-    "through",
-    "into",
-    "it",
-    "its",
-    "that",
-    "this",
-    "is",
-    "are",
-    "be",
-    "then",
-    "please",
-    "them",
-    "they",
-    "their",
-    "him",
-    "her",
-    "his",
-    "should",
-    "will",
-    "can",
-    "so",
-    "also",
-    "integration",
-    "connection",
-    "account",
-    "as",
-    "each",
-    "every",
-    "any",
-    "all",
-    "some",
-    "about",
-    "there",
-    "up",
-    "out",
-    "just",
-    "right",
-    "away",
-    "immediately",
-    "automatically",
-    "call",
-    "calls",
-    "do",
-];
-
-/// Synonyms folded before matching operations, so phrases need not list them all.
-pub fn canonical(word: &str) -> &str {
-    match word {
-        "sms" | "texts" | "texting" | "texted" | "txt" | "sms-message" => "text",
-        "e-mail" | "emails" | "emailing" | "emailed" | "mail" | "mails" | "mailing" | "mailed" => {
-            "email"
-        }
-        "msg" | "msgs" | "messages" | "messaging" => "message",
-        "create" | "creates" | "creating" | "add" | "adds" | "adding" | "make" | "new"
-        | "insert" | "register" | "registers" | "log" | "logs" | "record" | "save" => "create",
-        "update" | "updates" | "updating" | "change" | "changes" | "edit" | "edits" | "modify"
-        | "set" | "mark" | "move" => "update",
-        "spreadsheet" | "spreadsheets" | "sheets" | "tab" => "sheet",
-        "docs" | "doc" | "documents" => "document",
-        "tickets" | "issues" | "bugs" | "bug" | "ticket" => "issue",
-        "appointments" | "appt" | "appts" | "visit" => "appointment",
-        "phone" | "phoning" | "dial" | "ring" | "calling" | "voice" => "phone",
-        "notify" | "notifies" | "alert" | "ping" | "tell" => "notify",
-        "invite" | "invites" | "invitation" => "invite",
-        "row" | "rows" | "line" | "lines" => "row",
-        "lookup" | "look" | "find" | "search" | "fetch" | "retrieve" | "read" | "get" => "get",
-        "refunds" | "refunded" | "refunding" => "refund",
-        "charges" | "charged" | "bill" | "billing" => "charge",
-        "customers" | "buyer" | "client" => "customer",
-        "contacts" => "contact",
-        "deals" => "deal",
-        "pages" => "page",
-        "channel" | "channels" => "channel",
-        "calendar" | "calender" | "calendars" => "calendar",
-        other => other,
-    }
+/// A word's stem, after the lexicon's synonyms.
+pub fn stem(word: &str) -> String {
+    crate::lexicon::lexicon().stem(word)
 }
 
-/// A word's stem, after synonyms: "confirmations" → "confirmation", "booked" → "book".
-pub fn stem(word: &str) -> String {
-    let w = canonical(word);
-    for suffix in ["ing", "ed", "es", "s"] {
-        if let Some(base) = w.strip_suffix(suffix) {
-            if base.len() >= 4 && !(suffix == "s" && base.ends_with('s')) {
-                return canonical(base).to_owned();
-            }
-        }
-    }
-    w.to_owned()
+/// Whether a word carries no meaning for matching operations.
+pub fn is_stop_word(word: &str) -> bool {
+    crate::lexicon::lexicon().is_compile_stop_word(word)
 }
 
 /// The content words of a text, stemmed.
 pub fn content(words: &[String]) -> Vec<String> {
     words
         .iter()
-        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .filter(|w| !is_stop_word(w))
         .map(|w| stem(w))
         .collect()
 }

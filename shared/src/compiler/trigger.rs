@@ -242,8 +242,8 @@ fn entity_in<'a>(split: &[String], entities: &'a [WebhookEntity]) -> Option<&'a 
     for entity in entities {
         for (pos, w) in split.iter().enumerate() {
             let names = entity_synonyms(&entity.entity_type);
-            if w == &entity.entity_type || names.contains(&w.as_str()) {
-                let exact = w == &entity.entity_type || names.first() == Some(&w.as_str());
+            if w == &entity.entity_type || names.contains(w) {
+                let exact = w == &entity.entity_type || names.first() == Some(w);
                 let rank = if exact { pos } else { pos + 1000 };
                 if best.is_none_or(|(r, _)| rank < r) {
                     best = Some((rank, entity));
@@ -337,7 +337,7 @@ fn data_change(
                         || entities.iter().any(|e| {
                             split
                                 .iter()
-                                .any(|w| entity_synonyms(&e.entity_type).contains(&w.as_str()))
+                                .any(|w| entity_synonyms(&e.entity_type).iter().any(|s| s == w))
                         })
                 })
                 .collect();
