@@ -275,6 +275,32 @@ impl Matcher {
                     .leaving_words
                     .iter()
                     .any(|l| l.eq_ignore_ascii_case(tokens[pos - 1]));
+            // First in the sentence, a name stands before "for" ("Jira for issues"),
+            // whatever its case; elsewhere it is capitalized.
+            let named_first = pos == 0
+                && tokens.get(1).is_some_and(|n| {
+                    matches!(
+                        n.to_lowercase().as_str(),
+                        "for" | "integration" | "connection"
+                    )
+                });
+            let near_a_name = self.aliases.iter().any(|a| {
+                a.joined.len() >= 5
+                    && strsim::normalized_damerau_levenshtein(&lower, &a.joined) >= 0.75
+            });
+            if near_a_name || lexicon.is_describe_stop_word(&lower) {
+                continue;
+            }
+            if named_first
+                && has_lower
+                && token.len() >= 3
+                && token.chars().all(|c| c.is_alphanumeric())
+                && !lexicon.is_ordinary_capital(&lower)
+                && !self.vocabulary.contains(&lower)
+                && !self.vocabulary.contains(&stem(&lower))
+            {
+                return Some((*token).to_owned());
+            }
             if !capital
                 || left
                 || !has_lower

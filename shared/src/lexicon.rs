@@ -42,6 +42,8 @@ pub struct Lexicon {
     pub generic_name_words: Vec<String>,
     /// Webhook entity type → the words people use for it.
     pub entity_synonyms: BTreeMap<String, Vec<String>>,
+    /// A verb group → its words, which an operation must say to do what they ask.
+    pub must_offer_verbs: BTreeMap<String, Vec<String>>,
     #[serde(skip)]
     folded: HashMap<String, String>,
     #[serde(skip)]
@@ -135,6 +137,17 @@ impl Lexicon {
             .get(entity_type)
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    /// The verb group a step leads with (among its first words), if an operation must
+    /// say it: ("delete", its words).
+    pub fn leading_verb(&self, words: &[String]) -> Option<(&str, &[String])> {
+        words.iter().take(3).find_map(|w| {
+            self.must_offer_verbs
+                .iter()
+                .find(|(_, group)| group.iter().any(|g| g == w))
+                .map(|(name, group)| (name.as_str(), group.as_slice()))
+        })
     }
 
     /// Whether a capitalized word is an ordinary one, not a product's name.

@@ -501,8 +501,12 @@ impl<'a> Builder<'a> {
         let slot_words: Vec<String> = path.iter().flat_map(|p| name_words(p)).collect();
         // The same name wins outright (`patient_email` into `patient_email`).
         let leaf = squash(path.last().map(String::as_str).unwrap_or_default());
+        // A nested field ("assignee.id") is not the input "id" by its last name alone.
         if let Some(s) = self.trigger_sources().find(|s| {
-            s.squashed() == leaf && s.kind != Kind::Any && fits_slot(s, target, root, &slot_words)
+            s.squashed() == leaf
+                && (leaf != "id" || !s.name.contains('.'))
+                && s.kind != Kind::Any
+                && fits_slot(s, target, root, &slot_words)
         }) {
             self.put(path, Value::String(s.template()));
             if s.role == Role::Email && self.recipient.is_none() {
@@ -616,8 +620,8 @@ impl<'a> Builder<'a> {
                 provider, entity, ..
             } => {
                 *provider == plan.provider.id
-                    && s.name == "id"
-                    && entity.as_deref().is_some_and(same)
+                    && (s.name == "id" || squash(&s.name) == format!("{kind}id"))
+                    && (entity.as_deref().is_some_and(same) || s.name != "id")
             }
             _ => false,
         });
@@ -752,8 +756,11 @@ impl<'a> Builder<'a> {
                     "text",
                 ];
                 for name in TELLING {
+                    // A value that is an object (a FHIR subject) does not fit in a line.
                     if let Some(s) = self.trigger_sources().find(|s| {
-                        s.name == *name && !exclude.iter().any(|e| e.reference == s.reference)
+                        s.name == *name
+                            && !matches!(s.kind, Kind::Object { .. } | Kind::Array)
+                            && !exclude.iter().any(|e| e.reference == s.reference)
                     }) {
                         out.push(s);
                     }

@@ -272,13 +272,17 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         }
     } else {
         clauses.trigger.clone().and_then(|range| {
+            // A later step runs on the workflow's trigger: a clause such as "after the
+            // refund" there only says what it follows, and is not an error.
+            let mut scratch = Problems::default();
+            let later = step > 1 && ws.trigger.is_some();
             trigger::parse(
                 &extracted.original[range],
                 request.entity.as_ref().map(|e| e.name.as_str()),
                 ws.integrations,
                 index,
                 &known,
-                &mut problems,
+                if later { &mut scratch } else { &mut problems },
             )
         })
     };
@@ -293,6 +297,18 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 if structured { "trigger" } else { "instruction" },
                 "say what starts the workflow, such as \"When the intake form is submitted, ...\"",
             );
+            // A tool the project does not have is said too ("add them to Mailchimp").
+            if let Some(text) = instruction.filter(|_| !structured) {
+                if let Some(name) = unknown_tool(text, ws.integrations, index, &known) {
+                    problems.push(
+                        "integration",
+                        format!(
+                            "the project has no integration named {name}; closest names: {}",
+                            refs::closest(&name, ws.integrations).join(", ")
+                        ),
+                    );
+                }
+            }
             return Err(problems);
         }
         (_, stated, Some(existing)) => {
@@ -454,6 +470,37 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         ) else {
             return Err(problems);
         };
+        // "Delete the contact" where no operation deletes: refused, not created.
+        let chosen = &ws.integrations[resolved.integration];
+        if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(&plain) {
+            let says = |op: &Operation| {
+                let text = std::iter::once(op.id.replace('_', " "))
+                    .chain(std::iter::once(op.name.to_lowercase()))
+                    .chain(op.phrases.iter().map(|p| p.to_lowercase()))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                text.split(|c: char| !c.is_alphanumeric())
+                    .any(|w| group.iter().any(|g| g == w))
+            };
+            if !says(&chosen.adapter().operations[resolved.op]) {
+                let can: Vec<String> = ws
+                    .integrations
+                    .iter()
+                    .filter(|i| i.adapter().operations.iter().any(says))
+                    .map(|i| i.name.to_string())
+                    .collect();
+                problems.push(
+                    "operation",
+                    format!(
+                        "{} cannot {verb}; it offers {}{}",
+                        chosen.name,
+                        op_list(chosen.adapter()),
+                        trigger::list_suffix("the project's integrations that can", can)
+                    ),
+                );
+                return Err(problems);
+            }
+        }
         let action = Action {
             words: plain,
             literals,
@@ -555,6 +602,27 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         rewritten,
         trigger,
     })
+}
+
+/// A tool the words name that is neither the project's nor a catalog provider's.
+fn unknown_tool(
+    text: &str,
+    integrations: &[ProjectIntegration],
+    index: &index::Index,
+    known: &BTreeSet<String>,
+) -> Option<String> {
+    let original: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '\''))
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '-' || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let plain: Vec<String> = original.iter().map(|w| w.to_lowercase()).collect();
+    let mentions = refs::mentions(&plain, &original, integrations, index, known);
+    if !mentions.integrations.is_empty() {
+        return None;
+    }
+    mentions.unknown.first().cloned()
 }
 
 fn op_list(provider: &Provider) -> String {

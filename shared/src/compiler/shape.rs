@@ -32,7 +32,7 @@
 use serde_json::{Map, Value, json};
 
 use super::mapping::{Builder, Pick, is_set, pick, status_value};
-use super::schema;
+use super::schema::{self, Kind};
 use super::sources::{Role, Source};
 use super::text::{Cue, Literal};
 use crate::catalog::{InputHint, KindChoice, value_at};
@@ -294,7 +294,11 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
     match name {
         "role" => {
             let role = role_named(arg)?;
-            let of_role: Vec<&Source> = b.trigger_sources().filter(|s| s.role == role).collect();
+            // Only plain values: an object (a FHIR reference) is no name or text.
+            let of_role: Vec<&Source> = b
+                .trigger_sources()
+                .filter(|s| s.role == role && !matches!(s.kind, Kind::Object { .. } | Kind::Array))
+                .collect();
             let source = match role {
                 Role::Email => match pick(of_role, action, None) {
                     Pick::One(s) => Some(s),

@@ -396,6 +396,8 @@ pub fn clauses(blanked: &str) -> Clauses {
     // A misspelt cue ("wen an order is placed"): close to a cue word, not a word itself.
     let fuzzy_cue = first_word.len() >= 3
         && !lexicon.trigger_cues.leading.iter().any(|c| c == first_word)
+        && !lexicon.is_ordinary_capital(first_word)
+        && !lexicon.is_compile_stop_word(first_word)
         && lexicon.trigger_cues.fuzzy.iter().any(|c| {
             strsim::damerau_levenshtein(c, first_word) == 1
                 && c.len() > first_word.len().saturating_sub(1)
