@@ -832,6 +832,60 @@ impl<'a> Builder<'a> {
 
     /// A title for a record (document, event, issue, page, deal): a title field if the
     /// trigger has one, else the label and a name.
+    /// A field the words make the title: "titled with the visit reason", "the message
+    /// text as the title", "the reason in the title", "their company as the deal name".
+    fn named_title(&self) -> Option<&'a Source> {
+        const TITLE_WORDS: &[&str] = &["title", "name", "subject", "summary", "heading"];
+        let words = &self.plan.action.words;
+        let filler = |w: &str| {
+            crate::lexicon::lexicon().is_determiner(w) || matches!(w, "with" | "by" | "as" | "it")
+        };
+        let mut windows: Vec<Vec<&str>> = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            if w == "titled" {
+                windows.push(
+                    words[i + 1..]
+                        .iter()
+                        .map(String::as_str)
+                        .skip_while(|w| filler(w))
+                        .take(4)
+                        .collect(),
+                );
+            }
+            // "X as the (deal) title", "X in the title".
+            if matches!(w.as_str(), "as" | "in")
+                && words[i + 1..]
+                    .iter()
+                    .take(3)
+                    .any(|x| TITLE_WORDS.contains(&x.as_str()))
+                && words
+                    .get(i + 1)
+                    .is_some_and(|x| x == "the" || TITLE_WORDS.contains(&x.as_str()))
+            {
+                windows.push(
+                    words[i.saturating_sub(4)..i]
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|w| !filler(w))
+                        .collect(),
+                );
+            }
+        }
+        let scalar = |s: &&Source| !matches!(s.kind, Kind::Object { .. } | Kind::Array);
+        windows.iter().find_map(|window| {
+            self.trigger_sources()
+                .filter(scalar)
+                .map(|s| {
+                    let own: Vec<&str> = s.words.iter().map(String::as_str).collect();
+                    let hits = own.iter().filter(|w| window.contains(w)).count();
+                    (hits, own.len(), s)
+                })
+                .filter(|(hits, len, _)| *hits > 0 && (*hits == *len || *hits >= 2))
+                .max_by_key(|(hits, len, _)| (*hits, usize::MAX - len))
+                .map(|(_, _, s)| s)
+        })
+    }
+
     fn record_title(&self) -> String {
         if let Some(s) = self.trigger_sources().find(|s| s.role == Role::Title) {
             return s.template();
@@ -939,6 +993,9 @@ impl<'a> Builder<'a> {
     pub(super) fn title(&self) -> String {
         if let Some(t) = self.plan.action.quoted(Cue::Title) {
             return t;
+        }
+        if let Some(s) = self.named_title() {
+            return s.template();
         }
         match self.plan.provider.category {
             Category::Email | Category::Support | Category::SmsVoice | Category::Chat => {
