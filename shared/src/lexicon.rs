@@ -44,6 +44,8 @@ pub struct Lexicon {
     pub entity_synonyms: BTreeMap<String, Vec<String>>,
     /// A verb group → its words, which an operation must say to do what they ask.
     pub must_offer_verbs: BTreeMap<String, Vec<String>>,
+    /// Words before a step's verb that are not it ("then", "please", "finally").
+    pub lead_ins: Vec<String>,
     #[serde(skip)]
     folded: HashMap<String, String>,
     #[serde(skip)]
@@ -142,12 +144,23 @@ impl Lexicon {
     /// The verb group a step leads with (among its first words), if an operation must
     /// say it: ("delete", its words).
     pub fn leading_verb(&self, words: &[String]) -> Option<(&str, &[String])> {
-        words.iter().take(3).find_map(|w| {
-            self.must_offer_verbs
-                .iter()
-                .find(|(_, group)| group.iter().any(|g| g == w))
-                .map(|(name, group)| (name.as_str(), group.as_slice()))
-        })
+        // The verb: the first word past lead-ins ("then", "please"), or the word after
+        // "to" in "use X to text the lead".
+        let mut rest = words
+            .iter()
+            .skip_while(|w| self.lead_ins.iter().any(|l| l == *w));
+        let first = rest.next()?;
+        let verb = if first == "use" || first == "using" {
+            let mut after = words.iter().skip_while(|w| *w != "to");
+            after.next();
+            after.next()?
+        } else {
+            first
+        };
+        self.must_offer_verbs
+            .iter()
+            .find(|(_, group)| group.iter().any(|g| g == verb))
+            .map(|(name, group)| (name.as_str(), group.as_slice()))
     }
 
     /// Whether a capitalized word is an ordinary one, not a product's name.
@@ -288,6 +301,7 @@ mod tests {
             ("describe_stop_words", &l.describe_stop_words),
             ("compile_stop_words", &l.compile_stop_words),
             ("generic_name_words", &l.generic_name_words),
+            ("lead_ins", &l.lead_ins),
         ];
         for (name, list) in lists {
             assert!(!list.is_empty(), "{name} is empty");

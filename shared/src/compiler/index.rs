@@ -63,6 +63,24 @@ fn op_texts(op: &Operation) -> Vec<String> {
 }
 
 impl Index {
+    /// A misspelt word of five letters or more as the operations' word it is one edit
+    /// from ("emial" → "email"); a word the phrases know, or near none, is kept.
+    pub fn spelled(&self, word: &str) -> String {
+        if word.len() < 5 || self.idf.contains_key(word) {
+            return word.to_owned();
+        }
+        let mut near = self
+            .idf
+            .keys()
+            .filter(|k| k.len().abs_diff(word.len()) <= 1 && k.len() >= 5)
+            .filter(|k| k.as_bytes().first() == word.as_bytes().first())
+            .filter(|k| strsim::damerau_levenshtein(k, word) == 1);
+        match (near.next(), near.next()) {
+            (Some(only), None) => only.clone(),
+            _ => word.to_owned(),
+        }
+    }
+
     fn build(catalog: &Catalog) -> Self {
         let mut aliases = Vec::new();
         let mut name_words_of: HashMap<String, BTreeSet<String>> = HashMap::new();

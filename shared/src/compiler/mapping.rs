@@ -768,6 +768,24 @@ impl<'a> Builder<'a> {
                         break;
                     }
                 }
+                // The fields the words name ("include the deal name" → dealname).
+                let words = &plan.action.words;
+                let said: Vec<String> = words
+                    .iter()
+                    .cloned()
+                    .chain(words.windows(2).map(|w| w.concat()))
+                    .collect();
+                for s in self.trigger_sources() {
+                    let last = squash(s.name.rsplit('.').next().unwrap_or(&s.name));
+                    if last.len() >= 4
+                        && said.contains(&last)
+                        && !matches!(s.kind, Kind::Object { .. } | Kind::Array)
+                        && !out.iter().any(|o| o.reference == s.reference)
+                        && !exclude.iter().any(|e| e.reference == s.reference)
+                    {
+                        out.insert(0, s);
+                    }
+                }
                 if out.is_empty() {
                     out.extend(
                         plan.sources

@@ -482,7 +482,7 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 text.split(|c: char| !c.is_alphanumeric())
                     .any(|w| group.iter().any(|g| g == w))
             };
-            if !says(&chosen.adapter().operations[resolved.op]) {
+            if !chosen.adapter().operations.iter().any(says) {
                 let can: Vec<String> = ws
                     .integrations
                     .iter()

@@ -113,6 +113,26 @@ pub fn mentions(
                 .find(|(_, _, j)| *j == alias.joined)
                 .map(|(pos, k, _)| (*pos, *k));
         }
+        if hit.is_none() && alias.joined.len() == 5 && n == 1 {
+            // A short name only by two letters swapped ("slakc"): one letter changed
+            // would make ordinary words names ("stack").
+            hit = words
+                .iter()
+                .position(|w| {
+                    let mut a: Vec<char> = w.chars().collect();
+                    let mut b: Vec<char> = alias.joined.chars().collect();
+                    w.len() == 5
+                        && w != &alias.joined
+                        && w.chars().next() == alias.joined.chars().next()
+                        && strsim::damerau_levenshtein(w, &alias.joined) == 1
+                        && {
+                            a.sort_unstable();
+                            b.sort_unstable();
+                            a == b
+                        }
+                })
+                .map(|pos| (pos, 1));
+        }
         if hit.is_none() && alias.joined.len() >= 6 && n == 1 {
             for (pos, w) in words.iter().enumerate() {
                 if w.len() < 6

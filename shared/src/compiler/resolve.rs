@@ -60,6 +60,7 @@ pub fn op_words(
     content(&words)
         .into_iter()
         .filter(|w| !index.all_name_words.contains(w))
+        .map(|w| index.spelled(&w))
         .collect()
 }
 

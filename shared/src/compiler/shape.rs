@@ -300,9 +300,10 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
                 .filter(|s| s.role == role && !matches!(s.kind, Kind::Object { .. } | Kind::Array))
                 .collect();
             let source = match role {
-                Role::Email => match pick(of_role, action, None) {
+                // Several addresses: the words pick one, else the one named plainly `email`.
+                Role::Email => match pick(of_role.clone(), action, None) {
                     Pick::One(s) => Some(s),
-                    _ => None,
+                    _ => of_role.iter().copied().find(|s| s.name == "email"),
                 },
                 _ => of_role.first().copied(),
             };
