@@ -46,6 +46,8 @@ pub struct Lexicon {
     pub must_offer_verbs: BTreeMap<String, Vec<String>>,
     /// Words before a step's verb that are not it ("then", "please", "finally").
     pub lead_ins: Vec<String>,
+    /// Words that point at the step before ("the previous step", "created earlier").
+    pub back_references: Vec<String>,
     #[serde(skip)]
     folded: HashMap<String, String>,
     #[serde(skip)]
@@ -302,6 +304,7 @@ mod tests {
             ("compile_stop_words", &l.compile_stop_words),
             ("generic_name_words", &l.generic_name_words),
             ("lead_ins", &l.lead_ins),
+            ("back_references", &l.back_references),
         ];
         for (name, list) in lists {
             assert!(!list.is_empty(), "{name} is empty");

@@ -1071,28 +1071,38 @@ pub fn mentioned_outputs<'a>(plan: &Plan<'a>) -> Vec<&'a Source> {
         let n = squash(n);
         !n.is_empty() && (said.contains(&n) || joined.contains(&n))
     };
+    let last = steps.iter().copied().max();
+    let lexicon = crate::lexicon::lexicon();
+    let back = lexicon.back_references.iter().any(|phrase| {
+        let parts: Vec<&str> = phrase.split(' ').collect();
+        plan.action
+            .words
+            .windows(parts.len())
+            .any(|w| w.iter().zip(&parts).all(|(a, b)| a == b))
+    });
     for step in steps {
-        // Only a step the words point at: by its integration's or provider's name, or
-        // as "step n".
-        let pointed = plan.sources.iter().any(|s| match &s.origin {
-            Origin::Step {
-                step: n,
-                integration,
-                provider,
-                ..
-            } if *n == step => {
-                let display = crate::catalog::catalog()
-                    .ok()
-                    .and_then(|c| c.get(provider))
-                    .map(|p| p.display_name.clone())
-                    .unwrap_or_default();
-                names(integration)
-                    || names(provider)
-                    || names(&display)
-                    || names(&format!("step{step}"))
-            }
-            _ => false,
-        });
+        // Only a step the words point at: by its integration's or provider's name, as
+        // "step n", or the last one as "the previous step", "created earlier".
+        let pointed = (back && Some(step) == last)
+            || plan.sources.iter().any(|s| match &s.origin {
+                Origin::Step {
+                    step: n,
+                    integration,
+                    provider,
+                    ..
+                } if *n == step => {
+                    let display = crate::catalog::catalog()
+                        .ok()
+                        .and_then(|c| c.get(provider))
+                        .map(|p| p.display_name.clone())
+                        .unwrap_or_default();
+                    names(integration)
+                        || names(provider)
+                        || names(&display)
+                        || names(&format!("step{step}"))
+                }
+                _ => false,
+            });
         if !pointed {
             continue;
         }

@@ -442,7 +442,26 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             .filter(|w| !w.is_empty())
             .collect();
         let plain: Vec<String> = original.iter().map(|w| w.to_lowercase()).collect();
-        let mentions = refs::mentions(&plain, &original, ws.integrations, index, &known);
+        let mut mentions = refs::mentions(&plain, &original, ws.integrations, index, &known);
+        // "into the document created earlier", no integration named: the step before's.
+        if mentions.is_empty() && mentions.unknown.is_empty() {
+            let back = crate::lexicon::lexicon()
+                .back_references
+                .iter()
+                .any(|phrase| {
+                    let parts: Vec<&str> = phrase.split(' ').collect();
+                    plain
+                        .windows(parts.len())
+                        .any(|w| w.iter().zip(&parts).all(|(a, b)| a == b))
+                });
+            let previous = earlier
+                .iter()
+                .max_by_key(|c| c.step)
+                .and_then(|c| ws.integrations.iter().position(|i| i.name == c.integration));
+            if let (true, Some(i)) = (back, previous) {
+                mentions.integrations.push((i, usize::MAX));
+            }
+        }
         let referent: Vec<String> = match &trigger {
             Trigger::DataChange { entity_type, .. } => vec![entity_type.replace('_', " ")],
             Trigger::Entity { .. } => Vec::new(),

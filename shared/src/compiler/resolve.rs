@@ -28,8 +28,22 @@ pub fn op_words(
     index: &Index,
     keep_name_nouns: bool,
 ) -> BTreeSet<String> {
+    // "the document created earlier" points back at a step; "created" there asks for
+    // nothing.
+    let mut backward = BTreeSet::new();
+    for phrase in &crate::lexicon::lexicon().back_references {
+        let parts: Vec<&str> = phrase.split(' ').collect();
+        for (start, w) in plain.windows(parts.len()).enumerate() {
+            if w.iter().zip(&parts).all(|(a, b)| a == b) {
+                backward.extend(start..start + parts.len());
+            }
+        }
+    }
     let mut kept = Vec::new();
     for (pos, w) in plain.iter().enumerate() {
+        if backward.contains(&pos) {
+            continue;
+        }
         // Names are not what is asked for, but their ordinary nouns are ("the clinic
         // calendar", "a Google Doc").
         if mentions.name_positions.contains(&pos)
