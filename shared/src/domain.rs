@@ -348,6 +348,10 @@ pub struct StepTrace {
     pub error: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// Named targets looked up before the call ("the ENG team" → its id): each lookup's
+    /// request (masked), its id, and whether it was sent, mocked or cached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lookups: Vec<Value>,
 }
 
 /// Why a credential was decrypted.

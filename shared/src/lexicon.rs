@@ -48,6 +48,8 @@ pub struct Lexicon {
     pub lead_ins: Vec<String>,
     /// Words that point at the step before ("the previous step", "created earlier").
     pub back_references: Vec<String>,
+    /// Nouns a name before them belongs to ("the Front Desk calendar").
+    pub target_nouns: Vec<String>,
     #[serde(skip)]
     folded: HashMap<String, String>,
     #[serde(skip)]
@@ -305,6 +307,7 @@ mod tests {
             ("generic_name_words", &l.generic_name_words),
             ("lead_ins", &l.lead_ins),
             ("back_references", &l.back_references),
+            ("target_nouns", &l.target_nouns),
         ];
         for (name, list) in lists {
             assert!(!list.is_empty(), "{name} is empty");

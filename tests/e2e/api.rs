@@ -397,6 +397,7 @@ async fn reads_find_what_the_store_holds_and_404_what_it_does_not() {
             error: None,
             started_at: now,
             finished_at: now,
+            lookups: Vec::new(),
         };
         store
             .put(

@@ -512,3 +512,288 @@ async fn describe_knows_what_it_does_not_know() {
     let replaced = describe("replace Salesforce with HubSpot for our leads").await;
     assert_eq!(replaced["provider"], "hubspot", "{replaced}");
 }
+
+const LINEAR_KEY: &str = "lin_api_c4n4ryc4n4ryc4n4ryc4n4ryc4n4ryc4n4ryc4n4";
+
+async fn add_linear(app: &TestApp, p: &str, token: &str) {
+    let created = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/integrations"),
+            Some(token),
+            Some(json!({"name": "linear", "provider": "linear",
+                        "credentials": {"api_key": LINEAR_KEY},
+                        "config": {"team_id": "9cfb482a-81e3-4154-b5b9-2c805e70a02d"}})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+}
+
+#[tokio::test]
+async fn a_team_named_in_the_words_is_looked_up_and_the_sandbox_shows_the_lookup() {
+    let app = TestApp::new();
+    let (p, token) = app.project("eng").await;
+    add_linear(&app, &p, &token).await;
+    let bug = json!({"name": "BugReport", "fields": {"title": "string", "description": "string"}});
+    let contract = compile(
+        &app,
+        &p,
+        &token,
+        "bugs",
+        json!({"instruction": "When a bug report is submitted, create a Linear issue for the Platform team", "entity": bug}),
+    )
+    .await;
+    assert_eq!(contract.status, StatusCode::CREATED, "{}", contract.body);
+    assert_eq!(
+        contract.body["input_mapping"]["input"]["teamId"],
+        json!({"lookup": "team", "name": "Platform"}),
+        "{}",
+        contract.body
+    );
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "bugs", "mode": "sandbox",
+                        "trigger": {"entity": "BugReport", "event": "submitted",
+                                    "payload": {"title": "Login fails", "description": "500"}}})),
+        )
+        .await;
+    assert_eq!(run.body["status"], "succeeded", "{}", run.body);
+    let step = &run.body["steps"][0];
+    let lookup = &step["lookups"][0];
+    assert_eq!(lookup["kind"], "team");
+    assert_eq!(lookup["name"], "Platform");
+    assert_eq!(lookup["effect"], "would_have_sent");
+    assert_eq!(lookup["request"]["url"], "https://api.linear.app/graphql");
+    assert!(
+        lookup["request"]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("teams")),
+        "{lookup}"
+    );
+    let id = lookup["id"].as_str().expect("mock id");
+    assert_eq!(
+        step["request"]["body_json"]["variables"]["input"]["teamId"],
+        id
+    );
+    assert!(!run.body.to_string().contains(LINEAR_KEY));
+
+    // A name the words do not give leaves the integration's own team.
+    let plain = compile(
+        &app,
+        &p,
+        &token,
+        "bugs-2",
+        json!({"instruction": "When a bug report is submitted, create a Linear issue for the bug", "entity": bug}),
+    )
+    .await;
+    assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.body);
+    assert!(
+        plain.body["input_mapping"]["input"].get("teamId").is_none(),
+        "{}",
+        plain.body
+    );
+}
+
+/// An edge that answers every request with Linear's teams, and counts what it was sent.
+struct TeamsEdge(std::sync::Mutex<Vec<shared::ports::OutboundRequest>>);
+
+#[async_trait::async_trait]
+impl shared::ports::Edge for TeamsEdge {
+    async fn send(
+        &self,
+        request: &shared::ports::OutboundRequest,
+    ) -> Result<shared::ports::EdgeOutcome, shared::ports::EdgeError> {
+        self.0.lock().expect("lock").push(request.clone());
+        let body = json!({"data": {"teams": {"nodes": [
+            {"id": "0b5e8a52-2d47-4c0e-9a1f-1f2f3a4b5c6d", "key": "ENG", "name": "Engineering"},
+            {"id": "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "key": "PLAT", "name": "Platform"}
+        ]}}});
+        Ok(shared::ports::EdgeOutcome::Sent(
+            shared::ports::OutboundResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: body.to_string().into_bytes(),
+            },
+        ))
+    }
+}
+
+#[tokio::test]
+async fn live_lookups_send_the_credentials_once_cache_per_revision_and_say_what_exists() {
+    use shared::runtime::lookup;
+    let app = TestApp::new();
+    let (p, token) = app.project("eng").await;
+    add_linear(&app, &p, &token).await;
+    let project = shared::domain::ProjectId::parse(&p).expect("project");
+    let mut integration: shared::domain::Integration = shared::ports::get_as(
+        app.local.deps.store.as_ref(),
+        &Key::new(format!("P#{p}"), "I#linear"),
+    )
+    .await
+    .expect("read")
+    .expect("stored");
+    let edge = std::sync::Arc::new(TeamsEdge(Default::default()));
+    let mut deps = app.local.deps.clone();
+    deps.live_edge = edge.clone();
+    let provider = shared::catalog::catalog()
+        .expect("catalog")
+        .get("linear")
+        .expect("linear");
+    let mut credentials = shared::vault::Credentials::new();
+    credentials.insert("api_key", LINEAR_KEY);
+    let redactor = credentials.redactor();
+    let input = json!({"input": {"title": "Login fails", "teamId": {"lookup": "team", "name": "platform"}}});
+
+    let (resolved, traces) = lookup::resolve_live(
+        &deps,
+        &project,
+        provider,
+        &integration,
+        &input,
+        &credentials,
+        &redactor,
+    )
+    .await
+    .expect("resolved");
+    assert_eq!(
+        resolved["input"]["teamId"],
+        "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+    );
+    assert_eq!(resolved["input"]["title"], "Login fails");
+    assert_eq!(traces[0]["effect"], "sent");
+    assert!(
+        !serde_json::to_string(&traces)
+            .expect("json")
+            .contains(LINEAR_KEY)
+    );
+    {
+        let sent = edge.0.lock().expect("lock");
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].url, "https://api.linear.app/graphql");
+        assert!(
+            sent[0]
+                .headers
+                .iter()
+                .any(|(k, v)| k == "Authorization" && v == LINEAR_KEY),
+            "the lookup carries the key at the edge"
+        );
+    }
+
+    // Within the time to live, the same name is not looked up again.
+    let (_, cached) = lookup::resolve_live(
+        &deps,
+        &project,
+        provider,
+        &integration,
+        &input,
+        &credentials,
+        &redactor,
+    )
+    .await
+    .expect("cached");
+    assert_eq!(cached[0]["cached"], true);
+    assert_eq!(edge.0.lock().expect("lock").len(), 1);
+
+    // A config change or a rotation (a new revision) looks it up again.
+    integration.revision += 1;
+    lookup::resolve_live(
+        &deps,
+        &project,
+        provider,
+        &integration,
+        &input,
+        &credentials,
+        &redactor,
+    )
+    .await
+    .expect("resolved again");
+    assert_eq!(edge.0.lock().expect("lock").len(), 2);
+
+    // Nothing of that name: the step fails with what was looked for and what exists.
+    let missing = json!({"input": {"teamId": {"lookup": "team", "name": "Design"}}});
+    let error = lookup::resolve_live(
+        &deps,
+        &project,
+        provider,
+        &integration,
+        &missing,
+        &credentials,
+        &redactor,
+    )
+    .await
+    .expect_err("no such team");
+    assert!(error.contains("no team named \"Design\""), "{error}");
+    assert!(error.contains("ENG") && error.contains("PLAT"), "{error}");
+}
+
+#[tokio::test]
+async fn a_database_and_a_calendar_named_in_the_words_become_lookups_and_the_integrations_own_name_does_not()
+ {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    for body in [
+        json!({"name": "notion", "provider": "notion",
+               "credentials": {"integration_token": "ntn_000000000000000000000000000000000000000000000"},
+               "config": {"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}}),
+        json!({"name": "clinic-calendar", "provider": "google_calendar",
+               "credentials": {"client_id": "client", "client_secret": "secret", "refresh_token": "refresh"},
+               "config": {"calendar_id": "primary"}}),
+    ] {
+        let created = app
+            .call(
+                Method::POST,
+                &format!("/projects/{p}/integrations"),
+                Some(&token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let appointment = json!({"name": "AppointmentRequest",
+                             "fields": {"patient_name": "string", "patient_email": "email", "starts_at": "datetime"}});
+    let cases = [
+        (
+            "w1",
+            "When an appointment request is submitted, add a page to our Projects database in Notion",
+            "/parent/data_source_id",
+            Some(json!({"lookup": "database", "name": "Projects"})),
+        ),
+        (
+            "w2",
+            "When an appointment request is submitted, put it on the Front Desk calendar",
+            "/calendarId",
+            Some(json!({"lookup": "calendar", "name": "Front Desk"})),
+        ),
+        (
+            "w3",
+            "When an appointment request is submitted, put it on the clinic calendar",
+            "/calendarId",
+            None,
+        ),
+    ];
+    for (workflow, words, pointer, expected) in cases {
+        let answer = compile(
+            &app,
+            &p,
+            &token,
+            workflow,
+            json!({"instruction": words, "entity": appointment}),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "{words}: {}",
+            answer.body
+        );
+        assert_eq!(
+            answer.body["input_mapping"].pointer(pointer).cloned(),
+            expected,
+            "{words}: {}",
+            answer.body["input_mapping"]
+        );
+    }
+}

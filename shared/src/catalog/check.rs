@@ -99,12 +99,68 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
             }
         }
     }
+    for (kind, lookup) in &provider.lookups {
+        match provider
+            .operations
+            .iter()
+            .find(|o| o.id == lookup.operation)
+        {
+            None => problems.push(format!(
+                "lookups.{kind}: {} is not an operation",
+                lookup.operation
+            )),
+            Some(op) if op.side_effects => problems.push(format!(
+                "lookups.{kind}: {} has side effects; a lookup only reads",
+                op.id
+            )),
+            Some(op) => {
+                // The sample answer has the list, and each item the id and a name.
+                let items = op
+                    .sample_response
+                    .pointer(&lookup.items)
+                    .and_then(Value::as_array);
+                match items.and_then(|i| i.first()) {
+                    None => problems.push(format!(
+                        "lookups.{kind}: {} is not a non-empty list in {}'s sample_response",
+                        lookup.items, op.id
+                    )),
+                    Some(item) => {
+                        if item.pointer(&lookup.id).is_none() {
+                            problems.push(format!(
+                                "lookups.{kind}: id {} is not in an item",
+                                lookup.id
+                            ));
+                        }
+                        if !lookup
+                            .match_fields
+                            .iter()
+                            .any(|m| item.pointer(m).is_some())
+                        {
+                            problems.push(format!("lookups.{kind}: no match field is in an item"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let lookup_ops: BTreeSet<&str> = provider
+        .lookups
+        .values()
+        .map(|l| l.operation.as_str())
+        .collect();
     let mut ids = BTreeSet::new();
     for op in &provider.operations {
         if !ids.insert(op.id.as_str()) {
             problems.push(format!("operation {} is declared twice", op.id));
         }
-        check_operation(op, &credentials, &config, samples, &mut problems);
+        check_operation(
+            op,
+            &credentials,
+            &config,
+            samples,
+            &lookup_ops,
+            &mut problems,
+        );
     }
     if let Some(hooks) = &provider.webhooks {
         for field in &hooks.secret_fields {
@@ -398,6 +454,7 @@ fn check_operation(
     credentials: &BTreeSet<&str>,
     config: &BTreeSet<&str>,
     samples: bool,
+    lookup_ops: &BTreeSet<&str>,
     problems: &mut Vec<String>,
 ) {
     let at = format!("operations.{}", op.id);
@@ -480,7 +537,8 @@ fn check_operation(
             problems.push(format!("{at}.error_when.pointer is not a JSON pointer"));
         }
     }
-    if samples && op.phrases.is_empty() {
+    // An operation only the runtime calls (a lookup) has no words; every other one does.
+    if samples && op.phrases.is_empty() && !lookup_ops.contains(op.id.as_str()) {
         problems.push(format!("{at}: no phrases"));
     }
     if op.response_schema.get("additionalProperties") == Some(&Value::Bool(false)) {

@@ -441,6 +441,7 @@ pub fn build(
         credentials,
         config: vec![],
         verify: None,
+        lookups: BTreeMap::new(),
         operations,
         webhooks,
     };

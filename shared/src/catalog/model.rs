@@ -36,6 +36,10 @@ pub struct Provider {
     /// A cheap call that proves the credentials work.
     #[serde(default)]
     pub verify: Option<Verify>,
+    /// Named targets a step may name instead of an id ("the ENG team"): how the runtime
+    /// finds the id, by kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lookups: BTreeMap<String, Lookup>,
     pub operations: Vec<Operation>,
     #[serde(default)]
     pub webhooks: Option<Webhooks>,
@@ -567,4 +571,32 @@ pub fn insert_at(object: &mut Map<String, Value>, path: &[&str], value: Value) {
         }
     }
     current.insert((*last).to_owned(), value);
+}
+
+/// How a named target is found: a read-only operation of the provider, the list in its
+/// answer, the fields a name is compared with (case and surrounding space ignored), and
+/// the field that is the id. JSON pointers, relative to the answer and to each item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookup {
+    pub operation: String,
+    /// The operation's input; `"{name}"` in a string is the name looked for.
+    #[serde(default)]
+    pub input: Map<String, Value>,
+    pub items: String,
+    #[serde(rename = "match")]
+    pub match_fields: Vec<String>,
+    pub id: String,
+}
+
+/// A named target in a contract's input mapping: `{"lookup": "team", "name": "ENG"}`.
+pub fn named_target(value: &Value) -> Option<(&str, &str)> {
+    let object = value.as_object()?;
+    if object.len() != 2 {
+        return None;
+    }
+    Some((
+        object.get("lookup")?.as_str()?,
+        object.get("name")?.as_str()?,
+    ))
 }

@@ -376,6 +376,12 @@ fn sample_value(
                 _ => Value::String("sample text".into()),
             }
         }
+        // A named target the runtime looks up: its id is a string, and only the run
+        // knows it.
+        Value::Object(_) if crate::catalog::named_target(value).is_some() => {
+            templated.insert(pointer.to_owned());
+            Value::String("00000000-0000-4000-8000-000000000000".into())
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| {
@@ -394,6 +400,32 @@ fn sample_value(
                 .collect(),
         ),
         other => other.clone(),
+    }
+}
+
+/// The named targets in a mapping: (dotted path, kind).
+fn named_targets(value: &Value, at: &str) -> Vec<(String, String)> {
+    if let Some((kind, _)) = crate::catalog::named_target(value) {
+        return vec![(at.to_owned(), kind.to_owned())];
+    }
+    let join = |k: &str| {
+        if at.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| named_targets(v, &join(k)))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, v)| named_targets(v, &join(&i.to_string())))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -539,6 +571,31 @@ pub fn check(
                 }
             }
             Err(message) => problems.push(field, message),
+        }
+    }
+    // Named targets: the provider must say how to look each kind up.
+    for (at, kind) in named_targets(&Value::Object(mapping.clone()), "") {
+        if !provider.lookups.contains_key(&kind) {
+            let kinds: Vec<&String> = provider.lookups.keys().collect();
+            problems.push(
+                format!("input_mapping.{at}"),
+                format!(
+                    "{} cannot look up a {kind} by name{}",
+                    provider.display_name,
+                    if kinds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; it looks up: {}",
+                            kinds
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                ),
+            );
         }
     }
     // 2. No credential, ever: not a placeholder, not a value.

@@ -192,6 +192,21 @@ pub fn mentions(
                 | "use"
         );
         let before_integration = matches!(after.as_str(), "integration" | "connection" | "account");
+        // "the Front Desk calendar": a name inside a tool, not a tool. A capitalized
+        // target noun is part of a product's name ("Microsoft Teams channel").
+        let lexicon = crate::lexicon::lexicon();
+        let is_target = |w: &String| lexicon.target_nouns.contains(&w.to_lowercase());
+        let capitalized = |w: &String| w.chars().next().is_some_and(char::is_uppercase);
+        let run: Vec<&String> = std::iter::once(w)
+            .chain(original[pos + 1..].iter().take_while(|w| capitalized(w)))
+            .collect();
+        let noun = original.get(pos + run.len());
+        let names_a_target = run.len() <= 3
+            && !run.iter().any(|w| is_target(w))
+            && noun.is_some_and(|n| !capitalized(n) && is_target(n));
+        if names_a_target && !before_integration {
+            continue;
+        }
         if ((titlecase && tool_position) || before_integration)
             && !known.contains(&lower)
             && !crate::lexicon::lexicon().is_ordinary_capital(&lower)

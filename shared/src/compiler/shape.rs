@@ -13,8 +13,9 @@
 //! - `sender`: an address after "from"/"as"/"sender"; `channel`: a `#channel`;
 //! - `quoted:<title|body|template|range|other>`: quoted words of that kind;
 //! - `template_alias`, `template_id`: a template named in the words, by alias or number;
-//! - `name_before:<word,word>`: the name written right before one of these words
-//!   ("the Orders tab" → `Orders`);
+//! - `name_before:<word,word>`, `name_after:<word,word>`: the name written right
+//!   before one of these words ("the Orders tab" → `Orders`, "the Front Desk
+//!   calendar" → `Front Desk`), or capitalized right after one ("team ENG");
 //! - `fields_object`, `fields_row`: the trigger's fields worth listing, as an object of
 //!   templates or as one row;
 //! - `enum_in_words`: the value of the input's enum the words name;
@@ -34,7 +35,7 @@ use serde_json::{Map, Value, json};
 use super::mapping::{Builder, Pick, is_set, pick, status_value};
 use super::schema::{self, Kind};
 use super::sources::{Role, Source};
-use super::text::{Cue, Literal};
+use super::text::{Cue, Literal, squash};
 use crate::catalog::{InputHint, KindChoice, value_at};
 
 /// Applies the operation's hints; true when they build the input whole.
@@ -333,6 +334,7 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             .and_then(|t| t.parse::<i64>().ok())
             .map(|n| json!(n)),
         "name_before" => name_before(b, &arg.split(',').collect::<Vec<_>>()).map(Value::String),
+        "name_after" => name_after(b, &arg.split(',').collect::<Vec<_>>()).map(Value::String),
         "fields_object" => {
             let model: Map<String, Value> = b
                 .listed(&[])
@@ -413,44 +415,73 @@ fn template_named(b: &Builder<'_>) -> Option<String> {
     }
     let pos = words.iter().position(|w| w == "template")?;
     let before = words.get(pos.checked_sub(1)?)?;
-    let own_name = b.plan.integration.name.as_str() == before
-        || b.plan
-            .provider
-            .aliases
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(before))
-        || b.plan.provider.display_name.eq_ignore_ascii_case(before);
     let ordinary = crate::lexicon::lexicon().is_determiner(before)
         || matches!(before.as_str(), "email" | "with" | "the");
-    (!own_name && !ordinary).then(|| before.clone())
+    (!own_name(b, before) && !ordinary).then(|| before.clone())
 }
 
-/// The name written right before one of these words: "the Orders tab" → `Orders`.
-fn name_before(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
-    let words = &b.plan.action.words;
-    let original = b.plan.original;
-    let lexicon = crate::lexicon::lexicon();
-    let pos = words.iter().position(|w| nouns.contains(&w.as_str()))?;
-    let before = words.get(pos.checked_sub(1)?)?;
-    let written = original.get(pos - 1)?;
-    let own_name = b.plan.integration.name.as_str() == before
+/// Whether a word is the integration's name or a word of its provider's.
+fn own_name(b: &Builder<'_>, word: &str) -> bool {
+    b.plan.integration.name.as_str() == word
         || b.plan
             .provider
             .aliases
             .iter()
-            .any(|a| a.split(' ').any(|w| w.eq_ignore_ascii_case(before)))
+            .any(|a| a.split(' ').any(|w| w.eq_ignore_ascii_case(word)))
         || b.plan
             .provider
             .display_name
             .split(' ')
-            .any(|w| w.eq_ignore_ascii_case(before));
-    let ordinary = lexicon.is_determiner(before)
-        || lexicon.is_ordinary_capital(before)
+            .any(|w| w.eq_ignore_ascii_case(word))
+}
+
+fn plain_word(b: &Builder<'_>, word: &str) -> bool {
+    let lexicon = crate::lexicon::lexicon();
+    lexicon.is_determiner(word)
+        || lexicon.is_ordinary_capital(word)
+        || lexicon.is_compile_stop_word(word)
+        || own_name(b, word)
         || matches!(
-            before.as_str(),
-            "new" | "same" | "first" | "next" | "right" | "spreadsheet" | "sheet"
-        );
-    (!own_name && !ordinary).then(|| written.clone())
+            word,
+            "new" | "same" | "first" | "next" | "right" | "spreadsheet" | "sheet" | "default"
+        )
+}
+
+/// The name written right before one of these words: "the Orders tab" → `Orders`, "the
+/// Front Desk calendar" → `Front Desk` (capitalized words run together).
+fn name_before(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
+    let words = &b.plan.action.words;
+    let original = b.plan.original;
+    let pos = words.iter().position(|w| nouns.contains(&w.as_str()))?;
+    // "the clinic calendar" with an integration named clinic-calendar: the integration.
+    let integration = squash(b.plan.integration.name.as_str());
+    if pos > 0 && squash(&format!("{}{}", words[pos - 1], words[pos])) == integration {
+        return None;
+    }
+    let mut start = pos;
+    while start > 0 {
+        let w = &words[start - 1];
+        let written = original.get(start - 1)?;
+        let capital = written.chars().next().is_some_and(char::is_uppercase);
+        if plain_word(b, w) || (start < pos && !capital) {
+            break;
+        }
+        start -= 1;
+        if !capital {
+            break;
+        }
+    }
+    (start < pos).then(|| original[start..pos].join(" "))
+}
+
+/// The name written right after one of these words: "team ENG", "the team Platform".
+fn name_after(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
+    let words = &b.plan.action.words;
+    let original = b.plan.original;
+    let pos = words.iter().position(|w| nouns.contains(&w.as_str()))?;
+    let written = original.get(pos + 1)?;
+    let capital = written.chars().next().is_some_and(char::is_uppercase);
+    (capital && !plain_word(b, &words[pos + 1])).then(|| written.clone())
 }
 
 #[cfg(test)]
@@ -471,6 +502,7 @@ mod tests {
         "template_alias",
         "template_id",
         "name_before",
+        "name_after",
         "fields_object",
         "fields_row",
         "enum_in_words",
@@ -534,6 +566,14 @@ mod tests {
                         op.id,
                         hint.path
                     );
+                    if let Some((kind, _)) = crate::catalog::named_target(&hint.value) {
+                        assert!(
+                            provider.lookups.contains_key(kind),
+                            "{}.{}: no lookup {kind}",
+                            provider.id,
+                            op.id
+                        );
+                    }
                     let mut found = Vec::new();
                     expressions(&hint.value, &mut found);
                     for expr in found {

@@ -13,6 +13,7 @@
 //! when credentials are rotated uses the new version from its next step on.
 
 pub mod live;
+pub mod lookup;
 pub mod mapping;
 pub mod mock;
 pub mod oauth;
@@ -309,6 +310,7 @@ pub async fn execute_step(
                 error: Some(failure.message.clone()),
                 started_at,
                 finished_at: deps.clock.now(),
+                lookups: Vec::new(),
             },
             false,
         ),
@@ -574,7 +576,8 @@ async fn perform(
             .map_err(|e| fail(e.to_string()))?,
     );
     if let Ok(validator) = crate::catalog::operation_validator(&provider, operation) {
-        let errors = validation_errors(&validator, &input);
+        // Named targets are ids the run has yet to look up: a placeholder stands in.
+        let errors = validation_errors(&validator, &lookup::with_placeholders(&input));
         if !errors.is_empty() {
             return Err(fail(format!(
                 "the input does not fit {}'s {}: {}",
@@ -592,6 +595,8 @@ async fn perform(
         .map(|_| format!("studio-{}", seed));
     match run.mode {
         RunMode::Sandbox => {
+            let (input, lookups) =
+                lookup::resolve_sandbox(&provider, &integration, &input).map_err(fail)?;
             let request = request::build_request(
                 &provider,
                 operation,
@@ -626,6 +631,7 @@ async fn perform(
                 error: None,
                 started_at,
                 finished_at: deps.clock.now(),
+                lookups,
             })
         }
         RunMode::Live => {
@@ -677,6 +683,17 @@ async fn perform(
                 (None, None) => credentials,
             };
             let redactor = credentials.redactor();
+            let (input, lookups) = lookup::resolve_live(
+                deps,
+                project,
+                &provider,
+                &integration,
+                &input,
+                &credentials,
+                &redactor,
+            )
+            .await
+            .map_err(|e| fail(redactor.text(&e)))?;
             let request = request::build_request(
                 &provider,
                 operation,
@@ -770,6 +787,7 @@ async fn perform(
                 error: error.map(|e| redactor.text(&e)),
                 started_at,
                 finished_at: deps.clock.now(),
+                lookups,
             })
         }
     }
