@@ -440,7 +440,9 @@ impl Matcher {
                             strsim::normalized_damerau_levenshtein(&candidate, &alias.joined);
                         let allowed = if alias.joined.len() <= 6 { 0.8 } else { 0.75 };
                         if similarity >= allowed {
-                            let score = 0.6 + 0.3 * similarity;
+                            // A misspelt name still names a provider: it outranks a
+                            // generic cue such as "our service" ("Salesforse").
+                            let score = if k == 1 { 0.65 } else { 0.6 } + 0.3 * similarity;
                             raise(
                                 alias.provider,
                                 score,

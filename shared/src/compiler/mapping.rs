@@ -501,6 +501,17 @@ impl<'a> Builder<'a> {
         let slot_words: Vec<String> = path.iter().flat_map(|p| name_words(p)).collect();
         // The same name wins outright (`patient_email` into `patient_email`).
         let leaf = squash(path.last().map(String::as_str).unwrap_or_default());
+        // An address written after "to" is the recipient, whatever the trigger has.
+        if matches!(role, Role::Email) && required {
+            if let Some(address) = self
+                .plan
+                .action
+                .email_after(&["to", "email", "cc", "notify"])
+            {
+                self.put(path, json!(address));
+                return true;
+            }
+        }
         // A nested field ("assignee.id") is not the input "id" by its last name alone.
         if let Some(s) = self.trigger_sources().find(|s| {
             s.squashed() == leaf
@@ -850,6 +861,51 @@ impl<'a> Builder<'a> {
 
     /// A title for a record (document, event, issue, page, deal): a title field if the
     /// trigger has one, else the label and a name.
+    /// The trigger's fields the words name whole ("the customer name", "the referral
+    /// notes", "the appointment time"), in the order they are said.
+    fn named_fields(&self) -> Vec<&'a Source> {
+        let words = &self.plan.action.words;
+        let mut found: Vec<(usize, &'a Source)> = Vec::new();
+        for s in self.trigger_sources() {
+            if matches!(s.kind, Kind::Object { .. } | Kind::Array) || s.words.is_empty() {
+                continue;
+            }
+            // Each word of the name, or the name said as the owner's ("patient's email").
+            let own: Vec<&str> = s.words.iter().map(String::as_str).collect();
+            let at = words.windows(own.len()).position(|w| {
+                w.iter()
+                    .zip(&own)
+                    .all(|(a, b)| a == b || stem(a) == stem(b))
+            });
+            // A one-word name must be said as a field, not as the entity ("notes").
+            let at = at.or_else(|| {
+                (own.len() == 2)
+                    .then(|| {
+                        words
+                            .iter()
+                            .position(|w| w == own[1] && own[1] != "name" && own[1] != "id")
+                            .filter(|p| *p > 0 && words[p - 1] == own[0])
+                    })
+                    .flatten()
+            });
+            if let Some(at) = at {
+                found.push((at, s));
+            }
+        }
+        // A longer name said where a shorter one is ("customer name" over "name").
+        found.sort_by_key(|(at, s)| (*at, usize::MAX - s.words.len()));
+        let mut out: Vec<&'a Source> = Vec::new();
+        let mut covered = 0;
+        for (at, s) in found {
+            if at < covered {
+                continue;
+            }
+            covered = at + s.words.len();
+            out.push(s);
+        }
+        out
+    }
+
     /// A field the words make the title: "titled with the visit reason", "the message
     /// text as the title", "the reason in the title", "their company as the deal name".
     fn named_title(&self) -> Option<&'a Source> {
@@ -860,7 +916,12 @@ impl<'a> Builder<'a> {
         };
         let mut windows: Vec<Vec<&str>> = Vec::new();
         for (i, w) in words.iter().enumerate() {
-            if w == "titled" {
+            if w == "titled"
+                || (w == "title"
+                    && words
+                        .get(i + 1)
+                        .is_some_and(|n| matches!(n.as_str(), "it" | "with")))
+            {
                 windows.push(
                     words[i + 1..]
                         .iter()
@@ -1002,6 +1063,15 @@ impl<'a> Builder<'a> {
     pub(super) fn document_text(&self) -> String {
         if let Some(text) = self.plan.action.quoted(Cue::Body) {
             return text;
+        }
+        // "write the customer name into the doc": the fields the words name, alone.
+        let named = self.named_fields();
+        if !named.is_empty() {
+            return named
+                .iter()
+                .map(|s| s.template())
+                .collect::<Vec<_>>()
+                .join("\n");
         }
         let (label, event) = &self.plan.label;
         let lines = self.lines(&[], "\n");

@@ -19,7 +19,8 @@
 //! - `fields_object`, `fields_row`: the trigger's fields worth listing, as an object of
 //!   templates or as one row;
 //! - `enum_in_words`: the value of the input's enum the words name;
-//! - `uuid`, `uuid:<word>`: a UUID in the words (after that word);
+//! - `uuid`, `uuid:<word>`: a UUID in the words (after that word); `a1_range`: a
+//!   spreadsheet range written in A1 notation (`Orders!A:E`);
 //! - `status_value`: "set the status to Done" → `Done`;
 //! - `table`: the hint's `table` entry the words name; `number_after:<word>`: the
 //!   number written after that word; `kind`: the chosen kind;
@@ -370,6 +371,10 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             _ => None,
         }),
         "status_value" => status_value(action, plan.original).map(Value::String),
+        "a1_range" => action.literals.iter().find_map(|l| match l {
+            Literal::Range(r) => Some(Value::String(r.clone())),
+            _ => None,
+        }),
         "table" => {
             // Long keys also match written apart or together ("appointment scheduled").
             let joined = action.words.join("");
@@ -503,6 +508,7 @@ mod tests {
         "template_id",
         "name_before",
         "name_after",
+        "a1_range",
         "fields_object",
         "fields_row",
         "enum_in_words",

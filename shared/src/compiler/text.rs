@@ -34,6 +34,8 @@ pub enum Literal {
     LongId(String),
     /// An amount of money: major units as written, and the currency if one was said.
     Money(f64, Option<String>),
+    /// A spreadsheet range in A1 notation: `Orders!A:E`, `Summary!A1:B20`, `A2:D`.
+    Range(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +112,29 @@ fn cue_for_quote(text: &str, start: usize, end: usize) -> Cue {
         }
     }
     Cue::Other
+}
+
+/// A1 notation with a sheet name or a span: `Orders!A:E`, `Summary!A1:B20`, `A2:D`.
+fn is_a1_range(s: &str) -> bool {
+    let (sheet, cells) = match s.split_once('!') {
+        Some((sheet, cells)) => (Some(sheet), cells),
+        None => (None, s),
+    };
+    let cell = |c: &str| {
+        let letters = c.chars().take_while(char::is_ascii_uppercase).count();
+        let digits = &c[letters..];
+        (1..=3).contains(&letters) && digits.chars().all(|d| d.is_ascii_digit())
+            || (letters == 0 && !digits.is_empty() && digits.chars().all(|d| d.is_ascii_digit()))
+    };
+    let span = match cells.split_once(':') {
+        Some((a, b)) => cell(a) && cell(b),
+        None => sheet.is_some() && cell(cells),
+    };
+    span && sheet.is_none_or(|n| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    })
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -229,6 +254,14 @@ pub fn extract(text: &str) -> Extracted {
                 blank(range, &mut blanked);
                 continue;
             }
+        }
+        if is_a1_range(token) {
+            literals.push(Spanned {
+                literal: Literal::Range(token.to_owned()),
+                at: range.clone(),
+            });
+            blank(range, &mut blanked);
+            continue;
         }
         if is_uuid(token) {
             literals.push(Spanned {
@@ -390,8 +423,27 @@ pub fn clauses(blanked: &str) -> Clauses {
     let lower = blanked.to_ascii_lowercase();
     let start = lower.len() - lower.trim_start().len();
     let end = lower.trim_end().len();
-    let body = &lower[start..end];
     let lexicon = crate::lexicon::lexicon();
+    // A lead-in before the cue ("Warehouse lead here: when ...", "dev here - when ..."):
+    // the instruction starts after it.
+    let start = {
+        let body = &lower[start..end];
+        body.char_indices()
+            .take_while(|(i, _)| *i < 60)
+            .filter(|(_, c)| matches!(c, ':' | '-' | '—'))
+            .map(|(i, c)| i + c.len_utf8())
+            .find(|&i| {
+                let rest = body[i..].trim_start();
+                body[..i].contains(' ')
+                    && lexicon.trigger_cues.leading.iter().any(|cue| {
+                        rest.strip_prefix(cue.as_str())
+                            .is_some_and(|r| r.starts_with(' '))
+                    })
+            })
+            .map(|i| start + i + (body[i..].len() - body[i..].trim_start().len()))
+            .unwrap_or(start)
+    };
+    let body = &lower[start..end];
     let first_word = body.split([' ', ',']).next().unwrap_or_default();
     // A misspelt cue ("wen an order is placed"): close to a cue word, not a word itself.
     let fuzzy_cue = first_word.len() >= 3
@@ -446,7 +498,13 @@ pub fn clauses(blanked: &str) -> Clauses {
         let cue = format!(" {cue} ");
         // "after" trails only as a clause of its own ("..., after the form is sent").
         if let Some(pos) = body.find(&cue) {
-            if cue == " after " && !body[..pos].ends_with(',') {
+            // "after" trails as a clause of its own ("..., after the form is sent"), or
+            // when what follows says an event ("refund it after an order gets cancelled"),
+            // not a thing ("email them after the refund").
+            if cue == " after "
+                && !body[..pos].ends_with(',')
+                && super::trigger::event_end(&body[pos + cue.len()..]).is_none()
+            {
                 continue;
             }
             let from = pos + 1;
