@@ -501,9 +501,13 @@ pub fn clauses(blanked: &str) -> Clauses {
             // "after" trails as a clause of its own ("..., after the form is sent"), or
             // when what follows says an event ("refund it after an order gets cancelled"),
             // not a thing ("email them after the refund").
+            let clause = body[pos + cue.len()..]
+                .split([',', ';', '.'])
+                .next()
+                .unwrap_or_default();
             if cue == " after "
                 && !body[..pos].ends_with(',')
-                && super::trigger::event_end(&body[pos + cue.len()..]).is_none()
+                && super::trigger::event_end(clause).is_none()
             {
                 continue;
             }
