@@ -797,3 +797,52 @@ async fn a_database_and_a_calendar_named_in_the_words_become_lookups_and_the_int
         );
     }
 }
+
+/// Knowledge about providers is data: outside the catalog and the webhooks (and the two
+/// provider standards the issue allows, SMART on FHIR and Notion's handshake), no Rust
+/// line that is not a test names a provider id as a string.
+#[test]
+fn no_rust_outside_the_catalog_names_a_provider() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/src");
+    let ids: Vec<String> = shared::catalog::catalog()
+        .expect("catalog")
+        .providers()
+        .map(|p| format!("\"{}\"", p.id))
+        .filter(|id| id != "\"custom_http\"")
+        .collect();
+    let allowed = [
+        "catalog/",
+        "webhooks/",
+        "runtime/smart.rs",
+        "http/verification_token.rs",
+    ];
+    let mut found = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(&root)
+                .expect("under src")
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !relative.ends_with(".rs") || allowed.iter().any(|a| relative.starts_with(a)) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("source");
+            // Test modules come last in a file: only what is before them ships.
+            let shipped = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in shipped.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                if let Some(id) = ids.iter().find(|id| code.contains(id.as_str())) {
+                    found.push(format!("{relative}:{}: {id}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "provider ids in Rust: {found:#?}");
+}
