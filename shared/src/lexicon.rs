@@ -50,6 +50,9 @@ pub struct Lexicon {
     pub back_references: Vec<String>,
     /// Nouns a name before them belongs to ("the Front Desk calendar").
     pub target_nouns: Vec<String>,
+    /// Roles of fields by the words of their names, first fit wins.
+    pub field_roles: Vec<RoleRule>,
+    pub identifier_words: Vec<String>,
     #[serde(skip)]
     folded: HashMap<String, String>,
     #[serde(skip)]
@@ -61,6 +64,61 @@ pub struct Lexicon {
     pub event_surfaces: Vec<(Vec<String>, String)>,
     #[serde(skip)]
     ordinary: HashSet<String>,
+}
+
+/// One rule of `field_roles`: the role, and what makes a field's name fit it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRule {
+    pub role: String,
+    #[serde(default)]
+    pub formats: Vec<String>,
+    #[serde(default)]
+    pub words: Vec<String>,
+    #[serde(default)]
+    pub all_words: Vec<String>,
+    #[serde(default)]
+    pub last: Vec<String>,
+    #[serde(default)]
+    pub joined: Vec<String>,
+    #[serde(default)]
+    pub joined_prefix: Vec<String>,
+    #[serde(default)]
+    pub joined_suffix: Vec<String>,
+    #[serde(default)]
+    pub joined_contains: Vec<String>,
+    #[serde(default)]
+    pub dates: bool,
+}
+
+impl RoleRule {
+    /// Whether a field's name (its words) and format fit this rule.
+    pub fn fits(&self, words: &[String], format: Option<&str>) -> bool {
+        let is_date = matches!(format, Some("date" | "date-time"));
+        if self.dates && !is_date {
+            return false;
+        }
+        let joined: String = words.concat();
+        let last = words.last().map(String::as_str).unwrap_or_default();
+        let has = |w: &String| words.iter().any(|x| x == w);
+        format.is_some_and(|f| self.formats.iter().any(|x| x == f))
+            || self.words.iter().any(has)
+            || (!self.all_words.is_empty() && self.all_words.iter().all(has))
+            || self.last.iter().any(|l| l == last)
+            || self.joined.contains(&joined)
+            || self
+                .joined_prefix
+                .iter()
+                .any(|p| joined.starts_with(p.as_str()))
+            || self
+                .joined_suffix
+                .iter()
+                .any(|p| joined.ends_with(p.as_str()))
+            || self
+                .joined_contains
+                .iter()
+                .any(|p| joined.contains(p.as_str()))
+    }
 }
 
 /// Why the embedded lexicon does not load (a test catches it before any release).
@@ -308,6 +366,7 @@ mod tests {
             ("lead_ins", &l.lead_ins),
             ("back_references", &l.back_references),
             ("target_nouns", &l.target_nouns),
+            ("identifier_words", &l.identifier_words),
         ];
         for (name, list) in lists {
             assert!(!list.is_empty(), "{name} is empty");
@@ -327,6 +386,7 @@ mod tests {
         for (entity, words) in &l.entity_synonyms {
             assert!(!words.is_empty(), "entity {entity} has no words");
         }
+        assert!(!l.field_roles.is_empty(), "field_roles is empty");
         let mut surfaces = HashSet::new();
         for (event, said) in &l.events {
             assert!(

@@ -35,7 +35,7 @@ use serde_json::{Map, Value, json};
 
 use super::mapping::{Builder, Pick, is_set, pick, status_value};
 use super::schema::{self, Kind};
-use super::sources::{Role, Source};
+use super::sources::{Role, Source, role_named};
 use super::text::{Cue, Literal, squash};
 use crate::catalog::{InputHint, KindChoice, value_at};
 
@@ -249,28 +249,6 @@ fn evaluate(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             )),
             (_, value) => Some(value),
         }
-    })
-}
-
-fn role_named(name: &str) -> Option<Role> {
-    Some(match name {
-        "email" => Role::Email,
-        "phone" => Role::Phone,
-        "full_name" => Role::FullName,
-        "first_name" => Role::FirstName,
-        "last_name" => Role::LastName,
-        "title" => Role::Title,
-        "text" => Role::Text,
-        "start" => Role::Start,
-        "end" => Role::End,
-        "birth_date" => Role::BirthDate,
-        "date_time" => Role::DateTime,
-        "date" => Role::Date,
-        "amount" => Role::Amount,
-        "currency" => Role::Currency,
-        "company" => Role::Company,
-        "url" => Role::Url,
-        _ => return None,
     })
 }
 

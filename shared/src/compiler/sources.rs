@@ -117,125 +117,55 @@ pub enum Role {
     Other,
 }
 
-/// The role of a name (its words) with its kind.
+/// The role of a name (its words) with its kind: the lexicon's `field_roles`, then ids.
 pub fn role_of(words: &[String], kind: &Kind) -> Role {
-    let joined: String = words.concat();
-    let has = |w: &str| words.iter().any(|x| x == w);
-    let last = words.last().map(String::as_str).unwrap_or_default();
+    let lexicon = crate::lexicon::lexicon();
     let format = match kind {
         Kind::String(f) => f.as_deref(),
         _ => None,
     };
-    if format == Some("email") || has("email") || joined.ends_with("email") {
-        return Role::Email;
-    }
-    if format == Some("phone")
-        || has("phone")
-        || has("mobile")
-        || has("cell")
-        || joined.contains("phone")
-    {
-        return Role::Phone;
-    }
-    if has("state") || has("status") {
-        return Role::Status;
-    }
-    if format == Some("date-time") || format == Some("date") {
-        if has("birth") || has("dob") || has("birthday") || joined == "birthdate" {
-            return Role::BirthDate;
+    if let Some(rule) = lexicon.field_roles.iter().find(|r| r.fits(words, format)) {
+        if let Some(role) = role_named(&rule.role) {
+            return role;
         }
-        if has("start")
-            || has("starts")
-            || has("begin")
-            || has("begins")
-            || joined.starts_with("start")
-        {
-            return Role::Start;
-        }
-        if has("end") || has("ends") || has("until") || joined.starts_with("end") {
-            return Role::End;
-        }
-        if format == Some("date") {
-            return Role::Date;
-        }
-        return Role::DateTime;
     }
-    if joined == "birthdate" || joined == "dateofbirth" || joined == "dob" {
-        return Role::BirthDate;
-    }
-    if joined == "firstname"
-        || joined == "givenname"
-        || last == "given"
-        || (has("first") && has("name"))
-    {
-        return Role::FirstName;
-    }
-    if joined == "lastname"
-        || joined == "familyname"
-        || last == "family"
-        || last == "surname"
-        || (has("last") && has("name"))
-    {
-        return Role::LastName;
-    }
-    if has("company")
-        || has("organization")
-        || has("organisation")
-        || has("employer")
-        || joined == "businessname"
-    {
-        return Role::Company;
-    }
-    if joined == "dealname" || matches!(last, "subject" | "title" | "summary" | "headline") {
-        return Role::Title;
-    }
-    if matches!(last, "name" | "fullname" | "displayname")
-        || joined == "fullname"
-        || joined == "individualname"
-    {
-        return Role::FullName;
-    }
-    if matches!(
-        last,
-        "description"
-            | "notes"
-            | "note"
-            | "comments"
-            | "comment"
-            | "message"
-            | "details"
-            | "reason"
-            | "body"
-            | "text"
-            | "content"
-            | "feedback"
-    ) {
-        return Role::Text;
-    }
-    if matches!(
-        last,
-        "amount" | "total" | "price" | "cost" | "fee" | "cents"
-    ) || joined.starts_with("amount")
-    {
-        return Role::Amount;
-    }
-    if last == "currency" {
-        return Role::Currency;
-    }
-    if matches!(last, "url" | "link" | "website") || format == Some("uri") {
-        return Role::Url;
-    }
+    let joined: String = words.concat();
+    let last = words.last().map(String::as_str).unwrap_or_default();
     if last == "id" {
         let prefix: String = words[..words.len() - 1].concat();
         return Role::Id(prefix);
     }
-    if matches!(last, "mrn" | "identifier") {
+    if lexicon.identifier_words.iter().any(|w| w == last) {
         return Role::Id("identifier".into());
     }
     if joined.ends_with("id") && joined.len() > 2 && !matches!(kind, Kind::Object { .. }) {
         return Role::Id(joined.trim_end_matches("id").to_owned());
     }
     Role::Other
+}
+
+/// A role by its name in the lexicon (`first_name`, `date_time`...).
+pub fn role_named(name: &str) -> Option<Role> {
+    Some(match name {
+        "email" => Role::Email,
+        "phone" => Role::Phone,
+        "full_name" => Role::FullName,
+        "first_name" => Role::FirstName,
+        "last_name" => Role::LastName,
+        "title" => Role::Title,
+        "text" => Role::Text,
+        "start" => Role::Start,
+        "end" => Role::End,
+        "birth_date" => Role::BirthDate,
+        "date_time" => Role::DateTime,
+        "date" => Role::Date,
+        "amount" => Role::Amount,
+        "currency" => Role::Currency,
+        "company" => Role::Company,
+        "url" => Role::Url,
+        "status" => Role::Status,
+        _ => return None,
+    })
 }
 
 /// Where a source's value comes from.
@@ -349,6 +279,38 @@ pub fn step_sources(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_role_the_lexicon_names_is_a_role() {
+        for rule in &crate::lexicon::lexicon().field_roles {
+            assert!(
+                role_named(&rule.role).is_some(),
+                "unknown role {}",
+                rule.role
+            );
+        }
+        let words = |s: &str| s.split('_').map(str::to_owned).collect::<Vec<_>>();
+        let text = Kind::String(None);
+        assert_eq!(role_of(&words("patient_email"), &text), Role::Email);
+        assert_eq!(role_of(&words("first_name"), &text), Role::FirstName);
+        assert_eq!(
+            role_of(&words("starts_at"), &Kind::String(Some("date-time".into()))),
+            Role::Start
+        );
+        assert_eq!(
+            role_of(&words("date_of_birth"), &Kind::String(Some("date".into()))),
+            Role::BirthDate
+        );
+        assert_eq!(
+            role_of(&words("renews_at"), &Kind::String(Some("date".into()))),
+            Role::Date
+        );
+        assert_eq!(role_of(&words("mrn"), &text), Role::Id("identifier".into()));
+        assert_eq!(
+            role_of(&words("patient_id"), &text),
+            Role::Id("patient".into())
+        );
+    }
+
     use super::*;
 
     fn role(name: &str, t: FieldType) -> Role {
