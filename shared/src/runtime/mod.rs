@@ -7,7 +7,8 @@
 //! derived from the operation's response schema; live, the credentials are opened
 //! (audited) for this one step, the request is sent with retries, and the trace is
 //! masked with those credentials before it is stored. Then the next step is requested,
-//! or the run is finished and announced.
+//! or the run is finished and announced. A named target in the input ("the ENG team")
+//! is resolved to its id first ([`lookup`]): mocked in sandbox, looked up live.
 //!
 //! Credentials: each step opens the version current when it executes. A run in flight
 //! when credentials are rotated uses the new version from its next step on.
