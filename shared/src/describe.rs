@@ -264,17 +264,25 @@ impl Matcher {
             .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric()))
             .filter(|t| !t.is_empty())
             .collect();
+        // A misspelt catalog name is that provider, not an unknown product: checked last,
+        // on the few tokens that could be a name, and only against aliases of about the
+        // same length and first letter (the edit distance is the costly part).
+        let near_a_name = |lower: &str| {
+            let first = lower.as_bytes().first();
+            self.aliases.iter().any(|a| {
+                a.joined.len() >= 5
+                    && a.joined.as_bytes().first() == first
+                    && a.joined.len().abs_diff(lower.len()) <= 2
+                    && strsim::normalized_damerau_levenshtein(lower, &a.joined) >= 0.75
+            })
+        };
         for (pos, token) in tokens.iter().enumerate() {
-            let mut chars = token.chars();
-            let capital = chars.next().is_some_and(char::is_uppercase);
+            if token.len() < 3 || !token.chars().all(|c| c.is_alphanumeric()) {
+                continue;
+            }
+            let capital = token.chars().next().is_some_and(char::is_uppercase);
             let has_lower = token.chars().any(char::is_lowercase);
             let inner_capital = token.chars().skip(1).any(char::is_uppercase);
-            let lower = token.to_lowercase();
-            let left = pos > 0
-                && lexicon
-                    .leaving_words
-                    .iter()
-                    .any(|l| l.eq_ignore_ascii_case(tokens[pos - 1]));
             // First in the sentence, a name stands before "for" ("Jira for issues"),
             // whatever its case; elsewhere it is capitalized.
             let named_first = pos == 0
@@ -284,32 +292,23 @@ impl Matcher {
                         "for" | "integration" | "connection"
                     )
                 });
-            let near_a_name = self.aliases.iter().any(|a| {
-                a.joined.len() >= 5
-                    && strsim::normalized_damerau_levenshtein(&lower, &a.joined) >= 0.75
-            });
-            if near_a_name || lexicon.is_describe_stop_word(&lower) {
+            let shaped_like_a_name =
+                has_lower && (named_first || (capital && (pos > 0 || inner_capital)));
+            if !shaped_like_a_name {
                 continue;
             }
-            if named_first
-                && has_lower
-                && token.len() >= 3
-                && token.chars().all(|c| c.is_alphanumeric())
-                && !lexicon.is_ordinary_capital(&lower)
-                && !self.vocabulary.contains(&lower)
-                && !self.vocabulary.contains(&stem(&lower))
-            {
-                return Some((*token).to_owned());
-            }
-            if !capital
-                || left
-                || !has_lower
-                || token.len() < 3
-                || (pos == 0 && !inner_capital)
-                || !token.chars().all(|c| c.is_alphanumeric())
+            let left = pos > 0
+                && lexicon
+                    .leaving_words
+                    .iter()
+                    .any(|l| l.eq_ignore_ascii_case(tokens[pos - 1]));
+            let lower = token.to_lowercase();
+            if (left && !named_first)
+                || lexicon.is_describe_stop_word(&lower)
                 || lexicon.is_ordinary_capital(&lower)
                 || self.vocabulary.contains(&lower)
                 || self.vocabulary.contains(&stem(&lower))
+                || near_a_name(&lower)
             {
                 continue;
             }
