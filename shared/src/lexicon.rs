@@ -53,6 +53,9 @@ pub struct Lexicon {
     /// Roles of fields by the words of their names, first fit wins.
     pub field_roles: Vec<RoleRule>,
     pub identifier_words: Vec<String>,
+    /// created / deleted → the event words that mean it (others mean updated).
+    pub data_changes: BTreeMap<String, Vec<String>>,
+    pub clause_separators: Vec<String>,
     #[serde(skip)]
     folded: HashMap<String, String>,
     #[serde(skip)]
@@ -367,6 +370,7 @@ mod tests {
             ("back_references", &l.back_references),
             ("target_nouns", &l.target_nouns),
             ("identifier_words", &l.identifier_words),
+            ("clause_separators", &l.clause_separators),
         ];
         for (name, list) in lists {
             assert!(!list.is_empty(), "{name} is empty");

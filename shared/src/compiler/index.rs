@@ -192,11 +192,24 @@ impl Index {
     /// The words a provider's operations are asked for with (Custom HTTP: its endpoint names).
     pub fn vocabulary<'a>(&'a self, provider: &Provider) -> Cow<'a, BTreeSet<String>> {
         if provider.id == custom::ID {
+            // A declared endpoint says what it does by its name and its fields' names
+            // ("create referral" with patient_name, doctor_name).
             return Cow::Owned(
                 provider
                     .operations
                     .iter()
-                    .flat_map(|op| content(&words(&op.name.replace('_', " "))))
+                    .flat_map(|op| {
+                        let fields = op
+                            .input_schema
+                            .get("properties")
+                            .and_then(Value::as_object)
+                            .map(|p| p.keys().map(|k| k.replace('_', " ")).collect::<Vec<_>>())
+                            .unwrap_or_default();
+                        std::iter::once(op.name.replace('_', " "))
+                            .chain(fields)
+                            .flat_map(|t| content(&words(&t)))
+                            .collect::<Vec<_>>()
+                    })
                     .collect(),
             );
         }

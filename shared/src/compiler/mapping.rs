@@ -501,6 +501,16 @@ impl<'a> Builder<'a> {
         let slot_words: Vec<String> = path.iter().flat_map(|p| name_words(p)).collect();
         // The same name wins outright (`patient_email` into `patient_email`).
         let leaf = squash(path.last().map(String::as_str).unwrap_or_default());
+        // A phone number written out is the one to text or call.
+        if matches!(role, Role::Phone) && required {
+            if let Some(number) = self.plan.action.literals.iter().find_map(|l| match l {
+                Literal::Phone(n) => Some(n.clone()),
+                _ => None,
+            }) {
+                self.put(path, json!(number));
+                return true;
+            }
+        }
         // An address written after "to" is the recipient, whatever the trigger has.
         if matches!(role, Role::Email) && required {
             if let Some(address) = self
@@ -861,6 +871,86 @@ impl<'a> Builder<'a> {
 
     /// A title for a record (document, event, issue, page, deal): a title field if the
     /// trigger has one, else the label and a name.
+    /// "set <field> to <value>": the input of that name (or a field of an open object
+    /// of fields, Salesforce's `fields`) gets the value as written.
+    fn set_named_values(&mut self) {
+        let words = &self.plan.action.words;
+        let original = self.plan.original;
+        let lexicon = crate::lexicon::lexicon();
+        for (i, w) in words.iter().enumerate() {
+            if !matches!(w.as_str(), "set" | "change" | "mark") {
+                continue;
+            }
+            let Some(to) = words[i + 1..]
+                .iter()
+                .take(5)
+                .position(|x| x == "to")
+                .map(|p| i + 1 + p)
+            else {
+                continue;
+            };
+            let field: Vec<&String> = words[i + 1..to]
+                .iter()
+                .filter(|x| !lexicon.is_determiner(x))
+                .collect();
+            let written: Vec<&String> = original[i + 1..to]
+                .iter()
+                .filter(|x| !lexicon.is_determiner(&x.to_lowercase()))
+                .collect();
+            let value: Vec<&str> = original[to + 1..]
+                .iter()
+                .map(String::as_str)
+                .take_while(|x| {
+                    !matches!(
+                        x.to_lowercase().as_str(),
+                        "and" | "then" | "in" | "on" | "with" | "via" | "using" | "for" | "when"
+                    )
+                })
+                .collect();
+            if field.is_empty() || field.len() > 3 || value.is_empty() {
+                continue;
+            }
+            let name = squash(&field.iter().map(|s| s.as_str()).collect::<String>());
+            let value = value.join(" ");
+            let root = &self.plan.op.input_schema;
+            let mut leaves = Vec::new();
+            walk(root, root, &mut Vec::new(), true, 0, &mut leaves);
+            let mut open = Vec::new();
+            named_leaves(root, root, &mut Vec::new(), 0, &mut leaves, &mut open);
+            if let Some((path, leaf, _)) = leaves.iter().find(|(p, _, _)| {
+                p.last().is_some_and(|l| squash(l) == name) && !is_set(&self.mapping, p)
+            }) {
+                // Only a value of the input's type: "urgent" is no priority number.
+                let typed = match schema::kind(root, leaf) {
+                    Kind::Integer => value.parse::<i64>().ok().map(|n| json!(n)),
+                    Kind::Number => value.parse::<f64>().ok().map(|n| json!(n)),
+                    Kind::Boolean => None,
+                    _ => match leaf.get("enum").and_then(Value::as_array) {
+                        Some(choices) => choices
+                            .iter()
+                            .find(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case(&value)))
+                            .cloned(),
+                        None => Some(json!(value)),
+                    },
+                };
+                if let Some(typed) = typed {
+                    let path = path.clone();
+                    self.put(&path, typed);
+                }
+                return;
+            }
+            // An object of fields by API name: the name as written ("LeadSource").
+            if let (Some(parent), [one]) = (open.first(), written.as_slice()) {
+                let mut path = parent.clone();
+                path.push((*one).clone());
+                if !is_set(&self.mapping, &path) {
+                    self.put(&path, json!(value));
+                }
+                return;
+            }
+        }
+    }
+
     /// The trigger's fields the words name whole ("the customer name", "the referral
     /// notes", "the appointment time"), in the order they are said.
     fn named_fields(&self) -> Vec<&'a Source> {
@@ -912,11 +1002,13 @@ impl<'a> Builder<'a> {
         const TITLE_WORDS: &[&str] = &["title", "name", "subject", "summary", "heading"];
         let words = &self.plan.action.words;
         let filler = |w: &str| {
-            crate::lexicon::lexicon().is_determiner(w) || matches!(w, "with" | "by" | "as" | "it")
+            crate::lexicon::lexicon().is_determiner(w)
+                || matches!(w, "with" | "by" | "as" | "it" | "after")
         };
         let mut windows: Vec<Vec<&str>> = Vec::new();
         for (i, w) in words.iter().enumerate() {
             if w == "titled"
+                || (w == "named" && words.get(i + 1).is_some_and(|n| n == "after"))
                 || (w == "title"
                     && words
                         .get(i + 1)
@@ -1204,6 +1296,8 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
         super::shape::after(&mut b);
         return (b.mapping, b.problems);
     }
+    // "set its lifecycle stage to customer", "set StageName to Closed Won".
+    b.set_named_values();
     let root = &plan.op.input_schema;
     let mut slots = Vec::new();
     walk(root, root, &mut Vec::new(), true, 0, &mut slots);
@@ -1278,6 +1372,38 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
     }
     super::shape::after(&mut b);
     (b.mapping, b.problems)
+}
+
+/// Every leaf input, required or not (for a field the words name), and the objects
+/// open to fields by name (no declared properties).
+fn named_leaves<'s>(
+    root: &'s Value,
+    node: &'s Value,
+    prefix: &mut Vec<String>,
+    depth: usize,
+    out: &mut Vec<(Vec<String>, &'s Value, bool)>,
+    open: &mut Vec<Vec<String>>,
+) {
+    let node = schema::resolve(root, node);
+    let Some(properties) = node.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (name, s) in properties {
+        let resolved = schema::resolve(root, s);
+        prefix.push(name.clone());
+        let declared = resolved
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| !p.is_empty());
+        if declared && depth < 3 {
+            named_leaves(root, resolved, prefix, depth + 1, out, open);
+        } else if resolved.get("type").and_then(Value::as_str) == Some("object") {
+            open.push(prefix.clone());
+        } else {
+            out.push((prefix.clone(), resolved, false));
+        }
+        prefix.pop();
+    }
 }
 
 /// Leaf inputs: (path, schema, required). Inputs inside an optional structure are left

@@ -446,7 +446,15 @@ fn name_before(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
         let w = &words[start - 1];
         let written = original.get(start - 1)?;
         let capital = written.chars().next().is_some_and(char::is_uppercase);
-        if plain_word(b, w) || (start < pos && !capital) {
+        // A capitalized word is part of the name ("the Clinic IT team", "our Patient
+        // Feedback database") unless it is an article or the tool's own name; a
+        // lowercase one only right before the noun, and only if it is no plain word.
+        let stop = if capital {
+            crate::lexicon::lexicon().is_determiner(w) || own_name(b, w) || start == 1 && pos > 1
+        } else {
+            start < pos || plain_word(b, w)
+        };
+        if stop {
             break;
         }
         start -= 1;

@@ -36,6 +36,8 @@ pub enum Literal {
     Money(f64, Option<String>),
     /// A spreadsheet range in A1 notation: `Orders!A:E`, `Summary!A1:B20`, `A2:D`.
     Range(String),
+    /// A phone number in E.164 form (`+15550102299`).
+    Phone(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -254,6 +256,19 @@ pub fn extract(text: &str) -> Extracted {
                 blank(range, &mut blanked);
                 continue;
             }
+        }
+        if token.len() >= 9
+            && token.len() <= 16
+            && token.starts_with('+')
+            && token[1..].chars().all(|c| c.is_ascii_digit())
+            && !token[1..].starts_with('0')
+        {
+            literals.push(Spanned {
+                literal: Literal::Phone(token.to_owned()),
+                at: range.clone(),
+            });
+            blank(range, &mut blanked);
+            continue;
         }
         if is_a1_range(token) {
             literals.push(Spanned {
@@ -524,6 +539,23 @@ pub fn clauses(blanked: &str) -> Clauses {
                 trigger: Some(start + from..start + to),
                 action,
             };
+        }
+    }
+    // No cue word: "new lead form submission -> create ...", "Lead form submitted:
+    // create ...". The part before the separator is the trigger when it says an event.
+    for separator in &lexicon.clause_separators {
+        if let Some(pos) = body.find(separator.as_str()) {
+            let before = &body[..pos];
+            let says_event = super::trigger::event_end(before).is_some()
+                || before.split_whitespace().any(|w| w == "new");
+            if says_event && !before.trim().is_empty() && pos < 80 {
+                let after = pos + separator.len();
+                let skipped = body[after..].len() - body[after..].trim_start().len();
+                return Clauses {
+                    trigger: Some(start..start + pos),
+                    action: std::iter::once(start + after + skipped..end).collect(),
+                };
+            }
         }
     }
     Clauses {

@@ -141,7 +141,7 @@ pub fn parse(
         })
         .map(|c| c.len())
         .max()
-        .unwrap_or(1);
+        .unwrap_or(0);
     let clause_words: Vec<String> = all.into_iter().skip(skip).collect();
     let split: Vec<String> = words(clause).into_iter().collect();
     let original: Vec<String> = clause
@@ -376,12 +376,18 @@ fn data_change(
         return None;
     };
     let event_name = event.as_ref().map(|(e, _)| e.as_str()).unwrap_or("updated");
-    let mut change = match event_name {
-        "created" | "received" | "signed_up" | "submitted" | "registered" | "placed" | "booked" => {
-            Change::Created
-        }
-        "deleted" => Change::Deleted,
-        _ => Change::Updated,
+    let means = |change: &str| {
+        crate::lexicon::lexicon()
+            .data_changes
+            .get(change)
+            .is_some_and(|events| events.iter().any(|e| e == event_name))
+    };
+    let mut change = if means("created") {
+        Change::Created
+    } else if means("deleted") {
+        Change::Deleted
+    } else {
+        Change::Updated
     };
     if !entity.supports(change) {
         if entity.changes.len() == 1 {
@@ -472,7 +478,14 @@ fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<Fiel
             })
             .map(|(_, x)| x)
             .collect();
-        if value.is_empty() || j == i + 1 && w != "becomes" {
+        // "its status is updated (bounces, ...)": the event, not a status value.
+        let is_event = value.first().is_some_and(|v| {
+            crate::lexicon::lexicon()
+                .event_surfaces
+                .iter()
+                .any(|(surface, _)| surface.len() == 1 && surface[0] == *v)
+        });
+        if value.is_empty() || is_event || j == i + 1 && w != "becomes" {
             continue;
         }
         return vec![FieldCondition {
