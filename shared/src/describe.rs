@@ -258,6 +258,9 @@ impl Matcher {
     /// A product the words name that the catalog does not have: a capitalized word
     /// ("Zendesk", "DocuSign") that is no catalog name, phrase word or ordinary word.
     fn unknown_product(&self, text: &str) -> Option<String> {
+        let capital_word = |t: &str| {
+            t.chars().next().is_some_and(char::is_uppercase) && t.chars().any(char::is_lowercase)
+        };
         let lexicon = crate::lexicon::lexicon();
         let tokens: Vec<&str> = text
             .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"'))
@@ -285,12 +288,13 @@ impl Matcher {
             let inner_capital = token.chars().skip(1).any(char::is_uppercase);
             // First in the sentence, a name stands before "for" ("Jira for issues"),
             // whatever its case; elsewhere it is capitalized.
+            // ...or before a second capitalized word of its name ("Microsoft Teams").
             let named_first = pos == 0
                 && tokens.get(1).is_some_and(|n| {
                     matches!(
                         n.to_lowercase().as_str(),
-                        "for" | "integration" | "connection"
-                    )
+                        "for" | "to" | "integration" | "connection"
+                    ) || (capital_word(token) && capital_word(n))
                 });
             let shaped_like_a_name =
                 has_lower && (named_first || (capital && (pos > 0 || inner_capital)));
@@ -303,7 +307,13 @@ impl Matcher {
                     .iter()
                     .any(|l| l.eq_ignore_ascii_case(tokens[pos - 1]));
             let lower = token.to_lowercase();
+            // "Googel Sheets": the two words together may be a misspelt name.
+            let with_next = tokens
+                .get(pos + 1)
+                .map(|n| format!("{lower}{}", n.to_lowercase()))
+                .unwrap_or_default();
             if (left && !named_first)
+                || near_a_name(&with_next)
                 || lexicon.is_describe_stop_word(&lower)
                 || lexicon.is_ordinary_capital(&lower)
                 || self.vocabulary.contains(&lower)
