@@ -301,7 +301,7 @@ fn intake_entity() -> Value {
     json!({"name": "IntakeForm", "fields": {"patient_name": "string", "patient_email": "email", "appointment_at": "datetime"}})
 }
 
-async fn add(app: &TestApp, p: &str, token: &str, body: Value) {
+pub async fn add(app: &TestApp, p: &str, token: &str, body: Value) {
     let answer = app
         .call(
             Method::POST,
@@ -313,7 +313,7 @@ async fn add(app: &TestApp, p: &str, token: &str, body: Value) {
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
 }
 
-async fn add_postmark(app: &TestApp, p: &str, token: &str, name: &str) {
+pub async fn add_postmark(app: &TestApp, p: &str, token: &str, name: &str) {
     add(
         app,
         p,
@@ -337,7 +337,7 @@ async fn add_slack(app: &TestApp, p: &str, token: &str) {
     .await;
 }
 
-async fn compile_step(
+pub async fn compile_step(
     app: &TestApp,
     p: &str,
     token: &str,

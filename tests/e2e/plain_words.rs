@@ -32,21 +32,7 @@ fn required_from_prompt(fields: &Value) -> Map<String, Value> {
         .collect()
 }
 
-async fn compile(
-    app: &TestApp,
-    p: &str,
-    token: &str,
-    workflow: &str,
-    body: Value,
-) -> crate::api::Answer {
-    app.call(
-        Method::POST,
-        &format!("/projects/{p}/workflows/{workflow}/steps/compile"),
-        Some(token),
-        Some(body),
-    )
-    .await
-}
+use crate::compile::{add, add_postmark, compile_step as compile};
 
 #[tokio::test]
 async fn the_design_example_compiles_and_runs_on_an_integration_made_from_the_prompts_required_fields()
@@ -66,16 +52,14 @@ async fn the_design_example_compiles_and_runs_on_an_integration_made_from_the_pr
     let credentials = required_from_prompt(&prompt["credentials"]);
     let config = required_from_prompt(&prompt["config"]);
     assert!(config.contains_key("from_address"), "{prompt}");
-    let created = app
-        .call(
-            Method::POST,
-            &format!("/projects/{p}/integrations"),
-            Some(&token),
-            Some(json!({"name": described.body["suggested_name"], "provider": described.body["provider"],
-                        "credentials": credentials, "config": config})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    add(
+        &app,
+        &p,
+        &token,
+        json!({"name": described.body["suggested_name"], "provider": described.body["provider"],
+                        "credentials": credentials, "config": config}),
+    )
+    .await;
 
     let contract = compile(
         &app,
@@ -140,17 +124,15 @@ async fn the_design_example_compiles_and_runs_on_an_integration_made_from_the_pr
 async fn an_integration_stored_before_its_sender_was_required_is_told_which_config_to_patch() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
-    let created = app
-        .call(
-            Method::POST,
-            &format!("/projects/{p}/integrations"),
-            Some(&token),
-            Some(json!({"name": "clinic-mail", "provider": "postmark",
+    add(
+        &app,
+        &p,
+        &token,
+        json!({"name": "clinic-mail", "provider": "postmark",
                         "credentials": {"server_token": "00000000-0000-4000-8000-00000000c0de"},
-                        "config": {"from_address": "clinic@example.com"}})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+                        "config": {"from_address": "clinic@example.com"}}),
+    )
+    .await;
     // As it was stored when from_address was optional: no sender in its config.
     let key = Key::new(format!("P#{p}"), "I#clinic-mail");
     let store = &app.local.deps.store;
@@ -250,15 +232,7 @@ async fn a_linear_issue_goes_to_the_integrations_team_and_a_notion_page_to_its_d
                "credentials": {"integration_token": "ntn_000000000000000000000000000000000000000000000"},
                "config": {"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}}),
     ] {
-        let created = app
-            .call(
-                Method::POST,
-                &format!("/projects/{p}/integrations"),
-                Some(&token),
-                Some(body),
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        add(&app, &p, &token, body).await;
     }
     let bug = json!({"name": "BugReport", "fields": {"title": "string", "description": "string", "reporter_email": "email"}});
     for (step, words) in [
@@ -310,20 +284,6 @@ async fn a_linear_issue_goes_to_the_integrations_team_and_a_notion_page_to_its_d
         json!({"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}),
         "{notion}"
     );
-}
-
-async fn add_postmark(app: &TestApp, p: &str, token: &str, name: &str) {
-    let created = app
-        .call(
-            Method::POST,
-            &format!("/projects/{p}/integrations"),
-            Some(token),
-            Some(json!({"name": name, "provider": "postmark",
-                        "credentials": {"server_token": "00000000-0000-4000-8000-00000000c0de"},
-                        "config": {"from_address": "clinic@example.com"}})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
 }
 
 #[tokio::test]
@@ -516,17 +476,15 @@ async fn describe_knows_what_it_does_not_know() {
 const LINEAR_KEY: &str = "lin_api_c4n4ryc4n4ryc4n4ryc4n4ryc4n4ryc4n4ryc4n4";
 
 async fn add_linear(app: &TestApp, p: &str, token: &str) {
-    let created = app
-        .call(
-            Method::POST,
-            &format!("/projects/{p}/integrations"),
-            Some(token),
-            Some(json!({"name": "linear", "provider": "linear",
+    add(
+        app,
+        p,
+        token,
+        json!({"name": "linear", "provider": "linear",
                         "credentials": {"api_key": LINEAR_KEY},
-                        "config": {"team_id": "9cfb482a-81e3-4154-b5b9-2c805e70a02d"}})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+                        "config": {"team_id": "9cfb482a-81e3-4154-b5b9-2c805e70a02d"}}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -742,15 +700,7 @@ async fn a_database_and_a_calendar_named_in_the_words_become_lookups_and_the_int
                "credentials": {"client_id": "client", "client_secret": "secret", "refresh_token": "refresh"},
                "config": {"calendar_id": "primary"}}),
     ] {
-        let created = app
-            .call(
-                Method::POST,
-                &format!("/projects/{p}/integrations"),
-                Some(&token),
-                Some(body),
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        add(&app, &p, &token, body).await;
     }
     let appointment = json!({"name": "AppointmentRequest",
                              "fields": {"patient_name": "string", "patient_email": "email", "starts_at": "datetime"}});

@@ -502,23 +502,10 @@ impl<'a> Builder<'a> {
         // The same name wins outright (`patient_email` into `patient_email`).
         let leaf = squash(path.last().map(String::as_str).unwrap_or_default());
         // A phone number written out is the one to text or call.
-        if matches!(role, Role::Phone) && required {
-            if let Some(number) = self.plan.action.literals.iter().find_map(|l| match l {
-                Literal::Phone(n) => Some(n.clone()),
-                _ => None,
-            }) {
-                self.put(path, json!(number));
-                return true;
-            }
-        }
-        // An address written after "to" is the recipient, whatever the trigger has.
-        if matches!(role, Role::Email) && required {
-            if let Some(address) = self
-                .plan
-                .action
-                .email_after(&["to", "email", "cc", "notify"])
-            {
-                self.put(path, json!(address));
+        // (So is an address written after "to": the recipient, whatever the trigger has.)
+        if required {
+            if let Some(value) = self.written(role) {
+                self.put(path, value);
                 return true;
             }
         }
@@ -567,15 +554,9 @@ impl<'a> Builder<'a> {
                 return true;
             }
         }
-        if matches!(role, Role::Email) {
-            if let Some(address) = self
-                .plan
-                .action
-                .email_after(&["to", "email", "cc", "notify"])
-            {
-                self.put(path, json!(address));
-                return true;
-            }
+        if let Some(value) = self.written(role).filter(|_| matches!(role, Role::Email)) {
+            self.put(path, value);
+            return true;
         }
         let candidates = self.by_role(role, target, root, &slot_words);
         let hint = self.recipient;
@@ -602,6 +583,21 @@ impl<'a> Builder<'a> {
                 }
                 false
             }
+        }
+    }
+
+    /// A recipient written out in the words: a phone number, or an address after "to".
+    fn written(&self, role: &Role) -> Option<Value> {
+        let action = self.plan.action;
+        match role {
+            Role::Phone => action.literals.iter().find_map(|l| match l {
+                Literal::Phone(n) => Some(json!(n)),
+                _ => None,
+            }),
+            Role::Email => action
+                .email_after(&["to", "email", "cc", "notify"])
+                .map(|a| json!(a)),
+            _ => None,
         }
     }
 
