@@ -157,6 +157,16 @@ async fn an_integration_stored_before_its_sender_was_required_is_told_which_conf
         "it still reads: {}",
         listed.body
     );
+    // It still takes other config changes without the field it predates.
+    let other = app
+        .call(
+            Method::PATCH,
+            &format!("/projects/{p}/integrations/clinic-mail"),
+            Some(&token),
+            Some(json!({"config": {"message_stream": "outbound"}})),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.body);
 
     let refused = compile(
         &app,

@@ -31,7 +31,8 @@ pub use check::{
 pub use model::*;
 pub use template::{Placeholder, Source, placeholders};
 pub use values::{
-    applies, check_config, check_credentials, check_value, check_values, required_credentials,
+    applies, check_config, check_config_keeping, check_credentials, check_value, check_values,
+    required_credentials,
 };
 
 /// All providers, parsed once.

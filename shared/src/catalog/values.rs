@@ -164,6 +164,17 @@ pub fn check_config(
     provider: &Provider,
     config: &Map<String, Value>,
 ) -> Result<Map<String, Value>, Vec<InvalidValue>> {
+    check_config_keeping(provider, config, &[])
+}
+
+/// As [`check_config`], for a change to a stored config: a field that became required
+/// after the integration was stored (`unset_before`) may stay unset, so an older
+/// integration keeps taking other changes; a compile that needs it says so.
+pub fn check_config_keeping(
+    provider: &Provider,
+    config: &Map<String, Value>,
+    unset_before: &[String],
+) -> Result<Map<String, Value>, Vec<InvalidValue>> {
     let mut problems = Vec::new();
     let mut checked_config = Map::new();
     let known_config: BTreeMap<&str, &Field> = provider
@@ -203,7 +214,7 @@ pub fn check_config(
             Some(Value::Null) | None => {
                 if let Some(default) = &field.default {
                     checked_config.insert(field.name.clone(), Value::String(default.clone()));
-                } else if field.required {
+                } else if field.required && !unset_before.contains(&field.name) {
                     problems.push(InvalidValue::new(
                         format!("config.{}", field.name),
                         format!("is required ({})", field.label),

@@ -15,7 +15,9 @@ use serde_json::{Map, Value, json};
 
 use super::integrations::{publish, vault_error};
 use super::{ApiError, ApiJson, AppState, FieldError, auth};
-use crate::catalog::{Provider, check_config, check_credentials, custom, required_credentials};
+use crate::catalog::{
+    Provider, check_config_keeping, check_credentials, custom, required_credentials,
+};
 use crate::domain::{
     AuditPurpose, AuditRecord, Integration, IntegrationChanged, IntegrationName, IntegrationView,
     ProjectId, keys,
@@ -180,9 +182,17 @@ pub async fn update_config(
         (provider, merged)
     } else {
         let provider = provider_of(before.name.as_str(), &before.provider, &before.config)?;
-        let config = check_config(&provider, &merged).map_err(|problems| {
-            ApiError::Invalid(problems.into_iter().map(FieldError::from).collect())
-        })?;
+        // Required fields the stored config never had (it predates them) may stay unset.
+        let unset_before: Vec<String> = provider
+            .config
+            .iter()
+            .filter(|f| before.config.get(&f.name).is_none_or(Value::is_null))
+            .map(|f| f.name.clone())
+            .collect();
+        let config =
+            check_config_keeping(&provider, &merged, &unset_before).map_err(|problems| {
+                ApiError::Invalid(problems.into_iter().map(FieldError::from).collect())
+            })?;
         (provider, config)
     };
     let check_against = if before.provider == custom::ID {
