@@ -17,6 +17,9 @@ pub struct TriggerCues {
     pub leading: Vec<String>,
     pub trailing: Vec<String>,
     pub fuzzy: Vec<String>,
+    /// Inside an action, opening a trigger that runs to its event word ("log every
+    /// intake form submission as a row").
+    pub inner: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -354,6 +357,7 @@ mod tests {
             ("trigger_cues.leading", &l.trigger_cues.leading),
             ("trigger_cues.trailing", &l.trigger_cues.trailing),
             ("trigger_cues.fuzzy", &l.trigger_cues.fuzzy),
+            ("trigger_cues.inner", &l.trigger_cues.inner),
             ("particles", &l.particles),
             ("auxiliaries", &l.auxiliaries),
             ("form_nouns", &l.form_nouns),

@@ -1048,7 +1048,16 @@ impl<'a> Builder<'a> {
                     (hits, own.len(), s)
                 })
                 .filter(|(hits, len, _)| *hits > 0 && (*hits == *len || *hits >= 2))
-                .max_by_key(|(hits, len, _)| (*hits, usize::MAX - len))
+                // A top-level field over a nested one of the same name ("text" over
+                // "message.text"), then the most words said.
+                .max_by_key(|(hits, len, s)| {
+                    (
+                        *hits == *len,
+                        !s.name.contains('.'),
+                        *hits,
+                        usize::MAX - len,
+                    )
+                })
                 .map(|(_, _, s)| s)
         })
     }

@@ -470,11 +470,20 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         // do something; and the words to match operations on (with the ordinary nouns of
         // names: "the clinic calendar" asks for a calendar).
         let said = resolve::op_words(&plain, &mentions, index, false);
-        let op_words = resolve::with_referent(
+        let mut op_words = resolve::with_referent(
             &resolve::op_words(&plain, &mentions, index, true),
             &plain,
             &referent,
         );
+        // "using the visit's patient id": the trigger's own name says where a value
+        // comes from, not what to do.
+        if let Some(name) = request.entity.as_ref().map(|e| e.name.as_str()) {
+            for word in text::name_words(name) {
+                if action_text.to_lowercase().contains(&format!("{word}'s")) {
+                    op_words.remove(&text::stem(&word));
+                }
+            }
+        }
         let earlier_names: Vec<String> =
             earlier.iter().map(|c| c.integration.to_string()).collect();
         let Some(resolved) = resolve::resolve(

@@ -292,7 +292,11 @@ pub fn resolve(
                 .iter()
                 .any(|w| gwords.contains(w) && !named_words.contains(w));
             // One matching word ("team") is not enough to say what was asked for.
+            // A Custom HTTP endpoint's terse name ("create ticket") is the user's own
+            // word for what it does: when it fits, it is not overruled.
+            let own_api_fits = provider == crate::catalog::custom::ID && named_best >= PICK;
             if distinctive
+                && !own_api_fits
                 && *count >= 2
                 && gp != provider
                 && *g >= 0.6

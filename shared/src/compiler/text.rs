@@ -541,6 +541,30 @@ pub fn clauses(blanked: &str) -> Clauses {
             };
         }
     }
+    // A trigger inside the action: "log every intake form submission as a row",
+    // "put every confirmed appointment request on the calendar", "log each refund that
+    // gets created to the sheet". The clause runs to its event word; the rest is action.
+    for cue in &lexicon.trigger_cues.inner {
+        let cue = format!(" {cue} ");
+        let Some(pos) = body.find(&cue) else {
+            continue;
+        };
+        let from = pos + 1;
+        let rest = &body[from..];
+        let clause = rest.split([',', ';', '.']).next().unwrap_or_default();
+        let Some(event_end) = super::trigger::event_end(clause) else {
+            continue;
+        };
+        let to = from + event_end;
+        let mut action: Vec<Range<usize>> = std::iter::once(start..start + pos).collect();
+        if to < body.len() {
+            action.push(start + to..end);
+        }
+        return Clauses {
+            trigger: Some(start + from..start + to),
+            action,
+        };
+    }
     // No cue word: "new lead form submission -> create ...", "Lead form submitted:
     // create ...". The part before the separator is the trigger when it says an event.
     for separator in &lexicon.clause_separators {

@@ -242,9 +242,21 @@ fn entity_in<'a>(split: &[String], entities: &'a [WebhookEntity]) -> Option<&'a 
     for entity in entities {
         for (pos, w) in split.iter().enumerate() {
             let names = entity_synonyms(&entity.entity_type);
-            if w == &entity.entity_type || names.contains(w) {
+            // A misspelt name of five letters or more counts, after every right one
+            // ("isssue").
+            let misspelt = w.len() >= 5
+                && names
+                    .iter()
+                    .any(|n| n.len() >= 5 && strsim::damerau_levenshtein(n, w) == 1);
+            if w == &entity.entity_type || names.contains(w) || misspelt {
                 let exact = w == &entity.entity_type || names.first() == Some(w);
-                let rank = if exact { pos } else { pos + 1000 };
+                let rank = if exact {
+                    pos
+                } else if misspelt && !names.contains(w) {
+                    pos + 2000
+                } else {
+                    pos + 1000
+                };
                 if best.is_none_or(|(r, _)| rank < r) {
                     best = Some((rank, entity));
                 }
