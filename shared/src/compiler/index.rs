@@ -238,6 +238,11 @@ impl Index {
         op: &Operation,
         text: &BTreeSet<String>,
     ) -> (f64, f64, usize) {
+        // An operation only the runtime calls (a named target's lookup) is never what
+        // the words ask for.
+        if provider.lookups.values().any(|l| l.operation == op.id) {
+            return (0.0, 0.0, 0);
+        }
         let computed;
         let stored = self
             .phrases

@@ -479,8 +479,20 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         // comes from, not what to do.
         if let Some(name) = request.entity.as_ref().map(|e| e.name.as_str()) {
             for word in text::name_words(name) {
-                if action_text.to_lowercase().contains(&format!("{word}'s")) {
-                    op_words.remove(&text::stem(&word));
+                // Only when the word says nothing else: "the bug's title" in "create
+                // a Linear issue" still leaves "issue" asked for.
+                let lower = action_text.to_lowercase();
+                let stem = text::stem(&word);
+                let tokens: Vec<&str> = lower
+                    .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                let possessive = tokens.iter().any(|t| *t == format!("{word}'s"));
+                let otherwise = tokens
+                    .iter()
+                    .any(|t| !t.ends_with("'s") && text::stem(t) == stem);
+                if possessive && !otherwise {
+                    op_words.remove(&stem);
                 }
             }
         }

@@ -445,7 +445,11 @@ fn name_before(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
     while start > 0 {
         let w = &words[start - 1];
         let written = original.get(start - 1)?;
-        let capital = written.chars().next().is_some_and(char::is_uppercase);
+        // A number within a name counts as capitalized ("Physio Room 2").
+        let capital = written
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit());
         // A capitalized word is part of the name ("the Clinic IT team", "our Patient
         // Feedback database") unless it is an article or the tool's own name; a
         // lowercase one only right before the noun, and only if it is no plain word.

@@ -541,6 +541,34 @@ pub fn clauses(blanked: &str) -> Clauses {
             };
         }
     }
+    // A misspelt cue in the middle ("... with mailgun whenevr an invoice is created"):
+    // a word of five letters or more one edit from a cue word, before an event.
+    let mut offset = 0;
+    for token in body.split(' ') {
+        let at = offset;
+        offset += token.len() + 1;
+        if at == 0 || token.len() < 5 {
+            continue;
+        }
+        let misspelt = lexicon.trigger_cues.fuzzy.iter().any(|cue| {
+            cue.len() >= 5 && cue != token && strsim::damerau_levenshtein(cue, token) == 1
+        });
+        let rest = &body[(at + token.len()).min(body.len())..];
+        if misspelt && super::trigger::event_end(rest).is_some() {
+            let to = body[at..]
+                .find(['.', ';', '!'])
+                .map(|p| at + p)
+                .unwrap_or(body.len());
+            let mut action: Vec<Range<usize>> = std::iter::once(start..start + at).collect();
+            if to < body.len() {
+                action.push(start + to + 1..end);
+            }
+            return Clauses {
+                trigger: Some(start + at..start + to),
+                action,
+            };
+        }
+    }
     // A trigger inside the action: "log every intake form submission as a row",
     // "put every confirmed appointment request on the calendar", "log each refund that
     // gets created to the sheet". The clause runs to its event word; the rest is action.

@@ -33,6 +33,22 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
             }
         }
     }
+    // "a signup is created": the participle after a helping verb says the event, before
+    // a noun that is also an event word.
+    if let Some((start, _, _)) = &best {
+        for i in (start + 1)..words.len() {
+            if !lexicon.is_auxiliary(&words[i - 1]) {
+                continue;
+            }
+            if let Some((_, event)) = lexicon
+                .event_surfaces
+                .iter()
+                .find(|(parts, _)| parts.len() == 1 && parts[0] == words[i])
+            {
+                return Some((event.clone(), i + 1));
+            }
+        }
+    }
     if let Some((_, event, end)) = best {
         return Some((event, end));
     }
