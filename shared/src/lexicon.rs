@@ -231,6 +231,15 @@ impl Lexicon {
             .map(|(name, group)| (name.as_str(), group.as_slice()))
     }
 
+    /// The word positions covered by "the previous step", "created earlier" and the
+    /// other back references.
+    pub fn back_reference_positions(&self, words: &[String]) -> std::collections::BTreeSet<usize> {
+        self.back_references
+            .iter()
+            .flat_map(|phrase| phrase_positions(phrase, words))
+            .collect()
+    }
+
     /// Whether a capitalized word is an ordinary one, not a product's name.
     pub fn is_ordinary_capital(&self, lower: &str) -> bool {
         self.ordinary.contains(lower)
@@ -331,6 +340,17 @@ impl Lexicon {
             format!("{base}ed")
         })
     }
+}
+
+/// The positions of every occurrence of a phrase (words separated by spaces).
+pub fn phrase_positions(phrase: &str, words: &[String]) -> Vec<usize> {
+    let parts: Vec<&str> = phrase.split(' ').collect();
+    words
+        .windows(parts.len())
+        .enumerate()
+        .filter(|(_, w)| w.iter().zip(&parts).all(|(a, b)| a == b))
+        .flat_map(|(start, _)| start..start + parts.len())
+        .collect()
 }
 
 /// The embedded lexicon, parsed once.

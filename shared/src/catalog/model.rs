@@ -589,6 +589,10 @@ pub struct Lookup {
     pub id: String,
 }
 
+/// An id standing in for a named target's until a run looks it up: the input is
+/// checked against its schema with it (a UUID's form, which fits any id field).
+pub const NAMED_TARGET_PLACEHOLDER: &str = "00000000-0000-4000-8000-000000000000";
+
 /// A named target in a contract's input mapping: `{"lookup": "team", "name": "ENG"}`.
 pub fn named_target(value: &Value) -> Option<(&str, &str)> {
     let object = value.as_object()?;

@@ -380,7 +380,7 @@ fn sample_value(
         // knows it.
         Value::Object(_) if crate::catalog::named_target(value).is_some() => {
             templated.insert(pointer.to_owned());
-            Value::String("00000000-0000-4000-8000-000000000000".into())
+            Value::String(crate::catalog::NAMED_TARGET_PLACEHOLDER.into())
         }
         Value::Object(map) => Value::Object(
             map.iter()

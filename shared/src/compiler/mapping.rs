@@ -910,7 +910,6 @@ impl<'a> Builder<'a> {
             let value = value.join(" ");
             let root = &self.plan.op.input_schema;
             let mut leaves = Vec::new();
-            walk(root, root, &mut Vec::new(), true, 0, &mut leaves);
             let mut open = Vec::new();
             named_leaves(root, root, &mut Vec::new(), 0, &mut leaves, &mut open);
             if let Some((path, leaf, _)) = leaves.iter().find(|(p, _, _)| {
@@ -1240,13 +1239,9 @@ pub fn mentioned_outputs<'a>(plan: &Plan<'a>) -> Vec<&'a Source> {
     };
     let last = steps.iter().copied().max();
     let lexicon = crate::lexicon::lexicon();
-    let back = lexicon.back_references.iter().any(|phrase| {
-        let parts: Vec<&str> = phrase.split(' ').collect();
-        plan.action
-            .words
-            .windows(parts.len())
-            .any(|w| w.iter().zip(&parts).all(|(a, b)| a == b))
-    });
+    let back = !lexicon
+        .back_reference_positions(&plan.action.words)
+        .is_empty();
     for step in steps {
         // Only a step the words point at: by its integration's or provider's name, as
         // "step n", or the last one as "the previous step", "created earlier".

@@ -445,15 +445,9 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         let mut mentions = refs::mentions(&plain, &original, ws.integrations, index, &known);
         // "into the document created earlier", no integration named: the step before's.
         if mentions.is_empty() && mentions.unknown.is_empty() {
-            let back = crate::lexicon::lexicon()
-                .back_references
-                .iter()
-                .any(|phrase| {
-                    let parts: Vec<&str> = phrase.split(' ').collect();
-                    plain
-                        .windows(parts.len())
-                        .any(|w| w.iter().zip(&parts).all(|(a, b)| a == b))
-                });
+            let back = !crate::lexicon::lexicon()
+                .back_reference_positions(&plain)
+                .is_empty();
             let previous = earlier
                 .iter()
                 .max_by_key(|c| c.step)

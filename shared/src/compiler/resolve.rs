@@ -30,15 +30,7 @@ pub fn op_words(
 ) -> BTreeSet<String> {
     // "the document created earlier" points back at a step; "created" there asks for
     // nothing.
-    let mut backward = BTreeSet::new();
-    for phrase in &crate::lexicon::lexicon().back_references {
-        let parts: Vec<&str> = phrase.split(' ').collect();
-        for (start, w) in plain.windows(parts.len()).enumerate() {
-            if w.iter().zip(&parts).all(|(a, b)| a == b) {
-                backward.extend(start..start + parts.len());
-            }
-        }
-    }
+    let backward = crate::lexicon::lexicon().back_reference_positions(plain);
     let mut kept = Vec::new();
     for (pos, w) in plain.iter().enumerate() {
         if backward.contains(&pos) {

@@ -96,15 +96,10 @@ fn applies(b: &Builder<'_>, hint: &InputHint, kind: Option<&str>) -> bool {
 
 /// Whether the action says these words (one word, or several in a row).
 fn has_words(b: &Builder<'_>, phrase: &str) -> bool {
-    let parts: Vec<&str> = phrase.split(' ').collect();
-    if parts.len() == 1 {
+    if !phrase.contains(' ') {
         return b.plan.action.has(phrase);
     }
-    b.plan
-        .action
-        .words
-        .windows(parts.len())
-        .any(|w| w.iter().zip(&parts).all(|(a, b)| a == b))
+    !crate::lexicon::phrase_positions(phrase, &b.plan.action.words).is_empty()
 }
 
 fn split(path: &str) -> Vec<String> {

@@ -432,6 +432,24 @@ pub struct Clauses {
     pub action: Vec<Range<usize>>,
 }
 
+/// A trigger clause in the middle of `body` (which starts at `start` of the
+/// instruction): the action before it (up to `action_end`), the clause from `from` to the
+/// end of its sentence, and whatever follows that sentence.
+fn trailing(body: &str, start: usize, end: usize, action_end: usize, from: usize) -> Clauses {
+    let to = body[from..]
+        .find(['.', ';', '!'])
+        .map(|p| from + p)
+        .unwrap_or(body.len());
+    let mut action: Vec<Range<usize>> = std::iter::once(start..start + action_end).collect();
+    if to < body.len() {
+        action.push(start + to + 1..end);
+    }
+    Clauses {
+        trigger: Some(start + from..start + to),
+        action,
+    }
+}
+
 /// Splits the (blanked) instruction into its trigger clause and its action.
 /// "When X happens, do Y", "Do Y when X happens", "On X, do Y".
 pub fn clauses(blanked: &str) -> Clauses {
@@ -526,19 +544,7 @@ pub fn clauses(blanked: &str) -> Clauses {
             {
                 continue;
             }
-            let from = pos + 1;
-            let to = body[from..]
-                .find(['.', ';', '!'])
-                .map(|p| from + p)
-                .unwrap_or(body.len());
-            let mut action: Vec<Range<usize>> = std::iter::once(start..start + pos).collect();
-            if to < body.len() {
-                action.push(start + to + 1..end);
-            }
-            return Clauses {
-                trigger: Some(start + from..start + to),
-                action,
-            };
+            return trailing(body, start, end, pos, pos + 1);
         }
     }
     // A misspelt cue in the middle ("... with mailgun whenevr an invoice is created"):
@@ -555,18 +561,7 @@ pub fn clauses(blanked: &str) -> Clauses {
         });
         let rest = &body[(at + token.len()).min(body.len())..];
         if misspelt && super::trigger::event_end(rest).is_some() {
-            let to = body[at..]
-                .find(['.', ';', '!'])
-                .map(|p| at + p)
-                .unwrap_or(body.len());
-            let mut action: Vec<Range<usize>> = std::iter::once(start..start + at).collect();
-            if to < body.len() {
-                action.push(start + to + 1..end);
-            }
-            return Clauses {
-                trigger: Some(start + at..start + to),
-                action,
-            };
+            return trailing(body, start, end, at, at);
         }
     }
     // A trigger inside the action: "log every intake form submission as a row",

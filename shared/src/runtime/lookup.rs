@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use super::{live, request};
-use crate::catalog::{Lookup, Provider, named_target};
+use crate::catalog::{Lookup, NAMED_TARGET_PLACEHOLDER as PLACEHOLDER, Provider, named_target};
 use crate::domain::{Integration, ProjectId};
 use crate::ports::{Deps, Edge};
 use crate::redact::Redactor;
@@ -30,8 +30,6 @@ use crate::vault::Credentials;
 const CACHE_LIMIT: usize = 10_000;
 /// Names listed when nothing matches.
 const LISTED: usize = 10;
-/// A placeholder id, for validating an input before its ids are known.
-const PLACEHOLDER: &str = "00000000-0000-4000-8000-000000000000";
 
 /// A named target in an input: where it is, its kind and the name looked for.
 #[derive(Debug, Clone, PartialEq)]
