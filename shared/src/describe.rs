@@ -279,7 +279,20 @@ impl Matcher {
                     && strsim::normalized_damerau_levenshtein(lower, &a.joined) >= 0.75
             })
         };
+        let owned: Vec<String> = tokens.iter().map(|t| (*t).to_owned()).collect();
         for (pos, token) in tokens.iter().enumerate() {
+            // A product the lexicon knows the catalog lacks, in any case, unless the
+            // words leave it ("move our lists off Mailchimp to ...").
+            if let Some((name, _)) = lexicon.other_product_at(&owned, pos) {
+                let left = pos > 0
+                    && lexicon
+                        .leaving_words
+                        .iter()
+                        .any(|l| l.eq_ignore_ascii_case(tokens[pos - 1]));
+                if !left {
+                    return Some(name);
+                }
+            }
             if token.len() < 3 || !token.chars().all(|c| c.is_alphanumeric()) {
                 continue;
             }

@@ -36,6 +36,11 @@ pub struct Lexicon {
     pub ordinary_capitals: Vec<String>,
     pub false_friends: Vec<String>,
     pub leaving_words: Vec<String>,
+    /// Products the catalog lacks, named in any case ("mailchimp", "google drive").
+    pub other_products: Vec<String>,
+    /// Products the catalog lacks whose names are also ordinary words: only
+    /// capitalized, and not first in a sentence ("Zoom", "Square").
+    pub other_products_capitalized: Vec<String>,
     pub custom_api_cues: Vec<String>,
     pub stop_words: Vec<String>,
     pub describe_stop_words: Vec<String>,
@@ -70,6 +75,10 @@ pub struct Lexicon {
     pub event_surfaces: Vec<(Vec<String>, String)>,
     #[serde(skip)]
     ordinary: HashSet<String>,
+    /// `other_products` and `other_products_capitalized` split into words, with
+    /// whether the name must be capitalized.
+    #[serde(skip)]
+    products: Vec<(Vec<String>, bool)>,
 }
 
 /// One rule of `field_roles`: the role, and what makes a field's name fit it.
@@ -149,6 +158,24 @@ impl Lexicon {
             })
             .collect();
         lexicon.ordinary = lexicon.ordinary_capitals.iter().cloned().collect();
+        let split = |name: &String| -> Vec<String> {
+            name.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect()
+        };
+        lexicon.products = lexicon
+            .other_products
+            .iter()
+            .map(|p| (split(p), false))
+            .chain(
+                lexicon
+                    .other_products_capitalized
+                    .iter()
+                    .map(|p| (split(p), true)),
+            )
+            .filter(|(words, _)| !words.is_empty())
+            .collect();
         lexicon.folded = lexicon
             .synonyms
             .iter()
@@ -238,6 +265,23 @@ impl Lexicon {
             .iter()
             .flat_map(|phrase| phrase_positions(phrase, words))
             .collect()
+    }
+
+    /// A product the catalog lacks named at word `pos` of `original` (words as written):
+    /// its name as written and how many words it spans. A name only capitalized counts
+    /// when it is not the sentence's first word ("Zoom" in "set up a Zoom call", not
+    /// "Close the ticket").
+    pub fn other_product_at(&self, original: &[String], pos: usize) -> Option<(String, usize)> {
+        self.products.iter().find_map(|(words, capital)| {
+            let span = original.get(pos..pos + words.len())?;
+            let fits = span.iter().zip(words).all(|(w, p)| w.to_lowercase() == *p);
+            let shaped = !capital
+                || (pos > 0
+                    && span
+                        .iter()
+                        .all(|w| w.chars().next().is_some_and(char::is_uppercase)));
+            (fits && shaped).then(|| (span.join(" "), words.len()))
+        })
     }
 
     /// Whether a capitalized word is an ordinary one, not a product's name.
@@ -385,6 +429,7 @@ mod tests {
             ("ordinary_capitals", &l.ordinary_capitals),
             ("false_friends", &l.false_friends),
             ("leaving_words", &l.leaving_words),
+            ("other_products", &l.other_products),
             ("custom_api_cues", &l.custom_api_cues),
             ("stop_words", &l.stop_words),
             ("describe_stop_words", &l.describe_stop_words),
@@ -456,5 +501,30 @@ mod tests {
         );
         assert_eq!(l.participle("status"), None, "not a verb");
         assert_eq!(l.participle("Leaves"), None);
+    }
+
+    #[test]
+    fn products_the_catalog_lacks_are_found_by_their_names_and_shape() {
+        let l = lexicon();
+        let words = |t: &str| t.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let s = words("add them to our mailchimp audience");
+        assert_eq!(l.other_product_at(&s, 4), Some(("mailchimp".to_owned(), 1)));
+        let s = words("post it in Microsoft Teams");
+        assert_eq!(
+            l.other_product_at(&s, 3),
+            Some(("Microsoft Teams".to_owned(), 2))
+        );
+        // Ordinary words are products only capitalized and not first.
+        let s = words("set up a Zoom call");
+        assert_eq!(l.other_product_at(&s, 3), Some(("Zoom".to_owned(), 1)));
+        assert_eq!(l.other_product_at(&words("zoom in on the chart"), 0), None);
+        assert_eq!(l.other_product_at(&words("Square the numbers"), 0), None);
+        assert_eq!(l.other_product_at(&words("a square table"), 1), None);
+        for name in &l.other_products_capitalized {
+            assert!(
+                name.starts_with(char::is_uppercase),
+                "{name} is not capitalized"
+            );
+        }
     }
 }

@@ -910,3 +910,28 @@ fn held_out_instructions_are_reported_separately() {
     assert!(total >= 20, "the held-out set has {total} instructions");
     assert!(share >= 0.6, "held-out accuracy {:.1} %", share * 100.0);
 }
+
+/// A developer's probe, not a check: compiles the sentence in `STUDIO_TRY` (with the
+/// blind fixture's entity named in `STUDIO_TRY_ENTITY`, and earlier steps in
+/// `STUDIO_TRY_EARLIER`, separated by `|`) and prints the contract or the problems.
+/// `STUDIO_TRY='...' cargo test -p studio-tests --test e2e -- try_a_sentence --ignored --nocapture`
+#[test]
+#[ignore = "a probe run by hand"]
+fn try_a_sentence() {
+    let set = labelled("blind/fixture.json");
+    let text = std::env::var("STUDIO_TRY").unwrap_or_default();
+    let entity = std::env::var("STUDIO_TRY_ENTITY").map_or(Value::Null, Value::String);
+    let earlier: Vec<Value> = std::env::var("STUDIO_TRY_EARLIER")
+        .map(|e| {
+            e.split('|')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Value::String(s.trim().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let case = serde_json::json!({"instruction": text, "entity": entity, "earlier": earlier});
+    match run_case(&set, &case) {
+        Ok(c) => println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default()),
+        Err(p) => println!("{p:#?}"),
+    }
+}

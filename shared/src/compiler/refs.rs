@@ -162,8 +162,25 @@ pub fn mentions(
     // 3. Names of tools the project does not have: a capitalized word after "to", "in",
     //    "with", "a"... ("create a Jira ticket", "add them to Mailchimp"), or any word
     //    before "integration" that is not a known name.
+    let lexicon = crate::lexicon::lexicon();
     for (pos, w) in original.iter().enumerate() {
-        if found.name_positions.contains(&pos) || pos == 0 {
+        if found.name_positions.contains(&pos) {
+            continue;
+        }
+        // A product the lexicon knows the catalog lacks, unless the words leave it
+        // ("copy the contacts from Mailchimp").
+        if let Some((name, _)) = lexicon.other_product_at(original, pos) {
+            let left = pos > 0
+                && lexicon
+                    .leaving_words
+                    .iter()
+                    .any(|l| l.eq_ignore_ascii_case(&original[pos - 1]));
+            if !left && !found.unknown.contains(&name) {
+                found.unknown.push(name);
+            }
+            continue;
+        }
+        if pos == 0 {
             continue;
         }
         let lower = w.to_lowercase();
@@ -194,7 +211,6 @@ pub fn mentions(
         let before_integration = matches!(after.as_str(), "integration" | "connection" | "account");
         // "the Front Desk calendar": a name inside a tool, not a tool. A capitalized
         // target noun is part of a product's name ("Microsoft Teams channel").
-        let lexicon = crate::lexicon::lexicon();
         let is_target = |w: &String| lexicon.target_nouns.contains(&w.to_lowercase());
         let capitalized = |w: &String| w.chars().next().is_some_and(char::is_uppercase);
         let run: Vec<&String> = std::iter::once(w)
