@@ -54,6 +54,8 @@ pub struct Lexicon {
     pub must_offer_verbs: BTreeMap<String, Vec<String>>,
     /// Words before a step's verb that are not it ("then", "please", "finally").
     pub lead_ins: Vec<String>,
+    /// Verbs that open a step: where a trigger clause with no comma ends.
+    pub step_verbs: Vec<String>,
     /// Words that point at the step before ("the previous step", "created earlier").
     pub back_references: Vec<String>,
     /// Nouns a name before them belongs to ("the Front Desk calendar").
@@ -275,11 +277,12 @@ impl Lexicon {
         self.products.iter().find_map(|(words, capital)| {
             let span = original.get(pos..pos + words.len())?;
             let fits = span.iter().zip(words).all(|(w, p)| w.to_lowercase() == *p);
+            let capitalized = |w: &String| w.chars().next().is_some_and(char::is_uppercase);
+            // ...and the whole capitalized run: "the Front Desk calendar" is no Front.
             let shaped = !capital
                 || (pos > 0
-                    && span
-                        .iter()
-                        .all(|w| w.chars().next().is_some_and(char::is_uppercase)));
+                    && span.iter().all(capitalized)
+                    && !original.get(pos + words.len()).is_some_and(capitalized));
             (fits && shaped).then(|| (span.join(" "), words.len()))
         })
     }
@@ -436,6 +439,7 @@ mod tests {
             ("compile_stop_words", &l.compile_stop_words),
             ("generic_name_words", &l.generic_name_words),
             ("lead_ins", &l.lead_ins),
+            ("step_verbs", &l.step_verbs),
             ("back_references", &l.back_references),
             ("target_nouns", &l.target_nouns),
             ("identifier_words", &l.identifier_words),
@@ -517,6 +521,10 @@ mod tests {
         // Ordinary words are products only capitalized and not first.
         let s = words("set up a Zoom call");
         assert_eq!(l.other_product_at(&s, 3), Some(("Zoom".to_owned(), 1)));
+        assert_eq!(
+            l.other_product_at(&words("put it on the Front Desk calendar"), 4),
+            None
+        );
         assert_eq!(l.other_product_at(&words("zoom in on the chart"), 0), None);
         assert_eq!(l.other_product_at(&words("Square the numbers"), 0), None);
         assert_eq!(l.other_product_at(&words("a square table"), 1), None);

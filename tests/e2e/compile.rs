@@ -920,7 +920,10 @@ fn held_out_instructions_are_reported_separately() {
 fn try_a_sentence() {
     let set = labelled("blind/fixture.json");
     let text = std::env::var("STUDIO_TRY").unwrap_or_default();
-    let entity = std::env::var("STUDIO_TRY_ENTITY").map_or(Value::Null, Value::String);
+    let entity = std::env::var("STUDIO_TRY_ENTITY")
+        .ok()
+        .filter(|e| !e.is_empty())
+        .map_or(Value::Null, Value::String);
     let earlier: Vec<Value> = std::env::var("STUDIO_TRY_EARLIER")
         .map(|e| {
             e.split('|')

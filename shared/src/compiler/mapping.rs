@@ -1370,8 +1370,96 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
             }
         }
     }
+    keep_one_alternative(&mut b.mapping, plan);
     super::shape::after(&mut b);
     (b.mapping, b.problems)
+}
+
+/// An object whose schema allows exactly one of several alternatives (`oneOf`: a
+/// calendar time is a `date` or a `dateTime`) keeps one when the fields filled more:
+/// the alternative whose declared format fits the type of the field that filled it (a
+/// date field fills `date`), else the first.
+fn keep_one_alternative(mapping: &mut Map<String, Value>, plan: &Plan) {
+    let root = &plan.op.input_schema;
+    let mut parents: Vec<Vec<String>> = Vec::new();
+    collect_objects(mapping, &mut Vec::new(), &mut parents);
+    for parent in parents {
+        let Some(node) = schema::at_path(root, root, &parent) else {
+            continue;
+        };
+        let is_one_of = schema::resolve(root, node).get("oneOf").is_some();
+        let alternatives = schema::alternatives(root, node);
+        let path_of = |name: &String| {
+            let mut p = parent.clone();
+            p.push(name.clone());
+            p
+        };
+        let satisfied: Vec<&Vec<String>> = alternatives
+            .iter()
+            .filter(|alt| alt.iter().all(|n| is_set(mapping, &path_of(n))))
+            .collect();
+        if !is_one_of || satisfied.len() < 2 {
+            continue;
+        }
+        let fits = |alt: &&Vec<String>| {
+            alt.iter().all(|name| {
+                let path = path_of(name);
+                let declared = schema::at_path(root, root, &path)
+                    .and_then(|s| s.get("format"))
+                    .and_then(Value::as_str);
+                let source = value_of(mapping, &path)
+                    .and_then(Value::as_str)
+                    .and_then(|v| plan.sources.iter().find(|s| s.template() == v));
+                let source_format = match source.map(|s| &s.kind) {
+                    Some(Kind::String(f)) => f.as_deref(),
+                    _ => None,
+                };
+                (declared == Some("date")) == (source_format == Some("date"))
+            })
+        };
+        let keep = satisfied
+            .iter()
+            .copied()
+            .find(fits)
+            .unwrap_or(satisfied[0])
+            .clone();
+        for alt in &alternatives {
+            for name in alt.iter().filter(|n| !keep.contains(n)) {
+                remove_at(mapping, &path_of(name));
+            }
+        }
+    }
+}
+
+/// Paths of the objects inside a mapping.
+fn collect_objects(map: &Map<String, Value>, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    for (name, value) in map {
+        if let Value::Object(inner) = value {
+            prefix.push(name.clone());
+            out.push(prefix.clone());
+            collect_objects(inner, prefix, out);
+            prefix.pop();
+        }
+    }
+}
+
+fn value_of<'m>(map: &'m Map<String, Value>, path: &[String]) -> Option<&'m Value> {
+    let (first, rest) = path.split_first()?;
+    rest.iter().try_fold(map.get(first)?, |v, part| v.get(part))
+}
+
+fn remove_at(map: &mut Map<String, Value>, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = map;
+    for part in parents {
+        match current.get_mut(part) {
+            Some(Value::Object(inner)) => current = inner,
+            _ => return,
+        }
+    }
+    current.remove(last);
 }
 
 /// Every leaf input, required or not (for a field the words name), and the objects

@@ -159,6 +159,24 @@ pub fn mentions(
             found.name_positions.extend(pos..pos + len);
         }
     }
+    // 2b. "through our API", "in our backend": the project's own REST API, when it has
+    //     one Custom HTTP integration and the words name no other tool.
+    if found.integrations.is_empty() && found.providers.is_empty() {
+        let own: Vec<usize> = integrations
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.adapter().category == crate::catalog::Category::Custom)
+            .map(|(n, _)| n)
+            .collect();
+        let cue = crate::lexicon::lexicon()
+            .custom_api_cues
+            .iter()
+            .flat_map(|phrase| crate::lexicon::phrase_positions(phrase, words))
+            .min();
+        if let ([only], Some(pos)) = (own.as_slice(), cue) {
+            found.integrations.push((*only, pos));
+        }
+    }
     // 3. Names of tools the project does not have: a capitalized word after "to", "in",
     //    "with", "a"... ("create a Jira ticket", "add them to Mailchimp"), or any word
     //    before "integration" that is not a known name.

@@ -450,6 +450,21 @@ fn trailing(body: &str, start: usize, end: usize, action_end: usize, from: usize
     }
 }
 
+/// Where a step's verb starts between `from` and `to` of `body` (a lowercase word the
+/// lexicon lists as one, written in lowercase), trimmed of the space before it.
+fn step_verb_after(body: &str, from: usize, to: usize) -> Option<usize> {
+    let lexicon = crate::lexicon::lexicon();
+    let mut offset = from;
+    for raw in body[from..to].split(' ') {
+        let at = offset;
+        offset += raw.len() + 1;
+        if !raw.is_empty() && lexicon.step_verbs.iter().any(|v| v == raw) {
+            return Some(at.saturating_sub(1).max(from));
+        }
+    }
+    None
+}
+
 /// Splits the (blanked) instruction into its trigger clause and its action.
 /// "When X happens, do Y", "Do Y when X happens", "On X, do Y".
 pub fn clauses(blanked: &str) -> Clauses {
@@ -508,6 +523,14 @@ pub fn clauses(blanked: &str) -> Clauses {
                 .or_else(|| body.find(" then "))
                 .or_else(|| body.find(". "))
                 .or_else(|| super::trigger::event_end(body));
+            // No comma after the event: "when a bug report arrives file it in linear
+            // under the Storefront team, ...": the clause ends before the step's verb.
+            let clause_end = clause_end.map(|comma| {
+                super::trigger::event_end(body)
+                    .filter(|&event| event < comma)
+                    .and_then(|event| step_verb_after(body, event, comma))
+                    .unwrap_or(comma)
+            });
             if let Some(clause_end) = clause_end {
                 let trigger = start..start + clause_end;
                 let mut action_start = start + clause_end;
