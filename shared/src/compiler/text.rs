@@ -450,17 +450,31 @@ fn trailing(body: &str, start: usize, end: usize, action_end: usize, from: usize
     }
 }
 
-/// Where a step's verb starts between `from` and `to` of `body` (a lowercase word the
-/// lexicon lists as one, written in lowercase), trimmed of the space before it.
+/// Where a step's verb starts between `from` (the end of a trigger's event word) and
+/// `to` of `body`, trimmed of the space before it: a word the lexicon lists as one,
+/// right after the event or after a short phrase that starts with a preposition ("in
+/// hubspot"), and not after a determiner ("receives a text message" is no step).
 fn step_verb_after(body: &str, from: usize, to: usize) -> Option<usize> {
     let lexicon = crate::lexicon::lexicon();
     let mut offset = from;
+    let mut between: Vec<&str> = Vec::new();
     for raw in body[from..to].split(' ') {
         let at = offset;
         offset += raw.len() + 1;
-        if !raw.is_empty() && lexicon.step_verbs.iter().any(|v| v == raw) {
-            return Some(at.saturating_sub(1).max(from));
+        if raw.is_empty() {
+            continue;
         }
+        if lexicon.step_verbs.iter().any(|v| v == raw) {
+            let phrase = between.is_empty()
+                || (between.len() <= 4
+                    && matches!(
+                        between[0],
+                        "in" | "on" | "at" | "via" | "from" | "through" | "into" | "by"
+                    )
+                    && !between.last().is_some_and(|w| lexicon.is_determiner(w)));
+            return phrase.then(|| at.saturating_sub(1).max(from));
+        }
+        between.push(raw);
     }
     None
 }
