@@ -352,6 +352,11 @@ pub struct StepTrace {
     /// request (masked), its id, and whether it was sent, mocked or cached.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lookups: Vec<Value>,
+    /// The changed entity read from the provider that reported it, when its webhook
+    /// carried only its id and the step maps more ([`crate::runtime::fetch`]): the read's
+    /// request (masked), and whether it was sent, mocked or cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<Value>,
 }
 
 /// Why a credential was decrypted.
@@ -367,6 +372,9 @@ pub enum AuditPurpose {
     /// The verification token a provider sent in its webhook handshake (Notion's),
     /// decrypted once and shown to the user, who pastes it into the provider.
     VerificationTokenRevealed,
+    /// A changed entity read from the provider that reported it (its webhook carried
+    /// only the id), for a step that maps its fields.
+    ChangeFetch,
 }
 
 /// One use of a credential. Append only: no API changes or removes one.

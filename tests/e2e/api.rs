@@ -398,6 +398,7 @@ async fn reads_find_what_the_store_holds_and_404_what_it_does_not() {
             started_at: now,
             finished_at: now,
             lookups: Vec::new(),
+            fetched: None,
         };
         store
             .put(

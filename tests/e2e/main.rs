@@ -21,6 +21,7 @@ mod canary;
 mod compile;
 mod describe;
 mod edge;
+mod fetch;
 mod integrations;
 mod keys;
 mod lambda_events;

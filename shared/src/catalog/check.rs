@@ -221,6 +221,30 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
             if !change_ok {
                 problems.push(format!("webhooks.entities: change {:?} is not created, updated, deleted or from:/pointer", mapping.change));
             }
+            if let Some(fetch) = &mapping.fetch {
+                match provider.operations.iter().find(|o| o.id == fetch.operation) {
+                    None => problems.push(format!(
+                        "webhooks.entities.fetch: {} is not an operation",
+                        fetch.operation
+                    )),
+                    Some(op) if op.side_effects => problems.push(format!(
+                        "webhooks.entities.fetch: {} has side effects; a fetch only reads",
+                        op.id
+                    )),
+                    Some(op) => {
+                        if op.sample_response.pointer(&fetch.id).is_none() {
+                            problems.push(format!(
+                                "webhooks.entities.fetch: id {} is not in {}'s sample_response",
+                                fetch.id, op.id
+                            ));
+                        }
+                    }
+                }
+                if mapping.change == "deleted" {
+                    problems
+                        .push("webhooks.entities.fetch: a deleted entity cannot be read".into());
+                }
+            }
         }
     }
     problems

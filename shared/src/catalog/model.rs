@@ -510,6 +510,23 @@ pub struct EntityMapping {
     /// names without the values (Notion's `updated_properties`).
     #[serde(default)]
     pub changed: Option<String>,
+    /// The provider sends only the entity's id (HubSpot): a step that maps a field the
+    /// event lacks has the entity read with this operation first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<EntityFetch>,
+}
+
+/// How a changed entity is read when its webhook carries only its id: a read-only
+/// operation of the same provider, its input (`"{id}"` in a string is the entity's id),
+/// and where the id sits in the answer (the sandbox's mock answer carries it there).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityFetch {
+    pub operation: String,
+    #[serde(default)]
+    pub input: Map<String, Value>,
+    /// JSON pointer to the id in the answer.
+    pub id: String,
 }
 
 /// An operation's default for one input: a template, or an object of templates. An

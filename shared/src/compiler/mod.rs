@@ -469,6 +469,13 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             &plain,
             &referent,
         );
+        // A range written in A1 notation ("Schedule!A1:D50") says a range is meant.
+        if literals
+            .iter()
+            .any(|l| matches!(l, text::Literal::Range(_)))
+        {
+            op_words.insert("range".to_owned());
+        }
         // "using the visit's patient id": the trigger's own name says where a value
         // comes from, not what to do.
         if let Some(name) = request.entity.as_ref().map(|e| e.name.as_str()) {
@@ -490,8 +497,17 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 }
             }
         }
-        let earlier_names: Vec<String> =
-            earlier.iter().map(|c| c.integration.to_string()).collect();
+        // Integrations whose results the words may name rather than ask to act: earlier
+        // steps', and the one whose data change starts the workflow ("create the same
+        // contact in Intercom using the HubSpot contact's email").
+        let earlier_names: Vec<String> = earlier
+            .iter()
+            .map(|c| c.integration.to_string())
+            .chain(match &trigger {
+                Trigger::DataChange { integration, .. } => Some(integration.to_string()),
+                Trigger::Entity { .. } => None,
+            })
+            .collect();
         let Some(resolved) = resolve::resolve(
             &op_words,
             &said,

@@ -12,13 +12,12 @@
 //!   sent and a mock id (the same for the same name, so later steps can map it).
 //! - Nothing found: the step fails with what was looked for and what exists.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
+use super::cache::TtlCache;
 use super::{live, request};
 use crate::catalog::{Lookup, NAMED_TARGET_PLACEHOLDER as PLACEHOLDER, Provider, named_target};
 use crate::domain::{Integration, ProjectId};
@@ -26,8 +25,6 @@ use crate::ports::{Deps, Edge};
 use crate::redact::Redactor;
 use crate::vault::Credentials;
 
-/// Entries kept at most; past it, expired ones go first, then the oldest.
-const CACHE_LIMIT: usize = 10_000;
 /// Names listed when nothing matches.
 const LISTED: usize = 10;
 
@@ -320,23 +317,9 @@ pub fn find(lookup: &Lookup, answer: &Value, name: &str) -> Result<String, Vec<S
         .collect())
 }
 
-type Cache = Mutex<HashMap<String, (String, Instant)>>;
-
-fn cache() -> &'static Cache {
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// How long a looked-up id is kept: `STUDIO_LOOKUP_TTL_SECS`, 600 by default.
-pub fn ttl() -> Duration {
-    static TTL: OnceLock<Duration> = OnceLock::new();
-    *TTL.get_or_init(|| {
-        let secs = std::env::var("STUDIO_LOOKUP_TTL_SECS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(600);
-        Duration::from_secs(secs)
-    })
+fn cache() -> &'static TtlCache<String> {
+    static CACHE: OnceLock<TtlCache<String>> = OnceLock::new();
+    CACHE.get_or_init(TtlCache::new)
 }
 
 fn cache_key(project: &ProjectId, integration: &Integration, target: &Target) -> String {
@@ -351,31 +334,11 @@ fn cache_key(project: &ProjectId, integration: &Integration, target: &Target) ->
 }
 
 fn cached(key: &str) -> Option<String> {
-    let cache = cache().lock().ok()?;
-    cache
-        .get(key)
-        .filter(|(_, at)| at.elapsed() < ttl())
-        .map(|(id, _)| id.clone())
+    cache().get(key)
 }
 
 fn remember(key: String, id: String) {
-    let Ok(mut cache) = cache().lock() else {
-        return;
-    };
-    if cache.len() >= CACHE_LIMIT {
-        let ttl = ttl();
-        cache.retain(|_, (_, at)| at.elapsed() < ttl);
-        if cache.len() >= CACHE_LIMIT {
-            if let Some(oldest) = cache
-                .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| k.clone())
-            {
-                cache.remove(&oldest);
-            }
-        }
-    }
-    cache.insert(key, (id, Instant::now()));
+    cache().put(key, id);
 }
 
 #[cfg(test)]

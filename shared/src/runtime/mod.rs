@@ -13,6 +13,8 @@
 //! Credentials: each step opens the version current when it executes. A run in flight
 //! when credentials are rotated uses the new version from its next step on.
 
+pub mod cache;
+pub mod fetch;
 pub mod live;
 pub mod lookup;
 pub mod mapping;
@@ -312,6 +314,7 @@ pub async fn execute_step(
                 started_at,
                 finished_at: deps.clock.now(),
                 lookups: Vec::new(),
+                fetched: None,
             },
             false,
         ),
@@ -455,6 +458,38 @@ async fn publish(deps: &Deps, detail_type: &str, detail: Value) {
     }
 }
 
+/// Opened credentials made ready to send: a SMART backend-services token or a
+/// refreshed OAuth access token where the provider uses one (each audited as the
+/// refresh it is), else as they are.
+pub(crate) async fn fresh(
+    deps: &Deps,
+    project: &ProjectId,
+    provider: &Provider,
+    integration: &Integration,
+    credentials: crate::vault::Credentials,
+    cause: Value,
+) -> Result<crate::vault::Credentials, String> {
+    match (
+        smart::backend_services(provider, &integration.config),
+        oauth::token_url(provider, &integration.config),
+    ) {
+        (Some(service), _) => {
+            let service = service.map_err(|e| e.to_string())?;
+            smart::ensure_token(deps, project, integration, &service, credentials, cause)
+                .await
+                .map(|(_, c)| c)
+                .map_err(|e| e.to_string())
+        }
+        (None, Some(token_url)) => {
+            oauth::ensure_fresh(deps, project, integration, &token_url, credentials, cause)
+                .await
+                .map(|(_, c)| c)
+                .map_err(|e| e.to_string())
+        }
+        (None, None) => Ok(credentials),
+    }
+}
+
 /// Why a step failed, with what is known of it.
 struct Failure {
     integration: crate::domain::IntegrationName,
@@ -555,9 +590,20 @@ async fn perform(
                 provider.display_name, contract.operation
             ))
         })?;
-    let context = context_for(deps, project, run)
+    let mut context = context_for(deps, project, run)
         .await
         .map_err(|e| fail(e.to_string()))?;
+    // A change whose webhook named only the entity: read it when the step maps more.
+    let fetched = fetch::complete(
+        deps,
+        project,
+        run,
+        step,
+        &contract.input_mapping,
+        &mut context,
+    )
+    .await
+    .map_err(fail)?;
     if let (Some(entity), true) = (context.get("entity"), contract.input_schema.is_object()) {
         if let Ok(validator) = schema_validator(&contract.input_schema) {
             let errors = validation_errors(&validator, entity);
@@ -633,6 +679,7 @@ async fn perform(
                 started_at,
                 finished_at: deps.clock.now(),
                 lookups,
+                fetched: fetched.clone(),
             })
         }
         RunMode::Live => {
@@ -664,25 +711,9 @@ async fn perform(
                 }
                 Err(e) => return Err(fail(format!("credentials unavailable: {e}"))),
             };
-            let credentials = match (
-                smart::backend_services(&provider, &integration.config),
-                oauth::token_url(&provider, &integration.config),
-            ) {
-                (Some(service), _) => {
-                    let service = service.map_err(|e| fail(e.to_string()))?;
-                    smart::ensure_token(deps, project, &integration, &service, credentials, cause)
-                        .await
-                        .map_err(|e| fail(e.to_string()))?
-                        .1
-                }
-                (None, Some(token_url)) => {
-                    oauth::ensure_fresh(deps, project, &integration, &token_url, credentials, cause)
-                        .await
-                        .map_err(|e| fail(e.to_string()))?
-                        .1
-                }
-                (None, None) => credentials,
-            };
+            let credentials = fresh(deps, project, &provider, &integration, credentials, cause)
+                .await
+                .map_err(fail)?;
             let redactor = credentials.redactor();
             let (input, lookups) = lookup::resolve_live(
                 deps,
@@ -789,6 +820,7 @@ async fn perform(
                 started_at,
                 finished_at: deps.clock.now(),
                 lookups,
+                fetched: fetched.clone(),
             })
         }
     }
