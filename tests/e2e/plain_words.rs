@@ -855,3 +855,60 @@ fn no_rust_outside_the_catalog_names_a_provider() {
     }
     assert!(found.is_empty(), "provider ids in Rust: {found:#?}");
 }
+
+/// "Find the Contact whose Email is the customer's email" compiles to a SOQL SELECT of
+/// the sObject and field the words name; at run time a value put inside the statement
+/// is quoted as a SOQL string literal (`o'brien@example.com` is a valid address), so
+/// no value can end the literal and change the query.
+#[tokio::test]
+async fn a_soql_query_is_compiled_from_the_words_and_its_values_cannot_change_it() {
+    let app = TestApp::new();
+    let (p, token) = app.project("crm").await;
+    add(
+        &app,
+        &p,
+        &token,
+        json!({"name": "salesforce", "provider": "salesforce",
+               "config": {"instance_url": "https://acme.my.salesforce.com"},
+               "credentials": {"client_id": "cid", "client_secret": "csecret", "refresh_token": "rt-canary-soql"}}),
+    )
+    .await;
+    let order =
+        json!({"name": "Order", "fields": {"customer_name": "string", "customer_email": "email"}});
+    let compiled = compile(
+        &app,
+        &p,
+        &token,
+        "find",
+        json!({"instruction": "When an order is placed, run a SOQL query in salesforce for the Contact whose Email equals the order's customer email",
+               "entity": order}),
+    )
+    .await;
+    assert_eq!(compiled.status, StatusCode::CREATED, "{}", compiled.body);
+    assert_eq!(
+        compiled.body["input_mapping"]["q"],
+        "SELECT Id, Name, Email FROM Contact WHERE Email = '{{entity.customer_email}}'"
+    );
+    let run = sandbox_run(
+        &app,
+        &p,
+        &token,
+        "find",
+        json!({"entity": "Order", "event": "placed",
+               "payload": {"customer_name": "Shaun O'Brien", "customer_email": "o'brien@example.com"}}),
+    )
+    .await;
+    let url = run["steps"][0]["request"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{run}"))
+        .to_owned();
+    let query = url.split_once("?q=").expect("a query").1;
+    let decoded: String = form_urlencoded::parse(format!("q={query}").as_bytes())
+        .map(|(_, v)| v.into_owned())
+        .next()
+        .expect("q");
+    assert_eq!(
+        decoded, r"SELECT Id, Name, Email FROM Contact WHERE Email = 'o\'brien@example.com'",
+        "{url}"
+    );
+}

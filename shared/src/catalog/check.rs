@@ -162,6 +162,20 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
             &mut problems,
         );
     }
+    for op in &provider.operations {
+        for name in op.quote.keys() {
+            let typed = op
+                .input_schema
+                .pointer(&format!("/properties/{name}/type"))
+                .and_then(Value::as_str);
+            if typed != Some("string") {
+                problems.push(format!(
+                    "operation {}: quote.{name} is not a string input",
+                    op.id
+                ));
+            }
+        }
+    }
     if let Some(hooks) = &provider.webhooks {
         for field in &hooks.secret_fields {
             if !credentials.contains(field.as_str()) {

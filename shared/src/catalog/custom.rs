@@ -395,6 +395,7 @@ pub fn build(
             }
         }
         operations.push(Operation {
+            quote: BTreeMap::new(),
             id: endpoint.name.clone(),
             name: endpoint.name.replace('_', " "),
             description: endpoint

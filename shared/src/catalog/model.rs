@@ -253,6 +253,11 @@ pub struct Operation {
     /// (`from: {email: "{config.from_address}"}`).
     #[serde(default)]
     pub defaults: BTreeMap<String, DefaultValue>,
+    /// Inputs that are statements of a query language: a value a template puts inside
+    /// one is quoted as that language's string literals require (`q: soql_string`), so
+    /// a field's value cannot change the statement.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quote: BTreeMap<String, Quoting>,
     /// JSON Schema (draft 2020-12) of the input, from the provider's API definition.
     pub input_schema: Value,
     /// JSON Schema of a successful response; open to extra fields.
@@ -487,6 +492,41 @@ pub enum SignatureScheme {
     HeaderSecret,
     /// HMAC-SHA256 the user declares (Custom HTTP).
     HmacSha256,
+}
+
+/// How values are quoted inside a query statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quoting {
+    /// Inside a SOQL string literal (`'...'`): backslash, quotes and control characters
+    /// are escaped with a backslash, as Salesforce's "Quoted String Escape Sequences"
+    /// say.
+    SoqlString,
+}
+
+impl Quoting {
+    /// The text as it must be written inside the literal.
+    pub fn quote(self, text: &str) -> String {
+        match self {
+            Quoting::SoqlString => {
+                let mut out = String::with_capacity(text.len() + 8);
+                for c in text.chars() {
+                    match c {
+                        '\\' => out.push_str("\\\\"),
+                        '\'' => out.push_str("\\'"),
+                        '"' => out.push_str("\\\""),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        '\u{8}' => out.push_str("\\b"),
+                        '\u{c}' => out.push_str("\\f"),
+                        other => out.push(other),
+                    }
+                }
+                out
+            }
+        }
+    }
 }
 
 /// How a provider event maps to a change of an integration-cached entity.

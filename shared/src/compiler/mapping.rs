@@ -631,13 +631,20 @@ impl<'a> Builder<'a> {
                 return true;
             }
         }
-        // 2. An earlier step of the same provider that made such a thing.
+        // 2. An earlier step of the same provider that made such a thing, or found it
+        //    (the first record a query returned: `records.0.Id`).
+        let first_item_id = |name: &str| {
+            name.rsplit_once(".0.")
+                .is_some_and(|(list, field)| !list.contains('.') && squash(field) == "id")
+        };
         let from_step = plan.sources.iter().rev().find(|s| match &s.origin {
             Origin::Step {
                 provider, entity, ..
             } => {
                 *provider == plan.provider.id
-                    && (s.name == "id" || squash(&s.name) == format!("{kind}id"))
+                    && (s.name == "id"
+                        || squash(&s.name) == format!("{kind}id")
+                        || first_item_id(&s.name))
                     && (entity.as_deref().is_some_and(same) || s.name != "id")
             }
             _ => false,

@@ -259,20 +259,44 @@ pub fn step_sources(
     entity: Option<&str>,
     output: &Value,
 ) -> Vec<Source> {
-    schema::flatten(output, output, 2)
+    // A list the step returns offers its first item's fields ("the Id returned by the
+    // query" → `records.0.Id`), in the role of the item's field.
+    let mut fields: Vec<(String, &Value, Option<String>)> = schema::flatten(output, output, 2)
         .into_iter()
-        .map(|(path, s)| {
-            Source::new(
+        .map(|(path, s)| (path, s, None))
+        .collect();
+    let lists: Vec<(String, &Value)> = fields
+        .iter()
+        .filter(|(path, _, _)| !path.contains('.'))
+        .filter_map(|(path, s, _)| {
+            let items = schema::resolve(output, s).get("items")?;
+            Some((path.clone(), items))
+        })
+        .collect();
+    for (path, items) in lists {
+        for (field, s) in schema::flatten(output, items, 1) {
+            fields.push((format!("{path}.0.{field}"), s, Some(field)));
+        }
+    }
+    fields
+        .into_iter()
+        .map(|(path, s, item_field)| {
+            let kind = schema::kind(output, s);
+            let mut source = Source::new(
                 format!("steps.{step}.output.{path}"),
                 &path,
-                schema::kind(output, s),
+                kind.clone(),
                 Origin::Step {
                     step,
                     integration: integration.to_owned(),
                     provider: provider.to_owned(),
                     entity: entity.map(str::to_owned),
                 },
-            )
+            );
+            if let Some(field) = item_field {
+                source.role = role_of(&name_words(&field), &kind);
+            }
+            source
         })
         .collect()
 }

@@ -6,7 +6,11 @@
 //! input schema names a missing required field); otherwise templates are interpolated
 //! as text, an absent value as the empty string.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
+
+use crate::catalog::Quoting;
 
 /// Looks up a dotted path (`entity.patient_email`, `steps.1.output.items.0.id`).
 pub fn lookup<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
@@ -29,8 +33,13 @@ fn as_text(value: &Value) -> String {
     }
 }
 
-/// Renders one value; `None` means "leave this key out".
+/// Renders one value; `None` means "leave this key out". Values put inside text are
+/// quoted with `quoting`, when given.
 fn render_value(value: &Value, context: &Value) -> Option<Value> {
+    render_quoted_value(value, context, None)
+}
+
+fn render_quoted_value(value: &Value, context: &Value, quoting: Option<Quoting>) -> Option<Value> {
     match value {
         Value::String(text) => {
             let trimmed = text.trim();
@@ -52,7 +61,11 @@ fn render_value(value: &Value, context: &Value) -> Option<Value> {
                 match rest[start + 2..].find("}}") {
                     Some(end) => {
                         let path = rest[start + 2..start + 2 + end].trim();
-                        out.push_str(&lookup(context, path).map(as_text).unwrap_or_default());
+                        let text = lookup(context, path).map(as_text).unwrap_or_default();
+                        match quoting {
+                            Some(q) => out.push_str(&q.quote(&text)),
+                            None => out.push_str(&text),
+                        }
                         rest = &rest[start + 2 + end + 2..];
                     }
                     None => {
@@ -64,11 +77,17 @@ fn render_value(value: &Value, context: &Value) -> Option<Value> {
             out.push_str(rest);
             Some(Value::String(out))
         }
-        Value::Object(map) => Some(Value::Object(render(map, context))),
+        Value::Object(map) => Some(Value::Object(
+            map.iter()
+                .filter_map(|(k, v)| {
+                    render_quoted_value(v, context, quoting).map(|v| (k.clone(), v))
+                })
+                .collect(),
+        )),
         Value::Array(items) => Some(Value::Array(
             items
                 .iter()
-                .filter_map(|v| render_value(v, context))
+                .filter_map(|v| render_quoted_value(v, context, quoting))
                 .collect(),
         )),
         other => Some(other.clone()),
@@ -80,6 +99,23 @@ pub fn render(mapping: &Map<String, Value>, context: &Value) -> Map<String, Valu
     mapping
         .iter()
         .filter_map(|(k, v)| render_value(v, context).map(|v| (k.clone(), v)))
+        .collect()
+}
+
+/// Renders a mapping into the operation's input, quoting the values templates put
+/// inside the statements `quote` names (a SOQL `q`): "Email = '{{entity.email}}'" with
+/// the email `x' OR Name != '` stays one string literal. A statement that is one whole
+/// template is the value as given: the workflow wrote the statement.
+pub fn render_for(
+    mapping: &Map<String, Value>,
+    context: &Value,
+    quote: &BTreeMap<String, Quoting>,
+) -> Map<String, Value> {
+    mapping
+        .iter()
+        .filter_map(|(k, v)| {
+            render_quoted_value(v, context, quote.get(k).copied()).map(|v| (k.clone(), v))
+        })
         .collect()
 }
 
@@ -106,6 +142,34 @@ mod tests {
             rendered,
             json!({"To": "ada@example.com", "amount": 4200, "Subject": "Hello Ada, ref m-1 !", "first": "x",
                    "nested": {"to": ["ada@example.com"], "fixed": true}})
+        );
+    }
+
+    #[test]
+    fn values_inside_a_soql_statement_are_quoted_and_cannot_change_it() {
+        let context = json!({"entity": {"email": "x' OR Name != '", "path": "a\\b", "q": "SELECT Id FROM Lead"}});
+        let mapping: Map<String, Value> = serde_json::from_value(json!({
+            "q": "SELECT Id FROM Contact WHERE Email = '{{entity.email}}' AND Dir = '{{entity.path}}'",
+            "whole": "{{entity.q}}",
+            "other": "'{{entity.email}}'"
+        }))
+        .expect("map");
+        let quote = BTreeMap::from([
+            ("q".to_owned(), Quoting::SoqlString),
+            ("whole".to_owned(), Quoting::SoqlString),
+        ]);
+        let rendered = render_for(&mapping, &context, &quote);
+        assert_eq!(
+            rendered["q"],
+            "SELECT Id FROM Contact WHERE Email = 'x\\' OR Name != \\'' AND Dir = 'a\\\\b'"
+        );
+        assert_eq!(
+            rendered["whole"], "SELECT Id FROM Lead",
+            "a whole statement is as given"
+        );
+        assert_eq!(
+            rendered["other"], "'x' OR Name != ''",
+            "other inputs are not quoted"
         );
     }
 }

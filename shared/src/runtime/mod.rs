@@ -615,7 +615,11 @@ async fn perform(
             }
         }
     }
-    let rendered = Value::Object(mapping::render(&contract.input_mapping, &context));
+    let rendered = Value::Object(mapping::render_for(
+        &contract.input_mapping,
+        &context,
+        &operation.quote,
+    ));
     // The operation's defaults (a default sender from config...) are part of the input
     // that is validated, sent and mocked.
     let input = Value::Object(
