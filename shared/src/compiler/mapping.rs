@@ -980,6 +980,14 @@ impl<'a> Builder<'a> {
                     })
                     .flatten()
             });
+            // A name run together said as two words ("the deal name" for a change's
+            // `properties.dealname`).
+            let at = at.or_else(|| {
+                let last = s.name.rsplit('.').next().map(squash)?;
+                (last.len() >= 6 && !last.contains('_'))
+                    .then(|| words.windows(2).position(|w| squash(&w.concat()) == last))
+                    .flatten()
+            });
             if let Some(at) = at {
                 found.push((at, s));
             }
@@ -1014,7 +1022,7 @@ impl<'a> Builder<'a> {
                 || (w == "title"
                     && words
                         .get(i + 1)
-                        .is_some_and(|n| matches!(n.as_str(), "it" | "with")))
+                        .is_some_and(|n| matches!(n.as_str(), "it" | "with" | "is")))
             {
                 windows.push(
                     words[i + 1..]
@@ -1031,9 +1039,9 @@ impl<'a> Builder<'a> {
                     .iter()
                     .take(3)
                     .any(|x| TITLE_WORDS.contains(&x.as_str()))
-                && words
-                    .get(i + 1)
-                    .is_some_and(|x| x == "the" || TITLE_WORDS.contains(&x.as_str()))
+                && words.get(i + 1).is_some_and(|x| {
+                    crate::lexicon::lexicon().is_determiner(x) || TITLE_WORDS.contains(&x.as_str())
+                })
             {
                 windows.push(
                     words[i.saturating_sub(4)..i]
@@ -1050,6 +1058,14 @@ impl<'a> Builder<'a> {
                 .filter(scalar)
                 .map(|s| {
                     let own: Vec<&str> = s.words.iter().map(String::as_str).collect();
+                    // A name run together said as two words ("the deal name" for
+                    // `properties.dealname`) is the whole name said.
+                    let last = s.name.rsplit('.').next().map(squash).unwrap_or_default();
+                    let run_together = last.len() >= 6
+                        && window.windows(2).any(|pair| squash(&pair.concat()) == last);
+                    if run_together {
+                        return (own.len(), own.len(), s);
+                    }
                     let hits = own.iter().filter(|w| window.contains(w)).count();
                     (hits, own.len(), s)
                 })

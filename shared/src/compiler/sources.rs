@@ -240,9 +240,17 @@ impl Source {
         squash(self.name.rsplit('.').next().unwrap_or(&self.name))
     }
 
-    /// A label for text: `Appointment at`.
+    /// A label for text: `Appointment at`; a field inside a container of properties
+    /// is labelled by its own name (`properties.dealname` → `Dealname`).
     pub fn label(&self) -> String {
-        let words: Vec<&str> = self.words.iter().map(String::as_str).collect();
+        let container = self.name.split_once('.').is_some_and(|(first, _)| {
+            matches!(
+                first,
+                "properties" | "fields" | "data" | "attributes" | "metadata"
+            )
+        });
+        let skip = usize::from(container && self.words.len() > 1);
+        let words: Vec<&str> = self.words.iter().skip(skip).map(String::as_str).collect();
         let mut label = words.join(" ");
         if let Some(first) = label.get(0..1) {
             label = first.to_uppercase() + &label[1..];

@@ -436,10 +436,17 @@ pub struct Clauses {
 /// instruction): the action before it (up to `action_end`), the clause from `from` to the
 /// end of its sentence, and whatever follows that sentence.
 fn trailing(body: &str, start: usize, end: usize, action_end: usize, from: usize) -> Clauses {
-    let to = body[from..]
+    let sentence_end = body[from..]
         .find(['.', ';', '!'])
         .map(|p| from + p)
         .unwrap_or(body.len());
+    // A comma after the event ends the clause too: "post in #sales whenever a deal is
+    // updated, include the deal name".
+    // (The event's end may hold the comma itself: "updated,".)
+    let to = super::trigger::event_end(&body[from..sentence_end])
+        .map(|event| from + event.saturating_sub(1))
+        .and_then(|at| body[at..sentence_end].find(',').map(|c| at + c))
+        .unwrap_or(sentence_end);
     let mut action: Vec<Range<usize>> = std::iter::once(start..start + action_end).collect();
     if to < body.len() {
         action.push(start + to + 1..end);
