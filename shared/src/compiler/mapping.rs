@@ -479,6 +479,25 @@ impl<'a> Builder<'a> {
                 .collect()
         };
         let mut found = of(false);
+        // An earlier step's output the words point at ("the email address returned by
+        // step 1") over the trigger's fields, unless the words name one of those by its
+        // owner ("the referring doctor" for `doctor_email`).
+        let pointed: Vec<&'a Source> = mentioned_outputs(self.plan)
+            .into_iter()
+            .filter(|s| {
+                s.kind != Kind::Any
+                    && role_accepts(role, &s.role)
+                    && fits_slot(s, target, root, slot_words)
+            })
+            .collect();
+        let owner_said = found.iter().any(|s| {
+            s.owner_words()
+                .iter()
+                .any(|w| self.plan.action.has(w))
+        });
+        if !pointed.is_empty() && !owner_said {
+            return pointed;
+        }
         if found.is_empty() {
             found = of(true);
         }

@@ -8,6 +8,8 @@
 //! that finds a value; `!xml` escapes text for XML. The expressions:
 //! - `role:<role>`: the trigger's field of that role (`email`, `first_name`, `start`...);
 //! - `trigger_id:<kind>`: the trigger's id field of that kind (`patient`, `identifier`);
+//! - `step_id:<entity>`: the id of the entity an earlier step of the provider made (a
+//!   contact to associate a deal with), else of the changed one that started the run;
 //! - `amount_units`: the trigger's amount, unless its name says cents;
 //! - `title`, `body`, `document_text`: the texts the words imply;
 //! - `sender`: an address after "from"/"as"/"sender"; `channel`: a `#channel`;
@@ -35,7 +37,7 @@ use serde_json::{Map, Value, json};
 
 use super::mapping::{Builder, Pick, is_set, pick, status_value};
 use super::schema::{self, Kind};
-use super::sources::{Role, Source, role_named};
+use super::sources::{Origin, Role, Source, role_named};
 use super::text::{Cue, Literal, squash};
 use crate::catalog::{InputHint, KindChoice, value_at};
 
@@ -288,6 +290,24 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             .trigger_sources()
             .find(|s| matches!(&s.role, Role::Id(k) if k == arg))
             .map(|s| Value::String(s.template())),
+        "step_id" => {
+            // The id of the <entity> an earlier step of this provider made (the latest),
+            // else of the one whose change started the workflow.
+            let made = plan.sources.iter().rev().find(|s| {
+                s.name == "id"
+                    && matches!(&s.origin, Origin::Step { provider, entity, .. }
+                        if *provider == plan.provider.id && entity.as_deref() == Some(arg))
+            });
+            match (made, plan.trigger) {
+                (Some(s), _) => Some(Value::String(s.template())),
+                (None, crate::domain::Trigger::DataChange { integration, entity_type, .. })
+                    if *integration == plan.integration.name && entity_type == arg =>
+                {
+                    Some(json!("{{change.entity_id}}"))
+                }
+                _ => None,
+            }
+        }
         "amount_units" => b
             .trigger_sources()
             .find(|s| s.role == Role::Amount && !s.words.iter().any(|w| w == "cents"))
