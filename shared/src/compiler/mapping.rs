@@ -490,11 +490,9 @@ impl<'a> Builder<'a> {
                     && fits_slot(s, target, root, slot_words)
             })
             .collect();
-        let owner_said = found.iter().any(|s| {
-            s.owner_words()
-                .iter()
-                .any(|w| self.plan.action.has(w))
-        });
+        let owner_said = found
+            .iter()
+            .any(|s| s.owner_words().iter().any(|w| self.plan.action.has(w)));
         if !pointed.is_empty() && !owner_said {
             return pointed;
         }
@@ -1105,6 +1103,14 @@ impl<'a> Builder<'a> {
 
     fn record_title(&self) -> String {
         if let Some(s) = self.trigger_sources().find(|s| s.role == Role::Title) {
+            return s.template();
+        }
+        // A record made "with the customer's comments": the field the words name.
+        if let Some(s) = self
+            .named_fields()
+            .into_iter()
+            .find(|s| matches!(s.kind, Kind::String(None)) && s.role != Role::Email)
+        {
             return s.template();
         }
         let (label, event) = &self.plan.label;

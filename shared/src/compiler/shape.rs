@@ -300,9 +300,14 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             });
             match (made, plan.trigger) {
                 (Some(s), _) => Some(Value::String(s.template())),
-                (None, crate::domain::Trigger::DataChange { integration, entity_type, .. })
-                    if *integration == plan.integration.name && entity_type == arg =>
-                {
+                (
+                    None,
+                    crate::domain::Trigger::DataChange {
+                        integration,
+                        entity_type,
+                        ..
+                    },
+                ) if *integration == plan.integration.name && entity_type == arg => {
                     Some(json!("{{change.entity_id}}"))
                 }
                 _ => None,
