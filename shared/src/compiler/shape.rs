@@ -507,6 +507,7 @@ mod tests {
     const EXPRESSIONS: &[&str] = &[
         "role",
         "trigger_id",
+        "step_id",
         "amount_units",
         "title",
         "body",
