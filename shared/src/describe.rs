@@ -507,10 +507,29 @@ impl Matcher {
 
         // 3. The user's own REST API.
         let joined = raw.join(" ");
+        // A two-word cue also holds with a few words between ("our internal scheduling
+        // backend", "our patient portal api").
+        let gapped = |cue: &str| {
+            let Some((first, last)) = cue.split_once(' ') else {
+                return false;
+            };
+            if last.contains(' ') {
+                return false;
+            }
+            // ...but not around a product's name ("our Discord server").
+            let lexicon = crate::lexicon::lexicon();
+            raw.iter().enumerate().any(|(i, w)| {
+                w == first
+                    && (i + 2..(i + 5).min(raw.len())).any(|end| {
+                        raw[end].trim_matches(|c: char| !c.is_alphanumeric()) == last
+                            && (i + 1..end).all(|k| lexicon.other_product_at(&raw, k).is_none())
+                    })
+            })
+        };
         let custom = if crate::lexicon::lexicon()
             .custom_api_cues
             .iter()
-            .any(|c| joined.contains(c.as_str()))
+            .any(|c| joined.contains(c.as_str()) || gapped(c))
         {
             0.8
         } else {
