@@ -932,6 +932,49 @@ impl<'a> Builder<'a> {
             }
             let name = squash(&field.iter().map(|s| s.as_str()).collect::<String>());
             let value = value.join(" ");
+            let one = match written.as_slice() {
+                [one] => Some((*one).clone()),
+                _ => None,
+            };
+            if self.set_named(&name, one.as_ref(), &value) {
+                break;
+            }
+        }
+        // `role "lead"`, `dealstage "appointmentscheduled"`: a quoted value right after
+        // an input's name.
+        let named: Vec<(String, String)> = self
+            .plan
+            .action
+            .literals
+            .iter()
+            .filter_map(|l| match l {
+                Literal::Named(name, value) => Some((name.clone(), value.clone())),
+                _ => None,
+            })
+            .collect();
+        for (name, value) in named {
+            let squashed = squash(&name.to_lowercase());
+            let root = &self.plan.op.input_schema;
+            let mut leaves = Vec::new();
+            let mut open = Vec::new();
+            named_leaves(root, root, &mut Vec::new(), 0, &mut leaves, &mut open);
+            // Only an input's own name here: an object open to any field takes a value
+            // after "set ... to", not after any word.
+            if leaves
+                .iter()
+                .any(|(p, _, _)| p.last().is_some_and(|l| squash(l) == squashed))
+            {
+                self.set_named(&squashed, None, &value);
+            }
+        }
+    }
+
+    /// Sets the input named `name` (squashed) to a value written in the words, typed as
+    /// the input is; else, with `written` (one word as written), the field of that name
+    /// in an object open to fields. True when something was set, or the name was an
+    /// input's.
+    fn set_named(&mut self, name: &str, written: Option<&String>, value: &str) -> bool {
+        {
             let root = &self.plan.op.input_schema;
             let mut leaves = Vec::new();
             let mut open = Vec::new();
@@ -956,18 +999,19 @@ impl<'a> Builder<'a> {
                     let path = path.clone();
                     self.put(&path, typed);
                 }
-                return;
+                return true;
             }
             // An object of fields by API name: the name as written ("LeadSource").
-            if let (Some(parent), [one]) = (open.first(), written.as_slice()) {
+            if let (Some(parent), Some(one)) = (open.first(), written) {
                 let mut path = parent.clone();
-                path.push((*one).clone());
+                path.push(one.clone());
                 if !is_set(&self.mapping, &path) {
                     self.put(&path, json!(value));
                 }
-                return;
+                return true;
             }
         }
+        false
     }
 
     /// The trigger's fields the words name whole ("the customer name", "the referral
@@ -1034,8 +1078,16 @@ impl<'a> Builder<'a> {
         };
         let mut windows: Vec<Vec<&str>> = Vec::new();
         for (i, w) in words.iter().enumerate() {
+            // "whose dealname contains the order_id", "whose title is ...".
+            let title_like =
+                w.ends_with("title") || w.ends_with("name") || TITLE_WORDS.contains(&w.as_str());
             if w == "titled"
                 || (w == "named" && words.get(i + 1).is_some_and(|n| n == "after"))
+                || (title_like
+                    && w != "title"
+                    && words.get(i + 1).is_some_and(|n| {
+                        matches!(n.as_str(), "contains" | "includes" | "has" | "is")
+                    }))
                 || (w == "title"
                     && words
                         .get(i + 1)
@@ -1070,6 +1122,11 @@ impl<'a> Builder<'a> {
             }
         }
         let scalar = |s: &&Source| !matches!(s.kind, Kind::Object { .. } | Kind::Array);
+        // A field written by its name ("the order_id") counts word by word.
+        let windows: Vec<Vec<&str>> = windows
+            .into_iter()
+            .map(|w| w.into_iter().flat_map(|x| x.split('_')).collect())
+            .collect();
         windows.iter().find_map(|window| {
             self.trigger_sources()
                 .filter(scalar)

@@ -469,6 +469,26 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             &plain,
             &referent,
         );
+        // "with Email set to the form's email": a field's value, not an update, unless
+        // the step leads with it.
+        {
+            let lexicon = crate::lexicon::lexicon();
+            let lead = plain
+                .iter()
+                .position(|w| !lexicon.lead_ins.iter().any(|l| l == w))
+                .unwrap_or(0);
+            let updates: Vec<usize> = plain
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| lexicon.canonical(w) == "update")
+                .map(|(i, _)| i)
+                .collect();
+            let assignment =
+                |i: &usize| *i != lead && plain.get(i + 1).is_some_and(|n| n == "to" || n == "as");
+            if !updates.is_empty() && updates.iter().all(assignment) {
+                op_words.remove("update");
+            }
+        }
         // A range written in A1 notation ("Schedule!A1:D50") says a range is meant.
         if literals
             .iter()

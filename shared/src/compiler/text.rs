@@ -34,6 +34,10 @@ pub enum Literal {
     LongId(String),
     /// An amount of money: major units as written, and the currency if one was said.
     Money(f64, Option<String>),
+    /// A quoted value and the word written right before it, if that word could name an
+    /// input (`role "lead"`, `dealstage "appointmentscheduled"`, `idProperty "email"`):
+    /// as written, and the value.
+    Named(String, String),
     /// A spreadsheet range in A1 notation: `Orders!A:E`, `Summary!A1:B20`, `A2:D`.
     Range(String),
     /// A phone number in E.164 form (`+15550102299`).
@@ -92,6 +96,22 @@ fn word_after(text: &str, at: usize) -> String {
         .find(|w| !w.is_empty())
         .unwrap_or_default()
         .to_ascii_lowercase()
+}
+
+/// The word right before a quote (past "=", ":" and "(" ), as written, when it could
+/// be an input's name: one word of letters, digits and underscores.
+fn name_before_quote(text: &str, start: usize) -> Option<String> {
+    let before =
+        text[..start].trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '=' | ':' | '('));
+    let word: String = before
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    (word.len() >= 2 && word.chars().any(char::is_alphabetic)).then_some(word)
 }
 
 fn cue_for_quote(text: &str, start: usize, end: usize) -> Cue {
@@ -208,6 +228,12 @@ pub fn extract(text: &str) -> Extracted {
                 let inner_end = chars[j].0;
                 let end = inner_end + chars[j].1.len_utf8();
                 let inner = text[inner_start..inner_end].to_owned();
+                if let Some(name) = name_before_quote(text, pos) {
+                    literals.push(Spanned {
+                        literal: Literal::Named(name, inner.clone()),
+                        at: pos..end,
+                    });
+                }
                 literals.push(Spanned {
                     literal: Literal::Quoted(cue_for_quote(text, pos, end), inner),
                     at: pos..end,
