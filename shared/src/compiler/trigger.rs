@@ -106,12 +106,37 @@ pub fn event_end(body: &str) -> Option<usize> {
     }
     let list: Vec<String> = spans.iter().map(|(w, _)| w.clone()).collect();
     let (_, end) = event_in(&list)?;
-    // Keep "to Done" with "moves" for conditions.
+    // Keep "to Done" with "moves" for conditions: a status of up to three words, to a
+    // step's verb or the end of the clause ("moves to in review post its title").
     let mut end_word = end;
     if list.get(end).is_some_and(|w| w == "to" || w == "as") {
+        let lexicon = crate::lexicon::lexicon();
         end_word = (end + 2).min(list.len());
+        let status_change = end.checked_sub(1).is_some_and(|e| {
+            matches!(
+                list[e].as_str(),
+                "moves" | "moved" | "changes" | "changed" | "marked" | "set" | "goes" | "transitions"
+            )
+        });
+        while status_change
+            && end_word < list.len()
+            && end_word < end + 4
+            && !lexicon.step_verbs.iter().any(|v| *v == list[end_word])
+            && !body_word_ends_clause(&spans, end_word - 1, body)
+            && !matches!(list[end_word].as_str(), "on" | "and" | "then" | "via" | "using" | "with")
+        {
+            end_word += 1;
+        }
     }
     spans.get(end_word.checked_sub(1)?).map(|(_, e)| *e)
+}
+
+/// Whether the word at `i` of the spans ends its clause (a comma or stop after it).
+fn body_word_ends_clause(spans: &[(String, usize)], i: usize, body: &str) -> bool {
+    spans
+        .get(i)
+        .and_then(|(_, end)| body[..*end].chars().last())
+        .is_some_and(|c| matches!(c, ',' | ';' | '.' | ':'))
 }
 
 fn pascal(words: &[String]) -> String {
@@ -506,8 +531,10 @@ fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<Fiel
             })
             .map(|(_, x)| x)
             .collect();
-        // "its status is updated (bounces, ...)": the event, not a status value.
-        let is_event = value.first().is_some_and(|v| {
+        // "its status is updated (bounces, ...)": the event, not a status value; "moved
+        // to Canceled" is a status, whatever else the word says.
+        let is_event = w == "status"
+            && value.first().is_some_and(|v| {
             crate::lexicon::lexicon()
                 .event_surfaces
                 .iter()
