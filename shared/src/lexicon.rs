@@ -54,6 +54,8 @@ pub struct Lexicon {
     pub must_offer_verbs: BTreeMap<String, Vec<String>>,
     /// Words before a step's verb that are not it ("then", "please", "finally").
     pub lead_ins: Vec<String>,
+    /// Openings that place a step after the one before ("after that"), not a trigger.
+    pub sequence_phrases: Vec<String>,
     /// Verbs that open a step: where a trigger clause with no comma ends.
     pub step_verbs: Vec<String>,
     /// Words that point at the step before ("the previous step", "created earlier").
@@ -439,6 +441,7 @@ mod tests {
             ("compile_stop_words", &l.compile_stop_words),
             ("generic_name_words", &l.generic_name_words),
             ("lead_ins", &l.lead_ins),
+            ("sequence_phrases", &l.sequence_phrases),
             ("step_verbs", &l.step_verbs),
             ("back_references", &l.back_references),
             ("target_nouns", &l.target_nouns),

@@ -559,7 +559,12 @@ pub fn clauses(blanked: &str) -> Clauses {
             && strsim::damerau_levenshtein(head, first_word) == 1
             && rest.is_none_or(|r| body[first_word.len()..].trim_start().starts_with(r))
     };
-    for cue in &lexicon.trigger_cues.leading {
+    // "after that, ...", "once done ...": the step follows the one before; no trigger.
+    let sequenced = lexicon.sequence_phrases.iter().any(|p| {
+        body.strip_prefix(p.as_str())
+            .is_some_and(|r| r.starts_with([' ', ',']))
+    });
+    for cue in lexicon.trigger_cues.leading.iter().filter(|_| !sequenced) {
         let opens = body
             .strip_prefix(cue.as_str())
             .is_some_and(|r| r.starts_with(' '))
@@ -608,10 +613,12 @@ pub fn clauses(blanked: &str) -> Clauses {
                 .split([',', ';', '.'])
                 .next()
                 .unwrap_or_default();
-            if cue == " after "
-                && !body[..pos].ends_with(',')
-                && super::trigger::event_end(clause).is_none()
-            {
+            let needs_event = match cue.as_str() {
+                " after " => !body[..pos].ends_with(','),
+                " if " => true,
+                _ => false,
+            };
+            if needs_event && super::trigger::event_end(clause).is_none() {
                 continue;
             }
             return trailing(body, start, end, pos, pos + 1);
