@@ -108,18 +108,27 @@ pub fn event_end(body: &str) -> Option<usize> {
     let (_, end) = event_in(&list)?;
     // Keep "to Done" with "moves" for conditions: a status of up to three words, to a
     // step's verb or the end of the clause ("moves to in review post its title").
+    // ("comes in to clinic-api" is no status: only a change of state keeps its "to".)
     let mut end_word = end;
-    if list.get(end).is_some_and(|w| w == "to" || w == "as") {
+    let status_change = end.checked_sub(1).is_some_and(|e| {
+        matches!(
+            list[e].as_str(),
+            "moves"
+                | "moved"
+                | "changes"
+                | "changed"
+                | "marked"
+                | "set"
+                | "goes"
+                | "transitions"
+                | "updated"
+                | "becomes"
+        )
+    });
+    if status_change && list.get(end).is_some_and(|w| w == "to" || w == "as") {
         let lexicon = crate::lexicon::lexicon();
         end_word = (end + 2).min(list.len());
-        let status_change = end.checked_sub(1).is_some_and(|e| {
-            matches!(
-                list[e].as_str(),
-                "moves" | "moved" | "changes" | "changed" | "marked" | "set" | "goes" | "transitions"
-            )
-        });
-        while status_change
-            && end_word < list.len()
+        while end_word < list.len()
             && end_word < end + 4
             && !lexicon.step_verbs.iter().any(|v| *v == list[end_word])
             && !body_word_ends_clause(&spans, end_word - 1, body)
