@@ -411,8 +411,12 @@ fn template_named(b: &Builder<'_>) -> Option<String> {
         return Some(t);
     }
     let words = &action.words;
+    // "alias welcome-v2", but not "the renewal-thanks template (alias) using ...".
     if let Some(pos) = words.iter().position(|w| w == "alias") {
-        if let Some(next) = words.get(pos + 1) {
+        if let Some(next) = words.get(pos + 1).filter(|n| {
+            !plain_word(b, n)
+                && !matches!(n.as_str(), "using" | "via" | "through" | "with" | "to" | "in" | "from")
+        }) {
             return Some(next.clone());
         }
     }
