@@ -522,8 +522,10 @@ mod tests {
             Some(("Microsoft Teams".to_owned(), 2))
         );
         // Ordinary words are products only capitalized and not first.
-        let s = words("set up a Zoom call");
+        let s = words("we meet on Zoom daily");
         assert_eq!(l.other_product_at(&s, 3), Some(("Zoom".to_owned(), 1)));
+        let s = words("set up a zoom call");
+        assert_eq!(l.other_product_at(&s, 3), Some(("zoom call".to_owned(), 2)));
         assert_eq!(
             l.other_product_at(&words("put it on the Front Desk calendar"), 4),
             None

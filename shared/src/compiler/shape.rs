@@ -415,7 +415,10 @@ fn template_named(b: &Builder<'_>) -> Option<String> {
     if let Some(pos) = words.iter().position(|w| w == "alias") {
         if let Some(next) = words.get(pos + 1).filter(|n| {
             !plain_word(b, n)
-                && !matches!(n.as_str(), "using" | "via" | "through" | "with" | "to" | "in" | "from")
+                && !matches!(
+                    n.as_str(),
+                    "using" | "via" | "through" | "with" | "to" | "in" | "from"
+                )
         }) {
             return Some(next.clone());
         }

@@ -111,7 +111,10 @@ fn name_before_quote(text: &str, start: usize) -> Option<String> {
         .into_iter()
         .rev()
         .collect();
-    (word.len() >= 2 && word.chars().any(char::is_alphabetic)).then_some(word)
+    let lexicon = crate::lexicon::lexicon();
+    let lower = word.to_lowercase();
+    let ordinary = lexicon.is_determiner(&lower) || lexicon.is_compile_stop_word(&lower);
+    (word.len() >= 2 && word.chars().any(char::is_alphabetic) && !ordinary).then_some(word)
 }
 
 fn cue_for_quote(text: &str, start: usize, end: usize) -> Cue {
@@ -570,19 +573,21 @@ pub fn clauses(blanked: &str) -> Clauses {
             .is_some_and(|r| r.starts_with(' '))
             || fuzzy_match(cue);
         if opens {
-            let clause_end = body
+            let separator = body
                 .find([',', ';', ':'])
                 .or_else(|| body.find(" then "))
-                .or_else(|| body.find(". "))
-                .or_else(|| super::trigger::event_end(body));
+                .or_else(|| body.find(". "));
             // No comma after the event: "when a bug report arrives file it in linear
-            // under the Storefront team, ...": the clause ends before the step's verb.
-            let clause_end = clause_end.map(|comma| {
-                super::trigger::event_end(body)
-                    .filter(|&event| event < comma)
-                    .and_then(|event| step_verb_after(body, event, comma))
-                    .unwrap_or(comma)
-            });
+            // under the Storefront team, ...", "when a contact is created in hubspot
+            // create ...": the clause ends before the step's verb.
+            let event = super::trigger::event_end(body);
+            let clause_end = match event.filter(|e| separator.is_none_or(|s| *e < s)) {
+                Some(event) => Some(
+                    step_verb_after(body, event, separator.unwrap_or(body.len()))
+                        .unwrap_or(separator.unwrap_or(event)),
+                ),
+                None => separator,
+            };
             if let Some(clause_end) = clause_end {
                 let trigger = start..start + clause_end;
                 let mut action_start = start + clause_end;

@@ -132,7 +132,10 @@ pub fn event_end(body: &str) -> Option<usize> {
             && end_word < end + 4
             && !lexicon.step_verbs.iter().any(|v| *v == list[end_word])
             && !body_word_ends_clause(&spans, end_word - 1, body)
-            && !matches!(list[end_word].as_str(), "on" | "and" | "then" | "via" | "using" | "with")
+            && !matches!(
+                list[end_word].as_str(),
+                "on" | "and" | "then" | "via" | "using" | "with"
+            )
         {
             end_word += 1;
         }
@@ -544,11 +547,11 @@ fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<Fiel
         // to Canceled" is a status, whatever else the word says.
         let is_event = w == "status"
             && value.first().is_some_and(|v| {
-            crate::lexicon::lexicon()
-                .event_surfaces
-                .iter()
-                .any(|(surface, _)| surface.len() == 1 && surface[0] == *v)
-        });
+                crate::lexicon::lexicon()
+                    .event_surfaces
+                    .iter()
+                    .any(|(surface, _)| surface.len() == 1 && surface[0] == *v)
+            });
         if value.is_empty() || is_event || j == i + 1 && w != "becomes" {
             continue;
         }
