@@ -990,7 +990,7 @@ impl<'a> Builder<'a> {
                     _ => match leaf.get("enum").and_then(Value::as_array) {
                         Some(choices) => choices
                             .iter()
-                            .find(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case(&value)))
+                            .find(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case(value)))
                             .cloned(),
                         None => Some(json!(value)),
                     },
