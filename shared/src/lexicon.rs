@@ -56,6 +56,8 @@ pub struct Lexicon {
     pub lead_ins: Vec<String>,
     /// Openings that place a step after the one before ("after that"), not a trigger.
     pub sequence_phrases: Vec<String>,
+    /// Phrases that name a thing ("phone number"): their words ask for no action.
+    pub noun_phrases: Vec<String>,
     /// Verbs that open a step: where a trigger clause with no comma ends.
     pub step_verbs: Vec<String>,
     /// Words that point at the step before ("the previous step", "created earlier").
@@ -442,6 +444,7 @@ mod tests {
             ("generic_name_words", &l.generic_name_words),
             ("lead_ins", &l.lead_ins),
             ("sequence_phrases", &l.sequence_phrases),
+            ("noun_phrases", &l.noun_phrases),
             ("step_verbs", &l.step_verbs),
             ("back_references", &l.back_references),
             ("target_nouns", &l.target_nouns),

@@ -527,10 +527,13 @@ impl<'a> Builder<'a> {
             }
         }
         // A nested field ("assignee.id") is not the input "id" by its last name alone.
+        // (A field of several types, such as Stripe's expandable `customer`, fits a
+        // text input of its own name.)
+        let text_slot = schema::types(root, target) == ["string"];
         if let Some(s) = self.trigger_sources().find(|s| {
             s.squashed() == leaf
                 && (leaf != "id" || !s.name.contains('.'))
-                && s.kind != Kind::Any
+                && (s.kind != Kind::Any || text_slot)
                 && fits_slot(s, target, root, &slot_words)
         }) {
             self.put(path, Value::String(s.template()));

@@ -488,6 +488,21 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             if !updates.is_empty() && updates.iter().all(assignment) {
                 op_words.remove("update");
             }
+            // "at the phone number on the customer": a thing, not a call.
+            let in_noun_phrase: std::collections::BTreeSet<usize> = lexicon
+                .noun_phrases
+                .iter()
+                .flat_map(|p| crate::lexicon::phrase_positions(p, &plain))
+                .collect();
+            let calls: Vec<usize> = plain
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| lexicon.canonical(w) == "call")
+                .map(|(i, _)| i)
+                .collect();
+            if !calls.is_empty() && calls.iter().all(|i| in_noun_phrase.contains(i)) {
+                op_words.remove("call");
+            }
         }
         // A range written in A1 notation ("Schedule!A1:D50") says a range is meant.
         if literals
@@ -528,7 +543,7 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 Trigger::Entity { .. } => None,
             })
             .collect();
-        let Some(resolved) = resolve::resolve(
+        let Some(mut resolved) = resolve::resolve(
             &op_words,
             &said,
             &mentions,
@@ -569,6 +584,15 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                     ),
                 );
                 return Err(problems);
+            }
+            // "text that customer at the phone number ...": the step's verb picks the one
+            // operation of the integration that does it.
+            let ops = &chosen.adapter().operations;
+            let doing: Vec<usize> = (0..ops.len()).filter(|o| says(&ops[*o])).collect();
+            if let [only] = doing.as_slice() {
+                if !says(&ops[resolved.op]) {
+                    resolved.op = *only;
+                }
             }
         }
         let action = Action {
