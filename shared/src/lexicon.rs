@@ -321,6 +321,24 @@ impl Lexicon {
             .map(|(_, event)| event.as_str())
     }
 
+    /// The event a misspelt participle after a helping verb stands for ("is creatd"):
+    /// one edit from a one-word surface ending in "ed" of six letters or more. Only
+    /// after a helping verb, where a participle is expected ("create" alone is a verb).
+    pub fn misspelt_participle(&self, word: &str) -> Option<&str> {
+        if word.len() < 5 {
+            return None;
+        }
+        self.event_surfaces
+            .iter()
+            .filter(|(surface, _)| {
+                surface.len() == 1 && surface[0].len() >= 6 && surface[0].ends_with("ed")
+            })
+            .find(|(surface, _)| {
+                surface[0] != word && strsim::damerau_levenshtein(&surface[0], word) == 1
+            })
+            .map(|(_, event)| event.as_str())
+    }
+
     pub fn is_particle(&self, word: &str) -> bool {
         self.particles.iter().any(|d| d == word)
     }

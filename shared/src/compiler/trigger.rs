@@ -47,10 +47,21 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
             {
                 return Some((event.clone(), i + 1));
             }
+            if let Some(event) = lexicon.misspelt_participle(&words[i]) {
+                return Some((event.to_owned(), i + 1));
+            }
         }
     }
     if let Some((_, event, end)) = best {
         return Some((event, end));
+    }
+    // "a singup is creatd": a misspelt participle after a helping verb.
+    for i in 1..words.len() {
+        if lexicon.is_auxiliary(&words[i - 1]) {
+            if let Some(event) = lexicon.misspelt_participle(&words[i]) {
+                return Some((event.to_owned(), i + 1));
+            }
+        }
     }
     // A misspelt event word ("sumbitted", "recieved").
     for (i, w) in words.iter().enumerate() {
