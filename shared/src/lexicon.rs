@@ -328,15 +328,23 @@ impl Lexicon {
         if word.len() < 5 {
             return None;
         }
+        let near = |surface: &str| {
+            surface.len() >= 6
+                && surface.ends_with("ed")
+                && surface != word
+                && strsim::damerau_levenshtein(surface, word) == 1
+        };
         self.event_surfaces
             .iter()
-            .filter(|(surface, _)| {
-                surface.len() == 1 && surface[0].len() >= 6 && surface[0].ends_with("ed")
-            })
-            .find(|(surface, _)| {
-                surface[0] != word && strsim::damerau_levenshtein(&surface[0], word) == 1
-            })
+            .find(|(surface, _)| surface.len() == 1 && near(&surface[0]))
             .map(|(_, event)| event.as_str())
+            // ...or from a participle the lexicon spells out ("shiped" → shipped).
+            .or_else(|| {
+                self.irregular_participles
+                    .values()
+                    .find(|p| near(p))
+                    .map(String::as_str)
+            })
     }
 
     pub fn is_particle(&self, word: &str) -> bool {
