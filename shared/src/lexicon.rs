@@ -52,6 +52,10 @@ pub struct Lexicon {
     pub entity_synonyms: BTreeMap<String, Vec<String>>,
     /// A verb group → its words, which an operation must say to do what they ask.
     pub must_offer_verbs: BTreeMap<String, Vec<String>>,
+    /// A thing → its words, which an operation must say to act on it.
+    pub must_offer_objects: BTreeMap<String, Vec<String>>,
+    /// Verbs after which `must_offer_objects` are checked ("create", "start").
+    pub object_verbs: Vec<String>,
     /// Words before a step's verb that are not it ("then", "please", "finally").
     pub lead_ins: Vec<String>,
     /// Openings that place a step after the one before ("after that"), not a trigger.
@@ -240,6 +244,55 @@ impl Lexicon {
             .get(entity_type)
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    /// The thing a step makes or starts, if an operation must say it: after one of the
+    /// `object_verbs`, the head (last word) of the words up to a preposition ("start a
+    /// monthly subscription for ..." → subscription; "create the invoice email" →
+    /// email, none).
+    pub fn leading_object(&self, words: &[String]) -> Option<(&str, &[String])> {
+        let start = words
+            .iter()
+            .position(|w| !self.lead_ins.iter().any(|l| l == w))?;
+        // "use billing to start ...": the verb after "to".
+        let verb_at = if matches!(words[start].as_str(), "use" | "using") {
+            start + words[start..].iter().position(|w| w == "to")? + 1
+        } else {
+            start
+        };
+        if !self.object_verbs.iter().any(|v| *v == words[verb_at]) {
+            return None;
+        }
+        let phrase: Vec<&String> = words
+            .iter()
+            .skip(verb_at + 1)
+            .take_while(|w| {
+                !matches!(
+                    w.as_str(),
+                    "in" | "on"
+                        | "for"
+                        | "to"
+                        | "with"
+                        | "via"
+                        | "through"
+                        | "from"
+                        | "and"
+                        | "using"
+                        | "at"
+                        | "by"
+                        | "of"
+                        | "into"
+                        | "whenever"
+                        | "when"
+                )
+            })
+            .take(5)
+            .collect();
+        let head = phrase.last()?;
+        self.must_offer_objects
+            .iter()
+            .find(|(_, group)| group.iter().any(|g| g == *head))
+            .map(|(name, group)| (name.as_str(), group.as_slice()))
     }
 
     /// The verb group a step leads with (among its first words), if an operation must
@@ -469,6 +522,7 @@ mod tests {
             ("compile_stop_words", &l.compile_stop_words),
             ("generic_name_words", &l.generic_name_words),
             ("lead_ins", &l.lead_ins),
+            ("object_verbs", &l.object_verbs),
             ("sequence_phrases", &l.sequence_phrases),
             ("noun_phrases", &l.noun_phrases),
             ("step_verbs", &l.step_verbs),
@@ -568,5 +622,22 @@ mod tests {
                 "{name} is not capitalized"
             );
         }
+    }
+
+    #[test]
+    fn a_thing_made_or_started_is_found_after_its_verb_and_a_thing_sent_is_not() {
+        let l = lexicon();
+        let words = |t: &str| t.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let found = |t: &str| l.leading_object(&words(t)).map(|(name, _)| name.to_owned());
+        assert_eq!(
+            found("use billing to start a monthly subscription for the customer"),
+            Some("subscription".to_owned())
+        );
+        assert_eq!(
+            found("then create a matching invoice in stripe"),
+            Some("invoice".to_owned())
+        );
+        assert_eq!(found("email the invoice to the customer"), None);
+        assert_eq!(found("create the invoice email"), None);
     }
 }

@@ -557,6 +557,37 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         };
         // "Delete the contact" where no operation deletes: refused, not created.
         let chosen = &ws.integrations[resolved.integration];
+        // "start a monthly subscription" where no operation keeps subscriptions.
+        if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(&plain) {
+            let says = |op: &Operation| {
+                std::iter::once(op.id.replace('_', " "))
+                    .chain(std::iter::once(op.name.to_lowercase()))
+                    .chain(std::iter::once(op.description.to_lowercase()))
+                    .chain(op.phrases.iter().map(|p| p.to_lowercase()))
+                    .any(|t| {
+                        t.split(|c: char| !c.is_alphanumeric())
+                            .any(|w| group.iter().any(|g| g == w))
+                    })
+            };
+            if !says(&chosen.adapter().operations[resolved.op]) {
+                let can: Vec<String> = ws
+                    .integrations
+                    .iter()
+                    .filter(|i| i.adapter().operations.iter().any(says))
+                    .map(|i| i.name.to_string())
+                    .collect();
+                problems.push(
+                    "operation",
+                    format!(
+                        "{} has no operation for a {thing}; it offers {}{}",
+                        chosen.name,
+                        op_list(chosen.adapter()),
+                        trigger::list_suffix("the project's integrations that can", can)
+                    ),
+                );
+                return Err(problems);
+            }
+        }
         if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(&plain) {
             let says = |op: &Operation| {
                 let text = std::iter::once(op.id.replace('_', " "))
