@@ -526,13 +526,14 @@ impl<'a> Builder<'a> {
                 return true;
             }
         }
-        // A nested field ("assignee.id") is not the input "id" by its last name alone.
+        // A nested field ("assignee.id", "parent.page_id") is not an id input by its
+        // last name alone.
         // (A field of several types, such as Stripe's expandable `customer`, fits a
         // text input of its own name.)
         let text_slot = schema::types(root, target) == ["string"];
         if let Some(s) = self.trigger_sources().find(|s| {
             s.squashed() == leaf
-                && (leaf != "id" || !s.name.contains('.'))
+                && (!leaf.ends_with("id") || !s.name.contains('.'))
                 && (s.kind != Kind::Any || text_slot)
                 && fits_slot(s, target, root, &slot_words)
         }) {
