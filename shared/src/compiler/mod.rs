@@ -557,6 +557,32 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         };
         // "Delete the contact" where no operation deletes: refused, not created.
         let chosen = &ws.integrations[resolved.integration];
+        // "create it in clinic-api ...": the step's verb picks the one operation of the
+        // integration whose name starts with it.
+        {
+            let lexicon = crate::lexicon::lexicon();
+            if let Some(verb) = plain
+                .iter()
+                .find(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
+                .map(|w| lexicon.canonical(w).to_owned())
+                // (Reading is not one thing: "pull all Observations" searches.)
+                .filter(|v| !matches!(v.as_str(), "get" | "search" | "list"))
+            {
+                let ops = &chosen.adapter().operations;
+                let verb_of = |o: &Operation| {
+                    let first = o.id.split('_').next().unwrap_or_default();
+                    lexicon.canonical(first).to_owned()
+                };
+                let doing: Vec<usize> = (0..ops.len())
+                    .filter(|o| verb_of(&ops[*o]) == verb)
+                    .collect();
+                if let [only] = doing.as_slice() {
+                    if verb_of(&ops[resolved.op]) != verb {
+                        resolved.op = *only;
+                    }
+                }
+            }
+        }
         // "start a monthly subscription" where no operation keeps subscriptions.
         if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(&plain) {
             let says = |op: &Operation| {
