@@ -456,9 +456,11 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 mentions.integrations.push((i, usize::MAX));
             }
         }
+        // What "it" and "them" refer to: the changed entity, or the studio entity
+        // ("when a referral comes in, create it in clinic-api" asks for a referral).
         let referent: Vec<String> = match &trigger {
             Trigger::DataChange { entity_type, .. } => vec![entity_type.replace('_', " ")],
-            Trigger::Entity { .. } => Vec::new(),
+            Trigger::Entity { entity, .. } => vec![text::name_words(entity).join(" ")],
         };
         // Words the request says itself (names left out), for telling a provider cannot
         // do something; and the words to match operations on (with the ordinary nouns of
