@@ -616,7 +616,7 @@ impl<'a> Builder<'a> {
                 _ => None,
             }),
             Role::Email => action
-                .email_after(&["to", "email", "cc", "notify"])
+                .email_after(&["to", "email", "cc", "notify", "at"])
                 .map(|a| json!(a)),
             _ => None,
         }

@@ -550,7 +550,7 @@ pub fn clauses(blanked: &str) -> Clauses {
         && !lexicon.is_compile_stop_word(first_word)
         && lexicon.trigger_cues.fuzzy.iter().any(|c| {
             strsim::damerau_levenshtein(c, first_word) == 1
-                && c.len() > first_word.len().saturating_sub(1)
+                && c.len() + 1 >= first_word.len()
         });
     // The cue the misspelt word stands for, with the rest of that cue after it
     // ("evry time" → "every time").

@@ -563,7 +563,7 @@ fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<Fiel
                     .iter()
                     .any(|(surface, _)| surface.len() == 1 && surface[0] == *v)
             });
-        if value.is_empty() || is_event || j == i + 1 && w != "becomes" {
+        if value.is_empty() || is_event || j == i + 1 && !matches!(w.as_str(), "becomes" | "marked") {
             continue;
         }
         return vec![FieldCondition {
