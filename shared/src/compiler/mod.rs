@@ -557,13 +557,21 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         ) else {
             return Err(problems);
         };
+        // The words that say what to do, without the tools' names ("could hubspot
+        // delete that contact" leads with "delete").
+        let verb_words: Vec<String> = plain
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !mentions.name_positions.contains(i))
+            .map(|(_, w)| w.clone())
+            .collect();
         // "Delete the contact" where no operation deletes: refused, not created.
         let chosen = &ws.integrations[resolved.integration];
         // "create it in clinic-api ...": the step's verb picks the one operation of the
         // integration whose name starts with it.
         {
             let lexicon = crate::lexicon::lexicon();
-            if let Some(verb) = plain
+            if let Some(verb) = verb_words
                 .iter()
                 .find(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
                 .map(|w| lexicon.canonical(w).to_owned())
@@ -586,7 +594,7 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             }
         }
         // "start a monthly subscription" where no operation keeps subscriptions.
-        if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(&plain) {
+        if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(&verb_words) {
             let says = |op: &Operation| {
                 std::iter::once(op.id.replace('_', " "))
                     .chain(std::iter::once(op.name.to_lowercase()))
@@ -616,7 +624,7 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 return Err(problems);
             }
         }
-        if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(&plain) {
+        if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(&verb_words) {
             let says = |op: &Operation| {
                 let text = std::iter::once(op.id.replace('_', " "))
                     .chain(std::iter::once(op.name.to_lowercase()))
