@@ -103,6 +103,12 @@ fn word_after(text: &str, at: usize) -> String {
 fn name_before_quote(text: &str, start: usize) -> Option<String> {
     let before =
         text[..start].trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '=' | ':' | '('));
+    // "set Status to \"Working\"": the name before "to".
+    let before = before
+        .strip_suffix(" to")
+        .or_else(|| before.strip_suffix(" TO"))
+        .unwrap_or(before)
+        .trim_end();
     let word: String = before
         .chars()
         .rev()
