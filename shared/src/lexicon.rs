@@ -60,6 +60,8 @@ pub struct Lexicon {
     pub lead_ins: Vec<String>,
     /// Openings that place a step after the one before ("after that"), not a trigger.
     pub sequence_phrases: Vec<String>,
+    /// Words that ask for the step ("please", "could"): where it begins after an event.
+    pub request_words: Vec<String>,
     /// Phrases that name a thing ("phone number"): their words ask for no action.
     pub noun_phrases: Vec<String>,
     /// Verbs that open a step: where a trigger clause with no comma ends.
@@ -524,6 +526,7 @@ mod tests {
             ("lead_ins", &l.lead_ins),
             ("object_verbs", &l.object_verbs),
             ("sequence_phrases", &l.sequence_phrases),
+            ("request_words", &l.request_words),
             ("noun_phrases", &l.noun_phrases),
             ("step_verbs", &l.step_verbs),
             ("back_references", &l.back_references),

@@ -506,6 +506,10 @@ fn step_verb_after(body: &str, from: usize, to: usize) -> Option<usize> {
         if raw.is_empty() {
             continue;
         }
+        // "... is submited please create ...": a request begins the step.
+        if lexicon.request_words.iter().any(|v| v == raw) {
+            return Some(at.saturating_sub(1).max(from));
+        }
         if lexicon.step_verbs.iter().any(|v| v == raw) {
             let phrase = between.is_empty()
                 || (between.len() <= 4
