@@ -506,6 +506,39 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 op_words.remove("call");
             }
         }
+        // "the texting integration clinic-sms": words that describe a tool say nothing of
+        // what to do. "have the sheet get a new row added": "get" is no read before a
+        // participle of what is done.
+        {
+            let lexicon = crate::lexicon::lexicon();
+            let describing: Vec<usize> = plain
+                .iter()
+                .enumerate()
+                .filter(|(i, w)| {
+                    *i > 0 && matches!(w.as_str(), "integration" | "connection" | "thing" | "tool")
+                })
+                .map(|(i, _)| i - 1)
+                .collect();
+            for i in describing {
+                let canonical = lexicon.canonical(&plain[i]).to_owned();
+                let elsewhere = plain
+                    .iter()
+                    .enumerate()
+                    .any(|(j, w)| j != i && lexicon.canonical(w) == canonical);
+                if !elsewhere {
+                    op_words.remove(&canonical);
+                    op_words.remove(&plain[i]);
+                }
+            }
+            if let Some(g) = plain.iter().position(|w| w == "get") {
+                let done_after = plain[g + 1..].iter().take(5).any(|w| {
+                    w.ends_with("ed") && lexicon.canonical(w) != "get" && w.len() > 4
+                });
+                if done_after && plain.iter().filter(|w| lexicon.canonical(w) == "get").count() == 1 {
+                    op_words.remove("get");
+                }
+            }
+        }
         // A range written in A1 notation ("Schedule!A1:D50") says a range is meant.
         if literals
             .iter()
