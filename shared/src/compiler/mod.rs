@@ -626,6 +626,31 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 }
             }
         }
+        // "put the description into that same doc": what an earlier step of this
+        // integration made is changed, not made again.
+        {
+            let back = !crate::lexicon::lexicon()
+                .back_reference_positions(&plain)
+                .is_empty();
+            let ops = &chosen.adapter().operations;
+            let made = ops[resolved.op].entity.clone();
+            let earlier_made = earlier.iter().any(|c| {
+                c.integration == chosen.name
+                    && ops
+                        .iter()
+                        .find(|o| o.id == c.operation)
+                        .is_some_and(|o| o.side_effects && o.entity == made)
+            });
+            let is_create = |o: &Operation| o.id.starts_with("create");
+            if back && earlier_made && is_create(&ops[resolved.op]) {
+                let updates: Vec<usize> = (0..ops.len())
+                    .filter(|o| ops[*o].id.starts_with("update") && ops[*o].entity == made)
+                    .collect();
+                if let [only] = updates.as_slice() {
+                    resolved.op = *only;
+                }
+            }
+        }
         // "start a monthly subscription" where no operation keeps subscriptions.
         if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(&verb_words) {
             let says = |op: &Operation| {
