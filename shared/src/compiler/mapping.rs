@@ -969,9 +969,7 @@ impl<'a> Builder<'a> {
                 .any(|(p, _, _)| p.last().is_some_and(|l| squash(l) == squashed))
             {
                 self.set_named(&squashed, None, &value);
-            } else if !open.is_empty()
-                && name.chars().next().is_some_and(char::is_uppercase)
-            {
+            } else if !open.is_empty() && name.chars().next().is_some_and(char::is_uppercase) {
                 // An API field name as written ("Status") in an object open to fields.
                 self.set_named(&squashed, Some(&name), &value);
             }

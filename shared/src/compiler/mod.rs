@@ -531,10 +531,17 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
                 }
             }
             if let Some(g) = plain.iter().position(|w| w == "get") {
-                let done_after = plain[g + 1..].iter().take(5).any(|w| {
-                    w.ends_with("ed") && lexicon.canonical(w) != "get" && w.len() > 4
-                });
-                if done_after && plain.iter().filter(|w| lexicon.canonical(w) == "get").count() == 1 {
+                let done_after = plain[g + 1..]
+                    .iter()
+                    .take(5)
+                    .any(|w| w.ends_with("ed") && lexicon.canonical(w) != "get" && w.len() > 4);
+                if done_after
+                    && plain
+                        .iter()
+                        .filter(|w| lexicon.canonical(w) == "get")
+                        .count()
+                        == 1
+                {
                     op_words.remove("get");
                 }
             }

@@ -352,8 +352,28 @@ pub fn extract(text: &str) -> Extracted {
         let cleaned: String = number.chars().filter(|c| *c != ',').collect();
         if let Ok(amount) = cleaned.parse::<f64>() {
             let next = word_after(text, range.end);
-            let currency = symbol.or_else(|| currency_word(&next));
-            if symbol.is_some() || currency.is_some() {
+            // "5000 cents in usd": minor units, the currency a word or two on.
+            let minor = symbol.is_none() && matches!(next.as_str(), "cents" | "pence");
+            let (amount, currency) = if minor {
+                let rest: Vec<String> = text[range.end..]
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .skip(1)
+                    .take(2)
+                    .map(str::to_ascii_lowercase)
+                    .collect();
+                let currency = rest
+                    .iter()
+                    .find_map(|w| currency_word(w))
+                    .or(match next.as_str() {
+                        "pence" => Some("gbp"),
+                        _ => None,
+                    });
+                (amount / 100.0, currency)
+            } else {
+                (amount, symbol.or_else(|| currency_word(&next)))
+            };
+            if symbol.is_some() || currency.is_some() || minor {
                 literals.push(Spanned {
                     literal: Literal::Money(amount, currency.map(str::to_owned)),
                     at: range.clone(),
@@ -559,8 +579,7 @@ pub fn clauses(blanked: &str) -> Clauses {
         && !lexicon.is_ordinary_capital(first_word)
         && !lexicon.is_compile_stop_word(first_word)
         && lexicon.trigger_cues.fuzzy.iter().any(|c| {
-            strsim::damerau_levenshtein(c, first_word) == 1
-                && c.len() + 1 >= first_word.len()
+            strsim::damerau_levenshtein(c, first_word) == 1 && c.len() + 1 >= first_word.len()
         });
     // The cue the misspelt word stands for, with the rest of that cue after it
     // ("evry time" → "every time").

@@ -33,6 +33,36 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
             }
         }
     }
+    // "a signup comes in": an event word said as the subject's noun ("a signup") gives
+    // way to an event said after it.
+    if let Some((start, _, end)) = best.clone() {
+        let word = &words[start];
+        let noun = start > 0
+            && end == start + 1
+            && !word.ends_with('s')
+            && !word.ends_with("ed")
+            && matches!(
+                words[start - 1].as_str(),
+                "a" | "an" | "the" | "new" | "each" | "every" | "any"
+            );
+        if noun {
+            let later = lexicon
+                .event_surfaces
+                .iter()
+                .filter_map(|(parts, event)| {
+                    (end..words.len())
+                        .find(|&s| {
+                            words[s..].len() >= parts.len()
+                                && parts.iter().zip(&words[s..]).all(|(p, w)| p == w)
+                        })
+                        .map(|s| (s, event.clone(), s + parts.len()))
+                })
+                .min_by_key(|(s, _, e)| (*s, usize::MAX - e));
+            if let Some(later) = later {
+                best = Some(later);
+            }
+        }
+    }
     // "a signup is created": the participle after a helping verb says the event, before
     // a noun that is also an event word.
     if let Some((start, _, _)) = &best {
@@ -563,7 +593,8 @@ fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<Fiel
                     .iter()
                     .any(|(surface, _)| surface.len() == 1 && surface[0] == *v)
             });
-        if value.is_empty() || is_event || j == i + 1 && !matches!(w.as_str(), "becomes" | "marked") {
+        if value.is_empty() || is_event || j == i + 1 && !matches!(w.as_str(), "becomes" | "marked")
+        {
             continue;
         }
         return vec![FieldCondition {
