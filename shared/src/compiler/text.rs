@@ -704,8 +704,16 @@ pub fn clauses(blanked: &str) -> Clauses {
     for separator in &lexicon.clause_separators {
         if let Some(pos) = body.find(separator.as_str()) {
             let before = &body[..pos];
+            // ("someone posts a msg in slack -> ...": a verb of the third person.)
             let says_event = super::trigger::event_end(before).is_some()
-                || before.split_whitespace().any(|w| w == "new");
+                || before.split_whitespace().any(|w| {
+                    w == "new"
+                        || (w.len() > 3
+                            && w.ends_with('s')
+                            && !w.ends_with("ss")
+                            && lexicon.event_of_verb(w, None).is_some()
+                            && before.split_whitespace().next() != Some(w))
+                });
             if says_event && !before.trim().is_empty() && pos < 80 {
                 let after = pos + separator.len();
                 let skipped = body[after..].len() - body[after..].trim_start().len();
