@@ -1134,8 +1134,13 @@ impl<'a> Builder<'a> {
             .into_iter()
             .map(|w| w.into_iter().flat_map(|x| x.split('_')).collect())
             .collect();
-        windows.iter().find_map(|window| {
-            self.trigger_sources()
+        // The trigger's fields, else an earlier step's output the words point at ("the
+        // referral id from step 1 in the title").
+        let pointed = mentioned_outputs(self.plan);
+        let pools: [Vec<&'a Source>; 2] = [self.trigger_sources().collect(), pointed];
+        let best_in = |window: &Vec<&str>, pool: &[&'a Source]| -> Option<&'a Source> {
+            pool.iter()
+                .copied()
                 .filter(scalar)
                 .map(|s| {
                     let own: Vec<&str> = s.words.iter().map(String::as_str).collect();
@@ -1162,7 +1167,10 @@ impl<'a> Builder<'a> {
                     )
                 })
                 .map(|(_, _, s)| s)
-        })
+        };
+        pools
+            .iter()
+            .find_map(|pool| windows.iter().find_map(|window| best_in(window, pool)))
     }
 
     fn record_title(&self) -> String {
