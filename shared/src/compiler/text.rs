@@ -596,7 +596,10 @@ pub fn clauses(blanked: &str) -> Clauses {
         body.strip_prefix(p.as_str())
             .is_some_and(|r| r.starts_with([' ', ',']))
     });
-    for cue in lexicon.trigger_cues.leading.iter().filter(|_| !sequenced) {
+    // The longest cue first: "upon receipt of" before "upon".
+    let mut leading: Vec<&String> = lexicon.trigger_cues.leading.iter().collect();
+    leading.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    for cue in leading.into_iter().filter(|_| !sequenced) {
         let opens = body
             .strip_prefix(cue.as_str())
             .is_some_and(|r| r.starts_with(' '))

@@ -236,6 +236,9 @@ pub fn parse(
         .map(|c| c.len())
         .max()
         .unwrap_or(0);
+    // A cue may say the event itself ("upon receipt of a referral"): the cue's words
+    // count when the rest says none.
+    let cue_words: Vec<String> = all.iter().take(skip).cloned().collect();
     let clause_words: Vec<String> = all.into_iter().skip(skip).collect();
     let split: Vec<String> = words(clause).into_iter().collect();
     let original: Vec<String> = clause
@@ -244,7 +247,8 @@ pub fn parse(
         .map(str::to_owned)
         .collect();
     let mentions = refs::mentions(&clause_words, &original, integrations, index, known);
-    let event = event_in(&clause_words);
+    let event = event_in(&clause_words)
+        .or_else(|| event_in(&cue_words).map(|(event, _)| (event, clause_words.len())));
 
     let names_change = !mentions.is_empty()
         || (entity_name.is_none()
