@@ -520,10 +520,16 @@ fn step_verb_after(body: &str, from: usize, to: usize) -> Option<usize> {
     let lexicon = crate::lexicon::lexicon();
     let mut offset = from;
     let mut between: Vec<&str> = Vec::new();
+    // A parenthesis is an aside ("is updated (like someone switches plans) append ...").
+    let mut aside = false;
     for raw in body[from..to].split(' ') {
         let at = offset;
         offset += raw.len() + 1;
         if raw.is_empty() {
+            continue;
+        }
+        if raw.starts_with('(') || aside {
+            aside = !raw.ends_with(')');
             continue;
         }
         // "... is submited please create ...": a request begins the step.
