@@ -465,7 +465,23 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         // Words the request says itself (names left out), for telling a provider cannot
         // do something; and the words to match operations on (with the ordinary nouns of
         // names: "the clinic calendar" asks for a calendar).
-        let said = resolve::op_words(&plain, &mentions, index, false);
+        let mut said = resolve::op_words(&plain, &mentions, index, false);
+        // "using the customer's email": a field of something, not a thing to do.
+        {
+            let lexicon = crate::lexicon::lexicon();
+            let tokens: Vec<String> = action_text
+                .to_lowercase()
+                .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+            for pair in tokens.windows(2) {
+                if pair[0].ends_with("'s") || pair[0].ends_with("s'") {
+                    said.remove(lexicon.canonical(&pair[1]));
+                    said.remove(&pair[1]);
+                }
+            }
+        }
         let mut op_words = resolve::with_referent(
             &resolve::op_words(&plain, &mentions, index, true),
             &plain,
