@@ -497,10 +497,14 @@ fn trailing(body: &str, start: usize, end: usize, action_end: usize, from: usize
         .unwrap_or(body.len());
     // A comma after the event ends the clause too: "post in #sales whenever a deal is
     // updated, include the deal name".
-    // (The event's end may hold the comma itself: "updated,".)
-    let to = super::trigger::event_end(&body[from..sentence_end])
-        .map(|event| from + event.saturating_sub(1))
+    // (The event's end may hold the comma itself: "updated,".) With no comma, the
+    // clause ends before a request or the step's verb ("hey so whenever a membership
+    // gets created can you fire off ...").
+    let event = super::trigger::event_end(&body[from..sentence_end]).map(|e| from + e);
+    let to = event
+        .map(|e| e.saturating_sub(1))
         .and_then(|at| body[at..sentence_end].find(',').map(|c| at + c))
+        .or_else(|| event.and_then(|e| step_verb_after(body, e, sentence_end)))
         .unwrap_or(sentence_end);
     let mut action: Vec<Range<usize>> = std::iter::once(start..start + action_end).collect();
     if to < body.len() {
