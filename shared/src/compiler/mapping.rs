@@ -493,7 +493,12 @@ impl<'a> Builder<'a> {
         let owner_said = found
             .iter()
             .any(|s| s.owner_words().iter().any(|w| self.plan.action.has(w)));
-        if !pointed.is_empty() && !owner_said {
+        // "from step 1", said outright, points whatever else the words name.
+        let words = &self.plan.action.words;
+        let step_named = words
+            .windows(2)
+            .any(|w| w[0] == "step" && w[1].parse::<u32>().is_ok());
+        if !pointed.is_empty() && (!owner_said || step_named) {
             return pointed;
         }
         if found.is_empty() {
