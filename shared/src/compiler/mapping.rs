@@ -1028,7 +1028,7 @@ impl<'a> Builder<'a> {
 
     /// The trigger's fields the words name whole ("the customer name", "the referral
     /// notes", "the appointment time"), in the order they are said.
-    fn named_fields(&self) -> Vec<&'a Source> {
+    pub(super) fn named_fields(&self) -> Vec<&'a Source> {
         let words = &self.plan.action.words;
         let mut found: Vec<(usize, &'a Source)> = Vec::new();
         for s in self.trigger_sources() {

@@ -343,11 +343,15 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             Some(Value::Object(model))
         }
         "fields_row" => {
-            let row: Vec<Value> = b
-                .listed(&[])
-                .iter()
-                .map(|s| Value::String(s.template()))
-                .collect();
+            // The fields the words name, in the order said ("the order id, customer name
+            // and total"), else the trigger's fields worth listing.
+            let named = b.named_fields();
+            let fields = if named.len() >= 2 {
+                named
+            } else {
+                b.listed(&[])
+            };
+            let row: Vec<Value> = fields.iter().map(|s| Value::String(s.template())).collect();
             Some(json!([row]))
         }
         "enum_in_words" => {

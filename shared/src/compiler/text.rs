@@ -691,9 +691,27 @@ pub fn clauses(blanked: &str) -> Clauses {
     // A trigger inside the action: "log every intake form submission as a row",
     // "put every confirmed appointment request on the calendar", "log each refund that
     // gets created to the sheet". The clause runs to its event word; the rest is action.
-    for cue in &lexicon.trigger_cues.inner {
-        let cue = format!(" {cue} ");
-        let Some(pos) = body.find(&cue) else {
+    // (A misspelt cue counts too: "log evry refund created in billing ...".)
+    let misspelt_inner = |cue: &str| -> Option<usize> {
+        let mut offset = 0;
+        for token in body.split(' ') {
+            let at = offset;
+            offset += token.len() + 1;
+            if at > 0
+                && cue.len() >= 5
+                && token.len() >= 4
+                && token != cue
+                && !matches!(token, "ever" | "very" | "every")
+                && strsim::damerau_levenshtein(cue, token) == 1
+            {
+                return Some(at - 1);
+            }
+        }
+        None
+    };
+    for cue_word in &lexicon.trigger_cues.inner {
+        let cue = format!(" {cue_word} ");
+        let Some(pos) = body.find(&cue).or_else(|| misspelt_inner(cue_word)) else {
             continue;
         };
         let from = pos + 1;
