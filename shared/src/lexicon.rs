@@ -62,6 +62,8 @@ pub struct Lexicon {
     pub sequence_phrases: Vec<String>,
     /// Words that ask for the step ("please", "could"): where it begins after an event.
     pub request_words: Vec<String>,
+    /// Verbs of a change of state ("moves to Done"): a status follows them.
+    pub status_verbs: Vec<String>,
     /// Phrases that name a thing ("phone number"): their words ask for no action.
     pub noun_phrases: Vec<String>,
     /// Verbs that open a step: where a trigger clause with no comma ends.
@@ -351,6 +353,10 @@ impl Lexicon {
         self.ordinary.contains(lower)
     }
 
+    pub fn is_status_verb(&self, word: &str) -> bool {
+        self.status_verbs.iter().any(|d| d == word)
+    }
+
     pub fn is_determiner(&self, word: &str) -> bool {
         self.determiners.iter().any(|d| d == word)
     }
@@ -527,6 +533,7 @@ mod tests {
             ("object_verbs", &l.object_verbs),
             ("sequence_phrases", &l.sequence_phrases),
             ("request_words", &l.request_words),
+            ("status_verbs", &l.status_verbs),
             ("noun_phrases", &l.noun_phrases),
             ("step_verbs", &l.step_verbs),
             ("back_references", &l.back_references),

@@ -676,23 +676,9 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         }
         // "start a monthly subscription" where no operation keeps subscriptions.
         if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(&verb_words) {
-            let says = |op: &Operation| {
-                std::iter::once(op.id.replace('_', " "))
-                    .chain(std::iter::once(op.name.to_lowercase()))
-                    .chain(std::iter::once(op.description.to_lowercase()))
-                    .chain(op.phrases.iter().map(|p| p.to_lowercase()))
-                    .any(|t| {
-                        t.split(|c: char| !c.is_alphanumeric())
-                            .any(|w| group.iter().any(|g| g == w))
-                    })
-            };
+            let says = |op: &Operation| op_says(op, group, true);
             if !says(&chosen.adapter().operations[resolved.op]) {
-                let can: Vec<String> = ws
-                    .integrations
-                    .iter()
-                    .filter(|i| i.adapter().operations.iter().any(says))
-                    .map(|i| i.name.to_string())
-                    .collect();
+                let can = integrations_with(ws.integrations, says);
                 problems.push(
                     "operation",
                     format!(
@@ -706,22 +692,9 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             }
         }
         if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(&verb_words) {
-            let says = |op: &Operation| {
-                let text = std::iter::once(op.id.replace('_', " "))
-                    .chain(std::iter::once(op.name.to_lowercase()))
-                    .chain(op.phrases.iter().map(|p| p.to_lowercase()))
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                text.split(|c: char| !c.is_alphanumeric())
-                    .any(|w| group.iter().any(|g| g == w))
-            };
+            let says = |op: &Operation| op_says(op, group, false);
             if !chosen.adapter().operations.iter().any(says) {
-                let can: Vec<String> = ws
-                    .integrations
-                    .iter()
-                    .filter(|i| i.adapter().operations.iter().any(says))
-                    .map(|i| i.name.to_string())
-                    .collect();
+                let can = integrations_with(ws.integrations, says);
                 problems.push(
                     "operation",
                     format!(
@@ -865,6 +838,31 @@ fn unknown_tool(
         return None;
     }
     mentions.unknown.first().cloned()
+}
+
+/// Whether an operation says one of a group's words: in its id, name and phrases, and
+/// with `described`, its description.
+fn op_says(op: &Operation, group: &[String], described: bool) -> bool {
+    std::iter::once(op.id.replace('_', " "))
+        .chain(std::iter::once(op.name.to_lowercase()))
+        .chain(described.then(|| op.description.to_lowercase()))
+        .chain(op.phrases.iter().map(|p| p.to_lowercase()))
+        .any(|t| {
+            t.split(|c: char| !c.is_alphanumeric())
+                .any(|w| group.iter().any(|g| g == w))
+        })
+}
+
+/// The project's integrations with an operation that does what `says` asks.
+fn integrations_with(
+    integrations: &[ProjectIntegration],
+    says: impl Fn(&Operation) -> bool,
+) -> Vec<String> {
+    integrations
+        .iter()
+        .filter(|i| i.adapter().operations.iter().any(&says))
+        .map(|i| i.name.to_string())
+        .collect()
 }
 
 fn op_list(provider: &Provider) -> String {

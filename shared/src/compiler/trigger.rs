@@ -151,21 +151,9 @@ pub fn event_end(body: &str) -> Option<usize> {
     // step's verb or the end of the clause ("moves to in review post its title").
     // ("comes in to clinic-api" is no status: only a change of state keeps its "to".)
     let mut end_word = end;
-    let status_change = end.checked_sub(1).is_some_and(|e| {
-        matches!(
-            list[e].as_str(),
-            "moves"
-                | "moved"
-                | "changes"
-                | "changed"
-                | "marked"
-                | "set"
-                | "goes"
-                | "transitions"
-                | "updated"
-                | "becomes"
-        )
-    });
+    let status_change = end
+        .checked_sub(1)
+        .is_some_and(|e| crate::lexicon::lexicon().is_status_verb(&list[e]));
     if status_change && list.get(end).is_some_and(|w| w == "to" || w == "as") {
         let lexicon = crate::lexicon::lexicon();
         end_word = (end + 2).min(list.len());
@@ -556,18 +544,8 @@ fn status_field(entity: &WebhookEntity) -> String {
 fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<FieldCondition> {
     // "moves to Done", "is marked as In Progress", "changes to paid", "becomes closed".
     for (i, w) in words.iter().enumerate() {
-        let cue = matches!(
-            w.as_str(),
-            "moves"
-                | "moved"
-                | "changes"
-                | "changed"
-                | "marked"
-                | "set"
-                | "becomes"
-                | "goes"
-                | "transitions"
-        ) || (w == "status" && words.get(i + 1).is_some_and(|n| n == "is"));
+        let cue = (crate::lexicon::lexicon().is_status_verb(w) && w != "updated")
+            || (w == "status" && words.get(i + 1).is_some_and(|n| n == "is"));
         if !cue {
             continue;
         }
