@@ -458,6 +458,8 @@ pub mod keys {
     pub fn workflow(w: &WorkflowId) -> String {
         format!("W#{w}")
     }
+    /// Workflows and their steps (a workflow's own item has no `#S#`).
+    pub const WORKFLOW_PREFIX: &str = "W#";
     pub fn step(w: &WorkflowId, step: u32) -> String {
         format!("W#{w}#S#{step:02}")
     }
@@ -489,6 +491,15 @@ pub mod keys {
     pub fn run_steps_prefix(r: &RunId) -> String {
         format!("R#{r}#S#")
     }
+    /// A live step's claim: one execution at a time (expiring).
+    pub fn run_step_claim(r: &RunId, step: u32) -> String {
+        format!("R#{r}#C#{step:02}")
+    }
+    /// The marker of a provider event that started a run, by the event's hash (provider
+    /// ids are not ours to put in keys).
+    pub fn run_occasion(occasion_hash: &str) -> String {
+        format!("K#{occasion_hash}")
+    }
     pub fn audit(p: &ProjectId, i: &IntegrationName) -> String {
         format!("A#{p}#{i}")
     }
@@ -517,6 +528,11 @@ pub mod keys {
     }
     pub fn webhook_dedupe(p: &ProjectId, i: &IntegrationName) -> String {
         format!("H#{p}#{i}")
+    }
+    /// A Mailgun signature token seen (under the webhook dedupe partition): each is
+    /// accepted once.
+    pub fn mailgun_token(token: &str) -> String {
+        format!("#mailgun-token#{token}")
     }
 }
 
@@ -583,5 +599,124 @@ mod tests {
     fn step_keys_sort_in_step_order() {
         let w = WorkflowId::parse("w").expect("valid");
         assert!(keys::step(&w, 2) < keys::step(&w, 10));
+    }
+
+    /// Every key prefix of the single table and what owns it, and no shipped Rust outside
+    /// this module and the adapters spells one: changing the layout is changing `keys`.
+    #[test]
+    fn every_key_prefix_is_listed_once_and_spelled_only_in_keys() {
+        let p = ProjectId::parse("p1").expect("p");
+        let i = IntegrationName::parse("mail").expect("i");
+        let w = WorkflowId::parse("w1").expect("w");
+        let r = RunId::parse("r1").expect("r");
+        let at = Utc::now();
+        // (key, the prefix it starts with, what owns it)
+        let listed = [
+            (
+                keys::project(&p),
+                "P#",
+                "projects: the partition of a project's items",
+            ),
+            (
+                keys::integration(&i),
+                "I#",
+                "integrations (credentials sealed inside)",
+            ),
+            (keys::workflow(&w), "W#", "workflows"),
+            (
+                keys::step(&w, 1),
+                "W#",
+                "workflows: compiled step contracts",
+            ),
+            (
+                keys::dependency(&i, &w, 1),
+                "D#",
+                "workflows: integration → step edges",
+            ),
+            (
+                keys::trigger(&i, "issue", Change::Updated, &w),
+                "T#",
+                "workflows: data-change subscriptions",
+            ),
+            (
+                keys::entity(&i, "issue", "x"),
+                "E#",
+                "webhooks: cached entities",
+            ),
+            (keys::run(&r), "R#", "runs"),
+            (keys::run_step(&r, 1), "R#", "runs: step traces"),
+            (keys::run_step_claim(&r, 1), "R#", "runs: live step claims"),
+            (
+                keys::run_occasion("ab"),
+                "K#",
+                "runs: the provider event that started a run",
+            ),
+            (keys::audit(&p, &i), "A#", "integrations: audit partition"),
+            (
+                keys::audit_entry(&at, "id"),
+                "",
+                "integrations: audit records (timestamp first)",
+            ),
+            (
+                keys::refresh_lock(&i),
+                "L#",
+                "integrations: one OAuth refresh at a time",
+            ),
+            (
+                keys::webhook_dedupe(&p, &i),
+                "H#",
+                "webhooks: dedupe partition",
+            ),
+            (
+                keys::mailgun_token("t"),
+                "#mailgun-token#",
+                "webhooks: Mailgun tokens seen",
+            ),
+        ];
+        for (key, prefix, owner) in &listed {
+            assert!(
+                key.starts_with(prefix),
+                "{owner}: {key} does not start with {prefix}"
+            );
+        }
+        let prefixes: std::collections::BTreeSet<&str> = listed
+            .iter()
+            .map(|(_, prefix, _)| *prefix)
+            .filter(|p| !p.is_empty())
+            .collect();
+        // The shipped sources, less this file, the adapters and test modules.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![root.clone()];
+        let mut checked = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("dir") {
+                    files.push(entry.expect("entry").path());
+                }
+                continue;
+            }
+            let name = path.to_string_lossy().into_owned();
+            if !name.ends_with(".rs")
+                || name.ends_with("domain.rs")
+                || name.contains("/adapters/")
+                || name.ends_with("tests.rs")
+            {
+                continue;
+            }
+            checked += 1;
+            let text = std::fs::read_to_string(&path).expect("read");
+            let shipped = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in shipped.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                for prefix in &prefixes {
+                    assert!(
+                        !code.contains(&format!("\"{prefix}")),
+                        "{name}:{}: spells the key prefix {prefix}; use domain::keys",
+                        n + 1
+                    );
+                }
+            }
+        }
+        assert!(checked > 30, "read {checked} files");
     }
 }

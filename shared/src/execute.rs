@@ -77,10 +77,12 @@ impl ExecuteStep {
                     .collect()
             }
             None => {
-                let items =
-                    crate::ports::query_all(self.deps.store.as_ref(), Query::prefix(pk, "W#"))
-                        .await
-                        .map_err(store_error)?;
+                let items = crate::ports::query_all(
+                    self.deps.store.as_ref(),
+                    Query::prefix(pk, keys::WORKFLOW_PREFIX),
+                )
+                .await
+                .map_err(store_error)?;
                 items
                     .iter()
                     .filter(|i| !i.key.sk.contains("#S#"))

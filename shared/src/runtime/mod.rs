@@ -145,7 +145,7 @@ async fn start_run_inner(
     let marker = occasion.map(|o| {
         Key::new(
             pk.clone(),
-            format!("K#{}", hex::encode(sha2::Sha256::digest(o.as_bytes()))),
+            keys::run_occasion(&hex::encode(sha2::Sha256::digest(o.as_bytes()))),
         )
     });
     if let Some(marker) = &marker {
@@ -692,7 +692,7 @@ async fn perform(
             // credentials are one transaction: a duplicate delivery finds the claim
             // taken and causes nothing.
             let claim = Item::new(
-                Key::new(pk.clone(), format!("R#{}#C#{:02}", run.id, step)),
+                Key::new(pk.clone(), keys::run_step_claim(&run.id, step)),
                 json!({"claimed_at": deps.clock.now()}),
             )
             .expiring(deps.clock.now().timestamp() + CLAIM_SECS);

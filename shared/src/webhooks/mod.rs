@@ -557,8 +557,7 @@ async fn record(
 ) -> Result<Recorded, WebhookError> {
     let partition = keys::webhook_dedupe(project, integration);
     let marker = Key::new(partition.clone(), event_id);
-    let token_key =
-        token.map(|t| Key::new(partition.clone(), format!("#mailgun-token#{}", key_safe(t))));
+    let token_key = token.map(|t| Key::new(partition.clone(), keys::mailgun_token(&key_safe(t))));
     let entity = Key::new(
         keys::project(project),
         keys::entity(integration, &draft.entity_type, &draft.entity_id),
