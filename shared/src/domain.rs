@@ -443,6 +443,12 @@ pub struct IntegrationChanged {
     pub credential_version: Option<u32>,
 }
 
+/// How long a dedupe marker lives. Providers retry for up to three days (Stripe,
+/// HubSpot); a week covers every retry schedule in the catalog, and signed timestamps
+/// without a documented window (SendGrid, Mailgun) must be younger than this, so a
+/// replay either meets its marker or is too old.
+pub const DEDUPE_TTL_SECS: i64 = 7 * 24 * 3600;
+
 /// Store keys of the single table, in one place so no caller spells one by hand.
 pub mod keys {
     use super::*;

@@ -404,6 +404,9 @@ pub trait KeyService: Send + Sync {
 /// The EventBridge `source` of every event the product publishes.
 pub const EVENT_SOURCE: &str = "studio.integrations";
 
+/// EventBridge's limit on one entry; kept locally so oversized events fail here too.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
 /// An event on the bus: EventBridge's envelope fields that routing looks at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BusEvent {
@@ -414,6 +417,30 @@ pub struct BusEvent {
 }
 
 impl BusEvent {
+    /// The checks EventBridge makes on an entry before accepting it (both buses make
+    /// them, so the embedded default refuses what AWS would).
+    ///
+    /// # Errors
+    /// [`BusError::Invalid`] for a missing source or detail-type, a detail that is no
+    /// JSON object, or an entry over [`MAX_EVENT_BYTES`].
+    pub fn check(&self) -> Result<(), BusError> {
+        if self.source.is_empty() || self.detail_type.is_empty() {
+            return Err(BusError::Invalid(
+                "source and detail-type are required".into(),
+            ));
+        }
+        if !self.detail.is_object() {
+            return Err(BusError::Invalid("detail must be a JSON object".into()));
+        }
+        let size = (self.source.len() + self.detail_type.len()).saturating_add(self.detail_len());
+        if size > MAX_EVENT_BYTES {
+            return Err(BusError::Invalid(format!(
+                "event of {size} bytes is over the {MAX_EVENT_BYTES}-byte limit"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn new(detail_type: &str, detail: Value) -> Self {
         Self {
             source: EVENT_SOURCE.to_owned(),

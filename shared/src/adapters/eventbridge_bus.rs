@@ -13,7 +13,6 @@ use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::adapters::in_process_bus::check_event;
 use crate::ports::{BusError, BusEvent, EventBus};
 
 /// PutEvents' limit on entries per call.
@@ -133,7 +132,7 @@ where
 impl EventBus for EventBridgeBus {
     async fn publish(&self, events: Vec<BusEvent>) -> Result<(), BusError> {
         for event in &events {
-            check_event(event)?;
+            event.check()?;
         }
         let entries = events
             .iter()

@@ -16,8 +16,6 @@ use tokio::sync::{Notify, mpsc};
 use crate::ports::{BusError, BusEvent, EventBus, EventHandler, HandlerError};
 use crate::routing::{Target, targets};
 
-/// EventBridge's limit on one entry; kept locally so oversized events fail here too.
-pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 const RETRIES: usize = 2;
 const KEEP_PUBLISHED: usize = 1000;
 
@@ -116,31 +114,12 @@ async fn deliver(handler: &dyn EventHandler, event: &BusEvent) {
     }
 }
 
-/// The checks EventBridge makes on an entry before accepting it.
-pub fn check_event(event: &BusEvent) -> Result<(), BusError> {
-    if event.source.is_empty() || event.detail_type.is_empty() {
-        return Err(BusError::Invalid(
-            "source and detail-type are required".into(),
-        ));
-    }
-    if !event.detail.is_object() {
-        return Err(BusError::Invalid("detail must be a JSON object".into()));
-    }
-    let size = (event.source.len() + event.detail_type.len()).saturating_add(event.detail_len());
-    if size > MAX_EVENT_BYTES {
-        return Err(BusError::Invalid(format!(
-            "event of {size} bytes is over the {MAX_EVENT_BYTES}-byte limit"
-        )));
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl EventBus for InProcessBus {
     async fn publish(&self, events: Vec<BusEvent>) -> Result<(), BusError> {
         // All or nothing: check every event before routing any.
         for event in &events {
-            check_event(event)?;
+            event.check()?;
         }
         let handlers = self
             .handlers

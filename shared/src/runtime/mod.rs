@@ -151,7 +151,7 @@ async fn start_run_inner(
     if let Some(marker) = &marker {
         writes.push(crate::ports::Write::Put(
             Item::new(marker.clone(), json!({"run": id}))
-                .expiring(deps.clock.now().timestamp() + crate::webhooks::DEDUPE_TTL_SECS),
+                .expiring(deps.clock.now().timestamp() + crate::domain::DEDUPE_TTL_SECS),
             Condition::NotExists,
         ));
     }

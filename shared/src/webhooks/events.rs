@@ -5,6 +5,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::verify::is_form;
 use crate::catalog::{EntityMapping, Payload, Webhooks};
 use crate::domain::Change;
 
@@ -12,17 +13,6 @@ use crate::domain::Change;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Unreadable(pub String);
-
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        })
-}
 
 /// The delivery as one JSON document: the JSON body, the form fields as an object of
 /// strings (the first value of a repeated name), or the headers with the declared

@@ -60,11 +60,7 @@ use crate::domain::{
 use crate::ports::{BusEvent, Condition, Deps, Item, Key, RawItem, StoreError, Write, json_len};
 use crate::vault::{self, Credentials, VaultError};
 
-/// How long a dedupe marker lives. Providers retry for up to three days (Stripe,
-/// HubSpot); a week covers every retry schedule in the catalog, and signed timestamps
-/// without a documented window (SendGrid, Mailgun) must be younger than this, so a
-/// replay either meets its marker or is too old.
-pub const DEDUPE_TTL_SECS: i64 = 7 * 24 * 3600;
+pub use crate::domain::DEDUPE_TTL_SECS;
 
 /// How many times an entity write is retried when another event for the same entity
 /// got in between the read and the write.

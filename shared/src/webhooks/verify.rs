@@ -405,7 +405,8 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
+/// Whether a delivery's body is a form (`application/x-www-form-urlencoded`).
+pub(super) fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
