@@ -39,7 +39,7 @@ pub struct Config {
     pub max_webhook_bytes: usize,
     pub data_key_cache_ttl: Duration,
     pub data_key_cache_uses: u32,
-    pub egress: crate::adapters::EgressPolicy,
+    pub egress: crate::egress::EgressPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,7 +116,7 @@ impl Config {
             data_key_cache_ttl: Duration::from_secs(number("STUDIO_DATA_KEY_CACHE_SECS", 300)?),
             data_key_cache_uses: u32::try_from(number("STUDIO_DATA_KEY_CACHE_USES", 1000)?)
                 .map_err(|_| error("STUDIO_DATA_KEY_CACHE_USES", "too large"))?,
-            egress: crate::adapters::EgressPolicy::parse(
+            egress: crate::egress::EgressPolicy::parse(
                 &get("STUDIO_EGRESS_ALLOW").unwrap_or_default(),
             )
             .map_err(|m| error("STUDIO_EGRESS_ALLOW", m))?,
@@ -135,7 +135,7 @@ impl Config {
             max_webhook_bytes: 1024 * 1024,
             data_key_cache_ttl: Duration::from_secs(300),
             data_key_cache_uses: 1000,
-            egress: crate::adapters::EgressPolicy::default(),
+            egress: crate::egress::EgressPolicy::default(),
         }
     }
 }

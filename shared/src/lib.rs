@@ -1,25 +1,36 @@
 //! The integrations runtime of the workflow studio, as one library crate.
 //!
 //! The four Lambda functions (`functions/*`) and the local binary are thin shells over
-//! this crate. A map of it:
+//! this crate. A map of it, every module in a line (`docs/architecture.md` shows the
+//! layers):
 //!
 //! - [`domain`]: the values the product is about (projects, integrations, credential
-//!   envelopes, workflows, step contracts, runs, audit records, events), each checked
-//!   when it is parsed.
-//! - [`ports`]: the small traits through which the domain reaches the outside world
-//!   (store, key service, event bus, edge, clock and ids). The domain never names AWS.
+//!   envelopes, workflows, step contracts, runs, audit records, events) and the store's
+//!   keys ([`domain::keys`], the only place a key is spelled).
+//! - [`ports`]: the traits through which the rest reaches the outside world (store, key
+//!   service, event bus, edge, clock and ids). Nothing above them names AWS.
 //! - [`adapters`]: one implementation per port and technology: the embedded default
 //!   (`LocalStore`, `LocalKeyService`, `InProcessBus`) and AWS (`DynamoStore`,
 //!   `KmsKeyService`, `EventBridgeBus`), plus the live and sandbox edges.
+//! - [`egress`]: where live calls may go (the allow-list of non-public destinations).
 //! - [`config`] and [`app`]: configuration from the environment, and the one function
 //!   that decides which adapters run.
-//! - [`lexicon`]: the words both plain-words front doors read (trigger cues, event
-//!   verbs, form nouns, ordinary capitals, false friends), as data.
-//! - [`vault`]: envelope encryption of credentials bound to project and integration.
+//! - [`catalog`]: the providers as data (`shared/providers/*.yaml`, embedded at build
+//!   time): auth, config, operations, schemas, webhooks, compile hints, lookups.
+//! - [`lexicon`]: the words both plain-words front doors read, as data.
+//! - [`describe`]: plain words → the provider to connect and the prompt for it.
+//! - [`compiler`]: a plain-words (or structured) step → a checked step contract.
+//! - [`runtime`]: runs and steps: request building, sandbox mocks, live sends, lookups,
+//!   reads of changed entities, OAuth and SMART token refresh.
+//! - [`webhooks`]: provider deliveries → verified, deduplicated data changes.
+//! - [`vault`]: envelope encryption of credentials bound to project and integration;
+//!   the one place a credential is sealed and opened (and its use audited).
+//! - [`redact`]: masking of secret values in anything shown or stored.
 //! - [`routing`]: the event rules, shared by the in-process bus and `template.yaml`.
 //! - [`http`]: the studio API as axum routers, one per function, errors as problem+json.
 //! - [`execute`]: what execute-step does with the bus events it receives.
 //! - [`lambda`]: the Lambda entry point shared by the four functions.
+//! - [`telemetry`]: logging set-up (JSON lines on Lambda), every line redacted.
 //! - [`tls`]: rustls on ring for the live edge and the AWS SDKs.
 
 pub mod adapters;
@@ -29,6 +40,7 @@ pub mod compiler;
 pub mod config;
 pub mod describe;
 pub mod domain;
+pub mod egress;
 pub mod execute;
 pub mod http;
 pub mod lambda;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::edge::EgressPolicy;
+use crate::egress::EgressPolicy;
 use crate::ports::{Edge, EdgeError, EdgeOutcome, OutboundRequest, OutboundResponse};
 
 /// Largest provider response read into memory; a bigger one is an error, not an OOM.

@@ -21,9 +21,10 @@ mod local_keys;
 mod local_store;
 mod system;
 
+pub use crate::egress::{EgressPolicy, is_public};
 pub use caching_keys::CachingKeyService;
 pub use dynamo_store::DynamoStore;
-pub use edge::{EgressPolicy, NoLiveEdge, SandboxEdge, is_public};
+pub use edge::{NoLiveEdge, SandboxEdge};
 pub use eventbridge_bus::{EventBridgeBus, PUT_EVENTS_BATCH};
 pub use in_process_bus::InProcessBus;
 pub use kms_keys::KmsKeyService;
