@@ -438,9 +438,50 @@ pub struct StepRequested {
 pub struct IntegrationChanged {
     pub project: ProjectId,
     pub integration: IntegrationName,
-    /// `created`, `config_updated`, `credentials_rotated` or `deleted`.
-    pub change: String,
+    pub change: IntegrationChange,
     pub credential_version: Option<u32>,
+}
+
+/// What happened to an integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationChange {
+    Created,
+    ConfigUpdated,
+    CredentialsRotated,
+    Deleted,
+}
+
+/// The bus detail-type of each event the product publishes, spelled once.
+pub mod detail_types {
+    /// A verified provider data change ([`super::DataChanged`]).
+    pub const DATA_CHANGED: &str = "DataChanged";
+    /// A studio entity event that may start workflows ([`super::WorkflowTriggered`]).
+    pub const WORKFLOW_TRIGGERED: &str = "WorkflowTriggered";
+    /// Execute-step asking itself for the next step ([`super::StepRequested`]).
+    pub const STEP_REQUESTED: &str = "StepRequested";
+    /// An integration created, changed, rotated or deleted ([`super::IntegrationChanged`]).
+    pub const INTEGRATION_CHANGED: &str = "IntegrationChanged";
+    /// A step ran (its trace is stored), for observers.
+    pub const STEP_COMPLETED: &str = "StepCompleted";
+    /// A run ended, for observers.
+    pub const RUN_COMPLETED: &str = "RunCompleted";
+}
+
+impl DataChanged {
+    pub const DETAIL_TYPE: &'static str = detail_types::DATA_CHANGED;
+}
+
+impl WorkflowTriggered {
+    pub const DETAIL_TYPE: &'static str = detail_types::WORKFLOW_TRIGGERED;
+}
+
+impl StepRequested {
+    pub const DETAIL_TYPE: &'static str = detail_types::STEP_REQUESTED;
+}
+
+impl IntegrationChanged {
+    pub const DETAIL_TYPE: &'static str = detail_types::INTEGRATION_CHANGED;
 }
 
 /// How long a dedupe marker lives. Providers retry for up to three days (Stripe,

@@ -287,9 +287,9 @@ impl EventHandler for ExecuteStep {
             )));
         }
         match event.detail_type.as_str() {
-            "StepRequested" => self.step_requested(detail(event)?).await,
-            "WorkflowTriggered" => self.workflow_triggered(detail(event)?).await,
-            "DataChanged" => self.data_changed(event).await,
+            StepRequested::DETAIL_TYPE => self.step_requested(detail(event)?).await,
+            WorkflowTriggered::DETAIL_TYPE => self.workflow_triggered(detail(event)?).await,
+            DataChanged::DETAIL_TYPE => self.data_changed(event).await,
             other => Err(HandlerError::Rejected(format!(
                 "execute-step takes no {other} events"
             ))),

@@ -30,7 +30,11 @@ impl Rule {
 pub const RULES: &[Rule] = &[Rule {
     name: "RouteToExecuteStep",
     source: EVENT_SOURCE,
-    detail_types: &["DataChanged", "WorkflowTriggered", "StepRequested"],
+    detail_types: &[
+        crate::domain::detail_types::DATA_CHANGED,
+        crate::domain::detail_types::WORKFLOW_TRIGGERED,
+        crate::domain::detail_types::STEP_REQUESTED,
+    ],
     target: Target::ExecuteStep,
 }];
 

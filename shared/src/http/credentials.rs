@@ -143,7 +143,7 @@ pub async fn rotate(
         &IntegrationChanged {
             project: project.id.clone(),
             integration: after.name.clone(),
-            change: "credentials_rotated".into(),
+            change: crate::domain::IntegrationChange::CredentialsRotated,
             credential_version: Some(version),
         },
     )
@@ -230,7 +230,7 @@ pub async fn update_config(
         &IntegrationChanged {
             project: project.id.clone(),
             integration: after.name.clone(),
-            change: "config_updated".into(),
+            change: crate::domain::IntegrationChange::ConfigUpdated,
             credential_version: Some(after.credentials.version),
         },
     )

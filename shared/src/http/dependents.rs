@@ -13,7 +13,7 @@ use super::{ApiError, AppState, auth};
 use crate::domain::{
     DependencyEdge, Integration, IntegrationChanged, IntegrationName, ProjectId, keys,
 };
-use crate::ports::{BusEvent, Condition, Key, Query, StoreError};
+use crate::ports::{Condition, Key, Query, StoreError};
 
 /// The edges of an integration, grouped by workflow, steps in order.
 async fn dependents_of(
@@ -125,23 +125,10 @@ pub async fn delete(
     let changed = IntegrationChanged {
         project: project.id.clone(),
         integration: name.clone(),
-        change: "deleted".into(),
+        change: crate::domain::IntegrationChange::Deleted,
         credential_version: Some(integration.credentials.version),
     };
-    publish(&state, &changed).await;
+    super::integrations::publish(&state, &changed).await;
     tracing::info!(project = %project.id, integration = %name, "integration deleted");
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Publishes an IntegrationChanged event. The deletion is already stored; a bus that
-/// does not answer is logged, not turned into a failed request the client would retry.
-async fn publish(state: &AppState, changed: &IntegrationChanged) {
-    match BusEvent::of("IntegrationChanged", changed) {
-        Ok(event) => {
-            if let Err(error) = state.deps.bus.publish(vec![event]).await {
-                tracing::error!(%error, integration = %changed.integration, "IntegrationChanged not published");
-            }
-        }
-        Err(error) => tracing::error!(%error, "IntegrationChanged not serializable"),
-    }
 }

@@ -205,7 +205,7 @@ pub async fn create(
     let changed = IntegrationChanged {
         project: project.id.clone(),
         integration: name.clone(),
-        change: "created".into(),
+        change: crate::domain::IntegrationChange::Created,
         credential_version: Some(1),
     };
     publish(&state, &changed).await;
@@ -226,7 +226,7 @@ pub(super) fn vault_error(e: vault::VaultError) -> ApiError {
 /// Publishes an IntegrationChanged event. The change is already stored; a bus that
 /// does not answer is logged, not turned into a failed request the client would retry.
 pub(super) async fn publish(state: &AppState, changed: &IntegrationChanged) {
-    match BusEvent::of("IntegrationChanged", changed) {
+    match BusEvent::of(IntegrationChanged::DETAIL_TYPE, changed) {
         Ok(event) => {
             if let Err(error) = state.deps.bus.publish(vec![event]).await {
                 tracing::error!(%error, integration = %changed.integration, "IntegrationChanged not published");

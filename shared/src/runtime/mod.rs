@@ -205,7 +205,7 @@ async fn request_step(
         step,
         mode: run.mode,
     };
-    let event = BusEvent::of("StepRequested", &detail)
+    let event = BusEvent::of(StepRequested::DETAIL_TYPE, &detail)
         .map_err(|e| RuntimeError::Internal(e.to_string()))?;
     deps.bus
         .publish(vec![event])
@@ -344,7 +344,7 @@ pub async fn execute_step(
         Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
         Err(e) => return Err(e.into()),
     }
-    publish(deps, "StepCompleted", json!({
+    publish(deps, crate::domain::detail_types::STEP_COMPLETED, json!({
         "project": requested.project, "run": run.id, "workflow": run.workflow, "step": requested.step,
         "effect": trace.effect, "trace": format!("{}/{}", pk, keys::run_step(&run.id, requested.step)),
     }))
@@ -437,7 +437,7 @@ async fn finish(
 async fn announce_end(deps: &Deps, project: &ProjectId, run: &Run, status: RunStatus) {
     publish(
         deps,
-        "RunCompleted",
+        crate::domain::detail_types::RUN_COMPLETED,
         json!({
             "project": project, "run": run.id, "workflow": run.workflow, "status": status,
             "trace": format!("{}/{}", keys::project(project), keys::run(&run.id)),

@@ -467,7 +467,7 @@ async fn record_all(
 fn data_changed_event(mut change: DataChanged) -> Result<BusEvent, crate::ports::BusError> {
     let before = std::mem::take(&mut change.before);
     let after = std::mem::take(&mut change.after);
-    let mut event = BusEvent::of("DataChanged", &change)?;
+    let mut event = BusEvent::of(DataChanged::DETAIL_TYPE, &change)?;
     if let Value::Object(detail) = &mut event.detail {
         detail.insert("before".into(), before);
         detail.insert("after".into(), after);
