@@ -39,7 +39,6 @@ fn runtime_error(e: crate::runtime::RuntimeError) -> HandlerError {
     use crate::runtime::RuntimeError;
     match e {
         RuntimeError::Unavailable(why) => HandlerError::Retryable(why),
-        RuntimeError::NotImplemented(what) => HandlerError::NotImplemented(what),
         other => HandlerError::Rejected(other.to_string()),
     }
 }
@@ -155,13 +154,6 @@ impl ExecuteStep {
             );
             match crate::runtime::start_run_once(&self.deps, start, &occasion).await {
                 Ok(run) => started.push(run.id),
-                Err(RuntimeError::NotImplemented(what)) => {
-                    let names: Vec<&str> = matched.iter().map(WorkflowId::as_str).collect();
-                    return Err(HandlerError::NotImplemented(format!(
-                        "{what} (matched workflows: {})",
-                        names.join(", ")
-                    )));
-                }
                 // Worth another delivery of the whole event.
                 Err(RuntimeError::Unavailable(why)) => return Err(HandlerError::Retryable(why)),
                 // A subscription whose workflow cannot run (deleted, no steps yet) must

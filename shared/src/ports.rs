@@ -512,8 +512,6 @@ pub trait EventHandler: Send + Sync {
 pub enum HandlerError {
     #[error("rejected event: {0}")]
     Rejected(String),
-    #[error("not implemented yet: {0}")]
-    NotImplemented(String),
     #[error("temporary failure: {0}")]
     Retryable(String),
 }

@@ -49,9 +49,6 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// A route whose behaviour a later piece of work delivers.
-    #[error("{what} is not available yet")]
-    NotImplemented { what: String },
     #[error("{0}")]
     Unavailable(String),
     /// A bug or corrupt data: logged in full, answered without internals.
@@ -65,10 +62,6 @@ impl ApiError {
             field: field.into(),
             message: message.into(),
         }])
-    }
-
-    pub fn not_implemented(what: impl Into<String>) -> Self {
-        Self::NotImplemented { what: what.into() }
     }
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
@@ -104,11 +97,6 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
-            ),
-            ApiError::NotImplemented { .. } => (
-                StatusCode::NOT_IMPLEMENTED,
-                "not-implemented",
-                "Not implemented yet",
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

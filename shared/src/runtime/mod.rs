@@ -60,8 +60,6 @@ pub struct StartRun {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("not implemented yet: {0}")]
-    NotImplemented(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
