@@ -59,6 +59,22 @@ fn error(variable: &str, message: impl Into<String>) -> ConfigError {
 pub const DEFAULT_DATA_DIR: &str = ".studio-data";
 
 impl Config {
+    /// The embedded backend in another data folder (the local binary's `--data-dir`):
+    /// the master key moves with it unless `STUDIO_MASTER_KEY_FILE` names one.
+    pub fn with_data_dir(mut self, dir: PathBuf) -> Self {
+        if let Backend::Embedded {
+            data_dir,
+            master_key_file,
+        } = &mut self.backend
+        {
+            *master_key_file = std::env::var_os("STUDIO_MASTER_KEY_FILE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("master.key"));
+            *data_dir = dir;
+        }
+        self
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())

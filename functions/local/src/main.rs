@@ -30,14 +30,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     telemetry::init();
     let args = Args::parse();
     let mut config = Config::from_env()?;
-    if let (Some(dir), Backend::Embedded { .. }) = (&args.data_dir, &config.backend) {
-        let master_key_file = std::env::var_os("STUDIO_MASTER_KEY_FILE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| dir.join("master.key"));
-        config.backend = Backend::Embedded {
-            data_dir: dir.clone(),
-            master_key_file,
-        };
+    if let Some(dir) = args.data_dir {
+        config = config.with_data_dir(dir);
     }
     let app = app::build(config, app::live_edge).await?;
     let state = AppState {
