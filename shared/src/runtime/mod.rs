@@ -552,22 +552,60 @@ async fn perform(
     run: &Run,
     contract: &StepContract,
 ) -> Result<StepTrace, Failure> {
-    let pk = keys::project(project);
-    let step = contract.step;
-    let name = contract.integration.clone();
-    let op_id = contract.operation.clone();
-    let fail = |message: String| Failure {
-        integration: name.clone(),
-        operation: op_id.clone(),
+    let prepared = prepare(deps, project, run, contract).await?;
+    match run.mode {
+        RunMode::Sandbox => perform_sandbox(deps, run, contract, prepared).await,
+        RunMode::Live => perform_live(deps, project, run, contract, prepared).await,
+    }
+}
+
+/// A step's failure before anything is known of its request.
+fn failure(contract: &StepContract, message: String) -> Failure {
+    Failure {
+        integration: contract.integration.clone(),
+        operation: contract.operation.clone(),
         request: None,
         message,
         duplicate: false,
-    };
-    // The integration is read from the run's own project only: a workflow can never
-    // reach another project's integration.
+    }
+}
+
+/// A step ready to run: its integration and operation, and its input rendered from the
+/// run's context, with the operation's defaults, and checked.
+struct Prepared {
+    integration: Integration,
+    provider: std::borrow::Cow<'static, Provider>,
+    /// The operation's index in the provider's list.
+    op: usize,
+    input: Value,
+    fetched: Option<Value>,
+    seed: String,
+    idempotency_key: Option<String>,
+    started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Prepared {
+    fn operation(&self) -> &crate::catalog::Operation {
+        &self.provider.operations[self.op]
+    }
+}
+
+/// Reads the step's integration (from the run's own project only: a workflow can never
+/// reach another project's integration), renders and checks its input.
+async fn prepare(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    contract: &StepContract,
+) -> Result<Prepared, Failure> {
+    let fail = |message: String| failure(contract, message);
+    let step = contract.step;
     let integration: Integration = crate::ports::get_as(
         deps.store.as_ref(),
-        &Key::new(pk.clone(), keys::integration(&contract.integration)),
+        &Key::new(
+            keys::project(project),
+            keys::integration(&contract.integration),
+        ),
     )
     .await
     .map_err(|e| fail(e.to_string()))?
@@ -578,16 +616,17 @@ async fn perform(
         ))
     })?;
     let provider = provider_of(&integration).map_err(|e| fail(e.to_string()))?;
-    let operation = provider
+    let op = provider
         .operations
         .iter()
-        .find(|o| o.id == contract.operation)
+        .position(|o| o.id == contract.operation)
         .ok_or_else(|| {
             fail(format!(
                 "{} has no operation {}",
                 provider.display_name, contract.operation
             ))
         })?;
+    let operation = &provider.operations[op];
     let mut context = context_for(deps, project, run)
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -636,194 +675,231 @@ async fn perform(
             )));
         }
     }
-    let started_at = deps.clock.now();
     let seed = format!("{}#{step}", run.id);
     let idempotency_key = operation
         .idempotency_header
         .as_ref()
         .map(|_| format!("studio-{}", seed));
-    match run.mode {
-        RunMode::Sandbox => {
-            let (input, lookups) =
-                lookup::resolve_sandbox(&provider, &integration, &input).map_err(fail)?;
-            let request = request::build_request(
-                &provider,
-                operation,
-                &input,
-                &integration.config,
-                request::CredentialValues::Masked,
-                idempotency_key.as_deref(),
-            )
-            .map_err(|e| fail(e.to_string()))?;
-            let view = request_view(&request);
-            match deps.sandbox_edge.send(&request).await {
-                Ok(EdgeOutcome::WouldHaveSent) => {}
-                Ok(EdgeOutcome::Sent(_)) => {
-                    return Err(fail("the sandbox edge sent a request".into()));
-                }
-                Err(e) => {
-                    return Err(Failure {
-                        request: Some(view),
-                        ..fail(e.to_string())
-                    });
-                }
-            }
-            let body = mock::mock_response(operation, &input, &seed);
-            Ok(StepTrace {
-                run: run.id.clone(),
-                step,
-                integration: name.clone(),
-                operation: operation.id.clone(),
-                effect: "would_have_sent".into(),
-                request: Some(view),
-                response: Some(json!({"status": 200, "mock": true, "body": body})),
-                error: None,
-                started_at,
-                finished_at: deps.clock.now(),
-                lookups,
-                fetched: fetched.clone(),
-            })
+    Ok(Prepared {
+        integration,
+        provider,
+        op,
+        input,
+        fetched,
+        seed,
+        idempotency_key,
+        started_at: deps.clock.now(),
+    })
+}
+
+/// In sandbox: named targets mocked, the request built with masked credentials and
+/// handed to the sandbox edge (which cannot send), and a mock answer from the
+/// operation's response schema.
+async fn perform_sandbox(
+    deps: &Deps,
+    run: &Run,
+    contract: &StepContract,
+    prepared: Prepared,
+) -> Result<StepTrace, Failure> {
+    let fail = |message: String| failure(contract, message);
+    let operation = prepared.operation();
+    let (input, lookups) =
+        lookup::resolve_sandbox(&prepared.provider, &prepared.integration, &prepared.input)
+            .map_err(fail)?;
+    let request = request::build_request(
+        &prepared.provider,
+        operation,
+        &input,
+        &prepared.integration.config,
+        request::CredentialValues::Masked,
+        prepared.idempotency_key.as_deref(),
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let view = request_view(&request);
+    match deps.sandbox_edge.send(&request).await {
+        Ok(EdgeOutcome::WouldHaveSent) => {}
+        Ok(EdgeOutcome::Sent(_)) => {
+            return Err(fail("the sandbox edge sent a request".into()));
         }
-        RunMode::Live => {
-            let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
-            // The claim on this step and the audit record of this use of the
-            // credentials are one transaction: a duplicate delivery finds the claim
-            // taken and causes nothing.
-            let claim = Item::new(
-                Key::new(pk.clone(), keys::run_step_claim(&run.id, step)),
-                json!({"claimed_at": deps.clock.now()}),
-            )
-            .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
-            let credentials = match crate::vault::open_for_claiming(
-                deps,
-                project,
-                &integration,
-                AuditPurpose::StepExecution,
-                cause.clone(),
-                crate::ports::Write::Put(claim, Condition::NotExists),
-            )
-            .await
-            {
-                Ok(credentials) => credentials,
-                Err(crate::vault::VaultError::Claimed) => {
-                    return Err(Failure {
-                        duplicate: true,
-                        ..fail("already claimed".into())
-                    });
-                }
-                Err(e) => return Err(fail(format!("credentials unavailable: {e}"))),
-            };
-            let credentials = fresh(deps, project, &provider, &integration, credentials, cause)
-                .await
-                .map_err(fail)?;
-            let redactor = credentials.redactor();
-            let (input, lookups) = lookup::resolve_live(
-                deps,
-                project,
-                &provider,
-                &integration,
-                &input,
-                &credentials,
-                &redactor,
-            )
-            .await
-            .map_err(|e| fail(redactor.text(&e)))?;
-            let request = request::build_request(
-                &provider,
-                operation,
-                &input,
-                &integration.config,
-                request::CredentialValues::Real(&credentials),
-                idempotency_key.as_deref(),
-            )
-            .map_err(|e| fail(redactor.text(&e.to_string())))?;
-            drop(credentials);
-            // The trace shows the same request built with masked credentials: masking
-            // the sent bytes could miss an encoded form (Basic auth's base64 of
-            // "user:password"); building without them cannot leak them.
-            let masked = request::build_request(
-                &provider,
-                operation,
-                &input,
-                &integration.config,
-                request::CredentialValues::Masked,
-                idempotency_key.as_deref(),
-            )
-            .map_err(|e| fail(e.to_string()))?;
-            let view = redactor.json(&request_view(&masked));
-            let safe = !operation.side_effects
-                || matches!(
-                    operation.method,
-                    crate::catalog::HttpMethod::Get
-                        | crate::catalog::HttpMethod::Put
-                        | crate::catalog::HttpMethod::Delete
-                )
-                || idempotency_key.is_some();
-            let delivery = live::send(
-                deps.live_edge.as_ref(),
-                &request,
-                safe,
-                live::RetryPolicy::default(),
-            )
-            .await;
-            drop(request);
-            let response = match delivery.result {
-                Ok(r) => r,
-                Err(e) => {
-                    return Err(Failure {
-                        request: Some(view),
-                        ..fail(
-                            redactor.text(&format!("{e} (after {} attempt(s))", delivery.attempts)),
-                        )
-                    });
-                }
-            };
-            let body: Value = if response.body.is_empty() {
-                json!({})
-            } else {
-                serde_json::from_slice(&response.body).unwrap_or_else(|_| {
-                    Value::String(String::from_utf8_lossy(&response.body).into_owned())
-                })
-            };
-            let body = redactor.json(&body);
-            let provider_error = operation.error_when.as_ref().and_then(|rule| {
-                let found = body.pointer(&rule.pointer)?;
-                let failed = match &rule.equals {
-                    Some(expected) => found == expected,
-                    None => !found.is_null() && found != &json!([]),
-                };
-                failed.then(|| {
-                    rule.message
-                        .as_ref()
-                        .and_then(|m| body.pointer(m))
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| found.to_string())
-                })
-            });
-            let ok = (200..300).contains(&response.status) && provider_error.is_none();
-            let error = (!ok).then(|| match provider_error {
-                Some(message) => format!(
-                    "{} answered {} with an error: {}",
-                    provider.display_name, response.status, message
-                ),
-                None => format!("{} answered {}", provider.display_name, response.status),
-            });
-            Ok(StepTrace {
-                run: run.id.clone(),
-                step,
-                integration: name.clone(),
-                operation: operation.id.clone(),
-                effect: if ok { "sent".into() } else { "failed".into() },
+        Err(e) => {
+            return Err(Failure {
                 request: Some(view),
-                response: Some(
-                    json!({"status": response.status, "attempts": delivery.attempts, "body": body}),
-                ),
-                error: error.map(|e| redactor.text(&e)),
-                started_at,
-                finished_at: deps.clock.now(),
-                lookups,
-                fetched: fetched.clone(),
-            })
+                ..fail(e.to_string())
+            });
         }
     }
+    let body = mock::mock_response(operation, &input, &prepared.seed);
+    Ok(StepTrace {
+        run: run.id.clone(),
+        step: contract.step,
+        integration: contract.integration.clone(),
+        operation: operation.id.clone(),
+        effect: "would_have_sent".into(),
+        request: Some(view),
+        response: Some(json!({"status": 200, "mock": true, "body": body})),
+        error: None,
+        started_at: prepared.started_at,
+        finished_at: deps.clock.now(),
+        lookups,
+        fetched: prepared.fetched.clone(),
+    })
+}
+
+/// Live: the step claimed and its credentials opened in one audited transaction (a
+/// duplicate delivery finds the claim taken and causes nothing), named targets looked
+/// up, the request sent with retries where that is safe, the trace masked.
+async fn perform_live(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    contract: &StepContract,
+    prepared: Prepared,
+) -> Result<StepTrace, Failure> {
+    let fail = |message: String| failure(contract, message);
+    let step = contract.step;
+    let (provider, integration) = (&prepared.provider, &prepared.integration);
+    let operation = prepared.operation();
+    let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
+    let claim = Item::new(
+        Key::new(keys::project(project), keys::run_step_claim(&run.id, step)),
+        json!({"claimed_at": deps.clock.now()}),
+    )
+    .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
+    let credentials = match crate::vault::open_for_claiming(
+        deps,
+        project,
+        integration,
+        AuditPurpose::StepExecution,
+        cause.clone(),
+        crate::ports::Write::Put(claim, Condition::NotExists),
+    )
+    .await
+    {
+        Ok(credentials) => credentials,
+        Err(crate::vault::VaultError::Claimed) => {
+            return Err(Failure {
+                duplicate: true,
+                ..fail("already claimed".into())
+            });
+        }
+        Err(e) => return Err(fail(format!("credentials unavailable: {e}"))),
+    };
+    let credentials = fresh(deps, project, provider, integration, credentials, cause)
+        .await
+        .map_err(fail)?;
+    let redactor = credentials.redactor();
+    let (input, lookups) = lookup::resolve_live(
+        deps,
+        project,
+        provider,
+        integration,
+        &prepared.input,
+        &credentials,
+        &redactor,
+    )
+    .await
+    .map_err(|e| fail(redactor.text(&e)))?;
+    let build = |values: request::CredentialValues<'_>| {
+        request::build_request(
+            provider,
+            operation,
+            &input,
+            &integration.config,
+            values,
+            prepared.idempotency_key.as_deref(),
+        )
+    };
+    let request = build(request::CredentialValues::Real(&credentials))
+        .map_err(|e| fail(redactor.text(&e.to_string())))?;
+    drop(credentials);
+    // The trace shows the same request built with masked credentials: masking the sent
+    // bytes could miss an encoded form (Basic auth's base64 of "user:password");
+    // building without them cannot leak them.
+    let masked = build(request::CredentialValues::Masked).map_err(|e| fail(e.to_string()))?;
+    let view = redactor.json(&request_view(&masked));
+    let safe = !operation.side_effects
+        || matches!(
+            operation.method,
+            crate::catalog::HttpMethod::Get
+                | crate::catalog::HttpMethod::Put
+                | crate::catalog::HttpMethod::Delete
+        )
+        || prepared.idempotency_key.is_some();
+    let delivery = live::send(
+        deps.live_edge.as_ref(),
+        &request,
+        safe,
+        live::RetryPolicy::default(),
+    )
+    .await;
+    drop(request);
+    let response = match delivery.result {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(Failure {
+                request: Some(view),
+                ..fail(redactor.text(&format!("{e} (after {} attempt(s))", delivery.attempts)))
+            });
+        }
+    };
+    let body: Value = if response.body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&response.body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned()))
+    };
+    let body = redactor.json(&body);
+    let error = answer_error(provider, operation, response.status, &body);
+    Ok(StepTrace {
+        run: run.id.clone(),
+        step,
+        integration: contract.integration.clone(),
+        operation: operation.id.clone(),
+        effect: if error.is_none() {
+            "sent".into()
+        } else {
+            "failed".into()
+        },
+        request: Some(view),
+        response: Some(
+            json!({"status": response.status, "attempts": delivery.attempts, "body": body}),
+        ),
+        error: error.map(|e| redactor.text(&e)),
+        started_at: prepared.started_at,
+        finished_at: deps.clock.now(),
+        lookups,
+        fetched: prepared.fetched.clone(),
+    })
+}
+
+/// Why a provider's answer is a failure: a status outside 2xx, or a 2xx that the
+/// operation's `error_when` rule reads as one (Slack's `"ok": false`, GraphQL `errors`).
+fn answer_error(
+    provider: &Provider,
+    operation: &crate::catalog::Operation,
+    status: u16,
+    body: &Value,
+) -> Option<String> {
+    let provider_error = operation.error_when.as_ref().and_then(|rule| {
+        let found = body.pointer(&rule.pointer)?;
+        let failed = match &rule.equals {
+            Some(expected) => found == expected,
+            None => !found.is_null() && found != &json!([]),
+        };
+        failed.then(|| {
+            rule.message
+                .as_ref()
+                .and_then(|m| body.pointer(m))
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| found.to_string())
+        })
+    });
+    let ok = (200..300).contains(&status) && provider_error.is_none();
+    (!ok).then(|| match provider_error {
+        Some(message) => format!(
+            "{} answered {status} with an error: {message}",
+            provider.display_name
+        ),
+        None => format!("{} answered {status}", provider.display_name),
+    })
 }
