@@ -22,6 +22,7 @@
 //! a millisecond per step. The compiler never sees a credential: it reads an
 //! integration's name, provider and config, never its envelope.
 
+mod action;
 mod check;
 mod index;
 mod mapping;
@@ -466,109 +467,13 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         // do something; and the words to match operations on (with the ordinary nouns of
         // names: "the clinic calendar" asks for a calendar).
         let mut said = resolve::op_words(&plain, &mentions, index, false);
-        // "using the customer's email": a field of something, not a thing to do.
-        {
-            let lexicon = crate::lexicon::lexicon();
-            let tokens: Vec<String> = action_text
-                .to_lowercase()
-                .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect();
-            for pair in tokens.windows(2) {
-                if pair[0].ends_with("'s") || pair[0].ends_with("s'") {
-                    said.remove(lexicon.canonical(&pair[1]));
-                    said.remove(&pair[1]);
-                }
-            }
-        }
+        action::drop_field_words(&mut said, &action_text);
         let mut op_words = resolve::with_referent(
             &resolve::op_words(&plain, &mentions, index, true),
             &plain,
             &referent,
         );
-        // "with Email set to the form's email": a field's value, not an update, unless
-        // the step leads with it.
-        {
-            let lexicon = crate::lexicon::lexicon();
-            let lead = plain
-                .iter()
-                .position(|w| !lexicon.lead_ins.iter().any(|l| l == w))
-                .unwrap_or(0);
-            let updates: Vec<usize> = plain
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| lexicon.canonical(w) == "update")
-                .map(|(i, _)| i)
-                .collect();
-            let assignment =
-                |i: &usize| *i != lead && plain.get(i + 1).is_some_and(|n| n == "to" || n == "as");
-            if !updates.is_empty() && updates.iter().all(assignment) {
-                op_words.remove("update");
-            }
-            // "at the phone number on the customer": a thing, not a call.
-            let in_noun_phrase: std::collections::BTreeSet<usize> = lexicon
-                .noun_phrases
-                .iter()
-                .flat_map(|p| crate::lexicon::phrase_positions(p, &plain))
-                .collect();
-            let calls: Vec<usize> = plain
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| lexicon.canonical(w) == "call")
-                .map(|(i, _)| i)
-                .collect();
-            if !calls.is_empty() && calls.iter().all(|i| in_noun_phrase.contains(i)) {
-                op_words.remove("call");
-            }
-        }
-        // "the texting integration clinic-sms": words that describe a tool say nothing of
-        // what to do. "have the sheet get a new row added": "get" is no read before a
-        // participle of what is done.
-        {
-            let lexicon = crate::lexicon::lexicon();
-            let describing: Vec<usize> = plain
-                .iter()
-                .enumerate()
-                .filter(|(i, w)| {
-                    *i > 0 && matches!(w.as_str(), "integration" | "connection" | "thing" | "tool")
-                })
-                .map(|(i, _)| i - 1)
-                .collect();
-            for i in describing {
-                let canonical = lexicon.canonical(&plain[i]).to_owned();
-                let elsewhere = plain
-                    .iter()
-                    .enumerate()
-                    .any(|(j, w)| j != i && lexicon.canonical(w) == canonical);
-                if !elsewhere {
-                    op_words.remove(&canonical);
-                    op_words.remove(&plain[i]);
-                }
-            }
-            if let Some(g) = plain.iter().position(|w| w == "get") {
-                let done_after = plain[g + 1..]
-                    .iter()
-                    .take(5)
-                    .any(|w| w.ends_with("ed") && lexicon.canonical(w) != "get" && w.len() > 4);
-                if done_after
-                    && plain
-                        .iter()
-                        .filter(|w| lexicon.canonical(w) == "get")
-                        .count()
-                        == 1
-                {
-                    op_words.remove("get");
-                }
-            }
-        }
-        // A range written in A1 notation ("Schedule!A1:D50") says a range is meant.
-        if literals
-            .iter()
-            .any(|l| matches!(l, text::Literal::Range(_)))
-        {
-            op_words.insert("range".to_owned());
-        }
+        action::adjust_op_words(&mut op_words, &plain, &literals);
         // "using the visit's patient id": the trigger's own name says where a value
         // comes from, not what to do.
         if let Some(name) = request.entity.as_ref().map(|e| e.name.as_str()) {
@@ -621,99 +526,19 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             .filter(|(i, _)| !mentions.name_positions.contains(i))
             .map(|(_, w)| w.clone())
             .collect();
-        // "Delete the contact" where no operation deletes: refused, not created.
         let chosen = &ws.integrations[resolved.integration];
-        // "create it in clinic-api ...": the step's verb picks the one operation of the
-        // integration whose name starts with it.
-        {
-            let lexicon = crate::lexicon::lexicon();
-            if let Some(verb) = verb_words
-                .iter()
-                .find(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
-                .map(|w| lexicon.canonical(w).to_owned())
-                // (Reading is not one thing: "pull all Observations" searches.)
-                .filter(|v| !matches!(v.as_str(), "get" | "search" | "list"))
-            {
-                let ops = &chosen.adapter().operations;
-                let verb_of = |o: &Operation| {
-                    let first = o.id.split('_').next().unwrap_or_default();
-                    lexicon.canonical(first).to_owned()
-                };
-                let doing: Vec<usize> = (0..ops.len())
-                    .filter(|o| verb_of(&ops[*o]) == verb)
-                    .collect();
-                if let [only] = doing.as_slice() {
-                    if verb_of(&ops[resolved.op]) != verb {
-                        resolved.op = *only;
-                    }
-                }
-            }
-        }
-        // "put the description into that same doc": what an earlier step of this
-        // integration made is changed, not made again.
-        {
-            let back = !crate::lexicon::lexicon()
-                .back_reference_positions(&plain)
-                .is_empty();
-            let ops = &chosen.adapter().operations;
-            let made = ops[resolved.op].entity.clone();
-            let earlier_made = earlier.iter().any(|c| {
-                c.integration == chosen.name
-                    && ops
-                        .iter()
-                        .find(|o| o.id == c.operation)
-                        .is_some_and(|o| o.side_effects && o.entity == made)
-            });
-            let is_create = |o: &Operation| o.id.starts_with("create");
-            if back && earlier_made && is_create(&ops[resolved.op]) {
-                let updates: Vec<usize> = (0..ops.len())
-                    .filter(|o| ops[*o].id.starts_with("update") && ops[*o].entity == made)
-                    .collect();
-                if let [only] = updates.as_slice() {
-                    resolved.op = *only;
-                }
-            }
-        }
-        // "start a monthly subscription" where no operation keeps subscriptions.
-        if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(&verb_words) {
-            let says = |op: &Operation| op_says(op, group, true);
-            if !says(&chosen.adapter().operations[resolved.op]) {
-                let can = integrations_with(ws.integrations, says);
-                problems.push(
-                    "operation",
-                    format!(
-                        "{} has no operation for a {thing}; it offers {}{}",
-                        chosen.name,
-                        op_list(chosen.adapter()),
-                        trigger::list_suffix("the project's integrations that can", can)
-                    ),
-                );
+        match action::refine(
+            chosen,
+            resolved.op,
+            &plain,
+            &verb_words,
+            &earlier,
+            ws.integrations,
+        ) {
+            Ok(op) => resolved.op = op,
+            Err((field, message)) => {
+                problems.push(field, message);
                 return Err(problems);
-            }
-        }
-        if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(&verb_words) {
-            let says = |op: &Operation| op_says(op, group, false);
-            if !chosen.adapter().operations.iter().any(says) {
-                let can = integrations_with(ws.integrations, says);
-                problems.push(
-                    "operation",
-                    format!(
-                        "{} cannot {verb}; it offers {}{}",
-                        chosen.name,
-                        op_list(chosen.adapter()),
-                        trigger::list_suffix("the project's integrations that can", can)
-                    ),
-                );
-                return Err(problems);
-            }
-            // "text that customer at the phone number ...": the step's verb picks the one
-            // operation of the integration that does it.
-            let ops = &chosen.adapter().operations;
-            let doing: Vec<usize> = (0..ops.len()).filter(|o| says(&ops[*o])).collect();
-            if let [only] = doing.as_slice() {
-                if !says(&ops[resolved.op]) {
-                    resolved.op = *only;
-                }
             }
         }
         let action = Action {
@@ -840,32 +665,7 @@ fn unknown_tool(
     mentions.unknown.first().cloned()
 }
 
-/// Whether an operation says one of a group's words: in its id, name and phrases, and
-/// with `described`, its description.
-fn op_says(op: &Operation, group: &[String], described: bool) -> bool {
-    std::iter::once(op.id.replace('_', " "))
-        .chain(std::iter::once(op.name.to_lowercase()))
-        .chain(described.then(|| op.description.to_lowercase()))
-        .chain(op.phrases.iter().map(|p| p.to_lowercase()))
-        .any(|t| {
-            t.split(|c: char| !c.is_alphanumeric())
-                .any(|w| group.iter().any(|g| g == w))
-        })
-}
-
-/// The project's integrations with an operation that does what `says` asks.
-fn integrations_with(
-    integrations: &[ProjectIntegration],
-    says: impl Fn(&Operation) -> bool,
-) -> Vec<String> {
-    integrations
-        .iter()
-        .filter(|i| i.adapter().operations.iter().any(&says))
-        .map(|i| i.name.to_string())
-        .collect()
-}
-
-fn op_list(provider: &Provider) -> String {
+pub(super) fn op_list(provider: &Provider) -> String {
     provider
         .operations
         .iter()

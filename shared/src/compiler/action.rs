@@ -1,0 +1,255 @@
+//! What the action's words ask for, beyond the operations' phrases: words that name a
+//! field or describe a tool rather than say what to do, and the rules that refine the
+//! operation the phrases chose (the step's verb, a thing no operation keeps, an edit
+//! of what an earlier step made). The words themselves are the lexicon's.
+
+use std::collections::BTreeSet;
+
+use super::ProjectIntegration;
+use super::text::{self, Literal};
+use crate::catalog::Operation;
+use crate::domain::StepContract;
+
+/// "using the customer's email": a field of something, not a thing to do; its words
+/// leave the words that tell what the request says.
+pub(super) fn drop_field_words(said: &mut BTreeSet<String>, action_text: &str) {
+    let lexicon = crate::lexicon::lexicon();
+    let tokens: Vec<String> = action_text
+        .to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for pair in tokens.windows(2) {
+        if pair[0].ends_with("'s") || pair[0].ends_with("s'") {
+            said.remove(lexicon.canonical(&pair[1]));
+            said.remove(&pair[1]);
+        }
+    }
+}
+
+/// The words to match operations on, less what only looks like an action ("with Email
+/// set to ...", "the phone number", "the texting integration", "get a row added"), and
+/// with what a literal says ("Schedule!A1:D50" asks for a range).
+pub(super) fn adjust_op_words(
+    op_words: &mut BTreeSet<String>,
+    plain: &[String],
+    literals: &[Literal],
+) {
+    // "with Email set to the form's email": a field's value, not an update, unless
+    // the step leads with it.
+    {
+        let lexicon = crate::lexicon::lexicon();
+        let lead = plain
+            .iter()
+            .position(|w| !lexicon.lead_ins.iter().any(|l| l == w))
+            .unwrap_or(0);
+        let updates: Vec<usize> = plain
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| lexicon.canonical(w) == "update")
+            .map(|(i, _)| i)
+            .collect();
+        let assignment =
+            |i: &usize| *i != lead && plain.get(i + 1).is_some_and(|n| n == "to" || n == "as");
+        if !updates.is_empty() && updates.iter().all(assignment) {
+            op_words.remove("update");
+        }
+        // "at the phone number on the customer": a thing, not a call.
+        let in_noun_phrase: std::collections::BTreeSet<usize> = lexicon
+            .noun_phrases
+            .iter()
+            .flat_map(|p| crate::lexicon::phrase_positions(p, plain))
+            .collect();
+        let calls: Vec<usize> = plain
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| lexicon.canonical(w) == "call")
+            .map(|(i, _)| i)
+            .collect();
+        if !calls.is_empty() && calls.iter().all(|i| in_noun_phrase.contains(i)) {
+            op_words.remove("call");
+        }
+    }
+    // "the texting integration clinic-sms": words that describe a tool say nothing of
+    // what to do. "have the sheet get a new row added": "get" is no read before a
+    // participle of what is done.
+    {
+        let lexicon = crate::lexicon::lexicon();
+        let describing: Vec<usize> = plain
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                *i > 0 && matches!(w.as_str(), "integration" | "connection" | "thing" | "tool")
+            })
+            .map(|(i, _)| i - 1)
+            .collect();
+        for i in describing {
+            let canonical = lexicon.canonical(&plain[i]).to_owned();
+            let elsewhere = plain
+                .iter()
+                .enumerate()
+                .any(|(j, w)| j != i && lexicon.canonical(w) == canonical);
+            if !elsewhere {
+                op_words.remove(&canonical);
+                op_words.remove(&plain[i]);
+            }
+        }
+        if let Some(g) = plain.iter().position(|w| w == "get") {
+            let done_after = plain[g + 1..]
+                .iter()
+                .take(5)
+                .any(|w| w.ends_with("ed") && lexicon.canonical(w) != "get" && w.len() > 4);
+            if done_after
+                && plain
+                    .iter()
+                    .filter(|w| lexicon.canonical(w) == "get")
+                    .count()
+                    == 1
+            {
+                op_words.remove("get");
+            }
+        }
+    }
+    // A range written in A1 notation ("Schedule!A1:D50") says a range is meant.
+    if literals
+        .iter()
+        .any(|l| matches!(l, text::Literal::Range(_)))
+    {
+        op_words.insert("range".to_owned());
+    }
+}
+
+/// The operation the words ask of the chosen integration, after the phrases chose `op`:
+/// the step's verb picks the one operation whose name starts with it or that does it
+/// ("create it in clinic-api", "text that customer ..."); "into that same doc" edits
+/// what an earlier step of the integration made; and a thing made or a verb that no
+/// operation offers is refused on `operation` ("start a monthly subscription", "delete
+/// the contact" where nothing deletes).
+pub(super) fn refine(
+    chosen: &ProjectIntegration,
+    op: usize,
+    plain: &[String],
+    verb_words: &[String],
+    earlier: &[StepContract],
+    integrations: &[ProjectIntegration],
+) -> Result<usize, (&'static str, String)> {
+    let mut op = op;
+    // "create it in clinic-api ...": the step's verb picks the one operation of the
+    // integration whose name starts with it.
+    {
+        let lexicon = crate::lexicon::lexicon();
+        if let Some(verb) = verb_words
+            .iter()
+            .find(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
+            .map(|w| lexicon.canonical(w).to_owned())
+            // (Reading is not one thing: "pull all Observations" searches.)
+            .filter(|v| !matches!(v.as_str(), "get" | "search" | "list"))
+        {
+            let ops = &chosen.adapter().operations;
+            let verb_of = |o: &Operation| {
+                let first = o.id.split('_').next().unwrap_or_default();
+                lexicon.canonical(first).to_owned()
+            };
+            let doing: Vec<usize> = (0..ops.len())
+                .filter(|o| verb_of(&ops[*o]) == verb)
+                .collect();
+            if let [only] = doing.as_slice() {
+                if verb_of(&ops[op]) != verb {
+                    op = *only;
+                }
+            }
+        }
+    }
+    // "put the description into that same doc": what an earlier step of this
+    // integration made is changed, not made again.
+    {
+        let back = !crate::lexicon::lexicon()
+            .back_reference_positions(plain)
+            .is_empty();
+        let ops = &chosen.adapter().operations;
+        let made = ops[op].entity.clone();
+        let earlier_made = earlier.iter().any(|c| {
+            c.integration == chosen.name
+                && ops
+                    .iter()
+                    .find(|o| o.id == c.operation)
+                    .is_some_and(|o| o.side_effects && o.entity == made)
+        });
+        let is_create = |o: &Operation| o.id.starts_with("create");
+        if back && earlier_made && is_create(&ops[op]) {
+            let updates: Vec<usize> = (0..ops.len())
+                .filter(|o| ops[*o].id.starts_with("update") && ops[*o].entity == made)
+                .collect();
+            if let [only] = updates.as_slice() {
+                op = *only;
+            }
+        }
+    }
+    // "start a monthly subscription" where no operation keeps subscriptions.
+    if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(verb_words) {
+        let says = |op: &Operation| op_says(op, group, true);
+        if !says(&chosen.adapter().operations[op]) {
+            let can = integrations_with(integrations, says);
+            return Err((
+                "operation",
+                format!(
+                    "{} has no operation for a {thing}; it offers {}{}",
+                    chosen.name,
+                    super::op_list(chosen.adapter()),
+                    super::trigger::list_suffix("the project's integrations that can", can)
+                ),
+            ));
+        }
+    }
+    if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(verb_words) {
+        let says = |op: &Operation| op_says(op, group, false);
+        if !chosen.adapter().operations.iter().any(says) {
+            let can = integrations_with(integrations, says);
+            return Err((
+                "operation",
+                format!(
+                    "{} cannot {verb}; it offers {}{}",
+                    chosen.name,
+                    super::op_list(chosen.adapter()),
+                    super::trigger::list_suffix("the project's integrations that can", can)
+                ),
+            ));
+        }
+        // "text that customer at the phone number ...": the step's verb picks the one
+        // operation of the integration that does it.
+        let ops = &chosen.adapter().operations;
+        let doing: Vec<usize> = (0..ops.len()).filter(|o| says(&ops[*o])).collect();
+        if let [only] = doing.as_slice() {
+            if !says(&ops[op]) {
+                op = *only;
+            }
+        }
+    }
+    Ok(op)
+}
+
+/// Whether an operation says one of a group's words: in its id, name and phrases, and
+/// with `described`, its description.
+fn op_says(op: &Operation, group: &[String], described: bool) -> bool {
+    std::iter::once(op.id.replace('_', " "))
+        .chain(std::iter::once(op.name.to_lowercase()))
+        .chain(described.then(|| op.description.to_lowercase()))
+        .chain(op.phrases.iter().map(|p| p.to_lowercase()))
+        .any(|t| {
+            t.split(|c: char| !c.is_alphanumeric())
+                .any(|w| group.iter().any(|g| g == w))
+        })
+}
+
+/// The project's integrations with an operation that does what `says` asks.
+fn integrations_with(
+    integrations: &[ProjectIntegration],
+    says: impl Fn(&Operation) -> bool,
+) -> Vec<String> {
+    integrations
+        .iter()
+        .filter(|i| i.adapter().operations.iter().any(&says))
+        .map(|i| i.name.to_string())
+        .collect()
+}
