@@ -420,143 +420,22 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         };
         (i, o, mapping)
     } else {
-        let mut action_text = String::new();
-        for range in &clauses.action {
-            action_text.push_str(&extracted.blanked[range.clone()]);
-            action_text.push(' ');
-        }
-        let literals: Vec<text::Literal> = extracted
-            .literals
-            .iter()
-            .filter(|l| {
-                clauses
-                    .trigger
-                    .as_ref()
-                    .is_none_or(|t| !t.contains(&l.at.start))
-            })
-            .map(|l| l.literal.clone())
-            .collect();
-        let original: Vec<String> = action_text
-            .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '\''))
-            .map(|w| w.trim_matches(|c| c == '\'' || c == '-' || c == '_'))
-            .map(|w| w.strip_suffix("'s").unwrap_or(w).to_owned())
-            .filter(|w| !w.is_empty())
-            .collect();
-        let plain: Vec<String> = original.iter().map(|w| w.to_lowercase()).collect();
-        let mut mentions = refs::mentions(&plain, &original, ws.integrations, index, &known);
-        // "into the document created earlier", no integration named: the step before's.
-        if mentions.is_empty() && mentions.unknown.is_empty() {
-            let back = !crate::lexicon::lexicon()
-                .back_reference_positions(&plain)
-                .is_empty();
-            let previous = earlier
-                .iter()
-                .max_by_key(|c| c.step)
-                .and_then(|c| ws.integrations.iter().position(|i| i.name == c.integration));
-            if let (true, Some(i)) = (back, previous) {
-                mentions.integrations.push((i, usize::MAX));
-            }
-        }
-        // What "it" and "them" refer to: the changed entity, or the studio entity
-        // ("when a referral comes in, create it in clinic-api" asks for a referral).
-        let referent: Vec<String> = match &trigger {
-            Trigger::DataChange { entity_type, .. } => vec![entity_type.replace('_', " ")],
-            Trigger::Entity { entity, .. } => vec![text::name_words(entity).join(" ")],
-        };
-        // Words the request says itself (names left out), for telling a provider cannot
-        // do something; and the words to match operations on (with the ordinary nouns of
-        // names: "the clinic calendar" asks for a calendar).
-        let mut said = resolve::op_words(&plain, &mentions, index, false);
-        action::drop_field_words(&mut said, &action_text);
-        let mut op_words = resolve::with_referent(
-            &resolve::op_words(&plain, &mentions, index, true),
-            &plain,
-            &referent,
-        );
-        action::adjust_op_words(&mut op_words, &plain, &literals);
-        // "using the visit's patient id": the trigger's own name says where a value
-        // comes from, not what to do.
-        if let Some(name) = request.entity.as_ref().map(|e| e.name.as_str()) {
-            for word in text::name_words(name) {
-                // Only when the word says nothing else: "the bug's title" in "create
-                // a Linear issue" still leaves "issue" asked for.
-                let lower = action_text.to_lowercase();
-                let stem = text::stem(&word);
-                let tokens: Vec<&str> = lower
-                    .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-                    .filter(|t| !t.is_empty())
-                    .collect();
-                let possessive = tokens.iter().any(|t| *t == format!("{word}'s"));
-                let otherwise = tokens
-                    .iter()
-                    .any(|t| !t.ends_with("'s") && text::stem(t) == stem);
-                if possessive && !otherwise {
-                    op_words.remove(&stem);
-                }
-            }
-        }
-        // Integrations whose results the words may name rather than ask to act: earlier
-        // steps', and the one whose data change starts the workflow ("create the same
-        // contact in Intercom using the HubSpot contact's email").
-        let earlier_names: Vec<String> = earlier
-            .iter()
-            .map(|c| c.integration.to_string())
-            .chain(match &trigger {
-                Trigger::DataChange { integration, .. } => Some(integration.to_string()),
-                Trigger::Entity { .. } => None,
-            })
-            .collect();
-        let Some(mut resolved) = resolve::resolve(
-            &op_words,
-            &said,
-            &mentions,
-            ws.integrations,
-            &earlier_names,
+        let words = Words {
+            extracted: &extracted,
+            clauses: &clauses,
+            trigger: &trigger,
+            ws,
             index,
             catalog,
-            &mut problems,
-        ) else {
-            return Err(problems);
+            known: &known,
+            earlier: &earlier,
+            request,
+            sources: &all_sources,
         };
-        // The words that say what to do, without the tools' names ("could hubspot
-        // delete that contact" leads with "delete").
-        let verb_words: Vec<String> = plain
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !mentions.name_positions.contains(i))
-            .map(|(_, w)| w.clone())
-            .collect();
-        let chosen = &ws.integrations[resolved.integration];
-        match action::refine(
-            chosen,
-            resolved.op,
-            &plain,
-            &verb_words,
-            &earlier,
-            ws.integrations,
-        ) {
-            Ok(op) => resolved.op = op,
-            Err((field, message)) => {
-                problems.push(field, message);
-                return Err(problems);
-            }
+        match from_words(&words, &mut problems) {
+            Some(found) => found,
+            None => return Err(problems),
         }
-        let action = Action {
-            words: plain,
-            literals,
-        };
-        let plan = plan_for(
-            &ws.integrations[resolved.integration],
-            resolved.op,
-            &trigger,
-            &all_sources,
-            &action,
-            &original,
-            ws.integrations,
-        );
-        let (m, p) = mapping::generate(&plan);
-        problems.extend(p);
-        (resolved.integration, resolved.op, m)
     };
 
     let integration = &ws.integrations[integration_index];
@@ -642,6 +521,177 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         rewritten,
         trigger,
     })
+}
+
+/// What `from_words` reads: the instruction taken apart, the trigger, the project.
+struct Words<'a> {
+    extracted: &'a text::Extracted,
+    clauses: &'a text::Clauses,
+    trigger: &'a Trigger,
+    ws: &'a Workspace<'a>,
+    index: &'a index::Index,
+    catalog: &'a crate::catalog::Catalog,
+    known: &'a BTreeSet<String>,
+    earlier: &'a [StepContract],
+    request: &'a CompileRequest,
+    sources: &'a [Source],
+}
+
+/// The integration, operation and input mapping the action's words ask for: the tools
+/// they name, the operation their words fit (refined by the verb), and the inputs
+/// filled from the trigger, earlier steps and the words. `None` when `problems` says why
+/// not.
+fn from_words(
+    words: &Words<'_>,
+    problems: &mut Problems,
+) -> Option<(usize, usize, Map<String, Value>)> {
+    let Words {
+        extracted,
+        clauses,
+        trigger,
+        ws,
+        index,
+        catalog,
+        known,
+        earlier,
+        request,
+        sources: all_sources,
+    } = *words;
+    let mut action_text = String::new();
+    for range in &clauses.action {
+        action_text.push_str(&extracted.blanked[range.clone()]);
+        action_text.push(' ');
+    }
+    let literals: Vec<text::Literal> = extracted
+        .literals
+        .iter()
+        .filter(|l| {
+            clauses
+                .trigger
+                .as_ref()
+                .is_none_or(|t| !t.contains(&l.at.start))
+        })
+        .map(|l| l.literal.clone())
+        .collect();
+    let original: Vec<String> = action_text
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '\''))
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '-' || c == '_'))
+        .map(|w| w.strip_suffix("'s").unwrap_or(w).to_owned())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let plain: Vec<String> = original.iter().map(|w| w.to_lowercase()).collect();
+    let mut mentions = refs::mentions(&plain, &original, ws.integrations, index, known);
+    // "into the document created earlier", no integration named: the step before's.
+    if mentions.is_empty() && mentions.unknown.is_empty() {
+        let back = !crate::lexicon::lexicon()
+            .back_reference_positions(&plain)
+            .is_empty();
+        let previous = earlier
+            .iter()
+            .max_by_key(|c| c.step)
+            .and_then(|c| ws.integrations.iter().position(|i| i.name == c.integration));
+        if let (true, Some(i)) = (back, previous) {
+            mentions.integrations.push((i, usize::MAX));
+        }
+    }
+    // What "it" and "them" refer to: the changed entity, or the studio entity
+    // ("when a referral comes in, create it in clinic-api" asks for a referral).
+    let referent: Vec<String> = match &trigger {
+        Trigger::DataChange { entity_type, .. } => vec![entity_type.replace('_', " ")],
+        Trigger::Entity { entity, .. } => vec![text::name_words(entity).join(" ")],
+    };
+    // Words the request says itself (names left out), for telling a provider cannot
+    // do something; and the words to match operations on (with the ordinary nouns of
+    // names: "the clinic calendar" asks for a calendar).
+    let mut said = resolve::op_words(&plain, &mentions, index, false);
+    action::drop_field_words(&mut said, &action_text);
+    let mut op_words = resolve::with_referent(
+        &resolve::op_words(&plain, &mentions, index, true),
+        &plain,
+        &referent,
+    );
+    action::adjust_op_words(&mut op_words, &plain, &literals);
+    // "using the visit's patient id": the trigger's own name says where a value
+    // comes from, not what to do.
+    if let Some(name) = request.entity.as_ref().map(|e| e.name.as_str()) {
+        for word in text::name_words(name) {
+            // Only when the word says nothing else: "the bug's title" in "create
+            // a Linear issue" still leaves "issue" asked for.
+            let lower = action_text.to_lowercase();
+            let stem = text::stem(&word);
+            let tokens: Vec<&str> = lower
+                .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+                .filter(|t| !t.is_empty())
+                .collect();
+            let possessive = tokens.iter().any(|t| *t == format!("{word}'s"));
+            let otherwise = tokens
+                .iter()
+                .any(|t| !t.ends_with("'s") && text::stem(t) == stem);
+            if possessive && !otherwise {
+                op_words.remove(&stem);
+            }
+        }
+    }
+    // Integrations whose results the words may name rather than ask to act: earlier
+    // steps', and the one whose data change starts the workflow ("create the same
+    // contact in Intercom using the HubSpot contact's email").
+    let earlier_names: Vec<String> = earlier
+        .iter()
+        .map(|c| c.integration.to_string())
+        .chain(match &trigger {
+            Trigger::DataChange { integration, .. } => Some(integration.to_string()),
+            Trigger::Entity { .. } => None,
+        })
+        .collect();
+    let mut resolved = resolve::resolve(
+        &op_words,
+        &said,
+        &mentions,
+        ws.integrations,
+        &earlier_names,
+        index,
+        catalog,
+        problems,
+    )?;
+    // The words that say what to do, without the tools' names ("could hubspot
+    // delete that contact" leads with "delete").
+    let verb_words: Vec<String> = plain
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !mentions.name_positions.contains(i))
+        .map(|(_, w)| w.clone())
+        .collect();
+    let chosen = &ws.integrations[resolved.integration];
+    match action::refine(
+        chosen,
+        resolved.op,
+        &plain,
+        &verb_words,
+        earlier,
+        ws.integrations,
+    ) {
+        Ok(op) => resolved.op = op,
+        Err((field, message)) => {
+            problems.push(field, message);
+            return None;
+        }
+    }
+    let action = Action {
+        words: plain,
+        literals,
+    };
+    let plan = plan_for(
+        &ws.integrations[resolved.integration],
+        resolved.op,
+        trigger,
+        all_sources,
+        &action,
+        &original,
+        ws.integrations,
+    );
+    let (m, p) = mapping::generate(&plan);
+    problems.extend(p);
+    Some((resolved.integration, resolved.op, m))
 }
 
 /// A tool the words name that is neither the project's nor a catalog provider's.
