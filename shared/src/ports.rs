@@ -287,6 +287,12 @@ pub async fn get_as<T: for<'de> Deserialize<'de>>(
 /// Key-value store with sorted keys: the single table of the design.
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// The live item at `key`: `None` when there is none or it has expired (an item
+    /// past its `expires_at` is never returned, even before the backend removes it).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend cannot answer (worth retrying);
+    /// [`StoreError::Corrupt`] for a stored item that does not parse.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
     /// The document of a live item as JSON text, for a caller that deserializes it
     /// straight into a record ([`get_as`]) with no `Value` built in between. The
@@ -300,9 +306,24 @@ pub trait Store: Send + Sync {
             })
             .transpose()
     }
+    /// Writes one item if `condition` holds, durably before it answers.
+    ///
+    /// # Errors
+    /// [`StoreError::ConditionFailed`] when the condition does not hold (nothing is
+    /// written); [`StoreError::Invalid`] for an item the backend cannot take (too
+    /// large); [`StoreError::Unavailable`] when the backend cannot answer.
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+    /// Deletes the item at `key` if `condition` holds (deleting nothing is no error).
+    ///
+    /// # Errors
+    /// As [`Store::put`].
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
-    /// All writes happen or none do.
+    /// All writes happen or none do, durably before it answers; each write's condition
+    /// (and each [`Write::Check`]) is evaluated in the same atomic step.
+    ///
+    /// # Errors
+    /// [`StoreError::ConditionFailed`] with the index of the first write whose condition
+    /// failed (nothing is written); otherwise as [`Store::put`].
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
     /// As [`Store::transact`] (same conditions, same all-or-nothing), for writes whose
     /// loss in a power failure costs nothing but a preview: a sandbox run's traces. A
@@ -312,6 +333,13 @@ pub trait Store: Send + Sync {
     /// traces, credentials) goes through [`Store::transact`]. No default: a wrapper
     /// must forward it, or it would silently make every relaxed write durable.
     async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// One page of the live items of a partition whose sort keys start with the
+    /// query's prefix, in sort-key order (or reverse), with the key to continue from
+    /// when there is more ([`query_all`] reads every page).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend cannot answer;
+    /// [`StoreError::Corrupt`] for a stored item that does not parse.
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
 }
 
@@ -389,7 +417,21 @@ pub enum KeyError {
 /// Envelope encryption's key half: data keys made and unwrapped under a context.
 #[async_trait]
 pub trait KeyService: Send + Sync {
+    /// A fresh 256-bit data key, in plaintext (wiped on drop) and wrapped under the
+    /// master key with `context` bound to it (KMS `GenerateDataKey` with the
+    /// EncryptionContext; locally AES-256-GCM key wrap with the context as associated
+    /// data).
+    ///
+    /// # Errors
+    /// [`KeyError::Misconfigured`] (no such key, no permission) or
+    /// [`KeyError::Unavailable`] (worth retrying).
     async fn generate_data_key(&self, context: &EncryptionContext) -> Result<DataKey, KeyError>;
+    /// Unwraps a data key, only under the context it was made with.
+    ///
+    /// # Errors
+    /// [`KeyError::Rejected`] when the wrapped key does not open under `context`
+    /// (another project or integration, or tampered); otherwise as
+    /// [`KeyService::generate_data_key`].
     async fn decrypt_data_key(
         &self,
         wrapped: &[u8],
@@ -495,8 +537,16 @@ pub enum BusError {
     Unavailable(String),
 }
 
+/// The event bus (EventBridge on AWS, in-process locally).
 #[async_trait]
 pub trait EventBus: Send + Sync {
+    /// Hands the events to the bus, all or none checked first ([`BusEvent::check`]);
+    /// once it answers `Ok`, each is delivered to its routed targets at least once
+    /// (a handler may see an event twice and must be idempotent).
+    ///
+    /// # Errors
+    /// [`BusError::Invalid`] for an event the bus would refuse (nothing is sent);
+    /// [`BusError::Rejected`] when some entries were still refused after retries.
     async fn publish(&self, events: Vec<BusEvent>) -> Result<(), BusError>;
 }
 
@@ -569,6 +619,14 @@ pub enum EdgeError {
 /// nothing above the edge can cause a real call in sandbox mode.
 #[async_trait]
 pub trait Edge: Send + Sync {
+    /// Sends the request once (retries are the caller's choice), or, at the sandbox
+    /// edge, sends nothing and answers [`EdgeOutcome::WouldHaveSent`]. A live edge
+    /// refuses destinations its egress policy does not allow, before connecting.
+    ///
+    /// # Errors
+    /// [`EdgeError::Invalid`] for a request that cannot be sent as given (bad URL);
+    /// [`EdgeError::Connect`] when it never reached the provider (safe to retry);
+    /// [`EdgeError::Timeout`]; [`EdgeError::Refused`] for a destination not allowed.
     async fn send(&self, request: &OutboundRequest) -> Result<EdgeOutcome, EdgeError>;
 }
 
@@ -602,10 +660,13 @@ mod body_bytes {
 // Clock and ids
 // ---------------------------------------------------------------------------------
 
+/// The time, from one place, so tests can set it.
 pub trait Clock: Send + Sync {
+    /// Now, in UTC.
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// New ids (UUIDv7 in production), from one place, so tests can fix them.
 pub trait Ids: Send + Sync {
     /// A new unique id; ids made later sort after earlier ones.
     fn new_id(&self) -> String;
