@@ -338,87 +338,15 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
 
     // The sources: the trigger's fields, then earlier steps' outputs.
     let earlier: Vec<StepContract> = ws.steps.iter().filter(|s| s.step < step).cloned().collect();
-    let (sources, change_fields_known) = trigger_sources(&trigger, entity.as_ref(), ws, index);
-    let mut all_sources = sources;
-    for contract in &earlier {
-        let entity_of = ws
-            .integrations
-            .iter()
-            .find(|i| i.name == contract.integration)
-            .and_then(|i| {
-                i.adapter()
-                    .operations
-                    .iter()
-                    .find(|o| o.id == contract.operation)
-            })
-            .and_then(|o| o.entity.clone());
-        all_sources.extend(sources::step_sources(
-            contract.step,
-            contract.integration.as_str(),
-            &contract.provider,
-            entity_of.as_deref(),
-            &contract.output_schema,
-        ));
-    }
+    let (all_sources, change_fields_known) =
+        sources_of(&trigger, entity.as_ref(), ws, index, &earlier);
 
     // The integration and the operation.
     let (integration_index, op_index, mapping) = if structured {
-        let Some(name) = request.integration.as_deref() else {
-            problems.push("integration", "name the integration the step uses");
-            return Err(problems);
-        };
-        let Some(i) = ws.integrations.iter().position(|x| x.name.as_str() == name) else {
-            problems.push(
-                "integration",
-                format!(
-                    "the project has no integration named {name}; closest: {}",
-                    refs::closest(name, ws.integrations).join(", ")
-                ),
-            );
-            return Err(problems);
-        };
-        let adapter = ws.integrations[i].adapter();
-        let Some(op_name) = request.operation.as_deref() else {
-            problems.push(
-                "operation",
-                format!("name the operation; {} offers {}", name, op_list(adapter)),
-            );
-            return Err(problems);
-        };
-        let Some(o) = adapter.operations.iter().position(|op| op.id == op_name) else {
-            problems.push(
-                "operation",
-                format!(
-                    "{} ({}) has no operation {op_name}; it offers {}",
-                    name,
-                    adapter.display_name,
-                    op_list(adapter)
-                ),
-            );
-            return Err(problems);
-        };
-        let mapping = match &request.input_mapping {
-            Some(m) => m.clone(),
-            None => {
-                let action = Action {
-                    words: Vec::new(),
-                    literals: Vec::new(),
-                };
-                let plan = plan_for(
-                    &ws.integrations[i],
-                    o,
-                    &trigger,
-                    &all_sources,
-                    &action,
-                    &[],
-                    ws.integrations,
-                );
-                let (m, p) = mapping::generate(&plan);
-                problems.extend(p);
-                m
-            }
-        };
-        (i, o, mapping)
+        match from_structure(request, ws, &trigger, &all_sources, &mut problems) {
+            Some(found) => found,
+            None => return Err(problems),
+        }
     } else {
         let words = Words {
             extracted: &extracted,
@@ -476,17 +404,153 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
 
     // Later steps still have to make sense: their references to this step's output,
     // and to the trigger's fields when step 1 changed the trigger.
-    let trigger_changed = step == 1 && ws.trigger.is_some_and(|t| !same_trigger(t, &trigger));
+    let rewritten = match later_steps(
+        &contract,
+        &earlier,
+        entity.as_ref(),
+        ws,
+        index,
+        &mut problems,
+    ) {
+        Some(rewritten) => rewritten,
+        None => return Err(problems),
+    };
+    let replaces = ws.steps.iter().find(|s| s.step == step).cloned();
+    Ok(Compiled {
+        contract,
+        replaces,
+        rewritten,
+        trigger,
+    })
+}
+
+/// The integration, operation and input mapping a structured request names (the
+/// mapping generated when it sends none). `None` when `problems` says why not.
+fn from_structure(
+    request: &CompileRequest,
+    ws: &Workspace,
+    trigger: &Trigger,
+    all_sources: &[Source],
+    problems: &mut Problems,
+) -> Option<(usize, usize, Map<String, Value>)> {
+    let Some(name) = request.integration.as_deref() else {
+        problems.push("integration", "name the integration the step uses");
+        return None;
+    };
+    let Some(i) = ws.integrations.iter().position(|x| x.name.as_str() == name) else {
+        problems.push(
+            "integration",
+            format!(
+                "the project has no integration named {name}; closest: {}",
+                refs::closest(name, ws.integrations).join(", ")
+            ),
+        );
+        return None;
+    };
+    let adapter = ws.integrations[i].adapter();
+    let Some(op_name) = request.operation.as_deref() else {
+        problems.push(
+            "operation",
+            format!("name the operation; {} offers {}", name, op_list(adapter)),
+        );
+        return None;
+    };
+    let Some(o) = adapter.operations.iter().position(|op| op.id == op_name) else {
+        problems.push(
+            "operation",
+            format!(
+                "{} ({}) has no operation {op_name}; it offers {}",
+                name,
+                adapter.display_name,
+                op_list(adapter)
+            ),
+        );
+        return None;
+    };
+    let mapping = match &request.input_mapping {
+        Some(m) => m.clone(),
+        None => {
+            let action = Action {
+                words: Vec::new(),
+                literals: Vec::new(),
+            };
+            let plan = plan_for(
+                &ws.integrations[i],
+                o,
+                trigger,
+                all_sources,
+                &action,
+                &[],
+                ws.integrations,
+            );
+            let (m, p) = mapping::generate(&plan);
+            problems.extend(p);
+            m
+        }
+    };
+    Some((i, o, mapping))
+}
+
+/// The values a step can map: the trigger's fields (and whether the change's fields are
+/// known), then each earlier step's outputs.
+fn sources_of(
+    trigger: &Trigger,
+    entity: Option<&Vec<(String, FieldType)>>,
+    ws: &Workspace,
+    index: &index::Index,
+    earlier: &[StepContract],
+) -> (Vec<Source>, bool) {
+    let (mut all_sources, change_fields_known) = trigger_sources(trigger, entity, ws, index);
+    for contract in earlier {
+        let entity_of = ws
+            .integrations
+            .iter()
+            .find(|i| i.name == contract.integration)
+            .and_then(|i| {
+                i.adapter()
+                    .operations
+                    .iter()
+                    .find(|o| o.id == contract.operation)
+            })
+            .and_then(|o| o.entity.clone());
+        all_sources.extend(sources::step_sources(
+            contract.step,
+            contract.integration.as_str(),
+            &contract.provider,
+            entity_of.as_deref(),
+            &contract.output_schema,
+        ));
+    }
+    (all_sources, change_fields_known)
+}
+
+/// Whether the steps after `contract` still make sense with it (their references to its
+/// output, and to the trigger's fields when step 1 changed the trigger), and those steps
+/// on the new trigger. `None` when `problems` says which would break.
+fn later_steps(
+    contract: &StepContract,
+    earlier: &[StepContract],
+    entity: Option<&Vec<(String, FieldType)>>,
+    ws: &Workspace,
+    index: &index::Index,
+    problems: &mut Problems,
+) -> Option<Vec<StepContract>> {
+    let (step, trigger) = (contract.step, &contract.trigger);
+    let entity_name = match trigger {
+        Trigger::Entity { entity, .. } => Some(entity.as_str()),
+        Trigger::DataChange { .. } => None,
+    };
+    let trigger_changed = step == 1 && ws.trigger.is_some_and(|t| !same_trigger(t, trigger));
     let mut rewritten = Vec::new();
     let later: Vec<&StepContract> = ws.steps.iter().filter(|s| s.step > step).collect();
     if !later.is_empty() {
-        let mut with_new: Vec<StepContract> = earlier.clone();
+        let mut with_new: Vec<StepContract> = earlier.to_vec();
         with_new.push(contract.clone());
-        let (trigger_srcs, known_fields) = trigger_sources(&trigger, entity.as_ref(), ws, index);
+        let (trigger_srcs, known_fields) = trigger_sources(trigger, entity, ws, index);
         for next in later {
             with_new.retain(|c| c.step != next.step);
             let scope = check::Scope {
-                trigger: &trigger,
+                trigger,
                 entity_name,
                 sources: &trigger_srcs,
                 change_fields_known: known_fields,
@@ -511,16 +575,10 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             with_new.push(next.clone());
         }
         if !problems.is_empty() {
-            return Err(problems);
+            return None;
         }
     }
-    let replaces = ws.steps.iter().find(|s| s.step == step).cloned();
-    Ok(Compiled {
-        contract,
-        replaces,
-        rewritten,
-        trigger,
-    })
+    Some(rewritten)
 }
 
 /// What `from_words` reads: the instruction taken apart, the trigger, the project.
