@@ -266,74 +266,19 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
     );
 
     // The trigger: stated (in words or structured), else the workflow's.
-    let stated: Option<trigger::ParsedTrigger> = if structured {
-        match &request.trigger {
-            Some(raw) => structured_trigger(raw, ws.integrations, index, &mut problems),
-            None => None,
-        }
-    } else {
-        clauses.trigger.clone().and_then(|range| {
-            // A later step runs on the workflow's trigger: a clause such as "after the
-            // refund" there only says what it follows, and is not an error.
-            let mut scratch = Problems::default();
-            let later = step > 1 && ws.trigger.is_some();
-            trigger::parse(
-                &extracted.original[range],
-                request.entity.as_ref().map(|e| e.name.as_str()),
-                ws.integrations,
-                index,
-                &known,
-                if later { &mut scratch } else { &mut problems },
-            )
-        })
+    let said = Said {
+        request,
+        ws,
+        index,
+        extracted: &extracted,
+        clauses: &clauses,
+        known: &known,
+        instruction,
+        structured,
+        step,
     };
-    if !problems.is_empty() {
+    let Some(trigger) = workflow_trigger(&said, &mut problems) else {
         return Err(problems);
-    }
-    let trigger = match (step, stated, ws.trigger) {
-        (1, Some(parsed), _) => parsed.trigger,
-        (1, None, Some(existing)) => existing.clone(),
-        (1, None, None) => {
-            problems.push(
-                if structured { "trigger" } else { "instruction" },
-                "say what starts the workflow, such as \"When the intake form is submitted, ...\"",
-            );
-            // A tool the project does not have is said too ("add them to Mailchimp").
-            if let Some(text) = instruction.filter(|_| !structured) {
-                if let Some(name) = unknown_tool(text, ws.integrations, index, &known) {
-                    problems.push(
-                        "integration",
-                        format!(
-                            "the project has no integration named {name}; closest names: {}",
-                            refs::closest(&name, ws.integrations).join(", ")
-                        ),
-                    );
-                }
-            }
-            return Err(problems);
-        }
-        (_, stated, Some(existing)) => {
-            if let Some(parsed) = stated {
-                if !same_trigger(&parsed.trigger, existing) {
-                    problems.push(
-                        "trigger",
-                        format!(
-                            "step {step} runs on the workflow's trigger ({}); compile step 1 to change it",
-                            describe_trigger(existing)
-                        ),
-                    );
-                    return Err(problems);
-                }
-            }
-            existing.clone()
-        }
-        (_, _, None) => {
-            problems.push(
-                "step",
-                "compile step 1 first: it sets the workflow's trigger",
-            );
-            return Err(problems);
-        }
     };
 
     // The sources: the trigger's fields, then earlier steps' outputs.
@@ -421,6 +366,105 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         replaces,
         rewritten,
         trigger,
+    })
+}
+
+/// What the request says, taken apart: for the trigger and the tools it names.
+struct Said<'a> {
+    request: &'a CompileRequest,
+    ws: &'a Workspace<'a>,
+    index: &'a index::Index,
+    extracted: &'a text::Extracted,
+    clauses: &'a text::Clauses,
+    known: &'a BTreeSet<String>,
+    instruction: Option<&'a str>,
+    structured: bool,
+    step: u32,
+}
+
+/// The workflow's trigger for this step: the one stated (in words or structured) on
+/// step 1, else the workflow's; a later step may restate it, never change it. `None`
+/// when `problems` says why not.
+fn workflow_trigger(said: &Said<'_>, problems: &mut Problems) -> Option<Trigger> {
+    let Said {
+        request,
+        ws,
+        index,
+        extracted,
+        clauses,
+        known,
+        instruction,
+        structured,
+        step,
+    } = *said;
+    let stated: Option<trigger::ParsedTrigger> = if structured {
+        match &request.trigger {
+            Some(raw) => structured_trigger(raw, ws.integrations, index, problems),
+            None => None,
+        }
+    } else {
+        clauses.trigger.clone().and_then(|range| {
+            // A later step runs on the workflow's trigger: a clause such as "after the
+            // refund" there only says what it follows, and is not an error.
+            let mut scratch = Problems::default();
+            let later = step > 1 && ws.trigger.is_some();
+            trigger::parse(
+                &extracted.original[range],
+                request.entity.as_ref().map(|e| e.name.as_str()),
+                ws.integrations,
+                index,
+                known,
+                if later { &mut scratch } else { problems },
+            )
+        })
+    };
+    if !problems.is_empty() {
+        return None;
+    }
+    Some(match (step, stated, ws.trigger) {
+        (1, Some(parsed), _) => parsed.trigger,
+        (1, None, Some(existing)) => existing.clone(),
+        (1, None, None) => {
+            problems.push(
+                if structured { "trigger" } else { "instruction" },
+                "say what starts the workflow, such as \"When the intake form is submitted, ...\"",
+            );
+            // A tool the project does not have is said too ("add them to Mailchimp").
+            if let Some(text) = instruction.filter(|_| !structured) {
+                if let Some(name) = unknown_tool(text, ws.integrations, index, known) {
+                    problems.push(
+                        "integration",
+                        format!(
+                            "the project has no integration named {name}; closest names: {}",
+                            refs::closest(&name, ws.integrations).join(", ")
+                        ),
+                    );
+                }
+            }
+            return None;
+        }
+        (_, stated, Some(existing)) => {
+            if let Some(parsed) = stated {
+                if !same_trigger(&parsed.trigger, existing) {
+                    problems.push(
+                        "trigger",
+                        format!(
+                            "step {step} runs on the workflow's trigger ({}); compile step 1 to change it",
+                            describe_trigger(existing)
+                        ),
+                    );
+                    return None;
+                }
+            }
+            existing.clone()
+        }
+        (_, _, None) => {
+            problems.push(
+                "step",
+                "compile step 1 first: it sets the workflow's trigger",
+            );
+            return None;
+        }
     })
 }
 
