@@ -213,50 +213,15 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         .map_err(|e| problems_of(vec![InvalidValue::new("catalog", e.to_string())]))?;
     let mut problems = Problems::default();
 
-    // The step number: given, or the next one.
-    let last = ws.steps.iter().map(|s| s.step).max().unwrap_or(0);
-    let step = request.step.unwrap_or(last + 1);
-    if step == 0 || step > MAX_STEP {
-        problems.push("step", format!("steps are numbered 1 to {MAX_STEP}"));
-    } else if step > last + 1 {
-        problems.push(
-            "step",
-            format!(
-                "the workflow has {last} step(s); compile step {} next",
-                last + 1
-            ),
-        );
-    }
-
-    // The entity the request describes.
-    let entity = request
-        .entity
-        .as_ref()
-        .and_then(|e| check_entity(e, &mut problems));
-
-    let structured = request.integration.is_some()
-        || request.operation.is_some()
-        || request.input_mapping.is_some();
-    let instruction = request
-        .instruction
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    if !structured {
-        match instruction {
-            None => problems.push(
-                "instruction",
-                "describe the step in plain words, or send integration, operation and input_mapping",
-            ),
-            Some(t) if t.chars().count() > MAX_INSTRUCTION_CHARS => {
-                problems.push("instruction", format!("must be at most {MAX_INSTRUCTION_CHARS} characters"))
-            }
-            _ => {}
-        }
-    }
-    if !problems.is_empty() {
+    let Some(Checked {
+        step,
+        entity,
+        structured,
+        instruction,
+    }) = check_request(request, ws, &mut problems)
+    else {
         return Err(problems);
-    }
+    };
 
     let extracted = text::extract(instruction.unwrap_or_default());
     let clauses = text::clauses(&extracted.blanked);
@@ -366,6 +331,71 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         replaces,
         rewritten,
         trigger,
+    })
+}
+
+/// What a request says before its words are read: the step's number, the entity it
+/// describes, whether it is structured, and its instruction.
+struct Checked<'a> {
+    step: u32,
+    entity: Option<Vec<(String, FieldType)>>,
+    structured: bool,
+    instruction: Option<&'a str>,
+}
+
+/// Checks the step's number, the entity and the instruction's presence and length.
+/// `None` when `problems` says what is wrong.
+fn check_request<'a>(
+    request: &'a CompileRequest,
+    ws: &Workspace,
+    problems: &mut Problems,
+) -> Option<Checked<'a>> {
+    // The step number: given, or the next one.
+    let last = ws.steps.iter().map(|s| s.step).max().unwrap_or(0);
+    let step = request.step.unwrap_or(last + 1);
+    if step == 0 || step > MAX_STEP {
+        problems.push("step", format!("steps are numbered 1 to {MAX_STEP}"));
+    } else if step > last + 1 {
+        problems.push(
+            "step",
+            format!(
+                "the workflow has {last} step(s); compile step {} next",
+                last + 1
+            ),
+        );
+    }
+
+    // The entity the request describes.
+    let entity = request
+        .entity
+        .as_ref()
+        .and_then(|e| check_entity(e, problems));
+
+    let structured = request.integration.is_some()
+        || request.operation.is_some()
+        || request.input_mapping.is_some();
+    let instruction = request
+        .instruction
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if !structured {
+        match instruction {
+            None => problems.push(
+                "instruction",
+                "describe the step in plain words, or send integration, operation and input_mapping",
+            ),
+            Some(t) if t.chars().count() > MAX_INSTRUCTION_CHARS => {
+                problems.push("instruction", format!("must be at most {MAX_INSTRUCTION_CHARS} characters"))
+            }
+            _ => {}
+        }
+    }
+    problems.is_empty().then_some(Checked {
+        step,
+        entity,
+        structured,
+        instruction,
     })
 }
 
