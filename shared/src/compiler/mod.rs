@@ -207,12 +207,14 @@ fn problems_of(e: Vec<InvalidValue>) -> Problems {
 
 /// Compiles one step.
 pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Problems> {
-    let catalog = crate::catalog::catalog()
-        .map_err(|e| problems_of(vec![InvalidValue::new("catalog", e.to_string())]))?;
-    let index = index::index()
-        .map_err(|e| problems_of(vec![InvalidValue::new("catalog", e.to_string())]))?;
+    let unreadable = |e: crate::catalog::CatalogError| {
+        problems_of(vec![InvalidValue::new("catalog", e.to_string())])
+    };
+    let (catalog, index) = (
+        crate::catalog::catalog().map_err(unreadable)?,
+        index::index().map_err(unreadable)?,
+    );
     let mut problems = Problems::default();
-
     let Some(Checked {
         step,
         entity,
@@ -253,10 +255,8 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
 
     // The integration and the operation.
     let (integration_index, op_index, mapping) = if structured {
-        match from_structure(request, ws, &trigger, &all_sources, &mut problems) {
-            Some(found) => found,
-            None => return Err(problems),
-        }
+        let found = from_structure(request, ws, &trigger, &all_sources, &mut problems);
+        found.ok_or_else(|| problems.clone())?
     } else {
         let words = Words {
             extracted: &extracted,
@@ -270,22 +270,16 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
             request,
             sources: &all_sources,
         };
-        match from_words(&words, &mut problems) {
-            Some(found) => found,
-            None => return Err(problems),
-        }
+        let found = from_words(&words, &mut problems);
+        found.ok_or_else(|| problems.clone())?
     };
 
     let integration = &ws.integrations[integration_index];
     let provider = integration.adapter();
     let op = &provider.operations[op_index];
-    let entity_name = match &trigger {
-        Trigger::Entity { entity, .. } => Some(entity.as_str()),
-        Trigger::DataChange { .. } => None,
-    };
     let scope = check::Scope {
         trigger: &trigger,
-        entity_name,
+        entity_name: entity_name(&trigger),
         sources: &all_sources,
         change_fields_known,
         step,
@@ -298,6 +292,7 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         return Err(problems);
     }
 
+    // Every operation is a request to the provider: the step leaves the process.
     let contract = StepContract {
         workflow: ws.workflow.clone(),
         step,
@@ -305,7 +300,6 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         integration: integration.name.clone(),
         provider: integration.provider.clone(),
         operation: op.id.clone(),
-        // Every operation is a request to the provider: the step leaves the process.
         outbound: true,
         input_schema: input_schema(&trigger, &all_sources, &mapping, op),
         input_mapping: mapping,
@@ -314,16 +308,15 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
 
     // Later steps still have to make sense: their references to this step's output,
     // and to the trigger's fields when step 1 changed the trigger.
-    let rewritten = match later_steps(
+    let Some(rewritten) = later_steps(
         &contract,
         &earlier,
         entity.as_ref(),
         ws,
         index,
         &mut problems,
-    ) {
-        Some(rewritten) => rewritten,
-        None => return Err(problems),
+    ) else {
+        return Err(problems);
     };
     let replaces = ws.steps.iter().find(|s| s.step == step).cloned();
     Ok(Compiled {
@@ -332,6 +325,14 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         rewritten,
         trigger,
     })
+}
+
+/// The studio entity a trigger is on, if it is an entity event.
+fn entity_name(trigger: &Trigger) -> Option<&str> {
+    match trigger {
+        Trigger::Entity { entity, .. } => Some(entity.as_str()),
+        Trigger::DataChange { .. } => None,
+    }
 }
 
 /// What a request says before its words are read: the step's number, the entity it
@@ -610,10 +611,7 @@ fn later_steps(
     problems: &mut Problems,
 ) -> Option<Vec<StepContract>> {
     let (step, trigger) = (contract.step, &contract.trigger);
-    let entity_name = match trigger {
-        Trigger::Entity { entity, .. } => Some(entity.as_str()),
-        Trigger::DataChange { .. } => None,
-    };
+    let entity_name = entity_name(trigger);
     let trigger_changed = step == 1 && ws.trigger.is_some_and(|t| !same_trigger(t, trigger));
     let mut rewritten = Vec::new();
     let later: Vec<&StepContract> = ws.steps.iter().filter(|s| s.step > step).collect();
