@@ -745,9 +745,9 @@ async fn perform_sandbox(
     })
 }
 
-/// Live: the step claimed and its credentials opened in one audited transaction (a
-/// duplicate delivery finds the claim taken and causes nothing), named targets looked
-/// up, the request sent with retries where that is safe, the trace masked.
+/// Live: the step claimed and its credentials opened ([`claim_and_open`]), named
+/// targets looked up, the request sent with retries where that is safe, the trace
+/// masked.
 async fn perform_live(
     deps: &Deps,
     project: &ProjectId,
@@ -759,34 +759,7 @@ async fn perform_live(
     let step = contract.step;
     let (provider, integration) = (&prepared.provider, &prepared.integration);
     let operation = prepared.operation();
-    let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
-    let claim = Item::new(
-        Key::new(keys::project(project), keys::run_step_claim(&run.id, step)),
-        json!({"claimed_at": deps.clock.now()}),
-    )
-    .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
-    let credentials = match crate::vault::open_for_claiming(
-        deps,
-        project,
-        integration,
-        AuditPurpose::StepExecution,
-        cause.clone(),
-        crate::ports::Write::Put(claim, Condition::NotExists),
-    )
-    .await
-    {
-        Ok(credentials) => credentials,
-        Err(crate::vault::VaultError::Claimed) => {
-            return Err(Failure {
-                duplicate: true,
-                ..fail("already claimed".into())
-            });
-        }
-        Err(e) => return Err(fail(format!("credentials unavailable: {e}"))),
-    };
-    let credentials = fresh(deps, project, provider, integration, credentials, cause)
-        .await
-        .map_err(fail)?;
+    let credentials = claim_and_open(deps, project, run, contract, &prepared).await?;
     let redactor = credentials.redactor();
     let (input, lookups) = lookup::resolve_live(
         deps,
@@ -870,6 +843,54 @@ async fn perform_live(
         lookups,
         fetched: prepared.fetched.clone(),
     })
+}
+
+/// Claims a live step and opens its credentials in one audited transaction (a duplicate
+/// delivery finds the claim taken and causes nothing), then makes them ready to send.
+async fn claim_and_open(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    contract: &StepContract,
+    prepared: &Prepared,
+) -> Result<crate::vault::Credentials, Failure> {
+    let fail = |message: String| failure(contract, message);
+    let step = contract.step;
+    let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
+    let claim = Item::new(
+        Key::new(keys::project(project), keys::run_step_claim(&run.id, step)),
+        json!({"claimed_at": deps.clock.now()}),
+    )
+    .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
+    let credentials = match crate::vault::open_for_claiming(
+        deps,
+        project,
+        &prepared.integration,
+        AuditPurpose::StepExecution,
+        cause.clone(),
+        crate::ports::Write::Put(claim, Condition::NotExists),
+    )
+    .await
+    {
+        Ok(credentials) => credentials,
+        Err(crate::vault::VaultError::Claimed) => {
+            return Err(Failure {
+                duplicate: true,
+                ..fail("already claimed".into())
+            });
+        }
+        Err(e) => return Err(fail(format!("credentials unavailable: {e}"))),
+    };
+    fresh(
+        deps,
+        project,
+        &prepared.provider,
+        &prepared.integration,
+        credentials,
+        cause,
+    )
+    .await
+    .map_err(fail)
 }
 
 /// Why a provider's answer is a failure: a status outside 2xx, or a 2xx that the
