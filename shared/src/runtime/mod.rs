@@ -300,20 +300,7 @@ pub async fn execute_step(
         }
         Err(failure) if failure.duplicate => return Ok(skipped("skipped")),
         Err(failure) => (
-            StepTrace {
-                run: run.id.clone(),
-                step: requested.step,
-                integration: failure.integration.clone(),
-                operation: failure.operation.clone(),
-                effect: "failed".into(),
-                request: failure.request.clone(),
-                response: None,
-                error: Some(failure.message.clone()),
-                started_at,
-                finished_at: deps.clock.now(),
-                lookups: Vec::new(),
-                fetched: None,
-            },
+            failure.trace(&run.id, requested.step, started_at, deps.clock.now()),
             false,
         ),
     };
@@ -496,6 +483,32 @@ struct Failure {
     message: String,
     /// Another delivery of this step holds its claim: nothing to record.
     duplicate: bool,
+}
+
+impl Failure {
+    /// The trace of a step that failed before or without an answer.
+    fn trace(
+        self,
+        run: &RunId,
+        step: u32,
+        started_at: chrono::DateTime<chrono::Utc>,
+        finished_at: chrono::DateTime<chrono::Utc>,
+    ) -> StepTrace {
+        StepTrace {
+            run: run.clone(),
+            step,
+            integration: self.integration,
+            operation: self.operation,
+            effect: "failed".into(),
+            request: self.request,
+            response: None,
+            error: Some(self.message),
+            started_at,
+            finished_at,
+            lookups: Vec::new(),
+            fetched: None,
+        }
+    }
 }
 
 /// The request as the trace shows it: exact bytes of the body as text, plus the parsed
