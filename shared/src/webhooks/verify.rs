@@ -127,12 +127,10 @@ pub fn verify(
             window(300),
         ),
         SignatureScheme::SlackV0 => {
+            let stamp = hooks.timestamp_header.as_deref();
             let timestamp = header(
                 request.headers,
-                hooks
-                    .timestamp_header
-                    .as_deref()
-                    .unwrap_or("X-Slack-Request-Timestamp"),
+                stamp.unwrap_or("X-Slack-Request-Timestamp"),
             )?;
             let signature = header(request.headers, &named("X-Slack-Signature"))?;
             slack_v0(signature, timestamp, key, request, window(300))
