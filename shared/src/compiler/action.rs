@@ -253,3 +253,44 @@ fn integrations_with(
         .map(|i| i.name.to_string())
         .collect()
 }
+
+/// "using the visit's patient id": the trigger's own name, said as the owner of a value,
+/// says where the value comes from, not what to do; its words leave the words to match
+/// operations on (unless said otherwise too: "the bug's title" in "create a Linear
+/// issue" still asks for an issue).
+pub(super) fn drop_owner_name(op_words: &mut BTreeSet<String>, action_text: &str, name: &str) {
+    for word in text::name_words(name) {
+        // Only when the word says nothing else: "the bug's title" in "create
+        // a Linear issue" still leaves "issue" asked for.
+        let lower = action_text.to_lowercase();
+        let stem = text::stem(&word);
+        let tokens: Vec<&str> = lower
+            .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .filter(|t| !t.is_empty())
+            .collect();
+        let possessive = tokens.iter().any(|t| *t == format!("{word}'s"));
+        let otherwise = tokens
+            .iter()
+            .any(|t| !t.ends_with("'s") && text::stem(t) == stem);
+        if possessive && !otherwise {
+            op_words.remove(&stem);
+        }
+    }
+}
+
+/// The integration of the step before, when the words point back at it ("into the
+/// document created earlier").
+pub(super) fn pointed_back(
+    plain: &[String],
+    earlier: &[StepContract],
+    integrations: &[ProjectIntegration],
+) -> Option<usize> {
+    let back = !crate::lexicon::lexicon()
+        .back_reference_positions(plain)
+        .is_empty();
+    let previous = earlier
+        .iter()
+        .max_by_key(|c| c.step)
+        .and_then(|c| integrations.iter().position(|i| i.name == c.integration));
+    previous.filter(|_| back)
+}

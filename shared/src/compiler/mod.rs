@@ -653,6 +653,37 @@ fn later_steps(
     Some(rewritten)
 }
 
+/// The action's text (the instruction less its trigger clause), its literals, and its
+/// words as written (a possessive's "'s" taken off).
+fn action_of(
+    extracted: &text::Extracted,
+    clauses: &text::Clauses,
+) -> (String, Vec<text::Literal>, Vec<String>) {
+    let mut action_text = String::new();
+    for range in &clauses.action {
+        action_text.push_str(&extracted.blanked[range.clone()]);
+        action_text.push(' ');
+    }
+    let literals: Vec<text::Literal> = extracted
+        .literals
+        .iter()
+        .filter(|l| {
+            clauses
+                .trigger
+                .as_ref()
+                .is_none_or(|t| !t.contains(&l.at.start))
+        })
+        .map(|l| l.literal.clone())
+        .collect();
+    let original: Vec<String> = action_text
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '\''))
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '-' || c == '_'))
+        .map(|w| w.strip_suffix("'s").unwrap_or(w).to_owned())
+        .filter(|w| !w.is_empty())
+        .collect();
+    (action_text, literals, original)
+}
+
 /// What `from_words` reads: the instruction taken apart, the trigger, the project.
 struct Words<'a> {
     extracted: &'a text::Extracted,
@@ -687,40 +718,12 @@ fn from_words(
         request,
         sources: all_sources,
     } = *words;
-    let mut action_text = String::new();
-    for range in &clauses.action {
-        action_text.push_str(&extracted.blanked[range.clone()]);
-        action_text.push(' ');
-    }
-    let literals: Vec<text::Literal> = extracted
-        .literals
-        .iter()
-        .filter(|l| {
-            clauses
-                .trigger
-                .as_ref()
-                .is_none_or(|t| !t.contains(&l.at.start))
-        })
-        .map(|l| l.literal.clone())
-        .collect();
-    let original: Vec<String> = action_text
-        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '\''))
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '-' || c == '_'))
-        .map(|w| w.strip_suffix("'s").unwrap_or(w).to_owned())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let (action_text, literals, original) = action_of(extracted, clauses);
     let plain: Vec<String> = original.iter().map(|w| w.to_lowercase()).collect();
     let mut mentions = refs::mentions(&plain, &original, ws.integrations, index, known);
     // "into the document created earlier", no integration named: the step before's.
     if mentions.is_empty() && mentions.unknown.is_empty() {
-        let back = !crate::lexicon::lexicon()
-            .back_reference_positions(&plain)
-            .is_empty();
-        let previous = earlier
-            .iter()
-            .max_by_key(|c| c.step)
-            .and_then(|c| ws.integrations.iter().position(|i| i.name == c.integration));
-        if let (true, Some(i)) = (back, previous) {
+        if let Some(i) = action::pointed_back(&plain, earlier, ws.integrations) {
             mentions.integrations.push((i, usize::MAX));
         }
     }
@@ -741,37 +744,20 @@ fn from_words(
         &referent,
     );
     action::adjust_op_words(&mut op_words, &plain, &literals);
-    // "using the visit's patient id": the trigger's own name says where a value
-    // comes from, not what to do.
     if let Some(name) = request.entity.as_ref().map(|e| e.name.as_str()) {
-        for word in text::name_words(name) {
-            // Only when the word says nothing else: "the bug's title" in "create
-            // a Linear issue" still leaves "issue" asked for.
-            let lower = action_text.to_lowercase();
-            let stem = text::stem(&word);
-            let tokens: Vec<&str> = lower
-                .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-                .filter(|t| !t.is_empty())
-                .collect();
-            let possessive = tokens.iter().any(|t| *t == format!("{word}'s"));
-            let otherwise = tokens
-                .iter()
-                .any(|t| !t.ends_with("'s") && text::stem(t) == stem);
-            if possessive && !otherwise {
-                op_words.remove(&stem);
-            }
-        }
+        action::drop_owner_name(&mut op_words, &action_text, name);
     }
     // Integrations whose results the words may name rather than ask to act: earlier
     // steps', and the one whose data change starts the workflow ("create the same
     // contact in Intercom using the HubSpot contact's email").
+    let changed = match &trigger {
+        Trigger::DataChange { integration, .. } => Some(integration.to_string()),
+        Trigger::Entity { .. } => None,
+    };
     let earlier_names: Vec<String> = earlier
         .iter()
         .map(|c| c.integration.to_string())
-        .chain(match &trigger {
-            Trigger::DataChange { integration, .. } => Some(integration.to_string()),
-            Trigger::Entity { .. } => None,
-        })
+        .chain(changed)
         .collect();
     let mut resolved = resolve::resolve(
         &op_words,
@@ -792,20 +778,17 @@ fn from_words(
         .map(|(_, w)| w.clone())
         .collect();
     let chosen = &ws.integrations[resolved.integration];
-    match action::refine(
+    let refined = action::refine(
         chosen,
         resolved.op,
         &plain,
         &verb_words,
         earlier,
         ws.integrations,
-    ) {
-        Ok(op) => resolved.op = op,
-        Err((field, message)) => {
-            problems.push(field, message);
-            return None;
-        }
-    }
+    );
+    resolved.op = refined
+        .map_err(|(field, message)| problems.push(field, message))
+        .ok()?;
     let action = Action {
         words: plain,
         literals,
