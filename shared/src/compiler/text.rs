@@ -582,6 +582,20 @@ pub fn clauses(blanked: &str) -> Clauses {
             .unwrap_or(start)
     };
     let body = &lower[start..end];
+    leading_clause(&lower, start, end)
+        .or_else(|| trailing_clause(body, start, end))
+        .or_else(|| inner_clause(body, start, end))
+        .or_else(|| separated_clause(body, start, end))
+        .unwrap_or_else(|| Clauses {
+            trigger: None,
+            action: std::iter::once(start..end).collect(),
+        })
+}
+
+/// "When X happens, do Y", "On X, do Y": a cue first (misspelt or not).
+fn leading_clause(lower: &str, start: usize, end: usize) -> Option<Clauses> {
+    let lexicon = crate::lexicon::lexicon();
+    let body = &lower[start..end];
     let first_word = body.split([' ', ',']).next().unwrap_or_default();
     // A misspelt cue ("wen an order is placed"): close to a cue word, not a word itself.
     let fuzzy_cue = first_word.len() >= 3
@@ -642,13 +656,19 @@ pub fn clauses(blanked: &str) -> Clauses {
                         .trim_start_matches([',', ' '])
                         .len();
                 action_start += skipped;
-                return Clauses {
+                return Some(Clauses {
                     trigger: Some(trigger),
                     action: std::iter::once(action_start..end).collect(),
-                };
+                });
             }
         }
     }
+    None
+}
+
+/// "Do Y when X happens": a cue in the middle, or a misspelt one before an event.
+fn trailing_clause(body: &str, start: usize, end: usize) -> Option<Clauses> {
+    let lexicon = crate::lexicon::lexicon();
     for cue in &lexicon.trigger_cues.trailing {
         let cue = format!(" {cue} ");
         // "after" trails only as a clause of its own ("..., after the form is sent").
@@ -668,7 +688,7 @@ pub fn clauses(blanked: &str) -> Clauses {
             if needs_event && super::trigger::event_end(clause).is_none() {
                 continue;
             }
-            return trailing(body, start, end, pos, pos + 1);
+            return Some(trailing(body, start, end, pos, pos + 1));
         }
     }
     // A misspelt cue in the middle ("... with mailgun whenevr an invoice is created"):
@@ -685,9 +705,15 @@ pub fn clauses(blanked: &str) -> Clauses {
         });
         let rest = &body[(at + token.len()).min(body.len())..];
         if misspelt && super::trigger::event_end(rest).is_some() {
-            return trailing(body, start, end, at, at);
+            return Some(trailing(body, start, end, at, at));
         }
     }
+    None
+}
+
+/// A trigger inside the action ("log every intake form submission as a row").
+fn inner_clause(body: &str, start: usize, end: usize) -> Option<Clauses> {
+    let lexicon = crate::lexicon::lexicon();
     // A trigger inside the action: "log every intake form submission as a row",
     // "put every confirmed appointment request on the calendar", "log each refund that
     // gets created to the sheet". The clause runs to its event word; the rest is action.
@@ -725,11 +751,17 @@ pub fn clauses(blanked: &str) -> Clauses {
         if to < body.len() {
             action.push(start + to..end);
         }
-        return Clauses {
+        return Some(Clauses {
             trigger: Some(start + from..start + to),
             action,
-        };
+        });
     }
+    None
+}
+
+/// No cue word: "new lead form submission -> create ...".
+fn separated_clause(body: &str, start: usize, end: usize) -> Option<Clauses> {
+    let lexicon = crate::lexicon::lexicon();
     // No cue word: "new lead form submission -> create ...", "Lead form submitted:
     // create ...". The part before the separator is the trigger when it says an event.
     for separator in &lexicon.clause_separators {
@@ -748,17 +780,14 @@ pub fn clauses(blanked: &str) -> Clauses {
             if says_event && !before.trim().is_empty() && pos < 80 {
                 let after = pos + separator.len();
                 let skipped = body[after..].len() - body[after..].trim_start().len();
-                return Clauses {
+                return Some(Clauses {
                     trigger: Some(start..start + pos),
                     action: std::iter::once(start + after + skipped..end).collect(),
-                };
+                });
             }
         }
     }
-    Clauses {
-        trigger: None,
-        action: std::iter::once(start..end).collect(),
-    }
+    None
 }
 
 #[cfg(test)]
