@@ -56,6 +56,20 @@ pub fn mentions(
     known: &BTreeSet<String>,
 ) -> Mentions {
     let mut found = Mentions::default();
+    own_names(words, integrations, known, &mut found);
+    provider_names(words, index, known, &mut found);
+    own_api(words, integrations, &mut found);
+    unknown_tools(original, index, known, &mut found);
+    found
+}
+
+/// 1. The project's own names (and their near misses).
+fn own_names(
+    words: &[String],
+    integrations: &[ProjectIntegration],
+    known: &BTreeSet<String>,
+    found: &mut Mentions,
+) {
     // 1. The project's own names: one word ("clinic-mail"), split ("clinic mail"), joined.
     for (i, integration) in integrations.iter().enumerate() {
         let name = integration.name.as_str();
@@ -93,6 +107,10 @@ pub fn mentions(
             found.name_positions.extend(pos..pos + len);
         }
     }
+}
+
+/// 2. Provider names and nicknames (and their near misses).
+fn provider_names(words: &[String], index: &Index, known: &BTreeSet<String>, found: &mut Mentions) {
     // 2. Provider names and nicknames.
     // One, two and three words run together ("send grid", "g cal"), computed once.
     let joined: Vec<(usize, usize, String)> = (0..words.len())
@@ -159,6 +177,10 @@ pub fn mentions(
             found.name_positions.extend(pos..pos + len);
         }
     }
+}
+
+/// 2b. The project's own REST API, said as "our API".
+fn own_api(words: &[String], integrations: &[ProjectIntegration], found: &mut Mentions) {
     // 2b. "through our API", "in our backend": the project's own REST API, when it has
     //     one Custom HTTP integration and the words name no other tool.
     if found.integrations.is_empty() && found.providers.is_empty() {
@@ -177,6 +199,15 @@ pub fn mentions(
             found.integrations.push((*only, pos));
         }
     }
+}
+
+/// 3. Names of tools the project does not have.
+fn unknown_tools(
+    original: &[String],
+    index: &Index,
+    known: &BTreeSet<String>,
+    found: &mut Mentions,
+) {
     // 3. Names of tools the project does not have: a capitalized word after "to", "in",
     //    "with", "a"... ("create a Jira ticket", "add them to Mailchimp"), or any word
     //    before "integration" that is not a known name.
@@ -249,7 +280,6 @@ pub fn mentions(
             found.unknown.push(w.clone());
         }
     }
-    found
 }
 
 /// The project's integration names closest to a name people wrote.
