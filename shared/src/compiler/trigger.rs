@@ -353,15 +353,16 @@ fn entity_in<'a>(split: &[String], entities: &'a [WebhookEntity]) -> Option<&'a 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn data_change(
-    clause_words: &[String],
+/// The integration whose data change the words watch: the one named (or whose entity
+/// is named) that reports changes at all. `None` when `problems` says why not (none
+/// named has webhooks, or two fit).
+fn watched_integration(
     split: &[String],
     mentions: &Mentions,
-    event: Option<(String, usize)>,
     integrations: &[ProjectIntegration],
     index: &Index,
     problems: &mut Problems,
-) -> Option<ParsedTrigger> {
+) -> Option<usize> {
     let mut candidates = mentions.candidates(integrations);
     if candidates.is_empty() {
         if let Some((provider, _)) = mentions.providers.first() {
@@ -397,7 +398,7 @@ fn data_change(
                 .is_some_and(|w| !w.is_empty())
         })
         .collect();
-    let chosen = match reporting.as_slice() {
+    Some(match reporting.as_slice() {
         [one] => *one,
         [] => {
             let named: Vec<String> = candidates
@@ -455,7 +456,19 @@ fn data_change(
                 return None;
             }
         }
-    };
+    })
+}
+
+fn data_change(
+    clause_words: &[String],
+    split: &[String],
+    mentions: &Mentions,
+    event: Option<(String, usize)>,
+    integrations: &[ProjectIntegration],
+    index: &Index,
+    problems: &mut Problems,
+) -> Option<ParsedTrigger> {
+    let chosen = watched_integration(split, mentions, integrations, index, problems)?;
     let integration = &integrations[chosen];
     let entities = &index.webhooks[&integration.provider];
     let Some(entity) = entity_in(split, entities) else {
