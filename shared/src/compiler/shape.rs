@@ -264,55 +264,65 @@ fn text(s: String) -> Option<Value> {
     (!s.is_empty()).then_some(Value::String(s))
 }
 
+/// `role:<role>`: the trigger's plain field of that role (several addresses: the one
+/// the words pick, else the one named plainly `email`).
+fn role_value(b: &Builder<'_>, arg: &str) -> Option<Value> {
+    let action = b.plan.action;
+    let role = role_named(arg)?;
+    // Only plain values: an object (a FHIR reference) is no name or text.
+    let of_role: Vec<&Source> = b
+        .trigger_sources()
+        .filter(|s| s.role == role && !matches!(s.kind, Kind::Object { .. } | Kind::Array))
+        .collect();
+    let source = match role {
+        // Several addresses: the words pick one, else the one named plainly `email`.
+        Role::Email => match pick(of_role.clone(), action, None) {
+            Pick::One(s) => Some(s),
+            _ => of_role.iter().copied().find(|s| s.name == "email"),
+        },
+        _ => of_role.first().copied(),
+    };
+    source.map(|s| Value::String(s.template()))
+}
+
+/// `step_id:<entity>`: the id of the entity an earlier step of this provider made (the
+/// latest), else of the changed one that started the workflow.
+fn step_id(b: &Builder<'_>, arg: &str) -> Option<Value> {
+    let plan = b.plan;
+    // The id of the <entity> an earlier step of this provider made (the latest),
+    // else of the one whose change started the workflow.
+    let made = plan.sources.iter().rev().find(|s| {
+        s.name == "id"
+            && matches!(&s.origin, Origin::Step { provider, entity, .. }
+                if *provider == plan.provider.id && entity.as_deref() == Some(arg))
+    });
+    match (made, plan.trigger) {
+        (Some(s), _) => Some(Value::String(s.template())),
+        (
+            None,
+            crate::domain::Trigger::DataChange {
+                integration,
+                entity_type,
+                ..
+            },
+        ) if *integration == plan.integration.name && entity_type == arg => {
+            Some(json!("{{change.entity_id}}"))
+        }
+        _ => None,
+    }
+}
+
 fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -> Option<Value> {
     let plan = b.plan;
     let action = plan.action;
     let (name, arg) = expr.split_once(':').unwrap_or((expr, ""));
     match name {
-        "role" => {
-            let role = role_named(arg)?;
-            // Only plain values: an object (a FHIR reference) is no name or text.
-            let of_role: Vec<&Source> = b
-                .trigger_sources()
-                .filter(|s| s.role == role && !matches!(s.kind, Kind::Object { .. } | Kind::Array))
-                .collect();
-            let source = match role {
-                // Several addresses: the words pick one, else the one named plainly `email`.
-                Role::Email => match pick(of_role.clone(), action, None) {
-                    Pick::One(s) => Some(s),
-                    _ => of_role.iter().copied().find(|s| s.name == "email"),
-                },
-                _ => of_role.first().copied(),
-            };
-            source.map(|s| Value::String(s.template()))
-        }
+        "role" => role_value(b, arg),
         "trigger_id" => b
             .trigger_sources()
             .find(|s| matches!(&s.role, Role::Id(k) if k == arg))
             .map(|s| Value::String(s.template())),
-        "step_id" => {
-            // The id of the <entity> an earlier step of this provider made (the latest),
-            // else of the one whose change started the workflow.
-            let made = plan.sources.iter().rev().find(|s| {
-                s.name == "id"
-                    && matches!(&s.origin, Origin::Step { provider, entity, .. }
-                        if *provider == plan.provider.id && entity.as_deref() == Some(arg))
-            });
-            match (made, plan.trigger) {
-                (Some(s), _) => Some(Value::String(s.template())),
-                (
-                    None,
-                    crate::domain::Trigger::DataChange {
-                        integration,
-                        entity_type,
-                        ..
-                    },
-                ) if *integration == plan.integration.name && entity_type == arg => {
-                    Some(json!("{{change.entity_id}}"))
-                }
-                _ => None,
-            }
-        }
+        "step_id" => step_id(b, arg),
         "amount_units" => b
             .trigger_sources()
             .find(|s| s.role == Role::Amount && !s.words.iter().any(|w| w == "cents"))
