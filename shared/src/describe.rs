@@ -386,6 +386,34 @@ impl Matcher {
     }
 
     /// Scores every provider for the text; returns (score, reason) per provider index.
+    /// Raises each provider's score by the capability phrases the words fit.
+    fn capabilities(&self, raw: &[String], scores: &mut [(f64, String)]) {
+        let text_words: HashSet<String> = content(raw).into_iter().collect();
+        for phrase in &self.phrases {
+            let total = phrase.total;
+            if total <= 0.0 {
+                continue;
+            }
+            let matched: f64 = phrase
+                .words
+                .iter()
+                .filter(|(w, _)| text_words.contains(w))
+                .map(|(_, weight)| weight)
+                .sum();
+            if matched <= 0.0 {
+                continue;
+            }
+            let coverage = matched / total;
+            let strength = (matched / 2.5).min(1.0);
+            let score = 0.85 * coverage * (0.5 + 0.5 * strength);
+            let display = &self.providers[phrase.provider].display_name;
+            if score > scores[phrase.provider].0 {
+                let reason = format!("\"{}\" is what {display} does", phrase.text);
+                scores[phrase.provider] = (score, reason);
+            }
+        }
+    }
+
     fn score(&self, text: &str) -> (Vec<(f64, String)>, f64) {
         let raw = words(text);
         let mut scores: Vec<(f64, String)> = vec![(0.0, String::new()); self.providers.len()];
@@ -478,63 +506,10 @@ impl Matcher {
         }
 
         // 2. Capabilities: how much of a phrase's specific words the text has.
-        let text_words: HashSet<String> = content(&raw).into_iter().collect();
-        for phrase in &self.phrases {
-            let total = phrase.total;
-            if total <= 0.0 {
-                continue;
-            }
-            let matched: f64 = phrase
-                .words
-                .iter()
-                .filter(|(w, _)| text_words.contains(w))
-                .map(|(_, weight)| weight)
-                .sum();
-            if matched <= 0.0 {
-                continue;
-            }
-            let coverage = matched / total;
-            let strength = (matched / 2.5).min(1.0);
-            let score = 0.85 * coverage * (0.5 + 0.5 * strength);
-            let display = &self.providers[phrase.provider].display_name;
-            raise(
-                phrase.provider,
-                score,
-                format!("\"{}\" is what {display} does", phrase.text),
-                &mut scores,
-            );
-        }
+        self.capabilities(&raw, &mut scores);
 
         // 3. The user's own REST API.
-        let joined = raw.join(" ");
-        // A two-word cue also holds with a few words between ("our internal scheduling
-        // backend", "our patient portal api").
-        let gapped = |cue: &str| {
-            let Some((first, last)) = cue.split_once(' ') else {
-                return false;
-            };
-            if last.contains(' ') {
-                return false;
-            }
-            // ...but not around a product's name ("our Discord server").
-            let lexicon = crate::lexicon::lexicon();
-            raw.iter().enumerate().any(|(i, w)| {
-                w == first
-                    && (i + 2..(i + 5).min(raw.len())).any(|end| {
-                        raw[end].trim_matches(|c: char| !c.is_alphanumeric()) == last
-                            && (i + 1..end).all(|k| lexicon.other_product_at(&raw, k).is_none())
-                    })
-            })
-        };
-        let custom = if crate::lexicon::lexicon()
-            .custom_api_cues
-            .iter()
-            .any(|c| joined.contains(c.as_str()) || gapped(c))
-        {
-            0.8
-        } else {
-            0.0
-        };
+        let custom = custom_api_score(&raw);
         (scores, custom)
     }
 
@@ -735,6 +710,40 @@ fn suggested_name(text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// How surely the words describe the user's own REST API: a custom-API cue ("our
+/// API", "internal backend"), a two-word one also with a few words between.
+fn custom_api_score(raw: &[String]) -> f64 {
+    let joined = raw.join(" ");
+    // A two-word cue also holds with a few words between ("our internal scheduling
+    // backend", "our patient portal api").
+    let gapped = |cue: &str| {
+        let Some((first, last)) = cue.split_once(' ') else {
+            return false;
+        };
+        if last.contains(' ') {
+            return false;
+        }
+        // ...but not around a product's name ("our Discord server").
+        let lexicon = crate::lexicon::lexicon();
+        raw.iter().enumerate().any(|(i, w)| {
+            w == first
+                && (i + 2..(i + 5).min(raw.len())).any(|end| {
+                    raw[end].trim_matches(|c: char| !c.is_alphanumeric()) == last
+                        && (i + 1..end).all(|k| lexicon.other_product_at(raw, k).is_none())
+                })
+        })
+    };
+    if crate::lexicon::lexicon()
+        .custom_api_cues
+        .iter()
+        .any(|c| joined.contains(c.as_str()) || gapped(c))
+    {
+        0.8
+    } else {
+        0.0
+    }
 }
 
 /// The matcher over the embedded catalog, built once.
