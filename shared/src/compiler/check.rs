@@ -84,41 +84,44 @@ pub struct Scope<'a> {
 
 impl Scope<'_> {
     /// The kind of the value a reference names, or why it names nothing.
-    pub fn resolve(&self, reference: &Reference) -> Result<Kind, String> {
-        match reference {
-            Reference::Entity(field) => {
-                if matches!(self.trigger, Trigger::DataChange { .. }) {
-                    return Err(format!(
-                        "{{{{entity.{field}}}}}: this workflow starts on a data change; use {{{{change.after.{field}}}}}"
-                    ));
-                }
-                match self
+    /// `{{entity.<field>}}`: the trigger entity's field, on an entity event.
+    fn entity_field(&self, field: &str) -> Result<Kind, String> {
+        if matches!(self.trigger, Trigger::DataChange { .. }) {
+            return Err(format!(
+                "{{{{entity.{field}}}}}: this workflow starts on a data change; use {{{{change.after.{field}}}}}"
+            ));
+        }
+        match self
+            .sources
+            .iter()
+            .find(|s| s.reference == format!("entity.{field}"))
+        {
+            Some(s) => Ok(s.kind.clone()),
+            None => {
+                let names: Vec<&str> = self
                     .sources
                     .iter()
-                    .find(|s| s.reference == format!("entity.{field}"))
-                {
-                    Some(s) => Ok(s.kind.clone()),
-                    None => {
-                        let names: Vec<&str> = self
-                            .sources
-                            .iter()
-                            .filter(|s| s.origin == Origin::Entity)
-                            .map(|s| s.name.as_str())
-                            .collect();
-                        let entity = self.entity_name.unwrap_or("the trigger entity");
-                        Err(if names.is_empty() {
-                            format!(
-                                "{{{{entity.{field}}}}}: {entity} declares no fields; send them in entity.fields"
-                            )
-                        } else {
-                            format!(
-                                "{{{{entity.{field}}}}}: {entity} has no field {field}; it has {}",
-                                closest_first(field, &names).join(", ")
-                            )
-                        })
-                    }
-                }
+                    .filter(|s| s.origin == Origin::Entity)
+                    .map(|s| s.name.as_str())
+                    .collect();
+                let entity = self.entity_name.unwrap_or("the trigger entity");
+                Err(if names.is_empty() {
+                    format!(
+                        "{{{{entity.{field}}}}}: {entity} declares no fields; send them in entity.fields"
+                    )
+                } else {
+                    format!(
+                        "{{{{entity.{field}}}}}: {entity} has no field {field}; it has {}",
+                        closest_first(field, &names).join(", ")
+                    )
+                })
             }
+        }
+    }
+
+    pub fn resolve(&self, reference: &Reference) -> Result<Kind, String> {
+        match reference {
+            Reference::Entity(field) => self.entity_field(field),
             Reference::ChangeId | Reference::Change { .. } => {
                 let Trigger::DataChange { entity_type, .. } = self.trigger else {
                     return Err(
