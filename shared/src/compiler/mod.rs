@@ -759,16 +759,13 @@ fn from_words(
         .map(|c| c.integration.to_string())
         .chain(changed)
         .collect();
-    let mut resolved = resolve::resolve(
-        &op_words,
-        &said,
-        &mentions,
-        ws.integrations,
-        &earlier_names,
-        index,
-        catalog,
-        problems,
-    )?;
+    let asked = resolve::Asked {
+        text: &op_words,
+        said: &said,
+        mentions: &mentions,
+        earlier: &earlier_names,
+    };
+    let mut resolved = resolve::resolve(&asked, ws.integrations, index, catalog, problems)?;
     // The words that say what to do, without the tools' names ("could hubspot
     // delete that contact" leads with "delete").
     let verb_words: Vec<String> = plain

@@ -97,17 +97,33 @@ pub fn with_referent(
     out
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the action's words ask of the project, for [`resolve`].
+pub struct Asked<'a> {
+    /// The words to match operations on.
+    pub text: &'a BTreeSet<String>,
+    /// The words the request says itself, for telling a provider cannot do something.
+    pub said: &'a BTreeSet<String>,
+    pub mentions: &'a Mentions,
+    /// Integrations whose results the words may name rather than ask to act.
+    pub earlier: &'a [String],
+}
+
+/// The integration and operation the words ask for, among the ones they name (or all);
+/// `None` when `problems` says why none fits (no such tool, it cannot do that, two fit
+/// equally).
 pub fn resolve(
-    text: &BTreeSet<String>,
-    said: &BTreeSet<String>,
-    mentions: &Mentions,
+    asked: &Asked<'_>,
     integrations: &[ProjectIntegration],
-    earlier: &[String],
     index: &Index,
     catalog: &Catalog,
     problems: &mut Problems,
 ) -> Option<Resolved> {
+    let Asked {
+        text,
+        said,
+        mentions,
+        earlier,
+    } = *asked;
     let named = mentions.candidates(integrations);
     // The project's integration that does best what the words ask, for suggestions.
     let capable = || -> String {

@@ -352,7 +352,6 @@ fn entity_in<'a>(split: &[String], entities: &'a [WebhookEntity]) -> Option<&'a 
     best.map(|(_, e)| e)
 }
 
-#[allow(clippy::too_many_arguments)]
 /// The integration whose data change the words watch: the one named (or whose entity
 /// is named) that reports changes at all. `None` when `problems` says why not (none
 /// named has webhooks, or two fit).
