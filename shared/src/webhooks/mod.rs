@@ -340,14 +340,16 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
         .map_err(|r| reject(&project, &name, r))?;
         drop(credentials);
         record_all(
-            deps,
-            &project,
-            &name,
+            &Recording {
+                deps,
+                project: &project,
+                integration: &name,
+                now,
+            },
             hooks,
             header.as_deref(),
             &delivery,
             verified,
-            now,
             started,
             &mut audit,
         )
@@ -364,20 +366,26 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
     result
 }
 
+/// Where verified events are recorded: the project's integration, at a time.
+struct Recording<'a> {
+    deps: &'a Deps,
+    project: &'a ProjectId,
+    integration: &'a IntegrationName,
+    /// Seconds since the epoch.
+    now: i64,
+}
+
 /// The verified part of [`ingest`]: reads the events and records each.
-#[allow(clippy::too_many_arguments)]
 async fn record_all(
-    deps: &Deps,
-    project: &ProjectId,
-    name: &IntegrationName,
+    at: &Recording<'_>,
     hooks: &Webhooks,
     header: Option<&str>,
     delivery: &Delivery,
     verified: Verified,
-    now: i64,
     started: Instant,
     audit: &mut Option<vault::PendingAudit>,
 ) -> Result<Outcome, WebhookError> {
+    let (deps, project, name) = (at.deps, at.project, at.integration);
     let doc = read(hooks, &delivery.headers, &delivery.body, header)?;
     if hooks.signature == SignatureScheme::SlackV0
         && doc.get("type").and_then(Value::as_str) == Some("url_verification")
@@ -405,17 +413,7 @@ async fn record_all(
                 tracing::debug!(%project, integration = %name, event = %id, reason = %why, "webhook event ignored");
             }
             Ok(draft) => {
-                let recorded = record(
-                    deps,
-                    project,
-                    name,
-                    &id,
-                    draft,
-                    verified.token.as_deref(),
-                    now,
-                    audit,
-                )
-                .await;
+                let recorded = record(at, &id, draft, verified.token.as_deref(), audit).await;
                 match recorded {
                     Ok(Recorded::Change(recorded)) => {
                         let (change, written) = *recorded;
@@ -540,17 +538,14 @@ enum Recorded {
     Stale,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn record(
-    deps: &Deps,
-    project: &ProjectId,
-    integration: &IntegrationName,
+    at: &Recording<'_>,
     event_id: &str,
     draft: Draft,
     token: Option<&str>,
-    now: i64,
     audit: &mut Option<vault::PendingAudit>,
 ) -> Result<Recorded, WebhookError> {
+    let (deps, project, integration, now) = (at.deps, at.project, at.integration, at.now);
     let partition = keys::webhook_dedupe(project, integration);
     let marker = Key::new(partition.clone(), event_id);
     let token_key = token.map(|t| Key::new(partition.clone(), keys::mailgun_token(&key_safe(t))));
