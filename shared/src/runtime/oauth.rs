@@ -231,17 +231,13 @@ pub async fn ensure_token(
         }
     };
     if current.revision == integration.revision {
-        return request_token(
-            deps,
-            project,
+        let exchange = Exchange {
             integration,
             token_url,
             grant,
-            credentials,
-            cause,
             lock,
-        )
-        .await;
+        };
+        return request_token(deps, project, exchange, credentials, cause).await;
     }
     drop(credentials);
     let credentials = match vault::open_for(
@@ -263,17 +259,13 @@ pub async fn ensure_token(
         let _ = deps.store.delete(&lock, Condition::Always).await;
         return Ok((current, credentials));
     }
-    request_token(
-        deps,
-        project,
-        &current,
+    let exchange = Exchange {
+        integration: &current,
         token_url,
         grant,
-        credentials,
-        cause,
         lock,
-    )
-    .await
+    };
+    request_token(deps, project, exchange, credentials, cause).await
 }
 
 async fn load(
@@ -332,19 +324,30 @@ async fn wait_for_token(
     )))
 }
 
+/// One token request: for which integration, to where, with which grant, under which
+/// lock (held by the caller).
+struct Exchange<'a> {
+    integration: &'a Integration,
+    token_url: &'a str,
+    grant: &'a dyn Grant,
+    lock: Key,
+}
+
 /// Posts the grant's form and stores the answer. Called with the lock held; every path
 /// releases it.
-#[allow(clippy::too_many_arguments)]
 async fn request_token(
     deps: &Deps,
     project: &ProjectId,
-    integration: &Integration,
-    token_url: &str,
-    grant: &dyn Grant,
+    exchange: Exchange<'_>,
     credentials: Credentials,
     cause: Value,
-    lock: Key,
 ) -> Result<(Integration, Credentials), OAuthError> {
+    let Exchange {
+        integration,
+        token_url,
+        grant,
+        lock,
+    } = exchange;
     let form = match grant.form(&credentials, token_url, deps.clock.now()) {
         Ok(form) => form,
         Err(problem) => {
