@@ -97,6 +97,98 @@ pub fn with_referent(
     out
 }
 
+/// The project's integration that does best what the words ask, as a suggestion (";
+/// clinic-mail (Postmark) can send email"), or nothing.
+fn capable_suggestion(
+    integrations: &[ProjectIntegration],
+    index: &Index,
+    text: &BTreeSet<String>,
+) -> String {
+    let mut best: Option<(f64, usize, usize)> = None;
+    for (i, integration) in integrations.iter().enumerate() {
+        for (o, op) in integration.adapter().operations.iter().enumerate() {
+            let score = index.score(integration.adapter(), op, text).0;
+            if score >= PICK && best.is_none_or(|b| score > b.0) {
+                best = Some((score, i, o));
+            }
+        }
+    }
+    best.map(|(_, i, o)| {
+        let op = &integrations[i].adapter().operations[o];
+        format!(
+            "; {} ({}) can {}",
+            integrations[i].name,
+            integrations[i].adapter().display_name,
+            op.name.to_lowercase()
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// Words that name no integration of the project: refused when they name a provider the
+/// project lacks, or a tool nobody has. True when `problems` says so.
+fn refused_unnamed(
+    mentions: &Mentions,
+    integrations: &[ProjectIntegration],
+    catalog: &Catalog,
+    capable: &dyn Fn() -> String,
+    problems: &mut Problems,
+) -> bool {
+    if let Some((provider, _)) = mentions.providers.first() {
+        let display = catalog
+            .get(provider)
+            .map(|p| p.display_name.clone())
+            .unwrap_or_else(|| provider.clone());
+        let same_kind: Vec<String> = catalog
+            .get(provider)
+            .map(|p| {
+                integrations
+                    .iter()
+                    .filter(|i| i.adapter().category == p.category)
+                    .map(|i| format!("{} ({})", i.name, i.adapter().display_name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        problems.push(
+            "integration",
+            format!(
+                "the project has no {display} integration; add one, or use {}{}",
+                if same_kind.is_empty() {
+                    integrations
+                        .iter()
+                        .map(|i| i.name.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    same_kind.join(", ")
+                },
+                capable()
+            ),
+        );
+        return true;
+    }
+    if let Some(unknown) = mentions.unknown.first() {
+        problems.push(
+            "integration",
+            format!(
+                "the project has no integration named {unknown}; closest names: {}{}{}",
+                refs::closest(unknown, integrations).join(", "),
+                capable(),
+                list_suffix(
+                    "its integrations",
+                    integrations.iter().map(|i| format!(
+                        "{} ({})",
+                        i.name,
+                        i.adapter().display_name
+                    ))
+                )
+            ),
+        );
+        return true;
+    }
+    false
+}
+
 /// What the action's words ask of the project, for [`resolve`].
 pub struct Asked<'a> {
     /// The words to match operations on.
@@ -125,81 +217,9 @@ pub fn resolve(
         earlier,
     } = *asked;
     let named = mentions.candidates(integrations);
-    // The project's integration that does best what the words ask, for suggestions.
-    let capable = || -> String {
-        let mut best: Option<(f64, usize, usize)> = None;
-        for (i, integration) in integrations.iter().enumerate() {
-            for (o, op) in integration.adapter().operations.iter().enumerate() {
-                let score = index.score(integration.adapter(), op, text).0;
-                if score >= PICK && best.is_none_or(|b| score > b.0) {
-                    best = Some((score, i, o));
-                }
-            }
-        }
-        best.map(|(_, i, o)| {
-            let op = &integrations[i].adapter().operations[o];
-            format!(
-                "; {} ({}) can {}",
-                integrations[i].name,
-                integrations[i].adapter().display_name,
-                op.name.to_lowercase()
-            )
-        })
-        .unwrap_or_default()
-    };
-    if named.is_empty() {
-        if let Some((provider, _)) = mentions.providers.first() {
-            let display = catalog
-                .get(provider)
-                .map(|p| p.display_name.clone())
-                .unwrap_or_else(|| provider.clone());
-            let same_kind: Vec<String> = catalog
-                .get(provider)
-                .map(|p| {
-                    integrations
-                        .iter()
-                        .filter(|i| i.adapter().category == p.category)
-                        .map(|i| format!("{} ({})", i.name, i.adapter().display_name))
-                        .collect()
-                })
-                .unwrap_or_default();
-            problems.push(
-                "integration",
-                format!(
-                    "the project has no {display} integration; add one, or use {}{}",
-                    if same_kind.is_empty() {
-                        integrations
-                            .iter()
-                            .map(|i| i.name.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    } else {
-                        same_kind.join(", ")
-                    },
-                    capable()
-                ),
-            );
-            return None;
-        }
-        if let Some(unknown) = mentions.unknown.first() {
-            problems.push(
-                "integration",
-                format!(
-                    "the project has no integration named {unknown}; closest names: {}{}{}",
-                    refs::closest(unknown, integrations).join(", "),
-                    capable(),
-                    list_suffix(
-                        "its integrations",
-                        integrations.iter().map(|i| format!(
-                            "{} ({})",
-                            i.name,
-                            i.adapter().display_name
-                        ))
-                    )
-                ),
-            );
-            return None;
-        }
+    let capable = || capable_suggestion(integrations, index, text);
+    if named.is_empty() && refused_unnamed(mentions, integrations, catalog, &capable, problems) {
+        return None;
     }
     if integrations.is_empty() {
         problems.push(
