@@ -189,6 +189,121 @@ fn refused_unnamed(
     false
 }
 
+/// Whether another integration fits the words as well as the chosen `i` (same score,
+/// same matched weight) and neither is named by its own name: then `problems` says
+/// which to name.
+fn ambiguous(
+    scored: &[(f64, f64, usize, usize)],
+    (score, matched, i): (f64, f64, usize),
+    mentions: &Mentions,
+    integrations: &[ProjectIntegration],
+    problems: &mut Problems,
+) -> bool {
+    let own_named: Vec<usize> = mentions.integrations.iter().map(|(i, _)| *i).collect();
+    let ties: Vec<usize> = scored
+        .iter()
+        .filter(|s| (s.0 - score).abs() < 1e-9 && (s.1 - matched).abs() < 1e-9 && s.2 != i)
+        .map(|s| s.2)
+        .collect();
+    if !ties.is_empty() && !own_named.contains(&i) {
+        let mut all = vec![i];
+        all.extend(ties.into_iter().filter(|t| !own_named.contains(t)));
+        all.dedup();
+        if all.len() > 1 {
+            problems.push(
+                "integration",
+                format!(
+                    "ambiguous: the words fit {}; name the integration to use",
+                    all.iter()
+                        .map(|x| format!(
+                            "{} ({})",
+                            integrations[*x].name,
+                            integrations[*x].adapter().display_name
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            );
+            return true;
+        }
+    }
+    false
+}
+
+/// What the whole catalog would pick for the words: score, provider, operation name,
+/// the provider's words, and how many words of the best phrase matched.
+type GlobalPick<'a> = (
+    f64,
+    String,
+    String,
+    std::borrow::Cow<'a, BTreeSet<String>>,
+    usize,
+);
+
+/// Whether the named integrations cannot do what the words ask, because a word only
+/// another provider's operations know asks for it ("text" through Postmark): then
+/// `problems` says which of the project's integrations can.
+fn cannot_do(
+    global: &GlobalPick<'_>,
+    asked: &Asked<'_>,
+    scored: &[(f64, f64, usize, usize)],
+    i: usize,
+    integrations: &[ProjectIntegration],
+    index: &Index,
+    problems: &mut Problems,
+) -> bool {
+    let (g, gp, gname, gwords, count) = global;
+    let (said, named) = (asked.said, asked.mentions.candidates(integrations));
+    let provider = &integrations[i].provider;
+    let named_best = scored
+        .iter()
+        .filter(|s| named.contains(&s.2))
+        .map(|s| s.0)
+        .fold(0.0, f64::max);
+    // A word of the request only the other provider's operations know ("text").
+    let named_words: BTreeSet<String> = named
+        .iter()
+        .flat_map(|n| index.vocabulary(integrations[*n].adapter()).into_owned())
+        .collect();
+    let distinctive = said
+        .iter()
+        .any(|w| gwords.contains(w) && !named_words.contains(w));
+    // One matching word ("team") is not enough to say what was asked for.
+    // A Custom HTTP endpoint's terse name ("create ticket") is the user's own
+    // word for what it does: when it fits, it is not overruled.
+    let own_api_fits = provider == crate::catalog::custom::ID && named_best >= PICK;
+    if distinctive
+        && !own_api_fits
+        && *count >= 2
+        && gp != provider
+        && *g >= 0.6
+        && named_best < g - 0.1
+        && named.iter().all(|n| &integrations[*n].provider != gp)
+    {
+        let can: Vec<String> = integrations
+            .iter()
+            .filter(|x| &x.provider == gp)
+            .map(|x| x.name.to_string())
+            .collect();
+        let names: Vec<String> = named
+            .iter()
+            .map(|n| integrations[*n].name.to_string())
+            .collect();
+        problems.push(
+            "operation",
+            format!(
+                "{} cannot {}; it offers {}{}",
+                names.join(" or "),
+                gname.to_lowercase(),
+                offers(&integrations[named[0]]),
+                list_suffix("the project's integrations that can", can)
+            ),
+        );
+        return true;
+    }
+    false
+}
+
 /// What the action's words ask of the project, for [`resolve`].
 pub struct Asked<'a> {
     /// The words to match operations on.
@@ -212,7 +327,7 @@ pub fn resolve(
 ) -> Option<Resolved> {
     let Asked {
         text,
-        said,
+        said: _,
         mentions,
         earlier,
     } = *asked;
@@ -304,52 +419,8 @@ pub fn resolve(
         return None;
     };
     if !named.is_empty() {
-        let provider = &integrations[i].provider;
-        if let Some((g, gp, gname, gwords, count)) = &global {
-            let named_best = scored
-                .iter()
-                .filter(|s| named.contains(&s.2))
-                .map(|s| s.0)
-                .fold(0.0, f64::max);
-            // A word of the request only the other provider's operations know ("text").
-            let named_words: BTreeSet<String> = named
-                .iter()
-                .flat_map(|n| index.vocabulary(integrations[*n].adapter()).into_owned())
-                .collect();
-            let distinctive = said
-                .iter()
-                .any(|w| gwords.contains(w) && !named_words.contains(w));
-            // One matching word ("team") is not enough to say what was asked for.
-            // A Custom HTTP endpoint's terse name ("create ticket") is the user's own
-            // word for what it does: when it fits, it is not overruled.
-            let own_api_fits = provider == crate::catalog::custom::ID && named_best >= PICK;
-            if distinctive
-                && !own_api_fits
-                && *count >= 2
-                && gp != provider
-                && *g >= 0.6
-                && named_best < g - 0.1
-                && named.iter().all(|n| &integrations[*n].provider != gp)
-            {
-                let can: Vec<String> = integrations
-                    .iter()
-                    .filter(|x| &x.provider == gp)
-                    .map(|x| x.name.to_string())
-                    .collect();
-                let names: Vec<String> = named
-                    .iter()
-                    .map(|n| integrations[*n].name.to_string())
-                    .collect();
-                problems.push(
-                    "operation",
-                    format!(
-                        "{} cannot {}; it offers {}{}",
-                        names.join(" or "),
-                        gname.to_lowercase(),
-                        offers(&integrations[named[0]]),
-                        list_suffix("the project's integrations that can", can)
-                    ),
-                );
+        if let Some(global) = &global {
+            if cannot_do(global, asked, &scored, i, integrations, index, problems) {
                 return None;
             }
         }
@@ -399,34 +470,15 @@ pub fn resolve(
         return None;
     }
     // Two integrations that fit equally, neither named by its own name: ambiguous.
-    let own_named: Vec<usize> = mentions.integrations.iter().map(|(i, _)| *i).collect();
     let matched = best.map(|b| b.1).unwrap_or_default();
-    let ties: Vec<usize> = scored
-        .iter()
-        .filter(|s| (s.0 - score).abs() < 1e-9 && (s.1 - matched).abs() < 1e-9 && s.2 != i)
-        .map(|s| s.2)
-        .collect();
-    if !ties.is_empty() && !own_named.contains(&i) {
-        let mut all = vec![i];
-        all.extend(ties.into_iter().filter(|t| !own_named.contains(t)));
-        all.dedup();
-        if all.len() > 1 {
-            problems.push(
-                "integration",
-                format!(
-                    "ambiguous: the words fit {}; name the integration to use",
-                    all.iter()
-                        .map(|x| format!(
-                            "{} ({})",
-                            integrations[*x].name,
-                            integrations[*x].adapter().display_name
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                ),
-            );
-            return None;
-        }
+    if ambiguous(
+        &scored,
+        (score, matched, i),
+        mentions,
+        integrations,
+        problems,
+    ) {
+        return None;
     }
     Some(Resolved {
         integration: i,
