@@ -304,6 +304,36 @@ fn cannot_do(
     false
 }
 
+/// Why no integration of the project fits the words: the ones it has, and what the
+/// catalog would have picked.
+fn nothing_fits(
+    integrations: &[ProjectIntegration],
+    global: Option<&GlobalPick<'_>>,
+    catalog: &Catalog,
+) -> String {
+    let suggestion = match global {
+        Some((g, gp, gname, _, _)) if *g >= 0.5 => {
+            let display = catalog
+                .get(gp)
+                .map(|p| p.display_name.clone())
+                .unwrap_or_default();
+            format!(
+                "; {display} could ({}), but the project has no such integration",
+                gname.to_lowercase()
+            )
+        }
+        _ => String::new(),
+    };
+    format!(
+        "no integration of the project fits these words; name one of {}{suggestion}",
+        integrations
+            .iter()
+            .map(|i| format!("{} ({})", i.name, i.adapter().display_name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// What the action's words ask of the project, for [`resolve`].
 pub struct Asked<'a> {
     /// The words to match operations on.
@@ -443,29 +473,9 @@ pub fn resolve(
             return None;
         }
     } else if score < PICK {
-        let suggestion = match &global {
-            Some((g, gp, gname, _, _)) if *g >= 0.5 => {
-                let display = catalog
-                    .get(gp)
-                    .map(|p| p.display_name.clone())
-                    .unwrap_or_default();
-                format!(
-                    "; {display} could ({}), but the project has no such integration",
-                    gname.to_lowercase()
-                )
-            }
-            _ => String::new(),
-        };
         problems.push(
             "integration",
-            format!(
-                "no integration of the project fits these words; name one of {}{suggestion}",
-                integrations
-                    .iter()
-                    .map(|i| format!("{} ({})", i.name, i.adapter().display_name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            nothing_fits(integrations, global.as_ref(), catalog),
         );
         return None;
     }
