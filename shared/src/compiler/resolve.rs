@@ -334,6 +334,28 @@ fn nothing_fits(
     )
 }
 
+/// What the whole catalog would pick for the words.
+fn global_pick<'c>(
+    catalog: &'c Catalog,
+    index: &'c Index,
+    text: &BTreeSet<String>,
+) -> Option<GlobalPick<'c>> {
+    catalog
+        .providers()
+        .flat_map(|p| p.operations.iter().map(move |op| (p, op)))
+        .map(|(p, op)| (index.score_words(p, op, text), p, op))
+        .max_by(|a, b| a.0.0.total_cmp(&b.0.0))
+        .map(|((score, _, count), p, op)| {
+            (
+                score,
+                p.id.clone(),
+                op.name.clone(),
+                index.vocabulary(p),
+                count,
+            )
+        })
+}
+
 /// What the action's words ask of the project, for [`resolve`].
 pub struct Asked<'a> {
     /// The words to match operations on.
@@ -404,20 +426,7 @@ pub fn resolve(
     let best = scored.first().copied();
 
     // What the whole catalog would pick, to tell "this provider cannot do that".
-    let global = catalog
-        .providers()
-        .flat_map(|p| p.operations.iter().map(move |op| (p, op)))
-        .map(|(p, op)| (index.score_words(p, op, text), p, op))
-        .max_by(|a, b| a.0.0.total_cmp(&b.0.0))
-        .map(|((score, _, count), p, op)| {
-            (
-                score,
-                p.id.clone(),
-                op.name.clone(),
-                index.vocabulary(p),
-                count,
-            )
-        });
+    let global = global_pick(catalog, index, text);
 
     // Two integrations of one provider that fit equally: the words must say which.
     if let (Some(first), Some(second)) = (scored.first(), scored.get(1)) {
