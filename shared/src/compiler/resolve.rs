@@ -356,6 +356,37 @@ fn global_pick<'c>(
         })
 }
 
+/// Whether two integrations of one provider fit the words equally well (and well
+/// enough): then `problems` says to name one.
+fn twins(
+    scored: &[(f64, f64, usize, usize)],
+    integrations: &[ProjectIntegration],
+    problems: &mut Problems,
+) -> bool {
+    if let (Some(first), Some(second)) = (scored.first(), scored.get(1)) {
+        let (a, b) = (&integrations[first.2], &integrations[second.2]);
+        if first.2 != second.2
+            && a.provider == b.provider
+            && first.3 == second.3
+            && first.0 >= PICK
+            && (first.0 - second.0).abs() < 1e-9
+            && (first.1 - second.1).abs() < 1e-9
+        {
+            problems.push(
+                "integration",
+                format!(
+                    "{} and {} ({}) both fit; name the one to use",
+                    a.name,
+                    b.name,
+                    a.adapter().display_name
+                ),
+            );
+            return true;
+        }
+    }
+    false
+}
+
 /// What the action's words ask of the project, for [`resolve`].
 pub struct Asked<'a> {
     /// The words to match operations on.
@@ -429,26 +460,8 @@ pub fn resolve(
     let global = global_pick(catalog, index, text);
 
     // Two integrations of one provider that fit equally: the words must say which.
-    if let (Some(first), Some(second)) = (scored.first(), scored.get(1)) {
-        let (a, b) = (&integrations[first.2], &integrations[second.2]);
-        if first.2 != second.2
-            && a.provider == b.provider
-            && first.3 == second.3
-            && first.0 >= PICK
-            && (first.0 - second.0).abs() < 1e-9
-            && (first.1 - second.1).abs() < 1e-9
-        {
-            problems.push(
-                "integration",
-                format!(
-                    "{} and {} ({}) both fit; name the one to use",
-                    a.name,
-                    b.name,
-                    a.adapter().display_name
-                ),
-            );
-            return None;
-        }
+    if twins(&scored, integrations, problems) {
+        return None;
     }
     let Some((score, _, i, o)) = best else {
         problems.push(
