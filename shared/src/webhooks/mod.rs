@@ -531,6 +531,91 @@ struct Cached {
     event_time: Option<i64>,
 }
 
+/// The condition a cached entity's write holds to: none was there, or the revision
+/// read is still the one stored (optimistic concurrency).
+fn revision_condition(existed: bool, revision: u64) -> Condition {
+    if existed {
+        Condition::FieldEquals {
+            field: "revision".into(),
+            value: json!(revision - 1),
+        }
+    } else {
+        Condition::NotExists
+    }
+}
+
+/// A late delivery of an older event: its marker is recorded (a retry stays a
+/// duplicate), with the audit record when one is pending, and nothing else.
+async fn record_stale(
+    deps: &Deps,
+    marker: Write,
+    audit: &mut Option<vault::PendingAudit>,
+) -> Result<Recorded, WebhookError> {
+    let mut writes = vec![marker];
+    if let Some(audit) = audit.as_ref() {
+        writes.push(audit.write());
+    }
+    match deps.store.transact(writes).await {
+        Ok(()) => {
+            *audit = None;
+            Ok(Recorded::Stale)
+        }
+        Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(Recorded::Duplicate),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why the event's transaction refused write `i` (past the marker and the entity): a
+/// signature token already used, else a bug.
+fn refused_write(i: usize, token_index: Option<usize>) -> WebhookError {
+    if Some(i) == token_index {
+        WebhookError::Unauthorized(Rejected::Malformed(
+            "signature token (already used for another event)".into(),
+        ))
+    } else {
+        WebhookError::Internal(format!(
+            "write {i} of the event's transaction refused (an audit record id reused?)"
+        ))
+    }
+}
+
+/// A change as the bus can carry it: one too large for an entry leaves out its states.
+fn fitted_change(mut change: DataChanged) -> DataChanged {
+    let size = json_len(&change);
+    if size > MAX_EVENT_BYTES {
+        tracing::warn!(project = %change.project, integration = %change.integration,
+            event = %change.provider_event_id, size,
+            "DataChanged too large for the bus; before and after left out");
+        change.before = Value::Null;
+        change.after = Value::Null;
+    }
+    change
+}
+
+impl Cached {
+    /// The cached entity's last event time, its revision (0 when there is none) and its
+    /// state (none when deleted or not kept).
+    fn read(
+        stored: Option<&RawValue>,
+        key: &Key,
+    ) -> Result<(Option<i64>, u64, Option<Value>), StoreError> {
+        let cached: Option<Cached> = stored
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+            .map_err(|e| {
+                StoreError::Corrupt(format!("cached entity {}/{}: {e}", key.pk, key.sk))
+            })?;
+        Ok(match cached {
+            None => (None, 0, None),
+            Some(c) => (
+                c.event_time,
+                c.revision,
+                (!c.deleted && !c.state.is_null()).then_some(c.state),
+            ),
+        })
+    }
+}
+
 enum Recorded {
     Change(Box<(DataChanged, Written)>),
     Duplicate,
@@ -574,37 +659,12 @@ async fn record(
     };
     for _ in 0..ENTITY_RETRIES {
         let previous = deps.store.get_json(&entity).await?;
-        let cached: Option<Cached> = previous
-            .as_deref()
-            .map(|raw| serde_json::from_str(raw.get()))
-            .transpose()
-            .map_err(|e| {
-                StoreError::Corrupt(format!("cached entity {}/{}: {e}", entity.pk, entity.sk))
-            })?;
-        let (cached_time, cached_revision, cached) = match cached {
-            None => (None, 0, None),
-            Some(c) => (
-                c.event_time,
-                c.revision,
-                (!c.deleted && !c.state.is_null()).then_some(c.state),
-            ),
-        };
+        let (cached_time, cached_revision, cached) = Cached::read(previous.as_deref(), &entity)?;
         // A late delivery of an older event leaves the newer cached state alone: its
         // marker is recorded (a retry stays a duplicate), nothing else.
         if let (Some(happened), Some(newest)) = (draft.event_time, cached_time) {
             if happened < newest {
-                let mut writes = vec![marker_write(None)?];
-                if let Some(audit) = audit.as_ref() {
-                    writes.push(audit.write());
-                }
-                return match deps.store.transact(writes).await {
-                    Ok(()) => {
-                        *audit = None;
-                        Ok(Recorded::Stale)
-                    }
-                    Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(Recorded::Duplicate),
-                    Err(e) => Err(e.into()),
-                };
+                return record_stale(deps, marker_write(None)?, audit).await;
             }
         }
         let (before, changed_fields) = before_and_changed(&draft, cached);
@@ -626,13 +686,7 @@ async fn record(
             updated_at: &at,
             event_time: draft.event_time.or(cached_time),
         };
-        let entity_condition = match &previous {
-            None => Condition::NotExists,
-            Some(_) => Condition::FieldEquals {
-                field: "revision".into(),
-                value: json!(revision - 1),
-            },
-        };
+        let entity_condition = revision_condition(previous.is_some(), revision);
         let mut writes = vec![
             marker_write(Some(draft.change))?,
             Write::PutRaw(RawItem::of(entity.clone(), &entity_doc)?, entity_condition),
@@ -651,7 +705,7 @@ async fn record(
             Ok(()) => {
                 // The decryption's audit record is durable with this event.
                 *audit = None;
-                let mut change = DataChanged {
+                let change = fitted_change(DataChanged {
                     project: project.clone(),
                     integration: integration.clone(),
                     entity_type: draft.entity_type.clone(),
@@ -661,14 +715,7 @@ async fn record(
                     before,
                     after: draft.after,
                     provider_event_id: event_id.to_owned(),
-                };
-                let size = json_len(&change);
-                if size > MAX_EVENT_BYTES {
-                    tracing::warn!(%project, %integration, event = %event_id, size,
-                        "DataChanged too large for the bus; before and after left out");
-                    change.before = Value::Null;
-                    change.after = Value::Null;
-                }
+                });
                 let written = Written {
                     marker,
                     token: token_key,
@@ -680,15 +727,8 @@ async fn record(
             }
             Err(StoreError::ConditionFailed { index: Some(0) }) => return Ok(Recorded::Duplicate),
             Err(StoreError::ConditionFailed { index: Some(1) }) => continue,
-            Err(StoreError::ConditionFailed { index: Some(i) }) if Some(i) == token_index => {
-                return Err(WebhookError::Unauthorized(Rejected::Malformed(
-                    "signature token (already used for another event)".into(),
-                )));
-            }
             Err(StoreError::ConditionFailed { index: Some(i) }) => {
-                return Err(WebhookError::Internal(format!(
-                    "write {i} of the event's transaction refused (an audit record id reused?)"
-                )));
+                return Err(refused_write(i, token_index));
             }
             Err(StoreError::ConditionFailed { index: None }) => {
                 if deps.store.get(&marker).await?.is_some() {
