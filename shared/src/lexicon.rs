@@ -90,9 +90,9 @@ pub struct Lexicon {
     #[serde(skip)]
     ordinary: HashSet<String>,
     /// `other_products` and `other_products_capitalized` split into words, with
-    /// whether the name must be capitalized.
+    /// whether the name must be capitalized, by their first word (in list order).
     #[serde(skip)]
-    products: Vec<(Vec<String>, bool)>,
+    products: HashMap<String, Vec<(Vec<String>, bool)>>,
 }
 
 /// One rule of `field_roles`: the role, and what makes a field's name fit it.
@@ -178,7 +178,7 @@ impl Lexicon {
                 .map(str::to_lowercase)
                 .collect()
         };
-        lexicon.products = lexicon
+        let named = lexicon
             .other_products
             .iter()
             .map(|p| (split(p), false))
@@ -187,9 +187,16 @@ impl Lexicon {
                     .other_products_capitalized
                     .iter()
                     .map(|p| (split(p), true)),
-            )
-            .filter(|(words, _)| !words.is_empty())
-            .collect();
+            );
+        for (words, capital) in named {
+            if let Some(first) = words.first().cloned() {
+                lexicon
+                    .products
+                    .entry(first)
+                    .or_default()
+                    .push((words, capital));
+            }
+        }
         lexicon.folded = lexicon
             .synonyms
             .iter()
@@ -335,17 +342,21 @@ impl Lexicon {
     /// when it is not the sentence's first word ("Zoom" in "set up a Zoom call", not
     /// "Close the ticket").
     pub fn other_product_at(&self, original: &[String], pos: usize) -> Option<(String, usize)> {
-        self.products.iter().find_map(|(words, capital)| {
-            let span = original.get(pos..pos + words.len())?;
-            let fits = span.iter().zip(words).all(|(w, p)| w.to_lowercase() == *p);
-            let capitalized = |w: &String| w.chars().next().is_some_and(char::is_uppercase);
-            // ...and the whole capitalized run: "the Front Desk calendar" is no Front.
-            let shaped = !capital
-                || (pos > 0
-                    && span.iter().all(capitalized)
-                    && !original.get(pos + words.len()).is_some_and(capitalized));
-            (fits && shaped).then(|| (span.join(" "), words.len()))
-        })
+        let first = original.get(pos)?.to_lowercase();
+        self.products
+            .get(&first)?
+            .iter()
+            .find_map(|(words, capital)| {
+                let span = original.get(pos..pos + words.len())?;
+                let fits = span.iter().zip(words).all(|(w, p)| w.to_lowercase() == *p);
+                let capitalized = |w: &String| w.chars().next().is_some_and(char::is_uppercase);
+                // ...and the whole capitalized run: "the Front Desk calendar" is no Front.
+                let shaped = !capital
+                    || (pos > 0
+                        && span.iter().all(capitalized)
+                        && !original.get(pos + words.len()).is_some_and(capitalized));
+                (fits && shaped).then(|| (span.join(" "), words.len()))
+            })
     }
 
     /// Whether a capitalized word is an ordinary one, not a product's name.

@@ -100,20 +100,14 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
         }
     }
     for (kind, lookup) in &provider.lookups {
-        match provider
-            .operations
-            .iter()
-            .find(|o| o.id == lookup.operation)
-        {
-            None => problems.push(format!(
-                "lookups.{kind}: {} is not an operation",
-                lookup.operation
-            )),
-            Some(op) if op.side_effects => problems.push(format!(
-                "lookups.{kind}: {} has side effects; a lookup only reads",
-                op.id
-            )),
-            Some(op) => {
+        match read_only(
+            provider,
+            &lookup.operation,
+            &format!("lookups.{kind}"),
+            "a lookup",
+        ) {
+            Err(problem) => problems.push(problem),
+            Ok(op) => {
                 // The sample answer has the list, and each item the id and a name.
                 let items = op
                     .sample_response
@@ -236,16 +230,10 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
                 problems.push(format!("webhooks.entities: change {:?} is not created, updated, deleted or from:/pointer", mapping.change));
             }
             if let Some(fetch) = &mapping.fetch {
-                match provider.operations.iter().find(|o| o.id == fetch.operation) {
-                    None => problems.push(format!(
-                        "webhooks.entities.fetch: {} is not an operation",
-                        fetch.operation
-                    )),
-                    Some(op) if op.side_effects => problems.push(format!(
-                        "webhooks.entities.fetch: {} has side effects; a fetch only reads",
-                        op.id
-                    )),
-                    Some(op) => {
+                let at = "webhooks.entities.fetch";
+                match read_only(provider, &fetch.operation, at, "a fetch") {
+                    Err(problem) => problems.push(problem),
+                    Ok(op) => {
                         if op.sample_response.pointer(&fetch.id).is_none() {
                             problems.push(format!(
                                 "webhooks.entities.fetch: id {} is not in {}'s sample_response",
@@ -262,6 +250,22 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The operation a declaration (`at`) names, which must exist and only read.
+fn read_only<'p>(
+    provider: &'p Provider,
+    id: &str,
+    at: &str,
+    what: &str,
+) -> Result<&'p Operation, String> {
+    match provider.operations.iter().find(|o| o.id == id) {
+        None => Err(format!("{at}: {id} is not an operation")),
+        Some(op) if op.side_effects => {
+            Err(format!("{at}: {id} has side effects; {what} only reads"))
+        }
+        Some(op) => Ok(op),
+    }
 }
 
 struct Scope<'a> {

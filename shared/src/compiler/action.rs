@@ -190,31 +190,15 @@ pub(super) fn refine(
     if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(verb_words) {
         let says = |op: &Operation| op_says(op, group, true);
         if !says(&chosen.adapter().operations[op]) {
-            let can = integrations_with(integrations, says);
-            return Err((
-                "operation",
-                format!(
-                    "{} has no operation for a {thing}; it offers {}{}",
-                    chosen.name,
-                    super::op_list(chosen.adapter()),
-                    super::trigger::list_suffix("the project's integrations that can", can)
-                ),
-            ));
+            let why = format!("has no operation for a {thing}");
+            return Err(refusal(chosen, &why, integrations_with(integrations, says)));
         }
     }
     if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(verb_words) {
         let says = |op: &Operation| op_says(op, group, false);
         if !chosen.adapter().operations.iter().any(says) {
-            let can = integrations_with(integrations, says);
-            return Err((
-                "operation",
-                format!(
-                    "{} cannot {verb}; it offers {}{}",
-                    chosen.name,
-                    super::op_list(chosen.adapter()),
-                    super::trigger::list_suffix("the project's integrations that can", can)
-                ),
-            ));
+            let why = format!("cannot {verb}");
+            return Err(refusal(chosen, &why, integrations_with(integrations, says)));
         }
         // "text that customer at the phone number ...": the step's verb picks the one
         // operation of the integration that does it.
@@ -293,4 +277,18 @@ pub(super) fn pointed_back(
         .max_by_key(|c| c.step)
         .and_then(|c| integrations.iter().position(|i| i.name == c.integration));
     previous.filter(|_| back)
+}
+
+/// A step refused on `operation`: what the chosen integration cannot do, what it
+/// offers, and which of the project's integrations can.
+fn refusal(chosen: &ProjectIntegration, why: &str, can: Vec<String>) -> (&'static str, String) {
+    (
+        "operation",
+        format!(
+            "{} {why}; it offers {}{}",
+            chosen.name,
+            super::op_list(chosen.adapter()),
+            super::trigger::list_suffix("the project's integrations that can", can)
+        ),
+    )
 }

@@ -144,14 +144,20 @@ pub async fn complete(
     mapping: &Map<String, Value>,
     context: &mut Value,
 ) -> Result<Option<Value>, String> {
-    let Some(raw) = context.get("change") else {
+    // Decided on the context as it is: the change is copied only when a read is due.
+    let Some(after) = context.pointer("/change/after") else {
         return Ok(None);
     };
-    let Ok(change) = serde_json::from_value::<DataChanged>(raw.clone()) else {
+    if paths_read(mapping).iter().all(|p| present(after, p)) {
+        return Ok(None);
+    }
+    let Some(Ok(change)) = context
+        .get("change")
+        .map(|raw| serde_json::from_value::<DataChanged>(raw.clone()))
+    else {
         return Ok(None);
     };
-    let wanted = paths_read(mapping);
-    if change.change == Change::Deleted || wanted.iter().all(|p| present(&change.after, p)) {
+    if change.change == Change::Deleted {
         return Ok(None);
     }
     let integration: Integration = crate::ports::get_as(

@@ -204,7 +204,7 @@ pub async fn resolve_live(
     for target in targets(input) {
         let (lookup, operation) = declaration(provider, &target)?;
         let key = cache_key(project, integration, &target);
-        if let Some(id) = cached(&key) {
+        if let Some(id) = cache().get(&key) {
             traces
                 .push(json!({"kind": target.kind, "name": target.name, "id": id, "cached": true}));
             put(&mut out, &target.path, json!(id));
@@ -264,7 +264,7 @@ pub async fn resolve_live(
                 }
             )
         })?;
-        remember(key, id.clone());
+        cache().put(key, id.clone());
         traces.push(json!({
             "kind": target.kind,
             "name": target.name,
@@ -331,14 +331,6 @@ fn cache_key(project: &ProjectId, integration: &Integration, target: &Target) ->
         target.kind,
         target.name.trim().to_lowercase()
     )
-}
-
-fn cached(key: &str) -> Option<String> {
-    cache().get(key)
-}
-
-fn remember(key: String, id: String) {
-    cache().put(key, id);
 }
 
 #[cfg(test)]
