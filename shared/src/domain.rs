@@ -133,6 +133,12 @@ impl Project {
     }
 }
 
+/// The stored form of a project API token: SHA-256, hex. Only this is kept.
+pub fn hash_token(token: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 /// A credential, as the store keeps it: only ciphertext and the wrapped data key that
 /// opens it. See [`crate::vault`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,7 +348,7 @@ pub struct StepTrace {
     pub integration: IntegrationName,
     pub operation: String,
     /// `would_have_sent` in sandbox, `sent` live, `failed` when it could not be done.
-    pub effect: String,
+    pub effect: StepEffect,
     pub request: Option<Value>,
     pub response: Option<Value>,
     pub error: Option<String>,
@@ -388,7 +394,146 @@ pub struct AuditRecord {
     /// The workflow, step and run, or the API request, that caused it.
     pub cause: Value,
     pub at: DateTime<Utc>,
-    pub outcome: String,
+    pub outcome: AuditOutcome,
+}
+
+/// What a step did (or, for a duplicate delivery, did not do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepEffect {
+    /// Live: the request was sent.
+    Sent,
+    /// Sandbox: the request was built and shown, not sent.
+    WouldHaveSent,
+    /// It could not be done (the trace's `error` says why).
+    Failed,
+    /// A duplicate delivery, or a run that had ended: nothing was done.
+    Skipped,
+}
+
+impl StepEffect {
+    /// The name the API and the events show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepEffect::Sent => "sent",
+            StepEffect::WouldHaveSent => "would_have_sent",
+            StepEffect::Failed => "failed",
+            StepEffect::Skipped => "skipped",
+        }
+    }
+}
+
+impl fmt::Display for StepEffect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for StepEffect {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for StepEffect {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// An effect named in code (`"sent".into()`). A name that is not one of the four is a
+/// bug in the caller and reads as `failed`, never as something that happened.
+impl From<&str> for StepEffect {
+    fn from(name: &str) -> Self {
+        match name {
+            "sent" => StepEffect::Sent,
+            "would_have_sent" => StepEffect::WouldHaveSent,
+            "skipped" => StepEffect::Skipped,
+            _ => StepEffect::Failed,
+        }
+    }
+}
+
+/// How a credential use ended, as its audit record says. Stored and shown as text
+/// (`decrypted`, `failed: <why>`, `rotated`...), so records written before a variant
+/// existed still read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// The credentials were decrypted for the use.
+    Decrypted,
+    /// Decrypted, with what became of the use (`decrypted; <note>`).
+    DecryptedNoting(String),
+    /// The use failed (`failed: <why>`, the reason masked).
+    Failed(String),
+    /// New credentials were stored (`rotated`).
+    Rotated,
+    /// The config changed; the credentials did not (`config updated`).
+    ConfigUpdated,
+    /// A pending Notion verification token was shown once and removed (`revealed`).
+    Revealed,
+    /// A new OAuth access token was stored (`refreshed`).
+    Refreshed,
+    /// An outcome this version does not name, kept as written.
+    Other(String),
+}
+
+impl AuditOutcome {
+    /// The same outcome with a note after it (`decrypted; <note>`).
+    pub fn noting(self, note: &str) -> Self {
+        match self {
+            AuditOutcome::Decrypted => AuditOutcome::DecryptedNoting(note.to_owned()),
+            other => AuditOutcome::Other(format!("{other}; {note}")),
+        }
+    }
+}
+
+impl fmt::Display for AuditOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditOutcome::Decrypted => f.write_str("decrypted"),
+            AuditOutcome::DecryptedNoting(note) => write!(f, "decrypted; {note}"),
+            AuditOutcome::Failed(why) => write!(f, "failed: {why}"),
+            AuditOutcome::Rotated => f.write_str("rotated"),
+            AuditOutcome::ConfigUpdated => f.write_str("config updated"),
+            AuditOutcome::Revealed => f.write_str("revealed"),
+            AuditOutcome::Refreshed => f.write_str("refreshed"),
+            AuditOutcome::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl From<&str> for AuditOutcome {
+    fn from(text: &str) -> Self {
+        match text {
+            "decrypted" => AuditOutcome::Decrypted,
+            "rotated" => AuditOutcome::Rotated,
+            "config updated" => AuditOutcome::ConfigUpdated,
+            "revealed" => AuditOutcome::Revealed,
+            "refreshed" => AuditOutcome::Refreshed,
+            _ => {
+                if let Some(note) = text.strip_prefix("decrypted; ") {
+                    AuditOutcome::DecryptedNoting(note.to_owned())
+                } else if let Some(why) = text.strip_prefix("failed: ") {
+                    AuditOutcome::Failed(why.to_owned())
+                } else {
+                    AuditOutcome::Other(text.to_owned())
+                }
+            }
+        }
+    }
+}
+
+impl Serialize for AuditOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditOutcome {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(AuditOutcome::from(text.as_str()))
+    }
 }
 
 /// A verified provider event turned into a change of an integration-cached entity.
@@ -490,99 +635,6 @@ impl IntegrationChanged {
 /// replay either meets its marker or is too old.
 pub const DEDUPE_TTL_SECS: i64 = 7 * 24 * 3600;
 
-/// Store keys of the single table, in one place so no caller spells one by hand.
-pub mod keys {
-    use super::*;
-
-    pub fn project(p: &ProjectId) -> String {
-        format!("P#{p}")
-    }
-    pub const META: &str = "META";
-    pub fn integration(i: &IntegrationName) -> String {
-        format!("I#{i}")
-    }
-    pub const INTEGRATION_PREFIX: &str = "I#";
-    pub fn workflow(w: &WorkflowId) -> String {
-        format!("W#{w}")
-    }
-    /// Workflows and their steps (a workflow's own item has no `#S#`).
-    pub const WORKFLOW_PREFIX: &str = "W#";
-    pub fn step(w: &WorkflowId, step: u32) -> String {
-        format!("W#{w}#S#{step:02}")
-    }
-    pub fn steps_prefix(w: &WorkflowId) -> String {
-        format!("W#{w}#S#")
-    }
-    pub fn dependency(i: &IntegrationName, w: &WorkflowId, step: u32) -> String {
-        format!("D#{i}#{w}#{step:02}")
-    }
-    pub fn dependents_prefix(i: &IntegrationName) -> String {
-        format!("D#{i}#")
-    }
-    pub fn trigger_prefix(i: &IntegrationName, entity: &str, change: Change) -> String {
-        format!("T#{i}#{entity}#{}#", change.as_str())
-    }
-    pub fn trigger(i: &IntegrationName, entity: &str, change: Change, w: &WorkflowId) -> String {
-        format!("T#{i}#{entity}#{}#{w}", change.as_str())
-    }
-    pub fn entity(i: &IntegrationName, entity: &str, id: &str) -> String {
-        format!("E#{i}#{entity}#{id}")
-    }
-    pub fn run(r: &RunId) -> String {
-        format!("R#{r}")
-    }
-    pub const RUN_PREFIX: &str = "R#";
-    pub fn run_step(r: &RunId, step: u32) -> String {
-        format!("R#{r}#S#{step:02}")
-    }
-    pub fn run_steps_prefix(r: &RunId) -> String {
-        format!("R#{r}#S#")
-    }
-    /// A live step's claim: one execution at a time (expiring).
-    pub fn run_step_claim(r: &RunId, step: u32) -> String {
-        format!("R#{r}#C#{step:02}")
-    }
-    /// The marker of a provider event that started a run, by the event's hash (provider
-    /// ids are not ours to put in keys).
-    pub fn run_occasion(occasion_hash: &str) -> String {
-        format!("K#{occasion_hash}")
-    }
-    pub fn audit(p: &ProjectId, i: &IntegrationName) -> String {
-        format!("A#{p}#{i}")
-    }
-    /// Audit sort keys: a fixed-width UTC timestamp, then the record id, so sort order
-    /// is time order.
-    pub fn audit_entry(at: &DateTime<Utc>, id: &str) -> String {
-        use chrono::{Datelike, Timelike};
-        // `%Y-%m-%dT%H:%M:%S%.6fZ`, written field by field: a strftime pattern is parsed
-        // again on every call, and one audit record is written per credential use.
-        let nanos = at.nanosecond();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z#{id}",
-            at.year(),
-            at.month(),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            // A leap second reads as :60, as chrono's %S writes it.
-            at.second() + nanos / 1_000_000_000,
-            (nanos % 1_000_000_000) / 1_000,
-        )
-    }
-    /// The lock item that makes one OAuth refresh at a time per integration.
-    pub fn refresh_lock(i: &IntegrationName) -> String {
-        format!("L#{i}#refresh")
-    }
-    pub fn webhook_dedupe(p: &ProjectId, i: &IntegrationName) -> String {
-        format!("H#{p}#{i}")
-    }
-    /// A Mailgun signature token seen (under the webhook dedupe partition): each is
-    /// accepted once.
-    pub fn mailgun_token(token: &str) -> String {
-        format!("#mailgun-token#{token}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,34 +653,6 @@ mod tests {
     }
 
     #[test]
-    fn audit_sort_keys_are_the_fixed_width_timestamp_then_the_id() {
-        use chrono::{NaiveDate, TimeZone};
-        let instants = [
-            Utc.timestamp_opt(0, 0).single(),
-            Utc.timestamp_opt(1_764_426_777, 123_456_789).single(),
-            Utc.timestamp_opt(1_764_426_777, 999).single(),
-            Utc.timestamp_opt(253_402_300_799, 999_999_999).single(),
-            // A leap second, which chrono writes as :60.
-            NaiveDate::from_ymd_opt(2016, 12, 31)
-                .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
-                .map(|t| t.and_utc()),
-        ];
-        for at in instants.into_iter().map(|at| at.expect("instant")) {
-            assert_eq!(
-                keys::audit_entry(&at, "id-1"),
-                format!("{}#id-1", at.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
-                "{at:?}"
-            );
-        }
-        let early = Utc.timestamp_opt(1_764_426_777, 9_000).single().expect("t");
-        let late = Utc
-            .timestamp_opt(1_764_426_777, 10_000)
-            .single()
-            .expect("t");
-        assert!(keys::audit_entry(&early, "z") < keys::audit_entry(&late, "a"));
-    }
-
-    #[test]
     fn identifiers_are_checked_when_deserialized() {
         let bad: Result<WorkflowId, _> = serde_json::from_str("\"W#x\"");
         assert!(bad.is_err());
@@ -640,130 +664,5 @@ mod tests {
         assert!(Project::check_name("   ").is_err());
         assert!(Project::check_name("a\u{0}b").is_err());
         assert!(Project::check_name(&"n".repeat(101)).is_err());
-    }
-
-    #[test]
-    fn step_keys_sort_in_step_order() {
-        let w = WorkflowId::parse("w").expect("valid");
-        assert!(keys::step(&w, 2) < keys::step(&w, 10));
-    }
-
-    /// Every key prefix of the single table and what owns it, and no shipped Rust outside
-    /// this module and the adapters spells one: changing the layout is changing `keys`.
-    #[test]
-    fn every_key_prefix_is_listed_once_and_spelled_only_in_keys() {
-        let p = ProjectId::parse("p1").expect("p");
-        let i = IntegrationName::parse("mail").expect("i");
-        let w = WorkflowId::parse("w1").expect("w");
-        let r = RunId::parse("r1").expect("r");
-        let at = Utc::now();
-        // (key, the prefix it starts with, what owns it)
-        let listed = [
-            (
-                keys::project(&p),
-                "P#",
-                "projects: the partition of a project's items",
-            ),
-            (
-                keys::integration(&i),
-                "I#",
-                "integrations (credentials sealed inside)",
-            ),
-            (keys::workflow(&w), "W#", "workflows"),
-            (
-                keys::step(&w, 1),
-                "W#",
-                "workflows: compiled step contracts",
-            ),
-            (
-                keys::dependency(&i, &w, 1),
-                "D#",
-                "workflows: integration → step edges",
-            ),
-            (
-                keys::trigger(&i, "issue", Change::Updated, &w),
-                "T#",
-                "workflows: data-change subscriptions",
-            ),
-            (
-                keys::entity(&i, "issue", "x"),
-                "E#",
-                "webhooks: cached entities",
-            ),
-            (keys::run(&r), "R#", "runs"),
-            (keys::run_step(&r, 1), "R#", "runs: step traces"),
-            (keys::run_step_claim(&r, 1), "R#", "runs: live step claims"),
-            (
-                keys::run_occasion("ab"),
-                "K#",
-                "runs: the provider event that started a run",
-            ),
-            (keys::audit(&p, &i), "A#", "integrations: audit partition"),
-            (
-                keys::audit_entry(&at, "id"),
-                "",
-                "integrations: audit records (timestamp first)",
-            ),
-            (
-                keys::refresh_lock(&i),
-                "L#",
-                "integrations: one OAuth refresh at a time",
-            ),
-            (
-                keys::webhook_dedupe(&p, &i),
-                "H#",
-                "webhooks: dedupe partition",
-            ),
-            (
-                keys::mailgun_token("t"),
-                "#mailgun-token#",
-                "webhooks: Mailgun tokens seen",
-            ),
-        ];
-        for (key, prefix, owner) in &listed {
-            assert!(
-                key.starts_with(prefix),
-                "{owner}: {key} does not start with {prefix}"
-            );
-        }
-        let prefixes: std::collections::BTreeSet<&str> = listed
-            .iter()
-            .map(|(_, prefix, _)| *prefix)
-            .filter(|p| !p.is_empty())
-            .collect();
-        // The shipped sources, less this file, the adapters and test modules.
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = vec![root.clone()];
-        let mut checked = 0;
-        while let Some(path) = files.pop() {
-            if path.is_dir() {
-                for entry in std::fs::read_dir(&path).expect("dir") {
-                    files.push(entry.expect("entry").path());
-                }
-                continue;
-            }
-            let name = path.to_string_lossy().into_owned();
-            if !name.ends_with(".rs")
-                || name.ends_with("domain.rs")
-                || name.contains("/adapters/")
-                || name.ends_with("tests.rs")
-            {
-                continue;
-            }
-            checked += 1;
-            let text = std::fs::read_to_string(&path).expect("read");
-            let shipped = text.split("#[cfg(test)]").next().unwrap_or_default();
-            for (n, line) in shipped.lines().enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                for prefix in &prefixes {
-                    assert!(
-                        !code.contains(&format!("\"{prefix}")),
-                        "{name}:{}: spells the key prefix {prefix}; use domain::keys",
-                        n + 1
-                    );
-                }
-            }
-        }
-        assert!(checked > 30, "read {checked} files");
     }
 }

@@ -10,13 +10,12 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::aggregates::workflows;
 use crate::domain::{
     Change, DataChanged, FieldCondition, IntegrationName, ProjectId, RunMode, StepRequested,
-    Trigger, TriggerSubscription, Workflow, WorkflowId, WorkflowTriggered, keys,
+    Trigger, Workflow, WorkflowId, WorkflowTriggered,
 };
-use crate::ports::{
-    BusEvent, Deps, EVENT_SOURCE, EventHandler, HandlerError, Key, Query, StoreError,
-};
+use crate::ports::{BusEvent, Deps, EVENT_SOURCE, EventHandler, HandlerError, StoreError};
 use crate::runtime::{RunTrigger, RuntimeError, StartRun};
 
 pub struct ExecuteStep {
@@ -59,35 +58,15 @@ impl ExecuteStep {
     }
 
     async fn workflow_triggered(&self, event: WorkflowTriggered) -> Result<Value, HandlerError> {
-        let pk = keys::project(&event.project);
         let workflows: Vec<Workflow> = match &event.workflow {
-            Some(id) => {
-                let found = self
-                    .deps
-                    .store
-                    .get(&Key::new(pk, keys::workflow(id)))
-                    .await
-                    .map_err(store_error)?;
-                found
-                    .map(|item| item.parse())
-                    .transpose()
-                    .map_err(store_error)?
-                    .into_iter()
-                    .collect()
-            }
-            None => {
-                let items = crate::ports::query_all(
-                    self.deps.store.as_ref(),
-                    Query::prefix(pk, keys::WORKFLOW_PREFIX),
-                )
+            Some(id) => workflows::get(&self.deps, &event.project, id)
                 .await
-                .map_err(store_error)?;
-                items
-                    .iter()
-                    .filter(|i| !i.key.sk.contains("#S#"))
-                    .map(|i| i.parse::<Workflow>().map_err(store_error))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
+                .map_err(store_error)?
+                .into_iter()
+                .collect(),
+            None => workflows::list(&self.deps, &event.project)
+                .await
+                .map_err(store_error)?,
         };
         let matching: Vec<_> = workflows
             .iter()
@@ -214,16 +193,11 @@ async fn matching(
     (project, integration, entity_type, change): (&ProjectId, &IntegrationName, &str, Change),
     after: &Value,
 ) -> Result<Vec<WorkflowId>, HandlerError> {
-    let query = Query::prefix(
-        keys::project(project),
-        keys::trigger_prefix(integration, entity_type, change),
-    );
     let mut matched = Vec::new();
-    for item in crate::ports::query_all(deps.store.as_ref(), query)
+    for subscription in workflows::subscriptions(deps, project, integration, entity_type, change)
         .await
         .map_err(store_error)?
     {
-        let subscription: TriggerSubscription = item.parse().map_err(store_error)?;
         let holds = subscription
             .conditions
             .iter()

@@ -5,8 +5,10 @@
 //! layers):
 //!
 //! - [`domain`]: the values the product is about (projects, integrations, credential
-//!   envelopes, workflows, step contracts, runs, audit records, events) and the store's
-//!   keys ([`domain::keys`], the only place a key is spelled).
+//!   envelopes, workflows, step contracts, runs, audit records, events).
+//! - [`aggregates`]: the application layer, one module per aggregate (projects,
+//!   integrations, workflows, runs, webhook events): each owns its store keys (spelled
+//!   nowhere else), its reads and writes, and the use cases the API calls.
 //! - [`ports`]: the traits through which the rest reaches the outside world (store, key
 //!   service, event bus, edge, clock and ids). Nothing above them names AWS.
 //! - [`adapters`]: one implementation per port and technology: the embedded default
@@ -34,6 +36,7 @@
 //! - [`tls`]: rustls on ring for the live edge and the AWS SDKs.
 
 pub mod adapters;
+pub mod aggregates;
 pub mod app;
 pub mod catalog;
 pub mod compiler;

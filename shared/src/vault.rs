@@ -283,7 +283,7 @@ impl PendingAudit {
 
     /// The same record with a note after its outcome ("decrypted; <note>").
     fn noting(mut self, note: &str) -> Self {
-        self.1.outcome = format!("{}; {note}", self.1.outcome);
+        self.1.outcome = self.1.outcome.noting(note);
         self
     }
 
@@ -319,8 +319,8 @@ pub async fn open_deferred(
     )
     .await;
     let outcome = match &result {
-        Ok(_) => "decrypted".to_owned(),
-        Err(e) => format!("failed: {e}"),
+        Ok(_) => crate::domain::AuditOutcome::Decrypted,
+        Err(e) => crate::domain::AuditOutcome::Failed(e.to_string()),
     };
     let audit = audit_record(
         deps,
@@ -350,14 +350,11 @@ pub fn audit_record(
     credential_version: u32,
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
-    outcome: String,
+    outcome: crate::domain::AuditOutcome,
 ) -> PendingAudit {
     let at = deps.clock.now();
     let id = deps.ids.new_id();
-    let key = crate::ports::Key::new(
-        crate::domain::keys::audit(project, integration),
-        crate::domain::keys::audit_entry(&at, &id),
-    );
+    let key = crate::aggregates::integrations::audit_key(project, integration, &at, &id);
     let record = crate::domain::AuditRecord {
         id,
         project: project.clone(),

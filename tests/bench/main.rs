@@ -191,7 +191,8 @@ fn bench_ingest() {
     use std::sync::Arc;
 
     use serde_json::json;
-    use shared::domain::{Integration, IntegrationName, ProjectId, keys};
+    use shared::aggregates::keys;
+    use shared::domain::{Integration, IntegrationName, ProjectId};
     use shared::ports::{Condition, Item, Key};
     use shared::vault::{self, Credentials};
     use shared::webhooks::{self, Delivery, Outcome, signing};

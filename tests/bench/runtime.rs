@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use shared::adapters::CachingKeyService;
+use shared::aggregates::keys;
 use shared::domain::{
     Integration, IntegrationName, Project, ProjectId, RunMode, StepContract, StepRequested,
-    Trigger, Workflow, WorkflowId, keys,
+    Trigger, Workflow, WorkflowId,
 };
 use shared::ports::{Condition, DataKey, Deps, EncryptionContext, Item, Key, KeyError, KeyService};
 use shared::runtime::{RunTrigger, StartRun, execute_step, start_run};

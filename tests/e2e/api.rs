@@ -7,9 +7,10 @@ use axum::body::Body;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use shared::aggregates::keys;
 use shared::domain::{
     CredentialEnvelope, Integration, IntegrationName, Run, RunId, RunMode, RunStatus, StepTrace,
-    WorkflowId, keys,
+    WorkflowId,
 };
 use shared::http::{AppState, local_router};
 use shared::ports::{Condition, Item, Key};

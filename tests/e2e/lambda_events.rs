@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use shared::domain::{CredentialEnvelope, Integration, IntegrationName, Project, ProjectId, keys};
+use shared::aggregates::keys;
+use shared::domain::{CredentialEnvelope, Integration, IntegrationName, Project, ProjectId};
 use shared::execute::ExecuteStep;
 use shared::http::{AppState, Function, hash_token, router};
 use shared::lambda::{InvocationError, invoke};

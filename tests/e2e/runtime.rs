@@ -11,8 +11,9 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus, Uri};
 use axum::routing::any;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::aggregates::keys;
 use shared::domain::{
-    IntegrationName, ProjectId, StepContract, StepRequested, Trigger, Workflow, WorkflowId, keys,
+    IntegrationName, ProjectId, StepContract, StepRequested, Trigger, Workflow, WorkflowId,
 };
 use shared::ports::{Condition, Item, Key};
 

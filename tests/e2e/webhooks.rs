@@ -14,9 +14,10 @@ use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shared::aggregates::keys;
 use shared::domain::{
     Change, CredentialEnvelope, DataChanged, FieldCondition, Integration, IntegrationName, Project,
-    ProjectId, TriggerSubscription, WorkflowId, keys,
+    ProjectId, TriggerSubscription, WorkflowId,
 };
 use shared::execute::{ExecuteStep, matching_workflows};
 use shared::http::{AppState, hash_token, local_router};

@@ -15,15 +15,12 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
-use sha2::{Digest, Sha256};
 
 use super::ApiError;
-use crate::domain::{Project, ProjectId, keys};
-use crate::ports::{Deps, Key};
+use crate::domain::{Project, ProjectId};
+use crate::ports::Deps;
 
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use crate::domain::hash_token;
 
 /// The caller of a request, as far as the request says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,12 +91,9 @@ pub async fn authorize(deps: &Deps, caller: &Caller, project: &str) -> Result<Pr
             return Err(denied());
         }
     }
-    let item = deps
-        .store
-        .get(&Key::new(keys::project(&id), keys::META))
+    let found: Project = crate::aggregates::projects::get(deps, &id)
         .await?
         .ok_or_else(denied)?;
-    let found: Project = item.parse()?;
     if let Caller::Token(token) = caller {
         // Comparing digests: timing can reveal at most how much of a hash matched,
         // never the token.

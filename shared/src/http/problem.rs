@@ -10,21 +10,7 @@ use serde_json::Value;
 use crate::domain::InvalidValue;
 use crate::ports::StoreError;
 
-/// A field at fault and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl From<InvalidValue> for FieldError {
-    fn from(v: InvalidValue) -> Self {
-        Self {
-            field: v.field,
-            message: v.message,
-        }
-    }
-}
+pub use crate::aggregates::FieldError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -172,6 +158,20 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// A use case's refusal, answered as the API answers it.
+impl From<crate::aggregates::Error> for ApiError {
+    fn from(e: crate::aggregates::Error) -> Self {
+        use crate::aggregates::Error;
+        match e {
+            Error::Invalid(fields) => ApiError::Invalid(fields),
+            Error::NotFound(m) => ApiError::NotFound(m),
+            Error::Conflict { detail, extra } => ApiError::Conflict { detail, extra },
+            Error::Unavailable(m) => ApiError::Unavailable(m),
+            Error::Internal(m) => ApiError::Internal(m),
+        }
     }
 }
 

@@ -22,10 +22,8 @@ use serde_json::{Map, Value, json};
 use super::cache::TtlCache;
 use super::{live, mock, request};
 use crate::catalog::{EntityFetch, Operation, Provider};
-use crate::domain::{
-    AuditPurpose, Change, DataChanged, Integration, ProjectId, Run, RunMode, keys,
-};
-use crate::ports::{Deps, Key};
+use crate::domain::{AuditPurpose, Change, DataChanged, Integration, ProjectId, Run, RunMode};
+use crate::ports::Deps;
 
 /// The `change.after` paths a step's mapping reads (`properties.email`).
 pub fn paths_read(mapping: &Map<String, Value>) -> Vec<String> {
@@ -160,21 +158,16 @@ pub async fn complete(
     if change.change == Change::Deleted {
         return Ok(None);
     }
-    let integration: Integration = crate::ports::get_as(
-        deps.store.as_ref(),
-        &Key::new(
-            keys::project(project),
-            keys::integration(&change.integration),
-        ),
-    )
-    .await
-    .map_err(|e| e.to_string())?
-    .ok_or_else(|| {
-        format!(
-            "the integration that reported the change, {}, is gone",
-            change.integration
-        )
-    })?;
+    let integration: Integration =
+        crate::aggregates::integrations::get(deps, project, &change.integration)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "the integration that reported the change, {}, is gone",
+                    change.integration
+                )
+            })?;
     let provider = super::provider_of(&integration).map_err(|e| e.to_string())?;
     let Some((fetch, op)) = declaration(&provider, &change) else {
         return Ok(None);

@@ -26,14 +26,13 @@ pub mod smart;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::aggregates::runs::{self, Inserted};
 use crate::catalog::{Provider, schema_validator, validation_errors};
 use crate::domain::{
     AuditPurpose, DataChanged, Integration, ProjectId, Run, RunId, RunMode, RunStatus,
-    StepContract, StepRequested, StepTrace, Workflow, WorkflowId, keys,
+    StepContract, StepEffect, StepRequested, StepTrace, Workflow, WorkflowId,
 };
-use crate::ports::{
-    BusEvent, Condition, Deps, EdgeOutcome, Item, Key, OutboundRequest, Query, StoreError,
-};
+use crate::ports::{BusEvent, Deps, EdgeOutcome, OutboundRequest, StoreError};
 
 /// What started a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,12 +88,9 @@ async fn load_workflow(
     project: &ProjectId,
     workflow: &WorkflowId,
 ) -> Result<Workflow, RuntimeError> {
-    let item = deps
-        .store
-        .get(&Key::new(keys::project(project), keys::workflow(workflow)))
+    crate::aggregates::workflows::get(deps, project, workflow)
         .await?
-        .ok_or_else(|| RuntimeError::NotFound(format!("the project has no workflow {workflow}")))?;
-    Ok(item.parse()?)
+        .ok_or_else(|| RuntimeError::NotFound(format!("the project has no workflow {workflow}")))
 }
 
 /// Starts a run: stores it and asks for its first step.
@@ -120,7 +116,6 @@ async fn start_run_inner(
     start: StartRun,
     occasion: Option<&str>,
 ) -> Result<Run, RuntimeError> {
-    use sha2::Digest as _;
     let workflow = load_workflow(deps, &start.project, &start.workflow).await?;
     let first = *workflow.steps.first().ok_or_else(|| {
         RuntimeError::Invalid(format!("workflow {} has no steps yet", start.workflow))
@@ -136,55 +131,12 @@ async fn start_run_inner(
         started_at: deps.clock.now(),
         finished_at: None,
     };
-    let pk = keys::project(&start.project);
-    let item = Item::of(Key::new(pk.clone(), keys::run(&id)), &run)?;
-    let mut writes = vec![crate::ports::Write::Put(item, Condition::NotExists)];
-    // The occasion is hashed: provider event ids are not ours to put in keys.
-    let marker = occasion.map(|o| {
-        Key::new(
-            pk.clone(),
-            keys::run_occasion(&hex::encode(sha2::Sha256::digest(o.as_bytes()))),
-        )
-    });
-    if let Some(marker) = &marker {
-        writes.push(crate::ports::Write::Put(
-            Item::new(marker.clone(), json!({"run": id}))
-                .expiring(deps.clock.now().timestamp() + crate::domain::DEDUPE_TTL_SECS),
-            Condition::NotExists,
-        ));
-    }
-    let written = match run.mode {
-        RunMode::Sandbox => deps.store.transact_relaxed(writes).await,
-        RunMode::Live => deps.store.transact(writes).await,
-    };
-    match (written, &marker) {
-        (Ok(()), _) => {}
-        (Err(StoreError::ConditionFailed { index: Some(1) }), Some(marker)) => {
-            // Started before: carry on with that run.
-            let earlier = deps
-                .store
-                .get(marker)
-                .await?
-                .and_then(|m| m.doc.get("run").and_then(Value::as_str).map(str::to_owned))
-                .ok_or_else(|| RuntimeError::Unavailable("run marker vanished; retry".into()))?;
-            let earlier = deps
-                .store
-                .get(&Key::new(
-                    pk,
-                    keys::run(
-                        &RunId::parse(&earlier)
-                            .map_err(|e| RuntimeError::Internal(e.to_string()))?,
-                    ),
-                ))
-                .await?
-                .ok_or_else(|| RuntimeError::Internal("a run marker names a missing run".into()))?
-                .parse::<Run>()?;
-            if earlier.status == RunStatus::Running {
-                request_step(deps, &start.project, &earlier, first).await?;
-            }
-            return Ok(earlier);
+    if let Inserted::Earlier(earlier) = runs::insert(deps, &start.project, &run, occasion).await? {
+        // Started before: carry on with that run.
+        if earlier.status == RunStatus::Running {
+            request_step(deps, &start.project, &earlier, first).await?;
         }
-        (Err(e), _) => return Err(e.into()),
+        return Ok(earlier);
     }
     request_step(deps, &start.project, &run, first).await?;
     Ok(run)
@@ -217,7 +169,7 @@ pub struct StepOutcome {
     pub run: RunId,
     pub step: u32,
     /// `would_have_sent`, `sent`, `failed`, or `skipped` for a duplicate delivery.
-    pub effect: String,
+    pub effect: StepEffect,
     pub next_step: Option<u32>,
 }
 
@@ -238,10 +190,7 @@ pub async fn execute_step(
     deps: &Deps,
     requested: &StepRequested,
 ) -> Result<StepOutcome, RuntimeError> {
-    let pk = keys::project(&requested.project);
-    let run_item = deps
-        .store
-        .get(&Key::new(pk.clone(), keys::run(&requested.run)))
+    let run = runs::get(deps, &requested.project, &requested.run)
         .await?
         .ok_or_else(|| {
             RuntimeError::NotFound(format!(
@@ -249,56 +198,47 @@ pub async fn execute_step(
                 requested.project, requested.run
             ))
         })?;
-    let run: Run = run_item.parse()?;
-    let skipped = |effect: &str| StepOutcome {
+    let skipped = |effect: StepEffect| StepOutcome {
         run: run.id.clone(),
         step: requested.step,
-        effect: effect.into(),
+        effect,
         next_step: None,
     };
     if run.status != RunStatus::Running {
-        return Ok(skipped("skipped"));
+        return Ok(skipped(StepEffect::Skipped));
     }
     // A step whose trace exists is done: a duplicate delivery stops here. A live step
     // is also claimed before its call, in the transaction that audits the opening of
     // its credentials (see `perform`), so two deliveries racing past this check never
     // both cause its side effect.
-    if deps
-        .store
-        .get(&Key::new(
-            pk.clone(),
-            keys::run_step(&run.id, requested.step),
-        ))
-        .await?
-        .is_some()
-    {
-        return Ok(skipped("skipped"));
+    if runs::has_trace(deps, &requested.project, &run.id, requested.step).await? {
+        return Ok(skipped(StepEffect::Skipped));
     }
 
     let workflow = load_workflow(deps, &requested.project, &run.workflow).await?;
-    let contract: StepContract = match deps
-        .store
-        .get(&Key::new(
-            pk.clone(),
-            keys::step(&run.workflow, requested.step),
-        ))
-        .await?
+    let contract: StepContract = match crate::aggregates::workflows::contract(
+        deps,
+        &requested.project,
+        &run.workflow,
+        requested.step,
+    )
+    .await?
     {
-        Some(item) => item.parse()?,
+        Some(contract) => contract,
         None => {
             // The step was removed after the run started: the run cannot go on.
             finish(deps, &requested.project, &run, RunStatus::Failed).await?;
-            return Ok(skipped("failed"));
+            return Ok(skipped(StepEffect::Failed));
         }
     };
     let started_at = deps.clock.now();
     let executed = perform(deps, &requested.project, &run, &contract).await;
     let (trace, ok) = match executed {
         Ok(trace) => {
-            let ok = trace.effect != "failed";
+            let ok = trace.effect != StepEffect::Failed;
             (trace, ok)
         }
-        Err(failure) if failure.duplicate => return Ok(skipped("skipped")),
+        Err(failure) if failure.duplicate => return Ok(skipped(StepEffect::Skipped)),
         Err(failure) => (
             failure.trace(&run.id, requested.step, started_at, deps.clock.now()),
             false,
@@ -311,10 +251,6 @@ pub async fn execute_step(
         .skip_while(|s| *s != requested.step)
         .nth(1)
         .filter(|_| ok);
-    let trace_item = Item::of(
-        Key::new(pk.clone(), keys::run_step(&run.id, requested.step)),
-        &trace,
-    )?;
     // The trace, and the run's end when this was its last step, in one transaction.
     let ended = match next {
         Some(_) => None,
@@ -324,14 +260,14 @@ pub async fn execute_step(
             RunStatus::Failed
         }),
     };
-    match record(deps, &requested.project, &run, trace_item, ended).await {
+    match runs::record_trace(deps, &requested.project, &run, &trace, ended).await {
         Ok(()) => {}
-        Err(StoreError::ConditionFailed { .. }) => return Ok(skipped("skipped")),
+        Err(StoreError::ConditionFailed { .. }) => return Ok(skipped(StepEffect::Skipped)),
         Err(e) => return Err(e.into()),
     }
     publish(deps, crate::domain::detail_types::STEP_COMPLETED, json!({
         "project": requested.project, "run": run.id, "workflow": run.workflow, "step": requested.step,
-        "effect": trace.effect, "trace": format!("{}/{}", pk, keys::run_step(&run.id, requested.step)),
+        "effect": trace.effect, "trace": runs::trace_ref(&requested.project, &run.id, requested.step),
     }))
     .await;
     match (next, ended) {
@@ -347,62 +283,6 @@ pub async fn execute_step(
     })
 }
 
-/// Stores a step's trace (written only if absent: a duplicate delivery that got this
-/// far finds it and stops) and, if the run ends with it, the run's final status, in one
-/// transaction. Sandbox runs write relaxed (see `Store::transact_relaxed`): their
-/// traces are previews; a live run's are the record of what was sent.
-async fn record(
-    deps: &Deps,
-    project: &ProjectId,
-    run: &Run,
-    trace: Item,
-    ended: Option<RunStatus>,
-) -> Result<(), StoreError> {
-    let mut writes = vec![crate::ports::Write::Put(
-        trace.clone(),
-        Condition::NotExists,
-    )];
-    if let Some(status) = ended {
-        writes.push(crate::ports::Write::Put(
-            ended_run(deps, project, run, status)?,
-            still_running(),
-        ));
-    }
-    let write = |writes| async {
-        match run.mode {
-            RunMode::Sandbox => deps.store.transact_relaxed(writes).await,
-            RunMode::Live => deps.store.transact(writes).await,
-        }
-    };
-    match write(writes).await {
-        // The run was ended meanwhile (not by this step: its trace did not exist), so
-        // only the trace is stored.
-        Err(StoreError::ConditionFailed { index: Some(1) }) => {
-            write(vec![crate::ports::Write::Put(trace, Condition::NotExists)]).await
-        }
-        other => other,
-    }
-}
-
-fn ended_run(
-    deps: &Deps,
-    project: &ProjectId,
-    run: &Run,
-    status: RunStatus,
-) -> Result<Item, StoreError> {
-    let mut done = run.clone();
-    done.status = status;
-    done.finished_at = Some(deps.clock.now());
-    Item::of(Key::new(keys::project(project), keys::run(&run.id)), &done)
-}
-
-fn still_running() -> Condition {
-    Condition::FieldEquals {
-        field: "status".into(),
-        value: json!("running"),
-    }
-}
-
 /// Ends a run that cannot go on (its step was removed) and announces it.
 async fn finish(
     deps: &Deps,
@@ -410,11 +290,7 @@ async fn finish(
     run: &Run,
     status: RunStatus,
 ) -> Result<(), RuntimeError> {
-    let item = ended_run(deps, project, run, status)?;
-    match deps.store.put(item, still_running()).await {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
+    runs::end(deps, project, run, status).await?;
     announce_end(deps, project, run, status).await;
     Ok(())
 }
@@ -425,7 +301,7 @@ async fn announce_end(deps: &Deps, project: &ProjectId, run: &Run, status: RunSt
         crate::domain::detail_types::RUN_COMPLETED,
         json!({
             "project": project, "run": run.id, "workflow": run.workflow, "status": status,
-            "trace": format!("{}/{}", keys::project(project), keys::run(&run.id)),
+            "trace": runs::run_ref(project, &run.id),
         }),
     )
     .await;
@@ -499,7 +375,7 @@ impl Failure {
             step,
             integration: self.integration,
             operation: self.operation,
-            effect: "failed".into(),
+            effect: StepEffect::Failed,
             request: self.request,
             response: None,
             error: Some(self.message),
@@ -544,9 +420,7 @@ async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Valu
         Err(_) => {}
     }
     let mut steps = Map::new();
-    let query = Query::prefix(keys::project(project), keys::run_steps_prefix(&run.id));
-    for item in crate::ports::query_all(deps.store.as_ref(), query).await? {
-        let trace: StepTrace = item.parse()?;
+    for trace in runs::traces(deps, project, &run.id).await? {
         let output = trace
             .response
             .as_ref()
@@ -613,21 +487,16 @@ async fn prepare(
 ) -> Result<Prepared, Failure> {
     let fail = |message: String| failure(contract, message);
     let step = contract.step;
-    let integration: Integration = crate::ports::get_as(
-        deps.store.as_ref(),
-        &Key::new(
-            keys::project(project),
-            keys::integration(&contract.integration),
-        ),
-    )
-    .await
-    .map_err(|e| fail(e.to_string()))?
-    .ok_or_else(|| {
-        fail(format!(
-            "the project has no integration {} (deleted?)",
-            contract.integration
-        ))
-    })?;
+    let integration: Integration =
+        crate::aggregates::integrations::get(deps, project, &contract.integration)
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .ok_or_else(|| {
+                fail(format!(
+                    "the project has no integration {} (deleted?)",
+                    contract.integration
+                ))
+            })?;
     let provider = provider_of(&integration).map_err(|e| fail(e.to_string()))?;
     let op = provider
         .operations
@@ -747,7 +616,7 @@ async fn perform_sandbox(
         step: contract.step,
         integration: contract.integration.clone(),
         operation: operation.id.clone(),
-        effect: "would_have_sent".into(),
+        effect: StepEffect::WouldHaveSent,
         request: Some(view),
         response: Some(json!({"status": 200, "mock": true, "body": body})),
         error: None,
@@ -842,9 +711,9 @@ async fn perform_live(
         integration: contract.integration.clone(),
         operation: operation.id.clone(),
         effect: if error.is_none() {
-            "sent".into()
+            StepEffect::Sent
         } else {
-            "failed".into()
+            StepEffect::Failed
         },
         request: Some(view),
         response: Some(
@@ -870,18 +739,14 @@ async fn claim_and_open(
     let fail = |message: String| failure(contract, message);
     let step = contract.step;
     let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
-    let claim = Item::new(
-        Key::new(keys::project(project), keys::run_step_claim(&run.id, step)),
-        json!({"claimed_at": deps.clock.now()}),
-    )
-    .expiring(deps.clock.now().timestamp() + CLAIM_SECS);
+    let claim = runs::claim(deps, project, &run.id, step, CLAIM_SECS);
     let credentials = match crate::vault::open_for_claiming(
         deps,
         project,
         &prepared.integration,
         AuditPurpose::StepExecution,
         cause.clone(),
-        crate::ports::Write::Put(claim, Condition::NotExists),
+        claim,
     )
     .await
     {

@@ -16,8 +16,9 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 
+use crate::aggregates::integrations;
 use crate::catalog::{Auth, Provider};
-use crate::domain::{AuditPurpose, Integration, ProjectId, keys};
+use crate::domain::{AuditOutcome, AuditPurpose, Integration, ProjectId};
 use crate::ports::{Condition, Deps, EdgeOutcome, Item, Key, OutboundRequest, StoreError, Write};
 use crate::redact::{Redactor, Registration};
 use crate::vault::{self, Credentials};
@@ -208,8 +209,7 @@ pub async fn ensure_token(
     if fresh(integration, &credentials, deps.clock.now()) {
         return Ok((integration.clone(), credentials));
     }
-    let pk = keys::project(project);
-    let lock = Key::new(pk.clone(), keys::refresh_lock(&integration.name));
+    let lock = integrations::refresh_lock_key(project, &integration.name);
     let now = deps.clock.now().timestamp();
     let claim = Item::new(lock.clone(), json!({"by": cause})).expiring(now + LOCK_SECS);
     match deps.store.put(claim, Condition::NotExists).await {
@@ -273,11 +273,8 @@ async fn load(
     project: &ProjectId,
     integration: &Integration,
 ) -> Result<Integration, OAuthError> {
-    let key = Key::new(keys::project(project), keys::integration(&integration.name));
-    match deps.store.get(&key).await {
-        Ok(Some(item)) => item
-            .parse()
-            .map_err(|e: StoreError| OAuthError::Failed(e.to_string())),
+    match integrations::get(deps, project, &integration.name).await {
+        Ok(Some(current)) => Ok(current),
         Ok(None) => Err(OAuthError::Failed("the integration was deleted".into())),
         Err(e) => Err(OAuthError::Failed(e.to_string())),
     }
@@ -386,8 +383,7 @@ async fn request_token(
     };
     let answer = deps.live_edge.send(&request).await;
     drop(request);
-    let pk = keys::project(project);
-    let integration_key = Key::new(pk.clone(), keys::integration(&integration.name));
+    let integration_key = integrations::item_key(project, &integration.name);
     let guard = Condition::FieldEquals {
         field: "revision".into(),
         value: json!(integration.revision),
@@ -427,7 +423,7 @@ async fn request_token(
                 integration.credentials.version,
                 AuditPurpose::TokenRefresh,
                 cause,
-                format!("failed: {reason}"),
+                AuditOutcome::Failed(reason.clone()),
             );
             let item = Item::of(integration_key, &marked)
                 .map_err(|e| OAuthError::Failed(e.to_string()))?;
@@ -500,7 +496,7 @@ async fn request_token(
         version,
         AuditPurpose::TokenRefresh,
         cause,
-        "refreshed".into(),
+        AuditOutcome::Refreshed,
     );
     let item =
         Item::of(integration_key, &updated).map_err(|e| OAuthError::Failed(e.to_string()))?;

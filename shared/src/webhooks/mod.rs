@@ -53,10 +53,9 @@ pub use events::{
 };
 pub use verify::{Rejected, Signed, Verified, hubspot_uri, precheck, twilio_signed_text, verify};
 
+use crate::aggregates::events as kept;
 use crate::catalog::{Provider, SignatureScheme, Webhooks};
-use crate::domain::{
-    AuditPurpose, Change, DataChanged, Integration, IntegrationName, ProjectId, keys,
-};
+use crate::domain::{AuditPurpose, Change, DataChanged, Integration, IntegrationName, ProjectId};
 use crate::ports::{BusEvent, Condition, Deps, Item, Key, RawItem, StoreError, Write, json_len};
 use crate::vault::{self, Credentials, VaultError};
 
@@ -76,7 +75,7 @@ const MAX_EVENT_BYTES: usize = 200 * 1024;
 
 /// The sort key of the sealed Notion verification token in the dedupe partition (the
 /// receiver's own items there start with `#`; event ids never do, see [`key_safe`]).
-pub const NOTION_TOKEN_SK: &str = "#notion-verification-token";
+pub use crate::aggregates::events::keys::NOTION_TOKEN_SK;
 
 /// The credential the user sets the revealed token as. While the integration has it,
 /// no handshake token is kept (and none can be revealed).
@@ -259,16 +258,8 @@ async fn keep_notion_token(
         other => WebhookError::Internal(other.to_string()),
     })?;
     drop(sealed);
-    let now = deps.clock.now();
-    let item = Item::new(
-        Key::new(
-            keys::webhook_dedupe(project, &integration.name),
-            NOTION_TOKEN_SK,
-        ),
-        json!({"envelope": envelope, "received_at": now}),
-    )
-    .expiring(now.timestamp() + DEDUPE_TTL_SECS);
-    deps.store.put(item, Condition::Always).await?;
+    crate::aggregates::events::keep_notion_token(deps, project, &integration.name, &envelope)
+        .await?;
     tracing::info!(%project, integration = %integration.name,
         "Notion verification token received and sealed; the user sets it as webhook_verification_token");
     Ok(Outcome::HandshakeReceived)
@@ -281,12 +272,9 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
     let project = ProjectId::parse(&delivery.project).map_err(|_| unknown())?;
     let name = IntegrationName::parse(&delivery.integration).map_err(|_| unknown())?;
     // An integration exists only inside an existing project: one read answers both.
-    let integration: Integration = crate::ports::get_as(
-        deps.store.as_ref(),
-        &Key::new(keys::project(&project), keys::integration(&name)),
-    )
-    .await?
-    .ok_or_else(unknown)?;
+    let integration: Integration = crate::aggregates::integrations::get(deps, &project, &name)
+        .await?
+        .ok_or_else(unknown)?;
     let provider = provider_of(&integration)?;
     let hooks = provider.webhooks.as_ref().ok_or_else(|| {
         WebhookError::NotFound(format!("{} sends no webhooks", provider.display_name))
@@ -631,13 +619,9 @@ async fn record(
     audit: &mut Option<vault::PendingAudit>,
 ) -> Result<Recorded, WebhookError> {
     let (deps, project, integration, now) = (at.deps, at.project, at.integration, at.now);
-    let partition = keys::webhook_dedupe(project, integration);
-    let marker = Key::new(partition.clone(), event_id);
-    let token_key = token.map(|t| Key::new(partition.clone(), keys::mailgun_token(&key_safe(t))));
-    let entity = Key::new(
-        keys::project(project),
-        keys::entity(integration, &draft.entity_type, &draft.entity_id),
-    );
+    let marker = kept::marker_key(project, integration, event_id);
+    let token_key = token.map(|t| kept::mailgun_token_key(project, integration, &key_safe(t)));
+    let entity = kept::entity_key(project, integration, &draft.entity_type, &draft.entity_id);
     let expires = now + DEDUPE_TTL_SECS;
     // As a DateTime serializes, formatted once for the marker and the entity.
     let at = chrono::DateTime::from_timestamp(now, 0)

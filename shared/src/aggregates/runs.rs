@@ -1,0 +1,384 @@
+//! Runs: a workflow's executions, their step traces, the claims that keep a live step
+//! from running twice, and the markers of the provider events that started them.
+//!
+//! The runtime ([`crate::runtime`]) moves a run step by step; this module is where a
+//! run and its traces are stored and read, and the use cases the API calls (start a
+//! run and wait for it, read one, list them).
+
+use serde_json::{Value, json};
+
+use super::Error;
+use super::projects::keys::project as partition;
+use crate::domain::{
+    DEDUPE_TTL_SECS, ProjectId, Run, RunId, RunMode, RunStatus, StepTrace, WorkflowId,
+};
+use crate::ports::{Condition, Deps, Item, Key, Query, StoreError, Write, query_all};
+use crate::runtime::{RunTrigger, RuntimeError, StartRun};
+
+/// The runs' keys, all in the project partition.
+pub mod keys {
+    use crate::domain::RunId;
+
+    /// A run's item.
+    pub fn run(r: &RunId) -> String {
+        format!("R#{r}")
+    }
+    /// The prefix of every run item (and their traces and claims).
+    pub const RUN_PREFIX: &str = "R#";
+    /// A step's trace.
+    pub fn run_step(r: &RunId, step: u32) -> String {
+        format!("R#{r}#S#{step:02}")
+    }
+    /// The prefix of a run's traces.
+    pub fn run_steps_prefix(r: &RunId) -> String {
+        format!("R#{r}#S#")
+    }
+    /// A live step's claim: one execution at a time (expiring).
+    pub fn run_step_claim(r: &RunId, step: u32) -> String {
+        format!("R#{r}#C#{step:02}")
+    }
+    /// The marker of a provider event that started a run, by the event's hash (provider
+    /// ids are not ours to put in keys).
+    pub fn run_occasion(occasion_hash: &str) -> String {
+        format!("K#{occasion_hash}")
+    }
+}
+
+fn run_key(project: &ProjectId, run: &RunId) -> Key {
+    Key::new(partition(project), keys::run(run))
+}
+
+fn trace_key(project: &ProjectId, run: &RunId, step: u32) -> Key {
+    Key::new(partition(project), keys::run_step(run, step))
+}
+
+/// Where a run's record is, as events name it (`P#…/R#…`).
+pub fn run_ref(project: &ProjectId, run: &RunId) -> String {
+    format!("{}/{}", partition(project), keys::run(run))
+}
+
+/// Where a step's trace is, as events name it (`P#…/R#…#S#nn`).
+pub fn trace_ref(project: &ProjectId, run: &RunId, step: u32) -> String {
+    format!("{}/{}", partition(project), keys::run_step(run, step))
+}
+
+/// A sandbox run's writes are previews and relaxed (see `Store::transact_relaxed`); a
+/// live run's are the record of what was sent.
+async fn transact(deps: &Deps, mode: RunMode, writes: Vec<Write>) -> Result<(), StoreError> {
+    match mode {
+        RunMode::Sandbox => deps.store.transact_relaxed(writes).await,
+        RunMode::Live => deps.store.transact(writes).await,
+    }
+}
+
+/// What storing a new run came to.
+pub enum Inserted {
+    /// The run is stored.
+    New,
+    /// Its occasion had started a run before: that run.
+    Earlier(Run),
+}
+
+/// Stores a new run; with an `occasion` (a provider event for one workflow), at most
+/// once per occasion: the marker lives as long as webhook dedupe markers.
+///
+/// # Errors
+/// The store's.
+pub async fn insert(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    occasion: Option<&str>,
+) -> Result<Inserted, StoreError> {
+    use sha2::Digest as _;
+    let mut writes = vec![Write::Put(
+        Item::of(run_key(project, &run.id), run)?,
+        Condition::NotExists,
+    )];
+    // The occasion is hashed: provider event ids are not ours to put in keys.
+    let marker = occasion.map(|o| {
+        Key::new(
+            partition(project),
+            keys::run_occasion(&hex::encode(sha2::Sha256::digest(o.as_bytes()))),
+        )
+    });
+    if let Some(marker) = &marker {
+        writes.push(Write::Put(
+            Item::new(marker.clone(), json!({"run": run.id}))
+                .expiring(deps.clock.now().timestamp() + DEDUPE_TTL_SECS),
+            Condition::NotExists,
+        ));
+    }
+    match (transact(deps, run.mode, writes).await, &marker) {
+        (Ok(()), _) => Ok(Inserted::New),
+        (Err(StoreError::ConditionFailed { index: Some(1) }), Some(marker)) => {
+            let earlier = deps
+                .store
+                .get(marker)
+                .await?
+                .and_then(|m| m.doc.get("run").and_then(Value::as_str).map(str::to_owned))
+                .ok_or_else(|| StoreError::Unavailable("run marker vanished; retry".into()))?;
+            let earlier = RunId::parse(&earlier).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let earlier = get(deps, project, &earlier)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("a run marker names a missing run".into()))?;
+            Ok(Inserted::Earlier(earlier))
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// A run, if the project has it.
+///
+/// # Errors
+/// The store's.
+pub async fn get(deps: &Deps, project: &ProjectId, id: &RunId) -> Result<Option<Run>, StoreError> {
+    crate::ports::get_as(deps.store.as_ref(), &run_key(project, id)).await
+}
+
+/// Whether a step's trace exists (the step is done).
+///
+/// # Errors
+/// The store's.
+pub async fn has_trace(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &RunId,
+    step: u32,
+) -> Result<bool, StoreError> {
+    Ok(deps
+        .store
+        .get(&trace_key(project, run, step))
+        .await?
+        .is_some())
+}
+
+/// A run's traces, in step order.
+///
+/// # Errors
+/// The store's.
+pub async fn traces(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &RunId,
+) -> Result<Vec<StepTrace>, StoreError> {
+    let query = Query::prefix(partition(project), keys::run_steps_prefix(run));
+    query_all(deps.store.as_ref(), query)
+        .await?
+        .iter()
+        .map(|item| item.parse())
+        .collect()
+}
+
+/// The claim on a live step, for the transaction that audits the opening of its
+/// credentials: written only if absent, expiring after `secs`.
+pub(crate) fn claim(deps: &Deps, project: &ProjectId, run: &RunId, step: u32, secs: i64) -> Write {
+    let now = deps.clock.now();
+    Write::Put(
+        Item::new(
+            Key::new(partition(project), keys::run_step_claim(run, step)),
+            json!({"claimed_at": now}),
+        )
+        .expiring(now.timestamp() + secs),
+        Condition::NotExists,
+    )
+}
+
+fn ended(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    status: RunStatus,
+) -> Result<Item, StoreError> {
+    let mut done = run.clone();
+    done.status = status;
+    done.finished_at = Some(deps.clock.now());
+    Item::of(run_key(project, &run.id), &done)
+}
+
+fn still_running() -> Condition {
+    Condition::FieldEquals {
+        field: "status".into(),
+        value: json!("running"),
+    }
+}
+
+/// Stores a step's trace (written only if absent: a duplicate delivery that got this
+/// far finds it and stops) and, if the run ends with it, the run's final status, in one
+/// transaction.
+///
+/// # Errors
+/// `ConditionFailed` when the trace exists (a duplicate); the store's.
+pub async fn record_trace(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    trace: &StepTrace,
+    end: Option<RunStatus>,
+) -> Result<(), StoreError> {
+    let trace = Item::of(trace_key(project, &run.id, trace.step), trace)?;
+    let mut writes = vec![Write::Put(trace.clone(), Condition::NotExists)];
+    if let Some(status) = end {
+        writes.push(Write::Put(
+            ended(deps, project, run, status)?,
+            still_running(),
+        ));
+    }
+    match transact(deps, run.mode, writes).await {
+        // The run was ended meanwhile (not by this step: its trace did not exist), so
+        // only the trace is stored.
+        Err(StoreError::ConditionFailed { index: Some(1) }) => {
+            transact(
+                deps,
+                run.mode,
+                vec![Write::Put(trace, Condition::NotExists)],
+            )
+            .await
+        }
+        other => other,
+    }
+}
+
+/// Ends a run that is still running (a run ended meanwhile is left as it is).
+///
+/// # Errors
+/// The store's.
+pub async fn end(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    status: RunStatus,
+) -> Result<(), StoreError> {
+    match deps
+        .store
+        .put(ended(deps, project, run, status)?, still_running())
+        .await
+    {
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A run as the API shows it: the run, and its traces under `steps`.
+///
+/// # Errors
+/// `NotFound`; the store's.
+pub async fn view(deps: &Deps, project: &ProjectId, id: &RunId) -> Result<Value, Error> {
+    let run = get(deps, project, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("the project has no run {id}")))?;
+    let steps = traces(deps, project, id).await?;
+    let mut body = serde_json::to_value(&run).map_err(|e| Error::Internal(e.to_string()))?;
+    body["steps"] = serde_json::to_value(steps).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(body)
+}
+
+/// How long [`start`] waits for a run to finish before answering that it is running.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A run to start, as the API asks for it.
+pub struct NewRun {
+    /// The workflow to run.
+    pub workflow: WorkflowId,
+    /// Sandbox (nothing sent) or live.
+    pub mode: RunMode,
+    /// What started it.
+    pub trigger: RunTrigger,
+    /// Wait (up to [`WAIT`]) for it to finish.
+    pub wait: bool,
+}
+
+/// A started run, as the API shows it, and whether it has finished.
+pub struct Started {
+    /// The run and its traces so far.
+    pub view: Value,
+    /// Whether it finished within the wait.
+    pub finished: bool,
+}
+
+/// Starts a run and, if asked, waits for it to finish.
+///
+/// # Errors
+/// `Invalid` for a workflow that does not exist or has no steps; `Unavailable`; the
+/// store's.
+pub async fn start(deps: &Deps, project: &ProjectId, new: NewRun) -> Result<Started, Error> {
+    let start = StartRun {
+        project: project.clone(),
+        workflow: new.workflow,
+        mode: new.mode,
+        trigger: new.trigger,
+    };
+    let run = crate::runtime::start_run(deps, start)
+        .await
+        .map_err(|e| match e {
+            RuntimeError::NotFound(m) | RuntimeError::Invalid(m) => Error::invalid("workflow", m),
+            RuntimeError::Unavailable(m) => Error::Unavailable(m),
+            other => Error::Internal(other.to_string()),
+        })?;
+    let deadline = tokio::time::Instant::now()
+        + if new.wait {
+            WAIT
+        } else {
+            std::time::Duration::ZERO
+        };
+    loop {
+        let view = view(deps, project, &run.id).await?;
+        let finished = view["status"] != json!("running");
+        if finished || tokio::time::Instant::now() >= deadline {
+            return Ok(Started { view, finished });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A page of runs, newest first.
+pub struct RunPage {
+    /// The runs.
+    pub runs: Vec<Run>,
+    /// The cursor of the next page (a run id), if the page is full.
+    pub next: Option<String>,
+}
+
+/// Up to `limit` (1 to 200) runs newest first (run ids are time-ordered), after the
+/// run `after`, optionally of one workflow.
+///
+/// # Errors
+/// `Invalid` for a limit out of range; the store's.
+pub async fn list(
+    deps: &Deps,
+    project: &ProjectId,
+    workflow: Option<&WorkflowId>,
+    limit: usize,
+    after: Option<&RunId>,
+) -> Result<RunPage, Error> {
+    if !(1..=200).contains(&limit) {
+        return Err(Error::invalid("limit", "must be between 1 and 200"));
+    }
+    let mut query = Query::prefix(partition(project), keys::RUN_PREFIX);
+    query.descending = true;
+    query.after = after.map(keys::run);
+    let mut runs = Vec::new();
+    let mut more = true;
+    while runs.len() < limit && more {
+        let page = deps.store.query(&query).await?;
+        for item in &page.items {
+            // Step traces and claims share the run's prefix (R#{run}#S#nn, R#{run}#C#nn);
+            // only run items count.
+            if item.key.sk.matches('#').count() > 1 {
+                continue;
+            }
+            let run: Run = item.parse()?;
+            if workflow.is_none_or(|w| *w == run.workflow) && runs.len() < limit {
+                runs.push(run);
+            }
+        }
+        more = page.next.is_some();
+        query.after = page.next;
+    }
+    let next = if runs.len() == limit {
+        runs.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    Ok(RunPage { runs, next })
+}
