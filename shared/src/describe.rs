@@ -174,7 +174,7 @@ impl Matcher {
             .enumerate()
         {
             providers.push(ProviderInfo {
-                id: p.id.clone(),
+                id: p.id.to_string(),
                 display_name: p.display_name.clone(),
                 category: p.category,
             });

@@ -102,6 +102,114 @@ identifier!(
     RunId, "run", 64
 );
 
+/// A name from the catalog (a provider's or an operation's id): text with its own type,
+/// so a provider id is never passed where an operation id belongs. Checked against the
+/// catalog where it comes from outside (creating an integration, compiling a step).
+macro_rules! catalog_name {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(id: &String) -> Self {
+                Self(id.clone())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+    };
+}
+
+catalog_name!(
+    /// A provider's catalog id (`postmark`, `hubspot`, `custom_http`...).
+    ProviderId
+);
+
+catalog_name!(
+    /// An operation's id within its provider (`send_email`, `create_contact`...).
+    OperationId
+);
+
 /// A project: the unit that owns integrations, workflows and their credentials.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Project {
@@ -162,7 +270,7 @@ pub struct CredentialEnvelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {
     pub name: IntegrationName,
-    pub provider: String,
+    pub provider: ProviderId,
     #[serde(default)]
     pub config: serde_json::Map<String, Value>,
     pub credentials: CredentialEnvelope,
@@ -184,7 +292,7 @@ pub struct Integration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntegrationView {
     pub name: IntegrationName,
-    pub provider: String,
+    pub provider: ProviderId,
     pub config: serde_json::Map<String, Value>,
     pub credential_fields: Vec<String>,
     pub credential_version: u32,
@@ -277,8 +385,8 @@ pub struct StepContract {
     pub step: u32,
     pub trigger: Trigger,
     pub integration: IntegrationName,
-    pub provider: String,
-    pub operation: String,
+    pub provider: ProviderId,
+    pub operation: OperationId,
     pub outbound: bool,
     pub input_schema: Value,
     pub input_mapping: serde_json::Map<String, Value>,
@@ -305,7 +413,7 @@ pub struct DependencyEdge {
     pub integration: IntegrationName,
     pub workflow: WorkflowId,
     pub step: u32,
-    pub operation: String,
+    pub operation: OperationId,
     /// Whether the step calls out to the provider (side effects or not, it leaves).
     pub outbound: bool,
 }
@@ -346,7 +454,7 @@ pub struct StepTrace {
     pub run: RunId,
     pub step: u32,
     pub integration: IntegrationName,
-    pub operation: String,
+    pub operation: OperationId,
     /// `would_have_sent` in sandbox, `sent` live, `failed` when it could not be done.
     pub effect: StepEffect,
     pub request: Option<Value>,

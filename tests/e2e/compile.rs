@@ -164,7 +164,7 @@ fn judge(
             contract.integration, expect["integration"]
         ));
     }
-    if contract.operation != expect["operation"] {
+    if contract.operation.as_str() != expect["operation"] {
         wrong.push(format!(
             "operation {} (expected {})",
             contract.operation, expect["operation"]
@@ -277,11 +277,11 @@ fn the_labelled_set_covers_every_provider_of_the_catalog() {
         .iter()
         .filter_map(|c| c["expect"]["integration"].as_str())
         .filter_map(|name| set.integrations.iter().find(|i| i.name.as_str() == name))
-        .map(|i| i.provider.clone())
+        .map(|i| i.provider.to_string())
         .collect();
     for provider in catalog
         .providers()
-        .map(|p| p.id.clone())
+        .map(|p| p.id.to_string())
         .chain(["custom_http".to_owned()])
     {
         assert!(

@@ -58,7 +58,7 @@ pub async fn store_workflow(
             step,
             trigger: trigger.clone(),
             integration: IntegrationName::parse(integration).expect("name"),
-            provider: String::new(),
+            provider: String::new().into(),
             operation: operation.into(),
             outbound: true,
             input_schema: json!({"type": "object"}),

@@ -396,7 +396,7 @@ pub fn build(
         }
         operations.push(Operation {
             quote: BTreeMap::new(),
-            id: endpoint.name.clone(),
+            id: endpoint.name.as_str().into(),
             name: endpoint.name.replace('_', " "),
             description: endpoint
                 .description

@@ -38,7 +38,7 @@ pub use values::{
 /// All providers, parsed once.
 #[derive(Debug)]
 pub struct Catalog {
-    providers: BTreeMap<String, Provider>,
+    providers: BTreeMap<crate::domain::ProviderId, Provider>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

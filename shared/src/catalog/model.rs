@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 #[serde(deny_unknown_fields)]
 pub struct Provider {
     /// Stable id, also the file name: `postmark`, `google_sheets`, `custom_http`.
-    pub id: String,
+    pub id: crate::domain::ProviderId,
     pub display_name: String,
     pub category: Category,
     /// One sentence: what the provider is.
@@ -224,7 +224,7 @@ pub enum Encoding {
 #[serde(deny_unknown_fields)]
 pub struct Operation {
     /// Stable id used in contracts: `send_email`, `create_customer`.
-    pub id: String,
+    pub id: crate::domain::OperationId,
     pub name: String,
     pub description: String,
     /// Words that ask for it ("send an email", "email the patient").
@@ -562,7 +562,7 @@ pub struct EntityMapping {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntityFetch {
-    pub operation: String,
+    pub operation: crate::domain::OperationId,
     #[serde(default)]
     pub input: Map<String, Value>,
     /// JSON pointer to the id in the answer.
@@ -636,7 +636,7 @@ pub fn insert_at(object: &mut Map<String, Value>, path: &[&str], value: Value) {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lookup {
-    pub operation: String,
+    pub operation: crate::domain::OperationId,
     /// The operation's input; `"{name}"` in a string is the name looked for.
     #[serde(default)]
     pub input: Map<String, Value>,

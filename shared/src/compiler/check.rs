@@ -772,7 +772,7 @@ pub fn unset_needed_config<'p>(
                     .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
                     || field.default.is_some();
                 if !set
-                    && field.needed_for.iter().any(|o| o == &op.id)
+                    && field.needed_for.iter().any(|o| *o == op.id)
                     && !out
                         .iter()
                         .any(|(f, _): &(&crate::catalog::Field, String)| f.name == field.name)

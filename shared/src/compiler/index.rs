@@ -13,16 +13,16 @@ use super::schema;
 use super::sources::{Origin, Source};
 use super::text::{content, words};
 use crate::catalog::{Catalog, Operation, Provider, custom};
-use crate::domain::Change;
+use crate::domain::{Change, OperationId, ProviderId};
 
 pub struct Alias {
-    pub provider: String,
+    pub provider: ProviderId,
     pub words: Vec<String>,
     pub joined: String,
 }
 
 /// An operation (provider id, operation id) and its phrases' content words.
-type OpPhrases = ((String, String), Vec<Vec<String>>);
+type OpPhrases = ((ProviderId, OperationId), Vec<Vec<String>>);
 
 pub struct Phrase {
     pub words: Vec<(String, f64)>,
@@ -43,10 +43,10 @@ pub struct Index {
     idf: HashMap<String, f64>,
     max_idf: f64,
     /// Provider id → operation id → its weighted phrases.
-    phrases: HashMap<String, HashMap<String, Vec<Phrase>>>,
+    phrases: HashMap<ProviderId, HashMap<OperationId, Vec<Phrase>>>,
     /// Provider id → every content word of its operations' phrases.
-    vocabulary: HashMap<String, BTreeSet<String>>,
-    pub webhooks: HashMap<String, Vec<WebhookEntity>>,
+    vocabulary: HashMap<ProviderId, BTreeSet<String>>,
+    pub webhooks: HashMap<ProviderId, Vec<WebhookEntity>>,
 }
 
 fn alias_names(p: &Provider) -> Vec<String> {
@@ -83,7 +83,7 @@ impl Index {
 
     fn build(catalog: &Catalog) -> Self {
         let mut aliases = Vec::new();
-        let mut name_words_of: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut name_words_of: HashMap<ProviderId, BTreeSet<String>> = HashMap::new();
         for p in catalog.providers() {
             let mut own = BTreeSet::new();
             for name in alias_names(p) {

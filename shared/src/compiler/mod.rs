@@ -131,7 +131,7 @@ pub struct CompileRequest {
 #[derive(Debug, Clone)]
 pub struct ProjectIntegration {
     pub name: IntegrationName,
-    pub provider: String,
+    pub provider: crate::domain::ProviderId,
     pub config: Map<String, Value>,
     adapter: Cow<'static, Provider>,
 }
@@ -159,7 +159,7 @@ impl ProjectIntegration {
         };
         Ok(Self {
             name,
-            provider: provider.to_owned(),
+            provider: provider.into(),
             config,
             adapter,
         })
@@ -1251,7 +1251,7 @@ pub fn edges(contract: &StepContract) -> Vec<DependencyEdge> {
                 integration: integration.clone(),
                 workflow: contract.workflow.clone(),
                 step: 1,
-                operation: format!("trigger:{entity_type}.{}", change.as_str()),
+                operation: format!("trigger:{entity_type}.{}", change.as_str()).into(),
                 outbound: false,
             });
         }

@@ -172,7 +172,7 @@ fn provider_names(words: &[String], index: &Index, known: &BTreeSet<String>, fou
         if let Some((pos, len)) = hit {
             // A longer alias of the same provider at the same place counts once.
             if !found.providers.iter().any(|(p, _)| *p == alias.provider) {
-                found.providers.push((alias.provider.clone(), pos));
+                found.providers.push((alias.provider.to_string(), pos));
             }
             found.name_positions.extend(pos..pos + len);
         }

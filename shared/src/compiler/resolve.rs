@@ -234,7 +234,7 @@ fn ambiguous(
 /// the provider's words, and how many words of the best phrase matched.
 type GlobalPick<'a> = (
     f64,
-    String,
+    crate::domain::ProviderId,
     String,
     std::borrow::Cow<'a, BTreeSet<String>>,
     usize,

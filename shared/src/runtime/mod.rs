@@ -354,7 +354,7 @@ pub(crate) async fn fresh(
 /// Why a step failed, with what is known of it.
 struct Failure {
     integration: crate::domain::IntegrationName,
-    operation: String,
+    operation: crate::domain::OperationId,
     request: Option<Value>,
     message: String,
     /// Another delivery of this step holds its claim: nothing to record.

@@ -27,7 +27,7 @@ pub struct DependentStep {
     /// The step's number.
     pub step: u32,
     /// The operation it calls.
-    pub operation: String,
+    pub operation: crate::domain::OperationId,
     /// Whether it calls out (has side effects outside the studio).
     pub outbound: bool,
 }

@@ -251,7 +251,7 @@ pub async fn create(
     let now = deps.clock.now();
     let integration = Integration {
         name: name.clone(),
-        provider: new.provider.clone(),
+        provider: new.provider.as_str().into(),
         config,
         credentials: envelope,
         created_at: now,
