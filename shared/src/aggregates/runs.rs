@@ -5,7 +5,10 @@
 //! run and its traces are stored and read, and the use cases the API calls (start a
 //! run and wait for it, read one, list them).
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use super::Error;
 use super::projects::keys::project as partition;
@@ -235,6 +238,12 @@ pub async fn record_trace(
             )
             .await
         }
+        Ok(()) => {
+            if end.is_some() {
+                wake(&run.id);
+            }
+            Ok(())
+        }
         other => other,
     }
 }
@@ -254,7 +263,11 @@ pub async fn end(
         .put(ended(deps, project, run, status)?, still_running())
         .await
     {
-        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Ok(()) => {
+            wake(&run.id);
+            Ok(())
+        }
+        Err(StoreError::ConditionFailed { .. }) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -275,6 +288,56 @@ pub async fn view(deps: &Deps, project: &ProjectId, id: &RunId) -> Result<Value,
 
 /// How long [`start`] waits for a run to finish before answering that it is running.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The longest pause between two reads of a waited run that has not ended. A run that
+/// ends in this process wakes its waiter at once; one that ends elsewhere (another
+/// Lambda instance) is seen at the next read: 1 ms after the start, then doubling up
+/// to this.
+const MAX_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+type Waiters = std::sync::Mutex<std::collections::HashMap<RunId, Arc<Notify>>>;
+
+/// Process-local wake-ups: the waiters of runs, by run id. A run that ends in this
+/// process wakes its waiter; one that ends in another is found by the waiter's reads.
+fn waiters() -> &'static Waiters {
+    static WAITERS: std::sync::OnceLock<Waiters> = std::sync::OnceLock::new();
+    WAITERS.get_or_init(Default::default)
+}
+
+/// Wakes whoever waits for this run here (its end is stored).
+fn wake(run: &RunId) {
+    let waiter = waiters().lock().ok().and_then(|w| w.get(run).cloned());
+    if let Some(waiter) = waiter {
+        waiter.notify_waiters();
+    }
+}
+
+/// A waiter's registration, removed when it is dropped.
+struct Waiting {
+    run: RunId,
+    notify: Arc<Notify>,
+}
+
+impl Waiting {
+    fn new(run: &RunId) -> Self {
+        let notify = Arc::new(Notify::new());
+        if let Ok(mut w) = waiters().lock() {
+            w.insert(run.clone(), notify.clone());
+        }
+        Self {
+            run: run.clone(),
+            notify,
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Ok(mut w) = waiters().lock() {
+            w.remove(&self.run);
+        }
+    }
+}
 
 /// A run to start, as the API asks for it.
 pub struct NewRun {
@@ -321,13 +384,25 @@ pub async fn start(deps: &Deps, project: &ProjectId, new: NewRun) -> Result<Star
         } else {
             std::time::Duration::ZERO
         };
+    let waiting = Waiting::new(&run.id);
+    let mut pause = std::time::Duration::from_millis(1);
     loop {
+        // Armed before the read: an end stored after the read still wakes this loop.
+        let woken = waiting.notify.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let view = view(deps, project, &run.id).await?;
         let finished = view["status"] != json!("running");
-        if finished || tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if finished || now >= deadline {
             return Ok(Started { view, finished });
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::select! {
+            () = &mut woken => {}
+            () = tokio::time::sleep(pause.min(deadline - now)) => {
+                pause = (pause * 2).min(MAX_POLL);
+            }
+        }
     }
 }
 
