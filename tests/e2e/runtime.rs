@@ -719,3 +719,95 @@ async fn concurrent_deliveries_of_a_live_step_call_out_once_and_every_decryption
         .await;
     assert_eq!(view.body["status"], "succeeded", "{}", view.body);
 }
+
+/// Steps run concurrently, with a fair share per project: three live steps of one
+/// project stuck on a provider that never answers do not hold up another project's
+/// sandbox run, which finishes while they still wait.
+#[tokio::test]
+async fn a_stuck_provider_in_one_project_does_not_hold_up_another_project() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let app = TestApp::new();
+    let (stuck, stuck_token) = app.project("stuck").await;
+    custom_api(&app, &stuck, &stuck_token, "silent", &url).await;
+    store_workflow(
+        &app,
+        &stuck,
+        "silent",
+        vec![(1, "silent", "create_ticket", json!({"title": "x"}))],
+    )
+    .await;
+    let mut stuck_runs = Vec::new();
+    for _ in 0..3 {
+        let run = app
+            .call(
+                Method::POST,
+                &format!("/projects/{stuck}/runs"),
+                Some(&stuck_token),
+                Some(json!({"workflow": "silent", "mode": "live", "trigger": intake(), "wait": false})),
+            )
+            .await;
+        assert_eq!(run.status, StatusCode::ACCEPTED, "{}", run.body);
+        stuck_runs.push(run.body["id"].as_str().expect("id").to_owned());
+    }
+    // The stuck steps are in flight: each has reached the silent server.
+    for _ in 0..200 {
+        if accepted.load(std::sync::atomic::Ordering::SeqCst) == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    let (other, other_token) = app.project("other").await;
+    create(&app, &other, &other_token, json!({"name": "clinic-mail", "provider": "postmark", "credentials": {"server_token": TOKEN},
+        "config": {"from_address": "clinic@example.com"}})).await;
+    store_workflow(
+        &app,
+        &other,
+        "intake",
+        vec![(
+            1,
+            "clinic-mail",
+            "send_email",
+            json!({"To": "{{entity.patient_email}}", "Subject": "Hi", "TextBody": "Hello"}),
+        )],
+    )
+    .await;
+    let sandbox = app
+        .call(
+            Method::POST,
+            &format!("/projects/{other}/runs"),
+            Some(&other_token),
+            Some(json!({"workflow": "intake", "mode": "sandbox", "trigger": intake()})),
+        )
+        .await;
+    assert_eq!(sandbox.status, StatusCode::CREATED, "{}", sandbox.body);
+    assert_eq!(sandbox.body["status"], "succeeded", "{}", sandbox.body);
+    for run in &stuck_runs {
+        let seen = app
+            .call(
+                Method::GET,
+                &format!("/projects/{stuck}/runs/{run}"),
+                Some(&stuck_token),
+                None,
+            )
+            .await;
+        assert_eq!(
+            seen.body["status"], "running",
+            "the stuck project's run still waits on its provider: {}",
+            seen.body
+        );
+    }
+}
