@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::model::{
-    Auth, Encoding, EntityMapping, Field, HttpMethod, Lookup, Operation, Provider, Webhooks,
+    Auth, ChangeSource, Encoding, EntityMapping, Field, HttpMethod, Lookup, Operation, Provider,
+    Webhooks,
 };
 use super::template::{Source, placeholders};
+use crate::domain::Change;
 
 /// Everything wrong with a catalog provider, each problem naming where it is (empty
 /// when valid). Catalog files must also carry samples that validate.
@@ -277,16 +279,12 @@ fn check_webhook_pointers(hooks: &Webhooks, problems: &mut Vec<String>) {
 
 /// An entity mapping's change is readable, and its fetch reads an entity that exists.
 fn check_entity_mapping(provider: &Provider, mapping: &EntityMapping, problems: &mut Vec<String>) {
-    let change_ok = matches!(mapping.change.as_str(), "created" | "updated" | "deleted")
-        || mapping
-            .change
-            .strip_prefix("from:")
-            .is_some_and(|p| p.starts_with('/'));
-    if !change_ok {
-        problems.push(format!(
-            "webhooks.entities: change {:?} is not created, updated, deleted or from:/pointer",
-            mapping.change
-        ));
+    if let ChangeSource::FromPayload { from } = &mapping.change {
+        if !from.starts_with('/') {
+            problems.push(format!(
+                "webhooks.entities.change.from: {from:?} is not a JSON pointer"
+            ));
+        }
     }
     if let Some(fetch) = &mapping.fetch {
         let at = "webhooks.entities.fetch";
@@ -301,7 +299,7 @@ fn check_entity_mapping(provider: &Provider, mapping: &EntityMapping, problems: 
                 }
             }
         }
-        if mapping.change == "deleted" {
+        if mapping.change == ChangeSource::Fixed(Change::Deleted) {
             problems.push("webhooks.entities.fetch: a deleted entity cannot be read".into());
         }
     }
@@ -659,5 +657,35 @@ fn check_operation(
             }
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_read_from_the_payload_needs_a_json_pointer() {
+        let mut linear = crate::catalog::catalog()
+            .expect("catalog")
+            .get("linear")
+            .expect("linear")
+            .clone();
+        let hooks = linear.webhooks.as_mut().expect("webhooks");
+        assert_eq!(
+            hooks.entities[0].change,
+            ChangeSource::FromPayload {
+                from: "/action".into()
+            }
+        );
+        assert!(check(&linear).is_empty(), "{:?}", check(&linear));
+        let hooks = linear.webhooks.as_mut().expect("webhooks");
+        hooks.entities[0].change = ChangeSource::FromPayload {
+            from: "action".into(),
+        };
+        assert_eq!(
+            check(&linear),
+            vec!["webhooks.entities.change.from: \"action\" is not a JSON pointer"]
+        );
     }
 }

@@ -18,6 +18,8 @@
 //!   "tolerance_secs": 300, "event_id": "/id", "event_type": "/type",
 //!   "entities": [{"event_types": ["ticket.updated"], "entity_type": "ticket",
 //!                 "id": "/data/id", "change": "updated", "state": "/data"}]}`.
+//! An entity's `change` is `created`, `updated` or `deleted`, or `{"from": "/action"}`
+//! to read the API's own word for it (`create`, `update`, `remove`...) from the event.
 
 use std::collections::BTreeMap;
 
