@@ -5,8 +5,12 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::model::{Auth, Encoding, Field, HttpMethod, Operation, Provider};
+use super::model::{
+    Auth, ChangeSource, Encoding, EntityMapping, Field, HttpMethod, Lookup, Operation, Provider,
+    Webhooks,
+};
 use super::template::{Source, placeholders};
+use crate::domain::Change;
 
 /// Everything wrong with a catalog provider, each problem naming where it is (empty
 /// when valid). Catalog files must also carry samples that validate.
@@ -34,6 +38,29 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
     }
     check_fields("credentials", &provider.credentials, &config, &mut problems);
     check_fields("config", &provider.config, &config, &mut problems);
+    check_unique_field_names(provider, &mut problems);
+
+    let scope = Scope {
+        credentials: &credentials,
+        config: &config,
+        input: &no_input,
+    };
+    check_connection(provider, &scope, &mut problems);
+    if provider.operations.is_empty() {
+        problems.push("no operations".into());
+    }
+    check_field_rules(provider, &mut problems);
+    check_lookups(provider, &mut problems);
+    check_operations(provider, &scope, samples, &mut problems);
+    check_quotes(provider, &mut problems);
+    if let Some(hooks) = &provider.webhooks {
+        check_webhooks(provider, hooks, &scope, &mut problems);
+    }
+    problems
+}
+
+/// Credential and config fields share one namespace: no name is declared twice.
+fn check_unique_field_names(provider: &Provider, problems: &mut Vec<String>) {
     let all_names = provider
         .credentials
         .iter()
@@ -45,13 +72,11 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
             problems.push(format!("field {name} is declared twice"));
         }
     }
+}
 
-    let scope = Scope {
-        credentials: &credentials,
-        config: &config,
-        input: &no_input,
-    };
-    scope.template("base_url", &provider.base_url, &mut problems);
+/// How calls reach the provider: base URL, common headers, auth scheme, verification.
+fn check_connection(provider: &Provider, scope: &Scope<'_>, problems: &mut Vec<String>) {
+    scope.template("base_url", &provider.base_url, problems);
     // http:// only to this machine (local development and tests); the edge's egress
     // guard still refuses loopback unless it is allow-listed.
     let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
@@ -67,21 +92,16 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
         ));
     }
     for (name, value) in &provider.headers {
-        scope.template(&format!("headers.{name}"), value, &mut problems);
+        scope.template(&format!("headers.{name}"), value, problems);
     }
-    check_auth(
-        &provider.auth,
-        "auth",
-        &provider.config,
-        &scope,
-        &mut problems,
-    );
+    check_auth(&provider.auth, "auth", &provider.config, scope, problems);
     if let Some(verify) = &provider.verify {
-        scope.template("verify.path", &verify.path, &mut problems);
+        scope.template("verify.path", &verify.path, problems);
     }
-    if provider.operations.is_empty() {
-        problems.push("no operations".into());
-    }
+}
+
+/// A config field's `needed_for` names operations, and every field's pattern compiles.
+fn check_field_rules(provider: &Provider, problems: &mut Vec<String>) {
     for field in &provider.config {
         for op in &field.needed_for {
             if !provider.operations.iter().any(|o| &o.id == op) {
@@ -99,6 +119,10 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
             }
         }
     }
+}
+
+/// Each lookup reads with a read-only operation whose sample answer fits it.
+fn check_lookups(provider: &Provider, problems: &mut Vec<String>) {
     for (kind, lookup) in &provider.lookups {
         match read_only(
             provider,
@@ -107,36 +131,47 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
             "a lookup",
         ) {
             Err(problem) => problems.push(problem),
-            Ok(op) => {
-                // The sample answer has the list, and each item the id and a name.
-                let items = op
-                    .sample_response
-                    .pointer(&lookup.items)
-                    .and_then(Value::as_array);
-                match items.and_then(|i| i.first()) {
-                    None => problems.push(format!(
-                        "lookups.{kind}: {} is not a non-empty list in {}'s sample_response",
-                        lookup.items, op.id
-                    )),
-                    Some(item) => {
-                        if item.pointer(&lookup.id).is_none() {
-                            problems.push(format!(
-                                "lookups.{kind}: id {} is not in an item",
-                                lookup.id
-                            ));
-                        }
-                        if !lookup
-                            .match_fields
-                            .iter()
-                            .any(|m| item.pointer(m).is_some())
-                        {
-                            problems.push(format!("lookups.{kind}: no match field is in an item"));
-                        }
-                    }
-                }
+            Ok(op) => check_lookup_sample(kind, lookup, op, problems),
+        }
+    }
+}
+
+/// The sample answer has the lookup's list, and each item the id and a name.
+fn check_lookup_sample(kind: &str, lookup: &Lookup, op: &Operation, problems: &mut Vec<String>) {
+    let items = op
+        .sample_response
+        .pointer(&lookup.items)
+        .and_then(Value::as_array);
+    match items.and_then(|i| i.first()) {
+        None => problems.push(format!(
+            "lookups.{kind}: {} is not a non-empty list in {}'s sample_response",
+            lookup.items, op.id
+        )),
+        Some(item) => {
+            if item.pointer(&lookup.id).is_none() {
+                problems.push(format!(
+                    "lookups.{kind}: id {} is not in an item",
+                    lookup.id
+                ));
+            }
+            if !lookup
+                .match_fields
+                .iter()
+                .any(|m| item.pointer(m).is_some())
+            {
+                problems.push(format!("lookups.{kind}: no match field is in an item"));
             }
         }
     }
+}
+
+/// Every operation once, each checked on its own.
+fn check_operations(
+    provider: &Provider,
+    scope: &Scope<'_>,
+    samples: bool,
+    problems: &mut Vec<String>,
+) {
     let lookup_ops: BTreeSet<&str> = provider
         .lookups
         .values()
@@ -149,13 +184,17 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
         }
         check_operation(
             op,
-            &credentials,
-            &config,
+            scope.credentials,
+            scope.config,
             samples,
             &lookup_ops,
-            &mut problems,
+            problems,
         );
     }
+}
+
+/// Each quoted input names a string input of its operation.
+fn check_quotes(provider: &Provider, problems: &mut Vec<String>) {
     for op in &provider.operations {
         for name in op.quote.keys() {
             let typed = op
@@ -170,86 +209,100 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
             }
         }
     }
-    if let Some(hooks) = &provider.webhooks {
-        for field in &hooks.secret_fields {
-            if !credentials.contains(field.as_str()) {
-                problems.push(format!(
-                    "webhooks.secret_fields: {field} is not a credential field"
-                ));
-            }
-        }
-        // A batch delivery is an array of events; pointers read each element.
-        let sample = match (&hooks.sample_event, hooks.batch) {
-            (Some(sample), true) => sample.get(0),
-            (sample, _) => sample.as_ref(),
-        };
-        if hooks.batch && hooks.sample_event.is_some() && sample.is_none() {
-            problems.push("webhooks.batch: sample_event is not a non-empty array".into());
-        }
-        // event_id_with parts may be missing from an event (they are skipped then), so
-        // only their form is checked.
-        for pointer in hooks.event_id_with.iter().filter(|p| !p.starts_with('/')) {
+}
+
+/// The webhook section: its declared fields, its pointers and its entity mappings.
+fn check_webhooks(
+    provider: &Provider,
+    hooks: &Webhooks,
+    scope: &Scope<'_>,
+    problems: &mut Vec<String>,
+) {
+    for field in &hooks.secret_fields {
+        if !scope.credentials.contains(field.as_str()) {
             problems.push(format!(
-                "webhooks.event_id_with: {pointer:?} is not a JSON pointer"
+                "webhooks.secret_fields: {field} is not a credential field"
             ));
         }
-        for (name, pointer) in [
-            ("event_id", Some(&hooks.event_id)),
-            ("event_type", hooks.event_type.as_ref()),
-            ("event_time", hooks.event_time.as_ref()),
-        ] {
-            if let Some(pointer) = pointer {
-                if !pointer.starts_with('/') {
-                    problems.push(format!(
-                        "webhooks.{name}: {pointer:?} is not a JSON pointer"
-                    ));
-                } else if let Some(sample) = sample {
-                    if sample.pointer(pointer).is_none() {
-                        problems.push(format!("webhooks.{name}: {pointer} is not in sample_event"));
-                    }
-                }
-            }
+    }
+    check_webhook_pointers(hooks, problems);
+    if hooks.payload == super::model::Payload::Headers && hooks.header_prefix.is_none() {
+        problems.push("webhooks.payload: headers needs header_prefix".into());
+    }
+    if let Some(field) = &hooks.header_config {
+        if !scope.config.contains(field.as_str()) {
+            problems.push(format!(
+                "webhooks.header_config: {field} is not a config field"
+            ));
         }
-        if hooks.payload == super::model::Payload::Headers && hooks.header_prefix.is_none() {
-            problems.push("webhooks.payload: headers needs header_prefix".into());
-        }
-        if let Some(field) = &hooks.header_config {
-            if !config.contains(field.as_str()) {
+    }
+    for mapping in &hooks.entities {
+        check_entity_mapping(provider, mapping, problems);
+    }
+}
+
+/// Every event pointer is a JSON pointer; the id, type and time are in the sample event.
+fn check_webhook_pointers(hooks: &Webhooks, problems: &mut Vec<String>) {
+    // A batch delivery is an array of events; pointers read each element.
+    let sample = match (&hooks.sample_event, hooks.batch) {
+        (Some(sample), true) => sample.get(0),
+        (sample, _) => sample.as_ref(),
+    };
+    if hooks.batch && hooks.sample_event.is_some() && sample.is_none() {
+        problems.push("webhooks.batch: sample_event is not a non-empty array".into());
+    }
+    // event_id_with parts may be missing from an event (they are skipped then), so
+    // only their form is checked.
+    for pointer in hooks.event_id_with.iter().filter(|p| !p.starts_with('/')) {
+        problems.push(format!(
+            "webhooks.event_id_with: {pointer:?} is not a JSON pointer"
+        ));
+    }
+    for (name, pointer) in [
+        ("event_id", Some(&hooks.event_id)),
+        ("event_type", hooks.event_type.as_ref()),
+        ("event_time", hooks.event_time.as_ref()),
+    ] {
+        if let Some(pointer) = pointer {
+            if !pointer.starts_with('/') {
                 problems.push(format!(
-                    "webhooks.header_config: {field} is not a config field"
+                    "webhooks.{name}: {pointer:?} is not a JSON pointer"
                 ));
-            }
-        }
-        for mapping in &hooks.entities {
-            let change_ok = matches!(mapping.change.as_str(), "created" | "updated" | "deleted")
-                || mapping
-                    .change
-                    .strip_prefix("from:")
-                    .is_some_and(|p| p.starts_with('/'));
-            if !change_ok {
-                problems.push(format!("webhooks.entities: change {:?} is not created, updated, deleted or from:/pointer", mapping.change));
-            }
-            if let Some(fetch) = &mapping.fetch {
-                let at = "webhooks.entities.fetch";
-                match read_only(provider, &fetch.operation, at, "a fetch") {
-                    Err(problem) => problems.push(problem),
-                    Ok(op) => {
-                        if op.sample_response.pointer(&fetch.id).is_none() {
-                            problems.push(format!(
-                                "webhooks.entities.fetch: id {} is not in {}'s sample_response",
-                                fetch.id, op.id
-                            ));
-                        }
-                    }
-                }
-                if mapping.change == "deleted" {
-                    problems
-                        .push("webhooks.entities.fetch: a deleted entity cannot be read".into());
+            } else if let Some(sample) = sample {
+                if sample.pointer(pointer).is_none() {
+                    problems.push(format!("webhooks.{name}: {pointer} is not in sample_event"));
                 }
             }
         }
     }
-    problems
+}
+
+/// An entity mapping's change is readable, and its fetch reads an entity that exists.
+fn check_entity_mapping(provider: &Provider, mapping: &EntityMapping, problems: &mut Vec<String>) {
+    if let ChangeSource::FromPayload { from } = &mapping.change {
+        if !from.starts_with('/') {
+            problems.push(format!(
+                "webhooks.entities.change.from: {from:?} is not a JSON pointer"
+            ));
+        }
+    }
+    if let Some(fetch) = &mapping.fetch {
+        let at = "webhooks.entities.fetch";
+        match read_only(provider, &fetch.operation, at, "a fetch") {
+            Err(problem) => problems.push(problem),
+            Ok(op) => {
+                if op.sample_response.pointer(&fetch.id).is_none() {
+                    problems.push(format!(
+                        "webhooks.entities.fetch: id {} is not in {}'s sample_response",
+                        fetch.id, op.id
+                    ));
+                }
+            }
+        }
+        if mapping.change == ChangeSource::Fixed(Change::Deleted) {
+            problems.push("webhooks.entities.fetch: a deleted entity cannot be read".into());
+        }
+    }
 }
 
 /// The operation a declaration (`at`) names, which must exist and only read.
@@ -604,5 +657,35 @@ fn check_operation(
             }
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_read_from_the_payload_needs_a_json_pointer() {
+        let mut linear = crate::catalog::catalog()
+            .expect("catalog")
+            .get("linear")
+            .expect("linear")
+            .clone();
+        let hooks = linear.webhooks.as_mut().expect("webhooks");
+        assert_eq!(
+            hooks.entities[0].change,
+            ChangeSource::FromPayload {
+                from: "/action".into()
+            }
+        );
+        assert!(check(&linear).is_empty(), "{:?}", check(&linear));
+        let hooks = linear.webhooks.as_mut().expect("webhooks");
+        hooks.entities[0].change = ChangeSource::FromPayload {
+            from: "action".into(),
+        };
+        assert_eq!(
+            check(&linear),
+            vec!["webhooks.entities.change.from: \"action\" is not a JSON pointer"]
+        );
     }
 }

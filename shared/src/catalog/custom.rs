@@ -18,6 +18,8 @@
 //!   "tolerance_secs": 300, "event_id": "/id", "event_type": "/type",
 //!   "entities": [{"event_types": ["ticket.updated"], "entity_type": "ticket",
 //!                 "id": "/data/id", "change": "updated", "state": "/data"}]}`.
+//! An entity's `change` is `created`, `updated` or `deleted`, or `{"from": "/action"}`
+//! to read the API's own word for it (`create`, `update`, `remove`...) from the event.
 
 use std::collections::BTreeMap;
 
@@ -257,24 +259,81 @@ pub fn build(
             )]
         })?;
     let mut problems = Vec::new();
+    check_base_url(&declaration.base_url, &mut problems);
+    let (auth, mut credentials) = auth_scheme(&declaration.auth, &mut problems);
+    let webhooks = declaration.webhook.as_ref().map(|declared| {
+        credentials.push(secret("webhook_secret", "Webhook signing secret"));
+        webhooks(declared, &mut problems)
+    });
+    if declaration.endpoints.is_empty() {
+        problems.push(problem("config.endpoints", "declare at least one endpoint"));
+    }
+    if declaration.endpoints.len() > MAX_ENDPOINTS {
+        problems.push(problem(
+            "config.endpoints",
+            format!("at most {MAX_ENDPOINTS} endpoints"),
+        ));
+    }
+    let mut operations = Vec::new();
+    for (i, endpoint) in declaration.endpoints.iter().enumerate() {
+        operations.push(operation(
+            &format!("config.endpoints[{i}]"),
+            endpoint,
+            &mut problems,
+        ));
+    }
+    let provider = Provider {
+        id: ID.into(),
+        display_name: display_name.into(),
+        category: Category::Custom,
+        description: "A REST API declared by the user.".into(),
+        source: "declared by the user".into(),
+        aliases: vec![],
+        capabilities: vec![],
+        base_url: declaration.base_url.trim_end_matches('/').to_owned(),
+        headers: declaration.headers,
+        auth,
+        credentials,
+        config: vec![],
+        verify: None,
+        lookups: BTreeMap::new(),
+        operations,
+        webhooks,
+    };
+    if problems.is_empty() {
+        for p in check_declaration(&provider) {
+            problems.push(problem("config", p));
+        }
+    }
+    if problems.is_empty() {
+        Ok(provider)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The declared base URL is a URL with no query or fragment.
+fn check_base_url(base_url: &str, problems: &mut Vec<InvalidValue>) {
     let url_field = {
         let mut f = secret("base_url", "Base URL");
         f.secret = false;
         f.format = Some(Format::Url);
         f
     };
-    if let Err(m) = check_value(&url_field, &declaration.base_url) {
+    if let Err(m) = check_value(&url_field, base_url) {
         problems.push(problem("config.base_url", m));
     }
-    if url::Url::parse(&declaration.base_url)
-        .is_ok_and(|u| u.query().is_some() || u.fragment().is_some())
-    {
+    if url::Url::parse(base_url).is_ok_and(|u| u.query().is_some() || u.fragment().is_some()) {
         problems.push(problem(
             "config.base_url",
             "must not carry a query or fragment; declare them on endpoints",
         ));
     }
-    let (auth, credentials) = match &declaration.auth {
+}
+
+/// The catalog's auth scheme for a declared one, with the credential fields it takes.
+fn auth_scheme(declared: &AuthDeclaration, problems: &mut Vec<InvalidValue>) -> (Auth, Vec<Field>) {
+    match declared {
         AuthDeclaration::Bearer => (
             Auth::Header {
                 header: "Authorization".into(),
@@ -324,138 +383,101 @@ pub fn build(
             credential_fields("basic"),
         ),
         AuthDeclaration::None => (Auth::None, vec![]),
-    };
-    let mut credentials = credentials;
-    let webhooks = declaration.webhook.as_ref().map(|declared| {
-        credentials.push(secret("webhook_secret", "Webhook signing secret"));
-        webhooks(declared, &mut problems)
-    });
-    if declaration.endpoints.is_empty() {
-        problems.push(problem("config.endpoints", "declare at least one endpoint"));
     }
-    if declaration.endpoints.len() > MAX_ENDPOINTS {
+}
+
+/// The operation an endpoint (`at`) declares; what is wrong with it goes to `problems`.
+fn operation(at: &str, endpoint: &Endpoint, problems: &mut Vec<InvalidValue>) -> Operation {
+    let valid_name = !endpoint.name.is_empty()
+        && endpoint.name.len() <= 64
+        && endpoint
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid_name {
         problems.push(problem(
-            "config.endpoints",
-            format!("at most {MAX_ENDPOINTS} endpoints"),
+            format!("{at}.name"),
+            "use lowercase letters, digits and _ (e.g. create_ticket)",
         ));
     }
-    let mut operations = Vec::new();
-    for (i, endpoint) in declaration.endpoints.iter().enumerate() {
-        let at = format!("config.endpoints[{i}]");
-        let valid_name = !endpoint.name.is_empty()
-            && endpoint.name.len() <= 64
-            && endpoint
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !valid_name {
-            problems.push(problem(
-                format!("{at}.name"),
-                "use lowercase letters, digits and _ (e.g. create_ticket)",
-            ));
-        }
-        // People write `/tickets/{id}`; the adapter's templates say `{input.id}`.
-        let path = endpoint
-            .path
-            .replace("{input.", "{")
-            .replace('{', "{input.");
-        if !endpoint.path.starts_with('/')
-            || endpoint.path.contains("..")
-            || endpoint.path.contains(['?', '#', ' '])
-        {
-            problems.push(problem(
-                format!("{at}.path"),
-                "must start with / and hold no query, fragment, spaces or ..",
-            ));
-        }
-        let bodiless = matches!(endpoint.method, HttpMethod::Get | HttpMethod::Delete);
-        let encoding = if bodiless {
-            Encoding::None
-        } else {
-            endpoint.encoding.unwrap_or(Encoding::Json)
-        };
-        if matches!(encoding, Encoding::Graphql) {
-            problems.push(problem(format!("{at}.encoding"), "json or form"));
-        }
-        let mut input_schema = endpoint
-            .input_schema
+    // People write `/tickets/{id}`; the adapter's templates say `{input.id}`.
+    let path = endpoint
+        .path
+        .replace("{input.", "{")
+        .replace('{', "{input.");
+    if !endpoint.path.starts_with('/')
+        || endpoint.path.contains("..")
+        || endpoint.path.contains(['?', '#', ' '])
+    {
+        problems.push(problem(
+            format!("{at}.path"),
+            "must start with / and hold no query, fragment, spaces or ..",
+        ));
+    }
+    let bodiless = matches!(endpoint.method, HttpMethod::Get | HttpMethod::Delete);
+    let encoding = if bodiless {
+        Encoding::None
+    } else {
+        endpoint.encoding.unwrap_or(Encoding::Json)
+    };
+    if matches!(encoding, Encoding::Graphql) {
+        problems.push(problem(format!("{at}.encoding"), "json or form"));
+    }
+    let input_schema = input_schema(endpoint, &path);
+    Operation {
+        quote: BTreeMap::new(),
+        id: endpoint.name.as_str().into(),
+        name: endpoint.name.replace('_', " "),
+        description: endpoint
+            .description
             .clone()
-            .unwrap_or_else(|| json!({"type": "object"}));
-        // Path parameters are inputs too: declare them if the schema does not.
-        if let Ok(found) = super::placeholders(&path) {
-            if let Some(obj) = input_schema.as_object_mut() {
-                let properties = obj.entry("properties").or_insert_with(|| json!({}));
-                if let Some(properties) = properties.as_object_mut() {
-                    for p in found {
-                        properties
-                            .entry(p.name.clone())
-                            .or_insert_with(|| json!({"type": ["string", "integer"]}));
-                    }
+            .unwrap_or_else(|| format!("{} {}", endpoint.method.as_str(), endpoint.path)),
+        phrases: vec![endpoint.name.replace('_', " ")],
+        method: endpoint.method,
+        path,
+        query: BTreeMap::new(),
+        headers: BTreeMap::new(),
+        encoding,
+        graphql: None,
+        body_field: None,
+        defaults: BTreeMap::new(),
+        input_schema,
+        response_schema: endpoint
+            .response_schema
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object"})),
+        side_effects: endpoint
+            .side_effects
+            .unwrap_or(endpoint.method != HttpMethod::Get),
+        idempotency_header: endpoint.idempotency_header.clone(),
+        rate_limit_headers: vec![],
+        error_when: None,
+        entity: None,
+        compile: None,
+        sample_input: json!({}),
+        sample_response: json!({}),
+    }
+}
+
+/// The endpoint's input schema (an open object by default), its path parameters declared.
+fn input_schema(endpoint: &Endpoint, path: &str) -> Value {
+    let mut input_schema = endpoint
+        .input_schema
+        .clone()
+        .unwrap_or_else(|| json!({"type": "object"}));
+    if let Ok(found) = super::placeholders(path) {
+        if let Some(obj) = input_schema.as_object_mut() {
+            let properties = obj.entry("properties").or_insert_with(|| json!({}));
+            if let Some(properties) = properties.as_object_mut() {
+                for p in found {
+                    properties
+                        .entry(p.name.clone())
+                        .or_insert_with(|| json!({"type": ["string", "integer"]}));
                 }
             }
         }
-        operations.push(Operation {
-            quote: BTreeMap::new(),
-            id: endpoint.name.as_str().into(),
-            name: endpoint.name.replace('_', " "),
-            description: endpoint
-                .description
-                .clone()
-                .unwrap_or_else(|| format!("{} {}", endpoint.method.as_str(), endpoint.path)),
-            phrases: vec![endpoint.name.replace('_', " ")],
-            method: endpoint.method,
-            path,
-            query: BTreeMap::new(),
-            headers: BTreeMap::new(),
-            encoding,
-            graphql: None,
-            body_field: None,
-            defaults: BTreeMap::new(),
-            input_schema,
-            response_schema: endpoint
-                .response_schema
-                .clone()
-                .unwrap_or_else(|| json!({"type": "object"})),
-            side_effects: endpoint
-                .side_effects
-                .unwrap_or(endpoint.method != HttpMethod::Get),
-            idempotency_header: endpoint.idempotency_header.clone(),
-            rate_limit_headers: vec![],
-            error_when: None,
-            entity: None,
-            compile: None,
-            sample_input: json!({}),
-            sample_response: json!({}),
-        });
     }
-    let provider = Provider {
-        id: ID.into(),
-        display_name: display_name.into(),
-        category: Category::Custom,
-        description: "A REST API declared by the user.".into(),
-        source: "declared by the user".into(),
-        aliases: vec![],
-        capabilities: vec![],
-        base_url: declaration.base_url.trim_end_matches('/').to_owned(),
-        headers: declaration.headers,
-        auth,
-        credentials,
-        config: vec![],
-        verify: None,
-        lookups: BTreeMap::new(),
-        operations,
-        webhooks,
-    };
-    if problems.is_empty() {
-        for p in check_declaration(&provider) {
-            problems.push(problem("config", p));
-        }
-    }
-    if problems.is_empty() {
-        Ok(provider)
-    } else {
-        Err(problems)
-    }
+    input_schema
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::Change;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Provider {
@@ -538,9 +540,8 @@ pub struct EntityMapping {
     pub entity_type: String,
     /// JSON pointer to the entity's id.
     pub id: String,
-    /// `created`, `updated`, `deleted`, or `from:<pointer>` with the value there
-    /// (Linear's `/action` is `create`, `update` or `remove`).
-    pub change: String,
+    /// The change every mapped event makes, or where each event says which.
+    pub change: ChangeSource,
     /// JSON pointer to the entity's state after the change.
     pub state: String,
     /// JSON pointer to the changed fields' previous values, when the provider sends them.
@@ -554,6 +555,23 @@ pub struct EntityMapping {
     /// event lacks has the entity read with this operation first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<EntityFetch>,
+}
+
+/// Which change an entity mapping's events make: always the same one (`change: updated`),
+/// or the one each event names at a JSON pointer (`change: {from: /action}`: Linear's
+/// `action` is `create`, `update` or `remove`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    untagged,
+    deny_unknown_fields,
+    expecting = "a change is created, updated, deleted or {from: <JSON pointer>}"
+)]
+pub enum ChangeSource {
+    Fixed(Change),
+    FromPayload {
+        /// JSON pointer to the provider's word for the change.
+        from: String,
+    },
 }
 
 /// How a changed entity is read when its webhook carries only its id: a read-only
@@ -660,4 +678,34 @@ pub fn named_target(value: &Value) -> Option<(&str, &str)> {
         object.get("lookup")?.as_str()?,
         object.get("name")?.as_str()?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_is_a_fixed_one_or_a_pointer_to_read_it_from() {
+        let read =
+            |yaml: &str| serde_norway::from_str::<ChangeSource>(yaml).map_err(|e| e.to_string());
+        assert_eq!(read("updated"), Ok(ChangeSource::Fixed(Change::Updated)));
+        assert_eq!(
+            read("{from: /action}"),
+            Ok(ChangeSource::FromPayload {
+                from: "/action".into()
+            })
+        );
+        for refused in [
+            "from:/action",
+            "removed",
+            "{from: /action, to: /x}",
+            "{pointer: /action}",
+        ] {
+            let error = read(refused).expect_err(refused);
+            assert!(
+                error.contains("created, updated, deleted or {from:"),
+                "{refused}: {error}"
+            );
+        }
+    }
 }

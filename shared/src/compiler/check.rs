@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use jsonschema::ValidationError;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Map, Value};
 
@@ -565,42 +566,9 @@ pub fn check(
 ) -> Problems {
     let mut problems = Problems::default();
     // 1. References.
-    for (at, reference, _) in references(mapping) {
-        let field = format!("input_mapping.{at}");
-        match reference {
-            Ok(r) => {
-                if let Err(message) = scope.resolve(&r) {
-                    problems.push(field, message);
-                }
-            }
-            Err(message) => problems.push(field, message),
-        }
-    }
+    check_references(mapping, scope, &mut problems);
     // Named targets: the provider must say how to look each kind up.
-    for (at, kind) in named_targets(&Value::Object(mapping.clone()), "") {
-        if !provider.lookups.contains_key(&kind) {
-            let kinds: Vec<&String> = provider.lookups.keys().collect();
-            problems.push(
-                format!("input_mapping.{at}"),
-                format!(
-                    "{} cannot look up a {kind} by name{}",
-                    provider.display_name,
-                    if kinds.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            "; it looks up: {}",
-                            kinds
-                                .iter()
-                                .map(|k| k.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }
-                ),
-            );
-        }
-    }
+    check_named_targets(mapping, provider, &mut problems);
     // 2. No credential, ever: not a placeholder, not a value.
     let text = Value::Object(mapping.clone()).to_string();
     if text.contains("{credentials.") || text.contains("{{credentials") {
@@ -636,103 +604,22 @@ pub fn check(
         }
     };
     let (instance, templated) = sample(mapping, scope, op, provider, integration);
-    let root = &op.input_schema;
+    let explain = SchemaErrors {
+        mapping,
+        scope,
+        op,
+        provider,
+        root: &op.input_schema,
+        instance: &instance,
+    };
     let mut seen = BTreeSet::new();
     for error in validator.iter_errors(&instance) {
         let pointer = error.instance_path().as_str().to_owned();
         let inside_template = templated
             .iter()
             .any(|t| pointer == *t || pointer.starts_with(&format!("{t}/")));
-        let (field, message) = match error.kind() {
-            ValidationErrorKind::Required { property } => {
-                let name = property.as_str().unwrap_or_default().to_owned();
-                (
-                    field_at(&pointer, Some(&name)),
-                    missing_message(scope, op, provider, root, &pointer, &name),
-                )
-            }
-            ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
-                let path: Vec<String> = dotted(&pointer)
-                    .split('.')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                let here = instance.pointer(&pointer).and_then(Value::as_object);
-                let alternatives = schema::at_path(root, root, &path)
-                    .map(|s| schema::alternatives(root, s))
-                    .unwrap_or_default();
-                let satisfied = alternatives
-                    .iter()
-                    .any(|alt| here.is_some_and(|h| alt.iter().all(|n| h.contains_key(n))));
-                if satisfied || inside_template {
-                    continue;
-                }
-                if alternatives.is_empty() {
-                    (field_at(&pointer, None), error.to_string())
-                } else {
-                    let first = &alternatives[0];
-                    let extra = first
-                        .first()
-                        .map(|n| missing_message(scope, op, provider, root, &pointer, n))
-                        .unwrap_or_default();
-                    (
-                        field_at(&pointer, None),
-                        format!(
-                            "{} needs one of: {}. {extra}",
-                            op.id,
-                            alternatives
-                                .iter()
-                                .map(|a| a.join(" + "))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                }
-            }
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let path: Vec<String> = dotted(&pointer)
-                    .split('.')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                let known: Vec<String> = schema::at_path(root, root, &path)
-                    .and_then(|s| s.get("properties"))
-                    .and_then(Value::as_object)
-                    .map(|p| p.keys().cloned().collect())
-                    .unwrap_or_default();
-                let known: Vec<&str> = known.iter().map(String::as_str).collect();
-                let name = unexpected.first().cloned().unwrap_or_default();
-                (
-                    field_at(&pointer, Some(&name)),
-                    format!(
-                        "{} takes no input {name} here; it takes {}",
-                        op.id,
-                        closest_first(&name, &known).join(", ")
-                    ),
-                )
-            }
-            ValidationErrorKind::Type { .. } if inside_template => {
-                let source = mapping_value(mapping, &pointer)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .unwrap_or_default();
-                (
-                    field_at(&pointer, None),
-                    format!(
-                        "{source} is a {} but {} expects {}",
-                        schema::json_type(error.instance()),
-                        dotted(&pointer),
-                        error
-                            .to_string()
-                            .rsplit("is not of type")
-                            .next()
-                            .unwrap_or("another type")
-                            .trim()
-                    ),
-                )
-            }
-            _ if inside_template => continue,
-            _ => (field_at(&pointer, None), error.to_string()),
+        let Some((field, message)) = explain.problem(&error, &pointer, inside_template) else {
+            continue;
         };
         if seen.insert(field.clone()) {
             problems.push(field, message);
@@ -742,6 +629,181 @@ pub fn check(
         }
     }
     problems
+}
+
+/// Every `{{...}}` reference parses and names something in scope.
+fn check_references(mapping: &Map<String, Value>, scope: &Scope, problems: &mut Problems) {
+    for (at, reference, _) in references(mapping) {
+        let field = format!("input_mapping.{at}");
+        match reference {
+            Ok(r) => {
+                if let Err(message) = scope.resolve(&r) {
+                    problems.push(field, message);
+                }
+            }
+            Err(message) => problems.push(field, message),
+        }
+    }
+}
+
+/// Every named target's kind is one the provider can look up.
+fn check_named_targets(mapping: &Map<String, Value>, provider: &Provider, problems: &mut Problems) {
+    for (at, kind) in named_targets(&Value::Object(mapping.clone()), "") {
+        if !provider.lookups.contains_key(&kind) {
+            let kinds: Vec<&String> = provider.lookups.keys().collect();
+            problems.push(
+                format!("input_mapping.{at}"),
+                format!(
+                    "{} cannot look up a {kind} by name{}",
+                    provider.display_name,
+                    if kinds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; it looks up: {}",
+                            kinds
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                ),
+            );
+        }
+    }
+}
+
+/// What the input schema's errors on a mapping's sample are explained with.
+struct SchemaErrors<'a> {
+    mapping: &'a Map<String, Value>,
+    scope: &'a Scope<'a>,
+    op: &'a Operation,
+    provider: &'a Provider,
+    root: &'a Value,
+    instance: &'a Value,
+}
+
+impl SchemaErrors<'_> {
+    /// The field and message a validation error makes, or `None` when it is no problem.
+    fn problem(
+        &self,
+        error: &ValidationError<'_>,
+        pointer: &str,
+        inside_template: bool,
+    ) -> Option<(String, String)> {
+        Some(match error.kind() {
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default().to_owned();
+                (field_at(pointer, Some(&name)), self.missing(pointer, &name))
+            }
+            ValidationErrorKind::AnyOf { .. } | ValidationErrorKind::OneOfNotValid { .. } => {
+                return self.no_alternative(error, pointer, inside_template);
+            }
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                self.unexpected(pointer, unexpected)
+            }
+            ValidationErrorKind::Type { .. } if inside_template => self.wrong_type(error, pointer),
+            _ if inside_template => return None,
+            _ => (field_at(pointer, None), error.to_string()),
+        })
+    }
+
+    /// Why a required input is missing, and what could fill it.
+    fn missing(&self, pointer: &str, name: &str) -> String {
+        missing_message(self.scope, self.op, self.provider, self.root, pointer, name)
+    }
+
+    /// No `anyOf`/`oneOf` alternative is met: the ones there are, and what the first lacks.
+    fn no_alternative(
+        &self,
+        error: &ValidationError<'_>,
+        pointer: &str,
+        inside_template: bool,
+    ) -> Option<(String, String)> {
+        let path = path_of(pointer);
+        let here = self.instance.pointer(pointer).and_then(Value::as_object);
+        let alternatives = schema::at_path(self.root, self.root, &path)
+            .map(|s| schema::alternatives(self.root, s))
+            .unwrap_or_default();
+        let satisfied = alternatives
+            .iter()
+            .any(|alt| here.is_some_and(|h| alt.iter().all(|n| h.contains_key(n))));
+        if satisfied || inside_template {
+            return None;
+        }
+        if alternatives.is_empty() {
+            return Some((field_at(pointer, None), error.to_string()));
+        }
+        let first = &alternatives[0];
+        let extra = first
+            .first()
+            .map(|n| self.missing(pointer, n))
+            .unwrap_or_default();
+        Some((
+            field_at(pointer, None),
+            format!(
+                "{} needs one of: {}. {extra}",
+                self.op.id,
+                alternatives
+                    .iter()
+                    .map(|a| a.join(" + "))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+
+    /// An input the schema does not take here, and the ones it does, closest first.
+    fn unexpected(&self, pointer: &str, unexpected: &[String]) -> (String, String) {
+        let path = path_of(pointer);
+        let known: Vec<String> = schema::at_path(self.root, self.root, &path)
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        let name = unexpected.first().cloned().unwrap_or_default();
+        (
+            field_at(pointer, Some(&name)),
+            format!(
+                "{} takes no input {name} here; it takes {}",
+                self.op.id,
+                closest_first(&name, &known).join(", ")
+            ),
+        )
+    }
+
+    /// A template whose source is of another type than the input expects.
+    fn wrong_type(&self, error: &ValidationError<'_>, pointer: &str) -> (String, String) {
+        let source = mapping_value(self.mapping, pointer)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_default();
+        (
+            field_at(pointer, None),
+            format!(
+                "{source} is a {} but {} expects {}",
+                schema::json_type(error.instance()),
+                dotted(pointer),
+                error
+                    .to_string()
+                    .rsplit("is not of type")
+                    .next()
+                    .unwrap_or("another type")
+                    .trim()
+            ),
+        )
+    }
+}
+
+/// The segments of an instance pointer's dotted path.
+fn path_of(pointer: &str) -> Vec<String> {
+    dotted(pointer)
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The config fields this operation needs (`needed_for`) that neither the

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::schema;
 use super::sources::{Origin, Source};
 use super::text::{content, words};
-use crate::catalog::{Catalog, Operation, Provider, custom};
+use crate::catalog::{Catalog, ChangeSource, Operation, Provider, custom};
 use crate::domain::{Change, OperationId, ProviderId};
 
 pub struct Alias {
@@ -289,13 +289,11 @@ impl Index {
     }
 }
 
-fn change_names(change: &str) -> Vec<&'static str> {
+fn change_names(change: &ChangeSource) -> Vec<&'static str> {
     match change {
-        "created" => vec!["created"],
-        "updated" => vec!["updated"],
-        "deleted" => vec!["deleted"],
-        // `from:<pointer>`: the event says which (Linear's create, update, remove).
-        _ => vec!["created", "updated", "deleted"],
+        ChangeSource::Fixed(change) => vec![change.as_str()],
+        // The event says which (Linear's create, update, remove).
+        ChangeSource::FromPayload { .. } => vec!["created", "updated", "deleted"],
     }
 }
 

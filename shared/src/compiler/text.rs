@@ -206,33 +206,33 @@ fn currency_word(w: &str) -> Option<&'static str> {
 pub fn extract(text: &str) -> Extracted {
     let mut blanked: Vec<u8> = text.as_bytes().to_vec();
     let mut literals = Vec::new();
-    let blank = |range: Range<usize>, blanked: &mut Vec<u8>| {
-        for b in &mut blanked[range] {
-            *b = b' ';
-        }
-    };
+    take_quoted(text, &mut blanked, &mut literals);
+    take_tokens(text, &mut blanked, &mut literals);
+    Extracted {
+        original: text.to_owned(),
+        blanked: String::from_utf8_lossy(&blanked).into_owned(),
+        literals,
+    }
+}
 
-    // 1. Quoted text. A single quote opens only at a word start and closes before a
-    //    non-letter, so "lead's message" stays a word.
+/// Replaces a taken literal's bytes with spaces, so positions still match the original.
+fn blank(range: Range<usize>, blanked: &mut [u8]) {
+    for b in &mut blanked[range] {
+        *b = b' ';
+    }
+}
+
+/// Takes out quoted text (the first kind of literal).
+fn take_quoted(text: &str, blanked: &mut [u8], literals: &mut Vec<Spanned>) {
+    // A single quote opens only at a word start and closes before a non-letter, so
+    // "lead's message" stays a word.
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
     while i < chars.len() {
         let (pos, c) = chars[i];
         let at_word_start = i == 0 || !chars[i - 1].1.is_alphanumeric();
         if is_quote(c) && at_word_start {
-            let closers = closing_for(c);
-            let mut j = i + 1;
-            let mut found = None;
-            while j < chars.len() {
-                let (_, d) = chars[j];
-                let at_word_end = j + 1 == chars.len() || !chars[j + 1].1.is_alphanumeric();
-                if closers.contains(&d) && at_word_end && j > i + 1 {
-                    found = Some(j);
-                    break;
-                }
-                j += 1;
-            }
-            if let Some(j) = found {
+            if let Some(j) = closing_quote(&chars, i) {
                 let inner_start = pos + c.len_utf8();
                 let inner_end = chars[j].0;
                 let end = inner_end + chars[j].1.len_utf8();
@@ -247,16 +247,28 @@ pub fn extract(text: &str) -> Extracted {
                     literal: Literal::Quoted(cue_for_quote(text, pos, end), inner),
                     at: pos..end,
                 });
-                blank(pos..end, &mut blanked);
+                blank(pos..end, blanked);
                 i = j + 1;
                 continue;
             }
         }
         i += 1;
     }
+}
 
-    // 2. Tokens separated by whitespace, on what is left: addresses, channels, ids, money.
-    let current = String::from_utf8_lossy(&blanked).into_owned();
+/// Where the quote opened at `open` closes: a closer of its kind at a word end, not next.
+fn closing_quote(chars: &[(usize, char)], open: usize) -> Option<usize> {
+    let closers = closing_for(chars[open].1);
+    (open + 1..chars.len()).find(|&j| {
+        let d = chars[j].1;
+        let at_word_end = j + 1 == chars.len() || !chars[j + 1].1.is_alphanumeric();
+        closers.contains(&d) && at_word_end && j > open + 1
+    })
+}
+
+/// Takes out, from what is left, tokens such as addresses, channels, ids and money.
+fn take_tokens(text: &str, blanked: &mut [u8], literals: &mut Vec<Spanned>) {
+    let current = String::from_utf8_lossy(blanked).into_owned();
     let mut offset = 0;
     for raw in current.split(' ') {
         let start = offset;
@@ -268,125 +280,101 @@ pub fn extract(text: &str) -> Extracted {
         }
         let lead = raw.len() - raw.trim_start_matches('(').len();
         let range = start + lead..start + lead + token.len();
-        if let Some((local, domain)) = token.split_once('@') {
-            if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') {
-                literals.push(Spanned {
-                    literal: Literal::Email(token.to_owned(), word_before(text, range.start)),
-                    at: range.clone(),
-                });
-                blank(range, &mut blanked);
-                continue;
-            }
-        }
-        if let Some(name) = token.strip_prefix('#') {
-            if !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-            {
-                literals.push(Spanned {
-                    literal: Literal::Channel(token.to_ascii_lowercase()),
-                    at: range.clone(),
-                });
-                blank(range, &mut blanked);
-                continue;
-            }
-        }
-        if token.len() >= 9
-            && token.len() <= 16
-            && token.starts_with('+')
-            && token[1..].chars().all(|c| c.is_ascii_digit())
-            && !token[1..].starts_with('0')
-        {
+        if let Some(literal) = token_literal(text, token, &range) {
             literals.push(Spanned {
-                literal: Literal::Phone(token.to_owned()),
+                literal,
                 at: range.clone(),
             });
-            blank(range, &mut blanked);
-            continue;
+            blank(range, blanked);
         }
-        if is_a1_range(token) {
-            literals.push(Spanned {
-                literal: Literal::Range(token.to_owned()),
-                at: range.clone(),
-            });
-            blank(range, &mut blanked);
-            continue;
+    }
+}
+
+/// The literal a token is: an address, channel, phone, range, UUID, key, long id or money.
+fn token_literal(text: &str, token: &str, range: &Range<usize>) -> Option<Literal> {
+    if let Some((local, domain)) = token.split_once('@') {
+        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') {
+            return Some(Literal::Email(
+                token.to_owned(),
+                word_before(text, range.start),
+            ));
         }
-        if is_uuid(token) {
-            literals.push(Spanned {
-                literal: Literal::Uuid(token.to_ascii_lowercase(), word_before(text, range.start)),
-                at: range.clone(),
-            });
-            blank(range, &mut blanked);
-            continue;
-        }
-        if is_key(token) {
-            literals.push(Spanned {
-                literal: Literal::Key(token.to_owned()),
-                at: range.clone(),
-            });
-            blank(range, &mut blanked);
-            continue;
-        }
-        if token.len() >= 25
-            && token
+    }
+    if let Some(name) = token.strip_prefix('#') {
+        if !name.is_empty()
+            && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            && token.chars().any(|c| c.is_ascii_digit())
-            && token.chars().any(|c| c.is_ascii_alphabetic())
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
         {
-            literals.push(Spanned {
-                literal: Literal::LongId(token.to_owned()),
-                at: range.clone(),
+            return Some(Literal::Channel(token.to_ascii_lowercase()));
+        }
+    }
+    if token.len() >= 9
+        && token.len() <= 16
+        && token.starts_with('+')
+        && token[1..].chars().all(|c| c.is_ascii_digit())
+        && !token[1..].starts_with('0')
+    {
+        return Some(Literal::Phone(token.to_owned()));
+    }
+    if is_a1_range(token) {
+        return Some(Literal::Range(token.to_owned()));
+    }
+    if is_uuid(token) {
+        return Some(Literal::Uuid(
+            token.to_ascii_lowercase(),
+            word_before(text, range.start),
+        ));
+    }
+    if is_key(token) {
+        return Some(Literal::Key(token.to_owned()));
+    }
+    if token.len() >= 25
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && token.chars().any(|c| c.is_ascii_digit())
+        && token.chars().any(|c| c.is_ascii_alphabetic())
+    {
+        return Some(Literal::LongId(token.to_owned()));
+    }
+    money(text, token, range.end)
+}
+
+/// An amount of money: a number with a currency symbol or word, or in cents or pence.
+fn money(text: &str, token: &str, end: usize) -> Option<Literal> {
+    let (symbol, number) = match token.chars().next() {
+        Some('$') => (Some("usd"), &token[1..]),
+        Some('€') => (Some("eur"), &token['€'.len_utf8()..]),
+        Some('£') => (Some("gbp"), &token['£'.len_utf8()..]),
+        _ => (None, token),
+    };
+    let cleaned: String = number.chars().filter(|c| *c != ',').collect();
+    let amount = cleaned.parse::<f64>().ok()?;
+    let next = word_after(text, end);
+    // "5000 cents in usd": minor units, the currency a word or two on.
+    let minor = symbol.is_none() && matches!(next.as_str(), "cents" | "pence");
+    let (amount, currency) = if minor {
+        let rest: Vec<String> = text[end..]
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .skip(1)
+            .take(2)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let currency = rest
+            .iter()
+            .find_map(|w| currency_word(w))
+            .or(match next.as_str() {
+                "pence" => Some("gbp"),
+                _ => None,
             });
-            blank(range, &mut blanked);
-            continue;
-        }
-        let (symbol, number) = match token.chars().next() {
-            Some('$') => (Some("usd"), &token[1..]),
-            Some('€') => (Some("eur"), &token['€'.len_utf8()..]),
-            Some('£') => (Some("gbp"), &token['£'.len_utf8()..]),
-            _ => (None, token),
-        };
-        let cleaned: String = number.chars().filter(|c| *c != ',').collect();
-        if let Ok(amount) = cleaned.parse::<f64>() {
-            let next = word_after(text, range.end);
-            // "5000 cents in usd": minor units, the currency a word or two on.
-            let minor = symbol.is_none() && matches!(next.as_str(), "cents" | "pence");
-            let (amount, currency) = if minor {
-                let rest: Vec<String> = text[range.end..]
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .skip(1)
-                    .take(2)
-                    .map(str::to_ascii_lowercase)
-                    .collect();
-                let currency = rest
-                    .iter()
-                    .find_map(|w| currency_word(w))
-                    .or(match next.as_str() {
-                        "pence" => Some("gbp"),
-                        _ => None,
-                    });
-                (amount / 100.0, currency)
-            } else {
-                (amount, symbol.or_else(|| currency_word(&next)))
-            };
-            if symbol.is_some() || currency.is_some() || minor {
-                literals.push(Spanned {
-                    literal: Literal::Money(amount, currency.map(str::to_owned)),
-                    at: range.clone(),
-                });
-                blank(range, &mut blanked);
-            }
-        }
-    }
-    Extracted {
-        original: text.to_owned(),
-        blanked: String::from_utf8_lossy(&blanked).into_owned(),
-        literals,
-    }
+        (amount / 100.0, currency)
+    } else {
+        (amount, symbol.or_else(|| currency_word(&next)))
+    };
+    (symbol.is_some() || currency.is_some() || minor)
+        .then(|| Literal::Money(amount, currency.map(str::to_owned)))
 }
 
 /// Lowercase words, punctuation dropped; hyphenated words count whole and in parts.

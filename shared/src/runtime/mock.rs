@@ -177,35 +177,15 @@ impl<'a> Mocker<'a> {
                 return self.value(&merged, key, path, src, required, depth + 1);
             }
         }
-        for combinator in ["anyOf", "oneOf"] {
-            if let Some(branches) = schema.get(combinator).and_then(Value::as_array) {
-                if schema.get("type").is_none() && schema.get("properties").is_none() {
-                    let branch = self.branch(branches, &src);
-                    return match branch {
-                        Some(branch) => self.value(branch, key, path, src, required, depth + 1),
-                        None => Some(Value::Null),
-                    };
-                }
-            }
+        if let Some(branches) = combinator_branches(schema) {
+            let branch = self.branch(branches, &src);
+            return match branch {
+                Some(branch) => self.value(branch, key, path, src, required, depth + 1),
+                None => Some(Value::Null),
+            };
         }
-        if let Some(constant) = schema.get("const") {
-            return Some(constant.clone());
-        }
-        if let Some(choices) = schema.get("enum").and_then(Value::as_array) {
-            for candidate in [src.echo, src.sample].into_iter().flatten() {
-                if choices.contains(candidate) {
-                    return Some(candidate.clone());
-                }
-            }
-            if src.echo_gone && choices.contains(&Value::Null) {
-                return Some(Value::Null);
-            }
-            return choices
-                .iter()
-                .find(|c| !c.is_null())
-                .or(choices.first())
-                .cloned()
-                .or(Some(Value::Null));
+        if let Some(fixed) = fixed_value(schema, &src) {
+            return Some(fixed);
         }
         let types = types(schema);
         let any = types.is_empty();
@@ -213,19 +193,8 @@ impl<'a> Mocker<'a> {
         // 1. The input, when it fits.
         if let Some(echo) = src.echo {
             if self.fits(echo, schema, &types) {
-                // The sample's id stands for this one wherever the sample repeats it.
-                if let (Some(k), Some(Value::String(sample)), Value::String(echoed)) =
-                    (key, src.sample, echo)
-                {
-                    if id_like(k) {
-                        self.ids.insert(sample.clone(), echoed.clone());
-                    }
-                }
-                return Some(match echo {
-                    Value::Object(_) => self.object(schema, path, src, depth),
-                    Value::Array(_) => self.array(schema, path, src, depth),
-                    other => other.clone(),
-                });
+                self.remember_echoed_id(key, src.sample, echo);
+                return Some(self.built_like(echo, schema, path, src, depth));
             }
         }
         // 2. An echoed field this input does not have.
@@ -251,20 +220,7 @@ impl<'a> Mocker<'a> {
         }
         // 4. The sample.
         if let Some(sample) = sample.filter(|_| sample_fits) {
-            return Some(match sample {
-                Value::Object(_) => self.object(schema, path, src, depth),
-                Value::Array(_) => self.array(schema, path, src, depth),
-                Value::String(s) => {
-                    let rewritten = self.rewrite(s);
-                    let candidate = Value::String(rewritten);
-                    if self.fits(&candidate, schema, &types) {
-                        candidate
-                    } else {
-                        sample.clone()
-                    }
-                }
-                other => other.clone(),
-            });
+            return Some(self.taken_from_sample(sample, schema, &types, path, src, depth));
         }
         if any {
             // No type to generate from (an open schema, where anything the input or the
@@ -272,6 +228,65 @@ impl<'a> Mocker<'a> {
             return required.then_some(Value::Null);
         }
         // 5. The schema.
+        Some(self.made_from_schema(schema, &types, key, path, src, depth))
+    }
+
+    /// The sample's id stands for the echoed one wherever the sample repeats it.
+    fn remember_echoed_id(&mut self, key: Option<&str>, sample: Option<&Value>, echo: &Value) {
+        if let (Some(k), Some(Value::String(sample)), Value::String(echoed)) = (key, sample, echo) {
+            if id_like(k) {
+                self.ids.insert(sample.clone(), echoed.clone());
+            }
+        }
+    }
+
+    /// An object or array built from the schema where `like` is one, else `like` itself.
+    fn built_like(
+        &mut self,
+        like: &Value,
+        schema: &Value,
+        path: &str,
+        src: Sources<'a>,
+        depth: usize,
+    ) -> Value {
+        match like {
+            Value::Object(_) => self.object(schema, path, src, depth),
+            Value::Array(_) => self.array(schema, path, src, depth),
+            other => other.clone(),
+        }
+    }
+
+    /// The sample's value; its text names the ids generated for the sample's, if that fits.
+    fn taken_from_sample(
+        &mut self,
+        sample: &Value,
+        schema: &Value,
+        types: &[&str],
+        path: &str,
+        src: Sources<'a>,
+        depth: usize,
+    ) -> Value {
+        let Value::String(s) = sample else {
+            return self.built_like(sample, schema, path, src, depth);
+        };
+        let candidate = Value::String(self.rewrite(s));
+        if self.fits(&candidate, schema, types) {
+            candidate
+        } else {
+            sample.clone()
+        }
+    }
+
+    /// A value made from the schema alone (its first non-null type), the sample set aside.
+    fn made_from_schema(
+        &mut self,
+        schema: &Value,
+        types: &[&str],
+        key: Option<&str>,
+        path: &str,
+        src: Sources<'a>,
+        depth: usize,
+    ) -> Value {
         let src = Sources {
             sample: None,
             ..src
@@ -281,7 +296,7 @@ impl<'a> Mocker<'a> {
             .copied()
             .find(|t| *t != "null")
             .unwrap_or("null");
-        Some(match kind {
+        match kind {
             "object" => self.object(schema, path, src, depth),
             "array" => self.array(schema, path, src, depth),
             "string" => Value::String(self.string(key, path, schema)),
@@ -290,7 +305,7 @@ impl<'a> Mocker<'a> {
             }
             "boolean" => Value::Bool(matches!(key, Some("ok" | "success"))),
             _ => Value::Null,
-        })
+        }
     }
 
     fn object(&mut self, schema: &Value, path: &str, src: Sources<'a>, depth: usize) -> Value {
@@ -742,6 +757,40 @@ impl<'a> Mocker<'a> {
             Number::from_f64(n).unwrap_or_else(|| Number::from(0))
         }
     }
+}
+
+/// The branches of an `anyOf` or `oneOf` standing alone (no `type` or `properties` by it).
+fn combinator_branches(schema: &Value) -> Option<&Vec<Value>> {
+    for combinator in ["anyOf", "oneOf"] {
+        if let Some(branches) = schema.get(combinator).and_then(Value::as_array) {
+            if schema.get("type").is_none() && schema.get("properties").is_none() {
+                return Some(branches);
+            }
+        }
+    }
+    None
+}
+
+/// The value a `const` or an `enum` fixes, the input's or the sample's choice first.
+fn fixed_value(schema: &Value, src: &Sources<'_>) -> Option<Value> {
+    if let Some(constant) = schema.get("const") {
+        return Some(constant.clone());
+    }
+    let choices = schema.get("enum").and_then(Value::as_array)?;
+    for candidate in [src.echo, src.sample].into_iter().flatten() {
+        if choices.contains(candidate) {
+            return Some(candidate.clone());
+        }
+    }
+    if src.echo_gone && choices.contains(&Value::Null) {
+        return Some(Value::Null);
+    }
+    choices
+        .iter()
+        .find(|c| !c.is_null())
+        .or(choices.first())
+        .cloned()
+        .or(Some(Value::Null))
 }
 
 /// The JSON types a schema allows; empty means any.

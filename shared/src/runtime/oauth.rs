@@ -358,29 +358,7 @@ async fn request_token(
     let redactor = credentials.redactor();
     let extra = Redactor::new(form.secrets);
     let mask = |text: &str| extra.text(&redactor.text(text));
-    let body: String = form
-        .fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    let request = OutboundRequest {
-        method: "POST".into(),
-        url: token_url.to_owned(),
-        headers: vec![
-            (
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-            ("accept".into(), "application/json".into()),
-        ],
-        body: body.into_bytes(),
-    };
+    let request = form_request(token_url, &form.fields);
     let answer = deps.live_edge.send(&request).await;
     drop(request);
     let integration_key = integrations::item_key(project, &integration.name);
@@ -399,6 +377,15 @@ async fn request_token(
             return Err(OAuthError::Failed(mask(&e.to_string())));
         }
     };
+    let outcome = Outcome {
+        deps,
+        project,
+        integration,
+        integration_key,
+        guard,
+        lock,
+        cause,
+    };
     let access = parsed
         .get("access_token")
         .and_then(|v| v.as_str())
@@ -413,38 +400,16 @@ async fn request_token(
         // 4xx: the grant is refused (revoked, expired, an unknown key): a person must
         // act before it can work again.
         if (400..500).contains(&status) {
-            let mut marked = integration.clone();
-            marked.needs_attention = Some(format!("{} refused: {reason}", grant.name()));
-            marked.revision += 1;
-            let audit = vault::audit_record(
-                deps,
-                project,
-                &integration.name,
-                integration.credentials.version,
-                AuditPurpose::TokenRefresh,
-                cause,
-                AuditOutcome::Failed(reason.clone()),
-            );
-            let item = Item::of(integration_key, &marked)
-                .map_err(|e| OAuthError::Failed(e.to_string()))?;
-            let _ = deps
-                .store
-                .transact(vec![
-                    Write::Put(item, guard),
-                    audit.write(),
-                    Write::Delete(lock, Condition::Always),
-                ])
-                .await;
-            return Err(OAuthError::Refused(reason));
+            return Err(outcome.refused(grant, reason).await);
         }
-        let _ = deps.store.delete(&lock, Condition::Always).await;
+        outcome.release().await;
         return Err(OAuthError::Failed(reason));
     };
     // Registered before anything else can fail, so no error path can show it.
     let mut next = Credentials::new();
     next.insert("access_token", access);
     if let Err(problem) = grant.check(&parsed) {
-        let _ = deps.store.delete(&lock, Condition::Always).await;
+        outcome.release().await;
         return Err(OAuthError::Failed(mask(&problem)));
     }
     // `expires_in` is a number in RFC 6749; some servers send it as a string.
@@ -452,6 +417,45 @@ async fn request_token(
         .get("expires_in")
         .and_then(|v| v.as_i64().or_else(|| v.as_str()?.trim().parse().ok()))
         .unwrap_or_else(|| grant.default_lifetime());
+    carry_over(&mut next, &credentials, grant, &parsed);
+    drop(parsed);
+    drop(credentials);
+    outcome.store(next, expires_in).await
+}
+
+/// The token request: the form, URL-encoded, posted to the token endpoint.
+fn form_request(token_url: &str, fields: &[(&'static str, String)]) -> OutboundRequest {
+    let body: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    OutboundRequest {
+        method: "POST".into(),
+        url: token_url.to_owned(),
+        headers: vec![
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("accept".into(), "application/json".into()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+/// Keeps every stored credential but the access token, and a refresh token rotated in.
+fn carry_over(
+    next: &mut Credentials,
+    credentials: &Credentials,
+    grant: &dyn Grant,
+    parsed: &Value,
+) {
     for name in credentials.names() {
         if name == "access_token" {
             continue;
@@ -465,48 +469,120 @@ async fn request_token(
             next.insert("refresh_token", rotated.to_owned());
         }
     }
-    drop(parsed);
-    drop(credentials);
-    let version = integration.credentials.version + 1;
-    let envelope = match vault::seal(
-        deps.keys.as_ref(),
-        project,
-        &integration.name,
-        version,
-        &next,
-    )
-    .await
-    {
-        Ok(envelope) => envelope,
-        Err(e) => {
-            let _ = deps.store.delete(&lock, Condition::Always).await;
-            return Err(OAuthError::Failed(e.to_string()));
-        }
-    };
-    let mut updated = integration.clone();
-    updated.credentials = envelope;
-    updated.revision += 1;
-    updated.updated_at = deps.clock.now();
-    updated.token_expires_at = Some(deps.clock.now() + chrono::Duration::seconds(expires_in));
-    updated.needs_attention = None;
-    let audit = vault::audit_record(
-        deps,
-        project,
-        &integration.name,
-        version,
-        AuditPurpose::TokenRefresh,
-        cause,
-        AuditOutcome::Refreshed,
-    );
-    let item =
-        Item::of(integration_key, &updated).map_err(|e| OAuthError::Failed(e.to_string()))?;
-    deps.store
-        .transact(vec![
-            Write::Put(item, guard),
-            audit.write(),
-            Write::Delete(lock, Condition::Always),
-        ])
+}
+
+/// Where a token request that got an answer ends: the integration's item, written only
+/// at the revision it was read at, with the lock released in the same transaction.
+struct Outcome<'a> {
+    deps: &'a Deps,
+    project: &'a ProjectId,
+    integration: &'a Integration,
+    integration_key: Key,
+    guard: Condition,
+    lock: Key,
+    cause: Value,
+}
+
+impl Outcome<'_> {
+    /// Releases the lock and leaves the integration as it was.
+    async fn release(&self) {
+        let _ = self.deps.store.delete(&self.lock, Condition::Always).await;
+    }
+
+    /// Marks the integration as needing attention, audited, releasing the lock.
+    async fn refused(self, grant: &dyn Grant, reason: String) -> OAuthError {
+        let Outcome {
+            deps,
+            project,
+            integration,
+            integration_key,
+            guard,
+            lock,
+            cause,
+        } = self;
+        let mut marked = integration.clone();
+        marked.needs_attention = Some(format!("{} refused: {reason}", grant.name()));
+        marked.revision += 1;
+        let audit = vault::audit_record(
+            deps,
+            project,
+            &integration.name,
+            integration.credentials.version,
+            AuditPurpose::TokenRefresh,
+            cause,
+            AuditOutcome::Failed(reason.clone()),
+        );
+        let item = match Item::of(integration_key, &marked) {
+            Ok(item) => item,
+            Err(e) => return OAuthError::Failed(e.to_string()),
+        };
+        let _ = deps
+            .store
+            .transact(vec![
+                Write::Put(item, guard),
+                audit.write(),
+                Write::Delete(lock, Condition::Always),
+            ])
+            .await;
+        OAuthError::Refused(reason)
+    }
+
+    /// Seals the credentials as the next version and stores them, audited, releasing the lock.
+    async fn store(
+        self,
+        next: Credentials,
+        expires_in: i64,
+    ) -> Result<(Integration, Credentials), OAuthError> {
+        let Outcome {
+            deps,
+            project,
+            integration,
+            integration_key,
+            guard,
+            lock,
+            cause,
+        } = self;
+        let version = integration.credentials.version + 1;
+        let envelope = match vault::seal(
+            deps.keys.as_ref(),
+            project,
+            &integration.name,
+            version,
+            &next,
+        )
         .await
-        .map_err(|e| OAuthError::Failed(e.to_string()))?;
-    Ok((updated, next))
+        {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                let _ = deps.store.delete(&lock, Condition::Always).await;
+                return Err(OAuthError::Failed(e.to_string()));
+            }
+        };
+        let mut updated = integration.clone();
+        updated.credentials = envelope;
+        updated.revision += 1;
+        updated.updated_at = deps.clock.now();
+        updated.token_expires_at = Some(deps.clock.now() + chrono::Duration::seconds(expires_in));
+        updated.needs_attention = None;
+        let audit = vault::audit_record(
+            deps,
+            project,
+            &integration.name,
+            version,
+            AuditPurpose::TokenRefresh,
+            cause,
+            AuditOutcome::Refreshed,
+        );
+        let item =
+            Item::of(integration_key, &updated).map_err(|e| OAuthError::Failed(e.to_string()))?;
+        deps.store
+            .transact(vec![
+                Write::Put(item, guard),
+                audit.write(),
+                Write::Delete(lock, Condition::Always),
+            ])
+            .await
+            .map_err(|e| OAuthError::Failed(e.to_string()))?;
+        Ok((updated, next))
+    }
 }

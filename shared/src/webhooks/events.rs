@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::verify::is_form;
-use crate::catalog::{EntityMapping, Payload, Webhooks};
+use crate::catalog::{ChangeSource, EntityMapping, Payload, Webhooks};
 use crate::domain::Change;
 
 /// The delivery could not be read as the provider's events (answered 400).
@@ -261,14 +261,12 @@ fn change_word(word: &str) -> Option<Change> {
     }
 }
 
+/// The change a mapped event makes: the mapping's own, or the one the event names.
 fn mapping_change(mapping: &EntityMapping, event: &Value) -> Result<Change, Ignored> {
-    match mapping.change.as_str() {
-        "created" => Ok(Change::Created),
-        "updated" => Ok(Change::Updated),
-        "deleted" => Ok(Change::Deleted),
-        other => {
-            let pointer = other.strip_prefix("from:").unwrap_or(other);
-            let word = text(at(event, pointer)).unwrap_or_default();
+    match &mapping.change {
+        ChangeSource::Fixed(change) => Ok(*change),
+        ChangeSource::FromPayload { from } => {
+            let word = text(at(event, from)).unwrap_or_default();
             change_word(&word).ok_or(Ignored::UnknownAction(word))
         }
     }
@@ -521,5 +519,27 @@ mod tests {
         assert_eq!(change_word("remove"), Some(Change::Deleted));
         assert_eq!(change_word("Create"), Some(Change::Created));
         assert_eq!(change_word("restore"), None);
+    }
+
+    #[test]
+    fn a_mapping_makes_its_fixed_change_or_the_one_the_event_names() {
+        let hooks: Webhooks = serde_json::from_value(json!({
+            "signature": "linear", "event_id": "/id", "event_type": "/type",
+            "entities": [
+                {"event_types": ["Issue"], "entity_type": "issue", "id": "/data/id",
+                 "change": {"from": "/action"}, "state": "/data"},
+                {"event_types": ["Comment"], "entity_type": "comment", "id": "/data/id",
+                 "change": "updated", "state": "/data"}]
+        }))
+        .expect("webhooks");
+        let event = |kind: &str, action: &str| json!({"id": "e1", "type": kind, "action": action, "data": {"id": "i1"}});
+        let change = |e| draft(&hooks, e).map(|d| d.change);
+        assert_eq!(change(event("Issue", "remove")), Ok(Change::Deleted));
+        assert_eq!(change(event("Issue", "create")), Ok(Change::Created));
+        assert_eq!(
+            change(event("Issue", "restore")),
+            Err(Ignored::UnknownAction("restore".into()))
+        );
+        assert_eq!(change(event("Comment", "remove")), Ok(Change::Updated));
     }
 }
