@@ -136,11 +136,32 @@ fn every_key_prefix_is_listed_once_with_its_owner_and_spelled_only_there() {
         .map(|p| format!("\"{p}"))
         .collect();
     spelled.push("Key::new(".to_owned());
-    // The shipped sources, less the aggregates, the adapters, the port that defines
-    // `Key`, and test modules.
+    let files = shipped_sources();
+    assert!(files.len() > 30, "read {} files", files.len());
+    for (name, shipped) in files {
+        for (n, line) in shipped.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for needle in &spelled {
+                // `Key::new(` as a word (not `SigningKey::new(`).
+                let found = code.match_indices(needle.as_str()).any(|(at, _)| {
+                    !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                assert!(
+                    !found,
+                    "{name}:{}: spells {needle}; storage keys belong to crate::aggregates",
+                    n + 1
+                );
+            }
+        }
+    }
+}
+
+/// The shipped sources (name, text before any `#[cfg(test)]`), less the aggregates, the
+/// adapters, the port that defines `Key`, and test modules.
+fn shipped_sources() -> Vec<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = vec![root.clone()];
-    let mut checked = 0;
+    let mut files = vec![root];
+    let mut out = Vec::new();
     while let Some(path) = files.pop() {
         if path.is_dir() {
             for entry in std::fs::read_dir(&path).expect("dir") {
@@ -157,23 +178,13 @@ fn every_key_prefix_is_listed_once_with_its_owner_and_spelled_only_there() {
         {
             continue;
         }
-        checked += 1;
         let text = std::fs::read_to_string(&path).expect("read");
-        let shipped = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (n, line) in shipped.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or_default();
-            for needle in &spelled {
-                // `Key::new(` as a word (not `SigningKey::new(`).
-                let found = code.match_indices(needle.as_str()).any(|(at, _)| {
-                    !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-                });
-                assert!(
-                    !found,
-                    "{name}:{}: spells {needle}; storage keys belong to crate::aggregates",
-                    n + 1
-                );
-            }
-        }
+        let shipped = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        out.push((name, shipped));
     }
-    assert!(checked > 30, "read {checked} files");
+    out
 }
