@@ -811,3 +811,73 @@ async fn a_stuck_provider_in_one_project_does_not_hold_up_another_project() {
         );
     }
 }
+
+/// Runs and their traces are kept 30 days by default: until then they read and list;
+/// after, the run answers 404 and no listing shows it.
+#[tokio::test]
+async fn runs_and_their_traces_expire_after_the_retention() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    create(&app, &p, &token, json!({"name": "clinic-mail", "provider": "postmark", "credentials": {"server_token": TOKEN},
+        "config": {"from_address": "clinic@example.com"}})).await;
+    store_workflow(
+        &app,
+        &p,
+        "intake",
+        vec![(
+            1,
+            "clinic-mail",
+            "send_email",
+            json!({"To": "{{entity.patient_email}}", "Subject": "Hi", "TextBody": "Hello"}),
+        )],
+    )
+    .await;
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "intake", "mode": "sandbox", "trigger": intake()})),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::CREATED, "{}", run.body);
+    let id = run.body["id"].as_str().expect("id").to_owned();
+    app.local.clock.advance(
+        chrono::Duration::days(i64::from(shared::aggregates::runs::DEFAULT_RETENTION_DAYS))
+            - chrono::Duration::minutes(1),
+    );
+    let kept = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/runs/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    assert_eq!(
+        kept.body["steps"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        kept.body
+    );
+    app.local.clock.advance(chrono::Duration::minutes(2));
+    let gone = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/runs/{id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+    let listed = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["runs"], json!([]), "{}", listed.body);
+}

@@ -47,6 +47,31 @@ pub mod keys {
     }
 }
 
+/// How long runs and their traces are kept by default: 30 days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+static RETENTION_DAYS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Sets how many days runs and their traces are kept (once, at start-up, from the
+/// configuration; later calls change nothing). Until then, [`DEFAULT_RETENTION_DAYS`].
+pub fn keep_runs_for(days: u32) {
+    let _ = RETENTION_DAYS.set(days);
+}
+
+/// When a run started at `started` expires, with its traces (Unix seconds): the stores
+/// treat it as absent from then on, and remove it (DynamoDB's TTL, the embedded
+/// store's sweep).
+fn expiry(started: &chrono::DateTime<chrono::Utc>) -> i64 {
+    started.timestamp() + retention_secs()
+}
+
+/// How long runs are kept, in seconds (deleted entities in the webhook cache are kept
+/// as long).
+pub(crate) fn retention_secs() -> i64 {
+    let days = *RETENTION_DAYS.get().unwrap_or(&DEFAULT_RETENTION_DAYS);
+    i64::from(days) * 24 * 3600
+}
+
 fn run_key(project: &ProjectId, run: &RunId) -> Key {
     Key::new(partition(project), keys::run(run))
 }
@@ -95,7 +120,7 @@ pub async fn insert(
 ) -> Result<Inserted, StoreError> {
     use sha2::Digest as _;
     let mut writes = vec![Write::Put(
-        Item::of(run_key(project, &run.id), run)?,
+        Item::of(run_key(project, &run.id), run)?.expiring(expiry(&run.started_at)),
         Condition::NotExists,
     )];
     // The occasion is hashed: provider event ids are not ours to put in keys.
@@ -196,7 +221,7 @@ fn ended(
     let mut done = run.clone();
     done.status = status;
     done.finished_at = Some(deps.clock.now());
-    Item::of(run_key(project, &run.id), &done)
+    Ok(Item::of(run_key(project, &run.id), &done)?.expiring(expiry(&run.started_at)))
 }
 
 fn still_running() -> Condition {
@@ -219,7 +244,8 @@ pub async fn record_trace(
     trace: &StepTrace,
     end: Option<RunStatus>,
 ) -> Result<(), StoreError> {
-    let trace = Item::of(trace_key(project, &run.id, trace.step), trace)?;
+    let trace =
+        Item::of(trace_key(project, &run.id, trace.step), trace)?.expiring(expiry(&run.started_at));
     let mut writes = vec![Write::Put(trace.clone(), Condition::NotExists)];
     if let Some(status) = end {
         writes.push(Write::Put(

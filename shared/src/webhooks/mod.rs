@@ -604,6 +604,18 @@ impl Cached {
     }
 }
 
+/// A cached entity's item. A deleted entity is kept as long as runs are (its tombstone
+/// still orders late deliveries), then expires; a live one stays: it is the state that
+/// data-change triggers compare against.
+fn entity_item(key: &Key, doc: &EntityDoc<'_>, now: i64) -> Result<RawItem, StoreError> {
+    let item = RawItem::of(key.clone(), doc)?;
+    Ok(if doc.deleted {
+        item.expiring(now + crate::aggregates::runs::retention_secs())
+    } else {
+        item
+    })
+}
+
 enum Recorded {
     Change(Box<(DataChanged, Written)>),
     Duplicate,
@@ -673,7 +685,7 @@ async fn record(
         let entity_condition = revision_condition(previous.is_some(), revision);
         let mut writes = vec![
             marker_write(Some(draft.change))?,
-            Write::PutRaw(RawItem::of(entity.clone(), &entity_doc)?, entity_condition),
+            Write::PutRaw(entity_item(&entity, &entity_doc, now)?, entity_condition),
         ];
         if let Some(key) = &token_key {
             writes.push(Write::Put(
