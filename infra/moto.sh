@@ -8,7 +8,8 @@
 #   infra/moto.sh stop      stop the server this script started (PID file), if any
 #   infra/moto.sh status    say whether a server answers on the port
 #   infra/moto.sh seed      create the table, key and bus of template.yaml in the running
-#                           server and print the STUDIO_* variables naming them
+#                           server, and the execute-step rule with an SQS queue as its
+#                           target, and print the STUDIO_* variables naming them
 #
 # Environment: MOTO_PORT (default 5555), STUDIO_TOOLS_DIR (default <repo>/.tools).
 # Progress goes to stderr; only the `export ...` lines go to stdout.
@@ -201,10 +202,30 @@ events = boto3.client("events")
 if not any(b["Name"] == bus_name for b in events.list_event_buses()["EventBuses"]):
     events.create_event_bus(Name=bus_name)
 
+# What the RouteToExecuteStep rule of template.yaml does, with an SQS queue as its
+# target (a Lambda target makes PutEvents fail in moto): the local binary, given the
+# queue's URL, hands each event to execute-step's handler as Lambda would. The pattern
+# is template.yaml's (shared/src/routing.rs holds the same rule; tests check both).
+import json
+sqs = boto3.client("sqs")
+queue_url = sqs.create_queue(QueueName=f"{name}-execute-step")["QueueUrl"]
+queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+rule = f"{name}-route-to-execute-step"
+events.put_rule(
+    Name=rule,
+    EventBusName=bus_name,
+    EventPattern=json.dumps({
+        "source": ["studio.integrations"],
+        "detail-type": ["DataChanged", "WorkflowTriggered", "StepRequested"],
+    }),
+)
+events.put_targets(Rule=rule, EventBusName=bus_name, Targets=[{"Id": "execute-step-queue", "Arn": queue_arn}])
+
 print(f"export STUDIO_BACKEND=aws")
 print(f"export STUDIO_TABLE_NAME={table_name}")
 print(f"export STUDIO_KMS_KEY_ID={key_arn}")
 print(f"export STUDIO_EVENT_BUS_NAME={bus_name}")
+print(f"export STUDIO_EVENT_QUEUE_URL={queue_url}")
 PY
 }
 

@@ -19,6 +19,8 @@ mod live_edge;
 mod local_keys;
 #[cfg(feature = "embedded")]
 mod local_store;
+#[cfg(feature = "event-queue")]
+pub mod sqs_events;
 mod system;
 
 pub use crate::egress::{EgressPolicy, is_public};
