@@ -71,6 +71,7 @@ pub fn no_live_edge(_config: &Config) -> Arc<dyn Edge> {
 
 /// Builds every adapter once. Called at start-up by each binary.
 pub async fn build(config: Config, live_edge: LiveEdgeChoice) -> Result<App, ConfigError> {
+    crate::aggregates::runs::keep_runs_for(config.run_retention_days);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let live_edge = live_edge(&config);
     let (store, keys, bus, local_bus): (
@@ -164,4 +165,26 @@ pub async fn build(config: Config, live_edge: LiveEdgeChoice) -> Result<App, Con
         deps,
         local_bus,
     })
+}
+
+/// On the AWS backend with `STUDIO_EVENT_QUEUE_URL` set, takes execute-step's events
+/// from that queue and handles them in this process, as the execute-step function does
+/// when deployed (see [`crate::adapters::sqs_events`]). Returns whether it started.
+///
+/// # Errors
+/// The AWS SDK's configuration (no region).
+#[cfg(feature = "event-queue")]
+pub fn consume_event_queue(app: &App) -> Result<bool, ConfigError> {
+    let (Backend::Aws { .. }, Some(queue_url)) = (&app.config.backend, &app.config.event_queue_url)
+    else {
+        return Ok(false);
+    };
+    let sqs = aws_sdk_sqs::Client::new(&aws_sdk_config()?);
+    let handler = Arc::new(ExecuteStep::new(app.deps.clone()));
+    tokio::spawn(crate::adapters::sqs_events::consume(
+        sqs,
+        queue_url.clone(),
+        handler,
+    ));
+    Ok(true)
 }

@@ -40,6 +40,11 @@ pub struct Config {
     pub data_key_cache_ttl: Duration,
     pub data_key_cache_uses: u32,
     pub egress: crate::egress::EgressPolicy,
+    /// Days runs and their traces are kept (`STUDIO_RUN_RETENTION_DAYS`, 30 by default).
+    pub run_retention_days: u32,
+    /// On the AWS backend, the SQS queue an EventBridge rule feeds with execute-step's
+    /// events (`STUDIO_EVENT_QUEUE_URL`): the local binary consumes it as Lambda would.
+    pub event_queue_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -136,6 +141,14 @@ impl Config {
                 &get("STUDIO_EGRESS_ALLOW").unwrap_or_default(),
             )
             .map_err(|m| error("STUDIO_EGRESS_ALLOW", m))?,
+            run_retention_days: u32::try_from(number(
+                "STUDIO_RUN_RETENTION_DAYS",
+                u64::from(crate::aggregates::runs::DEFAULT_RETENTION_DAYS),
+            )?)
+            .ok()
+            .filter(|days| *days <= 36_500)
+            .ok_or_else(|| error("STUDIO_RUN_RETENTION_DAYS", "must be at most 36500"))?,
+            event_queue_url: get("STUDIO_EVENT_QUEUE_URL"),
         })
     }
 
@@ -152,6 +165,8 @@ impl Config {
             data_key_cache_ttl: Duration::from_secs(300),
             data_key_cache_uses: 1000,
             egress: crate::egress::EgressPolicy::default(),
+            run_retention_days: crate::aggregates::runs::DEFAULT_RETENTION_DAYS,
+            event_queue_url: None,
         }
     }
 }

@@ -16,6 +16,7 @@
 
 mod api;
 mod aws_app;
+mod aws_walkthrough;
 mod bus;
 mod canary;
 mod compile;

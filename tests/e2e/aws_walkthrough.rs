@@ -1,0 +1,286 @@
+//! The design's walk-through on the AWS backend, as close to the deployed system as
+//! this machine gets: DynamoDB, KMS, EventBridge and SQS in moto, the template's
+//! execute-step rule routing to a queue, and the queue consumed by execute-step's
+//! handler (what Lambda does deployed). Compile, then a sandbox and a live run
+//! complete; a signed Stripe webhook becomes a DataChanged whose triggered run
+//! completes.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use shared::config::Config;
+use shared::http::{AppState, local_router};
+use shared::routing::{RULES, Target};
+use shared::webhooks::signing;
+use studio_tests::{create_key, create_table, moto_endpoint, sdk_config, unique};
+use tower::ServiceExt;
+
+async fn call(
+    router: &axum::Router,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .header("content-type", "application/json")
+        .body(body.map(Body::from).unwrap_or_else(Body::empty))
+        .expect("request");
+    let answer = router.clone().oneshot(request).await.expect("infallible");
+    let status = answer.status();
+    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A bus with the template's execute-step rule, its target an SQS queue; the queue's URL.
+async fn bus_and_queue(sdk: &aws_config::SdkConfig) -> (String, String) {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let bus = unique("walk-bus");
+    events
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("bus");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("walk-execute-step"))
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("arn");
+    for rule in RULES.iter().filter(|r| r.target == Target::ExecuteStep) {
+        let pattern = json!({"source": [rule.source], "detail-type": rule.detail_types});
+        events
+            .put_rule()
+            .name(rule.name)
+            .event_bus_name(&bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .expect("rule");
+        events
+            .put_targets()
+            .rule(rule.name)
+            .event_bus_name(&bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("execute-step")
+                    .arn(&arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("targets");
+    }
+    (bus, queue_url)
+}
+
+/// A provider on this machine that answers every call with 201 and a ticket.
+async fn provider() -> String {
+    let app = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::CREATED,
+            axum::Json(json!({"id": "T-1", "title": "welcome"})),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+const WHSEC: &str = "whsec_walkthrough_0123456789abcdef";
+
+#[tokio::test]
+async fn the_walkthrough_completes_on_the_aws_backend_with_the_rule_routed_to_a_queue() {
+    let Some(endpoint) = moto_endpoint() else {
+        return;
+    };
+    let sdk = sdk_config(&endpoint).await;
+    let (table, key_id) = (create_table(&sdk).await, create_key(&sdk).await);
+    let (bus, queue_url) = bus_and_queue(&sdk).await;
+    let config = Config::from_lookup(|name| match name {
+        "STUDIO_BACKEND" => Some("aws".into()),
+        "STUDIO_TABLE_NAME" => Some(table.clone()),
+        "STUDIO_KMS_KEY_ID" => Some(key_id.clone()),
+        "STUDIO_EVENT_BUS_NAME" => Some(bus.clone()),
+        "STUDIO_EVENT_QUEUE_URL" => Some(queue_url.clone()),
+        "STUDIO_EGRESS_ALLOW" => Some("127.0.0.1".into()),
+        _ => None,
+    })
+    .expect("config");
+    let app = shared::app::build(config, shared::app::live_edge)
+        .await
+        .expect("AWS adapters");
+    assert!(
+        shared::app::consume_event_queue(&app).expect("queue consumer"),
+        "the queue is consumed"
+    );
+    let router = local_router(AppState {
+        deps: app.deps.clone(),
+        max_webhook_bytes: app.config.max_webhook_bytes,
+    });
+    let r = &router;
+
+    let (status, project) = call(
+        r,
+        Method::POST,
+        "/projects",
+        &[],
+        Some(json!({"name": "clinic"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{project}");
+    let p = project["id"].as_str().expect("id").to_owned();
+    let bearer = format!("Bearer {}", project["token"].as_str().expect("token"));
+    let auth = [("authorization", bearer.as_str())];
+    let base = format!("/projects/{p}");
+
+    // Two integrations: Postmark (sandbox), a Custom HTTP API on this machine (live),
+    // and Stripe for the webhook.
+    let tickets = provider().await;
+    for integration in [
+        json!({"name": "clinic-mail", "provider": "postmark", "credentials": {"server_token": "pm-walkthrough-token"},
+               "config": {"from_address": "clinic@example.com"}}),
+        json!({"name": "tickets", "provider": "custom_http", "credentials": {"token": "tk-walkthrough"},
+               "config": {"base_url": tickets, "auth": {"scheme": "bearer"},
+                          "endpoints": [{"name": "create_ticket", "method": "POST", "path": "/tickets",
+                                         "input_schema": {"type": "object", "required": ["title"], "properties": {"title": {"type": "string"}}},
+                                         "response_schema": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}}]}}),
+        json!({"name": "stripe", "provider": "stripe",
+               "credentials": {"secret_key": "sk_test_abcdefghijklmnopqrstuvwx", "webhook_secret": WHSEC}}),
+    ] {
+        let (status, body) = call(
+            r,
+            Method::POST,
+            &format!("{base}/integrations"),
+            &auth,
+            Some(integration.to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    // Compile: the design's example, a live step, and a data-change trigger.
+    let entity = json!({"name": "IntakeForm", "fields": {"patient_name": "string", "patient_email": "email"}});
+    for (workflow, body) in [
+        (
+            "intake",
+            json!({"instruction": "When the intake form is submitted, call the Postmark integration to send a confirmation email to the patient.", "entity": entity}),
+        ),
+        (
+            "ticket",
+            json!({"integration": "tickets", "operation": "create_ticket", "input_mapping": {"title": "welcome {{entity.patient_name}}"},
+                          "trigger": {"kind": "entity", "entity": "IntakeForm", "event": "submitted"}, "entity": entity}),
+        ),
+        (
+            "on-customer",
+            json!({"integration": "tickets", "operation": "create_ticket", "input_mapping": {"title": "{{change.after.email}} changed"},
+                   "trigger": {"kind": "data_change", "integration": "stripe", "entity_type": "customer", "change": "updated"}}),
+        ),
+    ] {
+        let (status, contract) = call(
+            r,
+            Method::POST,
+            &format!("{base}/workflows/{workflow}/steps/compile"),
+            &auth,
+            Some(body.to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{workflow}: {contract}");
+    }
+
+    // A sandbox run and a live run, each waited for: both complete.
+    let payload = json!({"patient_name": "Ada", "patient_email": "ada@example.com"});
+    for (workflow, mode, effect) in [
+        ("intake", "sandbox", "would_have_sent"),
+        ("ticket", "live", "sent"),
+    ] {
+        let run = json!({"workflow": workflow, "mode": mode, "trigger": {"entity": "IntakeForm", "payload": payload}});
+        let (status, body) = call(
+            r,
+            Method::POST,
+            &format!("{base}/runs"),
+            &auth,
+            Some(run.to_string()),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{workflow} did not finish: {body}"
+        );
+        assert_eq!(body["status"], "succeeded", "{body}");
+        assert_eq!(body["steps"][0]["effect"], effect, "{body}");
+    }
+
+    // A signed Stripe webhook: DataChanged, then the triggered run, completing.
+    let event = json!({"id": "evt_walk_1", "object": "event", "type": "customer.updated", "created": 1795953000,
+        "data": {"object": {"id": "cus_walk", "object": "customer", "email": "ada.lovelace@example.com", "name": "Ada"},
+                 "previous_attributes": {"email": "ada@example.com"}}}).to_string();
+    let signature = signing::stripe(WHSEC, chrono::Utc::now().timestamp(), event.as_bytes());
+    let (status, answer) = call(
+        r,
+        Method::POST,
+        &format!("/hooks/{p}/stripe"),
+        &[("stripe-signature", signature.as_str())],
+        Some(event),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["changes"], 1, "{answer}");
+    let mut triggered = Value::Null;
+    for _ in 0..300 {
+        let (_, runs) = call(
+            r,
+            Method::GET,
+            &format!("{base}/runs?workflow=on-customer"),
+            &auth,
+            None,
+        )
+        .await;
+        triggered = runs["runs"][0].clone();
+        if triggered["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        triggered["status"], "succeeded",
+        "the triggered run: {triggered}"
+    );
+    assert_eq!(triggered["trigger"]["kind"], "data_change", "{triggered}");
+    assert_eq!(
+        triggered["mode"], "live",
+        "a data change runs live: {triggered}"
+    );
+}
