@@ -22,6 +22,8 @@ const KEEP_PUBLISHED: usize = 1000;
 /// Shared with the log of published events: routing copies no event.
 type Delivery = (Arc<dyn EventHandler>, Arc<BusEvent>);
 
+/// The embedded [`EventBus`]: routes with [`crate::routing::RULES`] to the handlers
+/// attached, on a worker task, and logs the last 1,000 events published.
 pub struct InProcessBus {
     handlers: Mutex<HashMap<Target, Arc<dyn EventHandler>>>,
     queue: mpsc::UnboundedSender<Delivery>,
@@ -38,6 +40,7 @@ impl Default for InProcessBus {
 }
 
 impl InProcessBus {
+    /// A bus with no handler attached: until one is, events are logged, not delivered.
     pub fn new() -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
         Self {
