@@ -14,8 +14,12 @@ use crate::routing::Target;
 /// The built dependencies, and the in-process bus when the embedded backend runs (so
 /// the local binary can attach execute-step's handler to it).
 pub struct App {
+    /// The configuration the adapters were chosen from.
     pub config: Config,
+    /// The adapters, ready to hand to the handlers.
     pub deps: Deps,
+    /// The in-process bus, with the embedded backend; `None` on AWS, where EventBridge
+    /// delivers.
     pub local_bus: Option<Arc<InProcessBus>>,
 }
 

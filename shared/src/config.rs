@@ -19,26 +19,44 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Which adapters run: the embedded ones on local files, or the AWS services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
+    /// The default (`STUDIO_BACKEND` unset or `embedded`): `LocalStore`,
+    /// `LocalKeyService` and `InProcessBus`, all in one process.
     Embedded {
+        /// The folder of the database (`STUDIO_DATA_DIR`).
         data_dir: PathBuf,
+        /// The file of the local master key (`STUDIO_MASTER_KEY_FILE`, by default
+        /// `master.key` in the data folder).
         master_key_file: PathBuf,
     },
+    /// `STUDIO_BACKEND=aws`: DynamoDB, KMS and EventBridge.
     Aws {
+        /// The DynamoDB table (`STUDIO_TABLE_NAME`).
         table_name: String,
+        /// The KMS key that wraps data keys: id, ARN or alias (`STUDIO_KMS_KEY_ID`).
         kms_key_id: String,
+        /// The EventBridge bus events are published on (`STUDIO_EVENT_BUS_NAME`).
         event_bus_name: String,
     },
 }
 
+/// The whole configuration, as the module's table lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// Which adapters run, and where their data lives.
     pub backend: Backend,
+    /// How long the live edge waits for one request (`STUDIO_OUTBOUND_TIMEOUT_MS`).
     pub outbound_timeout: Duration,
+    /// The largest webhook body accepted, in bytes (`STUDIO_MAX_WEBHOOK_BYTES`).
     pub max_webhook_bytes: usize,
+    /// How long an unwrapped data key is reused (`STUDIO_DATA_KEY_CACHE_SECS`).
     pub data_key_cache_ttl: Duration,
+    /// How many decryptions one unwrapped data key serves
+    /// (`STUDIO_DATA_KEY_CACHE_USES`).
     pub data_key_cache_uses: u32,
+    /// The non-public destinations live calls may reach (`STUDIO_EGRESS_ALLOW`).
     pub egress: crate::egress::EgressPolicy,
     /// Days runs and their traces are kept (`STUDIO_RUN_RETENTION_DAYS`, 30 by default).
     pub run_retention_days: u32,
@@ -47,10 +65,13 @@ pub struct Config {
     pub event_queue_url: Option<String>,
 }
 
+/// A variable whose value cannot be used; the process does not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration: {variable}: {message}")]
 pub struct ConfigError {
+    /// The environment variable at fault.
     pub variable: String,
+    /// What is wrong with its value.
     pub message: String,
 }
 
@@ -61,6 +82,8 @@ fn error(variable: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The embedded backend's data folder when `STUDIO_DATA_DIR` is unset, relative to the
+/// working directory.
 pub const DEFAULT_DATA_DIR: &str = ".studio-data";
 
 impl Config {

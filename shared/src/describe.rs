@@ -21,27 +21,44 @@ use serde::Serialize;
 
 use crate::catalog::{Auth, Catalog, Category, Field, Provider, custom};
 
+/// A provider the words may mean, with how sure the match is and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
+    /// The provider's catalog id (`custom_http` for Custom HTTP).
     pub provider: String,
+    /// The provider's name as shown.
     pub display_name: String,
+    /// The provider's catalog category, snake_case (`email`, `crm`, `custom`...).
     pub category: String,
+    /// How sure the match is, from 0 to 1, rounded to two decimals.
     pub confidence: f64,
+    /// Why it is a candidate, in words to show ("\"text our patients\" is what Twilio
+    /// does").
     pub reason: String,
 }
 
+/// One field the form asks for when adding the integration, with the checks create will
+/// make of its value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PromptField {
+    /// The field's key in the credentials or config object.
     pub name: String,
+    /// The label to show.
     pub label: String,
+    /// Whether the value is a secret (masked on input, never shown again).
     pub secret: bool,
+    /// Whether create refuses the integration without it.
     pub required: bool,
+    /// The value's format (`email`, `url`, `phone`...), when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// The allowed values, when the field is a choice (serialized as `enum`).
     #[serde(rename = "enum", skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<String>,
+    /// The value used when none is given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
+    /// A hint to show under the field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
     /// Asked only when these config fields have these values.
@@ -50,12 +67,16 @@ pub struct PromptField {
     /// The rules create enforces, so a form can check a value before submitting it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prefixes: Vec<String>,
+    /// The fewest characters the value may have.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_length: Option<usize>,
+    /// The most characters the value may have.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_length: Option<usize>,
+    /// A regular expression the whole value must match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
+    /// An example value, never a real secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
     /// The operations that cannot run without this value.
@@ -63,18 +84,31 @@ pub struct PromptField {
     pub needed_for: Vec<String>,
 }
 
+/// The exact fields to ask for when adding an integration of a provider.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prompt {
+    /// The secret fields (and for Custom HTTP, those of every auth scheme, each asked
+    /// only under its scheme).
     pub credentials: Vec<PromptField>,
+    /// The provider's non-secret settings.
     pub config: Vec<PromptField>,
+    /// The OAuth scopes the provider's auth requests; empty for other auth modes.
     pub scopes: Vec<String>,
 }
 
+/// What describe answers for a text: the provider to connect, if one fits, and how to
+/// connect it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Described {
+    /// The provider chosen; `None` when nothing in the catalog fits well enough (see
+    /// `message`).
     pub provider: Option<String>,
+    /// The closest providers, best first, Custom HTTP among them.
     pub candidates: Vec<Candidate>,
+    /// A name for the new integration (one the text gives, "called clinic-mail", or the
+    /// provider's id); `None` with no provider.
     pub suggested_name: Option<String>,
+    /// The fields to ask for the chosen provider; `None` with no provider.
     pub prompt: Option<Prompt>,
     /// Said plainly when the catalog has nothing for it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,6 +197,8 @@ fn category_name(c: Category) -> String {
 }
 
 impl Matcher {
+    /// Builds the tables from the catalog: names and aliases, capability phrases
+    /// weighted by how rare their words are across providers, and fixed API hosts.
     pub fn new(catalog: &Catalog) -> Self {
         let mut providers = Vec::new();
         let mut aliases = Vec::new();
@@ -513,6 +549,9 @@ impl Matcher {
         (scores, custom)
     }
 
+    /// Reads a text (its first 2,000 characters) and picks a provider: one named
+    /// outright wins, then the user's own API (or a product the catalog lacks, which
+    /// picks none), then the best capability match if it scores enough.
     pub fn describe(&self, catalog: &Catalog, text: &str) -> Described {
         let text: String = text.chars().take(MAX_TEXT_CHARS).collect();
         let (scores, custom_score) = self.score(&text);

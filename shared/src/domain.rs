@@ -10,11 +10,14 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct InvalidValue {
+    /// The field at fault, as the client named it (`name`, `project`...).
     pub field: String,
+    /// What is wrong with it, in words the client can act on.
     pub message: String,
 }
 
 impl InvalidValue {
+    /// A refusal of `field`, saying why.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
@@ -60,11 +63,17 @@ macro_rules! identifier {
         pub struct $name(String);
 
         impl $name {
+            /// Checks a value from outside: 1 to the type's maximum of lowercase ASCII
+            /// letters, digits, `-` and `_`, starting with a letter or digit.
+            ///
+            /// # Errors
+            /// [`InvalidValue`] naming the field, for a value that breaks those rules.
             pub fn parse(value: &str) -> Result<Self, InvalidValue> {
                 check_identifier($field, value, $max)?;
                 Ok(Self(value.to_owned()))
             }
 
+            /// The id as text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -213,8 +222,11 @@ catalog_name!(
 /// A project: the unit that owns integrations, workflows and their credentials.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Project {
+    /// The project's id, the partition of everything it owns.
     pub id: ProjectId,
+    /// The display name (see [`Project::check_name`]).
     pub name: String,
+    /// When the project was created.
     pub created_at: DateTime<Utc>,
     /// SHA-256 of the project's API token, hex. The token itself is shown once.
     pub token_sha256: String,
@@ -269,12 +281,19 @@ pub struct CredentialEnvelope {
 /// An integration: a named outbound connection of a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Integration {
+    /// The integration's name within its project.
     pub name: IntegrationName,
+    /// The catalog provider it connects to.
     pub provider: ProviderId,
+    /// The provider's non-secret settings, as the catalog declares them (a subdomain, a
+    /// region...); empty when the provider takes none.
     #[serde(default)]
     pub config: serde_json::Map<String, Value>,
+    /// The sealed credentials.
     pub credentials: CredentialEnvelope,
+    /// When the integration was created.
     pub created_at: DateTime<Utc>,
+    /// When its config or credentials last changed.
     pub updated_at: DateTime<Utc>,
     /// Incremented on every change; writes are conditional on it, so two concurrent
     /// changes cannot silently overwrite each other.
@@ -291,13 +310,23 @@ pub struct Integration {
 /// What the API shows of an integration: never a secret, only which fields are set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntegrationView {
+    /// The integration's name within its project.
     pub name: IntegrationName,
+    /// The catalog provider it connects to.
     pub provider: ProviderId,
+    /// The provider's non-secret settings.
     pub config: serde_json::Map<String, Value>,
+    /// The names of the credential fields that are set; never their values.
     pub credential_fields: Vec<String>,
+    /// The version of the stored credentials (1 when created; each rotation or token
+    /// refresh adds one).
     pub credential_version: u32,
+    /// When the integration was created.
     pub created_at: DateTime<Utc>,
+    /// When its config or credentials last changed.
     pub updated_at: DateTime<Utc>,
+    /// Why a person must re-authorize (the provider refused a token refresh); `None`
+    /// while the integration works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_attention: Option<String>,
 }
@@ -322,12 +351,22 @@ impl From<&Integration> for IntegrationView {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
     /// A studio entity event, such as an intake form being submitted.
-    Entity { entity: String, event: String },
+    Entity {
+        /// The studio entity (`intake_form`...), matched without regard to case.
+        entity: String,
+        /// What happened to it (`submitted`...), matched without regard to case.
+        event: String,
+    },
     /// A data change on an integration-cached entity, such as a Linear issue moving to Done.
     DataChange {
+        /// The integration whose cached entity changes.
         integration: IntegrationName,
+        /// The entity type, as the provider's catalog names it (`issue`, `contact`...).
         entity_type: String,
+        /// The kind of change that starts the workflow.
         change: Change,
+        /// Conditions the changed entity must meet, all of them; empty for every
+        /// change.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         conditions: Vec<FieldCondition>,
     },
@@ -336,7 +375,9 @@ pub enum Trigger {
 /// A condition on the changed entity ("status is Done").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldCondition {
+    /// The field of the changed entity's state.
     pub field: String,
+    /// The value it must have (JSON equality).
     pub equals: Value,
 }
 
@@ -344,12 +385,16 @@ pub struct FieldCondition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
+    /// The entity is new.
     Created,
+    /// An existing entity changed.
     Updated,
+    /// The entity was removed.
     Deleted,
 }
 
 impl Change {
+    /// The name as serialized and shown (`created`, `updated`, `deleted`).
     pub fn as_str(self) -> &'static str {
         match self {
             Change::Created => "created",
@@ -362,9 +407,13 @@ impl Change {
 /// A workflow: its trigger and its steps, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workflow {
+    /// The workflow's id within its project.
     pub id: WorkflowId,
+    /// What starts it, as its compiled steps declare; `None` when none is set.
     pub trigger: Option<Trigger>,
+    /// The numbers of its compiled steps, ascending; a run executes them in this order.
     pub steps: Vec<u32>,
+    /// When a step was last compiled or removed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -381,15 +430,28 @@ pub struct Workflow {
 /// otherwise templates are interpolated as text ("Hello {{entity.patient_name}}").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepContract {
+    /// The workflow the step belongs to.
     pub workflow: WorkflowId,
+    /// The step's number within the workflow, from 1.
     pub step: u32,
+    /// The workflow's trigger, which the mapping's `entity` and `change` templates
+    /// read.
     pub trigger: Trigger,
+    /// The integration whose credentials and provider the step uses.
     pub integration: IntegrationName,
+    /// The provider of that integration, when the step was compiled.
     pub provider: ProviderId,
+    /// The provider operation the step calls.
     pub operation: OperationId,
+    /// Whether the step sends a request to the provider (every compiled operation
+    /// does).
     pub outbound: bool,
+    /// JSON Schema of the trigger payload the mapping reads.
     pub input_schema: Value,
+    /// The operation's input fields, each a JSON value or template (see above).
     pub input_mapping: serde_json::Map<String, Value>,
+    /// JSON Schema of the operation's response: what later steps may reference, and
+    /// what a sandbox mock is made from.
     pub output_schema: Value,
 }
 
@@ -398,10 +460,15 @@ pub struct StepContract {
 /// change wakes are one prefix query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriggerSubscription {
+    /// The workflow the change starts.
     pub workflow: WorkflowId,
+    /// The integration whose data changes it watches.
     pub integration: IntegrationName,
+    /// The entity type it watches (`issue`, `contact`...).
     pub entity_type: String,
+    /// The kind of change it watches.
     pub change: Change,
+    /// Conditions the changed entity must meet, all of them; empty for every change.
     #[serde(default)]
     pub conditions: Vec<FieldCondition>,
 }
@@ -410,9 +477,14 @@ pub struct TriggerSubscription {
 /// `D#{integration}#{workflow}#{nn}`; an integration's dependents are one prefix query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DependencyEdge {
+    /// The integration the step uses.
     pub integration: IntegrationName,
+    /// The workflow the step belongs to.
     pub workflow: WorkflowId,
+    /// The step's number within the workflow.
     pub step: u32,
+    /// The operation the step calls (`trigger:<entity>.<change>` on the edge of a
+    /// watched integration).
     pub operation: OperationId,
     /// Whether the step calls out to the provider (side effects or not, it leaves).
     pub outbound: bool,
@@ -424,6 +496,7 @@ pub struct DependencyEdge {
 pub enum RunMode {
     /// No outbound call: the edge records what it would have sent.
     Sandbox,
+    /// Requests are sent to the provider with the integration's credentials.
     Live,
 }
 
@@ -431,36 +504,58 @@ pub enum RunMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Steps remain to be executed.
     Running,
+    /// Every step ran.
     Succeeded,
+    /// A step failed; the steps after it did not run.
     Failed,
 }
 
 /// A run of a workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
+    /// The run's id (time-ordered).
     pub id: RunId,
+    /// The workflow run.
     pub workflow: WorkflowId,
+    /// Sandbox or live, for every step of the run.
     pub mode: RunMode,
+    /// Where the run stands.
     pub status: RunStatus,
+    /// What started it (a [`crate::runtime::RunTrigger`] as JSON): the payload the
+    /// steps' mappings read.
     pub trigger: Value,
+    /// When the run was started.
     pub started_at: DateTime<Utc>,
+    /// When it ended; `None` while it runs.
     pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// What one step did, as the trace shows it (credentials masked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepTrace {
+    /// The run the step belongs to.
     pub run: RunId,
+    /// The step's number within the workflow.
     pub step: u32,
+    /// The integration the step used.
     pub integration: IntegrationName,
+    /// The operation the step called.
     pub operation: OperationId,
     /// `would_have_sent` in sandbox, `sent` live, `failed` when it could not be done.
     pub effect: StepEffect,
+    /// The request as built (method, URL, headers, body; credentials masked); `None`
+    /// when the step failed before building it.
     pub request: Option<Value>,
+    /// The provider's answer (status, body; in sandbox a mock marked as such); `None`
+    /// when nothing answered.
     pub response: Option<Value>,
+    /// Why the step failed, masked; `None` when it did not.
     pub error: Option<String>,
+    /// When the step started.
     pub started_at: DateTime<Utc>,
+    /// When the step ended.
     pub finished_at: DateTime<Utc>,
     /// Named targets looked up before the call ("the ENG team" → its id): each lookup's
     /// request (masked), its id, and whether it was sent, mocked or cached.
@@ -477,9 +572,14 @@ pub struct StepTrace {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditPurpose {
+    /// Opened to send a live step's request.
     StepExecution,
+    /// Opened to verify a webhook delivery's signature with the integration's secret.
     WebhookVerification,
+    /// Opened for the provider's verification request, which checks that the
+    /// credentials work.
     VerificationCall,
+    /// Opened to refresh an OAuth access token.
     TokenRefresh,
     /// Credentials stored (created or rotated): sealed, not decrypted.
     CredentialsStored,
@@ -494,14 +594,21 @@ pub enum AuditPurpose {
 /// One use of a credential. Append only: no API changes or removes one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
+    /// The record's id (time-ordered, unique).
     pub id: String,
+    /// The project that owns the credential.
     pub project: ProjectId,
+    /// The integration whose credential was used.
     pub integration: IntegrationName,
+    /// The version of the credentials used (or stored).
     pub credential_version: u32,
+    /// Why the credential was used.
     pub purpose: AuditPurpose,
     /// The workflow, step and run, or the API request, that caused it.
     pub cause: Value,
+    /// When it was used.
     pub at: DateTime<Utc>,
+    /// How the use ended.
     pub outcome: AuditOutcome,
 }
 
@@ -647,28 +754,48 @@ impl<'de> Deserialize<'de> for AuditOutcome {
 /// A verified provider event turned into a change of an integration-cached entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataChanged {
+    /// The project whose integration reported the change.
     pub project: ProjectId,
+    /// The integration that received the webhook.
     pub integration: IntegrationName,
+    /// The changed entity's type, as the provider's catalog names it (`issue`...).
     pub entity_type: String,
+    /// The provider's id of the changed entity.
     pub entity_id: String,
+    /// Created, updated or deleted.
     pub change: Change,
+    /// The names of the top-level fields that changed: those the provider gave previous
+    /// values for, else the difference between the cached state and `after` (every
+    /// field of `after` when nothing was cached).
     #[serde(default)]
     pub changed_fields: Vec<String>,
+    /// The entity's state before the change, from the cache (with the provider's
+    /// previous values laid over); `null` when nothing was cached or the event was too
+    /// large for the bus.
     #[serde(default)]
     pub before: Value,
+    /// The entity's state the event reports; `null` when the event was too large for
+    /// the bus.
     #[serde(default)]
     pub after: Value,
+    /// The provider's id of the delivery's event, which deduplicates retries.
     pub provider_event_id: String,
 }
 
 /// A studio entity event (a form submitted...) that may start a workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowTriggered {
+    /// The project whose workflows it may start.
     pub project: ProjectId,
+    /// Only this workflow; `None` for every workflow of the project that the entity
+    /// event triggers.
     #[serde(default)]
     pub workflow: Option<WorkflowId>,
+    /// The studio entity (`intake_form`...), matched without regard to case.
     pub entity: String,
+    /// What happened to it (`submitted`...), matched without regard to case.
     pub event: String,
+    /// The entity's fields, which the steps' `{{entity.<field>}}` templates read.
     #[serde(default)]
     pub payload: Value,
     /// Live unless the studio asks for a sandbox run.
@@ -679,19 +806,29 @@ pub struct WorkflowTriggered {
 /// Execute-step asking itself to run the next step of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRequested {
+    /// The run's project.
     pub project: ProjectId,
+    /// The run to advance.
     pub run: RunId,
+    /// The run's workflow.
     pub workflow: WorkflowId,
+    /// The step to execute next.
     pub step: u32,
+    /// The run's mode, sandbox or live.
     pub mode: RunMode,
 }
 
 /// A change to an integration, for anyone listening. Never carries a secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntegrationChanged {
+    /// The integration's project.
     pub project: ProjectId,
+    /// The integration that changed.
     pub integration: IntegrationName,
+    /// What happened to it.
     pub change: IntegrationChange,
+    /// The version of its credentials after the change (the deleted one's, for a
+    /// deletion).
     pub credential_version: Option<u32>,
 }
 
@@ -699,9 +836,13 @@ pub struct IntegrationChanged {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntegrationChange {
+    /// The integration was created (credentials version 1).
     Created,
+    /// Its non-secret config changed; the credentials did not.
     ConfigUpdated,
+    /// New credentials were stored under a new version.
     CredentialsRotated,
+    /// The integration was deleted.
     Deleted,
 }
 
@@ -722,18 +863,22 @@ pub mod detail_types {
 }
 
 impl DataChanged {
+    /// The bus detail-type of this event.
     pub const DETAIL_TYPE: &'static str = detail_types::DATA_CHANGED;
 }
 
 impl WorkflowTriggered {
+    /// The bus detail-type of this event.
     pub const DETAIL_TYPE: &'static str = detail_types::WORKFLOW_TRIGGERED;
 }
 
 impl StepRequested {
+    /// The bus detail-type of this event.
     pub const DETAIL_TYPE: &'static str = detail_types::STEP_REQUESTED;
 }
 
 impl IntegrationChanged {
+    /// The bus detail-type of this event.
     pub const DETAIL_TYPE: &'static str = detail_types::INTEGRATION_CHANGED;
 }
 

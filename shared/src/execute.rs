@@ -18,11 +18,14 @@ use crate::domain::{
 use crate::ports::{BusEvent, Deps, EVENT_SOURCE, EventHandler, HandlerError, StoreError};
 use crate::runtime::{RunTrigger, RuntimeError, StartRun};
 
+/// Execute-step's handler of routed bus events: `WorkflowTriggered` and `DataChanged`
+/// start runs, `StepRequested` executes one step.
 pub struct ExecuteStep {
     deps: Deps,
 }
 
 impl ExecuteStep {
+    /// A handler over these dependencies.
     pub fn new(deps: Deps) -> Self {
         Self { deps }
     }

@@ -11,42 +11,72 @@ use serde::Deserialize;
 
 const EMBEDDED: &str = include_str!(concat!(env!("OUT_DIR"), "/lexicon.json"));
 
+/// Words that open the clause saying what starts a workflow, by where they stand.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerCues {
+    /// Cues at the start of a sentence ("whenever", "as soon as", "upon receipt of").
     pub leading: Vec<String>,
+    /// Cues in the middle of a sentence ("text the patient when ..."); "after" and "if"
+    /// count only before an event.
     pub trailing: Vec<String>,
+    /// Cue words a misspelt first word may stand for ("wen" → "when"), when the rest
+    /// reads as a trigger.
     pub fuzzy: Vec<String>,
     /// Inside an action, opening a trigger that runs to its event word ("log every
     /// intake form submission as a row").
     pub inner: Vec<String>,
 }
 
+/// The words of `shared/lexicon/lexicon.yaml`, one field per list (the file's comments
+/// say what each is for), plus lookups built from them by [`Lexicon::parse`].
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lexicon {
+    /// Words that open a trigger clause.
     pub trigger_cues: TriggerCues,
     /// Canonical event → the words that say it.
     pub events: BTreeMap<String, Vec<String>>,
+    /// Base form → past participle, for verbs the rule (verb + "ed") gets wrong
+    /// ("leave" → "left").
     pub irregular_participles: BTreeMap<String, String>,
+    /// Helping verbs ("is", "gets", "has"): the word after one is the event, never the
+    /// verb itself.
     pub auxiliaries: Vec<String>,
+    /// Words after a verb that belong to it ("signs up", "checks in").
     pub particles: Vec<String>,
+    /// Nouns that end a form's name ("form", "page"): an event word before one is part
+    /// of the name ("the signup form"), not the event.
     pub form_nouns: Vec<String>,
+    /// Words before an entity's name that are not part of it ("the", "our", "every").
     pub determiners: Vec<String>,
+    /// Lowercased words that, capitalized, still name no product ("Monday", "Patient").
     pub ordinary_capitals: Vec<String>,
+    /// Words the fuzzy name match must not bend into a provider's or integration's name
+    /// ("motion", "strip").
     pub false_friends: Vec<String>,
+    /// Words after which the product named is the one being left ("switch from Mailgun
+    /// to Postmark").
     pub leaving_words: Vec<String>,
     /// Products the catalog lacks, named in any case ("mailchimp", "google drive").
     pub other_products: Vec<String>,
     /// Products the catalog lacks whose names are also ordinary words: only
     /// capitalized, and not first in a sentence ("Zoom", "Square").
     pub other_products_capitalized: Vec<String>,
+    /// Phrases that mean the user's own REST API ("our api", "internal api"): describe
+    /// answers Custom HTTP.
     pub custom_api_cues: Vec<String>,
+    /// Words both front doors drop before matching.
     pub stop_words: Vec<String>,
+    /// Words describe drops as well (the words of asking for a connection: "connect",
+    /// "need").
     pub describe_stop_words: Vec<String>,
+    /// Words the compiler drops as well (the words of calling an integration).
     pub compile_stop_words: Vec<String>,
     /// Canonical word → the words that fold to it.
     pub synonyms: BTreeMap<String, Vec<String>>,
+    /// Words of provider names that are also ordinary nouns ("google", "sheet"): kept
+    /// when matching operations.
     pub generic_name_words: Vec<String>,
     /// Webhook entity type → the words people use for it.
     pub entity_synonyms: BTreeMap<String, Vec<String>>,
@@ -74,9 +104,12 @@ pub struct Lexicon {
     pub target_nouns: Vec<String>,
     /// Roles of fields by the words of their names, first fit wins.
     pub field_roles: Vec<RoleRule>,
+    /// Last words of a field's name that make it a record's identifier ("mrn").
     pub identifier_words: Vec<String>,
     /// created / deleted → the event words that mean it (others mean updated).
     pub data_changes: BTreeMap<String, Vec<String>>,
+    /// Separators between a trigger and an action written without a cue word ("->",
+    /// ":").
     pub clause_separators: Vec<String>,
     #[serde(skip)]
     folded: HashMap<String, String>,
@@ -99,23 +132,34 @@ pub struct Lexicon {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRule {
+    /// The role a fitting field gets (`email`, `phone`, `first_name`...).
     pub role: String,
+    /// The field fits when its JSON Schema format is one of these.
     #[serde(default)]
     pub formats: Vec<String>,
+    /// The field fits when any word of its name is one of these.
     #[serde(default)]
     pub words: Vec<String>,
+    /// The field fits when every one of these is a word of its name (ignored when
+    /// empty).
     #[serde(default)]
     pub all_words: Vec<String>,
+    /// The field fits when the last word of its name is one of these.
     #[serde(default)]
     pub last: Vec<String>,
+    /// The field fits when its name's words, joined, equal one of these.
     #[serde(default)]
     pub joined: Vec<String>,
+    /// The field fits when its name's words, joined, start with one of these.
     #[serde(default)]
     pub joined_prefix: Vec<String>,
+    /// The field fits when its name's words, joined, end with one of these.
     #[serde(default)]
     pub joined_suffix: Vec<String>,
+    /// The field fits when its name's words, joined, contain one of these.
     #[serde(default)]
     pub joined_contains: Vec<String>,
+    /// Only date and date-time fields fit the rule at all.
     #[serde(default)]
     pub dates: bool,
 }
@@ -156,6 +200,13 @@ impl RoleRule {
 pub struct LexiconError(String);
 
 impl Lexicon {
+    /// The lexicon from its JSON text, with the lookups the matching uses (event
+    /// surfaces, folded synonyms, stop-word sets, product names by first word) built
+    /// once.
+    ///
+    /// # Errors
+    /// [`LexiconError`] when the text does not parse as the lexicon (an unknown or
+    /// missing list).
     pub fn parse(json: &str) -> Result<Self, LexiconError> {
         let mut lexicon: Lexicon =
             serde_json::from_str(json).map_err(|e| LexiconError(e.to_string()))?;
@@ -237,14 +288,17 @@ impl Lexicon {
         w.to_owned()
     }
 
+    /// Whether describe ignores the word (a shared or a describe stop word).
     pub fn is_describe_stop_word(&self, word: &str) -> bool {
         self.describe_stops.contains(word)
     }
 
+    /// Whether the compiler ignores the word (a shared or a compile stop word).
     pub fn is_compile_stop_word(&self, word: &str) -> bool {
         self.compile_stops.contains(word)
     }
 
+    /// Whether the word, though part of a provider's name, is also an ordinary noun.
     pub fn is_generic_name_word(&self, word: &str) -> bool {
         self.generic_name_words.iter().any(|w| w == word)
     }
@@ -364,18 +418,23 @@ impl Lexicon {
         self.ordinary.contains(lower)
     }
 
+    /// Whether the word says a change of state ("moves", "becomes"), so a status
+    /// follows.
     pub fn is_status_verb(&self, word: &str) -> bool {
         self.status_verbs.iter().any(|d| d == word)
     }
 
+    /// Whether the word comes before an entity's name without being part of it.
     pub fn is_determiner(&self, word: &str) -> bool {
         self.determiners.iter().any(|d| d == word)
     }
 
+    /// Whether the word ends a form's name ("form", "page").
     pub fn is_form_noun(&self, word: &str) -> bool {
         self.form_nouns.iter().any(|d| d == word)
     }
 
+    /// Whether the word is a helping verb, after which the event word comes.
     pub fn is_auxiliary(&self, word: &str) -> bool {
         self.auxiliaries.iter().any(|d| d == word)
     }
@@ -419,6 +478,8 @@ impl Lexicon {
             })
     }
 
+    /// Whether the word is a particle that belongs to the verb before it ("up" in
+    /// "signs up").
     pub fn is_particle(&self, word: &str) -> bool {
         self.particles.iter().any(|d| d == word)
     }

@@ -20,11 +20,16 @@ use zeroize::Zeroizing;
 /// The key of one item of the single table.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
+    /// Partition key: the aggregate the item belongs to (for example `P#<project>`); a
+    /// query never crosses it.
     pub pk: String,
+    /// Sort key within the partition; queries select by its prefix and page in its
+    /// order.
     pub sk: String,
 }
 
 impl Key {
+    /// A key from its partition and sort key.
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
         Self {
             pk: pk.into(),
@@ -36,7 +41,9 @@ impl Key {
 /// One stored item: a JSON document under a key, optionally expiring.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
+    /// Where the item lives.
     pub key: Key,
+    /// The stored document, a JSON object.
     pub doc: Value,
     /// Unix seconds after which the item counts as gone (DynamoDB TTL semantics: reads
     /// and conditions treat it as absent even before it is physically removed).
@@ -44,6 +51,7 @@ pub struct Item {
 }
 
 impl Item {
+    /// An item that never expires.
     pub fn new(key: Key, doc: Value) -> Self {
         Self {
             key,
@@ -52,6 +60,7 @@ impl Item {
         }
     }
 
+    /// The same item, gone after `at` (Unix seconds).
     pub fn expiring(mut self, at: i64) -> Self {
         self.expires_at = Some(at);
         self
@@ -81,8 +90,11 @@ impl Item {
 /// document: reads give back a `Value` as usual.
 #[derive(Debug, Clone)]
 pub struct RawItem {
+    /// Where the item lives.
     pub key: Key,
+    /// The document as JSON object text, kept exactly as serialized.
     pub json: Box<RawValue>,
+    /// Unix seconds after which the item counts as gone, as [`Item::expires_at`].
     pub expires_at: Option<i64>,
 }
 
@@ -104,6 +116,7 @@ impl RawItem {
         })
     }
 
+    /// The same item, gone after `at` (Unix seconds).
     pub fn expiring(mut self, at: i64) -> Self {
         self.expires_at = Some(at);
         self
@@ -132,6 +145,7 @@ impl PartialEq for RawItem {
 /// A condition a write requires of the item's current state.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
+    /// No requirement: the write happens whatever the item's state.
     Always,
     /// No live item under the key (an expired one counts as absent).
     NotExists,
@@ -139,7 +153,9 @@ pub enum Condition {
     Exists,
     /// A live item whose top-level document field equals the value.
     FieldEquals {
+        /// The top-level field of the current document.
         field: String,
+        /// The value it must equal (JSON equality).
         value: Value,
     },
 }
@@ -162,15 +178,18 @@ impl Condition {
 /// One write of a transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
+    /// Writes the item, replacing any item under its key, if the condition holds.
     Put(Item, Condition),
     /// As `Put`, with the document already serialized.
     PutRaw(RawItem, Condition),
+    /// Deletes the item under the key, if the condition holds.
     Delete(Key, Condition),
     /// Writes nothing; the transaction fails unless the condition holds.
     Check(Key, Condition),
 }
 
 impl Write {
+    /// The key the write touches (a transaction may touch each key only once).
     pub fn key(&self) -> &Key {
         match self {
             Write::Put(item, _) => &item.key,
@@ -213,16 +232,21 @@ pub fn check_transaction(writes: &[Write]) -> Result<(), StoreError> {
 /// A prefix query within one partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
+    /// The partition to read.
     pub pk: String,
+    /// Only sort keys starting with this (empty for the whole partition).
     pub sk_prefix: String,
     /// Continue after this sort key (the `next` of the previous page).
     pub after: Option<String>,
+    /// At most this many items on one page (100 from [`Query::prefix`]).
     pub limit: usize,
     /// Sort keys descending (newest first for time-ordered keys).
     pub descending: bool,
 }
 
 impl Query {
+    /// A query for the items whose sort keys start with `sk_prefix`: ascending, from
+    /// the start, 100 per page.
     pub fn prefix(pk: impl Into<String>, sk_prefix: impl Into<String>) -> Self {
         Self {
             pk: pk.into(),
@@ -238,15 +262,25 @@ impl Query {
 /// there may be more (the page was full), and it goes into the next query's `after`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
+    /// The live items of the page, in the query's order.
     pub items: Vec<Item>,
+    /// The sort key to continue after (the next query's `after`), or `None` when there
+    /// is nothing more.
     pub next: Option<String>,
 }
 
+/// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     /// A condition did not hold; for a transaction, `index` names the write at fault.
     #[error("condition failed{}", index.map(|i| format!(" on write {i}")).unwrap_or_default())]
-    ConditionFailed { index: Option<usize> },
+    ConditionFailed {
+        /// The position of the failed write in the transaction; `None` for a single
+        /// put or delete.
+        index: Option<usize>,
+    },
+    /// A request the backend refuses as given (an empty or oversized transaction, a key
+    /// touched twice, an item too large); retrying it does not help.
     #[error("invalid store request: {0}")]
     Invalid(String),
     /// A stored item that does not parse: a bug or tampering, never the caller's fault.
@@ -297,6 +331,9 @@ pub trait Store: Send + Sync {
     /// The document of a live item as JSON text, for a caller that deserializes it
     /// straight into a record ([`get_as`]) with no `Value` built in between. The
     /// default goes through [`Store::get`]; `LocalStore` hands over the stored text.
+    ///
+    /// # Errors
+    /// As [`Store::get`].
     async fn get_json(&self, key: &Key) -> Result<Option<Box<RawValue>>, StoreError> {
         self.get(key)
             .await?
@@ -332,6 +369,9 @@ pub trait Store: Send + Sync {
     /// durable writes that follow. Every other write (claims, audit records, live
     /// traces, credentials) goes through [`Store::transact`]. No default: a wrapper
     /// must forward it, or it would silently make every relaxed write durable.
+    ///
+    /// # Errors
+    /// As [`Store::transact`].
     async fn transact_relaxed(&self, writes: Vec<Write>) -> Result<(), StoreError>;
     /// One page of the live items of a partition whose sort keys start with the
     /// query's prefix, in sort-key order (or reverse), with the key to continue from
@@ -357,6 +397,7 @@ pub const RELAXED_FLUSH: std::time::Duration = std::time::Duration::from_millis(
 pub struct EncryptionContext(BTreeMap<String, String>);
 
 impl EncryptionContext {
+    /// The context of an integration's credential: its project and integration names.
     pub fn for_integration(project: &str, integration: &str) -> Self {
         let mut map = BTreeMap::new();
         map.insert("project".to_owned(), project.to_owned());
@@ -364,11 +405,14 @@ impl EncryptionContext {
         Self(map)
     }
 
+    /// The same context with one more pair bound (a later `with` of the same key
+    /// replaces it).
     pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
         self.0.insert(key.to_owned(), value.into());
         self
     }
 
+    /// The bound pairs, sorted by key.
     pub fn pairs(&self) -> &BTreeMap<String, String> {
         &self.0
     }
@@ -388,8 +432,12 @@ impl EncryptionContext {
 
 /// A fresh 256-bit data key: the plaintext (wiped on drop) and its wrapped form.
 pub struct DataKey {
+    /// The key itself, used to seal or open and never stored.
     pub plaintext: Zeroizing<[u8; 32]>,
+    /// The key wrapped under the master key and the context: what is stored next to the
+    /// ciphertext.
     pub wrapped: Vec<u8>,
+    /// The master key that wrapped it (the KMS key ARN, or `local:<fingerprint>`).
     pub key_id: String,
 }
 
@@ -402,14 +450,19 @@ impl std::fmt::Debug for DataKey {
     }
 }
 
+/// Why the key service did not make or unwrap a data key.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum KeyError {
     /// The wrapped key does not open under this context (wrong project or integration,
     /// or tampered).
     #[error("the data key cannot be unwrapped under this context")]
     Rejected,
+    /// The master key cannot be used (missing, disabled, no permission); retrying does
+    /// not help.
     #[error("key service misconfigured: {0}")]
     Misconfigured(String),
+    /// The key service could not be reached or gave an incomplete answer; worth
+    /// retrying.
     #[error("key service unavailable: {0}")]
     Unavailable(String),
 }
@@ -452,9 +505,12 @@ pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 /// An event on the bus: EventBridge's envelope fields that routing looks at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BusEvent {
+    /// Who published the event ([`EVENT_SOURCE`] for the product's own).
     pub source: String,
+    /// The kind of event (`DataChanged` and the like): what rules route on.
     #[serde(rename = "detail-type")]
     pub detail_type: String,
+    /// The event's content, a JSON object.
     pub detail: Value,
 }
 
@@ -483,6 +539,7 @@ impl BusEvent {
         Ok(())
     }
 
+    /// An event of the product ([`EVENT_SOURCE`]) with this detail-type and detail.
     pub fn new(detail_type: &str, detail: Value) -> Self {
         Self {
             source: EVENT_SOURCE.to_owned(),
@@ -491,6 +548,10 @@ impl BusEvent {
         }
     }
 
+    /// An event of the product whose detail is the serialized record.
+    ///
+    /// # Errors
+    /// [`BusError::Invalid`] when the record does not serialize.
     pub fn of<T: Serialize>(detail_type: &str, detail: &T) -> Result<Self, BusError> {
         let detail = serde_json::to_value(detail).map_err(|e| BusError::Invalid(e.to_string()))?;
         Ok(Self::new(detail_type, detail))
@@ -522,17 +583,23 @@ pub fn json_len(value: &impl Serialize) -> usize {
     }
 }
 
+/// Why events were not published.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BusError {
+    /// An event the bus refuses as given (see [`BusEvent::check`]); nothing was sent.
     #[error("invalid event: {0}")]
     Invalid(String),
     /// Some entries were still refused after retries.
     #[error("{failed} of {total} events were not accepted: {reasons:?}")]
     Rejected {
+        /// How many entries were refused.
         failed: usize,
+        /// How many entries were published in all.
         total: usize,
+        /// The bus's reason for each refused entry.
         reasons: Vec<String>,
     },
+    /// The bus could not be reached; worth retrying.
     #[error("event bus unavailable: {0}")]
     Unavailable(String),
 }
@@ -553,15 +620,25 @@ pub trait EventBus: Send + Sync {
 /// What receives routed events (execute-step's handler, locally).
 #[async_trait]
 pub trait EventHandler: Send + Sync {
-    /// Borrowed: the bus keeps the event to deliver it again on a retryable failure.
+    /// Handles one delivered event and answers what was done (the invocation's result
+    /// on Lambda). Borrowed: the bus keeps the event to deliver it again on a retryable
+    /// failure.
+    ///
+    /// # Errors
+    /// [`HandlerError::Retryable`] when another delivery may succeed;
+    /// [`HandlerError::Rejected`] when none will.
     async fn handle(&self, event: &BusEvent) -> Result<Value, HandlerError>;
 }
 
 /// Why an event was not handled: retryable (worth another delivery) or not.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HandlerError {
+    /// The event cannot be handled, now or later (it does not parse, or the step failed
+    /// for good); delivering it again does not help.
     #[error("rejected event: {0}")]
     Rejected(String),
+    /// A temporary failure (a dependency unavailable); worth delivering the event
+    /// again.
     #[error("temporary failure: {0}")]
     Retryable(String),
 }
@@ -573,9 +650,13 @@ pub enum HandlerError {
 /// An outbound request, exactly as it would go on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboundRequest {
+    /// The HTTP method, upper case (`GET`, `POST`...).
     pub method: String,
+    /// The absolute URL, query included.
     pub url: String,
+    /// Header names and values, in the order they are sent.
     pub headers: Vec<(String, String)>,
+    /// The body bytes (empty for none).
     #[serde(with = "body_bytes")]
     pub body: Vec<u8>,
 }
@@ -583,8 +664,11 @@ pub struct OutboundRequest {
 /// A provider's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboundResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// Header names and values, in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body bytes (empty for none).
     #[serde(with = "body_bytes")]
     pub body: Vec<u8>,
 }
@@ -592,15 +676,20 @@ pub struct OutboundResponse {
 /// What the edge did with a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EdgeOutcome {
+    /// The request went out and the provider answered this (any status).
     Sent(OutboundResponse),
     /// Sandbox: recorded, never sent.
     WouldHaveSent,
 }
 
+/// Why a request got no answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EdgeError {
+    /// A request that cannot be sent as given (a bad URL or header); it never left.
     #[error("invalid outbound request: {0}")]
     Invalid(String),
+    /// No answer within the time limit (in milliseconds); the request may have reached
+    /// the provider.
     #[error("timed out after {0} ms")]
     Timeout(u64),
     /// The request could not be delivered (DNS, connect, TLS); it never reached the
@@ -626,7 +715,8 @@ pub trait Edge: Send + Sync {
     /// # Errors
     /// [`EdgeError::Invalid`] for a request that cannot be sent as given (bad URL);
     /// [`EdgeError::Connect`] when it never reached the provider (safe to retry);
-    /// [`EdgeError::Timeout`]; [`EdgeError::Refused`] for a destination not allowed.
+    /// [`EdgeError::Timeout`]; [`EdgeError::Refused`] for a destination not allowed;
+    /// [`EdgeError::Transport`] when the exchange failed after the request went out.
     async fn send(&self, request: &OutboundRequest) -> Result<EdgeOutcome, EdgeError>;
 }
 
@@ -675,12 +765,19 @@ pub trait Ids: Send + Sync {
 /// Everything the handlers reach the outside world through.
 #[derive(Clone)]
 pub struct Deps {
+    /// The single table.
     pub store: Arc<dyn Store>,
+    /// Makes and unwraps the data keys of credentials.
     pub keys: Arc<dyn KeyService>,
+    /// Where events are published.
     pub bus: Arc<dyn EventBus>,
+    /// The edge that sends requests (live runs, lookups, token refreshes).
     pub live_edge: Arc<dyn Edge>,
+    /// The edge that records requests without sending them (sandbox runs).
     pub sandbox_edge: Arc<dyn Edge>,
+    /// Now, from one place (a fixed clock in tests).
     pub clock: Arc<dyn Clock>,
+    /// New time-ordered ids (UUIDv7 in production).
     pub ids: Arc<dyn Ids>,
 }
 

@@ -12,6 +12,7 @@ use std::sync::{OnceLock, RwLock};
 
 use serde_json::Value;
 
+/// What a secret value is replaced with, in output and in sandbox requests.
 pub const MASK: &str = "[redacted]";
 /// Shorter values are not masked: replacing "1" everywhere would garble output while
 /// protecting nothing (no real secret is that short; fields enforce their own minimum).
@@ -27,6 +28,8 @@ fn registry() -> &'static RwLock<HashMap<String, usize>> {
 pub struct Registration(Vec<String>);
 
 impl Registration {
+    /// Registers the values (those of 6 characters or more) for masking until the
+    /// registration is dropped; a value registered twice stays until both are dropped.
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
         let values: Vec<String> = values
             .into_iter()
@@ -87,6 +90,8 @@ pub struct Redactor {
 }
 
 impl Redactor {
+    /// A redactor for these values (those of 6 characters or more), with their
+    /// URL-encoded and base64 forms.
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
         let mut secrets: Vec<String> = values
             .into_iter()
@@ -105,6 +110,7 @@ impl Redactor {
         Self { secrets }
     }
 
+    /// The text with every secret masked (longest first, JSON-escaped forms too).
     pub fn text(&self, text: &str) -> String {
         mask(text, self.secrets.iter().map(String::as_str))
     }

@@ -8,6 +8,8 @@ use crate::ports::{BusEvent, EVENT_SOURCE};
 /// A function an event can be routed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
+    /// The execute-step function: runs steps for `DataChanged`, `WorkflowTriggered` and
+    /// `StepRequested`.
     ExecuteStep,
 }
 
@@ -16,17 +18,22 @@ pub enum Target {
 pub struct Rule {
     /// The rule's event key in template.yaml.
     pub name: &'static str,
+    /// The event source the rule matches.
     pub source: &'static str,
+    /// The detail-types the rule matches, any of them.
     pub detail_types: &'static [&'static str],
+    /// Where matching events go.
     pub target: Target,
 }
 
 impl Rule {
+    /// Whether the event has the rule's source and one of its detail-types.
     pub fn matches(&self, event: &BusEvent) -> bool {
         event.source == self.source && self.detail_types.contains(&event.detail_type.as_str())
     }
 }
 
+/// Every rule, as `template.yaml` declares them too.
 pub const RULES: &[Rule] = &[Rule {
     name: "RouteToExecuteStep",
     source: EVENT_SOURCE,

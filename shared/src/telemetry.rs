@@ -6,6 +6,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::redact::RedactingWriter;
 
+/// Installs the process's log subscriber (JSON lines to stdout on Lambda, text to
+/// stderr elsewhere); a second call keeps the first.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();

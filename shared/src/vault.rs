@@ -33,10 +33,13 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// No fields yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Sets a field (replacing any value it had) and registers the value for redaction
+    /// while these credentials are held.
     pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let value = value.into();
         self.1
@@ -65,22 +68,28 @@ impl Credentials {
         crate::redact::Redactor::new(values.into_iter().chain(pairs))
     }
 
+    /// A field's value, if it is set.
     pub fn get(&self, name: &str) -> Option<&SecretString> {
         self.0.get(name)
     }
 
+    /// The names of the fields set, sorted; never their values.
     pub fn names(&self) -> Vec<String> {
         self.0.keys().cloned().collect()
     }
 }
 
+/// Why credentials were not sealed or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
+    /// The key service refused or failed to make or unwrap the data key.
     #[error(transparent)]
     Key(#[from] KeyError),
     /// The ciphertext does not open: tampered, or moved from another item.
     #[error("the credential envelope does not open for this project and integration")]
     Tampered,
+    /// The stored envelope does not decode (bad base64, wrong nonce or key length,
+    /// fields that are not a JSON object of strings).
     #[error("the credential envelope is malformed: {0}")]
     Malformed(String),
     /// The audit record could not be written, so the credentials were not released.

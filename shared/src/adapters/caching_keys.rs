@@ -22,6 +22,8 @@ struct Entry {
     uses_left: u32,
 }
 
+/// A [`KeyService`] that keeps unwrapped data keys for a while in front of another
+/// (KMS), wiping each when it expires or runs out of uses.
 pub struct CachingKeyService {
     inner: Arc<dyn KeyService>,
     ttl: Duration,
@@ -31,6 +33,8 @@ pub struct CachingKeyService {
 }
 
 impl CachingKeyService {
+    /// Caches `inner`'s unwrapped keys for `ttl` and at most `max_uses` decryptions
+    /// each (at least one), 1,024 keys at most.
     pub fn new(inner: Arc<dyn KeyService>, ttl: Duration, max_uses: u32) -> Self {
         Self {
             inner,

@@ -18,6 +18,8 @@ use crate::ports::{
     Clock, Condition, Item, Key, Page, Query, Store, StoreError, Write, check_transaction,
 };
 
+/// The [`Store`] on one DynamoDB table with string keys `pk` and `sk` and TTL attribute
+/// `ttl`.
 pub struct DynamoStore {
     client: Client,
     table: String,
@@ -40,6 +42,7 @@ where
 }
 
 impl DynamoStore {
+    /// The store on `table`; `clock` decides which items have expired.
     pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
         Self {
             client,

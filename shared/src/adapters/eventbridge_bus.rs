@@ -19,12 +19,14 @@ use crate::ports::{BusError, BusEvent, EventBus};
 pub const PUT_EVENTS_BATCH: usize = 10;
 const ATTEMPTS: usize = 4;
 
+/// The [`EventBus`] on an EventBridge bus.
 pub struct EventBridgeBus {
     client: Client,
     bus_name: String,
 }
 
 impl EventBridgeBus {
+    /// Publishes to the bus named `bus_name`.
     pub fn new(client: Client, bus_name: impl Into<String>) -> Self {
         Self {
             client,

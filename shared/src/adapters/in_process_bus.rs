@@ -113,7 +113,9 @@ impl Queues {
     }
 }
 
-/// The bus. See the module documentation.
+/// The embedded [`EventBus`]: routes with [`crate::routing::RULES`] to the handlers
+/// attached, delivers concurrently (see the module documentation), and logs the last
+/// 1,000 events published.
 pub struct InProcessBus {
     handlers: Mutex<HashMap<Target, Arc<dyn EventHandler>>>,
     queues: Arc<Mutex<Queues>>,
@@ -132,7 +134,7 @@ impl Default for InProcessBus {
 }
 
 impl InProcessBus {
-    /// A bus with no handler attached (events are logged, and dropped).
+    /// A bus with no handler attached: until one is, events are logged, not delivered.
     pub fn new() -> Self {
         Self {
             handlers: Mutex::new(HashMap::new()),

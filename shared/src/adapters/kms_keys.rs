@@ -13,12 +13,14 @@ use zeroize::Zeroizing;
 
 use crate::ports::{DataKey, EncryptionContext, KeyError, KeyService};
 
+/// The [`KeyService`] on AWS KMS: `GenerateDataKey` and `Decrypt` with the context.
 pub struct KmsKeyService {
     client: Client,
     key_id: String,
 }
 
 impl KmsKeyService {
+    /// Data keys wrapped under the KMS key `key_id` (id, ARN or alias).
     pub fn new(client: Client, key_id: impl Into<String>) -> Self {
         Self {
             client,

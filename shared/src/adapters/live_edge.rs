@@ -45,6 +45,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// The [`Edge`] that sends: reqwest over rustls, with a time limit per request,
+/// refusing destinations the egress policy does not allow.
 pub struct LiveEdge {
     /// Built on the first send: building it loads the system's root certificates
     /// (rustls-platform-verifier), which an execute-step that only starts runs or runs
@@ -55,6 +57,7 @@ pub struct LiveEdge {
 }
 
 impl LiveEdge {
+    /// A live edge that reaches public addresses only.
     pub fn new(timeout: Duration) -> Self {
         Self::with_policy(timeout, EgressPolicy::default())
     }

@@ -20,6 +20,8 @@ use crate::ports::{DataKey, EncryptionContext, KeyError, KeyService};
 const WRAP_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
 
+/// The embedded [`KeyService`]: data keys wrapped with AES-256-GCM under a master key
+/// kept in a local file.
 pub struct LocalKeyService {
     cipher: Aes256Gcm,
     key_id: String,
@@ -93,10 +95,12 @@ impl LocalKeyService {
         }
     }
 
+    /// The master key's id: `local:` and a fingerprint that does not reveal the key.
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
 
+    /// The master key's file.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -48,6 +48,8 @@ struct StoredRaw<'a> {
     expires_at: Option<i64>,
 }
 
+/// The embedded [`Store`]: one redb database file, with the same conditions, limits and
+/// paging as DynamoDB.
 pub struct LocalStore {
     db: Arc<Database>,
     clock: Arc<dyn Clock>,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ports::{Clock, Ids};
 
+/// The [`Clock`] of the machine.
 pub struct SystemClock;
 
 impl Clock for SystemClock {
@@ -18,15 +19,18 @@ impl Clock for SystemClock {
 pub struct FixedClock(Mutex<DateTime<Utc>>);
 
 impl FixedClock {
+    /// A clock stopped at `at`.
     pub fn new(at: DateTime<Utc>) -> Self {
         Self(Mutex::new(at))
     }
 
+    /// Sets the time it says.
     pub fn set(&self, at: DateTime<Utc>) {
         // A poisoned lock only means another test thread panicked; the value is still usable.
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
     }
 
+    /// Moves the time it says forward by `by` (back, if negative).
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *now += by;

@@ -41,10 +41,14 @@ pub struct Catalog {
     providers: BTreeMap<crate::domain::ProviderId, Provider>,
 }
 
+/// Why the provider files do not load: the file at fault and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("provider file {file}: {message}")]
 pub struct CatalogError {
+    /// The provider file (`postmark.yaml`).
     pub file: String,
+    /// What is wrong: a parse error, an id that does not match the file name, a
+    /// duplicate.
     pub message: String,
 }
 
@@ -77,18 +81,22 @@ impl Catalog {
         Ok(Self { providers })
     }
 
+    /// The provider with this id, if the catalog has it (Custom HTTP is not in it).
     pub fn get(&self, id: &str) -> Option<&Provider> {
         self.providers.get(id)
     }
 
+    /// Every provider, in id order.
     pub fn providers(&self) -> impl Iterator<Item = &Provider> {
         self.providers.values()
     }
 
+    /// How many providers there are.
     pub fn len(&self) -> usize {
         self.providers.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.providers.is_empty()
     }

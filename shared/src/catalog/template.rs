@@ -3,14 +3,20 @@
 /// Where a placeholder's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {
+    /// `{input.x}`: a field of the step's input.
     Input,
+    /// `{config.x}`: a field of the integration's non-secret config.
     Config,
+    /// `{credentials.x}`: a credential field, real live and masked in sandbox.
     Credentials,
 }
 
+/// One `{source.name}` placeholder of a template.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Placeholder {
+    /// Where its value comes from.
     pub source: Source,
+    /// The field it names: ASCII letters, digits, `_` and `-`.
     pub name: String,
 }
 

@@ -62,10 +62,12 @@ const MAX_ENTITY_FIELDS: usize = 100;
 pub struct Problems(pub Vec<InvalidValue>);
 
 impl Problems {
+    /// Adds a problem with `field`, saying what is wrong and what would fit.
     pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(InvalidValue::new(field, message));
     }
 
+    /// Whether nothing was found wrong.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -79,7 +81,9 @@ impl Problems {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntitySpec {
+    /// The entity's name as the studio calls it (`IntakeForm`).
     pub name: String,
+    /// Field name → type (one of [`FIELD_TYPES`]), in the request's order.
     #[serde(default, deserialize_with = "ordered_fields")]
     pub fields: Vec<(String, String)>,
 }
@@ -110,18 +114,30 @@ fn ordered_fields<'de, D: serde::Deserializer<'de>>(
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompileRequest {
+    /// The step in plain words (at most 2,000 characters); required unless the request
+    /// uses the structured form.
     #[serde(default)]
     pub instruction: Option<String>,
+    /// The entity whose event triggers the workflow, with its fields, so the trigger
+    /// and the mapping can name them.
     #[serde(default)]
     pub entity: Option<EntitySpec>,
+    /// The step's number, from 1: an existing step is recompiled, the next one added;
+    /// by default the one after the workflow's last.
     #[serde(default)]
     pub step: Option<u32>,
+    /// Structured form: the name of the integration the step calls.
     #[serde(default)]
     pub integration: Option<String>,
+    /// Structured form: the id of the operation it calls.
     #[serde(default)]
     pub operation: Option<String>,
+    /// Structured form: the operation's inputs as values or templates; generated from
+    /// the trigger's fields and earlier outputs when absent.
     #[serde(default)]
     pub input_mapping: Option<Map<String, Value>>,
+    /// Structured form: the workflow's trigger as a [`Trigger`] in JSON; only step 1
+    /// may change it.
     #[serde(default)]
     pub trigger: Option<Value>,
 }
@@ -130,8 +146,11 @@ pub struct CompileRequest {
 /// operations. Built without touching the credential envelope.
 #[derive(Debug, Clone)]
 pub struct ProjectIntegration {
+    /// The integration's name within the project.
     pub name: IntegrationName,
+    /// Its catalog provider (`custom_http` for Custom HTTP).
     pub provider: crate::domain::ProviderId,
+    /// Its non-secret config (a Custom HTTP integration's endpoints are read from it).
     pub config: Map<String, Value>,
     adapter: Cow<'static, Provider>,
 }
@@ -174,6 +193,8 @@ impl ProjectIntegration {
         )
     }
 
+    /// The provider as the compiler uses it: the catalog's, or the one built from a
+    /// Custom HTTP integration's config.
     pub fn adapter(&self) -> &Provider {
         &self.adapter
     }
@@ -181,7 +202,9 @@ impl ProjectIntegration {
 
 /// What the compiler knows of the project and the workflow.
 pub struct Workspace<'a> {
+    /// The workflow the step belongs to.
     pub workflow: &'a WorkflowId,
+    /// The project's integrations, which a step may call or watch.
     pub integrations: &'a [ProjectIntegration],
     /// The workflow's current trigger, if it has steps.
     pub trigger: Option<&'a Trigger>,
@@ -192,6 +215,7 @@ pub struct Workspace<'a> {
 /// A compiled step, and what else changes with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
+    /// The step's new contract.
     pub contract: StepContract,
     /// The contract this one replaces (recompiling a step).
     pub replaces: Option<StepContract>,

@@ -13,20 +13,32 @@ use super::text::{name_words, squash};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
+    /// Any text (`string`, or `text`).
     String,
+    /// An e-mail address.
     Email,
+    /// A phone number.
     Phone,
+    /// A date and time, RFC 3339 (`datetime`, `date-time` or `date_time`).
     Datetime,
+    /// A calendar date (`YYYY-MM-DD`).
     Date,
+    /// Any number.
     Number,
+    /// A whole number (`integer` or `int`).
     Integer,
+    /// True or false (`boolean` or `bool`).
     Boolean,
+    /// A URL (`url` or `uri`).
     Url,
 }
 
+/// The type names a request may give an entity's fields, as the error for an unknown
+/// one lists them (aliases such as `text` and `int` are accepted too).
 pub const FIELD_TYPES: &str = "string, email, phone, datetime, date, number, integer, boolean, url";
 
 impl FieldType {
+    /// A type from its name, in any case, aliases included; `None` for an unknown name.
     pub fn parse(raw: &str) -> Option<Self> {
         Some(match raw.trim().to_ascii_lowercase().as_str() {
             "string" | "text" => FieldType::String,
@@ -76,6 +88,8 @@ impl FieldType {
         })
     }
 
+    /// The compiler's kind of a value of this type, which mapping matches against
+    /// inputs.
     pub fn kind(self) -> Kind {
         match self {
             FieldType::String => Kind::String(None),

@@ -27,11 +27,14 @@ pub use crate::domain::hash_token;
 pub enum Caller {
     /// Verified by API Gateway's JWT authorizer: the projects its claim names.
     Jwt {
+        /// The token's `sub` claim, for the log; `None` when it has none.
         subject: Option<String>,
+        /// The project ids of the `projects` claim.
         projects: Vec<String>,
     },
     /// A bearer token to check against the project's token hash.
     Token(String),
+    /// Neither: no claims and no bearer token; refused on every project route.
     Anonymous,
 }
 

@@ -12,6 +12,7 @@ use crate::ports::StoreError;
 
 pub use crate::aggregates::FieldError;
 
+/// Every error the API answers with; each variant has one status and problem type.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body is not JSON, or not the expected shape.
@@ -20,21 +21,35 @@ pub enum ApiError {
     /// The request is well-formed but some fields are wrong; nothing was changed.
     #[error("invalid fields")]
     Invalid(Vec<FieldError>),
+    /// 401: no valid token for the project (answered with `WWW-Authenticate: Bearer`).
     #[error("{0}")]
     Unauthorized(String),
+    /// 404: the resource named does not exist (or the route does not).
     #[error("{0}")]
     NotFound(String),
+    /// 405: the route exists, not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 409: the resource changed meanwhile, or something depends on it.
     #[error("{detail}")]
     Conflict {
+        /// What conflicts and what to do about it.
         detail: String,
+        /// Structured detail merged into the problem (only when an object), such as the
+        /// dependents in the way.
         extra: Option<Value>,
     },
+    /// 413: the body is over the route's limit.
     #[error("the body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    PayloadTooLarge {
+        /// The largest body the route accepts, in bytes.
+        limit: usize,
+    },
+    /// 415: the body's content type is not the one the route reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 503: a backing service did not answer; the detail is logged, the client is told
+    /// to try again.
     #[error("{0}")]
     Unavailable(String),
     /// A bug or corrupt data: logged in full, answered without internals.
@@ -43,6 +58,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A 422 for one field, saying what is wrong with it.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![FieldError {
             field: field.into(),

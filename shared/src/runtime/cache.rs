@@ -21,6 +21,7 @@ impl<V: Clone> Default for TtlCache<V> {
 }
 
 impl<V: Clone> TtlCache<V> {
+    /// An empty cache.
     pub fn new() -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),

@@ -11,9 +11,14 @@ use std::time::Duration;
 
 use crate::ports::{Edge, EdgeError, EdgeOutcome, OutboundRequest, OutboundResponse};
 
+/// How often and how patiently a live call is retried (by default 3 attempts, 200 ms
+/// doubling, at most 10 s).
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
+    /// Attempts in all, the first included.
     pub attempts: u32,
+    /// The wait after the first attempt, doubled after each further one (half of it
+    /// randomized).
     pub base_delay: Duration,
     /// The longest wait, including one a Retry-After asks for.
     pub max_delay: Duration,
@@ -32,7 +37,9 @@ impl Default for RetryPolicy {
 /// What a live call came to, with how many attempts it took.
 #[derive(Debug)]
 pub struct Delivery {
+    /// The last attempt's answer (any status), or its error.
     pub result: Result<OutboundResponse, EdgeError>,
+    /// How many attempts were made, the first included.
     pub attempts: u32,
 }
 

@@ -31,8 +31,11 @@ const LISTED: usize = 10;
 /// A named target in an input: where it is, its kind and the name looked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
+    /// Where the target sits in the input: object keys and array indexes, from the top.
     pub path: Vec<String>,
+    /// What kind of thing it names, as the provider's lookups call it (`team`...).
     pub kind: String,
+    /// The name to look for (`ENG`).
     pub name: String,
 }
 

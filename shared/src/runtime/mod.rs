@@ -40,8 +40,11 @@ use crate::ports::{BusEvent, Deps, EdgeOutcome, OutboundRequest, StoreError};
 pub enum RunTrigger {
     /// A studio entity event (a form submitted), from WorkflowTriggered or the API.
     Entity {
+        /// The studio entity (`intake_form`...).
         entity: String,
+        /// What happened to it (`submitted`...).
         event: String,
+        /// The entity's fields, which `{{entity.<field>}}` templates read.
         payload: Value,
     },
     /// A verified provider data change, from DataChanged.
@@ -51,20 +54,29 @@ pub enum RunTrigger {
 /// A request to start a run of a workflow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartRun {
+    /// The project that owns the workflow.
     pub project: ProjectId,
+    /// The workflow to run.
     pub workflow: WorkflowId,
+    /// Sandbox or live, for every step.
     pub mode: RunMode,
+    /// What started the run; its steps' mappings read it.
     pub trigger: RunTrigger,
 }
 
+/// Why the runtime could not start a run or execute a step.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuntimeError {
+    /// The run or workflow named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The request cannot be carried out as asked (a workflow with no steps yet).
     #[error("{0}")]
     Invalid(String),
+    /// A dependency (store, bus) did not answer; worth retrying.
     #[error("temporary failure: {0}")]
     Unavailable(String),
+    /// A bug or stored data that does not read; retrying does not help.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -166,10 +178,13 @@ async fn request_step(
 /// What one execute-step invocation did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepOutcome {
+    /// The run the step belongs to.
     pub run: RunId,
+    /// The step the invocation was asked to execute.
     pub step: u32,
     /// `would_have_sent`, `sent`, `failed`, or `skipped` for a duplicate delivery.
     pub effect: StepEffect,
+    /// The step requested next; `None` when the run ended here or nothing was done.
     pub next_step: Option<u32>,
 }
 

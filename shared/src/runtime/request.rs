@@ -39,7 +39,9 @@ use crate::vault::Credentials;
 /// which never decrypts).
 #[derive(Debug, Clone, Copy)]
 pub enum CredentialValues<'a> {
+    /// Live: the decrypted credentials, for this one request.
     Real(&'a Credentials),
+    /// Sandbox: every credential placeholder becomes the mask.
     Masked,
 }
 
@@ -58,8 +60,11 @@ pub enum RequestError {
     /// A placeholder's value is an object or array where text is needed.
     #[error("{{{placeholder}}} cannot be put in the {place}: it is {kind}")]
     NotText {
+        /// The placeholder, qualified (`input.tags`).
         placeholder: String,
+        /// Where it was to go (`base URL`, `path`, `query` or `header`).
         place: &'static str,
+        /// What its value is instead (`an object`, `an array`).
         kind: &'static str,
     },
     /// The input is not a JSON object.
@@ -68,7 +73,9 @@ pub enum RequestError {
     /// The body cannot be encoded as the operation's encoding asks.
     #[error("the body cannot be encoded as {encoding}: {reason}")]
     Body {
+        /// The encoding asked for (`JSON`, `a form`...).
         encoding: &'static str,
+        /// Why the body does not encode.
         reason: String,
     },
     /// The assembled URL does not parse, or is not http(s). The URL itself is not
@@ -82,8 +89,11 @@ pub enum RequestError {
     /// The auth scheme is chosen by a config field whose value names no option.
     #[error("config.{field} is {value:?}, which is not one of {options:?}")]
     UnknownAuthChoice {
+        /// The config field that chooses the auth scheme.
         field: String,
+        /// Its value.
         value: String,
+        /// The values that name an option.
         options: Vec<String>,
     },
     /// A template in the provider declaration is malformed, or the declaration is

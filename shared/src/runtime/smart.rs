@@ -47,8 +47,10 @@ const SECP256K1_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.
 const ED25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 const ED448_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.113");
 
+/// Why no SMART Backend Services access token was obtained.
 #[derive(Debug, thiserror::Error)]
 pub enum SmartError {
+    /// The integration's config gives no token URL to ask; nothing was sent.
     #[error("SMART backend services: the integration has no token URL (config.token_url)")]
     NoTokenUrl,
     /// The stored credentials cannot sign an assertion; nothing was sent.
@@ -57,7 +59,12 @@ pub enum SmartError {
     #[error(
         "the FHIR server's token endpoint refused the client assertion ({0}); check the client id, and the public key (or JWKS) and key id registered with the EHR"
     )]
+    /// The token endpoint refused the client assertion (with its reason), usually
+    /// because the client id, key or key id registered with the EHR does not match;
+    /// retrying does not help.
     Refused(String),
+    /// The token request failed otherwise (no answer, an unreadable one); it may
+    /// succeed later.
     #[error("SMART backend services token request failed: {0}")]
     Failed(String),
 }
@@ -76,20 +83,28 @@ impl From<OAuthError> for SmartError {
 /// of the key it was given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// The text holds no PEM block (or a damaged one).
     #[error("the private key is not a PEM block (-----BEGIN PRIVATE KEY----- ...)")]
     NotPem,
+    /// The key is encrypted with a passphrase, which the integration cannot give.
     #[error("the private key is encrypted: give it unencrypted, as PKCS#8 or PKCS#1 PEM")]
     Encrypted,
+    /// The PEM block is something else (a public key, a certificate), named.
     #[error("the PEM block is {0}, not a private key")]
     NotPrivate(&'static str),
     #[error(
         "the private key is {0}; RS384 needs an RSA key (2048 bits or more), ES384 an EC P-384 key"
     )]
+    /// The key's algorithm or curve (named) cannot sign RS384 or ES384.
     Unsupported(&'static str),
+    /// The RSA key has fewer than 2048 bits (how many it has).
     #[error("the RSA key has {0} bits; RS384 needs {MIN_RSA_BITS} or more")]
     TooShort(usize),
+    /// The PEM block's label promises a key of this kind, but its content does not
+    /// parse.
     #[error("the private key does not parse as {0}")]
     Malformed(&'static str),
+    /// The key parsed but signing failed.
     #[error("the client assertion could not be signed")]
     Signing,
 }
@@ -97,7 +112,9 @@ pub enum KeyError {
 /// The SMART Backend Services settings of an integration: where to ask, for what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendServices {
+    /// The token endpoint, with the integration's config filled in.
     pub token_url: String,
+    /// The scopes to ask for (`system/Patient.read`...).
     pub scopes: Vec<String>,
 }
 

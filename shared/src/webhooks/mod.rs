@@ -92,13 +92,19 @@ pub const NOTION_TOKEN_VERSION: u32 = 0;
 /// A delivery as it arrived.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The project id from the path, not yet checked (an unknown one is answered as not
+    /// found).
     pub project: String,
+    /// The integration name from the path, not yet checked.
     pub integration: String,
+    /// The HTTP method, upper case (some schemes sign it).
     pub method: String,
     /// The URL the provider called, as the provider wrote it (Twilio and HubSpot sign
     /// it): scheme and host as forwarded, path and query as received.
     pub url: String,
+    /// The request's headers, as received.
     pub headers: HeaderMap,
+    /// The raw body, exactly as received: signatures are over these bytes.
     pub body: Bytes,
     /// The request's id, for the audit record of the secret's decryption.
     pub request_id: String,
@@ -111,27 +117,43 @@ pub enum Outcome {
     /// Verified; each event recorded as a change, recognised as a duplicate, or ignored
     /// (no entity mapping for its type).
     Recorded {
+        /// Events the delivery carried.
         events: usize,
+        /// Events recorded as data changes (and published as `DataChanged`).
         changes: usize,
+        /// Events already recorded by an earlier delivery.
         duplicates: usize,
+        /// Events with no entity mapping for their type, or older than the cached
+        /// state.
         ignored: usize,
     },
     /// Slack's url_verification: the challenge to echo.
-    Challenge { challenge: String },
+    Challenge {
+        /// The `challenge` value of Slack's request, answered as it came.
+        challenge: String,
+    },
     /// Notion's verification-token handshake.
     HandshakeReceived,
 }
 
+/// Why a delivery was not recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    /// No such webhook endpoint: the project or integration does not exist (answered
+    /// alike), or its provider sends no webhooks.
     #[error("{0}")]
     NotFound(String),
+    /// The delivery does not verify (signature, timestamp or secret).
     #[error("{0}")]
     Unauthorized(#[from] Rejected),
+    /// Verified, but the body does not read as the provider's events.
     #[error("{0}")]
     Unreadable(String),
+    /// A dependency (store, key service, bus) did not answer; the provider's retry may
+    /// succeed.
     #[error("{0}")]
     Unavailable(String),
+    /// A bug or stored data that does not read.
     #[error("{0}")]
     Internal(String),
 }

@@ -19,11 +19,14 @@ use crate::catalog::{DigestEncoding, HmacFormat, SignatureScheme, Webhooks};
 
 /// What a scheme looks at: the request as the provider sent it.
 pub struct Signed<'a> {
+    /// The HTTP method, upper case.
     pub method: &'a str,
     /// The URL the provider called (scheme, host, path and query), for the schemes that
     /// sign it (Twilio, HubSpot).
     pub url: &'a str,
+    /// The request's headers, as received.
     pub headers: &'a HeaderMap,
+    /// The raw body, exactly as received.
     pub body: &'a [u8],
     /// Unix seconds, from the injected clock.
     pub now: i64,
@@ -32,14 +35,20 @@ pub struct Signed<'a> {
 /// Why a delivery was refused (answered 401). Safe to log and to answer with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
+    /// Something the scheme needs is absent (a header, a field of the body), named.
     #[error("missing {0}")]
     Missing(String),
+    /// Something the scheme needs does not parse (a header, a digest, a key), named.
     #[error("malformed {0}")]
     Malformed(String),
+    /// The signature (or shared secret) is not the one the integration's secret gives.
     #[error("the signature does not match")]
     Mismatch,
+    /// The signed timestamp is too old or too far ahead: outside the window, in
+    /// seconds.
     #[error("the signed timestamp is outside the accepted window of {0} s")]
     Stale(i64),
+    /// The integration has no value for the credential field the scheme needs (named).
     #[error("no webhook secret is set for this integration (credential field {0})")]
     NoSecret(String),
 }
