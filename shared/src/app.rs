@@ -21,6 +21,31 @@ pub struct App {
     /// The in-process bus, with the embedded backend; `None` on AWS, where EventBridge
     /// delivers.
     pub local_bus: Option<Arc<InProcessBus>>,
+    /// The embedded store, when it runs, for [`App::stop`] to close.
+    #[cfg(feature = "embedded")]
+    local_store: Option<Arc<crate::adapters::LocalStore>>,
+}
+
+impl App {
+    /// Stops cleanly: waits until every routed event has been handled (the in-process
+    /// bus), then closes the embedded store, so the next start does no recovery. On the
+    /// AWS backend there is nothing to close.
+    ///
+    /// # Errors
+    /// The store's close (the next start then recovers the file).
+    pub async fn stop(&self) -> Result<(), crate::ports::StoreError> {
+        if let Some(bus) = &self.local_bus {
+            bus.wait_idle().await;
+        }
+        #[cfg(feature = "embedded")]
+        if let Some(store) = &self.local_store {
+            let store = Arc::clone(store);
+            return tokio::task::spawn_blocking(move || store.close())
+                .await
+                .map_err(|e| crate::ports::StoreError::Unavailable(e.to_string()))?;
+        }
+        Ok(())
+    }
 }
 
 fn startup(variable: &str, e: impl std::fmt::Display) -> ConfigError {
@@ -78,6 +103,8 @@ pub async fn build(config: Config, live_edge: LiveEdgeChoice) -> Result<App, Con
     crate::aggregates::runs::keep_runs_for(config.run_retention_days);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let live_edge = live_edge(&config);
+    #[cfg(feature = "embedded")]
+    let mut local_store = None;
     let (store, keys, bus, local_bus): (
         _,
         _,
@@ -104,13 +131,20 @@ pub async fn build(config: Config, live_edge: LiveEdgeChoice) -> Result<App, Con
                     format!("cannot create {}: {e}", data_dir.display()),
                 )
             })?;
-            let store = LocalStore::open(&data_dir.join("studio.redb"), Arc::clone(&clock))
-                .map_err(|e| startup("STUDIO_DATA_DIR", e))?;
+            let store = Arc::new(
+                LocalStore::open_with_cache(
+                    &data_dir.join("studio.redb"),
+                    Arc::clone(&clock),
+                    config.cache_bytes,
+                )
+                .map_err(|e| startup("STUDIO_DATA_DIR", e))?,
+            );
+            local_store = Some(Arc::clone(&store));
             let keys = LocalKeyService::open_or_create(master_key_file)
                 .map_err(|e| startup("STUDIO_MASTER_KEY_FILE", e))?;
             let bus = Arc::new(InProcessBus::new());
             (
-                Arc::new(store) as Arc<dyn crate::ports::Store>,
+                store as Arc<dyn crate::ports::Store>,
                 Arc::new(keys) as Arc<dyn crate::ports::KeyService>,
                 Arc::clone(&bus) as Arc<dyn crate::ports::EventBus>,
                 Some(bus),
@@ -168,6 +202,8 @@ pub async fn build(config: Config, live_edge: LiveEdgeChoice) -> Result<App, Con
         config,
         deps,
         local_bus,
+        #[cfg(feature = "embedded")]
+        local_store,
     })
 }
 

@@ -60,6 +60,8 @@ pub struct Config {
     pub egress: crate::egress::EgressPolicy,
     /// Days runs and their traces are kept (`STUDIO_RUN_RETENTION_DAYS`, 30 by default).
     pub run_retention_days: u32,
+    /// The embedded database's page cache, in bytes (`STUDIO_CACHE_MB`, 32 by default).
+    pub cache_bytes: usize,
     /// On the AWS backend, the SQS queue an EventBridge rule feeds with execute-step's
     /// events (`STUDIO_EVENT_QUEUE_URL`): the local binary consumes it as Lambda would.
     pub event_queue_url: Option<String>,
@@ -172,6 +174,11 @@ impl Config {
             .filter(|days| *days <= 36_500)
             .ok_or_else(|| error("STUDIO_RUN_RETENTION_DAYS", "must be at most 36500"))?,
             event_queue_url: get("STUDIO_EVENT_QUEUE_URL"),
+            cache_bytes: usize::try_from(number("STUDIO_CACHE_MB", 32)?)
+                .ok()
+                .filter(|mb| *mb <= 65_536)
+                .map(|mb| mb * 1024 * 1024)
+                .ok_or_else(|| error("STUDIO_CACHE_MB", "must be at most 65536"))?,
         })
     }
 
@@ -190,6 +197,7 @@ impl Config {
             egress: crate::egress::EgressPolicy::default(),
             run_retention_days: crate::aggregates::runs::DEFAULT_RETENTION_DAYS,
             event_queue_url: None,
+            cache_bytes: 32 * 1024 * 1024,
         }
     }
 }

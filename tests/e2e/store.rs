@@ -744,3 +744,112 @@ async fn a_raw_document_is_stored_as_the_same_item(store: Arc<dyn Store>, clock:
         Err(StoreError::Invalid(_))
     ));
 }
+
+/// The embedded store removes expired items for good (reads already skip them): an
+/// item read back with the clock set before its expiry is gone once swept, while items
+/// without an expiry, or not yet due, stay.
+#[tokio::test]
+async fn the_embedded_store_sweeps_expired_items_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = test_clock();
+    let store = shared::adapters::LocalStore::open(&dir.path().join("t.redb"), clock.clone())
+        .expect("open");
+    let start = shared::ports::Clock::now(clock.as_ref());
+    let at = start.timestamp();
+    for (sk, expires) in [
+        ("due", Some(at + 10)),
+        ("later", Some(at + 1000)),
+        ("kept", None),
+    ] {
+        let mut item = Item::new(Key::new("P#s", sk), json!({"sk": sk}));
+        if let Some(expires) = expires {
+            item = item.expiring(expires);
+        }
+        store.put(item, Condition::Always).await.expect("put");
+    }
+    // Rewritten without an expiry: its old index entry must not remove it.
+    store
+        .put(
+            Item::new(Key::new("P#s", "rewritten"), json!({})).expiring(at + 10),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    store
+        .put(
+            Item::new(Key::new("P#s", "rewritten"), json!({})),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    clock.advance(chrono::Duration::seconds(11));
+    assert_eq!(
+        store.sweep_expired().expect("sweep"),
+        1,
+        "only the due item"
+    );
+    clock.set(start);
+    let get = |sk: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .get(&Key::new("P#s", sk))
+                .await
+                .expect("get")
+                .is_some()
+        }
+    };
+    assert!(!get("due").await, "removed, not merely hidden");
+    assert!(get("later").await && get("kept").await && get("rewritten").await);
+}
+
+/// A closed store's file opens again without recovery, with every write in it; the
+/// closed store refuses further use.
+#[tokio::test]
+async fn a_closed_embedded_store_reopens_without_recovery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.redb");
+    let clock = test_clock();
+    let store = shared::adapters::LocalStore::open(&path, clock.clone()).expect("open");
+    store
+        .transact_relaxed(vec![Write::Put(
+            Item::new(Key::new("P#c", "relaxed"), json!({"n": 1})),
+            Condition::Always,
+        )])
+        .await
+        .expect("relaxed write");
+    store
+        .put(
+            Item::new(Key::new("P#c", "durable"), json!({"n": 2})),
+            Condition::Always,
+        )
+        .await
+        .expect("write");
+    store.close().expect("close");
+    assert!(matches!(
+        store.get(&Key::new("P#c", "durable")).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let repaired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = repaired.clone();
+    let db = redb::Database::builder()
+        .set_repair_callback(move |_| flag.store(true, std::sync::atomic::Ordering::SeqCst))
+        .create(&path)
+        .expect("reopen");
+    assert!(
+        !repaired.load(std::sync::atomic::Ordering::SeqCst),
+        "no recovery after a clean close"
+    );
+    drop(db);
+    let store = shared::adapters::LocalStore::open(&path, clock).expect("open again");
+    for sk in ["relaxed", "durable"] {
+        assert!(
+            store
+                .get(&Key::new("P#c", sk))
+                .await
+                .expect("get")
+                .is_some(),
+            "{sk}"
+        );
+    }
+}

@@ -23,6 +23,31 @@ use crate::ports::{
 /// order DynamoDB sorts string sort keys in, so both stores page identically.
 const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
 
+/// The expiry index: `expires_at` (8 bytes, ordered) then the item's key, for every
+/// item written with an expiry. The sweep reads it from the start up to now, so
+/// removing expired items never scans the table. An entry whose item was rewritten
+/// since (without that expiry) is only dropped.
+const EXPIRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("expiry");
+
+/// The page cache's size when none is given: small, so the process stays small; reads
+/// of a large file then come from the operating system's cache.
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// How often the writer removes expired items, when it is otherwise idle.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Most expired items one sweep commit removes (the next sweep takes the rest).
+const SWEEP_BATCH: usize = 10_000;
+
+fn expiry_key(expires_at: i64, key: &[u8]) -> Vec<u8> {
+    // Sign bit flipped: big-endian bytes of the result sort as the numbers do.
+    let ordered = (expires_at as u64) ^ (1 << 63);
+    let mut out = Vec::with_capacity(8 + key.len());
+    out.extend_from_slice(&ordered.to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
 #[derive(Serialize, Deserialize)]
 struct Stored {
     doc: Value,
@@ -51,7 +76,8 @@ struct StoredRaw<'a> {
 /// The embedded [`Store`]: one redb database file, with the same conditions, limits and
 /// paging as DynamoDB.
 pub struct LocalStore {
-    db: Arc<Database>,
+    /// The database; `None` once [`LocalStore::close`] has run.
+    db: std::sync::RwLock<Option<Arc<Database>>>,
     clock: Arc<dyn Clock>,
     /// The queue to the writer thread (see [`writer`]).
     writer: std::sync::Mutex<std::sync::mpsc::Sender<Message>>,
@@ -101,11 +127,32 @@ fn decode_value(raw: &[u8]) -> Result<Stored, StoreError> {
 }
 
 impl LocalStore {
-    /// Opens (or creates) the database file. Its folder must exist.
+    /// Opens (or creates) the database file, with the default page cache
+    /// ([`DEFAULT_CACHE_BYTES`]). Its folder must exist.
+    ///
+    /// # Errors
+    /// `Unavailable` when the file cannot be opened (another process holds it, the
+    /// folder is missing, the file is not a database).
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(unavailable)?;
+        Self::open_with_cache(path, clock, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the database file with a page cache of `cache_bytes`.
+    ///
+    /// # Errors
+    /// As [`LocalStore::open`].
+    pub fn open_with_cache(
+        path: &Path,
+        clock: Arc<dyn Clock>,
+        cache_bytes: usize,
+    ) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(ITEMS).map_err(unavailable)?;
+        txn.open_table(EXPIRY).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
         let db = Arc::new(db);
         let (queue, receiver) = std::sync::mpsc::channel();
@@ -120,7 +167,7 @@ impl LocalStore {
                 StoreError::Unavailable(format!("cannot start the store's writer: {e}"))
             })?;
         Ok(Self {
-            db,
+            db: std::sync::RwLock::new(Some(db)),
             clock,
             writer: std::sync::Mutex::new(queue),
             commits,
@@ -138,7 +185,79 @@ impl LocalStore {
         &self,
         work: impl FnOnce(&Database) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        work(&self.db)
+        let db = self.database()?;
+        work(&db)
+    }
+
+    /// The open database, or `Unavailable` once closed.
+    fn database(&self) -> Result<Arc<Database>, StoreError> {
+        self.db
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the local database is closed".into()))
+    }
+
+    /// Removes the items whose expiry has passed (reads already treat them as gone),
+    /// and answers how many. The writer also does this every minute it is idle; freed
+    /// pages are reused, so a database whose items expire stops growing.
+    ///
+    /// # Errors
+    /// `Unavailable` when the writer has stopped or the commit fails.
+    pub fn sweep_expired(&self) -> Result<usize, StoreError> {
+        let (done, answer) = std::sync::mpsc::channel();
+        self.writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(Message::Sweep(Some(done)))
+            .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?;
+        answer
+            .recv()
+            .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?
+    }
+
+    /// Ends the store cleanly: every write queued is committed, the last commit is
+    /// made durable, the writer thread ends, and the database file is closed, so the
+    /// next start does no recovery. Reads and writes after this are `Unavailable`.
+    /// Waits up to 5 s for reads in flight to end.
+    ///
+    /// # Errors
+    /// `Unavailable` when the final flush or the close fails (the next start then
+    /// recovers the file).
+    pub fn close(&self) -> Result<(), StoreError> {
+        let (done, answer) = std::sync::mpsc::channel();
+        let sent = self
+            .writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(Message::Close(done));
+        let flushed = match sent {
+            Ok(()) => answer
+                .recv()
+                .unwrap_or_else(|_| Err(unavailable("the writer stopped before closing"))),
+            Err(_) => Ok(()),
+        };
+        let Some(mut db) = self.db.write().unwrap_or_else(|p| p.into_inner()).take() else {
+            return flushed;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match Arc::try_unwrap(db) {
+                Ok(database) => {
+                    flushed?;
+                    return database.close().map_err(unavailable);
+                }
+                Err(shared) if std::time::Instant::now() < deadline => {
+                    db = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(_) => {
+                    return Err(unavailable(
+                        "reads still in flight after 5 s; the file closes when they end",
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -154,6 +273,10 @@ enum Message {
     Write(Pending),
     /// A relaxed commit was made on a caller's thread: flush within RELAXED_FLUSH.
     Unflushed,
+    /// Remove expired items now (and answer how many, if asked).
+    Sweep(Option<std::sync::mpsc::Sender<Result<usize, StoreError>>>),
+    /// Commit what is queued, flush, answer, and end the thread.
+    Close(std::sync::mpsc::Sender<Result<(), StoreError>>),
 }
 
 /// Shared by the writer thread and relaxed writes made on the caller's thread.
@@ -190,41 +313,47 @@ fn writer(
     commits: Arc<Commits>,
     queue: std::sync::mpsc::Receiver<Message>,
 ) {
-    use std::sync::atomic::Ordering;
     use std::sync::mpsc::RecvTimeoutError;
     let mut flush_at: Option<std::time::Instant> = None;
+    let mut sweep_at = std::time::Instant::now() + SWEEP_EVERY;
     loop {
-        let first = match flush_at {
-            None => match queue.recv() {
-                Ok(message) => message,
-                Err(_) => return,
-            },
-            Some(at) => {
-                match queue.recv_timeout(at.saturating_duration_since(std::time::Instant::now())) {
-                    Ok(message) => message,
-                    Err(RecvTimeoutError::Timeout) => {
-                        if flush(&db, &commits).is_ok() {
-                            flush_at = None;
-                        }
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        let _ = flush(&db, &commits);
-                        return;
-                    }
+        let wake_at = flush_at.map_or(sweep_at, |at| at.min(sweep_at));
+        let first = match queue
+            .recv_timeout(wake_at.saturating_duration_since(std::time::Instant::now()))
+        {
+            Ok(message) => message,
+            Err(RecvTimeoutError::Timeout) => {
+                let now = std::time::Instant::now();
+                if flush_at.is_some_and(|at| now >= at) && flush(&db, &commits).is_ok() {
+                    flush_at = None;
                 }
+                if now >= sweep_at {
+                    if let Err(error) = sweep(&db, &commits, clock.now().timestamp()) {
+                        tracing::warn!(%error, "expired items not removed; trying again later");
+                    }
+                    sweep_at = now + SWEEP_EVERY;
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = flush(&db, &commits);
+                return;
             }
         };
         let mut batch = Vec::new();
-        let take = |message: Message,
-                    batch: &mut Vec<Pending>,
-                    flush_at: &mut Option<std::time::Instant>| match message {
-            Message::Write(pending) => batch.push(pending),
-            Message::Unflushed => {
-                flush_at
-                    .get_or_insert_with(|| std::time::Instant::now() + crate::ports::RELAXED_FLUSH);
-            }
-        };
+        let mut controls = Vec::new();
+        let mut take =
+            |message: Message,
+             batch: &mut Vec<Pending>,
+             flush_at: &mut Option<std::time::Instant>| match message {
+                Message::Write(pending) => batch.push(pending),
+                Message::Unflushed => {
+                    flush_at.get_or_insert_with(|| {
+                        std::time::Instant::now() + crate::ports::RELAXED_FLUSH
+                    });
+                }
+                control => controls.push(control),
+            };
         take(first, &mut batch, &mut flush_at);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -232,8 +361,41 @@ fn writer(
                 Err(_) => break,
             }
         }
+        commit_batch(&db, &clock, &commits, batch, &mut flush_at);
+        for control in controls {
+            match control {
+                Message::Sweep(answer) => {
+                    let swept = sweep(&db, &commits, clock.now().timestamp());
+                    if swept.is_ok() {
+                        flush_at = None;
+                    }
+                    if let Some(answer) = answer {
+                        let _ = answer.send(swept);
+                    }
+                }
+                Message::Close(answer) => {
+                    let _ = answer.send(flush(&db, &commits));
+                    return;
+                }
+                Message::Write(_) | Message::Unflushed => {}
+            }
+        }
+    }
+}
+
+/// Commits one batch of transactions in one redb write transaction and answers each
+/// caller (see [`writer`]).
+fn commit_batch(
+    db: &Database,
+    clock: &Arc<dyn Clock>,
+    commits: &Commits,
+    batch: Vec<Pending>,
+    flush_at: &mut Option<std::time::Instant>,
+) {
+    use std::sync::atomic::Ordering;
+    {
         if batch.is_empty() {
-            continue;
+            return;
         }
         // One durable caller makes the whole commit durable, and with it every
         // relaxed commit before it.
@@ -253,8 +415,9 @@ fn writer(
             let mut results = Vec::with_capacity(batch.len());
             {
                 let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
+                let mut expiry = txn.open_table(EXPIRY).map_err(unavailable)?;
                 for pending in &batch {
-                    results.push(apply(&mut table, &pending.writes, now)?);
+                    results.push(apply(&mut table, &mut expiry, &pending.writes, now)?);
                 }
             }
             txn.commit().map_err(unavailable)?;
@@ -263,7 +426,7 @@ fn writer(
         match outcome {
             Ok(results) => {
                 if durable {
-                    flush_at = None;
+                    *flush_at = None;
                 } else {
                     commits.unflushed.store(true, Ordering::SeqCst);
                     flush_at.get_or_insert_with(|| {
@@ -291,6 +454,55 @@ fn writer(
     }
 }
 
+/// Removes up to [`SWEEP_BATCH`] items whose expiry has passed, and their index
+/// entries, in one durable commit (which also makes every relaxed commit before it
+/// durable). Answers how many items it removed.
+fn sweep(db: &Database, commits: &Commits, now: i64) -> Result<usize, StoreError> {
+    let _gate = commits.lock();
+    commits
+        .unflushed
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let result = (|| -> Result<usize, StoreError> {
+        let txn = db.begin_write().map_err(unavailable)?;
+        let mut removed = 0;
+        {
+            let mut items = txn.open_table(ITEMS).map_err(unavailable)?;
+            let mut expiry = txn.open_table(EXPIRY).map_err(unavailable)?;
+            let upper = expiry_key(now.saturating_add(1), &[]);
+            let due: Vec<Vec<u8>> = expiry
+                .range::<&[u8]>(..upper.as_slice())
+                .map_err(unavailable)?
+                .take(SWEEP_BATCH)
+                .map(|entry| entry.map(|(k, _)| k.value().to_vec()).map_err(unavailable))
+                .collect::<Result<_, _>>()?;
+            for entry in due {
+                let key = &entry[8..];
+                let gone = match items.get(key).map_err(unavailable)? {
+                    Some(raw) => {
+                        let stored: StoredRaw = serde_json::from_slice(raw.value())
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                        expired(stored.expires_at, now)
+                    }
+                    None => false,
+                };
+                if gone {
+                    items.remove(key).map_err(unavailable)?;
+                    removed += 1;
+                }
+                expiry.remove(entry.as_slice()).map_err(unavailable)?;
+            }
+        }
+        txn.commit().map_err(unavailable)?;
+        Ok(removed)
+    })();
+    if result.is_err() {
+        commits
+            .unflushed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    result
+}
+
 /// An empty durable commit: makes every relaxed commit before it durable.
 fn flush(db: &Database, commits: &Commits) -> Result<(), StoreError> {
     let _gate = commits.lock();
@@ -316,6 +528,8 @@ struct Prepared {
     key: Vec<u8>,
     op: Op,
     condition: Condition,
+    /// A put's expiry, for the expiry index.
+    expires_at: Option<i64>,
 }
 
 enum Op {
@@ -341,6 +555,7 @@ fn prepare(writes: Vec<Write>) -> Result<Vec<Prepared>, StoreError> {
                         .map_err(|e| StoreError::Invalid(e.to_string()))?,
                     ),
                     condition,
+                    expires_at: item.expires_at,
                 },
                 Write::PutRaw(item, condition) => Prepared {
                     key,
@@ -352,16 +567,19 @@ fn prepare(writes: Vec<Write>) -> Result<Vec<Prepared>, StoreError> {
                         .map_err(|e| StoreError::Invalid(e.to_string()))?,
                     ),
                     condition,
+                    expires_at: item.expires_at,
                 },
                 Write::Delete(_, condition) => Prepared {
                     key,
                     op: Op::Delete,
                     condition,
+                    expires_at: None,
                 },
                 Write::Check(_, condition) => Prepared {
                     key,
                     op: Op::Check,
                     condition,
+                    expires_at: None,
                 },
             })
         })
@@ -424,6 +642,7 @@ fn top_level_field(doc: &str, field: &str) -> Result<Option<Value>, serde_json::
 /// fatal to the whole batch (storage failure); the inner result is this caller's.
 fn apply(
     table: &mut redb::Table<&[u8], &[u8]>,
+    expiry: &mut redb::Table<&[u8], &[u8]>,
     writes: &[Prepared],
     now: i64,
 ) -> Result<Result<(), StoreError>, StoreError> {
@@ -473,6 +692,11 @@ fn apply(
                 table
                     .insert(write.key.as_slice(), value.as_slice())
                     .map_err(unavailable)?;
+                if let Some(at) = write.expires_at {
+                    expiry
+                        .insert(expiry_key(at, &write.key).as_slice(), [].as_slice())
+                        .map_err(unavailable)?;
+                }
             }
             Op::Delete => {
                 table.remove(write.key.as_slice()).map_err(unavailable)?;
@@ -656,12 +880,13 @@ impl LocalStore {
         let _gate = self.commits.gate.try_lock().ok()?;
         let now = self.clock.now().timestamp();
         let attempt = || -> Result<Result<(), StoreError>, StoreError> {
-            let mut txn = self.db.begin_write().map_err(unavailable)?;
+            let mut txn = self.database()?.begin_write().map_err(unavailable)?;
             txn.set_durability(redb::Durability::None)
                 .map_err(unavailable)?;
             let result = {
                 let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
-                apply(&mut table, writes, now)?
+                let mut expiry = txn.open_table(EXPIRY).map_err(unavailable)?;
+                apply(&mut table, &mut expiry, writes, now)?
             };
             match result {
                 Ok(()) => txn.commit().map_err(unavailable)?,
