@@ -881,3 +881,179 @@ async fn runs_and_their_traces_expire_after_the_retention() {
         .await;
     assert_eq!(listed.body["runs"], json!([]), "{}", listed.body);
 }
+
+/// A start after a crash carries on the runs left running, found through the running
+/// index: a run whose step was requested but never ran is resumed and completes; a run
+/// whose live step was claimed with no trace (the process died mid-send) fails with its
+/// outcome unknown and is never sent again; afterwards nothing is left running.
+#[tokio::test]
+async fn a_start_after_a_crash_resumes_unrun_steps_and_never_resends_a_claimed_one() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\"}")]).await;
+    custom_api(&app, &p, &token, "tickets", &url).await;
+    store_workflow(
+        &app,
+        &p,
+        "one-step",
+        vec![(1, "tickets", "create_ticket", json!({"title": "once"}))],
+    )
+    .await;
+    // The "crashed" process: its bus never delivers, as if it died with the events queued.
+    let mut crashed = app.local.deps.clone();
+    crashed.bus = Arc::new(shared::adapters::InProcessBus::new());
+    let project = ProjectId::parse(&p).expect("id");
+    let start = || shared::runtime::StartRun {
+        project: project.clone(),
+        workflow: WorkflowId::parse("one-step").expect("id"),
+        mode: shared::domain::RunMode::Live,
+        trigger: shared::runtime::RunTrigger::Entity {
+            entity: "IntakeForm".into(),
+            event: "submitted".into(),
+            payload: json!({}),
+        },
+    };
+    let unrun = shared::runtime::start_run(&crashed, start())
+        .await
+        .expect("run");
+    let claimed = shared::runtime::start_run(&crashed, start())
+        .await
+        .expect("run");
+    // The second one's step was claimed (and perhaps sent) when the process died.
+    app.local
+        .deps
+        .store
+        .put(
+            Item::new(
+                Key::new(
+                    keys::project(&project),
+                    keys::run_step_claim(&claimed.id, 1),
+                ),
+                json!({"claimed_at": shared::ports::Clock::now(app.local.clock.as_ref())}),
+            ),
+            Condition::NotExists,
+        )
+        .await
+        .expect("claim");
+    let listed = shared::aggregates::runs::running(&app.local.deps)
+        .await
+        .expect("index");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+
+    // The restart.
+    let resumed = shared::runtime::resume(&app.local.deps)
+        .await
+        .expect("resume");
+    assert_eq!(
+        (resumed.requested, resumed.unknown, resumed.ended),
+        (1, 1, 0)
+    );
+    app.local.bus.wait_idle().await;
+    let read = |id: String| {
+        let (app, p, token) = (&app, p.clone(), token.clone());
+        async move {
+            app.call(
+                Method::GET,
+                &format!("/projects/{p}/runs/{id}"),
+                Some(&token),
+                None,
+            )
+            .await
+            .body
+        }
+    };
+    let done = read(unrun.id.to_string()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let unknown = read(claimed.id.to_string()).await;
+    assert_eq!(unknown["status"], "failed", "{unknown}");
+    let error = unknown["steps"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("may have reached the provider"), "{error}");
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        1,
+        "only the unrun step was sent"
+    );
+    assert!(
+        shared::aggregates::runs::running(&app.local.deps)
+            .await
+            .expect("index")
+            .is_empty(),
+        "nothing is left running"
+    );
+}
+
+/// A delivery that finds a live step claimed long ago with no trace (its holder died
+/// after claiming) records the step as failed with its outcome unknown, instead of
+/// waiting forever or sending it again.
+#[tokio::test]
+async fn a_stale_claim_fails_the_step_as_unknown_instead_of_resending_it() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\"}")]).await;
+    custom_api(&app, &p, &token, "tickets", &url).await;
+    store_workflow(
+        &app,
+        &p,
+        "one-step",
+        vec![(1, "tickets", "create_ticket", json!({"title": "once"}))],
+    )
+    .await;
+    let mut quiet = app.local.deps.clone();
+    quiet.bus = Arc::new(shared::adapters::InProcessBus::new());
+    let project = ProjectId::parse(&p).expect("id");
+    let run = shared::runtime::start_run(
+        &quiet,
+        shared::runtime::StartRun {
+            project: project.clone(),
+            workflow: WorkflowId::parse("one-step").expect("id"),
+            mode: shared::domain::RunMode::Live,
+            trigger: shared::runtime::RunTrigger::Entity {
+                entity: "IntakeForm".into(),
+                event: "submitted".into(),
+                payload: json!({}),
+            },
+        },
+    )
+    .await
+    .expect("started");
+    quiet
+        .store
+        .put(
+            Item::new(
+                Key::new(keys::project(&project), keys::run_step_claim(&run.id, 1)),
+                json!({"claimed_at": shared::ports::Clock::now(app.local.clock.as_ref())}),
+            ),
+            Condition::NotExists,
+        )
+        .await
+        .expect("claim");
+    let step = StepRequested {
+        project: project.clone(),
+        run: run.id.clone(),
+        workflow: run.workflow.clone(),
+        step: 1,
+        mode: run.mode,
+    };
+    let fresh = shared::runtime::execute_step(&quiet, &step)
+        .await
+        .expect("step");
+    assert_eq!(
+        fresh.effect, "skipped",
+        "a recent claim is another delivery at work"
+    );
+    app.local.clock.advance(chrono::Duration::minutes(2));
+    let stale = shared::runtime::execute_step(&quiet, &step)
+        .await
+        .expect("step");
+    assert_eq!(stale.effect, "failed");
+    assert!(seen.lock().expect("lock").is_empty(), "never sent");
+    let view = app
+        .call(
+            Method::GET,
+            &format!("/projects/{p}/runs/{}", run.id),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(view.body["status"], "failed", "{}", view.body);
+}

@@ -20,7 +20,7 @@ use crate::runtime::{RunTrigger, RuntimeError, StartRun};
 
 /// The runs' keys, all in the project partition.
 pub mod keys {
-    use crate::domain::RunId;
+    use crate::domain::{ProjectId, RunId};
 
     /// A run's item.
     pub fn run(r: &RunId) -> String {
@@ -45,6 +45,17 @@ pub mod keys {
     pub fn run_occasion(occasion_hash: &str) -> String {
         format!("K#{occasion_hash}")
     }
+    /// The partition (of its own, across projects) listing the runs still running: what
+    /// a start after a crash resumes, read as one query instead of a scan.
+    pub const RUNNING: &str = "U#running";
+    /// A running run's entry in [`RUNNING`].
+    pub fn running(p: &ProjectId, r: &RunId) -> String {
+        format!("{p}#{r}")
+    }
+}
+
+fn running_key(project: &ProjectId, run: &RunId) -> Key {
+    Key::new(keys::RUNNING, keys::running(project, run))
 }
 
 /// How long runs and their traces are kept by default: 30 days.
@@ -137,6 +148,14 @@ pub async fn insert(
             Condition::NotExists,
         ));
     }
+    writes.push(Write::Put(
+        Item::new(
+            running_key(project, &run.id),
+            json!({"project": project, "run": run.id}),
+        )
+        .expiring(expiry(&run.started_at)),
+        Condition::Always,
+    ));
     match (transact(deps, run.mode, writes).await, &marker) {
         (Ok(()), _) => Ok(Inserted::New),
         (Err(StoreError::ConditionFailed { index: Some(1) }), Some(marker)) => {
@@ -199,17 +218,68 @@ pub async fn traces(
 }
 
 /// The claim on a live step, for the transaction that audits the opening of its
-/// credentials: written only if absent, expiring after `secs`.
-pub(crate) fn claim(deps: &Deps, project: &ProjectId, run: &RunId, step: u32, secs: i64) -> Write {
-    let now = deps.clock.now();
+/// credentials: written only if absent, kept as long as the run. A claim without a
+/// trace is a live step that may have reached the provider: it is never sent again.
+pub(crate) fn claim(deps: &Deps, project: &ProjectId, run: &Run, step: u32) -> Write {
     Write::Put(
         Item::new(
-            Key::new(partition(project), keys::run_step_claim(run, step)),
-            json!({"claimed_at": now}),
+            Key::new(partition(project), keys::run_step_claim(&run.id, step)),
+            json!({"claimed_at": deps.clock.now()}),
         )
-        .expiring(now.timestamp() + secs),
+        .expiring(expiry(&run.started_at)),
         Condition::NotExists,
     )
+}
+
+/// When a step of the run was claimed, if it was.
+///
+/// # Errors
+/// The store's.
+pub async fn claimed_at(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &RunId,
+    step: u32,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+    let key = Key::new(partition(project), keys::run_step_claim(run, step));
+    Ok(deps
+        .store
+        .get(&key)
+        .await?
+        .and_then(|item| item.doc.get("claimed_at").cloned())
+        .and_then(|at| serde_json::from_value(at).ok()))
+}
+
+/// The runs still running, across projects, as the running index lists them (a run
+/// that ended removes its entry in the transaction that ends it).
+///
+/// # Errors
+/// The store's.
+pub async fn running(deps: &Deps) -> Result<Vec<(ProjectId, RunId)>, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        project: ProjectId,
+        run: RunId,
+    }
+    query_all(deps.store.as_ref(), Query::prefix(keys::RUNNING, ""))
+        .await?
+        .iter()
+        .map(|item| item.parse::<Entry>().map(|e| (e.project, e.run)))
+        .collect()
+}
+
+/// Removes a run's entry from the running index (a run found ended, or gone).
+///
+/// # Errors
+/// The store's.
+pub async fn forget_running(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &RunId,
+) -> Result<(), StoreError> {
+    deps.store
+        .delete(&running_key(project, run), Condition::Always)
+        .await
 }
 
 fn ended(
@@ -248,9 +318,14 @@ pub async fn record_trace(
         Item::of(trace_key(project, &run.id, trace.step), trace)?.expiring(expiry(&run.started_at));
     let mut writes = vec![Write::Put(trace.clone(), Condition::NotExists)];
     if let Some(status) = end {
+        // The run's end (index 1), and its running entry gone with it.
         writes.push(Write::Put(
             ended(deps, project, run, status)?,
             still_running(),
+        ));
+        writes.push(Write::Delete(
+            running_key(project, &run.id),
+            Condition::Always,
         ));
     }
     match transact(deps, run.mode, writes).await {
@@ -284,11 +359,11 @@ pub async fn end(
     run: &Run,
     status: RunStatus,
 ) -> Result<(), StoreError> {
-    match deps
-        .store
-        .put(ended(deps, project, run, status)?, still_running())
-        .await
-    {
+    let writes = vec![
+        Write::Put(ended(deps, project, run, status)?, still_running()),
+        Write::Delete(running_key(project, &run.id), Condition::Always),
+    ];
+    match deps.store.transact(writes).await {
         Ok(()) => {
             wake(&run.id);
             Ok(())

@@ -103,6 +103,11 @@ fn every_key_prefix_is_listed_once_with_its_owner_and_spelled_only_there() {
             "runs: the provider event that started a run",
         ),
         (
+            keys::RUNNING.to_owned(),
+            "U#",
+            "runs: the running index (a partition of its own)",
+        ),
+        (
             keys::entity(&i, "issue", "x"),
             "E#",
             "events: cached entities",

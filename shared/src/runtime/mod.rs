@@ -90,10 +90,16 @@ impl From<StoreError> for RuntimeError {
     }
 }
 
-/// How long a claim on a step holds: longer than one execute-step invocation may run
-/// (its timeout is 60 s), so a duplicate delivery never runs a step twice, and short
-/// enough that a retry after a crash can take the step over.
+/// How long a delivery may hold a live step's claim: longer than one execute-step
+/// invocation may run (its timeout is 60 s). A delivery that finds the claim taken for
+/// less than this is a duplicate and does nothing; one that finds it older, with no
+/// trace, knows the holder stopped after claiming, perhaps after sending, and records
+/// the step as failed with its outcome unknown: a live step is never sent twice.
 const CLAIM_SECS: i64 = 90;
+
+/// The error of a live step whose delivery stopped after claiming it: it may have
+/// reached the provider, so it is not sent again.
+pub const UNKNOWN_OUTCOME: &str = "outcome unknown: the delivery that claimed this live step stopped before its answer was recorded; it may have reached the provider, so it is not sent again";
 
 async fn load_workflow(
     deps: &Deps,
@@ -308,6 +314,86 @@ async fn finish(
     runs::end(deps, project, run, status).await?;
     announce_end(deps, project, run, status).await;
     Ok(())
+}
+
+/// What [`resume`] did with the runs a stopped process left running.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Resumed {
+    /// Runs whose next step was requested again (it had not been claimed).
+    pub requested: usize,
+    /// Runs failed because their live step was claimed with no trace: its outcome is
+    /// unknown ([`UNKNOWN_OUTCOME`]), and it is not sent again.
+    pub unknown: usize,
+    /// Runs ended without a step to run (every step traced, a failed step, or the
+    /// workflow or step gone).
+    pub ended: usize,
+}
+
+/// After a start: carries on the runs a stopped process left `running` (found through
+/// the running index, not a scan). Each resumes from its last completed step: the next
+/// step is requested again, unless it is a live step that was claimed with no trace,
+/// which fails with its outcome unknown. No run is left running.
+///
+/// # Errors
+/// The store's and the bus's; a run that cannot be read is left for the next start.
+pub async fn resume(deps: &Deps) -> Result<Resumed, RuntimeError> {
+    let mut resumed = Resumed::default();
+    for (project, id) in runs::running(deps).await? {
+        let run = match runs::get(deps, &project, &id).await? {
+            Some(run) if run.status == RunStatus::Running => run,
+            _ => {
+                runs::forget_running(deps, &project, &id).await?;
+                continue;
+            }
+        };
+        let traces = runs::traces(deps, &project, &run.id).await?;
+        let next = match load_workflow(deps, &project, &run.workflow).await {
+            Ok(workflow) if traces.iter().all(|t| t.effect != StepEffect::Failed) => workflow
+                .steps
+                .iter()
+                .copied()
+                .find(|s| traces.iter().all(|t| t.step != *s)),
+            Ok(_) | Err(RuntimeError::NotFound(_)) => {
+                finish(deps, &project, &run, RunStatus::Failed).await?;
+                resumed.ended += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(step) = next else {
+            finish(deps, &project, &run, RunStatus::Succeeded).await?;
+            resumed.ended += 1;
+            continue;
+        };
+        let claimed = run.mode == RunMode::Live
+            && runs::claimed_at(deps, &project, &run.id, step)
+                .await?
+                .is_some();
+        if !claimed {
+            request_step(deps, &project, &run, step).await?;
+            resumed.requested += 1;
+            continue;
+        }
+        let Some(contract) =
+            crate::aggregates::workflows::contract(deps, &project, &run.workflow, step).await?
+        else {
+            finish(deps, &project, &run, RunStatus::Failed).await?;
+            resumed.ended += 1;
+            continue;
+        };
+        let now = deps.clock.now();
+        let trace = failure(&contract, UNKNOWN_OUTCOME.into()).trace(&run.id, step, now, now);
+        runs::record_trace(deps, &project, &run, &trace, Some(RunStatus::Failed)).await?;
+        announce_end(deps, &project, &run, RunStatus::Failed).await;
+        resumed.unknown += 1;
+    }
+    if resumed != Resumed::default() {
+        tracing::info!(
+            ?resumed,
+            "runs left running by a stopped process carried on"
+        );
+    }
+    Ok(resumed)
 }
 
 async fn announce_end(deps: &Deps, project: &ProjectId, run: &Run, status: RunStatus) {
@@ -754,7 +840,7 @@ async fn claim_and_open(
     let fail = |message: String| failure(contract, message);
     let step = contract.step;
     let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
-    let claim = runs::claim(deps, project, &run.id, step, CLAIM_SECS);
+    let claim = runs::claim(deps, project, run, step);
     let credentials = match crate::vault::open_for_claiming(
         deps,
         project,
@@ -767,6 +853,14 @@ async fn claim_and_open(
     {
         Ok(credentials) => credentials,
         Err(crate::vault::VaultError::Claimed) => {
+            let held_since = runs::claimed_at(deps, project, &run.id, step)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let stale = held_since
+                .is_some_and(|at| deps.clock.now() - at > chrono::Duration::seconds(CLAIM_SECS));
+            if stale {
+                return Err(fail(UNKNOWN_OUTCOME.into()));
+            }
             return Err(Failure {
                 duplicate: true,
                 ..fail("already claimed".into())
