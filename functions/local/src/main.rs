@@ -46,14 +46,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Backend::Aws { table_name, .. } => tracing::info!(%table_name, "AWS backends"),
     }
+    // On the AWS backend, execute-step's events come from the queue the rule feeds.
+    if app::consume_event_queue(&app)? {
+        tracing::info!("taking execute-step's events from STUDIO_EVENT_QUEUE_URL");
+    }
+    // Runs a stopped or killed process left running carry on (embedded: the bus is
+    // ours; on AWS, EventBridge and Lambda retry on their own).
+    if app.local_bus.is_some() {
+        shared::runtime::resume(&app.deps).await?;
+    }
     // Tests and scripts read this line to find the port.
     println!("studio-local listening on http://{address}");
     axum::serve(listener, local_router(state))
         .with_graceful_shutdown(shutdown())
         .await?;
-    if let Some(bus) = &app.local_bus {
-        bus.wait_idle().await;
-    }
+    // The steps in flight finish, the store flushes and closes its file.
+    app.stop().await?;
     Ok(())
 }
 
