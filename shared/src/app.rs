@@ -131,6 +131,14 @@ pub async fn build(config: Config, live_edge: LiveEdgeChoice) -> Result<App, Con
                     format!("cannot create {}: {e}", data_dir.display()),
                 )
             })?;
+            // Its files hold sealed credentials, traces and cached personal data: the
+            // folder is its owner's only (0700), as each file in it is (0600).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| startup("STUDIO_DATA_DIR", e))?;
+            }
             let store = Arc::new(
                 LocalStore::open_with_cache(
                     &data_dir.join("studio.redb"),

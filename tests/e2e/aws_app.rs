@@ -85,3 +85,35 @@ async fn the_aws_backend_builds_from_the_environment_and_its_adapters_work() {
         .await
         .expect("publish to EventBridge");
 }
+
+/// The embedded data folder is its owner's only (0700), and so is every file in it
+/// (0600): it holds the master key, sealed credentials, traces and cached personal data.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_embedded_data_folder_and_its_files_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let app = app::build(Config::embedded(&data), app::no_live_edge)
+        .await
+        .expect("embedded app");
+    app.deps
+        .store
+        .put(
+            Item::new(Key::new("P#m", "x"), json!({})),
+            Condition::Always,
+        )
+        .await
+        .expect("write");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the folder");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&data).expect("list") {
+        let path = entry.expect("entry").path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert!(files >= 2, "the database and the master key");
+    app.stop().await.expect("stop");
+}

@@ -122,6 +122,26 @@ fn expired(expires_at: Option<i64>, now: i64) -> bool {
     matches!(expires_at, Some(at) if at <= now)
 }
 
+/// The database holds traces and cached entities, which carry personal data: the file
+/// is created readable by its owner only (0600), and an older file is made so.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(unavailable)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(unavailable)?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn decode_value(raw: &[u8]) -> Result<Stored, StoreError> {
     serde_json::from_slice(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -146,6 +166,7 @@ impl LocalStore {
         clock: Arc<dyn Clock>,
         cache_bytes: usize,
     ) -> Result<Self, StoreError> {
+        private_file(path)?;
         let db = Database::builder()
             .set_cache_size(cache_bytes)
             .create(path)
