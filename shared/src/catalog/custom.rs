@@ -33,6 +33,8 @@ use super::model::{
 use super::{check_declaration, values::check_value};
 use crate::domain::InvalidValue;
 
+/// The provider id of every Custom HTTP integration; its provider is built from the
+/// declaration in the integration's config, not read from a catalog file.
 pub const ID: &str = "custom_http";
 const MAX_ENDPOINTS: usize = 50;
 

@@ -8,12 +8,17 @@ use serde_json::{Map, Value};
 
 use crate::domain::Change;
 
+/// One provider of the catalog, as its file `shared/providers/<id>.yaml` declares it (or
+/// as built from a Custom HTTP declaration): how calls reach and authenticate to its API,
+/// the values a user gives, its operations and its webhooks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Provider {
     /// Stable id, also the file name: `postmark`, `google_sheets`, `custom_http`.
     pub id: crate::domain::ProviderId,
+    /// The name shown to people and used in messages (`Google Sheets`); must not be empty.
     pub display_name: String,
+    /// The kind of tool it is (`email`, `crm`, `sms_voice`...).
     pub category: Category,
     /// One sentence: what the provider is.
     pub description: String,
@@ -30,9 +35,16 @@ pub struct Provider {
     /// Headers sent on every call (`Notion-Version`, `Stripe-Version`...).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// How every request is authenticated (`auth.scheme` in the file).
     pub auth: Auth,
+    /// The values a user gives that are sealed in the integration's credential envelope
+    /// (API keys, OAuth client and tokens, webhook secrets); read by `{credentials.x}`
+    /// placeholders.
     #[serde(default)]
     pub credentials: Vec<Field>,
+    /// The settings a user gives for an integration (a base URL, a domain, a default
+    /// sender), stored in the clear; read by `{config.x}` placeholders. No name is shared
+    /// with a credential field.
     #[serde(default)]
     pub config: Vec<Field>,
     /// A cheap call that proves the credentials work.
@@ -42,25 +54,43 @@ pub struct Provider {
     /// finds the id, by kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lookups: BTreeMap<String, Lookup>,
+    /// The calls a step can make: at least one, each id declared once.
     pub operations: Vec<Operation>,
+    /// How the provider's webhook deliveries are verified and read; `None` when it sends
+    /// none (a delivery for it is then answered as not found).
     #[serde(default)]
     pub webhooks: Option<Webhooks>,
 }
 
+/// The kind of tool a provider is (`category:` in the file, snake_case). The compiler
+/// writes a message for the messaging kinds (email, sms_voice, chat, support), and offers
+/// a project's integrations of the same kind when the words name a provider it lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
+    /// Sending email (Postmark, SendGrid, Mailgun).
     Email,
+    /// Contacts, companies and deals (HubSpot, Salesforce).
     Crm,
+    /// Charges, customers and refunds (Stripe).
     Payments,
+    /// Documents and pages (Google Docs, Notion).
     Documents,
+    /// Spreadsheets and their rows (Google Sheets).
     Spreadsheets,
+    /// Calendars and their events (Google Calendar).
     Calendar,
+    /// Issues, teams and projects (Linear).
     ProjectManagement,
+    /// Messages in team chat channels (Slack).
     Chat,
+    /// Text messages and calls (Twilio): a message's recipient is a phone number.
     SmsVoice,
+    /// Customer support conversations (Intercom).
     Support,
+    /// Electronic health records, over FHIR.
     Ehr,
+    /// An API the user declared through Custom HTTP; no catalog file has it.
     Custom,
 }
 
@@ -72,39 +102,60 @@ pub enum Auth {
     /// A header carrying a credential: `X-Postmark-Server-Token: {credentials.server_token}`,
     /// `Authorization: Bearer {credentials.api_key}`.
     Header {
+        /// The header's name (`Authorization`, `X-Postmark-Server-Token`); not empty.
         header: String,
+        /// The header's value, a template that must use a `{credentials.x}` placeholder.
         value: String,
     },
     /// HTTP basic auth.
     Basic {
+        /// The user name, a template (`api` for Mailgun, `{credentials.account_sid}`).
         username: String,
+        /// The password, a template (`{credentials.api_key}`).
         password: String,
     },
     /// A query parameter carrying a credential.
     Query {
+        /// The query parameter's name; not empty.
         param: String,
+        /// The parameter's value, a template (`{credentials.api_key}`).
         value: String,
     },
     /// OAuth 2.0 with a refresh token; the access token goes in `Authorization: Bearer`.
     #[serde(rename = "oauth2")]
     OAuth2 {
+        /// The page where a user grants consent, a template over `{config.x}`
+        /// (Salesforce's `https://{config.login_host}/...`); the runtime itself only
+        /// calls `token_url`.
         authorize_url: String,
+        /// The token endpoint the refresh token is exchanged at, a template over
+        /// `{config.x}`. Needs credential fields `client_id`, `client_secret` and
+        /// `refresh_token`.
         token_url: String,
+        /// The scopes consent is asked for, shown in the describe prompt; empty by default.
         #[serde(default)]
         scopes: Vec<String>,
     },
     /// SMART on FHIR backend services: a client-credentials grant with a signed JWT
     /// client assertion (private key), the token as `Authorization: Bearer`.
     SmartBackendServices {
+        /// The token endpoint, a template over `{config.x}` (FHIR's `{config.token_url}`).
+        /// Needs credential fields `client_id` and `private_key`.
         token_url: String,
+        /// The scopes asked for, sent space-separated as `scope` (`system/*.read`); none
+        /// by default, and then no `scope` is sent.
         #[serde(default)]
         scopes: Vec<String>,
     },
     /// One of several schemes, chosen by a config field's value (FHIR servers, Custom HTTP).
     Choice {
+        /// The config field whose value picks the option (`auth_type`); its `enum` lists
+        /// exactly the options' names, and its default applies when it is unset.
         config_field: String,
+        /// The scheme for each value of that field.
         options: BTreeMap<String, Auth>,
     },
+    /// No authentication: requests carry no credential.
     None,
 }
 
@@ -112,29 +163,42 @@ pub enum Auth {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
+    /// The key of the value, in letters, digits and `_` (`server_token`), as
+    /// `{credentials.x}` and `{config.x}` placeholders name it.
     pub name: String,
+    /// What a form calls the field (`Server API token`); not empty.
     pub label: String,
+    /// Whether the value is secret: the prompt marks it so a form can hide it, and no
+    /// error message repeats it. False by default.
     #[serde(default)]
     pub secret: bool,
+    /// Whether a value must be given (where the field applies). True by default; a field
+    /// with a default is never required.
     #[serde(default = "yes")]
     pub required: bool,
+    /// The form the value must have; `None` takes any text.
     #[serde(default)]
     pub format: Option<Format>,
     /// Allowed values, when the field is a choice.
     #[serde(default, rename = "enum", skip_serializing_if = "Vec::is_empty")]
     pub choices: Vec<String>,
+    /// The value a config field takes when none is given (one of `enum`, when both are
+    /// set); `None` for no default.
     #[serde(default)]
     pub default: Option<String>,
     /// The value must start with one of these (`sk_`, `rk_` for Stripe keys).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prefixes: Vec<String>,
+    /// The fewest characters the value may have; `None` for no lower limit.
     #[serde(default)]
     pub min_length: Option<usize>,
+    /// The most characters the value may have; `None` for no upper limit.
     #[serde(default)]
     pub max_length: Option<usize>,
     /// The field applies only when these config fields have these values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<BTreeMap<String, String>>,
+    /// A hint shown under the field: where to find the value, or what it changes.
     #[serde(default)]
     pub help: Option<String>,
     /// An example value, never a real secret.
@@ -154,14 +218,20 @@ fn yes() -> bool {
     true
 }
 
+/// The form a field's value must have (`format:` in the file, snake_case), checked when
+/// an integration is created or updated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
+    /// Any text: the same as no format.
     Text,
+    /// An email address: one `@`, a dotted domain, no spaces.
     Email,
     /// An absolute `https://` URL (`http://` is refused: credentials would travel in clear).
     Url,
+    /// A DNS host name with at least one dot (`mg.example.com`), no scheme or port.
     Hostname,
+    /// A UUID (`8-4-4-4-12` hex digits).
     Uuid,
     /// E.164 phone number: `+` and up to 15 digits.
     Phone,
@@ -171,10 +241,15 @@ pub enum Format {
     List,
 }
 
+/// The connection check: one cheap, read-only request whose status says whether the
+/// credentials work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Verify {
+    /// The request's method (`GET` in every catalog file).
     pub method: HttpMethod,
+    /// The path after the base URL, query string included; may use `{config.x}` and
+    /// `{credentials.x}` placeholders, not `{input.x}`.
     pub path: String,
     /// Status codes that mean the credentials work.
     #[serde(default = "ok_statuses")]
@@ -185,17 +260,24 @@ fn ok_statuses() -> Vec<u16> {
     vec![200]
 }
 
+/// The method of a request, in upper case in the files (`GET`, `POST`...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
+    /// A read; with `DELETE`, the only method that may send no body (encoding `none`).
     Get,
+    /// A create or an action; the only method a GraphQL operation may use.
     Post,
+    /// A replacement of a whole resource (FHIR's update).
     Put,
+    /// A change of some fields of a resource.
     Patch,
+    /// A removal; with `GET`, the only method that may send no body.
     Delete,
 }
 
 impl HttpMethod {
+    /// The method as written on the wire (`"GET"`).
     pub fn as_str(self) -> &'static str {
         match self {
             HttpMethod::Get => "GET",
@@ -222,16 +304,21 @@ pub enum Encoding {
     None,
 }
 
+/// One call a step can make: the HTTP request as templates, the input and response
+/// schemas, and what the compiler and the sandbox need to know about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Operation {
     /// Stable id used in contracts: `send_email`, `create_customer`.
     pub id: crate::domain::OperationId,
+    /// A short title (`Create customer`), also matched against a step's words.
     pub name: String,
+    /// What the call does, in a sentence or two; a step's words may be matched against it.
     pub description: String,
     /// Words that ask for it ("send an email", "email the patient").
     #[serde(default)]
     pub phrases: Vec<String>,
+    /// The request's method; `POST` for GraphQL.
     pub method: HttpMethod,
     /// Path after the base URL; `{input.x}`, `{config.x}` and `{credentials.x}` placeholders.
     pub path: String,
@@ -241,6 +328,8 @@ pub struct Operation {
     /// Extra headers for this operation (templates).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// How the body is sent: `json`, `form`, `graphql` (with a `graphql` document) or
+    /// `none` (only with GET and DELETE).
     pub encoding: Encoding,
     /// The GraphQL document, when `encoding` is `graphql`.
     #[serde(default)]
@@ -269,6 +358,8 @@ pub struct Operation {
     /// The provider's idempotency header, if it has one (`Idempotency-Key`).
     #[serde(default)]
     pub idempotency_header: Option<String>,
+    /// Response headers in which the provider reports its rate limits or throttling
+    /// (`X-RateLimit-Remaining`, `Retry-After`, `Sforce-Limit-Info`); empty by default.
     #[serde(default)]
     pub rate_limit_headers: Vec<String>,
     /// A 2xx answer that is still a failure (Slack's `"ok": false`, GraphQL `errors`).
@@ -281,7 +372,12 @@ pub struct Operation {
     /// (SendGrid's personalizations, a Notion title property, a FHIR resource).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compile: Option<CompileHints>,
+    /// An input as the provider documents it, valid against `input_schema` (the catalog
+    /// test checks it); sandbox mocks echo nothing for a key it has and a step's input
+    /// lacks.
     pub sample_input: Value,
+    /// An answer to `sample_input`, valid against `response_schema`; sandbox mocks take
+    /// their shapes and plausible values from it.
     pub sample_response: Value,
 }
 
@@ -301,6 +397,7 @@ pub struct CompileHints {
     /// The hints build the input whole: no input is filled by its name afterwards.
     #[serde(default)]
     pub whole: bool,
+    /// Hints applied before inputs are filled by their names.
     #[serde(default)]
     pub inputs: Vec<InputHint>,
     /// Hints applied after inputs are filled by their names (an end time from the start).
@@ -308,6 +405,9 @@ pub struct CompileHints {
     pub after: Vec<InputHint>,
 }
 
+/// How a step's words choose the kind of thing an operation acts on (Salesforce's
+/// sObject, a FHIR resource type), which hints then test with `when_kind` and
+/// `unless_kind`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KindChoice {
@@ -324,11 +424,15 @@ pub struct KindChoice {
     pub required: bool,
 }
 
+/// One compile hint: a template to put at an input path, and the conditions under which
+/// it applies (every one given must hold).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InputHint {
     /// A dotted path into the input (`personalizations.0.to.0.email`).
     pub path: String,
+    /// The template put at the path (see [`CompileHints`]), or a whole `{fill:<role>}` or
+    /// `{fill_id:<kind>}` that fills the path itself.
     pub value: Value,
     /// Applies only when the action's words have one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -336,8 +440,11 @@ pub struct InputHint {
     /// Applies only when the action's words have none of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unless_words: Vec<String>,
+    /// Applies only when the kind in force (chosen by the words, else the choice's
+    /// default) is one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub when_kind: Vec<String>,
+    /// Applies only when the kind in force is none of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unless_kind: Vec<String>,
     /// Applies only when the trigger's event is one of these.
@@ -354,6 +461,8 @@ pub struct InputHint {
     pub table: BTreeMap<String, Value>,
 }
 
+/// When a 2xx answer is a failure after all: what at a JSON pointer of the body means
+/// failure, and where the provider's message is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorRule {
@@ -371,6 +480,7 @@ pub struct ErrorRule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhooks {
+    /// How deliveries are signed, and so verified (`stripe_v1`, `header_secret`...).
     pub signature: SignatureScheme,
     /// The header carrying the signature, where there is one.
     #[serde(default)]
@@ -394,6 +504,8 @@ pub struct Webhooks {
     /// state an earlier delivery cached. Providers do not promise delivery order.
     #[serde(default)]
     pub event_time: Option<String>,
+    /// How event types map to entity changes (the first mapping that lists the type
+    /// applies); an event no mapping lists is acknowledged and ignored. Empty by default.
     #[serde(default)]
     pub entities: Vec<EntityMapping>,
     /// A sample delivery body, as the provider documents it.
@@ -434,8 +546,11 @@ pub struct Webhooks {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {
+    /// The default: the request body, as JSON, or as form fields when the content type
+    /// is form-urlencoded.
     #[default]
     Body,
+    /// The request headers whose names start with `header_prefix`.
     Headers,
 }
 
@@ -459,14 +574,19 @@ fn body_only() -> String {
     "{body}".into()
 }
 
+/// How a declared HMAC digest is written in its header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DigestEncoding {
+    /// Hexadecimal digits, upper or lower case (the default).
     #[default]
     Hex,
+    /// Standard base64, with padding.
     Base64,
 }
 
+/// How a provider signs its webhook deliveries (`signature:` in the file, snake_case);
+/// each scheme has its own verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignatureScheme {
@@ -537,6 +657,8 @@ impl Quoting {
 pub struct EntityMapping {
     /// Event types this mapping applies to (`customer.updated`, `Issue`).
     pub event_types: Vec<String>,
+    /// The entity the events change (`customer`, `issue`, `patient`): changes are cached,
+    /// and workflows triggered, under this name.
     pub entity_type: String,
     /// JSON pointer to the entity's id.
     pub id: String,
@@ -567,7 +689,10 @@ pub struct EntityMapping {
     expecting = "a change is created, updated, deleted or {from: <JSON pointer>}"
 )]
 pub enum ChangeSource {
+    /// The same change for every mapped event (`change: updated`).
     Fixed(Change),
+    /// The change each event names, read as created, updated or deleted from words such
+    /// as `create`, `update`, `remove` (an event with another word makes no change).
     FromPayload {
         /// JSON pointer to the provider's word for the change.
         from: String,
@@ -580,7 +705,9 @@ pub enum ChangeSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntityFetch {
+    /// The read-only operation of the same provider that reads the entity (`get_contact`).
     pub operation: crate::domain::OperationId,
+    /// The operation's input (`{contactId: "{id}"}`); empty by default.
     #[serde(default)]
     pub input: Map<String, Value>,
     /// JSON pointer to the id in the answer.
@@ -594,7 +721,10 @@ pub struct EntityFetch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DefaultValue {
+    /// One template (`From: "{config.from_address}"`); not applied when its placeholder
+    /// has no value.
     Template(String),
+    /// An object of templates by key (`from: {type: admin, id: "{config.admin_id}"}`).
     Object(BTreeMap<String, String>),
 }
 
@@ -654,13 +784,18 @@ pub fn insert_at(object: &mut Map<String, Value>, path: &[&str], value: Value) {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lookup {
+    /// The read-only operation that lists the candidates (Linear's `list_teams`).
     pub operation: crate::domain::OperationId,
     /// The operation's input; `"{name}"` in a string is the name looked for.
     #[serde(default)]
     pub input: Map<String, Value>,
+    /// JSON pointer to the list of candidates in the answer (`/data/teams/nodes`).
     pub items: String,
+    /// JSON pointers, in an item, to the names compared with the one looked for
+    /// (`match: [/key, /name]`); any one that matches chooses the item.
     #[serde(rename = "match")]
     pub match_fields: Vec<String>,
+    /// JSON pointer, in the chosen item, to its id.
     pub id: String,
 }
 

@@ -23,12 +23,30 @@ use crate::domain::{StepContract, Trigger};
 /// A parsed `{{...}}` reference.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reference {
+    /// `{{entity.<field>}}`: a field of the entity an entity-event workflow starts on,
+    /// as the dotted path after `entity.`.
     Entity(String),
+    /// `{{change.entity_id}}`: the changed entity's id, in a data-change workflow.
     ChangeId,
-    Change { after: bool, path: String },
-    Step { step: u32, path: String },
+    /// `{{change.after.<path>}}` or `{{change.before.<path>}}`: a field of the changed
+    /// entity after or before the change, in a data-change workflow.
+    Change {
+        /// True for `after`, false for `before`.
+        after: bool,
+        /// The dotted field path after `after.` or `before.`.
+        path: String,
+    },
+    /// `{{steps.<n>.output.<path>}}`: a field of an earlier step's output.
+    Step {
+        /// The earlier step's number (`n`); it must be below the current step's.
+        step: u32,
+        /// The dotted path into that step's output; a number indexes an array.
+        path: String,
+    },
 }
 
+/// Parses the text between `{{` and `}}` (surrounding space ignored); the error names
+/// the four forms a reference can take.
 pub fn parse_reference(inner: &str) -> Result<Reference, String> {
     let inner = inner.trim();
     let parts: Vec<&str> = inner.split('.').collect();

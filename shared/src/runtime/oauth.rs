@@ -29,12 +29,19 @@ const EARLY: i64 = 60;
 const LOCK_SECS: i64 = 30;
 const WAIT: Duration = Duration::from_secs(15);
 
+/// Why a step got no usable access token.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
+    /// The token endpoint refused the grant with a 4xx (revoked, expired), for this step's
+    /// request or another's: the reason gives its status and `error`, secrets masked. The
+    /// integration is marked as needing attention; retrying does not help.
     #[error(
         "the provider refused the token refresh ({0}); the integration needs to be authorized again"
     )]
     Refused(String),
+    /// The token was not obtained for another reason (no answer, a 5xx, a store error,
+    /// another step's request that failed or took too long), secrets masked; a later
+    /// try may succeed.
     #[error("token refresh failed: {0}")]
     Failed(String),
     /// The stored credentials cannot make the request (a private key that does not
@@ -73,6 +80,8 @@ pub trait Grant: Sync {
 
 /// What a grant posts to the token endpoint.
 pub struct TokenForm {
+    /// The form's fields in order (`grant_type`, `refresh_token`, `client_id`...), sent
+    /// `application/x-www-form-urlencoded`.
     pub fields: Vec<(&'static str, String)>,
     /// Values made for this request that are as secret as the credentials (a signed
     /// client assertion): registered for redaction while the request is made, and

@@ -182,9 +182,16 @@ pub fn event_id(hooks: &Webhooks, headers: &HeaderMap, event: &Value, batch: boo
 /// An event's change to an entity, before the cached state is consulted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
+    /// The provider's type of the event, read at the `event_type` pointer
+    /// (`customer.updated`, `Issue`).
     pub event_type: String,
+    /// The entity type of the mapping that lists the event type (`customer`, `issue`).
     pub entity_type: String,
+    /// The entity's provider id, made safe for a store key (a long or odd id becomes
+    /// `sha256:<hex>`).
     pub entity_id: String,
+    /// Created, updated or deleted: the mapping's fixed change, or the one the event
+    /// names.
     pub change: Change,
     /// The entity's state after the change.
     pub after: Value,
@@ -226,9 +233,14 @@ pub fn event_time_ms(value: &Value) -> Option<i64> {
 /// Why an event makes no change: said in the answer and the log, never an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ignored {
+    /// No event type is found at the `event_type` pointer, or none is declared.
     NoEventType,
+    /// No entity mapping lists this event type.
     Unmapped(String),
+    /// The mapping's id pointer finds no id in this event type's event.
     NoEntityId(String),
+    /// The event's word for the change (empty when it has none) is not read as a
+    /// create, an update or a delete.
     UnknownAction(String),
 }
 
