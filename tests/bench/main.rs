@@ -1,7 +1,10 @@
 //! `cargo run --release -p studio-tests --bin bench [NAME...]`: prints the figures that
 //! BENCHMARKS.md records. Names: `describe`, `compile`, `runtime`, `startup`, `ingest`
-//! (default: all). `ingest` reads `STUDIO_BENCH_DIR`, `STUDIO_BENCH_IN_FLIGHT`,
-//! `STUDIO_BENCH_ROUNDS` and `STUDIO_BENCH_CONSUMER=off`.
+//! (default: all of these), and `e2e`, only when named (it runs the release
+//! `studio-local` binary, built beforehand, and takes minutes). `ingest` reads
+//! `STUDIO_BENCH_DIR`, `STUDIO_BENCH_IN_FLIGHT`, `STUDIO_BENCH_ROUNDS` and
+//! `STUDIO_BENCH_CONSUMER=off`; `e2e` reads `STUDIO_BENCH_SECS`, `STUDIO_BENCH_DIR`,
+//! `STUDIO_BENCH_STARTUP_GB` and `CARGO_TARGET_DIR`.
 //!
 //! Timings are wall-clock per call over many calls, reported as percentiles; run on an
 //! otherwise idle machine, release build.
@@ -9,6 +12,7 @@
 #[global_allocator]
 static ALLOCATOR: shared::Allocator = shared::Allocator;
 
+mod e2e;
 mod runtime;
 
 use std::time::{Duration, Instant};
@@ -436,5 +440,8 @@ fn main() {
     }
     if all || wanted.iter().any(|w| w == "ingest") {
         bench_ingest();
+    }
+    if wanted.iter().any(|w| w == "e2e") {
+        e2e::bench_e2e();
     }
 }
