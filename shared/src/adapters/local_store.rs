@@ -23,12 +23,6 @@ use crate::ports::{
 /// order DynamoDB sorts string sort keys in, so both stores page identically.
 const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
 
-/// The expiry index: `expires_at` (8 bytes, ordered) then the item's key, for every
-/// item written with an expiry. The sweep reads it from the start up to now, so
-/// removing expired items never scans the table. An entry whose item was rewritten
-/// since (without that expiry) is only dropped.
-const EXPIRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("expiry");
-
 /// The page cache's size when none is given: small, so the process stays small; reads
 /// of a large file then come from the operating system's cache.
 pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -36,17 +30,9 @@ pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// How often the writer removes expired items, when it is otherwise idle.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Most expired items one sweep commit removes (the next sweep takes the rest).
-const SWEEP_BATCH: usize = 10_000;
-
-fn expiry_key(expires_at: i64, key: &[u8]) -> Vec<u8> {
-    // Sign bit flipped: big-endian bytes of the result sort as the numbers do.
-    let ordered = (expires_at as u64) ^ (1 << 63);
-    let mut out = Vec::with_capacity(8 + key.len());
-    out.extend_from_slice(&ordered.to_be_bytes());
-    out.extend_from_slice(key);
-    out
-}
+/// Items one sweep step reads (the next step goes on from where it stopped; a full pass
+/// over the table takes as many steps as it needs).
+const SWEEP_SCAN: usize = 20_000;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -173,7 +159,6 @@ impl LocalStore {
             .map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(ITEMS).map_err(unavailable)?;
-        txn.open_table(EXPIRY).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
         let db = Arc::new(db);
         let (queue, receiver) = std::sync::mpsc::channel();
@@ -219,9 +204,11 @@ impl LocalStore {
             .ok_or_else(|| StoreError::Unavailable("the local database is closed".into()))
     }
 
-    /// Removes the items whose expiry has passed (reads already treat them as gone),
-    /// and answers how many. The writer also does this every minute it is idle; freed
-    /// pages are reused, so a database whose items expire stops growing.
+    /// Removes the items whose expiry has passed (reads already treat them as gone), in
+    /// one pass over the table, and answers how many. The writer also sweeps on its own
+    /// when idle, a step of 20,000 items at a time (a pass a minute, or a step a second
+    /// while a pass is under way); freed pages are reused, so a database whose items
+    /// expire stops growing.
     ///
     /// # Errors
     /// `Unavailable` when the writer has stopped or the commit fails.
@@ -337,6 +324,8 @@ fn writer(
     use std::sync::mpsc::RecvTimeoutError;
     let mut flush_at: Option<std::time::Instant> = None;
     let mut sweep_at = std::time::Instant::now() + SWEEP_EVERY;
+    // Where the sweep goes on from (the key it stopped after); `None` at a pass's start.
+    let mut cursor: Option<Vec<u8>> = None;
     loop {
         let wake_at = flush_at.map_or(sweep_at, |at| at.min(sweep_at));
         let first = match queue
@@ -349,10 +338,15 @@ fn writer(
                     flush_at = None;
                 }
                 if now >= sweep_at {
-                    if let Err(error) = sweep(&db, &commits, clock.now().timestamp()) {
-                        tracing::warn!(%error, "expired items not removed; trying again later");
-                    }
-                    sweep_at = now + SWEEP_EVERY;
+                    // One step now; the next one soon if the pass is not over.
+                    sweep_at = match sweep(&db, &commits, clock.now().timestamp(), &mut cursor) {
+                        Ok((_, false)) => now + std::time::Duration::from_secs(1),
+                        Ok((_, true)) => now + SWEEP_EVERY,
+                        Err(error) => {
+                            tracing::warn!(%error, "expired items not removed; trying again later");
+                            now + SWEEP_EVERY
+                        }
+                    };
                 }
                 continue;
             }
@@ -386,7 +380,7 @@ fn writer(
         for control in controls {
             match control {
                 Message::Sweep(answer) => {
-                    let swept = sweep(&db, &commits, clock.now().timestamp());
+                    let swept = sweep_all(&db, &commits, clock.now().timestamp());
                     if swept.is_ok() {
                         flush_at = None;
                     }
@@ -436,9 +430,8 @@ fn commit_batch(
             let mut results = Vec::with_capacity(batch.len());
             {
                 let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
-                let mut expiry = txn.open_table(EXPIRY).map_err(unavailable)?;
                 for pending in &batch {
-                    results.push(apply(&mut table, &mut expiry, &pending.writes, now)?);
+                    results.push(apply(&mut table, &pending.writes, now)?);
                 }
             }
             txn.commit().map_err(unavailable)?;
@@ -475,46 +468,57 @@ fn commit_batch(
     }
 }
 
-/// Removes up to [`SWEEP_BATCH`] items whose expiry has passed, and their index
-/// entries, in one durable commit (which also makes every relaxed commit before it
-/// durable). Answers how many items it removed.
-fn sweep(db: &Database, commits: &Commits, now: i64) -> Result<usize, StoreError> {
+/// One sweep step: reads up to [`SWEEP_SCAN`] items from `cursor` on, removes those
+/// whose expiry has passed, in one durable commit (which also makes every relaxed
+/// commit before it durable), and moves the cursor past them (back to the start at the
+/// end of the table). Answers how many items it removed and whether it reached the end.
+/// A scan, in steps, rather than an index of expiries: an index would cost every write
+/// that expires (most of a run's) one more tree insert.
+fn sweep(
+    db: &Database,
+    commits: &Commits,
+    now: i64,
+    cursor: &mut Option<Vec<u8>>,
+) -> Result<(usize, bool), StoreError> {
     let _gate = commits.lock();
     commits
         .unflushed
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let result = (|| -> Result<usize, StoreError> {
+    let result = (|| -> Result<(usize, bool), StoreError> {
         let txn = db.begin_write().map_err(unavailable)?;
-        let mut removed = 0;
+        let removed;
+        let mut next = None;
         {
             let mut items = txn.open_table(ITEMS).map_err(unavailable)?;
-            let mut expiry = txn.open_table(EXPIRY).map_err(unavailable)?;
-            let upper = expiry_key(now.saturating_add(1), &[]);
-            let due: Vec<Vec<u8>> = expiry
-                .range::<&[u8]>(..upper.as_slice())
-                .map_err(unavailable)?
-                .take(SWEEP_BATCH)
-                .map(|entry| entry.map(|(k, _)| k.value().to_vec()).map_err(unavailable))
-                .collect::<Result<_, _>>()?;
-            for entry in due {
-                let key = &entry[8..];
-                let gone = match items.get(key).map_err(unavailable)? {
-                    Some(raw) => {
-                        let stored: StoredRaw = serde_json::from_slice(raw.value())
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        expired(stored.expires_at, now)
-                    }
-                    None => false,
-                };
-                if gone {
-                    items.remove(key).map_err(unavailable)?;
-                    removed += 1;
-                }
-                expiry.remove(entry.as_slice()).map_err(unavailable)?;
+            let mut due = Vec::new();
+            let mut read = 0;
+            let range = match cursor.as_deref() {
+                Some(from) => items.range::<&[u8]>((Bound::Excluded(from), Bound::Unbounded)),
+                None => items.range::<&[u8]>(..),
             }
+            .map_err(unavailable)?;
+            for entry in range {
+                let (key, value) = entry.map_err(unavailable)?;
+                read += 1;
+                let stored: StoredRaw = serde_json::from_slice(value.value())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if expired(stored.expires_at, now) {
+                    due.push(key.value().to_vec());
+                }
+                if read == SWEEP_SCAN {
+                    next = Some(key.value().to_vec());
+                    break;
+                }
+            }
+            for key in &due {
+                items.remove(key.as_slice()).map_err(unavailable)?;
+            }
+            removed = due.len();
         }
         txn.commit().map_err(unavailable)?;
-        Ok(removed)
+        let finished = next.is_none();
+        *cursor = next;
+        Ok((removed, finished))
     })();
     if result.is_err() {
         commits
@@ -522,6 +526,19 @@ fn sweep(db: &Database, commits: &Commits, now: i64) -> Result<usize, StoreError
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     result
+}
+
+/// A whole pass over the table, in sweep steps: the number of items removed.
+fn sweep_all(db: &Database, commits: &Commits, now: i64) -> Result<usize, StoreError> {
+    let mut cursor = None;
+    let mut removed = 0;
+    loop {
+        let (step, finished) = sweep(db, commits, now, &mut cursor)?;
+        removed += step;
+        if finished {
+            return Ok(removed);
+        }
+    }
 }
 
 /// An empty durable commit: makes every relaxed commit before it durable.
@@ -549,8 +566,6 @@ struct Prepared {
     key: Vec<u8>,
     op: Op,
     condition: Condition,
-    /// A put's expiry, for the expiry index.
-    expires_at: Option<i64>,
 }
 
 enum Op {
@@ -576,7 +591,6 @@ fn prepare(writes: Vec<Write>) -> Result<Vec<Prepared>, StoreError> {
                         .map_err(|e| StoreError::Invalid(e.to_string()))?,
                     ),
                     condition,
-                    expires_at: item.expires_at,
                 },
                 Write::PutRaw(item, condition) => Prepared {
                     key,
@@ -588,19 +602,16 @@ fn prepare(writes: Vec<Write>) -> Result<Vec<Prepared>, StoreError> {
                         .map_err(|e| StoreError::Invalid(e.to_string()))?,
                     ),
                     condition,
-                    expires_at: item.expires_at,
                 },
                 Write::Delete(_, condition) => Prepared {
                     key,
                     op: Op::Delete,
                     condition,
-                    expires_at: None,
                 },
                 Write::Check(_, condition) => Prepared {
                     key,
                     op: Op::Check,
                     condition,
-                    expires_at: None,
                 },
             })
         })
@@ -663,7 +674,6 @@ fn top_level_field(doc: &str, field: &str) -> Result<Option<Value>, serde_json::
 /// fatal to the whole batch (storage failure); the inner result is this caller's.
 fn apply(
     table: &mut redb::Table<&[u8], &[u8]>,
-    expiry: &mut redb::Table<&[u8], &[u8]>,
     writes: &[Prepared],
     now: i64,
 ) -> Result<Result<(), StoreError>, StoreError> {
@@ -713,11 +723,6 @@ fn apply(
                 table
                     .insert(write.key.as_slice(), value.as_slice())
                     .map_err(unavailable)?;
-                if let Some(at) = write.expires_at {
-                    expiry
-                        .insert(expiry_key(at, &write.key).as_slice(), [].as_slice())
-                        .map_err(unavailable)?;
-                }
             }
             Op::Delete => {
                 table.remove(write.key.as_slice()).map_err(unavailable)?;
@@ -906,8 +911,7 @@ impl LocalStore {
                 .map_err(unavailable)?;
             let result = {
                 let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
-                let mut expiry = txn.open_table(EXPIRY).map_err(unavailable)?;
-                apply(&mut table, &mut expiry, writes, now)?
+                apply(&mut table, writes, now)?
             };
             match result {
                 Ok(()) => txn.commit().map_err(unavailable)?,
