@@ -55,32 +55,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if app.local_bus.is_some() {
         shared::runtime::resume(&app.deps).await?;
     }
+    let stop = shutdown()?;
     // Tests and scripts read this line to find the port.
     println!("studio-local listening on http://{address}");
     axum::serve(listener, local_router(state))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(stop)
         .await?;
     // The steps in flight finish, the store flushes and closes its file.
     app.stop().await?;
     Ok(())
 }
 
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// The stop signal (SIGTERM or Ctrl-C), listened for from the moment this is called:
+/// a signal that arrives before the server runs is not lost.
+fn shutdown() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
-            _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
