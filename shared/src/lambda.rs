@@ -47,7 +47,8 @@ impl From<InvocationError> for Diagnostic {
     }
 }
 
-/// Serves Lambda invocations until the runtime stops.
+/// Serves Lambda invocations until the runtime stops: HTTP requests with a function's
+/// own router, bus events with its handler (execute-step's; the others pass `None`).
 pub async fn serve(
     router: Router,
     events: Option<Arc<dyn EventHandler>>,
@@ -124,26 +125,3 @@ pub async fn invoke(
 }
 
 pub use lambda_runtime::Error;
-
-/// Serves one function's routes (and, for execute-step, its bus events) on Lambda.
-///
-/// Not `async`, and inlined into each function's `main`: `function` is a constant
-/// there, so the other functions' routes and handlers are left out of the binary.
-#[inline(always)]
-pub fn serve_function(
-    function: crate::http::Function,
-    app: &crate::app::App,
-) -> impl std::future::Future<Output = Result<(), Error>> + use<> {
-    let state = crate::http::AppState {
-        deps: app.deps.clone(),
-        max_webhook_bytes: app.config.max_webhook_bytes,
-    };
-    let router = crate::http::router(function, state);
-    let events: Option<Arc<dyn EventHandler>> = match function {
-        crate::http::Function::ExecuteStep => {
-            Some(Arc::new(crate::execute::ExecuteStep::new(app.deps.clone())))
-        }
-        _ => None,
-    };
-    serve(router, events)
-}

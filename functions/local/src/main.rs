@@ -34,10 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         config = config.with_data_dir(dir);
     }
     let app = app::build(config, app::live_edge).await?;
-    let state = AppState {
-        deps: app.deps.clone(),
-        max_webhook_bytes: app.config.max_webhook_bytes,
-    };
+    let state = AppState::of(&app);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     match &app.config.backend {

@@ -1,0 +1,22 @@
+//! execute-step's routes: runs started, listed and read. The function's other input,
+//! the bus events, goes to [`crate::execute::ExecuteStep`].
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use super::{AppState, MAX_API_BODY_BYTES, runs};
+
+routes! {
+    "/projects/{project}/runs" => POST runs::start, GET runs::list;
+    "/projects/{project}/runs/{run}" => GET runs::read;
+}
+
+/// These routes, to serve alone ([`router`]) or merged with the other functions'.
+pub(super) fn routes(_state: &AppState) -> Router<AppState> {
+    handlers().layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
+}
+
+/// execute-step's API, as its Lambda function serves it.
+pub fn router(state: AppState) -> Router {
+    super::finish(routes(&state), state)
+}
