@@ -21,14 +21,20 @@ use tower::ServiceExt;
 
 use crate::ports::{BusEvent, EventHandler, HandlerError};
 
+/// Why an invocation was not answered; Lambda reports it as the invocation's error.
 #[derive(Debug, thiserror::Error)]
 pub enum InvocationError {
+    /// The payload is neither an HTTP API (2.0) request nor an EventBridge event.
     #[error("the invocation payload is neither an HTTP API request nor an EventBridge event: {0}")]
     UnknownPayload(String),
+    /// An EventBridge event reached a function that handles none.
     #[error("this function takes no EventBridge events")]
     NoEventHandler,
+    /// The event's handler failed in a way another delivery could fix: Lambda's
+    /// asynchronous retries deliver it again.
     #[error("temporary failure, retry: {0}")]
     Retryable(String),
+    /// The router itself failed (it never does for a well-formed request).
     #[error("the router failed: {0}")]
     Router(String),
 }

@@ -35,6 +35,8 @@
 //! - [`telemetry`]: logging set-up (JSON lines on Lambda), every line redacted.
 //! - [`tls`]: rustls on ring for the live edge and the AWS SDKs.
 
+#![warn(missing_docs)]
+
 pub mod adapters;
 pub mod aggregates;
 pub mod app;

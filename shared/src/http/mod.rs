@@ -54,9 +54,12 @@ use crate::ports::Deps;
 /// Largest JSON body the studio API reads; webhooks have their own limit.
 pub const MAX_API_BODY_BYTES: usize = 256 * 1024;
 
+/// What every route's handler is given: the adapters, and the webhook body limit.
 #[derive(Clone)]
 pub struct AppState {
+    /// The adapters the use cases run on.
     pub deps: Deps,
+    /// The largest webhook body accepted (413 above), from `STUDIO_MAX_WEBHOOK_BYTES`.
     pub max_webhook_bytes: usize,
 }
 
@@ -94,13 +97,18 @@ where
 /// The Lambda functions, each serving its own routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
+    /// Projects and integrations: describe, add, change, rotate, audit, dependents.
     AddIntegration,
+    /// Workflows: compile a step, read a workflow, remove a step.
     CompileContract,
+    /// Runs (and, from the bus, the steps of every run).
     ExecuteStep,
+    /// Provider webhooks.
     IngestWebhook,
 }
 
 impl Function {
+    /// The four functions, in the order `ROUTES` lists their routes.
     pub const ALL: [Function; 4] = [
         Function::AddIntegration,
         Function::CompileContract,
