@@ -118,6 +118,18 @@ pub enum Inserted {
     Earlier(Run),
 }
 
+/// How a new run's record is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// As the run's mode says: relaxed for sandbox runs, durable for live ones.
+    ByMode,
+    /// Relaxed even for a live run: its caller answers only after the run's later
+    /// commits, and the first durable one (the claim with its audit record, before any
+    /// call) makes this one durable too. A crash before it loses a run that had done
+    /// nothing and that nobody was told of.
+    Relaxed,
+}
+
 /// Stores a new run; with an `occasion` (a provider event for one workflow), at most
 /// once per occasion: the marker lives as long as webhook dedupe markers.
 ///
@@ -128,6 +140,7 @@ pub async fn insert(
     project: &ProjectId,
     run: &Run,
     occasion: Option<&str>,
+    commit: Commit,
 ) -> Result<Inserted, StoreError> {
     use sha2::Digest as _;
     let mut writes = vec![Write::Put(
@@ -156,7 +169,11 @@ pub async fn insert(
         .expiring(expiry(&run.started_at)),
         Condition::Always,
     ));
-    match (transact(deps, run.mode, writes).await, &marker) {
+    let mode = match commit {
+        Commit::ByMode => run.mode,
+        Commit::Relaxed => RunMode::Sandbox,
+    };
+    match (transact(deps, mode, writes).await, &marker) {
         (Ok(()), _) => Ok(Inserted::New),
         (Err(StoreError::ConditionFailed { index: Some(1) }), Some(marker)) => {
             let earlier = deps
@@ -472,13 +489,16 @@ pub async fn start(deps: &Deps, project: &ProjectId, new: NewRun) -> Result<Star
         mode: new.mode,
         trigger: new.trigger,
     };
-    let run = crate::runtime::start_run(deps, start)
-        .await
-        .map_err(|e| match e {
-            RuntimeError::NotFound(m) | RuntimeError::Invalid(m) => Error::invalid("workflow", m),
-            RuntimeError::Unavailable(m) => Error::Unavailable(m),
-            other => Error::Internal(other.to_string()),
-        })?;
+    let started = if new.wait {
+        crate::runtime::start_run_waited(deps, start).await
+    } else {
+        crate::runtime::start_run(deps, start).await
+    };
+    let run = started.map_err(|e| match e {
+        RuntimeError::NotFound(m) | RuntimeError::Invalid(m) => Error::invalid("workflow", m),
+        RuntimeError::Unavailable(m) => Error::Unavailable(m),
+        other => Error::Internal(other.to_string()),
+    })?;
     let deadline = tokio::time::Instant::now()
         + if new.wait {
             WAIT
