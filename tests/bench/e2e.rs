@@ -3,8 +3,9 @@
 //! against a capture server answering at once or after 50 ms, and sandbox) and signed
 //! webhook deliveries, at 1, 8 and 32 concurrent clients, next to the bench's own bare
 //! calls to the same capture servers. Then the server's resident memory, the bytes it
-//! wrote per run, and, with `STUDIO_BENCH_STARTUP_GB`, its start-up time on a data dir
-//! of that size.
+//! wrote per run, with `STUDIO_BENCH_KILL=1` a SIGKILL in the middle of a load and the
+//! restart, and, with `STUDIO_BENCH_STARTUP_GB`, its start-up time on a data dir of
+//! that size.
 //!
 //! Every HTTP failure is counted and printed with its reason: a slow or failing server
 //! is a figure to report, not a reason to stop. The bench and the server share the
@@ -84,6 +85,13 @@ async fn after_load(server: &mut Server, binary: &Path, env: &Arc<Env>) -> Resul
         megabytes(Some(dir_size(&server.data_dir))),
     );
     server.log_summary();
+    if std::env::var("STUDIO_BENCH_KILL").is_ok_and(|v| v == "1") {
+        kill_in_the_middle(server, binary, env).await?;
+    } else {
+        println!(
+            "a SIGKILL in the middle of a load: STUDIO_BENCH_KILL=1 ./target/release/bench e2e"
+        );
+    }
     match std::env::var("STUDIO_BENCH_STARTUP_GB")
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
@@ -801,4 +809,115 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "n/a".into())
+}
+
+/// The runs of the bench's project, from `GET /runs` page by page: (succeeded, failed,
+/// running).
+async fn run_counts(env: &Env) -> Result<(usize, usize, usize), String> {
+    let (mut succeeded, mut failed, mut running) = (0, 0, 0);
+    let mut after: Option<String> = None;
+    loop {
+        let mut url = format!("{}/projects/{}/runs?limit=200", env.server, env.project);
+        if let Some(after) = &after {
+            url.push_str(&format!("&after={after}"));
+        }
+        let answer = env
+            .client
+            .get(url)
+            .bearer_auth(&env.token)
+            .send()
+            .await
+            .map_err(transport)?;
+        let page = answer_of(answer, 200).await?;
+        for run in page["runs"].as_array().into_iter().flatten() {
+            match run["status"].as_str() {
+                Some("succeeded") => succeeded += 1,
+                Some("failed") => failed += 1,
+                _ => running += 1,
+            }
+        }
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return Ok((succeeded, failed, running)),
+        }
+    }
+}
+
+/// A mixed load (waited live runs against the 50 ms provider, sandbox runs), a SIGKILL
+/// in its middle, a restart on the same data: how long the restart took, whether every
+/// run the server answered as succeeded is still there, and that no run stays running.
+async fn kill_in_the_middle(
+    server: &mut Server,
+    binary: &Path,
+    env: &Arc<Env>,
+) -> Result<(), String> {
+    let (before, _, _) = run_counts(env).await?;
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..16)
+        .map(|i| {
+            let (env, acknowledged) = (env.clone(), acknowledged.clone());
+            let job = Arc::new(if i % 2 == 0 {
+                Job::Run {
+                    workflow: "live-slow",
+                    mode: "live",
+                }
+            } else {
+                Job::Run {
+                    workflow: "sandbox",
+                    mode: "sandbox",
+                }
+            });
+            tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(4);
+                while Instant::now() < deadline {
+                    if job.once(&env).await.is_ok() {
+                        acknowledged.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed = Command::new("kill")
+        .args(["-KILL", &server.pid.to_string()])
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    let _ = server.child.wait().await;
+    server.stopped = true;
+    let at_kill = acknowledged.load(Ordering::Relaxed);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    if !killed {
+        return Err("SIGKILL failed".into());
+    }
+    let (restarted, took) = Server::start(binary, &server.data_dir.clone()).await?;
+    *server = restarted;
+    let env = Env {
+        client: env.client.clone(),
+        server: server.url.clone(),
+        project: env.project.clone(),
+        token: env.token.clone(),
+        events: AtomicU64::new(0),
+    };
+    let settle = Instant::now();
+    let mut counts = run_counts(&env).await?;
+    while counts.2 > 0 && settle.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        counts = run_counts(&env).await?;
+    }
+    let (succeeded, failed, running) = counts;
+    let kept = succeeded.saturating_sub(before);
+    println!(
+        "SIGKILL in a load: {at_kill} runs answered as succeeded before the kill; restart to \"listening\" in {took:.1?}; \
+         then within {:.1?}: {kept} more succeeded runs than before the load ({}), {failed} failed (a live step killed mid-call fails as \"outcome unknown\"), {running} still running",
+        settle.elapsed(),
+        if kept as u64 >= at_kill {
+            "none acknowledged was lost"
+        } else {
+            "SOME ACKNOWLEDGED RUNS ARE MISSING"
+        },
+    );
+    Ok(())
 }
