@@ -10,9 +10,8 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use shared::config::Config;
 use shared::http::{AppState, local_router};
-use shared::routing::{RULES, Target};
 use shared::webhooks::signing;
-use studio_tests::{create_key, create_table, moto_endpoint, sdk_config, unique};
+use studio_tests::{create_key, create_table, moto_endpoint, sdk_config};
 use tower::ServiceExt;
 
 async fn call(
@@ -41,67 +40,6 @@ async fn call(
     )
 }
 
-/// A bus with the template's execute-step rule, its target an SQS queue; the queue's URL.
-async fn bus_and_queue(sdk: &aws_config::SdkConfig) -> (String, String) {
-    let events = aws_sdk_eventbridge::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let bus = unique("walk-bus");
-    events
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .expect("bus");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique("walk-execute-step"))
-        .send()
-        .await
-        .expect("queue")
-        .queue_url()
-        .expect("url")
-        .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("arn");
-    for rule in RULES.iter().filter(|r| r.target == Target::ExecuteStep) {
-        let pattern = json!({"source": [rule.source], "detail-type": rule.detail_types});
-        events
-            .put_rule()
-            .name(rule.name)
-            .event_bus_name(&bus)
-            .event_pattern(pattern.to_string())
-            .send()
-            .await
-            .expect("rule");
-        events
-            .put_targets()
-            .rule(rule.name)
-            .event_bus_name(&bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("execute-step")
-                    .arn(&arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("targets");
-    }
-    (bus, queue_url)
-}
-
 /// A provider on this machine that answers every call with 201 and a ticket.
 async fn provider() -> String {
     let app = axum::Router::new().fallback(|| async {
@@ -127,7 +65,7 @@ async fn the_walkthrough_completes_on_the_aws_backend_with_the_rule_routed_to_a_
     };
     let sdk = sdk_config(&endpoint).await;
     let (table, key_id) = (create_table(&sdk).await, create_key(&sdk).await);
-    let (bus, queue_url) = bus_and_queue(&sdk).await;
+    let (bus, queue_url) = studio_tests::bus_routed_to_a_queue(&sdk).await;
     let config = Config::from_lookup(|name| match name {
         "STUDIO_BACKEND" => Some("aws".into()),
         "STUDIO_TABLE_NAME" => Some(table.clone()),

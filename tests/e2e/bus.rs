@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use shared::adapters::{EventBridgeBus, InProcessBus};
 use shared::ports::{BusError, BusEvent, EventBus, EventHandler, HandlerError};
-use shared::routing::{RULES, Target};
-use studio_tests::{moto_endpoint, sdk_config, unique};
+use shared::routing::Target;
+use studio_tests::{moto_endpoint, sdk_config};
 
 /// A bus, and a way to see what its execute-step rule delivered.
 #[async_trait]
@@ -147,65 +147,13 @@ impl Harness for Bridge {
 async fn eventbridge() -> Option<Box<dyn Harness>> {
     let endpoint = moto_endpoint()?;
     let sdk = sdk_config(&endpoint).await;
-    let events = aws_sdk_eventbridge::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let bus_name = unique("bus");
-    events
-        .create_event_bus()
-        .name(&bus_name)
-        .send()
-        .await
-        .expect("create bus");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(unique("execute-step"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url()
-        .expect("url")
-        .to_owned();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("queue arn");
-    for rule in RULES.iter().filter(|r| r.target == Target::ExecuteStep) {
-        let pattern = json!({"source": [rule.source], "detail-type": rule.detail_types});
-        events
-            .put_rule()
-            .name(rule.name)
-            .event_bus_name(&bus_name)
-            .event_pattern(pattern.to_string())
-            .send()
-            .await
-            .expect("put rule");
-        events
-            .put_targets()
-            .rule(rule.name)
-            .event_bus_name(&bus_name)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("execute-step")
-                    .arn(&queue_arn)
-                    .build()
-                    .expect("target"),
-            )
-            .send()
-            .await
-            .expect("put targets");
-    }
+    let (bus_name, queue_url) = studio_tests::bus_routed_to_a_queue(&sdk).await;
     Some(Box::new(Bridge {
-        bus: Arc::new(EventBridgeBus::new(events, bus_name)),
-        sqs,
+        bus: Arc::new(EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            bus_name,
+        )),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
         queue_url,
     }))
 }

@@ -622,35 +622,15 @@ async fn a_live_call_that_times_out_fails_the_step_without_repeating_an_unkeyed_
 /// claim says so in the audit trail.
 #[tokio::test]
 async fn concurrent_deliveries_of_a_live_step_call_out_once_and_every_decryption_is_audited() {
-    let app = TestApp::new();
-    let (p, token) = app.project("clinic").await;
-    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\"}")]).await;
-    custom_api(&app, &p, &token, "tickets", &url).await;
-    store_workflow(
-        &app,
-        &p,
-        "one-step",
-        vec![(1, "tickets", "create_ticket", json!({"title": "once"}))],
-    )
-    .await;
-    let mut quiet = app.local.deps.clone();
-    quiet.bus = Arc::new(shared::adapters::InProcessBus::new());
-    let project = ProjectId::parse(&p).expect("id");
-    let run = shared::runtime::start_run(
-        &quiet,
-        shared::runtime::StartRun {
-            project: project.clone(),
-            workflow: WorkflowId::parse("one-step").expect("id"),
-            mode: shared::domain::RunMode::Live,
-            trigger: shared::runtime::RunTrigger::Entity {
-                entity: "IntakeForm".into(),
-                event: "submitted".into(),
-                payload: json!({}),
-            },
-        },
-    )
-    .await
-    .expect("started");
+    let QuietRun {
+        app,
+        p,
+        token,
+        project,
+        quiet,
+        run,
+        seen,
+    } = quiet_live_run().await;
     let step = StepRequested {
         project: project.clone(),
         run: run.id.clone(),
@@ -888,35 +868,17 @@ async fn runs_and_their_traces_expire_after_the_retention() {
 /// outcome unknown and is never sent again; afterwards nothing is left running.
 #[tokio::test]
 async fn a_start_after_a_crash_resumes_unrun_steps_and_never_resends_a_claimed_one() {
-    let app = TestApp::new();
-    let (p, token) = app.project("clinic").await;
-    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\"}")]).await;
-    custom_api(&app, &p, &token, "tickets", &url).await;
-    store_workflow(
-        &app,
-        &p,
-        "one-step",
-        vec![(1, "tickets", "create_ticket", json!({"title": "once"}))],
-    )
-    .await;
     // The "crashed" process: its bus never delivers, as if it died with the events queued.
-    let mut crashed = app.local.deps.clone();
-    crashed.bus = Arc::new(shared::adapters::InProcessBus::new());
-    let project = ProjectId::parse(&p).expect("id");
-    let start = || shared::runtime::StartRun {
-        project: project.clone(),
-        workflow: WorkflowId::parse("one-step").expect("id"),
-        mode: shared::domain::RunMode::Live,
-        trigger: shared::runtime::RunTrigger::Entity {
-            entity: "IntakeForm".into(),
-            event: "submitted".into(),
-            payload: json!({}),
-        },
-    };
-    let unrun = shared::runtime::start_run(&crashed, start())
-        .await
-        .expect("run");
-    let claimed = shared::runtime::start_run(&crashed, start())
+    let QuietRun {
+        app,
+        p,
+        token,
+        project,
+        quiet: crashed,
+        run: unrun,
+        seen,
+    } = quiet_live_run().await;
+    let claimed = shared::runtime::start_run(&crashed, one_step_live(&project))
         .await
         .expect("run");
     // The second one's step was claimed (and perhaps sent) when the process died.
@@ -987,35 +949,15 @@ async fn a_start_after_a_crash_resumes_unrun_steps_and_never_resends_a_claimed_o
 /// waiting forever or sending it again.
 #[tokio::test]
 async fn a_stale_claim_fails_the_step_as_unknown_instead_of_resending_it() {
-    let app = TestApp::new();
-    let (p, token) = app.project("clinic").await;
-    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\"}")]).await;
-    custom_api(&app, &p, &token, "tickets", &url).await;
-    store_workflow(
-        &app,
-        &p,
-        "one-step",
-        vec![(1, "tickets", "create_ticket", json!({"title": "once"}))],
-    )
-    .await;
-    let mut quiet = app.local.deps.clone();
-    quiet.bus = Arc::new(shared::adapters::InProcessBus::new());
-    let project = ProjectId::parse(&p).expect("id");
-    let run = shared::runtime::start_run(
-        &quiet,
-        shared::runtime::StartRun {
-            project: project.clone(),
-            workflow: WorkflowId::parse("one-step").expect("id"),
-            mode: shared::domain::RunMode::Live,
-            trigger: shared::runtime::RunTrigger::Entity {
-                entity: "IntakeForm".into(),
-                event: "submitted".into(),
-                payload: json!({}),
-            },
-        },
-    )
-    .await
-    .expect("started");
+    let QuietRun {
+        app,
+        p,
+        token,
+        project,
+        quiet,
+        run,
+        seen,
+    } = quiet_live_run().await;
     quiet
         .store
         .put(
@@ -1056,4 +998,60 @@ async fn a_stale_claim_fails_the_step_as_unknown_instead_of_resending_it() {
         )
         .await;
     assert_eq!(view.body["status"], "failed", "{}", view.body);
+}
+
+/// A live one-step workflow against a scripted ticket server, and one run of it started
+/// on a bus that never delivers (its step is left for the test to deliver, or for a
+/// restart to find): the app, project, token, that quiet copy of the app's adapters, the
+/// run and what the server saw.
+struct QuietRun {
+    app: TestApp,
+    p: String,
+    token: String,
+    project: ProjectId,
+    quiet: shared::ports::Deps,
+    run: shared::domain::Run,
+    seen: Seen,
+}
+
+async fn quiet_live_run() -> QuietRun {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let (url, seen) = scripted_server(vec![(201, vec![], "{\"id\": \"T-1\"}")]).await;
+    custom_api(&app, &p, &token, "tickets", &url).await;
+    store_workflow(
+        &app,
+        &p,
+        "one-step",
+        vec![(1, "tickets", "create_ticket", json!({"title": "once"}))],
+    )
+    .await;
+    let mut quiet = app.local.deps.clone();
+    quiet.bus = Arc::new(shared::adapters::InProcessBus::new());
+    let project = ProjectId::parse(&p).expect("id");
+    let run = shared::runtime::start_run(&quiet, one_step_live(&project))
+        .await
+        .expect("started");
+    QuietRun {
+        app,
+        p,
+        token,
+        project,
+        quiet,
+        run,
+        seen,
+    }
+}
+
+fn one_step_live(project: &ProjectId) -> shared::runtime::StartRun {
+    shared::runtime::StartRun {
+        project: project.clone(),
+        workflow: WorkflowId::parse("one-step").expect("id"),
+        mode: shared::domain::RunMode::Live,
+        trigger: shared::runtime::RunTrigger::Entity {
+            entity: "IntakeForm".into(),
+            event: "submitted".into(),
+            payload: json!({}),
+        },
+    }
 }

@@ -34,6 +34,71 @@ pub fn moto_endpoint() -> Option<String> {
     }
 }
 
+/// A fresh event bus with the template's execute-step rule, its target an SQS queue in
+/// place of the function (moto cannot invoke a Lambda target): the bus's name and the
+/// queue's URL.
+pub async fn bus_routed_to_a_queue(sdk: &aws_config::SdkConfig) -> (String, String) {
+    use shared::routing::{RULES, Target};
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let bus_name = unique("bus");
+    events
+        .create_event_bus()
+        .name(&bus_name)
+        .send()
+        .await
+        .expect("create bus");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(unique("execute-step"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("queue arn");
+    for rule in RULES.iter().filter(|r| r.target == Target::ExecuteStep) {
+        let pattern =
+            serde_json::json!({"source": [rule.source], "detail-type": rule.detail_types});
+        events
+            .put_rule()
+            .name(rule.name)
+            .event_bus_name(&bus_name)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .expect("put rule");
+        events
+            .put_targets()
+            .rule(rule.name)
+            .event_bus_name(&bus_name)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("execute-step")
+                    .arn(&queue_arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("put targets");
+    }
+    (bus_name, queue_url)
+}
+
 /// SDK configuration pointing at moto, with dummy credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
