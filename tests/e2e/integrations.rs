@@ -264,3 +264,68 @@ async fn custom_http_declarations_are_validated_and_become_integrations() {
         .collect();
     assert_eq!(fields, vec!["config.base_url", "config.endpoints[0].path"]);
 }
+
+/// A declaration's headers are checked at create (header-name and header-value rules,
+/// none of the headers the runtime sets), and a credential with a line break is refused
+/// (it could start another header): each problem names its field, never a secret, and
+/// nothing is written. A PEM key keeps its lines.
+#[tokio::test]
+async fn headers_and_credentials_that_could_split_a_request_are_refused_at_create() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let endpoints = json!([{"name": "ping", "method": "GET", "path": "/ping"}]);
+    let before = app.local.writes.writes();
+    let answer = create(
+        &app,
+        &p,
+        &token,
+        json!({"name": "api", "provider": "custom_http",
+               "credentials": {"token": format!("{CANARY}\r\nX-Injected: 1")},
+               "config": {"base_url": "https://api.example.com", "auth": {"scheme": "bearer"},
+                          "endpoints": endpoints,
+                          "headers": {"X-Ok": "1", "Host": "evil.example", "Content-Length": "0",
+                                      "Bad\r\nName": "x", "X-Split": "a\r\nb", "X-Empty": " "}}}),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.body
+    );
+    let fields: Vec<&str> = answer.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    for field in [
+        "config.headers.host",
+        "config.headers.content-length",
+        "config.headers",
+        "config.headers.x-split",
+        "config.headers.x-empty",
+    ] {
+        assert!(fields.contains(&field), "{field} not named in {fields:?}");
+    }
+    assert!(
+        !fields.iter().any(|f| f.contains("x-ok")),
+        "a valid header is not refused: {fields:?}"
+    );
+    assert!(
+        !answer.body.to_string().contains(CANARY),
+        "no secret echoed"
+    );
+    assert_eq!(app.local.writes.writes(), before, "nothing written");
+
+    let fine = create(
+        &app,
+        &p,
+        &token,
+        json!({"name": "api", "provider": "custom_http", "credentials": {"token": CANARY},
+               "config": {"base_url": "https://api.example.com", "auth": {"scheme": "bearer"},
+                          "endpoints": endpoints, "headers": {"X-Ok": "1"}}}),
+    )
+    .await;
+    assert_eq!(fine.status, StatusCode::CREATED, "{}", fine.body);
+}

@@ -262,6 +262,7 @@ pub fn build(
         })?;
     let mut problems = Vec::new();
     check_base_url(&declaration.base_url, &mut problems);
+    check_headers(&declaration.headers, &mut problems);
     let (auth, mut credentials) = auth_scheme(&declaration.auth, &mut problems);
     let webhooks = declaration.webhook.as_ref().map(|declared| {
         credentials.push(secret("webhook_secret", "Webhook signing secret"));
@@ -311,6 +312,47 @@ pub fn build(
         Ok(provider)
     } else {
         Err(problems)
+    }
+}
+
+/// The headers the runtime sets itself: a declaration may not set them (a `Host` would
+/// redirect the call, a `Content-Length` would make the trace differ from the wire).
+const OWNED_HEADERS: [&str; 6] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+];
+
+/// Declared headers: valid HTTP header names and values (no CR, LF or other control
+/// characters), none of those the runtime owns. A problem names the header, and a
+/// value is never repeated.
+fn check_headers(headers: &BTreeMap<String, String>, problems: &mut Vec<InvalidValue>) {
+    for (name, value) in headers {
+        let Ok(parsed) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            problems.push(problem(
+                "config.headers",
+                format!(
+                    "{:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                    name.escape_debug().to_string()
+                ),
+            ));
+            continue;
+        };
+        if OWNED_HEADERS.contains(&parsed.as_str()) {
+            problems.push(problem(
+                format!("config.headers.{parsed}"),
+                "is set by the runtime for each call; remove it from the declaration",
+            ));
+        }
+        if http::HeaderValue::from_str(value).is_err() || value.trim().is_empty() {
+            problems.push(problem(
+                format!("config.headers.{parsed}"),
+                "must be a non-empty header value (visible ASCII and spaces; no line breaks)",
+            ));
+        }
     }
 }
 

@@ -44,11 +44,15 @@ pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
         return Err("must not be empty".into());
     }
+    // Line breaks only where a value has lines (a PEM key): anywhere else a value may
+    // end up in a header, where a CR or LF would start another one.
+    let lines = field.format == Some(Format::Pem);
     if value
+        .trim()
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r')
+        .any(|c| c.is_control() && !(lines && (c == '\n' || c == '\r')))
     {
-        return Err("must not contain control characters".into());
+        return Err("must not contain control characters or line breaks".into());
     }
     if let Some(min) = field.min_length {
         if value.chars().count() < min {
