@@ -217,7 +217,7 @@ impl LocalStore {
         self.writer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(Message::Sweep(Some(done)))
+            .send(Message::Sweep(done))
             .map_err(|_| StoreError::Unavailable("the store's writer stopped".into()))?;
         answer
             .recv()
@@ -282,7 +282,7 @@ enum Message {
     /// A relaxed commit was made on a caller's thread: flush within RELAXED_FLUSH.
     Unflushed,
     /// Remove expired items now (and answer how many, if asked).
-    Sweep(Option<std::sync::mpsc::Sender<Result<usize, StoreError>>>),
+    Sweep(std::sync::mpsc::Sender<Result<usize, StoreError>>),
     /// Commit what is queued, flush, answer, and end the thread.
     Close(std::sync::mpsc::Sender<Result<(), StoreError>>),
 }
@@ -384,9 +384,7 @@ fn writer(
                     if swept.is_ok() {
                         flush_at = None;
                     }
-                    if let Some(answer) = answer {
-                        let _ = answer.send(swept);
-                    }
+                    let _ = answer.send(swept);
                 }
                 Message::Close(answer) => {
                     let _ = answer.send(flush(&db, &commits));

@@ -102,11 +102,12 @@ pub fn trace_ref(project: &ProjectId, run: &RunId, step: u32) -> String {
 }
 
 /// A sandbox run's writes are previews and relaxed (see `Store::transact_relaxed`); a
-/// live run's are the record of what was sent.
-async fn transact(deps: &Deps, mode: RunMode, writes: Vec<Write>) -> Result<(), StoreError> {
-    match mode {
-        RunMode::Sandbox => deps.store.transact_relaxed(writes).await,
-        RunMode::Live => deps.store.transact(writes).await,
+/// live run's are the record of what was sent, and durable.
+async fn transact(deps: &Deps, durable: bool, writes: Vec<Write>) -> Result<(), StoreError> {
+    if durable {
+        deps.store.transact(writes).await
+    } else {
+        deps.store.transact_relaxed(writes).await
     }
 }
 
@@ -169,11 +170,8 @@ pub async fn insert(
         .expiring(expiry(&run.started_at)),
         Condition::Always,
     ));
-    let mode = match commit {
-        Commit::ByMode => run.mode,
-        Commit::Relaxed => RunMode::Sandbox,
-    };
-    match (transact(deps, mode, writes).await, &marker) {
+    let durable = commit == Commit::ByMode && run.mode == RunMode::Live;
+    match (transact(deps, durable, writes).await, &marker) {
         (Ok(()), _) => Ok(Inserted::New),
         (Err(StoreError::ConditionFailed { index: Some(1) }), Some(marker)) => {
             let earlier = deps
@@ -345,16 +343,12 @@ pub async fn record_trace(
             Condition::Always,
         ));
     }
-    match transact(deps, run.mode, writes).await {
+    let durable = run.mode == RunMode::Live;
+    match transact(deps, durable, writes).await {
         // The run was ended meanwhile (not by this step: its trace did not exist), so
         // only the trace is stored.
         Err(StoreError::ConditionFailed { index: Some(1) }) => {
-            transact(
-                deps,
-                run.mode,
-                vec![Write::Put(trace, Condition::NotExists)],
-            )
-            .await
+            transact(deps, durable, vec![Write::Put(trace, Condition::NotExists)]).await
         }
         Ok(()) => {
             if end.is_some() {

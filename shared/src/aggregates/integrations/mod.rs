@@ -121,12 +121,20 @@ pub async fn load(
 /// # Errors
 /// The store's.
 pub async fn list(deps: &Deps, project: &ProjectId) -> Result<Vec<Integration>, Error> {
+    all_as(deps, project).await
+}
+
+/// Every integration item of the project, read as `T` (in name order).
+async fn all_as<T: serde::de::DeserializeOwned>(
+    deps: &Deps,
+    project: &ProjectId,
+) -> Result<Vec<T>, Error> {
     let query = Query::prefix(partition(project), keys::INTEGRATION_PREFIX);
-    let mut integrations = Vec::new();
-    for item in query_all(deps.store.as_ref(), query).await? {
-        integrations.push(item.parse()?);
-    }
-    Ok(integrations)
+    let items = query_all(deps.store.as_ref(), query).await?;
+    Ok(items
+        .iter()
+        .map(|item| item.parse())
+        .collect::<Result<_, _>>()?)
 }
 
 /// What the compiler reads of an integration: name, provider and config. The
@@ -147,12 +155,7 @@ pub struct Meta {
 /// # Errors
 /// The store's.
 pub async fn list_meta(deps: &Deps, project: &ProjectId) -> Result<Vec<Meta>, Error> {
-    let query = Query::prefix(partition(project), keys::INTEGRATION_PREFIX);
-    let mut out = Vec::new();
-    for item in query_all(deps.store.as_ref(), query).await? {
-        out.push(item.parse()?);
-    }
-    Ok(out)
+    all_as(deps, project).await
 }
 
 /// Plain words → the provider to connect and the prompt for its credentials, with a
