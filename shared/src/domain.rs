@@ -265,6 +265,11 @@ pub fn hash_token(token: &str) -> String {
 pub struct CredentialEnvelope {
     /// Incremented on every rotation; bound into the ciphertext.
     pub version: u32,
+    /// What the encryption context binds besides project, integration and version: 1
+    /// (envelopes sealed before destinations were bound) or 2, which adds the origins
+    /// the credentials may be sent to (see [`crate::vault::Origins`]).
+    #[serde(default = "legacy_context")]
+    pub context: u32,
     /// The key service's id of the key that wrapped the data key.
     pub key_id: String,
     /// The data key, wrapped by the key service under the encryption context; base64.
@@ -276,6 +281,10 @@ pub struct CredentialEnvelope {
     /// Which credential fields are set (names only), so metadata can say so without
     /// decrypting anything.
     pub fields: Vec<String>,
+}
+
+fn legacy_context() -> u32 {
+    1
 }
 
 /// An integration: a named outbound connection of a project.
@@ -453,6 +462,10 @@ pub struct StepContract {
     /// JSON Schema of the operation's response: what later steps may reference, and
     /// what a sandbox mock is made from.
     pub output_schema: Value,
+    /// When the integration the step was compiled against was created: the step runs
+    /// only on that integration, never on one re-created under the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_created_at: Option<DateTime<Utc>>,
 }
 
 /// A workflow's subscription to an integration's data changes, stored at
@@ -488,6 +501,9 @@ pub struct DependencyEdge {
     pub operation: OperationId,
     /// Whether the step calls out to the provider (side effects or not, it leaves).
     pub outbound: bool,
+    /// When the integration was created, as the step was compiled against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_created_at: Option<DateTime<Utc>>,
 }
 
 /// Whether a step may reach the provider.

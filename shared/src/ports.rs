@@ -186,6 +186,18 @@ pub enum Write {
     Delete(Key, Condition),
     /// Writes nothing; the transaction fails unless the condition holds.
     Check(Key, Condition),
+    /// Adds `delta` to a top-level integer field of a live item (one that is absent
+    /// counts as 0), leaving the rest of the document as it is; the transaction fails
+    /// when no live item is under the key. Counters that concurrent transactions share
+    /// change without a read-modify-write race (a DynamoDB `Update ... SET #f = #f + :d`).
+    Add {
+        /// The item's key.
+        key: Key,
+        /// The top-level field of its document.
+        field: String,
+        /// What to add (negative to subtract).
+        delta: i64,
+    },
 }
 
 impl Write {
@@ -194,7 +206,7 @@ impl Write {
         match self {
             Write::Put(item, _) => &item.key,
             Write::PutRaw(item, _) => &item.key,
-            Write::Delete(key, _) | Write::Check(key, _) => key,
+            Write::Delete(key, _) | Write::Check(key, _) | Write::Add { key, .. } => key,
         }
     }
 }

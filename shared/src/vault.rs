@@ -5,8 +5,15 @@
 //! are sealed with AES-256-GCM under that data key, with the same context as
 //! associated data, so a ciphertext moved to another item fails twice over: the key
 //! service will not unwrap its data key, and the AEAD tag would not verify.
+//!
+//! Since context version 2 the context also names the origins (scheme, host, port) the
+//! credentials may be sent to: the integration's base URL and token URL as its config
+//! renders them. A config change that moves one cannot use the stored credentials
+//! (they no longer open); it must come with the credentials again, sealed for the new
+//! origins in the same write (`aggregates::integrations::credentials`). Envelopes
+//! sealed under version 1 keep opening under it until their next rotation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -100,7 +107,60 @@ pub enum VaultError {
     Claimed,
 }
 
-/// The context a credential version is bound to.
+/// The envelope context version that binds the credentials' destinations.
+pub const ORIGIN_BOUND_CONTEXT: u32 = 2;
+
+/// Where an integration's credentials may be sent: the origins (`scheme://host[:port]`)
+/// of the URLs its config renders (the API's base URL, the OAuth or SMART token URL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins(BTreeSet<String>);
+
+impl Origins {
+    /// The origins of a provider's URLs under this config; a URL whose placeholders
+    /// are not all set, or that does not parse, adds none.
+    pub fn of(
+        provider: &crate::catalog::Provider,
+        config: &serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        use crate::catalog::Auth;
+        use crate::runtime::oauth::{chosen_auth, render_url};
+        let mut templates = vec![provider.base_url.as_str()];
+        if let Some(Auth::OAuth2 { token_url, .. } | Auth::SmartBackendServices { token_url, .. }) =
+            chosen_auth(provider, config)
+        {
+            templates.push(token_url);
+        }
+        let origins = templates
+            .into_iter()
+            .filter_map(|t| render_url(t, config))
+            .filter_map(|u| url::Url::parse(&u).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
+            .collect();
+        Self(origins)
+    }
+
+    /// The origins of a stored integration's URLs.
+    ///
+    /// # Errors
+    /// `Malformed` when its provider (or Custom HTTP declaration) no longer loads.
+    pub fn of_integration(integration: &crate::domain::Integration) -> Result<Self, VaultError> {
+        let provider = crate::catalog::provider_for(
+            integration.name.as_str(),
+            &integration.provider,
+            &integration.config,
+        )
+        .map_err(|e| VaultError::Malformed(format!("stored integration: {e}")))?;
+        Ok(Self::of(&provider, &integration.config))
+    }
+
+    /// The origins, sorted.
+    pub fn list(&self) -> Vec<String> {
+        self.0.iter().cloned().collect()
+    }
+}
+
+/// The context a credential version is bound to (context version 1).
 pub fn context(
     project: &ProjectId,
     integration: &IntegrationName,
@@ -110,7 +170,25 @@ pub fn context(
         .with("version", version.to_string())
 }
 
-/// Seals credential fields into a new envelope of the given version.
+/// The context of an envelope: version 1's, or version 2's with the origins.
+fn envelope_context(
+    project: &ProjectId,
+    integration: &IntegrationName,
+    version: u32,
+    origins: Option<&Origins>,
+) -> EncryptionContext {
+    let ctx = context(project, integration, version);
+    match origins {
+        // Origins never hold a space: one space-separated list is unambiguous.
+        Some(origins) => ctx.with("origins", origins.list().join(" ")),
+        None => ctx,
+    }
+}
+
+/// Seals credential fields into a new envelope of the given version (context version
+/// 1: bound to project, integration and version only). For values never sent anywhere
+/// (a pending Notion verification token); an integration's credentials use
+/// [`seal_bound`].
 pub async fn seal(
     keys: &dyn KeyService,
     project: &ProjectId,
@@ -118,7 +196,39 @@ pub async fn seal(
     version: u32,
     credentials: &Credentials,
 ) -> Result<CredentialEnvelope, VaultError> {
-    let ctx = context(project, integration, version);
+    seal_with(keys, project, integration, version, credentials, None).await
+}
+
+/// Seals an integration's credentials, bound to the origins they may be sent to
+/// (context version 2).
+pub async fn seal_bound(
+    keys: &dyn KeyService,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    version: u32,
+    credentials: &Credentials,
+    origins: &Origins,
+) -> Result<CredentialEnvelope, VaultError> {
+    seal_with(
+        keys,
+        project,
+        integration,
+        version,
+        credentials,
+        Some(origins),
+    )
+    .await
+}
+
+async fn seal_with(
+    keys: &dyn KeyService,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    version: u32,
+    credentials: &Credentials,
+    origins: Option<&Origins>,
+) -> Result<CredentialEnvelope, VaultError> {
+    let ctx = envelope_context(project, integration, version, origins);
     let data_key = keys.generate_data_key(&ctx).await?;
     let mut object = serde_json::Map::new();
     for (name, value) in &credentials.0 {
@@ -152,6 +262,11 @@ pub async fn seal(
         .map_err(|_| VaultError::Malformed("encryption failed".into()))?;
     Ok(CredentialEnvelope {
         version,
+        context: if origins.is_some() {
+            ORIGIN_BOUND_CONTEXT
+        } else {
+            1
+        },
         key_id: data_key.key_id.clone(),
         wrapped_key: B64.encode(&data_key.wrapped),
         nonce: B64.encode(nonce),
@@ -160,12 +275,26 @@ pub async fn seal(
     })
 }
 
-/// Opens an envelope for the project and integration it is stored under.
+/// Opens an envelope of context version 1 for the project and integration it is stored
+/// under (one of version 2 needs its origins: [`open_bound`]).
 pub async fn open(
     keys: &dyn KeyService,
     project: &ProjectId,
     integration: &IntegrationName,
     envelope: &CredentialEnvelope,
+) -> Result<Credentials, VaultError> {
+    open_bound(keys, project, integration, envelope, &Origins::default()).await
+}
+
+/// Opens an envelope for the project and integration it is stored under and, if it
+/// was sealed under context version 2, for the origins its config renders now: sealed
+/// for other origins, it does not open ([`VaultError::Tampered`]).
+pub async fn open_bound(
+    keys: &dyn KeyService,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    envelope: &CredentialEnvelope,
+    origins: &Origins,
 ) -> Result<Credentials, VaultError> {
     let decode = |field: &str, v: &str| {
         B64.decode(v)
@@ -177,7 +306,17 @@ pub async fn open(
     if nonce.len() != 12 {
         return Err(VaultError::Malformed("nonce must be 12 bytes".into()));
     }
-    let ctx = context(project, integration, envelope.version);
+    let ctx = match envelope.context {
+        1 => context(project, integration, envelope.version),
+        ORIGIN_BOUND_CONTEXT => {
+            envelope_context(project, integration, envelope.version, Some(origins))
+        }
+        other => {
+            return Err(VaultError::Malformed(format!(
+                "unknown envelope context version {other}"
+            )));
+        }
+    };
     let data_key = match keys.decrypt_data_key(&wrapped, &ctx).await {
         Ok(k) => k,
         Err(KeyError::Rejected) => return Err(VaultError::Tampered),
@@ -320,13 +459,19 @@ pub async fn open_deferred(
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
 ) -> Result<(Credentials, PendingAudit), VaultError> {
-    let result = open(
-        deps.keys.as_ref(),
-        project,
-        &integration.name,
-        &integration.credentials,
-    )
-    .await;
+    let result = match Origins::of_integration(integration) {
+        Ok(origins) => {
+            open_bound(
+                deps.keys.as_ref(),
+                project,
+                &integration.name,
+                &integration.credentials,
+                &origins,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     let outcome = match &result {
         Ok(_) => crate::domain::AuditOutcome::Decrypted,
         Err(e) => crate::domain::AuditOutcome::Failed(e.to_string()),

@@ -119,6 +119,7 @@ async fn seed(
         input_schema: json!({"type": "object"}),
         input_mapping: serde_json::from_value(mapping).expect("mapping"),
         output_schema: json!({"type": "object"}),
+        integration_created_at: None,
     };
     deps.store
         .put(

@@ -30,7 +30,11 @@ pub struct Answer {
 
 impl TestApp {
     pub fn new() -> Self {
-        let local = local_deps();
+        Self::over(local_deps())
+    }
+
+    /// An app over the given dependencies (another store, for example).
+    pub fn over(local: LocalDeps) -> Self {
         let router = local_router(AppState {
             deps: local.deps.clone(),
             max_webhook_bytes: 64 * 1024,
@@ -324,6 +328,7 @@ async fn reads_find_what_the_store_holds_and_404_what_it_does_not() {
         provider: "postmark".into(),
         config: serde_json::from_value(json!({"from_address": "clinic@example.com"})).expect("map"),
         credentials: CredentialEnvelope {
+            context: 1,
             version: 3,
             key_id: "local:test".into(),
             wrapped_key: "d3JhcHBlZA==".into(),

@@ -297,7 +297,7 @@ fn the_labelled_set_covers_every_provider_of_the_catalog() {
 
 const INTAKE: &str = "When the intake form is submitted, call the Postmark integration to send a confirmation email to the patient.";
 
-fn intake_entity() -> Value {
+pub fn intake_entity() -> Value {
     json!({"name": "IntakeForm", "fields": {"patient_name": "string", "patient_email": "email", "appointment_at": "datetime"}})
 }
 

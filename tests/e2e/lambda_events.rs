@@ -90,6 +90,7 @@ async fn every_sample_event_goes_through_its_function_with_the_expected_answer()
         provider: "stripe".into(),
         config: Default::default(),
         credentials: CredentialEnvelope {
+            context: 1,
             version: 1,
             key_id: "local:x".into(),
             wrapped_key: String::new(),

@@ -64,6 +64,7 @@ pub async fn store_workflow(
             input_schema: json!({"type": "object"}),
             input_mapping: serde_json::from_value(mapping).expect("mapping"),
             output_schema: json!({"type": "object"}),
+            integration_created_at: None,
         };
         store
             .put(

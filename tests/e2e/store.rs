@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use shared::adapters::{DynamoStore, FixedClock};
-use shared::ports::{Condition, Item, Key, Query, RawItem, Store, StoreError, Write};
+use shared::ports::{Clock, Condition, Item, Key, Query, RawItem, Store, StoreError, Write};
 use studio_tests::{create_table, moto_endpoint, sdk_config, test_clock};
 
 /// Runs each suite function against both stores.
@@ -48,6 +48,7 @@ conformance!(
     expired_items_are_absent_to_reads_queries_and_conditions,
     relaxed_transactions_check_conditions_and_read_back_at_once,
     a_raw_document_is_stored_as_the_same_item,
+    counters_add_in_place_and_only_to_live_items,
 );
 
 async fn dynamo_store() -> Option<(Arc<dyn Store>, Arc<FixedClock>)> {
@@ -852,4 +853,69 @@ async fn a_closed_embedded_store_reopens_without_recovery() {
             "{sk}"
         );
     }
+}
+
+async fn counters_add_in_place_and_only_to_live_items(
+    store: Arc<dyn Store>,
+    clock: Arc<FixedClock>,
+) {
+    let add = |delta| Write::Add {
+        key: key("C#n"),
+        field: "count".into(),
+        delta,
+    };
+    // No item: the transaction fails, and nothing is created.
+    assert_eq!(
+        store.transact(vec![add(1)]).await,
+        Err(StoreError::ConditionFailed { index: None })
+    );
+    assert_eq!(store.get(&key("C#n")).await.expect("get"), None);
+
+    // An item without the field: it counts from 0, the rest of the document stays.
+    store
+        .put(
+            Item::new(key("C#n"), json!({"since": "x"})).expiring(clock.now().timestamp() + 60),
+            Condition::Always,
+        )
+        .await
+        .expect("put");
+    store.transact(vec![add(3)]).await.expect("add");
+    store.transact(vec![add(-1)]).await.expect("subtract");
+    let item = store.get(&key("C#n")).await.expect("get").expect("kept");
+    assert_eq!(item.doc, json!({"since": "x", "count": 2}));
+    assert_eq!(
+        item.expires_at,
+        Some(clock.now().timestamp() + 60),
+        "expiry kept"
+    );
+
+    // Many transactions at once lose no increment.
+    let adds = (0..20).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.transact(vec![add(1)]).await })
+    });
+    for add in adds {
+        add.await.expect("join").expect("add");
+    }
+    let doc = store
+        .get(&key("C#n"))
+        .await
+        .expect("get")
+        .expect("kept")
+        .doc;
+    assert_eq!(doc["count"], json!(22));
+
+    // A counter that is guarded by a failing write in the same transaction stays.
+    let guarded = vec![add(5), Write::Check(key("C#missing"), Condition::Exists)];
+    assert_eq!(
+        store.transact(guarded).await,
+        Err(StoreError::ConditionFailed { index: Some(1) })
+    );
+    let doc = store
+        .get(&key("C#n"))
+        .await
+        .expect("get")
+        .expect("kept")
+        .doc;
+    assert_eq!(doc["count"], json!(22));
 }

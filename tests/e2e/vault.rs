@@ -58,11 +58,12 @@ async fn rotation_stores_a_new_version_audits_it_and_announces_it_without_the_se
     let integration = stored(&app, &p, "mail").await;
     assert_eq!(integration.credentials.version, 2);
     let project = ProjectId::parse(&p).expect("id");
-    let opened = vault::open(
+    let opened = vault::open_bound(
         app.local.deps.keys.as_ref(),
         &project,
         &integration.name,
         &integration.credentials,
+        &vault::Origins::of_integration(&integration).expect("origins"),
     )
     .await
     .expect("opens");

@@ -194,10 +194,18 @@ pub struct LocalDeps {
 }
 
 pub fn local_deps() -> LocalDeps {
+    local_deps_over(None)
+}
+
+/// As [`local_deps`], over the given store instead of an embedded one (a DynamoDB table
+/// in moto, for tests that must hold on both stores).
+pub fn local_deps_over(store: Option<Arc<dyn Store>>) -> LocalDeps {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = test_clock();
-    let store = LocalStore::open(&dir.path().join("studio.redb"), clock.clone()).expect("store");
-    let writes = Arc::new(CountingStore::new(Arc::new(store)));
+    let store = store.unwrap_or_else(|| {
+        Arc::new(LocalStore::open(&dir.path().join("studio.redb"), clock.clone()).expect("store"))
+    });
+    let writes = Arc::new(CountingStore::new(store));
     let keys = LocalKeyService::open_or_create(&dir.path().join("master.key")).expect("keys");
     let bus = Arc::new(InProcessBus::new());
     let deps = Deps {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
 use serde_json::Value;
 
 use crate::ports::{
@@ -183,6 +185,30 @@ impl DynamoStore {
                     .build()
                     .map_err(invalid)?;
                 TransactWriteItem::builder().condition_check(check).build()
+            }
+            Write::Add { key, field, delta } => {
+                // The live-item condition, with the counter's names and value added.
+                let mut e = self
+                    .expression(&Condition::Exists)?
+                    .ok_or_else(|| StoreError::Invalid("a counter needs a condition".into()))?;
+                e.names.insert("#doc".to_owned(), "doc".to_owned());
+                e.names.insert("#field".to_owned(), field.clone());
+                e.values
+                    .insert(":delta".to_owned(), AttributeValue::N(delta.to_string()));
+                e.values
+                    .insert(":zero".to_owned(), AttributeValue::N("0".to_owned()));
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key_attributes(key)?))
+                    .update_expression(
+                        "SET #doc.#field = if_not_exists(#doc.#field, :zero) + :delta",
+                    )
+                    .condition_expression(e.text)
+                    .set_expression_attribute_names(Some(e.names))
+                    .set_expression_attribute_values(Some(e.values))
+                    .build()
+                    .map_err(invalid)?;
+                TransactWriteItem::builder().update(update).build()
             }
         };
         Ok(item)

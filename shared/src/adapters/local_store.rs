@@ -570,6 +570,7 @@ enum Op {
     Put(Vec<u8>),
     Delete,
     Check,
+    Add { field: String, delta: i64 },
 }
 
 /// Encodes a caller's writes; an invalid key fails the caller alone.
@@ -610,6 +611,11 @@ fn prepare(writes: Vec<Write>) -> Result<Vec<Prepared>, StoreError> {
                     key,
                     op: Op::Check,
                     condition,
+                },
+                Write::Add { field, delta, .. } => Prepared {
+                    key,
+                    op: Op::Add { field, delta },
+                    condition: Condition::Exists,
                 },
             })
         })
@@ -675,38 +681,29 @@ fn apply(
     writes: &[Prepared],
     now: i64,
 ) -> Result<Result<(), StoreError>, StoreError> {
-    // Check every condition first, then write: a failed condition leaves the table as
-    // this caller found it.
+    // Check every condition (and compute every counter) first, then write: a failed
+    // condition leaves the table as this caller found it.
+    let mut added = Vec::new();
     for (index, write) in writes.iter().enumerate() {
-        let condition = &write.condition;
-        let holds = match condition {
+        let holds = match &write.condition {
             Condition::Always => true,
-            _ => {
+            condition => {
                 let raw = table.get(write.key.as_slice()).map_err(unavailable)?;
                 let live = match &raw {
                     Some(raw) => {
                         let stored: StoredRaw = serde_json::from_slice(raw.value())
                             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        (!expired(stored.expires_at, now)).then_some(stored.doc)
+                        (!expired(stored.expires_at, now)).then_some(stored)
                     }
                     None => None,
                 };
-                match (condition, live) {
-                    (Condition::NotExists, live) => live.is_none(),
-                    (Condition::Exists, live) => live.is_some(),
-                    (_, None) => condition.holds(None),
-                    (Condition::FieldEquals { field, value }, Some(doc)) => {
-                        top_level_field(doc.get(), field)
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?
-                            .as_ref()
-                            == Some(value)
-                    }
-                    (_, Some(doc)) => {
-                        let doc: Value = serde_json::from_str(doc.get())
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                        condition.holds(Some(&doc))
+                if let (Op::Add { field, delta }, Some(stored)) = (&write.op, &live) {
+                    match add_to(stored, field, *delta)? {
+                        Ok(bytes) => added.push(bytes),
+                        Err(e) => return Ok(Err(e)),
                     }
                 }
+                holds(condition, live.map(|s| s.doc))?
             }
         };
         if !holds {
@@ -715,12 +712,20 @@ fn apply(
             }));
         }
     }
+    let mut added = added.into_iter();
     for write in writes {
         match &write.op {
             Op::Put(value) => {
                 table
                     .insert(write.key.as_slice(), value.as_slice())
                     .map_err(unavailable)?;
+            }
+            Op::Add { .. } => {
+                if let Some(value) = added.next() {
+                    table
+                        .insert(write.key.as_slice(), value.as_slice())
+                        .map_err(unavailable)?;
+                }
             }
             Op::Delete => {
                 table.remove(write.key.as_slice()).map_err(unavailable)?;
@@ -729,6 +734,66 @@ fn apply(
         }
     }
     Ok(Ok(()))
+}
+
+/// Whether a condition holds on the live document (`None`: absent or expired).
+fn holds(
+    condition: &Condition,
+    live: Option<&serde_json::value::RawValue>,
+) -> Result<bool, StoreError> {
+    Ok(match (condition, live) {
+        (Condition::NotExists, live) => live.is_none(),
+        (Condition::Exists, live) => live.is_some(),
+        (_, None) => condition.holds(None),
+        (Condition::FieldEquals { field, value }, Some(doc)) => {
+            top_level_field(doc.get(), field)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                .as_ref()
+                == Some(value)
+        }
+        (_, Some(doc)) => {
+            let doc: Value =
+                serde_json::from_str(doc.get()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            condition.holds(Some(&doc))
+        }
+    })
+}
+
+/// The stored bytes of a document whose integer field grew by `delta` (an absent field
+/// counts as 0); the caller's error when the field holds something else.
+fn add_to(
+    stored: &StoredRaw,
+    field: &str,
+    delta: i64,
+) -> Result<Result<Vec<u8>, StoreError>, StoreError> {
+    let mut doc: Value =
+        serde_json::from_str(stored.doc.get()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let Some(object) = doc.as_object_mut() else {
+        return Ok(Err(StoreError::Invalid(
+            "a counter's item is not a JSON object".into(),
+        )));
+    };
+    let current = match object.get(field) {
+        None => 0,
+        Some(value) => match value.as_i64() {
+            Some(n) => n,
+            None => {
+                return Ok(Err(StoreError::Invalid(format!(
+                    "field {field} is not an integer"
+                ))));
+            }
+        },
+    };
+    let Some(next) = current.checked_add(delta) else {
+        return Ok(Err(StoreError::Invalid(format!("field {field} overflows"))));
+    };
+    object.insert(field.to_owned(), Value::from(next));
+    let bytes = serde_json::to_vec(&StoredRef {
+        doc: &doc,
+        expires_at: stored.expires_at,
+    })
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Ok(bytes))
 }
 
 #[async_trait]

@@ -90,6 +90,11 @@ fn every_key_prefix_is_listed_once_with_its_owner_and_spelled_only_there() {
             "workflows: integration → step edges",
         ),
         (
+            keys::dependents_count(&i),
+            "C#",
+            "workflows: how many edges an integration has",
+        ),
+        (
             keys::trigger(&i, "issue", Change::Updated, &w),
             "T#",
             "workflows: data-change subscriptions",

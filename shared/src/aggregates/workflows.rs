@@ -9,7 +9,9 @@
 //! subscription in the same transaction, so the dependents view never shows a step
 //! that no longer uses an integration.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
 
 use serde_json::Value;
 
@@ -48,6 +50,11 @@ pub mod keys {
     pub fn dependents_prefix(i: &IntegrationName) -> String {
         format!("D#{i}#")
     }
+    /// How many dependency edges an integration has: written in the transactions that
+    /// write its edges, so a delete can require 0 in its own transaction.
+    pub fn dependents_count(i: &IntegrationName) -> String {
+        format!("C#{i}")
+    }
     /// The prefix of the subscriptions to one kind of change of one entity type.
     pub fn trigger_prefix(i: &IntegrationName, entity: &str, change: Change) -> String {
         format!("T#{i}#{entity}#{}#", change.as_str())
@@ -71,6 +78,91 @@ fn edge_key(project: &ProjectId, edge: &DependencyEdge) -> Key {
         partition(project),
         keys::dependency(&edge.integration, &edge.workflow, edge.step),
     )
+}
+
+/// The key of an integration's edge counter.
+pub(crate) fn count_key(project: &ProjectId, integration: &IntegrationName) -> Key {
+    Key::new(partition(project), keys::dependents_count(integration))
+}
+
+/// The field of the counter item that holds the count.
+pub(crate) const COUNT_FIELD: &str = "count";
+
+/// An integration's edge counter, if it has one (integrations stored before counters
+/// existed have none until a step on them is compiled or removed).
+///
+/// # Errors
+/// The store's.
+pub(crate) async fn edge_count(
+    deps: &Deps,
+    project: &ProjectId,
+    integration: &IntegrationName,
+) -> Result<Option<i64>, StoreError> {
+    Ok(deps
+        .store
+        .get(&count_key(project, integration))
+        .await?
+        .map(|item| {
+            item.doc
+                .get(COUNT_FIELD)
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        }))
+}
+
+/// The writes that move each integration's edge counter by its delta: an `Add` to a
+/// counter that exists, or, for one that does not yet, a counter created (only if still
+/// absent) from the edges stored now.
+async fn count_writes(
+    deps: &Deps,
+    project: &ProjectId,
+    deltas: &BTreeMap<IntegrationName, i64>,
+) -> Result<Vec<Write>, Error> {
+    let mut writes = Vec::new();
+    for (integration, &delta) in deltas.iter().filter(|(_, d)| **d != 0) {
+        if edge_count(deps, project, integration).await?.is_some() {
+            writes.push(Write::Add {
+                key: count_key(project, integration),
+                field: COUNT_FIELD.into(),
+                delta,
+            });
+        } else {
+            let stored = edges_of(deps, project, integration).await?.len();
+            let count = i64::try_from(stored)
+                .unwrap_or(i64::MAX)
+                .saturating_add(delta);
+            let doc = serde_json::json!({"integration": integration, COUNT_FIELD: count.max(0)});
+            writes.push(Write::Put(
+                Item::new(count_key(project, integration), doc),
+                Condition::NotExists,
+            ));
+        }
+    }
+    Ok(writes)
+}
+
+/// Per integration, how many edges the change adds (negative: removes).
+fn edge_deltas(
+    project: &ProjectId,
+    removed: &[DependencyEdge],
+    added: &[DependencyEdge],
+) -> BTreeMap<IntegrationName, i64> {
+    let removed_keys: BTreeSet<Key> = removed.iter().map(|e| edge_key(project, e)).collect();
+    let added_keys: BTreeSet<Key> = added.iter().map(|e| edge_key(project, e)).collect();
+    let mut deltas = BTreeMap::new();
+    for edge in added
+        .iter()
+        .filter(|e| !removed_keys.contains(&edge_key(project, e)))
+    {
+        *deltas.entry(edge.integration.clone()).or_insert(0) += 1;
+    }
+    for edge in removed
+        .iter()
+        .filter(|e| !added_keys.contains(&edge_key(project, e)))
+    {
+        *deltas.entry(edge.integration.clone()).or_insert(0) -= 1;
+    }
+    deltas
 }
 
 fn subscription_key(project: &ProjectId, workflow: &WorkflowId, trigger: &Trigger) -> Option<Key> {
@@ -160,10 +252,18 @@ pub async fn edges_of(
         .collect()
 }
 
-/// The integrations the compiler may bind a step to.
-async fn bindable(deps: &Deps, project: &ProjectId) -> Result<Vec<ProjectIntegration>, Error> {
+/// When each of a project's integrations was created: what a step binds to.
+type Stamps = BTreeMap<IntegrationName, DateTime<Utc>>;
+
+/// The integrations the compiler may bind a step to, and their creation stamps.
+async fn bindable(
+    deps: &Deps,
+    project: &ProjectId,
+) -> Result<(Vec<ProjectIntegration>, Stamps), Error> {
     let mut out = Vec::new();
+    let mut stamps = Stamps::new();
     for meta in integrations::list_meta(deps, project).await? {
+        stamps.insert(meta.name.clone(), meta.created_at);
         match ProjectIntegration::new(meta.name.as_str(), &meta.provider, meta.config) {
             Ok(i) => out.push(i),
             // A stored Custom HTTP declaration that no longer builds: it cannot be
@@ -173,7 +273,7 @@ async fn bindable(deps: &Deps, project: &ProjectId) -> Result<Vec<ProjectIntegra
             }
         }
     }
-    Ok(out)
+    Ok((out, stamps))
 }
 
 /// A workflow as stored: its item (with the stored document, for the optimistic
@@ -246,7 +346,7 @@ pub async fn compile(
     id: &WorkflowId,
     request: &CompileRequest,
 ) -> Result<StepContract, Error> {
-    let integrations = bindable(deps, project).await?;
+    let (integrations, stamps) = bindable(deps, project).await?;
     let existing = stored(deps, project, id).await?;
     let current_trigger = existing.found.as_ref().and_then(|(w, _)| w.trigger.clone());
     let ws = Workspace {
@@ -255,18 +355,22 @@ pub async fn compile(
         trigger: current_trigger.as_ref(),
         steps: &existing.steps,
     };
-    let compiled = compiler::compile(request, &ws)
+    let mut compiled = compiler::compile(request, &ws)
         .map_err(|p| Error::Invalid(p.0.into_iter().map(FieldError::from).collect()))?;
+    compiled.contract.integration_created_at = stamps.get(&compiled.contract.integration).copied();
     let contract = compiled.contract.clone();
-    let (writes, checks) = compile_writes(deps, project, id, &existing, &compiled)?;
+    let removed: Vec<DependencyEdge> = compiled.replaces.iter().flat_map(compiler::edges).collect();
+    let deltas = edge_deltas(project, &removed, &compiler::edges(&contract));
+    let (mut writes, checks) = compile_writes(deps, project, id, &existing, &compiled, &stamps)?;
+    writes.extend(count_writes(deps, project, &deltas).await?);
     deps.store.transact(writes).await.map_err(|e| match e {
         StoreError::ConditionFailed { index: Some(i) } if i < checks => Error::invalid(
             "integration",
-            "an integration this step uses was deleted while it was compiled; compile it again",
+            "an integration this step uses was deleted (or re-created) while it was compiled; compile it again",
         ),
-        StoreError::ConditionFailed { .. } => {
-            Error::conflict("the workflow changed while this step was compiled; compile it again")
-        }
+        StoreError::ConditionFailed { .. } => Error::conflict(
+            "the workflow or the steps on its integrations changed while this step was compiled; compile it again",
+        ),
         other => other.into(),
     })?;
     tracing::info!(
@@ -285,14 +389,26 @@ fn compile_writes(
     id: &WorkflowId,
     existing: &Stored,
     compiled: &compiler::Compiled,
+    stamps: &Stamps,
 ) -> Result<(Vec<Write>, usize), Error> {
     let contract = &compiled.contract;
     let mut writes = Vec::new();
-    // The integrations the step reaches must still exist when it is stored.
+    // The integrations the step reaches must still be the ones it was compiled against
+    // when it is stored.
     let mut checked = BTreeSet::new();
     for edge in compiler::edges(contract) {
+        let Some(created_at) = stamps.get(&edge.integration) else {
+            return Err(Error::invalid(
+                "integration",
+                format!("the project has no integration named {}", edge.integration),
+            ));
+        };
         if checked.insert(edge.integration.clone()) {
-            writes.push(integrations::exists_check(project, &edge.integration));
+            writes.push(integrations::bound_check(
+                project,
+                &edge.integration,
+                created_at,
+            ));
         }
     }
     // The workflow: its trigger (step 1's) and step list.
@@ -314,7 +430,7 @@ fn compile_writes(
             Condition::Always,
         ));
     }
-    edge_writes(project, compiled, &mut writes)?;
+    edge_writes(project, compiled, stamps, &mut writes)?;
     let current_trigger = existing
         .found
         .as_ref()
@@ -327,6 +443,7 @@ fn compile_writes(
 fn edge_writes(
     project: &ProjectId,
     compiled: &compiler::Compiled,
+    stamps: &Stamps,
     writes: &mut Vec<Write>,
 ) -> Result<(), Error> {
     let new_edges = compiler::edges(&compiled.contract);
@@ -337,9 +454,13 @@ fn edge_writes(
             writes.push(Write::Delete(key, Condition::Always));
         }
     }
-    for edge in &new_edges {
+    for edge in new_edges {
+        let edge = DependencyEdge {
+            integration_created_at: stamps.get(&edge.integration).copied(),
+            ..edge
+        };
         writes.push(Write::Put(
-            Item::of(edge_key(project, edge), edge)?,
+            Item::of(edge_key(project, &edge), &edge)?,
             Condition::Always,
         ));
     }
@@ -401,9 +522,11 @@ pub async fn remove_step(
         step_key(project, id, step),
         Condition::Exists,
     )];
-    for edge in compiler::edges(&contract) {
-        writes.push(Write::Delete(edge_key(project, &edge), Condition::Always));
+    let removed = compiler::edges(&contract);
+    for edge in &removed {
+        writes.push(Write::Delete(edge_key(project, edge), Condition::Always));
     }
+    writes.extend(count_writes(deps, project, &edge_deltas(project, &removed, &[])).await?);
     let condition = workflow_condition(found.as_ref());
     if others.is_empty() {
         writes.push(Write::Delete(workflow_key(project, id), condition));

@@ -328,6 +328,7 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         input_schema: input_schema(&trigger, &all_sources, &mapping, op),
         input_mapping: mapping,
         output_schema: op.response_schema.clone(),
+        integration_created_at: None,
     };
 
     // Later steps still have to make sense: their references to this step's output,
@@ -1259,6 +1260,7 @@ pub fn edges(contract: &StepContract) -> Vec<DependencyEdge> {
         step: contract.step,
         operation: contract.operation.clone(),
         outbound: contract.outbound,
+        integration_created_at: contract.integration_created_at,
     }];
     if let (
         1,
@@ -1277,6 +1279,7 @@ pub fn edges(contract: &StepContract) -> Vec<DependencyEdge> {
                 step: 1,
                 operation: format!("trigger:{entity_type}.{}", change.as_str()).into(),
                 outbound: false,
+                integration_created_at: None,
             });
         }
     }

@@ -33,6 +33,9 @@ pub async fn rotate(
 #[serde(deny_unknown_fields)]
 pub struct ConfigChange {
     config: Map<String, Value>,
+    /// The credentials again, required when the change moves where they are sent.
+    #[serde(default)]
+    credentials: Option<Map<String, Value>>,
 }
 
 pub async fn update_config(
@@ -43,7 +46,14 @@ pub async fn update_config(
 ) -> Result<Json<IntegrationView>, ApiError> {
     let project = auth::authorize(&state.deps, &caller, &project).await?;
     let name = IntegrationName::parse(&name)?;
-    let after = credentials::update_config(&state.deps, &project.id, &name, body.config).await?;
+    let after = credentials::update_config(
+        &state.deps,
+        &project.id,
+        &name,
+        body.config,
+        body.credentials.as_ref(),
+    )
+    .await?;
     Ok(Json(IntegrationView::from(&after)))
 }
 

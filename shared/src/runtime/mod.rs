@@ -608,6 +608,15 @@ async fn prepare(
                     contract.integration
                 ))
             })?;
+    if contract
+        .integration_created_at
+        .is_some_and(|bound| bound != integration.created_at)
+    {
+        return Err(fail(format!(
+            "the integration {} was deleted and created again after this step was compiled; compile the step again to use the new one",
+            contract.integration
+        )));
+    }
     let provider = provider_of(&integration).map_err(|e| fail(e.to_string()))?;
     let op = provider
         .operations

@@ -552,15 +552,21 @@ impl Outcome<'_> {
             cause,
         } = self;
         let version = integration.credentials.version + 1;
-        let envelope = match vault::seal(
-            deps.keys.as_ref(),
-            project,
-            &integration.name,
-            version,
-            &next,
-        )
-        .await
-        {
+        let sealed = match vault::Origins::of_integration(integration) {
+            Ok(origins) => {
+                vault::seal_bound(
+                    deps.keys.as_ref(),
+                    project,
+                    &integration.name,
+                    version,
+                    &next,
+                    &origins,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        let envelope = match sealed {
             Ok(envelope) => envelope,
             Err(e) => {
                 let _ = deps.store.delete(&lock, Condition::Always).await;

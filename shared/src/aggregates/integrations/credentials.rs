@@ -38,12 +38,14 @@ pub async fn rotate(
     };
     let credentials = check_credentials(&provider, given, &config).map_err(Error::fields)?;
     let version = before.credentials.version + 1;
-    let envelope = vault::seal(
+    let origins = vault::Origins::of(&provider, &before.config);
+    let envelope = vault::seal_bound(
         deps.keys.as_ref(),
         project,
         &before.name,
         version,
         &credentials,
+        &origins,
     )
     .await?;
     drop(credentials);
@@ -78,16 +80,118 @@ pub async fn rotate(
 /// checks the result like a new integration's, and refuses a change that would need
 /// credentials the integration does not have (rotate them first).
 ///
+/// A change that moves an origin the credentials are sent to (a base URL, a token URL,
+/// a login host) must bring the credentials again (`given`): they are checked and
+/// sealed for the new origins as the next version, in the same write, and the audit
+/// record names both origins. Without them it is refused, and nothing changes.
+///
 /// # Errors
-/// `NotFound`; `Invalid` for a config the provider does not take or one that needs
-/// credentials not stored; `Conflict` on a concurrent change.
+/// `NotFound`; `Invalid` for a config the provider does not take, one that needs
+/// credentials not stored, or one that moves an origin without credentials; `Conflict`
+/// on a concurrent change.
 pub async fn update_config(
     deps: &Deps,
     project: &ProjectId,
     name: &IntegrationName,
     changes: Map<String, Value>,
+    given: Option<&Map<String, Value>>,
 ) -> Result<Integration, Error> {
     let before = load(deps, project, name).await?;
+    let (provider, config) = merged_config(&before, changes)?;
+    let check_against = if before.provider == custom::ID {
+        Map::new()
+    } else {
+        config.clone()
+    };
+    let from =
+        vault::Origins::of_integration(&before).map_err(|e| Error::Internal(e.to_string()))?;
+    let to = vault::Origins::of(&provider, &config);
+    if from != to && given.is_none() {
+        return Err(Error::invalid(
+            "credentials",
+            format!(
+                "this change moves where the credentials are sent (from {} to {}); send the credentials again with it, as \"credentials\" in this PATCH",
+                from.list().join(", "),
+                to.list().join(", ")
+            ),
+        ));
+    }
+    let mut after = before.clone();
+    after.config = config;
+    after.updated_at = deps.clock.now();
+    after.revision += 1;
+    let mut cause = json!({"request": "PATCH config"});
+    if from != to {
+        cause["origins"] = json!({"from": from.list(), "to": to.list()});
+    }
+    let (fields, outcome) = match given {
+        Some(given) => {
+            let credentials =
+                check_credentials(&provider, given, &check_against).map_err(Error::fields)?;
+            let version = before.credentials.version + 1;
+            after.credentials = vault::seal_bound(
+                deps.keys.as_ref(),
+                project,
+                name,
+                version,
+                &credentials,
+                &to,
+            )
+            .await?;
+            after.needs_attention = None;
+            cause["previous_version"] = json!(before.credentials.version);
+            (credentials.names(), AuditOutcome::Rotated)
+        }
+        None => (
+            before.credentials.fields.clone(),
+            AuditOutcome::ConfigUpdated,
+        ),
+    };
+    let missing: Vec<FieldError> = required_credentials(&provider, &check_against)
+        .into_iter()
+        .filter(|f| !fields.contains(f))
+        .map(|f| FieldError::at(
+            format!("credentials.{f}"),
+            "this config needs a credential the integration does not have; rotate the credentials (PUT .../credentials) first, or send them with this PATCH",
+        ))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Invalid(missing));
+    }
+    let version = after.credentials.version;
+    let audit = vault::audit_record(
+        deps,
+        project,
+        &after.name,
+        version,
+        AuditPurpose::CredentialsStored,
+        cause,
+        outcome,
+    );
+    save(deps, project, &before, &after, audit).await?;
+    announce(
+        deps,
+        project,
+        &after.name,
+        IntegrationChange::ConfigUpdated,
+        Some(version),
+    )
+    .await;
+    Ok(after)
+}
+
+/// The integration's config with the changes merged (`null` removes a key), checked,
+/// and the provider it builds.
+fn merged_config(
+    before: &Integration,
+    changes: Map<String, Value>,
+) -> Result<
+    (
+        std::borrow::Cow<'static, crate::catalog::Provider>,
+        Map<String, Value>,
+    ),
+    Error,
+> {
     let mut merged = before.config.clone();
     for (key, value) in changes {
         if value.is_null() {
@@ -96,61 +200,20 @@ pub async fn update_config(
             merged.insert(key, value);
         }
     }
-    let (provider, config) = if before.provider == custom::ID {
+    if before.provider == custom::ID {
         let provider = provider_of(before.name.as_str(), custom::ID, &merged)?;
-        (provider, merged)
-    } else {
-        let provider = provider_of(before.name.as_str(), &before.provider, &before.config)?;
-        // Required fields the stored config never had (it predates them) may stay unset.
-        let unset_before: Vec<String> = provider
-            .config
-            .iter()
-            .filter(|f| before.config.get(&f.name).is_none_or(Value::is_null))
-            .map(|f| f.name.clone())
-            .collect();
-        let config =
-            check_config_keeping(&provider, &merged, &unset_before).map_err(Error::fields)?;
-        (provider, config)
-    };
-    let check_against = if before.provider == custom::ID {
-        Map::new()
-    } else {
-        config.clone()
-    };
-    let missing: Vec<FieldError> = required_credentials(&provider, &check_against)
-        .into_iter()
-        .filter(|f| !before.credentials.fields.contains(f))
-        .map(|f| FieldError::at(
-            format!("credentials.{f}"),
-            "this config needs a credential the integration does not have; rotate the credentials (PUT .../credentials) first",
-        ))
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::Invalid(missing));
+        return Ok((provider, merged));
     }
-    let mut after = before.clone();
-    after.config = config;
-    after.updated_at = deps.clock.now();
-    after.revision += 1;
-    let audit = vault::audit_record(
-        deps,
-        project,
-        &after.name,
-        after.credentials.version,
-        AuditPurpose::CredentialsStored,
-        json!({"request": "PATCH config"}),
-        AuditOutcome::ConfigUpdated,
-    );
-    save(deps, project, &before, &after, audit).await?;
-    announce(
-        deps,
-        project,
-        &after.name,
-        IntegrationChange::ConfigUpdated,
-        Some(after.credentials.version),
-    )
-    .await;
-    Ok(after)
+    let provider = provider_of(before.name.as_str(), &before.provider, &before.config)?;
+    // Required fields the stored config never had (it predates them) may stay unset.
+    let unset_before: Vec<String> = provider
+        .config
+        .iter()
+        .filter(|f| before.config.get(&f.name).is_none_or(Value::is_null))
+        .map(|f| f.name.clone())
+        .collect();
+    let config = check_config_keeping(&provider, &merged, &unset_before).map_err(Error::fields)?;
+    Ok((provider, config))
 }
 
 /// A page of an integration's audit trail, newest first.

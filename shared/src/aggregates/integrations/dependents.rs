@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{Error, announce, item_key, load};
 use crate::aggregates::workflows;
 use crate::domain::{IntegrationChange, IntegrationName, ProjectId, WorkflowId};
-use crate::ports::{Condition, Deps, StoreError};
+use crate::ports::{Condition, Deps, StoreError, Write};
 
 /// A workflow that uses an integration, with the steps that do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,15 +88,32 @@ pub async fn delete(deps: &Deps, project: &ProjectId, name: &IntegrationName) ->
             extra: Some(json!({"integration": name, "workflows": workflows})),
         });
     }
-    // Deleted only if it is still the integration read above (not re-created meanwhile).
+    // Deleted only if it is still the integration read above (not re-created
+    // meanwhile), and only while no step uses it: its edge counter is 0 (or it has
+    // none, and none is created meanwhile) in the same transaction. A compile that
+    // commits first makes the delete fail; one that commits after finds no integration.
     let condition = Condition::FieldEquals {
         field: "created_at".into(),
         value: serde_json::to_value(integration.created_at).unwrap_or(Value::Null),
     };
+    let counter = workflows::count_key(project, name);
+    let unused = match workflows::edge_count(deps, project, name).await? {
+        Some(_) => Write::Delete(
+            counter,
+            Condition::FieldEquals {
+                field: workflows::COUNT_FIELD.into(),
+                value: json!(0),
+            },
+        ),
+        None => Write::Check(counter, Condition::NotExists),
+    };
     deps.store
-        .delete(&item_key(project, name), condition)
+        .transact(vec![Write::Delete(item_key(project, name), condition), unused])
         .await
         .map_err(|e| match e {
+            StoreError::ConditionFailed { index: Some(1) } => Error::conflict(format!(
+                "a step on {name} was compiled while it was being deleted; read its dependents and try again"
+            )),
             StoreError::ConditionFailed { .. } => {
                 Error::conflict(format!("{name} changed meanwhile; try again"))
             }

@@ -85,9 +85,20 @@ pub(crate) fn audit_key(
     Key::new(keys::audit(project, name), keys::audit_entry(at, id))
 }
 
-/// A transaction's check that the integration still exists.
-pub(crate) fn exists_check(project: &ProjectId, name: &IntegrationName) -> Write {
-    Write::Check(item_key(project, name), Condition::Exists)
+/// A transaction's check that the integration still exists, as the one created at
+/// `created_at` (not one re-created under its name meanwhile).
+pub(crate) fn bound_check(
+    project: &ProjectId,
+    name: &IntegrationName,
+    created_at: &chrono::DateTime<chrono::Utc>,
+) -> Write {
+    Write::Check(
+        item_key(project, name),
+        Condition::FieldEquals {
+            field: "created_at".into(),
+            value: serde_json::to_value(created_at).unwrap_or(Value::Null),
+        },
+    )
 }
 
 /// The integration, if the project has it.
@@ -148,6 +159,8 @@ pub struct Meta {
     /// Its config.
     #[serde(default)]
     pub config: Map<String, Value>,
+    /// When it was created: what a compiled step binds to.
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Every integration's name, provider and config.
@@ -238,7 +251,7 @@ pub async fn create(
         }
     };
     let display = name.as_ref().map(|n| n.to_string()).unwrap_or_default();
-    let (credentials, config) = match checked(&display, &new) {
+    let (credentials, config, origins) = match checked(&display, &new) {
         Ok(ok) => ok,
         Err(Error::Invalid(more)) => {
             problems.extend(more);
@@ -249,7 +262,15 @@ pub async fn create(
     let Some(name) = name.filter(|_| problems.is_empty()) else {
         return Err(Error::Invalid(problems));
     };
-    let envelope = vault::seal(deps.keys.as_ref(), project, &name, 1, &credentials).await?;
+    let envelope = vault::seal_bound(
+        deps.keys.as_ref(),
+        project,
+        &name,
+        1,
+        &credentials,
+        &origins,
+    )
+    .await?;
     drop(credentials);
     let now = deps.clock.now();
     let integration = Integration {
@@ -279,23 +300,29 @@ pub async fn create(
 }
 
 /// The credentials and config of a new integration, checked against its provider.
+/// The checked credentials and config, and the origins the credentials may go to.
 fn checked(
     display: &str,
     new: &NewIntegration,
-) -> Result<(vault::Credentials, Map<String, Value>), Error> {
+) -> Result<(vault::Credentials, Map<String, Value>, vault::Origins), Error> {
     let catalog = crate::catalog::catalog().map_err(|e| Error::Internal(e.to_string()))?;
     if new.provider == custom::ID {
         return custom::build(display, &new.config)
             .and_then(|provider| {
-                check_values(&provider, &new.credentials, &Map::new())
-                    .map(|(c, _)| (c, new.config.clone()))
+                check_values(&provider, &new.credentials, &Map::new()).map(|(c, _)| {
+                    let origins = vault::Origins::of(&provider, &new.config);
+                    (c, new.config.clone(), origins)
+                })
             })
             .map_err(Error::fields);
     }
     match catalog.get(&new.provider) {
-        Some(provider) => {
-            check_values(provider, &new.credentials, &new.config).map_err(Error::fields)
-        }
+        Some(provider) => check_values(provider, &new.credentials, &new.config)
+            .map(|(c, config)| {
+                let origins = vault::Origins::of(provider, &config);
+                (c, config, origins)
+            })
+            .map_err(Error::fields),
         None => {
             let known: Vec<&str> = catalog
                 .providers()
