@@ -733,7 +733,9 @@ pub fn prompt_for(catalog: &Catalog, id: &str) -> Option<Prompt> {
 
 /// "... called clinic-mail" / "named Billing" → a valid integration name.
 fn suggested_name(text: &str) -> Option<String> {
-    let lower = text.to_lowercase();
+    // ASCII lowercasing keeps every byte where it was, so a position in `lower` is one
+    // in `text` (full Unicode lowercasing may change lengths: "İ" becomes 3 bytes).
+    let lower = text.to_ascii_lowercase();
     for cue in ["called ", "named ", "name it ", "call it "] {
         if let Some(pos) = lower.find(cue) {
             let rest = &text[pos + cue.len()..];
@@ -796,4 +798,19 @@ pub fn matcher() -> Result<&'static Matcher, crate::catalog::CatalogError> {
 pub fn describe(text: &str) -> Result<Described, crate::catalog::CatalogError> {
     let catalog = crate::catalog::catalog()?;
     Ok(matcher()?.describe(catalog, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_cue_after_text_whose_lowercase_is_longer_is_read_in_place() {
+        // "Ⱥ" lowercases to three bytes where it had two.
+        assert_eq!(
+            suggested_name("ȺȺȺȺ Postmark named clinic-mail"),
+            Some("clinic-mail".to_owned())
+        );
+        assert_eq!(suggested_name("ȺȺȺȺ named 🉐x"), None);
+    }
 }

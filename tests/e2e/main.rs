@@ -32,6 +32,7 @@ mod notion_verification;
 mod oauth;
 mod origins;
 mod plain_words;
+mod robustness;
 mod runtime;
 mod smart;
 mod store;

@@ -547,8 +547,9 @@ fn step_verb_after(body: &str, from: usize, to: usize) -> Option<usize> {
 /// "When X happens, do Y", "Do Y when X happens", "On X, do Y".
 pub fn clauses(blanked: &str) -> Clauses {
     let lower = blanked.to_ascii_lowercase();
-    let start = lower.len() - lower.trim_start().len();
     let end = lower.trim_end().len();
+    // An instruction blanked to nothing but spaces (a lone phone number) is empty.
+    let start = (lower.len() - lower.trim_start().len()).min(end);
     let lexicon = crate::lexicon::lexicon();
     // A lead-in before the cue ("Warehouse lead here: when ...", "dev here - when ..."):
     // the instruction starts after it.
@@ -781,6 +782,15 @@ fn separated_clause(body: &str, start: usize, end: usize) -> Option<Clauses> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instruction_blanked_to_spaces_has_empty_clauses() {
+        // A lone phone number is taken out as a literal, leaving only spaces.
+        let e = extract("+15551234567");
+        assert!(e.blanked.trim().is_empty(), "{:?}", e.blanked);
+        let _ = clauses(&e.blanked);
+        let _ = clauses("      ");
+    }
 
     #[test]
     fn literals_are_taken_out_before_words_are_read() {
