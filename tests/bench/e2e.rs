@@ -24,7 +24,7 @@ use tokio::process::{Child, Command};
 const CONCURRENCY: [usize; 3] = [1, 8, 32];
 const SLOW: Duration = Duration::from_millis(50);
 const API_TOKEN: &str = "bench-token-123456";
-const WEBHOOK_SECRET: &str = "whsec_bench_secret_0123456789abcdef";
+pub(crate) const WEBHOOK_SECRET: &str = "whsec_bench_secret_0123456789abcdef";
 const TICKET: &str = "{\"id\":\"T-1\",\"title\":\"Intake\"}";
 /// What a live run sends, as the product renders it (the bare calls send the same).
 const TICKET_REQUEST: &str = "{\"email\":\"ada@example.com\",\"title\":\"Intake for Ada\"}";
@@ -108,7 +108,7 @@ async fn after_load(server: &mut Server, binary: &Path, env: &Arc<Env>) -> Resul
 }
 
 /// `CARGO_TARGET_DIR/release/studio-local`, else the workspace's `target/release`.
-fn server_binary() -> Result<PathBuf, String> {
+pub(crate) fn server_binary() -> Result<PathBuf, String> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -125,11 +125,11 @@ fn server_binary() -> Result<PathBuf, String> {
 
 /// The spawned `studio-local`. Its stdout and stderr are pipes that the bench drains
 /// (a pipe left full would block the server; a log file would count in its writes).
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    pid: u32,
-    url: String,
-    data_dir: PathBuf,
+    pub(crate) pid: u32,
+    pub(crate) url: String,
+    pub(crate) data_dir: PathBuf,
     log: Arc<std::sync::Mutex<Log>>,
     stopped: bool,
 }
@@ -143,7 +143,10 @@ struct Log {
 
 impl Server {
     /// Spawns the server and waits for its "listening" line; answers the time it took.
-    async fn start(binary: &Path, data_dir: &Path) -> Result<(Server, Duration), String> {
+    pub(crate) async fn start(
+        binary: &Path,
+        data_dir: &Path,
+    ) -> Result<(Server, Duration), String> {
         let started = Instant::now();
         let mut child = Command::new(binary)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -210,7 +213,7 @@ impl Server {
 
     /// SIGTERM, then waits for the exit (SIGKILL after 30 s); answers the time it took.
     /// Once only: the pid of an ended process may be another's.
-    async fn stop(&mut self) -> Duration {
+    pub(crate) async fn stop(&mut self) -> Duration {
         let started = Instant::now();
         if std::mem::replace(&mut self.stopped, true) {
             return Duration::ZERO;
@@ -239,6 +242,18 @@ impl Server {
         started.elapsed()
     }
 
+    /// SIGKILL, and waits for the end; answers whether the signal was sent.
+    pub(crate) async fn kill(&mut self) -> bool {
+        let killed = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status()
+            .await
+            .is_ok_and(|s| s.success());
+        let _ = self.child.wait().await;
+        self.stopped = true;
+        killed
+    }
+
     /// None while it runs; the exit status if it has ended.
     fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
@@ -248,7 +263,7 @@ impl Server {
         }
     }
 
-    fn log_summary(&self) {
+    pub(crate) fn log_summary(&self) {
         let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         println!(
             "server log (stderr): {} lines, {} warnings or errors{}",
@@ -289,18 +304,23 @@ async fn capture_server(delay: Duration) -> Result<String, String> {
 }
 
 /// What every call needs: one keep-alive client, the server, the project.
-struct Env {
-    client: reqwest::Client,
-    server: String,
-    project: String,
-    token: String,
+pub(crate) struct Env {
+    pub(crate) client: reqwest::Client,
+    pub(crate) server: String,
+    pub(crate) project: String,
+    pub(crate) token: String,
     /// Webhook event ids, unique across the whole bench.
-    events: AtomicU64,
+    pub(crate) events: AtomicU64,
 }
 
 impl Env {
     /// A setup call: anything but `expect` is an error that stops the bench.
-    async fn setup(&self, path: &str, body: Value, expect: u16) -> Result<Value, String> {
+    pub(crate) async fn setup(
+        &self,
+        path: &str,
+        body: Value,
+        expect: u16,
+    ) -> Result<Value, String> {
         let answer = self
             .client
             .post(format!("{}{path}", self.server))
@@ -320,7 +340,7 @@ impl Env {
 }
 
 /// The measured jobs. Each call answers Ok or the reason it failed.
-enum Job {
+pub(crate) enum Job {
     Bare {
         url: String,
     },
@@ -332,7 +352,7 @@ enum Job {
 }
 
 impl Job {
-    async fn once(&self, env: &Env) -> Result<(), String> {
+    pub(crate) async fn once(&self, env: &Env) -> Result<(), String> {
         match self {
             Job::Bare { url } => {
                 let answer = env
@@ -406,7 +426,7 @@ impl Job {
 
 /// The JSON body of an answer with the `expected` status; any other status is the
 /// failure's reason, whatever its body.
-async fn answer_of(answer: reqwest::Response, expected: u16) -> Result<Value, String> {
+pub(crate) async fn answer_of(answer: reqwest::Response, expected: u16) -> Result<Value, String> {
     let status = answer.status().as_u16();
     let body = answer.bytes().await.map_err(transport)?;
     if status != expected {
@@ -415,7 +435,7 @@ async fn answer_of(answer: reqwest::Response, expected: u16) -> Result<Value, St
     serde_json::from_slice(&body).map_err(|_| "unreadable body".to_owned())
 }
 
-fn transport(e: reqwest::Error) -> String {
+pub(crate) fn transport(e: reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
@@ -427,7 +447,7 @@ fn transport(e: reqwest::Error) -> String {
 
 /// A project, a Custom HTTP integration per capture server, a Stripe integration for
 /// the webhooks, and one-step workflows compiled from the structured form.
-async fn set_up(server: &str) -> Result<(Env, String, String), String> {
+pub(crate) async fn set_up(server: &str) -> Result<(Env, String, String), String> {
     shared::tls::install_default_provider();
     let client = reqwest::Client::builder()
         .timeout(CLIENT_TIMEOUT)
@@ -805,7 +825,7 @@ fn clients_label(clients: usize) -> String {
     }
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "n/a".into())
@@ -813,7 +833,7 @@ fn load_average() -> String {
 
 /// The runs of the bench's project, from `GET /runs` page by page: (succeeded, failed,
 /// running).
-async fn run_counts(env: &Env, workflow: &str) -> Result<(usize, usize, usize), String> {
+pub(crate) async fn run_counts(env: &Env, workflow: &str) -> Result<(usize, usize, usize), String> {
     let (mut succeeded, mut failed, mut running) = (0, 0, 0);
     let mut after: Option<String> = None;
     loop {
@@ -876,13 +896,7 @@ async fn kill_in_the_middle(
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let killed = Command::new("kill")
-        .args(["-KILL", &server.pid.to_string()])
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    let _ = server.child.wait().await;
-    server.stopped = true;
+    let killed = server.kill().await;
     for worker in workers {
         let _ = worker.await;
     }

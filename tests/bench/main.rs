@@ -14,6 +14,7 @@ static ALLOCATOR: shared::Allocator = shared::Allocator;
 
 mod e2e;
 mod runtime;
+mod soak;
 
 use std::time::{Duration, Instant};
 
@@ -443,5 +444,8 @@ fn main() {
     }
     if wanted.iter().any(|w| w == "e2e") {
         e2e::bench_e2e();
+    }
+    if wanted.iter().any(|w| w == "soak") {
+        soak::bench_soak();
     }
 }
