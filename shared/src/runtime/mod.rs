@@ -721,7 +721,17 @@ async fn perform_sandbox(
             });
         }
     }
-    let body = mock::mock_response(operation, &input, &prepared.seed);
+    // A response schema that no mock fits within the budgets fails the step, and says
+    // why; the request the sandbox would have sent is kept in the trace.
+    let body = match mock::mock_response(operation, &input, &prepared.seed) {
+        Ok(body) => body,
+        Err(e) => {
+            return Err(Failure {
+                request: Some(view),
+                ..fail(format!("no mock response for {}: {e}", operation.id))
+            });
+        }
+    };
     Ok(StepTrace {
         run: run.id.clone(),
         step: contract.step,
