@@ -97,8 +97,9 @@ pub async fn update_config(
         }
     }
     let (provider, config) = if before.provider == custom::ID {
-        let provider = provider_of(before.name.as_str(), custom::ID, &merged)?;
-        (provider, merged)
+        let provider =
+            custom::build_checked(before.name.as_str(), &merged).map_err(Error::fields)?;
+        (std::borrow::Cow::Owned(provider), merged)
     } else {
         let provider = provider_of(before.name.as_str(), &before.provider, &before.config)?;
         // Required fields the stored config never had (it predates them) may stay unset.
