@@ -19,6 +19,8 @@ pub mod live;
 pub mod lookup;
 pub mod mapping;
 pub mod mock;
+#[cfg(test)]
+mod mock_properties;
 pub mod oauth;
 pub mod request;
 pub mod smart;
