@@ -328,7 +328,7 @@ pub fn bench_runtime(report: fn(&str, Vec<Duration>)) {
             let rendered = Value::Object(shared::runtime::mapping::render(&mapping, &context));
             let input = Value::Object(shared::runtime::request::with_defaults(&postmark, &send, &rendered, &config).expect("defaults"));
             let request = shared::runtime::request::build_request(&postmark, &send, &input, &config, shared::runtime::request::CredentialValues::Masked, None).expect("request");
-            let mock = shared::runtime::mock::mock_response(&send, &input, &format!("run-{i}#1"));
+            let mock = shared::runtime::mock::mock_response(&send, &input, &format!("run-{i}#1")).expect("mock");
             std::hint::black_box((shared::runtime::request_view(&request), mock));
             compute.push(start.elapsed());
         }

@@ -265,6 +265,110 @@ async fn custom_http_declarations_are_validated_and_become_integrations() {
     assert_eq!(fields, vec!["config.base_url", "config.endpoints[0].path"]);
 }
 
+/// A response schema no sandbox mock fits within the budgets (one that requires itself
+/// twice over, a billion-character string, 16 items six levels deep, a pattern that
+/// repeats 10,240 times) is refused at create and at a config change, each problem naming
+/// its endpoint, and nothing is written.
+#[tokio::test]
+async fn response_schemas_no_sandbox_mock_fits_are_refused_at_create_and_at_config_changes() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let mut grid = json!({"type": "integer"});
+    for _ in 0..6 {
+        grid = json!({"type": "array", "minItems": 16, "items": grid});
+    }
+    let object = |property: Value| json!({"type": "object", "required": ["p"], "properties": {"p": property}});
+    let schemas = [
+        json!({"type": "object", "required": ["a", "b"], "properties": {"a": {"$ref": "#"}, "b": {"$ref": "#"}}}),
+        object(json!({"type": "string", "minLength": 1_000_000_000})),
+        object(grid),
+        object(json!({"type": "string", "pattern": "(a{256}){40}"})),
+    ];
+    let endpoints: Vec<Value> = schemas
+        .iter()
+        .enumerate()
+        .map(|(i, schema)| json!({"name": format!("e{i}"), "method": "POST", "path": "/x", "response_schema": schema}))
+        .collect();
+    let before = app.local.writes.writes();
+    let config = |endpoints: Value| json!({"base_url": "https://api.example.com", "auth": {"scheme": "none"}, "endpoints": endpoints});
+    let refused = create(
+        &app,
+        &p,
+        &token,
+        json!({"name": "api", "provider": "custom_http", "credentials": {}, "config": config(json!(endpoints[..3]))}),
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let errors = refused.body["errors"].as_array().expect("errors");
+    let fields: Vec<&str> = errors.iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "config.endpoints[0].response_schema",
+            "config.endpoints[1].response_schema",
+            "config.endpoints[2].response_schema"
+        ]
+    );
+    assert!(
+        errors[1]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at least 1000000000 characters")),
+        "{errors:?}"
+    );
+    // The pattern is refused before it is compiled.
+    let pattern = create(
+        &app,
+        &p,
+        &token,
+        json!({"name": "api", "provider": "custom_http", "credentials": {}, "config": config(json!([endpoints[3]]))}),
+    )
+    .await;
+    assert_eq!(
+        pattern.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        pattern.body
+    );
+    assert_eq!(
+        pattern.body["errors"][0]["field"],
+        "config.endpoints[0].response_schema"
+    );
+    assert_eq!(app.local.writes.writes(), before, "nothing written");
+
+    let fine = json!([{"name": "ping", "method": "POST", "path": "/ping"}]);
+    let created = create(
+        &app,
+        &p,
+        &token,
+        json!({"name": "api", "provider": "custom_http", "credentials": {}, "config": config(fine)}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let patched = app
+        .call(
+            Method::PATCH,
+            &format!("/projects/{p}/integrations/api"),
+            Some(&token),
+            Some(json!({"config": {"endpoints": [endpoints[0]]}})),
+        )
+        .await;
+    assert_eq!(
+        patched.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        patched.body
+    );
+    assert_eq!(
+        patched.body["errors"][0]["field"],
+        "config.endpoints[0].response_schema"
+    );
+}
+
 /// A declaration's headers are checked at create (header-name and header-value rules,
 /// none of the headers the runtime sets), and a credential with a line break is refused
 /// (it could start another header): each problem names its field, never a secret, and

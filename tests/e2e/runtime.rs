@@ -546,6 +546,44 @@ async fn a_workflow_cannot_reach_another_projects_integration_at_run_time() {
     assert!(seen.lock().expect("lock").is_empty());
 }
 
+/// A mock over the sandbox's byte budget (here, an echoed 70 KB title) fails the step
+/// with the reason, and keeps the request the sandbox would have sent.
+#[tokio::test]
+async fn a_sandbox_step_whose_mock_would_be_over_the_budget_fails_with_the_reason() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    custom_api(&app, &p, &token, "tickets", "https://tickets.example.com").await;
+    store_workflow(
+        &app,
+        &p,
+        "intake",
+        vec![(
+            1,
+            "tickets",
+            "create_ticket",
+            json!({"title": "{{entity.note}}"}),
+        )],
+    )
+    .await;
+    let trigger = json!({"entity": "IntakeForm", "event": "submitted", "payload": {"note": "n".repeat(70_000)}});
+    let run = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/runs"),
+            Some(&token),
+            Some(json!({"workflow": "intake", "mode": "sandbox", "trigger": trigger})),
+        )
+        .await;
+    assert_eq!(run.body["status"], "failed", "{}", run.body["status"]);
+    let step = &run.body["steps"][0];
+    assert_eq!(step["effect"], "failed");
+    assert_eq!(
+        step["error"],
+        "no mock response for create_ticket: the mock response would be over 65536 bytes of JSON"
+    );
+    assert_eq!(step["request"]["method"], "POST");
+}
+
 #[tokio::test]
 async fn bad_run_requests_are_refused_without_starting_anything() {
     let app = TestApp::new();

@@ -20,6 +20,12 @@
 //!                 "id": "/data/id", "change": "updated", "state": "/data"}]}`.
 //! An entity's `change` is `created`, `updated` or `deleted`, or `{"from": "/action"}`
 //! to read the API's own word for it (`create`, `update`, `remove`...) from the event.
+//!
+//! Declared schemas keep within [`schema_limits`] (depth, properties, enum values, local
+//! `$ref`s only, pattern repetitions), and each response schema must give a sandbox mock
+//! within the mock's budgets ([`crate::runtime::mock`]): [`build_checked`], what creating
+//! an integration and changing its config call, refuses the others with the endpoint's
+//! field named.
 
 use std::collections::BTreeMap;
 
@@ -30,8 +36,9 @@ use super::model::{
     Auth, Category, DigestEncoding, Encoding, EntityMapping, Field, Format, HmacFormat, HttpMethod,
     Operation, Payload, Provider, SignatureScheme, Webhooks,
 };
-use super::{check_declaration, values::check_value};
+use super::{check_declaration, schema_limits, values::check_value};
 use crate::domain::InvalidValue;
+use crate::runtime::mock;
 
 /// The provider id of every Custom HTTP integration; its provider is built from the
 /// declaration in the integration's config, not read from a catalog file.
@@ -315,6 +322,34 @@ pub fn build(
     }
 }
 
+/// [`build`], then each endpoint's response schema mocked once: what creating an
+/// integration or changing its config calls, so that a schema no sandbox mock fits within
+/// the budgets is refused there, not found out at a run. (Steps call [`build`] alone: the
+/// declaration they read was checked when it was stored.)
+pub fn build_checked(
+    display_name: &str,
+    config: &Map<String, Value>,
+) -> Result<Provider, Vec<InvalidValue>> {
+    let provider = build(display_name, config)?;
+    let problems: Vec<InvalidValue> = provider
+        .operations
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| {
+            let e = mock::mock_response(op, &op.sample_input, "create").err()?;
+            Some(problem(
+                format!("config.endpoints[{i}].response_schema"),
+                format!("no sandbox mock response fits this schema: {e}"),
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(provider)
+    } else {
+        Err(problems)
+    }
+}
+
 /// The headers the runtime sets itself: a declaration may not set them (a `Host` would
 /// redirect the call, a `Content-Length` would make the trace differ from the wire).
 const OWNED_HEADERS: [&str; 6] = [
@@ -467,6 +502,14 @@ fn operation(at: &str, endpoint: &Endpoint, problems: &mut Vec<InvalidValue>) ->
     if matches!(encoding, Encoding::Graphql) {
         problems.push(problem(format!("{at}.encoding"), "json or form"));
     }
+    for (kind, schema) in [
+        ("input_schema", &endpoint.input_schema),
+        ("response_schema", &endpoint.response_schema),
+    ] {
+        for message in schema.iter().flat_map(schema_limits::check) {
+            problems.push(problem(format!("{at}.{kind}"), message));
+        }
+    }
     let input_schema = input_schema(endpoint, &path);
     Operation {
         quote: BTreeMap::new(),
@@ -561,6 +604,107 @@ mod tests {
         assert_eq!(provider.operations[1].encoding, Encoding::None);
         assert!(!provider.operations[1].side_effects);
         assert!(provider.operations[0].side_effects);
+    }
+
+    fn endpoints(schemas: Vec<(&str, Value)>) -> Map<String, Value> {
+        let endpoints: Vec<Value> = schemas
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, schema))| {
+                json!({"name": format!("e{i}"), "method": "POST", "path": "/x", kind: schema})
+            })
+            .collect();
+        config(
+            json!({"base_url": "https://api.example.com", "auth": {"scheme": "none"},
+                      "endpoints": endpoints}),
+        )
+    }
+
+    fn fields(errors: &[InvalidValue]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    #[test]
+    fn response_schemas_no_sandbox_mock_fits_are_refused_naming_the_endpoint() {
+        let mut grid = json!({"type": "integer"});
+        for _ in 0..6 {
+            grid = json!({"type": "array", "minItems": 16, "items": grid});
+        }
+        let object = |property: Value| json!({"type": "object", "required": ["p"], "properties": {"p": property}});
+        let declared = endpoints(vec![
+            (
+                "response_schema",
+                json!({"type": "object", "required": ["a", "b"],
+                                       "properties": {"a": {"$ref": "#"}, "b": {"$ref": "#"}}}),
+            ),
+            (
+                "response_schema",
+                object(json!({"type": "string", "minLength": 1_000_000_000})),
+            ),
+            ("response_schema", object(grid)),
+            (
+                "response_schema",
+                object(json!({"type": "string", "minLength": 10})),
+            ),
+        ]);
+        assert!(
+            build("Ours", &declared).is_ok(),
+            "each schema is well formed"
+        );
+        let errors = build_checked("Ours", &declared).expect_err("no mock fits");
+        assert_eq!(
+            fields(&errors),
+            [
+                "config.endpoints[0].response_schema",
+                "config.endpoints[1].response_schema",
+                "config.endpoints[2].response_schema"
+            ]
+        );
+        assert!(
+            errors[0].message.contains("requires itself at /a/a"),
+            "{errors:?}"
+        );
+        assert!(errors[1].message.contains("at least 1000000000 characters"));
+        assert!(errors[2].message.contains("more than 10000 schema nodes"));
+    }
+
+    #[test]
+    fn declared_schemas_keep_within_the_limits() {
+        let declared = endpoints(vec![
+            (
+                "response_schema",
+                json!({"type": "object", "properties": {
+                "code": {"type": "string", "pattern": "(a{256}){40}"}}}),
+            ),
+            (
+                "input_schema",
+                json!({"type": "object", "properties": {
+                "a": {"$ref": "https://schemas.example.com/a.json"}}}),
+            ),
+            (
+                "input_schema",
+                json!({"type": "object", "properties": {
+                "state": {"enum": (0..1000).collect::<Vec<_>>()}}}),
+            ),
+            (
+                "response_schema",
+                json!({"type": "object", "properties": {
+                "a": {"$ref": "#/$defs/a"}}, "$defs": {"a": {"type": "string"}}}),
+            ),
+        ]);
+        let errors = build("Ours", &declared).expect_err("over the limits");
+        assert_eq!(
+            fields(&errors),
+            [
+                "config.endpoints[0].response_schema",
+                "config.endpoints[1].input_schema",
+                "config.endpoints[2].input_schema"
+            ],
+            "{errors:?}"
+        );
+        assert!(errors[0].message.contains("/properties/code/pattern"));
+        assert!(errors[1].message.contains("only local references"));
+        assert!(errors[2].message.contains("at most 256"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod check;
 pub mod custom;
 mod embedded;
 mod model;
+pub mod schema_limits;
 mod template;
 mod values;
 

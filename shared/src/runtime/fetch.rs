@@ -184,7 +184,8 @@ pub async fn complete(
     .map_err(|e| e.to_string())?;
     let (read, trace) = match run.mode {
         RunMode::Sandbox => {
-            let mut body = mock::mock_response(op, &input, &format!("{}#fetch", run.id));
+            let mut body = mock::mock_response(op, &input, &format!("{}#fetch", run.id))
+                .map_err(|e| format!("no mock response for {}: {e}", op.id))?;
             if let Some(slot) = body.pointer_mut(&fetch.id) {
                 *slot = json!(change.entity_id);
             }

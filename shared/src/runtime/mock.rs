@@ -33,8 +33,19 @@
 //!
 //! The result validates against the response schema: a test walks every operation of
 //! the catalog.
+//!
+//! **Budgets.** A schema is the user's for Custom HTTP, so what it makes is bounded while
+//! it is built, in time linear in what is built: at most [`MAX_MOCK_NODES`] schema nodes
+//! visited and [`MAX_MOCK_BYTES`] of JSON per response (echoed values count), strings
+//! from `minLength` or a `pattern` of at most [`MAX_STRING_CHARS`] characters and
+//! [`MAX_PATTERN_REPEAT`] pattern repetitions, arrays from `minItems` of at most
+//! [`MAX_ARRAY_ITEMS`] items, [`MAX_DEPTH`] levels. A schema that refers back to itself
+//! (a tree of comments) is followed once more, then only what it requires is made:
+//! required properties, scalar optional ones, `minItems` items, the `anyOf` branch that
+//! does not recurse. What cannot fit is a [`MockError`], never a truncated response.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -46,15 +57,116 @@ use crate::catalog::Operation;
 /// A realistic mock response for a sandbox step: derived from the operation's response
 /// schema, deterministic for a given seed (run id + step), echoing inputs where the
 /// provider echoes them.
-pub fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Value {
+///
+/// # Errors
+/// A [`MockError`] when the response would not fit the budgets (see the module doc).
+pub fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Result<Value, MockError> {
     let mut mocker = Mocker::new(operation, input, seed);
     // The first pass learns which sample ids become which generated ids; the second
     // uses all of them to rewrite sample text that mentions an id (Twilio's `uri`).
-    let _ = mocker.generate();
+    mocker.generate()?;
     mocker.generate()
 }
 
-const MAX_DEPTH: usize = 48;
+/// Levels of nesting in a mock response.
+pub const MAX_DEPTH: usize = 48;
+/// Schema nodes one mock response may visit (each property, item and branch followed):
+/// the bound on the generator's work, whatever the schema's shape.
+pub const MAX_MOCK_NODES: usize = 10_000;
+/// Bytes of compact JSON one mock response may hold, echoed values included. A step's
+/// trace stores it next to the request, in one item of a store that holds 400 KB.
+pub const MAX_MOCK_BYTES: usize = 64 * 1024;
+/// Characters of a string made from `minLength` or a `pattern`.
+pub const MAX_STRING_CHARS: usize = 4_096;
+/// Items of an array made from `minItems`.
+pub const MAX_ARRAY_ITEMS: usize = 256;
+/// Repetitions a `pattern` expands to, nested quantifiers multiplied (`(a{256}){40}` is
+/// 10,240): the generator stops there, and a declared schema may not go beyond it.
+pub const MAX_PATTERN_REPEAT: usize = 1_024;
+/// Group nesting the pattern generator follows.
+const MAX_PATTERN_NESTING: usize = 32;
+
+/// Why no mock response fits a schema within the budgets. The path is where in the
+/// response (a JSON pointer; `/` for the top level).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MockError {
+    /// More than [`MAX_MOCK_BYTES`] of JSON.
+    #[error("the mock response would be over {MAX_MOCK_BYTES} bytes of JSON")]
+    TooLarge,
+    /// More than [`MAX_MOCK_NODES`] schema nodes visited.
+    #[error("the mock response would take more than {MAX_MOCK_NODES} schema nodes")]
+    TooManyNodes,
+    /// Deeper than [`MAX_DEPTH`].
+    #[error("the mock response would nest deeper than {MAX_DEPTH} levels (at {path})")]
+    TooDeep {
+        /// Where.
+        path: String,
+    },
+    /// A schema that requires itself: no finite response fits.
+    #[error(
+        "the schema requires itself at {path} (through required properties, minItems or \
+         branches that all refer back): no finite response fits it"
+    )]
+    Endless {
+        /// Where.
+        path: String,
+    },
+    /// A `minLength` over [`MAX_STRING_CHARS`].
+    #[error(
+        "{path} asks for at least {min} characters; a mock string holds at most {MAX_STRING_CHARS}"
+    )]
+    StringTooLong {
+        /// Where.
+        path: String,
+        /// The schema's `minLength`.
+        min: u64,
+    },
+    /// A `minItems` over [`MAX_ARRAY_ITEMS`].
+    #[error("{path} asks for at least {min} items; a mock array holds at most {MAX_ARRAY_ITEMS}")]
+    TooManyItems {
+        /// Where.
+        path: String,
+        /// The schema's `minItems`.
+        min: u64,
+    },
+    /// A `pattern` that expands beyond [`MAX_PATTERN_REPEAT`] repetitions or
+    /// [`MAX_STRING_CHARS`] characters.
+    #[error(
+        "the pattern at {path} repeats more than {MAX_PATTERN_REPEAT} times or makes more \
+         than {MAX_STRING_CHARS} characters"
+    )]
+    PatternTooLong {
+        /// Where.
+        path: String,
+    },
+}
+
+/// What one pass of the generator has spent; each step checks it, so nothing is built
+/// past the budget.
+#[derive(Default)]
+struct Budget {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    fn visit(&mut self) -> Result<(), MockError> {
+        self.nodes += 1;
+        if self.nodes > MAX_MOCK_NODES {
+            return Err(MockError::TooManyNodes);
+        }
+        Ok(())
+    }
+
+    fn spend(&mut self, bytes: usize) -> Result<(), MockError> {
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > MAX_MOCK_BYTES {
+            return Err(MockError::TooLarge);
+        }
+        Ok(())
+    }
+}
+
 /// Keys whose value says what kind of object a sample is.
 const KIND_KEYS: [&str; 4] = ["resourceType", "object", "type", "kind"];
 /// 2026-01-01T00:00:00Z: seeded instants fall within the year after it.
@@ -88,7 +200,18 @@ struct Mocker<'a> {
     entity_sample_input: Option<&'a Value>,
     /// Sample id → the id generated (or echoed) in its place.
     ids: BTreeMap<String, String>,
+    budget: Budget,
+    /// The `$ref` targets on the path being built (by address), each marked when it
+    /// was already on the path: below a mark, only what the schema requires is made.
+    refs: Vec<(usize, bool)>,
+    repeats: usize,
+    /// `allOf` schemas merged, by the address of the schema holding the `allOf`: merged
+    /// once per response, not at each visit.
+    merged: HashMap<usize, Rc<Merged>>,
 }
+
+/// An `allOf` merged into one schema, and the targets of its members that were `$ref`s.
+struct Merged(Value, Vec<usize>);
 
 impl<'a> Mocker<'a> {
     fn new(operation: &'a Operation, input: &'a Value, seed: &'a str) -> Self {
@@ -114,10 +237,14 @@ impl<'a> Mocker<'a> {
             entity_echo: graphql_input(input),
             entity_sample_input: graphql_input(&operation.sample_input),
             ids: BTreeMap::new(),
+            budget: Budget::default(),
+            refs: Vec::new(),
+            repeats: 0,
+            merged: HashMap::new(),
         }
     }
 
-    fn generate(&mut self) -> Value {
+    fn generate(&mut self) -> Result<Value, MockError> {
         let sources = Sources {
             echo: self.echo_root,
             sample: Some(&self.operation.sample_response),
@@ -125,8 +252,18 @@ impl<'a> Mocker<'a> {
             echo_all: self.echo_all,
             echo_gone: false,
         };
-        self.value(self.root, None, "", sources, true, 0)
-            .unwrap_or_else(|| Value::Object(Map::new()))
+        self.budget = Budget::default();
+        // The top level is on the path: a `$ref` to `#` meets it again.
+        self.refs = vec![(address(self.root), false)];
+        self.repeats = 0;
+        Ok(self
+            .value(self.root, None, "", sources, true, 0)?
+            .unwrap_or_else(|| Value::Object(Map::new())))
+    }
+
+    /// Whether the path is below a schema met again: only what is required is made.
+    fn minimal(&self) -> bool {
+        self.repeats > 0
     }
 
     /// Follows local `$ref`s (`#/$defs/x`).
@@ -149,7 +286,10 @@ impl<'a> Mocker<'a> {
         schema
     }
 
-    /// One value for `schema` at `path`; `None` leaves an optional property out.
+    /// One value for `schema` at `path`; `None` leaves an optional property out. Each
+    /// call is a node of the budget. A `$ref` followed is kept on the path: met again,
+    /// what is below is made minimally; met a third time with nothing to echo or copy,
+    /// the schema requires itself.
     fn value<'s>(
         &mut self,
         schema: &'s Value,
@@ -158,34 +298,118 @@ impl<'a> Mocker<'a> {
         src: Sources<'a>,
         required: bool,
         depth: usize,
-    ) -> Option<Value>
+    ) -> Result<Option<Value>, MockError>
     where
         'a: 's,
     {
+        self.budget.visit()?;
         if depth > MAX_DEPTH {
-            return Some(Value::Null);
+            return Err(MockError::TooDeep { path: shown(path) });
         }
+        let followed = schema.get("$ref").is_some();
         let schema = self.resolve(schema);
+        let entered = if followed {
+            self.enter(&[address(schema)], &src, path)?
+        } else {
+            0
+        };
+        let out = self.value_at(schema, key, path, src, required, depth);
+        self.leave(entered);
+        out
+    }
+
+    /// Puts the `$ref` targets being followed on the path, and says how many. A target
+    /// met a third time with nothing to echo or copy is a schema that requires itself.
+    /// (After an error nothing is left to undo: the pass ends, and the next starts anew.)
+    fn enter(
+        &mut self,
+        targets: &[usize],
+        src: &Sources<'_>,
+        path: &str,
+    ) -> Result<usize, MockError> {
+        for &target in targets {
+            let seen = self.refs.iter().filter(|(r, _)| *r == target).count();
+            if seen >= 2 && src.echo.is_none() && src.sample.is_none() {
+                return Err(MockError::Endless { path: shown(path) });
+            }
+            self.refs.push((target, seen > 0));
+            self.repeats += usize::from(seen > 0);
+        }
+        Ok(targets.len())
+    }
+
+    /// Takes the last `entered` targets off the path.
+    fn leave(&mut self, entered: usize) {
+        for _ in 0..entered {
+            if let Some((_, true)) = self.refs.pop() {
+                self.repeats -= 1;
+            }
+        }
+    }
+
+    /// [`Self::value`] for a resolved schema: combinators followed, scalars charged to
+    /// the budget (objects and arrays are charged as they are built).
+    fn value_at<'s>(
+        &mut self,
+        schema: &'s Value,
+        key: Option<&str>,
+        path: &str,
+        src: Sources<'a>,
+        required: bool,
+        depth: usize,
+    ) -> Result<Option<Value>, MockError>
+    where
+        'a: 's,
+    {
         let schema: &'s Value = match schema {
-            Value::Bool(false) => return None,
+            Value::Bool(false) => return Ok(None),
             Value::Object(_) => schema,
             _ => &ANY,
         };
         if let Some(members) = schema.get("allOf").and_then(Value::as_array) {
             if !members.is_empty() {
-                let merged = self.merge_all_of(schema, members);
-                return self.value(&merged, key, path, src, required, depth + 1);
+                // A member that is a `$ref` is followed as much as a `$ref` alone is.
+                let merged = self.merged_all_of(schema, members);
+                let entered = self.enter(&merged.1, &src, path)?;
+                let out = self.value(&merged.0, key, path, src, required, depth + 1);
+                self.leave(entered);
+                return out;
             }
         }
         if let Some(branches) = combinator_branches(schema) {
-            let branch = self.branch(branches, &src);
-            return match branch {
-                Some(branch) => self.value(branch, key, path, src, required, depth + 1),
-                None => Some(Value::Null),
-            };
+            // Each branch is looked at to choose one.
+            for _ in branches {
+                self.budget.visit()?;
+            }
+            if let Some(branch) = self.branch(branches, &src) {
+                return self.value(branch, key, path, src, required, depth + 1);
+            }
+            self.budget.spend(json_len(&Value::Null))?;
+            return Ok(Some(Value::Null));
         }
+        let made = self.value_from(schema, key, path, src, required, depth)?;
+        if let Some(v) = made.as_ref().filter(|v| !v.is_object() && !v.is_array()) {
+            self.budget.spend(json_len(v))?;
+        }
+        Ok(made)
+    }
+
+    /// A value for a resolved schema with no combinator, from the first source that
+    /// gives one (see the module doc).
+    fn value_from(
+        &mut self,
+        schema: &Value,
+        key: Option<&str>,
+        path: &str,
+        src: Sources<'a>,
+        required: bool,
+        depth: usize,
+    ) -> Result<Option<Value>, MockError> {
         if let Some(fixed) = fixed_value(schema, &src) {
-            return Some(fixed);
+            if fixed.is_object() || fixed.is_array() {
+                self.budget.spend(json_len(&fixed))?;
+            }
+            return Ok(Some(fixed));
         }
         let types = types(schema);
         let any = types.is_empty();
@@ -194,41 +418,44 @@ impl<'a> Mocker<'a> {
         if let Some(echo) = src.echo {
             if self.fits(echo, schema, &types) {
                 self.remember_echoed_id(key, src.sample, echo);
-                return Some(self.built_like(echo, schema, path, src, depth));
+                return self.built_like(echo, schema, path, src, depth).map(Some);
             }
         }
         // 2. An echoed field this input does not have.
         if src.echo_gone {
             if types.contains(&"null") {
-                return Some(Value::Null);
+                return Ok(Some(Value::Null));
             }
             if !required {
-                return None;
+                return Ok(None);
             }
         }
         let sample = src.sample;
         let sample_fits = sample.is_some_and(|s| self.fits(s, schema, &types));
         if sample_fits && sample.is_some_and(Value::is_null) {
-            return Some(Value::Null);
+            return Ok(Some(Value::Null));
         }
         // 3. Ids and timestamps from the seed.
         if let Some(key) = key {
             let sample_scalar = sample.filter(|s| sample_fits && !s.is_object() && !s.is_array());
-            if let Some(v) = self.seeded(key, path, schema, &types, sample_scalar) {
-                return Some(v);
+            if let Some(v) = self.seeded(key, path, schema, &types, sample_scalar)? {
+                return Ok(Some(v));
             }
         }
         // 4. The sample.
         if let Some(sample) = sample.filter(|_| sample_fits) {
-            return Some(self.taken_from_sample(sample, schema, &types, path, src, depth));
+            return self
+                .taken_from_sample(sample, schema, &types, path, src, depth)
+                .map(Some);
         }
         if any {
             // No type to generate from (an open schema, where anything the input or the
             // sample held was taken above): null where something is required.
-            return required.then_some(Value::Null);
+            return Ok(required.then_some(Value::Null));
         }
         // 5. The schema.
-        Some(self.made_from_schema(schema, &types, key, path, src, depth))
+        self.made_from_schema(schema, &types, key, path, src, depth)
+            .map(Some)
     }
 
     /// The sample's id stands for the echoed one wherever the sample repeats it.
@@ -248,11 +475,11 @@ impl<'a> Mocker<'a> {
         path: &str,
         src: Sources<'a>,
         depth: usize,
-    ) -> Value {
+    ) -> Result<Value, MockError> {
         match like {
             Value::Object(_) => self.object(schema, path, src, depth),
             Value::Array(_) => self.array(schema, path, src, depth),
-            other => other.clone(),
+            other => Ok(other.clone()),
         }
     }
 
@@ -265,16 +492,16 @@ impl<'a> Mocker<'a> {
         path: &str,
         src: Sources<'a>,
         depth: usize,
-    ) -> Value {
+    ) -> Result<Value, MockError> {
         let Value::String(s) = sample else {
             return self.built_like(sample, schema, path, src, depth);
         };
         let candidate = Value::String(self.rewrite(s));
-        if self.fits(&candidate, schema, types) {
+        Ok(if self.fits(&candidate, schema, types) {
             candidate
         } else {
             sample.clone()
-        }
+        })
     }
 
     /// A value made from the schema alone (its first non-null type), the sample set aside.
@@ -286,7 +513,7 @@ impl<'a> Mocker<'a> {
         path: &str,
         src: Sources<'a>,
         depth: usize,
-    ) -> Value {
+    ) -> Result<Value, MockError> {
         let src = Sources {
             sample: None,
             ..src
@@ -296,20 +523,27 @@ impl<'a> Mocker<'a> {
             .copied()
             .find(|t| *t != "null")
             .unwrap_or("null");
-        match kind {
-            "object" => self.object(schema, path, src, depth),
-            "array" => self.array(schema, path, src, depth),
-            "string" => Value::String(self.string(key, path, schema)),
+        Ok(match kind {
+            "object" => self.object(schema, path, src, depth)?,
+            "array" => self.array(schema, path, src, depth)?,
+            "string" => Value::String(self.string(key, path, schema)?),
             "integer" | "number" => {
-                Value::Number(self.number(key, path, schema, kind == "integer"))
+                Value::Number(self.number(key, path, schema, kind == "integer")?)
             }
             "boolean" => Value::Bool(matches!(key, Some("ok" | "success"))),
             _ => Value::Null,
-        }
+        })
     }
 
-    fn object(&mut self, schema: &Value, path: &str, src: Sources<'a>, depth: usize) -> Value {
-        let built = self.object_from(schema, path, src, depth);
+    fn object(
+        &mut self,
+        schema: &Value,
+        path: &str,
+        src: Sources<'a>,
+        depth: usize,
+    ) -> Result<Value, MockError> {
+        let spent_before = self.budget.bytes;
+        let built = self.object_from(schema, path, src, depth)?;
         // A sample of another kind (a Patient for an Encounter) is not used.
         if let (Some(Value::Object(sample)), Value::Object(out)) = (src.sample, &built) {
             let other_kind = KIND_KEYS
@@ -323,13 +557,21 @@ impl<'a> Mocker<'a> {
                     sample: None,
                     ..src
                 };
+                // The first object is dropped: its bytes are not in the response.
+                self.budget.bytes = spent_before;
                 return self.object_from(schema, path, src, depth);
             }
         }
-        built
+        Ok(built)
     }
 
-    fn object_from(&mut self, schema: &Value, path: &str, src: Sources<'a>, depth: usize) -> Value {
+    fn object_from(
+        &mut self,
+        schema: &Value,
+        path: &str,
+        src: Sources<'a>,
+        depth: usize,
+    ) -> Result<Value, MockError> {
         static NO_PROPERTIES: OnceLock<Map<String, Value>> = OnceLock::new();
         let properties = schema
             .get("properties")
@@ -340,21 +582,22 @@ impl<'a> Mocker<'a> {
             .and_then(Value::as_array)
             .map(|r| r.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
+        let must_have: HashSet<&str> = required.iter().copied().collect();
         let additional = schema.get("additionalProperties");
-        let closed = additional == Some(&Value::Bool(false));
         let extra_schema: &Value = match additional {
             Some(s @ Value::Object(_)) => s,
             _ => &ANY,
         };
-        let map_like = properties.is_empty();
-        let echo = src.echo.and_then(Value::as_object);
         let sample = src.sample.and_then(Value::as_object);
+        self.budget.spend(2)?;
 
         let mut out = Map::new();
         for (name, sub) in properties {
+            // A property left out is still a node looked at.
+            self.budget.visit()?;
             let child = self.child(src, name, sub);
             let at = format!("{path}/{name}");
-            let must = required.contains(&name.as_str());
+            let must = must_have.contains(name.as_str());
             // A sample gives the real shape: an optional property it lacks stays out
             // unless the input has it (Google Calendar's start has date or dateTime).
             // An empty sample (Custom HTTP declares none) says nothing.
@@ -364,50 +607,79 @@ impl<'a> Mocker<'a> {
             {
                 continue;
             }
-            match self.value(sub, Some(name), &at, child, must, depth + 1) {
-                Some(v) => {
-                    out.insert(name.clone(), v);
-                }
-                None if must => {
-                    let v = self
-                        .value(sub, Some(name), &at, Sources::default(), true, depth + 1)
-                        .unwrap_or(Value::Null);
-                    out.insert(name.clone(), v);
-                }
-                None => {}
+            // Below a schema met again, an optional object, array or open value with
+            // nothing to echo or copy stays out: that is where a schema recurses.
+            if !must
+                && self.minimal()
+                && child.echo.is_none()
+                && child.sample.is_none()
+                && !scalar(self.resolve(sub))
+            {
+                continue;
             }
+            let v = match self.value(sub, Some(name), &at, child, must, depth + 1)? {
+                Some(v) => v,
+                None if must => self
+                    .value(sub, Some(name), &at, Sources::default(), true, depth + 1)?
+                    .unwrap_or(Value::Null),
+                None => continue,
+            };
+            self.budget.spend(json_str_len(name) + 2)?;
+            out.insert(name.clone(), v);
         }
         for name in required.iter().filter(|n| !properties.contains_key(**n)) {
             let child = self.child(src, name, &ANY);
             let at = format!("{path}/{name}");
             let v = self
-                .value(extra_schema, Some(name), &at, child, true, depth + 1)
+                .value(extra_schema, Some(name), &at, child, true, depth + 1)?
                 .unwrap_or(Value::Null);
+            self.budget.spend(json_str_len(name) + 2)?;
             out.insert((*name).to_owned(), v);
         }
-        if !closed {
-            let mut extras: Vec<&String> = Vec::new();
-            if let Some(sample) = sample {
-                extras.extend(sample.keys());
+        if additional != Some(&Value::Bool(false)) {
+            self.extra_properties(schema, extra_schema, path, src, depth, &mut out)?;
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// The undeclared properties of an open object: the sample's, and the input's where
+    /// the object is a map or the resource comes back whole.
+    fn extra_properties(
+        &mut self,
+        schema: &Value,
+        extra_schema: &Value,
+        path: &str,
+        src: Sources<'a>,
+        depth: usize,
+        out: &mut Map<String, Value>,
+    ) -> Result<(), MockError> {
+        let properties = schema.get("properties").and_then(Value::as_object);
+        let map_like = properties.is_none_or(Map::is_empty);
+        let mut extras: Vec<&String> = Vec::new();
+        if let Some(sample) = src.sample.and_then(Value::as_object) {
+            extras.extend(sample.keys());
+        }
+        if let Some(echo) = src
+            .echo
+            .and_then(Value::as_object)
+            .filter(|_| map_like || src.echo_all)
+        {
+            extras.extend(echo.keys());
+        }
+        extras.sort();
+        extras.dedup();
+        for name in extras {
+            if properties.is_some_and(|p| p.contains_key(name)) || out.contains_key(name) {
+                continue;
             }
-            if let Some(echo) = echo.filter(|_| map_like || src.echo_all) {
-                extras.extend(echo.keys());
-            }
-            extras.sort();
-            extras.dedup();
-            for name in extras {
-                if properties.contains_key(name) || out.contains_key(name) {
-                    continue;
-                }
-                let child = self.child(src, name, extra_schema);
-                let at = format!("{path}/{name}");
-                if let Some(v) = self.value(extra_schema, Some(name), &at, child, false, depth + 1)
-                {
-                    out.insert(name.clone(), v);
-                }
+            let child = self.child(src, name, extra_schema);
+            let at = format!("{path}/{name}");
+            if let Some(v) = self.value(extra_schema, Some(name), &at, child, false, depth + 1)? {
+                self.budget.spend(json_str_len(name) + 2)?;
+                out.insert(name.clone(), v);
             }
         }
-        Value::Object(out)
+        Ok(())
     }
 
     /// The sources of property `name` of an object whose sources are `src`.
@@ -429,11 +701,18 @@ impl<'a> Mocker<'a> {
         }
     }
 
-    fn array(&mut self, schema: &Value, path: &str, src: Sources<'a>, depth: usize) -> Value {
+    fn array(
+        &mut self,
+        schema: &Value,
+        path: &str,
+        src: Sources<'a>,
+        depth: usize,
+    ) -> Result<Value, MockError> {
         let items: &Value = schema.get("items").unwrap_or(&ANY);
         let sample_items = src.sample.and_then(Value::as_array);
         let sample_input_items = src.sample_input.and_then(Value::as_array);
         let first_sample = sample_items.and_then(|s| s.first());
+        self.budget.spend(2)?;
         let mut out = Vec::new();
         if let Some(echo) = src.echo.and_then(Value::as_array) {
             for (i, element) in echo.iter().enumerate() {
@@ -444,11 +723,7 @@ impl<'a> Mocker<'a> {
                     echo_all: src.echo_all,
                     echo_gone: false,
                 };
-                let at = format!("{path}/{i}");
-                out.push(
-                    self.value(items, None, &at, child, true, depth + 1)
-                        .unwrap_or(Value::Null),
-                );
+                out.push(self.item(items, path, i, child, depth)?);
             }
         } else if let Some(samples) = sample_items {
             for (i, sample) in samples.iter().enumerate() {
@@ -456,72 +731,90 @@ impl<'a> Mocker<'a> {
                     sample: Some(sample),
                     ..Sources::default()
                 };
-                let at = format!("{path}/{i}");
-                out.push(
-                    self.value(items, None, &at, child, true, depth + 1)
-                        .unwrap_or(Value::Null),
-                );
+                out.push(self.item(items, path, i, child, depth)?);
             }
         } else {
-            let min = schema
-                .get("minItems")
-                .and_then(Value::as_u64)
-                .unwrap_or(1)
-                .max(1);
-            let max = schema
-                .get("maxItems")
-                .and_then(Value::as_u64)
-                .unwrap_or(u64::MAX);
-            for i in 0..min.min(max).min(16) {
-                let at = format!("{path}/{i}");
-                out.push(
-                    self.value(items, None, &at, Sources::default(), true, depth + 1)
-                        .unwrap_or(Value::Null),
-                );
+            for i in 0..self.generated_items(schema, path)? {
+                out.push(self.item(items, path, i, Sources::default(), depth)?);
             }
         }
-        Value::Array(out)
+        Ok(Value::Array(out))
     }
 
-    /// `allOf` as one schema: the members' properties and required lists joined.
-    fn merge_all_of(&self, schema: &Value, members: &[Value]) -> Value {
+    /// Item `i` of an array at `path`.
+    fn item(
+        &mut self,
+        items: &Value,
+        path: &str,
+        i: usize,
+        src: Sources<'a>,
+        depth: usize,
+    ) -> Result<Value, MockError> {
+        let at = format!("{path}/{i}");
+        let v = self
+            .value(items, None, &at, src, true, depth + 1)?
+            .unwrap_or(Value::Null);
+        self.budget.spend(1)?;
+        Ok(v)
+    }
+
+    /// How many items to make for an array with nothing to echo or copy: one, or
+    /// `minItems` (below a schema met again, `minItems` alone), within `maxItems`.
+    fn generated_items(&self, schema: &Value, path: &str) -> Result<usize, MockError> {
+        let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0);
+        if min > MAX_ARRAY_ITEMS as u64 {
+            return Err(MockError::TooManyItems {
+                path: shown(path),
+                min,
+            });
+        }
+        let max = schema
+            .get("maxItems")
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::MAX);
+        let wanted = if self.minimal() { min } else { min.max(1) };
+        // At most MAX_ARRAY_ITEMS, checked above: the cast cannot truncate.
+        Ok(wanted.min(max) as usize)
+    }
+
+    /// `allOf` as one schema: the members' properties and required lists joined, nested
+    /// `allOf`s flattened, each member once; with the targets of the members that are
+    /// `$ref`s. Merged once per schema and kept.
+    fn merged_all_of(&mut self, schema: &Value, members: &[Value]) -> Rc<Merged> {
+        let key = address(schema);
+        if let Some(merged) = self.merged.get(&key) {
+            return merged.clone();
+        }
         let mut merged = schema.as_object().cloned().unwrap_or_default();
         merged.remove("allOf");
-        for member in members {
-            let Some(member) = self.resolve(member).as_object() else {
+        let mut targets = Vec::new();
+        let mut seen = HashSet::from([key]);
+        let mut queue: Vec<&Value> = members.iter().rev().collect();
+        while let Some(member) = queue.pop() {
+            let followed = member.get("$ref").is_some();
+            let member = self.resolve(member);
+            let Some(fields) = member.as_object() else {
                 continue;
             };
-            for (k, v) in member {
-                match (k.as_str(), merged.get_mut(k)) {
-                    ("properties", Some(Value::Object(existing))) => {
-                        if let Value::Object(more) = v {
-                            for (name, sub) in more {
-                                existing.entry(name.clone()).or_insert_with(|| sub.clone());
-                            }
-                        }
-                    }
-                    ("required", Some(Value::Array(existing))) => {
-                        if let Value::Array(more) = v {
-                            for name in more {
-                                if !existing.contains(name) {
-                                    existing.push(name.clone());
-                                }
-                            }
-                        }
-                    }
-                    ("if" | "then" | "else" | "not", _) => {}
-                    (_, None) => {
-                        merged.insert(k.clone(), v.clone());
-                    }
-                    _ => {}
-                }
+            if !seen.insert(address(member)) {
+                continue;
             }
+            if followed {
+                targets.push(address(member));
+            }
+            if let Some(Value::Array(nested)) = fields.get("allOf") {
+                queue.extend(nested.iter().rev());
+            }
+            merge_member(&mut merged, fields);
         }
-        Value::Object(merged)
+        let merged = Rc::new(Merged(Value::Object(merged), targets));
+        self.merged.insert(key, merged.clone());
+        merged
     }
 
     /// The `anyOf`/`oneOf` branch to follow: the first the input fits, else the first
-    /// the sample fits, else the first that is not just null.
+    /// the sample fits, else the first that is not just null. Below a schema met again,
+    /// a branch that refers back to a schema on the path is the last choice.
     fn branch<'s>(&self, branches: &'s [Value], src: &Sources<'a>) -> Option<&'s Value>
     where
         'a: 's,
@@ -534,9 +827,20 @@ impl<'a> Mocker<'a> {
                 return Some(b);
             }
         }
+        let recurses = |b: &Value| {
+            self.minimal()
+                && b.get("$ref").is_some()
+                && self
+                    .refs
+                    .iter()
+                    .any(|(r, _)| *r == address(self.resolve(b)))
+        };
+        let not_null = |b: &&Value| types(self.resolve(b)) != ["null"];
         branches
             .iter()
-            .find(|b| types(self.resolve(b)) != ["null"])
+            .find(|b| !recurses(b) && not_null(b))
+            .or_else(|| branches.iter().find(|b| !recurses(b)))
+            .or_else(|| branches.iter().find(not_null))
             .or(branches.first())
     }
 
@@ -592,19 +896,19 @@ impl<'a> Mocker<'a> {
         schema: &Value,
         types: &[&str],
         sample: Option<&Value>,
-    ) -> Option<Value> {
+    ) -> Result<Option<Value>, MockError> {
         let allowed = |t: &str| types.is_empty() || types.contains(&t);
         let format = schema.get("format").and_then(Value::as_str);
         if allowed("string") && sample.is_none_or(Value::is_string) {
             let sample_text = sample.and_then(Value::as_str);
             if format == Some("uuid") || id_like(key) {
-                return Some(Value::String(self.id(path, sample_text, schema)));
+                return Ok(Some(Value::String(self.id(path, sample_text, schema)?)));
             }
             if format == Some("date-time") || format == Some("date") || time_like(key) {
                 if let Some(t) = self.time_text(sample_text, format) {
                     let v = Value::String(t);
                     if self.fits(&v, schema, types) {
-                        return Some(v);
+                        return Ok(Some(v));
                     }
                 }
             }
@@ -614,7 +918,7 @@ impl<'a> Mocker<'a> {
             if unix_time_like(key) && sample_int.is_none_or(|n| n >= 1_000_000_000) {
                 let v = Value::from(self.time.timestamp());
                 if self.fits(&v, schema, &["integer"]) {
-                    return Some(v);
+                    return Ok(Some(v));
                 }
             }
             if id_like(key) && sample.is_none_or(Value::is_number) {
@@ -624,19 +928,25 @@ impl<'a> Mocker<'a> {
                 let n = low + (rng.next_u64() % (9 * low as u64)) as i64;
                 let v = Value::from(n);
                 if self.fits(&v, schema, &["integer"]) {
-                    return Some(v);
+                    return Ok(Some(v));
                 }
             }
         }
-        None
+        Ok(None)
     }
 
     /// An id for `path`: the one already chosen for the same sample id, else one shaped
     /// like the sample or the schema's pattern.
-    fn id(&mut self, path: &str, sample: Option<&str>, schema: &Value) -> String {
+    fn id(
+        &mut self,
+        path: &str,
+        sample: Option<&str>,
+        schema: &Value,
+    ) -> Result<String, MockError> {
         if let Some(known) = sample.and_then(|s| self.ids.get(s)) {
-            return known.clone();
+            return Ok(known.clone());
         }
+        let min_length = min_length(schema, path)?;
         let mut rng = Rng::new(self.seed, path);
         let format = schema.get("format").and_then(Value::as_str);
         let looks_uuid = sample.is_some_and(|s| s.len() == 36 && uuid::Uuid::parse_str(s).is_ok());
@@ -648,7 +958,9 @@ impl<'a> Mocker<'a> {
             candidates.push(reshape(sample, &mut rng, self.time.timestamp()));
         }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-            if let Some(generated) = from_pattern(pattern, &mut rng) {
+            if let Some(generated) = from_pattern(pattern, &mut rng)
+                .map_err(|_| MockError::PatternTooLong { path: shown(path) })?
+            {
                 candidates.push(generated);
             }
         }
@@ -656,13 +968,13 @@ impl<'a> Mocker<'a> {
         let chosen = candidates
             .into_iter()
             .find(|c| string_fits(c, schema))
-            .map(|c| fit_length(c, schema))
+            .map(|c| fit_length(c, min_length, schema))
             .or_else(|| sample.map(str::to_owned))
             .unwrap_or_default();
         if let Some(sample) = sample {
             self.ids.insert(sample.to_owned(), chosen.clone());
         }
-        chosen
+        Ok(chosen)
     }
 
     /// The seed's instant, written like the sample (RFC 3339 with or without fraction,
@@ -700,7 +1012,13 @@ impl<'a> Mocker<'a> {
         out
     }
 
-    fn string(&mut self, key: Option<&str>, path: &str, schema: &Value) -> String {
+    fn string(
+        &mut self,
+        key: Option<&str>,
+        path: &str,
+        schema: &Value,
+    ) -> Result<String, MockError> {
+        let min_length = min_length(schema, path)?;
         let mut rng = Rng::new(self.seed, path);
         let generated = match schema.get("format").and_then(Value::as_str) {
             Some("uuid") => Some(rng.uuid()),
@@ -717,23 +1035,34 @@ impl<'a> Mocker<'a> {
             _ => None,
         };
         if let Some(generated) = generated {
-            return generated;
+            return Ok(generated);
         }
         if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-            if let Some(generated) =
-                from_pattern(pattern, &mut rng).filter(|g| string_fits(g, schema))
-            {
-                return generated;
+            let generated = from_pattern(pattern, &mut rng)
+                .map_err(|_| MockError::PatternTooLong { path: shown(path) })?;
+            if let Some(generated) = generated.filter(|g| string_fits(g, schema)) {
+                return Ok(generated);
             }
         }
-        fit_length(key.unwrap_or("example").to_owned(), schema)
+        Ok(fit_length(
+            key.unwrap_or("example").to_owned(),
+            min_length,
+            schema,
+        ))
     }
 
-    fn number(&mut self, key: Option<&str>, path: &str, schema: &Value, integer: bool) -> Number {
+    fn number(
+        &mut self,
+        key: Option<&str>,
+        path: &str,
+        schema: &Value,
+        integer: bool,
+    ) -> Result<Number, MockError> {
         let types: &[&str] = if integer { &["integer"] } else { &["number"] };
-        if let Some(Value::Number(n)) = key.and_then(|k| self.seeded(k, path, schema, types, None))
-        {
-            return n;
+        if let Some(k) = key {
+            if let Some(Value::Number(n)) = self.seeded(k, path, schema, types, None)? {
+                return Ok(n);
+            }
         }
         let minimum = schema.get("minimum").and_then(Value::as_f64);
         let exclusive = schema.get("exclusiveMinimum").and_then(Value::as_f64);
@@ -751,12 +1080,106 @@ impl<'a> Mocker<'a> {
                 n = max.floor();
             }
         }
-        if integer || n.fract() == 0.0 {
+        Ok(if integer || n.fract() == 0.0 {
             Number::from(n as i64)
         } else {
             Number::from_f64(n).unwrap_or_else(|| Number::from(0))
+        })
+    }
+}
+
+/// One `allOf` member's keywords joined into `merged`: properties and required names
+/// added, other keywords taken where `merged` has none (conditionals and nested `allOf`s
+/// aside).
+fn merge_member(merged: &mut Map<String, Value>, member: &Map<String, Value>) {
+    for (k, v) in member {
+        match (k.as_str(), merged.get_mut(k)) {
+            ("properties", Some(Value::Object(existing))) => {
+                if let Value::Object(more) = v {
+                    for (name, sub) in more {
+                        existing.entry(name.clone()).or_insert_with(|| sub.clone());
+                    }
+                }
+            }
+            ("required", Some(Value::Array(existing))) => {
+                if let Value::Array(more) = v {
+                    let mut known: HashSet<String> = existing
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect();
+                    for name in more.iter().filter_map(Value::as_str) {
+                        if known.insert(name.to_owned()) {
+                            existing.push(Value::from(name));
+                        }
+                    }
+                }
+            }
+            ("if" | "then" | "else" | "not" | "allOf", _) => {}
+            (_, None) => {
+                merged.insert(k.clone(), v.clone());
+            }
+            _ => {}
         }
     }
+}
+
+/// Where a schema is in memory: the same address on one path means a `$ref` led back.
+/// Every schema the generator reads lives as long as the generator (the response schema,
+/// a static, or a merged `allOf` it keeps), so an address names one schema.
+fn address(schema: &Value) -> usize {
+    std::ptr::from_ref(schema) as usize
+}
+
+/// A path as errors show it: the top level is `/`.
+fn shown(path: &str) -> String {
+    if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+/// Whether a schema makes a scalar (a typed string, number, boolean or null): it cannot
+/// recurse.
+fn scalar(schema: &Value) -> bool {
+    let types = types(schema);
+    !types.is_empty()
+        && types.iter().all(|t| !matches!(*t, "object" | "array"))
+        && schema.get("allOf").is_none()
+}
+
+/// The length of `value` written as compact JSON, as serde_json writes it.
+fn json_len(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(n) => n.to_string().len(),
+        Value::String(s) => json_str_len(s),
+        Value::Array(items) => {
+            2 + items.iter().map(json_len).sum::<usize>() + items.len().saturating_sub(1)
+        }
+        Value::Object(map) => {
+            2 + map
+                .iter()
+                .map(|(k, v)| json_str_len(k) + 1 + json_len(v))
+                .sum::<usize>()
+                + map.len().saturating_sub(1)
+        }
+    }
+}
+
+/// The length of `text` as a JSON string: quotes, and escapes for `"`, `\` and control
+/// characters.
+fn json_str_len(text: &str) -> usize {
+    2 + text
+        .bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0x00..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
 }
 
 /// The branches of an `anyOf` or `oneOf` standing alone (no `type` or `properties` by it).
@@ -829,17 +1252,18 @@ fn lookup<'v>(object: &'v Value, name: &str) -> Option<&'v Value> {
     if let Some(v) = map.get(name) {
         return Some(v);
     }
-    let wanted = normalize(name);
+    // Compared in place, with no key copied: this runs for each property of each object
+    // the input echoes.
     map.iter()
-        .find(|(k, _)| normalize(k) == wanted)
+        .find(|(k, _)| folded(k).eq(folded(name)))
         .map(|(_, v)| v)
 }
 
-fn normalize(key: &str) -> String {
+/// A key's characters, ASCII lowercase, without `_` and `-`.
+fn folded(key: &str) -> impl Iterator<Item = char> + '_ {
     key.chars()
         .filter(|c| *c != '_' && *c != '-')
         .map(|c| c.to_ascii_lowercase())
-        .collect()
 }
 
 /// Names of fields that identify something: generated per run, never copied.
@@ -943,18 +1367,31 @@ fn pattern_matches(pattern: &str, text: &str) -> bool {
     validator.is_none_or(|v| v.is_valid(&Value::String(text.to_owned())))
 }
 
-fn fit_length(mut text: String, schema: &Value) -> String {
-    let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let max = schema
-        .get("maxLength")
-        .and_then(Value::as_u64)
-        .map(|m| m as usize);
-    while text.chars().count() < min {
-        text.push('x');
+/// The schema's `minLength`, when a mock string can hold it.
+fn min_length(schema: &Value, path: &str) -> Result<usize, MockError> {
+    let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0);
+    if min > MAX_STRING_CHARS as u64 {
+        return Err(MockError::StringTooLong {
+            path: shown(path),
+            min,
+        });
     }
-    if let Some(max) = max {
-        if text.chars().count() > max {
-            text = text.chars().take(max).collect();
+    // At most MAX_STRING_CHARS, checked above: the cast cannot truncate.
+    Ok(min as usize)
+}
+
+/// `text` padded with `x` to `min` characters (at most [`MAX_STRING_CHARS`]), then cut
+/// to the schema's `maxLength`: one pass over the text.
+fn fit_length(mut text: String, min: usize, schema: &Value) -> String {
+    let chars = text.chars().count();
+    let min = min.min(MAX_STRING_CHARS);
+    if chars < min {
+        text.extend(std::iter::repeat_n('x', min - chars));
+    }
+    let max = schema.get("maxLength").and_then(Value::as_u64);
+    if let Some(max) = max.and_then(|m| usize::try_from(m).ok()) {
+        if let Some((cut, _)) = text.char_indices().nth(max) {
+            text.truncate(cut);
         }
     }
     text
@@ -1034,18 +1471,48 @@ fn prefix_len(id: &str) -> usize {
 
 /// A string matching `pattern`, for a common regex subset (literals, escapes `\d \w \s`,
 /// classes, groups with alternation, quantifiers): each alternation takes its first
-/// branch, each quantifier its minimum. `None` when the pattern is outside the subset or
-/// the result does not match.
-fn from_pattern(pattern: &str, rng: &mut Rng) -> Option<String> {
+/// branch, each quantifier its minimum. `Ok(None)` when the pattern is outside the subset
+/// or the result does not match; [`PatternTooLong`] past [`MAX_PATTERN_REPEAT`]
+/// repetitions or [`MAX_STRING_CHARS`] characters, counted as they are made.
+fn from_pattern(pattern: &str, rng: &mut Rng) -> Result<Option<String>, PatternTooLong> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut pos = 0;
-    let tree = parse_alternation(&chars, &mut pos)?;
+    let Some(tree) = parse_alternation(&chars, &mut pos, 0) else {
+        return Ok(None);
+    };
     if pos != chars.len() {
-        return None;
+        return Ok(None);
     }
-    let mut out = String::new();
-    generate(&tree, rng, &mut out)?;
-    pattern_matches(pattern, &out).then_some(out)
+    let mut out = Generated {
+        text: String::new(),
+        chars: 0,
+        repeats: 0,
+    };
+    match generate(&tree, rng, &mut out) {
+        Ok(()) => Ok(pattern_matches(pattern, &out.text).then_some(out.text)),
+        Err(PatternStop::Unsupported) => Ok(None),
+        Err(PatternStop::TooLong) => Err(PatternTooLong),
+    }
+}
+
+/// A pattern that repeats beyond what a mock string may hold.
+struct PatternTooLong;
+
+/// Why generating from a pattern stopped.
+enum PatternStop {
+    /// An empty class: nothing to pick.
+    Unsupported,
+    /// Past [`MAX_PATTERN_REPEAT`] or [`MAX_STRING_CHARS`].
+    TooLong,
+}
+
+/// The text made from a pattern so far, and what it cost.
+struct Generated {
+    text: String,
+    chars: usize,
+    /// Each repetition of each node, made or empty: `((a{0}){99}){99}` makes nothing
+    /// and still costs 9,801.
+    repeats: usize,
 }
 
 enum Node {
@@ -1055,29 +1522,55 @@ enum Node {
     Group(Vec<Vec<(Node, usize)>>),
 }
 
-fn generate(alternatives: &[Vec<(Node, usize)>], rng: &mut Rng, out: &mut String) -> Option<()> {
-    for (node, times) in alternatives.first()? {
+fn generate(
+    alternatives: &[Vec<(Node, usize)>],
+    rng: &mut Rng,
+    out: &mut Generated,
+) -> Result<(), PatternStop> {
+    let Some(first) = alternatives.first() else {
+        return Err(PatternStop::Unsupported);
+    };
+    for (node, times) in first {
         for _ in 0..*times {
-            match node {
-                Node::Literal(c) => out.push(*c),
-                Node::Set(set) => out.push(rng.pick_char(set)?),
-                Node::Group(inner) => generate(inner, rng, out)?,
+            out.repeats += 1;
+            if out.repeats > MAX_PATTERN_REPEAT {
+                return Err(PatternStop::TooLong);
             }
+            let c = match node {
+                Node::Literal(c) => *c,
+                Node::Set(set) => rng.pick_char(set).ok_or(PatternStop::Unsupported)?,
+                Node::Group(inner) => {
+                    generate(inner, rng, out)?;
+                    continue;
+                }
+            };
+            out.chars += 1;
+            if out.chars > MAX_STRING_CHARS {
+                return Err(PatternStop::TooLong);
+            }
+            out.text.push(c);
         }
     }
-    Some(())
+    Ok(())
 }
 
-fn parse_alternation(p: &[char], pos: &mut usize) -> Option<Vec<Vec<(Node, usize)>>> {
-    let mut alternatives = vec![parse_sequence(p, pos)?];
+fn parse_alternation(
+    p: &[char],
+    pos: &mut usize,
+    nesting: usize,
+) -> Option<Vec<Vec<(Node, usize)>>> {
+    if nesting > MAX_PATTERN_NESTING {
+        return None;
+    }
+    let mut alternatives = vec![parse_sequence(p, pos, nesting)?];
     while p.get(*pos) == Some(&'|') {
         *pos += 1;
-        alternatives.push(parse_sequence(p, pos)?);
+        alternatives.push(parse_sequence(p, pos, nesting)?);
     }
     Some(alternatives)
 }
 
-fn parse_sequence(p: &[char], pos: &mut usize) -> Option<Vec<(Node, usize)>> {
+fn parse_sequence(p: &[char], pos: &mut usize, nesting: usize) -> Option<Vec<(Node, usize)>> {
     let mut sequence = Vec::new();
     while let Some(&c) = p.get(*pos) {
         let node = match c {
@@ -1094,7 +1587,7 @@ fn parse_sequence(p: &[char], pos: &mut usize) -> Option<Vec<(Node, usize)>> {
                     }
                     *pos += 2;
                 }
-                let inner = parse_alternation(p, pos)?;
+                let inner = parse_alternation(p, pos, nesting + 1)?;
                 if p.get(*pos) != Some(&')') {
                     return None;
                 }
@@ -1119,7 +1612,8 @@ fn parse_sequence(p: &[char], pos: &mut usize) -> Option<Vec<(Node, usize)>> {
     Some(sequence)
 }
 
-/// The minimum repetitions of the quantifier at `pos` (1 without one).
+/// The minimum repetitions of the quantifier at `pos` (1 without one); what they cost is
+/// counted as they are made.
 fn pattern_quantifier(p: &[char], pos: &mut usize) -> Option<usize> {
     let min = match p.get(*pos) {
         Some('?') | Some('*') => {
@@ -1142,7 +1636,7 @@ fn pattern_quantifier(p: &[char], pos: &mut usize) -> Option<usize> {
     if p.get(*pos) == Some(&'?') {
         *pos += 1;
     }
-    (min <= 256).then_some(min)
+    Some(min)
 }
 
 fn alnum() -> Vec<char> {
@@ -1298,6 +1792,11 @@ mod tests {
 
     use super::*;
     use crate::catalog::{Provider, catalog, compile_schema, custom, validation_errors};
+
+    /// The mock of a schema that fits the budgets.
+    fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Value {
+        super::mock_response(operation, input, seed).expect("the mock fits the budgets")
+    }
 
     fn operation(provider: &str, id: &str) -> &'static Operation {
         catalog()
@@ -1597,6 +2096,178 @@ mod tests {
         assert_ne!(mock["id"], mock_response(op, &input, "run-2#0")["id"]);
     }
 
+    /// The one endpoint of a Custom HTTP API, with `response_schema` put in place after
+    /// the declaration is checked: the generator keeps its budgets on its own.
+    fn declared(response_schema: Value) -> Operation {
+        let declared = json!({
+            "base_url": "https://api.example.com",
+            "auth": {"scheme": "none"},
+            "endpoints": [{"name": "x", "method": "POST", "path": "/x"}]
+        });
+        let mut provider =
+            custom::build("Ours", declared.as_object().expect("object")).expect("valid");
+        let mut op = provider.operations.remove(0);
+        op.response_schema = response_schema;
+        op
+    }
+
+    fn mock_of(response_schema: Value) -> Result<Value, MockError> {
+        super::mock_response(&declared(response_schema), &json!({}), "run-1#0")
+    }
+
+    #[test]
+    fn a_schema_that_requires_itself_twice_is_refused_not_expanded() {
+        // Every level requires two more: 2^48 objects before the depth limit.
+        let twice = json!({"type": "object", "required": ["a", "b"],
+                           "properties": {"a": {"$ref": "#"}, "b": {"$ref": "#"}}});
+        assert_eq!(
+            mock_of(twice),
+            Err(MockError::Endless {
+                path: "/a/a".into()
+            })
+        );
+        let through_items = json!({"type": "object", "required": ["kids"], "properties": {
+            "kids": {"type": "array", "minItems": 1, "items": {"$ref": "#"}}}});
+        assert!(matches!(
+            mock_of(through_items),
+            Err(MockError::Endless { .. })
+        ));
+    }
+
+    #[test]
+    fn a_schema_that_may_recur_is_followed_once_more_then_only_what_it_requires() {
+        let tree = json!({"type": "object", "required": ["name"], "properties": {
+            "name": {"type": "string"},
+            "parent": {"$ref": "#"},
+            "children": {"type": "array", "items": {"$ref": "#"}}}});
+        let op = declared(tree.clone());
+        let mock = mock_response(&op, &json!({}), "run-1#0");
+        assert_valid(&op, &mock, "tree");
+        assert_eq!(
+            mock,
+            json!({"name": "name", "parent": {"name": "name"},
+                   "children": [{"name": "name"}]})
+        );
+        // A required link that may be null ends in null rather than recurring.
+        let list = json!({"type": "object", "required": ["next"], "properties": {
+            "next": {"anyOf": [{"$ref": "#"}, {"type": "null"}]}}});
+        let op = declared(list);
+        let mock = mock_response(&op, &json!({}), "run-1#0");
+        assert_valid(&op, &mock, "list");
+        assert_eq!(mock, json!({"next": {"next": null}}));
+        // What the input holds is echoed however deep it goes.
+        let op = declared(tree);
+        let input = json!({"name": "a", "children": [{"name": "b", "children": [{"name": "c", "children": [{"name": "d"}]}]}]});
+        let mock = mock_response(&op, &input, "run-1#0");
+        assert_eq!(mock["children"], input["children"]);
+    }
+
+    #[test]
+    fn a_huge_min_length_is_refused_at_once_and_lengths_within_the_cap_are_made() {
+        // Padding one character at a time, counting each time, never ended.
+        for key in ["note", "ticket_id"] {
+            let schema = json!({"type": "object", "required": [key],
+                                "properties": {key: {"type": "string", "minLength": 1_000_000_000}}});
+            assert_eq!(
+                mock_of(schema),
+                Err(MockError::StringTooLong {
+                    path: format!("/{key}"),
+                    min: 1_000_000_000
+                })
+            );
+        }
+        let schema = json!({"type": "object", "required": ["note"], "properties": {
+            "note": {"type": "string", "minLength": MAX_STRING_CHARS, "maxLength": MAX_STRING_CHARS}}});
+        let op = declared(schema);
+        let mock = mock_response(&op, &json!({}), "run-1#0");
+        assert_valid(&op, &mock, "long note");
+        assert_eq!(mock["note"].as_str().map(str::len), Some(MAX_STRING_CHARS));
+    }
+
+    #[test]
+    fn nested_arrays_stop_at_the_node_budget_instead_of_filling_memory() {
+        // 16 items at each of 6 levels: 16.7 million leaves, 186 MB of trace.
+        let mut schema = json!({"type": "integer"});
+        for _ in 0..6 {
+            schema = json!({"type": "array", "minItems": 16, "items": schema});
+        }
+        let schema =
+            json!({"type": "object", "required": ["grid"], "properties": {"grid": schema}});
+        assert_eq!(mock_of(schema), Err(MockError::TooManyNodes));
+    }
+
+    #[test]
+    fn arrays_get_the_items_min_items_asks_for_up_to_the_cap() {
+        let op = declared(
+            json!({"type": "object", "required": ["tags"], "properties": {
+            "tags": {"type": "array", "minItems": 40, "items": {"type": "integer"}}}}),
+        );
+        let mock = mock_response(&op, &json!({}), "run-1#0");
+        assert_valid(&op, &mock, "40 tags");
+        let too_many = json!({"type": "object", "required": ["tags"], "properties": {
+            "tags": {"type": "array", "minItems": MAX_ARRAY_ITEMS + 1}}});
+        assert_eq!(
+            mock_of(too_many),
+            Err(MockError::TooManyItems {
+                path: "/tags".into(),
+                min: MAX_ARRAY_ITEMS as u64 + 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_pattern_that_repeats_past_the_cap_is_refused_before_any_matching() {
+        let schema = json!({"type": "object", "required": ["code"], "properties": {
+            "code": {"type": "string", "pattern": "^(a{256}){40}$"}}});
+        assert_eq!(
+            mock_of(schema),
+            Err(MockError::PatternTooLong {
+                path: "/code".into()
+            })
+        );
+        let mut rng = Rng::new("seed", "/p");
+        // Repetitions that make nothing still count.
+        assert!(from_pattern("((a{0}){200}){200}", &mut rng).is_err());
+        assert!(matches!(from_pattern("^a{1000}$", &mut rng), Ok(Some(t)) if t.len() == 1000));
+    }
+
+    #[test]
+    fn a_response_over_the_byte_budget_is_refused_echoes_included() {
+        let mut properties = Map::new();
+        for i in 0..20 {
+            properties.insert(
+                format!("part{i}"),
+                json!({"type": "string", "minLength": 4000}),
+            );
+        }
+        let wide = json!({"type": "object", "properties": properties});
+        assert_eq!(mock_of(wide), Err(MockError::TooLarge));
+
+        let op = declared(json!({"type": "object", "properties": {"text": {"type": "string"}}}));
+        let fits = json!({"text": "x".repeat(MAX_MOCK_BYTES - 100)});
+        assert!(super::mock_response(&op, &fits, "run-1#0").is_ok());
+        let over = json!({"text": "\"".repeat(MAX_MOCK_BYTES / 2)});
+        assert_eq!(
+            super::mock_response(&op, &over, "run-1#0"),
+            Err(MockError::TooLarge),
+            "an escaped quote is two bytes"
+        );
+    }
+
+    #[test]
+    fn the_byte_count_is_what_serde_json_writes() {
+        for v in [
+            json!(null),
+            json!(false),
+            json!(-12.5e-7),
+            json!(u64::MAX),
+            json!("a\"b\\c\n\u{1}\u{7f}é"),
+            json!({"k\"": [1, {"x": true}, []], "": {}}),
+        ] {
+            assert_eq!(json_len(&v), v.to_string().len(), "{v}");
+        }
+    }
+
     #[test]
     fn patterns_generate_matching_text() {
         let mut rng = Rng::new("seed", "/p");
@@ -1607,12 +2278,14 @@ mod tests {
             "^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$",
             "^[^@\\s]+@x\\.org$",
         ] {
-            let text = from_pattern(pattern, &mut rng).unwrap_or_else(|| panic!("{pattern}"));
+            let text = from_pattern(pattern, &mut rng)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| panic!("{pattern}"));
             assert!(pattern_matches(pattern, &text), "{pattern}: {text}");
         }
-        assert_eq!(
-            from_pattern("^(?=x)y$", &mut rng),
-            None,
+        assert!(
+            matches!(from_pattern("^(?=x)y$", &mut rng), Ok(None)),
             "lookarounds are not generated"
         );
     }

@@ -19,6 +19,8 @@ pub mod live;
 pub mod lookup;
 pub mod mapping;
 pub mod mock;
+#[cfg(test)]
+mod mock_properties;
 pub mod oauth;
 pub mod request;
 pub mod smart;
@@ -730,7 +732,17 @@ async fn perform_sandbox(
             });
         }
     }
-    let body = mock::mock_response(operation, &input, &prepared.seed);
+    // A response schema that no mock fits within the budgets fails the step, and says
+    // why; the request the sandbox would have sent is kept in the trace.
+    let body = match mock::mock_response(operation, &input, &prepared.seed) {
+        Ok(body) => body,
+        Err(e) => {
+            return Err(Failure {
+                request: Some(view),
+                ..fail(format!("no mock response for {}: {e}", operation.id))
+            });
+        }
+    };
     Ok(StepTrace {
         run: run.id.clone(),
         step: contract.step,

@@ -201,8 +201,9 @@ fn merged_config(
         }
     }
     if before.provider == custom::ID {
-        let provider = provider_of(before.name.as_str(), custom::ID, &merged)?;
-        return Ok((provider, merged));
+        let provider =
+            custom::build_checked(before.name.as_str(), &merged).map_err(Error::fields)?;
+        return Ok((std::borrow::Cow::Owned(provider), merged));
     }
     let provider = provider_of(before.name.as_str(), &before.provider, &before.config)?;
     // Required fields the stored config never had (it predates them) may stay unset.

@@ -307,7 +307,7 @@ fn checked(
 ) -> Result<(vault::Credentials, Map<String, Value>, vault::Origins), Error> {
     let catalog = crate::catalog::catalog().map_err(|e| Error::Internal(e.to_string()))?;
     if new.provider == custom::ID {
-        return custom::build(display, &new.config)
+        return custom::build_checked(display, &new.config)
             .and_then(|provider| {
                 check_values(&provider, &new.credentials, &Map::new()).map(|(c, _)| {
                     let origins = vault::Origins::of(&provider, &new.config);
