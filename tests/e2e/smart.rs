@@ -15,8 +15,10 @@ use axum::routing::{any, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use http::{Method, StatusCode};
-use rsa::pkcs8::DecodePublicKey;
-use rsa::signature::Verifier;
+use p384::ecdsa::signature::Verifier;
+use pkcs8::DecodePublicKey;
+use pkcs8::spki::SubjectPublicKeyInfoRef;
+use ring::signature::{RSA_PKCS1_2048_8192_SHA384, UnparsedPublicKey};
 use serde_json::{Value, json};
 use shared::domain::{ProjectId, RunMode, StepRequested, WorkflowId};
 use shared::ports::{Clock, Key, Query};
@@ -48,14 +50,15 @@ fn public_der(name: &str) -> Vec<u8> {
 /// The public half the token endpoint has registered for the client.
 #[derive(Clone)]
 enum Registered {
-    Rsa(rsa::pkcs1v15::VerifyingKey<sha2::Sha384>),
+    /// The PKCS#1 `RSAPublicKey` (what ring verifies with).
+    Rsa(Vec<u8>),
     Ec(p384::ecdsa::VerifyingKey),
 }
 
 fn rsa_registered() -> Registered {
-    let public =
-        rsa::RsaPublicKey::from_public_key_der(&public_der("rsa-public.pem")).expect("RSA public");
-    Registered::Rsa(rsa::pkcs1v15::VerifyingKey::new(public))
+    let der = public_der("rsa-public.pem");
+    let spki = SubjectPublicKeyInfoRef::try_from(der.as_slice()).expect("RSA public");
+    Registered::Rsa(spki.subject_public_key.raw_bytes().to_vec())
 }
 
 fn ec_registered() -> Registered {
@@ -197,8 +200,9 @@ fn check_request(
     let verified = match registered {
         Registered::Rsa(key) => {
             header["alg"] == "RS384"
-                && rsa::pkcs1v15::Signature::try_from(signature.as_slice())
-                    .is_ok_and(|s| key.verify(input.as_bytes(), &s).is_ok())
+                && UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA384, key)
+                    .verify(input.as_bytes(), &signature)
+                    .is_ok()
         }
         Registered::Ec(key) => {
             header["alg"] == "ES384"

@@ -14,13 +14,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use chrono::{DateTime, Utc};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, ObjectIdentifier, PrivateKeyInfo};
-use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
-use rsa::traits::PublicKeyParts;
+use p384::ecdsa::signature::Signer;
+use pkcs8::der::asn1::UintRef;
+use pkcs8::der::{Decode, Header, SliceReader, Tag};
+use pkcs8::{DecodePrivateKey, ObjectIdentifier, PrivateKeyInfo};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA384, RsaKeyPair};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
-use sha2::Sha384;
 use zeroize::Zeroizing;
 
 use super::oauth::{self, Grant, OAuthError, TokenForm};
@@ -37,6 +38,8 @@ const ASSERTION_SECS: i64 = 240;
 /// SMART tokens usually live five minutes; assume no more when the answer does not say.
 const DEFAULT_TOKEN_SECS: i64 = 300;
 const MIN_RSA_BITS: usize = 2048;
+/// ring signs with RSA keys of at most 4096 bits.
+const MAX_RSA_BITS: usize = 4096;
 
 const RSA_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -93,13 +96,17 @@ pub enum KeyError {
     #[error("the PEM block is {0}, not a private key")]
     NotPrivate(&'static str),
     #[error(
-        "the private key is {0}; RS384 needs an RSA key (2048 bits or more), ES384 an EC P-384 key"
+        "the private key is {0}; RS384 needs an RSA key (2048 to 4096 bits), ES384 an EC P-384 key"
     )]
     /// The key's algorithm or curve (named) cannot sign RS384 or ES384.
     Unsupported(&'static str),
     /// The RSA key has fewer than 2048 bits (how many it has).
     #[error("the RSA key has {0} bits; RS384 needs {MIN_RSA_BITS} or more")]
     TooShort(usize),
+    /// The RSA key is longer than 4096 bits, or its primes are not a multiple of 512
+    /// bits long (how many bits the key has).
+    #[error("the RSA key has {0} bits; RS384 signs with RSA keys of 2048, 3072 or 4096 bits")]
+    RsaSize(usize),
     /// The PEM block's label promises a key of this kind, but its content does not
     /// parse.
     #[error("the private key does not parse as {0}")]
@@ -221,7 +228,7 @@ impl Grant for ClientAssertionGrant<'_> {
 
 /// A private key that signs client assertions: RSA for RS384, EC P-384 for ES384.
 enum SigningKey {
-    Rs384(Box<rsa::pkcs1v15::SigningKey<Sha384>>),
+    Rs384(Box<RsaKeyPair>),
     Es384(p384::ecdsa::SigningKey),
 }
 
@@ -237,8 +244,7 @@ impl SigningKey {
     /// (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`, P-384).
     fn from_pem(text: &str) -> Result<Self, KeyError> {
         let pem = normalize(text)?;
-        let (label, der) =
-            rsa::pkcs8::der::pem::decode_vec(pem.as_bytes()).map_err(|_| KeyError::NotPem)?;
+        let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|_| KeyError::NotPem)?;
         let der = Zeroizing::new(der);
         match label {
             "PRIVATE KEY" => {
@@ -247,10 +253,7 @@ impl SigningKey {
                 let algorithm = info.algorithm.oid;
                 let curve = info.algorithm.parameters_oid().ok();
                 match (algorithm, curve) {
-                    (RSA_OID, _) => rsa_key(
-                        rsa::RsaPrivateKey::from_pkcs8_der(&der)
-                            .map_err(|_| KeyError::Malformed("an RSA private key")),
-                    ),
+                    (RSA_OID, _) => rsa_key(info.private_key, "an RSA private key"),
                     (EC_OID, Some(P384_OID)) => p384::SecretKey::from_pkcs8_der(&der)
                         .map(|key| SigningKey::Es384(key.into()))
                         .map_err(|_| KeyError::Malformed("an EC P-384 private key")),
@@ -263,10 +266,7 @@ impl SigningKey {
                     _ => Err(KeyError::Unsupported("a key of another algorithm")),
                 }
             }
-            "RSA PRIVATE KEY" => rsa_key(
-                rsa::RsaPrivateKey::from_pkcs1_der(&der)
-                    .map_err(|_| KeyError::Malformed("a PKCS#1 RSA private key")),
-            ),
+            "RSA PRIVATE KEY" => rsa_key(&der, "a PKCS#1 RSA private key"),
             // SEC1 names its curve inside; a key on another curve fails to parse here.
             "EC PRIVATE KEY" => p384::SecretKey::from_sec1_der(&der)
                 .map(|key| SigningKey::Es384(key.into()))
@@ -291,14 +291,23 @@ impl SigningKey {
         }
     }
 
-    /// The JWS signature of `message`: PKCS#1 v1.5 over SHA-384 for RS384 (blinded),
-    /// and for ES384 the raw `r || s` (96 bytes) JWS requires, not DER.
+    /// The JWS signature of `message`: PKCS#1 v1.5 over SHA-384 for RS384 (ring's
+    /// constant-time RSA), and for ES384 the raw `r || s` (96 bytes) JWS requires, not
+    /// DER.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match self {
-            SigningKey::Rs384(key) => key
-                .try_sign_with_rng(&mut rsa::rand_core::OsRng, message)
-                .map(|signature| signature.to_vec())
-                .map_err(|_| KeyError::Signing),
+            SigningKey::Rs384(key) => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                // PKCS#1 v1.5 padding takes no randomness; ring asks for a source anyway.
+                key.sign(
+                    &RSA_PKCS1_SHA384,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .map_err(|_| KeyError::Signing)?;
+                Ok(signature)
+            }
             SigningKey::Es384(key) => {
                 let signature: p384::ecdsa::Signature =
                     key.try_sign(message).map_err(|_| KeyError::Signing)?;
@@ -308,15 +317,37 @@ impl SigningKey {
     }
 }
 
-fn rsa_key(parsed: Result<rsa::RsaPrivateKey, KeyError>) -> Result<SigningKey, KeyError> {
-    let key = parsed?;
-    let bits = key.n().bits();
+/// An RSA signing key from a PKCS#1 `RSAPrivateKey` (bare, or the inside of a PKCS#8
+/// block); `kind` names what the PEM block promised, for the error. The key's size is
+/// read first, so a key of a size ring does not sign with is refused with its size
+/// rather than as unreadable: 2048 to 4096 bits, with primes a multiple of 512 bits
+/// long (each prime has half the modulus's bits, rounded up).
+fn rsa_key(rsa_private_key: &[u8], kind: &'static str) -> Result<SigningKey, KeyError> {
+    let bits = rsa_modulus_bits(rsa_private_key).ok_or(KeyError::Malformed(kind))?;
     if bits < MIN_RSA_BITS {
         return Err(KeyError::TooShort(bits));
     }
-    Ok(SigningKey::Rs384(Box::new(rsa::pkcs1v15::SigningKey::new(
-        key,
-    ))))
+    if bits > MAX_RSA_BITS || bits.div_ceil(2) % 512 != 0 {
+        return Err(KeyError::RsaSize(bits));
+    }
+    RsaKeyPair::from_der(rsa_private_key)
+        .map(|key| SigningKey::Rs384(Box::new(key)))
+        .map_err(|_| KeyError::Malformed(kind))
+}
+
+/// The bit length of the modulus `n` of an `RSAPrivateKey` (RFC 8017 A.1.2:
+/// `SEQUENCE { version, n, e, ... }`), or `None` if the DER does not start so.
+fn rsa_modulus_bits(rsa_private_key: &[u8]) -> Option<usize> {
+    let mut reader = SliceReader::new(rsa_private_key).ok()?;
+    Header::decode(&mut reader)
+        .ok()?
+        .tag
+        .assert_eq(Tag::Sequence)
+        .ok()?;
+    let _version = u8::decode(&mut reader).ok()?;
+    let n = UintRef::decode(&mut reader).ok()?;
+    let first = *n.as_bytes().first()?;
+    Some(n.as_bytes().len() * 8 - first.leading_zeros() as usize)
 }
 
 /// Pasted keys arrive with CRLF line ends, indentation, the body on one line or `\n`
@@ -394,8 +425,10 @@ fn client_assertion(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rsa::pkcs8::DecodePublicKey;
-    use rsa::signature::Verifier;
+    use p384::ecdsa::signature::Verifier;
+    use pkcs8::DecodePublicKey;
+    use pkcs8::spki::SubjectPublicKeyInfoRef;
+    use ring::signature::{RSA_PKCS1_2048_8192_SHA384, UnparsedPublicKey};
 
     fn fixture(name: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -406,15 +439,19 @@ mod tests {
 
     fn public_der(name: &str) -> Vec<u8> {
         let pem = fixture(name);
-        let (label, der) = rsa::pkcs8::der::pem::decode_vec(pem.as_bytes()).expect("public PEM");
+        let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).expect("public PEM");
         assert_eq!(label, "PUBLIC KEY");
         der
     }
 
-    fn rsa_verifier() -> rsa::pkcs1v15::VerifyingKey<Sha384> {
-        let public =
-            rsa::RsaPublicKey::from_public_key_der(&public_der("rsa-public.pem")).expect("public");
-        rsa::pkcs1v15::VerifyingKey::new(public)
+    /// Whether `signature` is the RS384 signature of `input` by the fixture's RSA key.
+    fn rsa_verifies(input: &str, signature: &[u8]) -> bool {
+        let der = public_der("rsa-public.pem");
+        let spki = SubjectPublicKeyInfoRef::try_from(der.as_slice()).expect("SPKI");
+        let public = spki.subject_public_key.raw_bytes();
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA384, public)
+            .verify(input.as_bytes(), signature)
+            .is_ok()
     }
 
     fn ec_verifier() -> p384::ecdsa::VerifyingKey {
@@ -485,17 +522,29 @@ mod tests {
             json!({"alg": "RS384", "typ": "JWT", "kid": "test-key-1"})
         );
         assert_spec_claims(&claims, "client-1");
-        let signature = rsa::pkcs1v15::Signature::try_from(signature.as_slice()).expect("sig");
-        rsa_verifier()
-            .verify(input.as_bytes(), &signature)
-            .expect("verifies with the public key");
+        assert_eq!(signature.len(), 256, "a 2048-bit key signs 256 bytes");
+        assert!(
+            rsa_verifies(&input, &signature),
+            "verifies with the public key"
+        );
         let forged = input.replacen('e', "f", 1);
         assert!(
-            rsa_verifier()
-                .verify(forged.as_bytes(), &signature)
-                .is_err(),
+            !rsa_verifies(&forged, &signature),
             "the signature covers the header and claims"
         );
+    }
+
+    /// RS384 (PKCS#1 v1.5) is deterministic, so the signature of a fixed input is fixed:
+    /// this one was made by OpenSSL from the fixture key (tests/data/smart/README.md).
+    #[test]
+    fn an_rs384_signature_is_byte_for_byte_the_one_openssl_makes_with_the_key() {
+        const INPUT: &str = "eyJhbGciOiJSUzM4NCJ9.eyJzdWIiOiJ2ZWN0b3IifQ";
+        const OPENSSL: &str = "HgbO38Pe_mccAASYNoVN3OSKPwuRDzL1lgQl2GMvkdIVTBs8KxaVu-oGDc-cfblmF9HhJ2ohNIYjpFGXo0cUcScmmdThVskVXbbsJeyQF3RPoQiAEte3zezTKiAzCbTVvv2aZcylt3Crfx349coA7CzLAuq2KaIT2ucuQPmEt7Maj-dd2GntKcO-FQ4A74FAjhXxGZ3EDUcT_8hGISBZnyHEzU2ctK8-UviGUfoatdZKjf_xTyMJRIww_-uxFIrIy9TZMlFQschbWX7ZNcK6hLWNFGIkHoQIBGvy0gA5_e3OYS-fg1ViuMvtuuT-Px612rm81XcbQulu7BPVvj8l-w";
+        for file in ["rsa-pkcs8.pem", "rsa-pkcs1.pem"] {
+            let key = SigningKey::from_pem(&fixture(file)).expect("key");
+            let signature = key.sign(INPUT.as_bytes()).expect("signed");
+            assert_eq!(B64URL.encode(signature), OPENSSL, "{file}");
+        }
     }
 
     #[test]
@@ -532,10 +581,7 @@ mod tests {
             json!({"alg": "RS384", "typ": "JWT"}),
             "no kid without a key id"
         );
-        let signature = rsa::pkcs1v15::Signature::try_from(signature.as_slice()).expect("sig");
-        rsa_verifier()
-            .verify(input.as_bytes(), &signature)
-            .expect("verifies");
+        assert!(rsa_verifies(&input, &signature), "verifies");
     }
 
     #[test]
@@ -614,6 +660,8 @@ mod tests {
                 KeyError::Unsupported("an Ed25519 key"),
             ),
             (fixture("rsa-1024-pkcs8.pem"), KeyError::TooShort(1024)),
+            (fixture("rsa-5120-pkcs8.pem"), KeyError::RsaSize(5120)),
+            (fixture("rsa-2560-pkcs8.pem"), KeyError::RsaSize(2560)),
             (
                 fixture("rsa-pkcs1.pem").replace("RSA PRIVATE KEY", "EC PRIVATE KEY"),
                 KeyError::Malformed("an EC P-384 private key (SEC1)"),
@@ -645,7 +693,7 @@ mod tests {
             "ec-p384-sec1.pem",
         ] {
             let pem = fixture(file);
-            let (label, der) = rsa::pkcs8::der::pem::decode_vec(pem.as_bytes()).expect("PEM");
+            let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).expect("PEM");
             let encode = |bytes: &[u8]| {
                 let body = base64::engine::general_purpose::STANDARD.encode(bytes);
                 format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
