@@ -213,6 +213,7 @@ pub fn local_deps() -> LocalDeps {
         sandbox_edge: Arc::new(SandboxEdge),
         clock: clock.clone(),
         ids: Arc::new(TimeOrderedIds),
+        webhook_guard: Arc::new(shared::webhooks::Guard::default()),
     };
     // As in the local binary: the bus delivers to execute-step's handler in-process.
     bus.attach(
