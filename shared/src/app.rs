@@ -28,7 +28,8 @@ pub struct App {
 
 impl App {
     /// Stops cleanly: waits until every routed event has been handled (the in-process
-    /// bus), then closes the embedded store, so the next start does no recovery. On the
+    /// bus), writes the summary records of the webhook keys held, then closes the
+    /// embedded store, so the next start does no recovery. On the
     /// AWS backend there is nothing to close.
     ///
     /// # Errors
@@ -37,6 +38,10 @@ impl App {
         if let Some(bus) = &self.local_bus {
             bus.wait_idle().await;
         }
+        // The webhook keys held are dropped, and their summary records written, while
+        // the store is still open.
+        self.deps.webhook_guard.release_all();
+        crate::webhooks::write_released(&self.deps).await;
         #[cfg(feature = "embedded")]
         if let Some(store) = &self.local_store {
             let store = Arc::clone(store);
@@ -197,6 +202,7 @@ pub async fn build(config: Config, live_edge: LiveEdgeChoice) -> Result<App, Con
         sandbox_edge: Arc::new(SandboxEdge),
         clock,
         ids: Arc::new(TimeOrderedIds),
+        webhook_guard: Arc::new(crate::webhooks::Guard::new(config.webhook_guard)),
     };
     if let Some(bus) = &local_bus {
         // Locally, the bus delivers to execute-step's handler in-process, as

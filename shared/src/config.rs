@@ -13,6 +13,8 @@
 //! | `STUDIO_EGRESS_ALLOW` | non-public hosts or networks live calls may reach (`127.0.0.1,10.0.0.0/8`) | none |
 //! | `STUDIO_DATA_KEY_CACHE_SECS` | how long an unwrapped data key is reused | `300` |
 //! | `STUDIO_DATA_KEY_CACHE_USES` | how many decryptions one unwrapped data key serves | `1000` |
+//! | `STUDIO_WEBHOOK_FAILURES_PER_MINUTE` | failed webhook verifications per URL per minute before 429 | `60` |
+//! | `STUDIO_WEBHOOK_REFUSAL_FLOOR_MS` | the earliest a webhook refusal (401/429) is answered | `50` |
 //!
 //! The AWS SDK reads its own variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
 
@@ -56,6 +58,10 @@ pub struct Config {
     /// How many decryptions one unwrapped data key serves
     /// (`STUDIO_DATA_KEY_CACHE_USES`).
     pub data_key_cache_uses: u32,
+    /// The webhook receiver's limits: failed verifications per URL per minute
+    /// (`STUDIO_WEBHOOK_FAILURES_PER_MINUTE`) and the refusal floor
+    /// (`STUDIO_WEBHOOK_REFUSAL_FLOOR_MS`).
+    pub webhook_guard: crate::webhooks::GuardSettings,
     /// The non-public destinations live calls may reach (`STUDIO_EGRESS_ALLOW`).
     pub egress: crate::egress::EgressPolicy,
     /// Days runs and their traces are kept (`STUDIO_RUN_RETENTION_DAYS`, 30 by default).
@@ -162,6 +168,18 @@ impl Config {
             data_key_cache_ttl: Duration::from_secs(number("STUDIO_DATA_KEY_CACHE_SECS", 300)?),
             data_key_cache_uses: u32::try_from(number("STUDIO_DATA_KEY_CACHE_USES", 1000)?)
                 .map_err(|_| error("STUDIO_DATA_KEY_CACHE_USES", "too large"))?,
+            webhook_guard: crate::webhooks::GuardSettings {
+                failures_per_minute: u32::try_from(number(
+                    "STUDIO_WEBHOOK_FAILURES_PER_MINUTE",
+                    u64::from(crate::webhooks::FAILED_VERIFICATIONS_PER_MINUTE),
+                )?)
+                .map_err(|_| error("STUDIO_WEBHOOK_FAILURES_PER_MINUTE", "too large"))?,
+                refusal_floor: Duration::from_millis(number(
+                    "STUDIO_WEBHOOK_REFUSAL_FLOOR_MS",
+                    u64::try_from(crate::webhooks::REFUSAL_FLOOR.as_millis()).unwrap_or(50),
+                )?)
+                .min(Duration::from_secs(5)),
+            },
             egress: crate::egress::EgressPolicy::parse(
                 &get("STUDIO_EGRESS_ALLOW").unwrap_or_default(),
             )
@@ -194,6 +212,7 @@ impl Config {
             max_webhook_bytes: 1024 * 1024,
             data_key_cache_ttl: Duration::from_secs(300),
             data_key_cache_uses: 1000,
+            webhook_guard: crate::webhooks::GuardSettings::default(),
             egress: crate::egress::EgressPolicy::default(),
             run_retention_days: crate::aggregates::runs::DEFAULT_RETENTION_DAYS,
             event_queue_url: None,
@@ -239,6 +258,28 @@ mod tests {
             ("STUDIO_EVENT_BUS_NAME", "b"),
         ]);
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn the_webhook_failure_limit_and_refusal_floor_come_from_the_environment() {
+        let default = from(&[]).expect("valid");
+        assert_eq!(
+            default.webhook_guard,
+            crate::webhooks::GuardSettings::default()
+        );
+        let set = from(&[
+            ("STUDIO_WEBHOOK_FAILURES_PER_MINUTE", "5"),
+            ("STUDIO_WEBHOOK_REFUSAL_FLOOR_MS", "20"),
+        ])
+        .expect("valid");
+        assert_eq!(set.webhook_guard.failures_per_minute, 5);
+        assert_eq!(set.webhook_guard.refusal_floor, Duration::from_millis(20));
+        assert_eq!(
+            from(&[("STUDIO_WEBHOOK_FAILURES_PER_MINUTE", "0")])
+                .expect_err("a limit of none")
+                .variable,
+            "STUDIO_WEBHOOK_FAILURES_PER_MINUTE"
+        );
     }
 
     #[test]

@@ -111,6 +111,68 @@ identifier!(
     RunId, "run", 64
 );
 
+/// A request's id as it goes into audit records: the id API Gateway gave the request,
+/// or one a proxy or the caller sent (`x-amzn-requestid`, `x-request-id`). Those
+/// headers come from outside, so only 1 to [`RequestId::MAX_LEN`] characters of
+/// `[A-Za-z0-9._:=-]` are kept (`=` for API Gateway's base64 ids); anything else is
+/// replaced by an id made here ([`RequestId::generated`]), never stored as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// The longest id kept.
+    pub const MAX_LEN: usize = 128;
+
+    /// Checks an id from outside.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] (`request_id`) when it is empty, longer than
+    /// [`RequestId::MAX_LEN`], or has a character outside `[A-Za-z0-9._:=-]`.
+    pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        if value.is_empty() || value.len() > Self::MAX_LEN {
+            return Err(InvalidValue::new(
+                "request_id",
+                format!("must be 1 to {} characters", Self::MAX_LEN),
+            ));
+        }
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'=' | b'-'))
+        {
+            return Err(InvalidValue::new(
+                "request_id",
+                "use letters, digits, '.', '_', ':', '=' and '-'",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// A fresh id (UUIDv7), for a request that brought no usable one.
+    pub fn generated() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// The first of `candidates` that parses, else a fresh one.
+    pub fn first_valid<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        candidates
+            .into_iter()
+            .find_map(|c| Self::parse(c).ok())
+            .unwrap_or_else(Self::generated)
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A name from the catalog (a provider's or an operation's id): text with its own type,
 /// so a provider id is never passed where an operation id belongs. Checked against the
 /// catalog where it comes from outside (creating an integration, compiling a step).
@@ -704,6 +766,15 @@ pub enum AuditOutcome {
     Revealed,
     /// A new OAuth access token was stored (`refreshed`).
     Refreshed,
+    /// A webhook verification key kept in memory was dropped (expired or evicted):
+    /// how many deliveries it verified, and how many of those failed
+    /// (`released: served N, failed M`).
+    Released {
+        /// Verifications it served, passed or failed.
+        served: u64,
+        /// Of those, the ones that failed.
+        failed: u64,
+    },
     /// An outcome this version does not name, kept as written.
     Other(String),
 }
@@ -728,6 +799,9 @@ impl fmt::Display for AuditOutcome {
             AuditOutcome::ConfigUpdated => f.write_str("config updated"),
             AuditOutcome::Revealed => f.write_str("revealed"),
             AuditOutcome::Refreshed => f.write_str("refreshed"),
+            AuditOutcome::Released { served, failed } => {
+                write!(f, "released: served {served}, failed {failed}")
+            }
             AuditOutcome::Other(text) => f.write_str(text),
         }
     }
@@ -746,12 +820,25 @@ impl From<&str> for AuditOutcome {
                     AuditOutcome::DecryptedNoting(note.to_owned())
                 } else if let Some(why) = text.strip_prefix("failed: ") {
                     AuditOutcome::Failed(why.to_owned())
+                } else if let Some(released) = released(text) {
+                    released
                 } else {
                     AuditOutcome::Other(text.to_owned())
                 }
             }
         }
     }
+}
+
+/// `released: served N, failed M`, read back.
+fn released(text: &str) -> Option<AuditOutcome> {
+    let (served, failed) = text
+        .strip_prefix("released: served ")?
+        .split_once(", failed ")?;
+    Some(AuditOutcome::Released {
+        served: served.parse().ok()?,
+        failed: failed.parse().ok()?,
+    })
 }
 
 impl Serialize for AuditOutcome {

@@ -791,6 +791,10 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// New time-ordered ids (UUIDv7 in production).
     pub ids: Arc<dyn Ids>,
+    /// The webhook receiver's in-process state: verification keys opened in the last
+    /// minute and failed verifications per webhook URL (per process: per warm Lambda
+    /// container on AWS). See [`crate::webhooks::Guard`].
+    pub webhook_guard: Arc<crate::webhooks::Guard>,
 }
 
 #[cfg(test)]

@@ -299,7 +299,9 @@ fn bench_ingest() {
                         url: "https://hooks.example.com/hooks/bench/stripe".into(),
                         headers,
                         body: body.into_bytes().into(),
-                        request_id: format!("req-{i}"),
+                        request_id: shared::domain::RequestId::parse(&format!("req-{i}"))
+                            .expect("request id"),
+                        source: None,
                     }
                 })
                 .collect()

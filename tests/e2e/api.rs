@@ -469,7 +469,7 @@ async fn reads_find_what_the_store_holds_and_404_what_it_does_not() {
 }
 
 #[tokio::test]
-async fn webhooks_answer_404_for_unknown_targets_and_413_past_the_limit_and_store_nothing() {
+async fn webhooks_answer_401_for_unknown_targets_and_413_past_the_limit_and_store_nothing() {
     let app = TestApp::new();
     let (p, _token) = app.project("clinic").await;
     let writes = app.local.writes.writes();
@@ -483,12 +483,12 @@ async fn webhooks_answer_404_for_unknown_targets_and_413_past_the_limit_and_stor
     assert_problem(
         &app.send(hook("/hooks/nope/stripe".into(), b"{}".to_vec()))
             .await,
-        StatusCode::NOT_FOUND,
+        StatusCode::UNAUTHORIZED,
     );
     assert_problem(
         &app.send(hook(format!("/hooks/{p}/stripe"), b"{}".to_vec()))
             .await,
-        StatusCode::NOT_FOUND,
+        StatusCode::UNAUTHORIZED,
     );
     assert_problem(
         &app.send(hook(format!("/hooks/{p}/stripe"), vec![b'x'; 65 * 1024]))

@@ -238,6 +238,24 @@ impl NotionApp {
         answer
     }
 
+    /// A handshake with `token`, from `source` (the connection's peer, as the local
+    /// binary sees it).
+    pub async fn handshake_from(&self, token: &str, source: [u8; 4]) -> Answer {
+        let request = Request::builder()
+            .method("POST")
+            .uri(format!("/hooks/{}/notion", self.project))
+            .header("content-type", "application/json")
+            .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                source, 44_321,
+            ))))
+            .body(Body::from(json!({"verification_token": token}).to_string()))
+            .expect("request");
+        let answer = self.send(request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        assert_eq!(answer.body["outcome"], "handshake_received");
+        answer
+    }
+
     fn pending_key(&self, integration: &str) -> Key {
         Key::new(
             keys::webhook_dedupe(
@@ -419,7 +437,10 @@ async fn the_reveal_is_audited_and_the_record_does_not_hold_the_token() {
         "POST webhook-verification-token"
     );
     assert_eq!(record["cause"]["request_id"], "req-reveal-1");
-    assert_eq!(record["cause"]["received_at"], revealed.body["received_at"]);
+    assert_eq!(
+        record["cause"]["handshakes"][0]["received_at"],
+        revealed.body["received_at"]
+    );
     assert!(!audit.text.contains(TOKEN), "{}", audit.text);
 }
 
@@ -467,7 +488,7 @@ async fn an_envelope_that_does_not_open_is_a_server_error_and_is_not_removed() {
     app.handshake("notion-2").await;
     let foreign = app.pending("notion-2").await.expect("pending");
     let mut moved = app.pending("notion").await.expect("pending");
-    moved.doc["envelope"] = foreign.doc["envelope"].clone();
+    moved.doc["handshakes"][0]["envelope"] = foreign.doc["handshakes"][0]["envelope"].clone();
     app.local
         .deps
         .store
@@ -574,9 +595,15 @@ async fn a_set_webhook_verification_token_is_a_409_that_says_how_to_rotate() {
         .await;
     assert_eq!(dropped.status, StatusCode::OK, "{}", dropped.text);
     app.handshake("notion").await;
+    // The handshake received before the token was set is still pending beside the new
+    // one: both are shown.
     let revealed = app.reveal("notion").await;
     assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.text);
-    assert_eq!(revealed.body["verification_token"], TOKEN);
+    let handshakes = revealed.body["handshakes"].as_array().expect("handshakes");
+    assert_eq!(handshakes.len(), 2, "{}", revealed.text);
+    assert!(handshakes.iter().all(|h| h["verification_token"] == TOKEN));
+    let warning = revealed.body["warning"].as_str().expect("warning");
+    assert!(warning.contains("the same token"), "{warning}");
 }
 
 #[tokio::test]
@@ -696,6 +723,120 @@ async fn the_pending_token_is_sealed_as_version_zero_of_its_integration() {
     let pending = app.pending("notion").await.expect("pending");
     assert!(!pending.doc.to_string().contains(TOKEN));
     let envelope: CredentialEnvelope =
-        serde_json::from_value(pending.doc["envelope"].clone()).expect("envelope");
+        serde_json::from_value(pending.doc["handshakes"][0]["envelope"].clone()).expect("envelope");
     assert_eq!(envelope.version, 0);
+}
+
+const STRANGER: &str = "secret_strangerSentThis0000000000000000000000";
+
+/// A handshake is unsigned: anyone who knows the webhook URL can send one. A second
+/// one used to replace the first, and the reveal then showed only the stranger's
+/// token. Now every handshake is kept, with when and where from it came, and the
+/// reveal shows them all and warns.
+#[tokio::test]
+async fn a_second_handshake_does_not_replace_the_first_and_the_reveal_shows_both_with_a_warning() {
+    let app = NotionApp::new().await;
+    app.handshake_from(TOKEN, [198, 51, 100, 7]).await;
+    app.local.clock.advance(chrono::Duration::seconds(30));
+    app.handshake_from(STRANGER, [203, 0, 113, 66]).await;
+
+    let revealed = app.reveal("notion").await;
+    assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.text);
+    let handshakes = revealed.body["handshakes"].as_array().expect("handshakes");
+    assert_eq!(handshakes.len(), 2, "{}", revealed.text);
+    assert_eq!(handshakes[0]["verification_token"], TOKEN);
+    assert_eq!(handshakes[0]["source"], "198.51.100.7");
+    assert_eq!(handshakes[1]["verification_token"], STRANGER);
+    assert_eq!(handshakes[1]["source"], "203.0.113.66");
+    let at = |h: &Value| {
+        chrono::DateTime::parse_from_rfc3339(h["received_at"].as_str().expect("received_at"))
+            .expect("time")
+    };
+    assert_eq!((at(&handshakes[1]) - at(&handshakes[0])).num_seconds(), 30);
+    let warning = revealed.body["warning"].as_str().expect("a warning");
+    assert!(warning.contains("2 handshakes"), "{warning}");
+    assert!(
+        warning.contains("only one of them is Notion's"),
+        "{warning}"
+    );
+    assert!(
+        revealed.body.get("verification_token").is_none(),
+        "no single token is offered when there are two: {}",
+        revealed.text
+    );
+    // Still shown once.
+    assert!(app.pending("notion").await.is_none());
+    assert_problem(&app.reveal("notion").await, StatusCode::NOT_FOUND);
+    // The audit record says when and where from, never which token.
+    let audit = app.audit("notion").await;
+    let record = &audit.body["records"][0];
+    assert_eq!(record["cause"]["handshakes"][1]["source"], "203.0.113.66");
+    assert!(!audit.text.contains(TOKEN) && !audit.text.contains(STRANGER));
+}
+
+/// At most five handshakes are kept; later ones are answered alike but dropped, and
+/// the reveal says the list was full. Revealing clears it for the next subscription.
+#[tokio::test]
+async fn past_five_handshakes_later_ones_are_dropped_and_the_reveal_says_the_list_was_full() {
+    let app = NotionApp::new().await;
+    for n in 0..7u8 {
+        app.handshake_from(&format!("secret_flood{n:0>40}"), [192, 0, 2, n])
+            .await;
+    }
+    let revealed = app.reveal("notion").await;
+    assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.text);
+    let sources: Vec<&str> = revealed.body["handshakes"]
+        .as_array()
+        .expect("handshakes")
+        .iter()
+        .map(|h| h["source"].as_str().expect("source"))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            "192.0.2.0",
+            "192.0.2.1",
+            "192.0.2.2",
+            "192.0.2.3",
+            "192.0.2.4"
+        ]
+    );
+    let warning = revealed.body["warning"].as_str().expect("warning");
+    assert!(warning.contains("was full"), "{warning}");
+    app.handshake_from(TOKEN, [198, 51, 100, 7]).await;
+    let next = app.reveal("notion").await;
+    assert_eq!(next.body["verification_token"], TOKEN, "{}", next.text);
+    assert_eq!(next.body["source"], "198.51.100.7");
+    assert!(next.body.get("warning").is_none(), "{}", next.text);
+}
+
+/// On AWS the source address is API Gateway's `requestContext.http.sourceIp` (the
+/// caller cannot set it; an `x-forwarded-for` header is not believed).
+#[tokio::test]
+async fn a_handshake_through_lambda_is_kept_with_api_gateways_source_ip() {
+    let app = NotionApp::new().await;
+    let path = format!("/hooks/{}/notion", app.project);
+    let payload = json!({
+        "version": "2.0",
+        "routeKey": "POST /hooks/{project}/{integration}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+                    "x-forwarded-for": "10.1.2.3", "x-forwarded-proto": "https"},
+        "requestContext": {"accountId": "123456789012", "apiId": "a1b2c3d4e5",
+                           "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
+                                    "sourceIp": "203.0.113.10", "userAgent": "notion-api"},
+                           "requestId": "Qx13demoIAMEJQ=", "routeKey": "POST /hooks/{project}/{integration}",
+                           "stage": "$default", "time": "29/Nov/2026:08:00:13 +0000", "timeEpoch": 1_795_939_213_000i64},
+        "body": json!({"verification_token": TOKEN}).to_string(),
+        "isBase64Encoded": false
+    });
+    let answer = shared::lambda::invoke(&app.router, None, payload)
+        .await
+        .expect("invoked");
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let revealed = app.reveal("notion").await;
+    assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.text);
+    assert_eq!(revealed.body["verification_token"], TOKEN);
+    assert_eq!(revealed.body["source"], "203.0.113.10");
 }

@@ -34,6 +34,7 @@ const HOST: &str = "hooks.example.com";
 
 struct Answer {
     status: StatusCode,
+    headers: http::HeaderMap,
     body: Value,
 }
 
@@ -134,6 +135,7 @@ impl Hooks {
             .await
             .expect("infallible");
         let status = response.status();
+        let headers = response.headers().clone();
         let bytes = response
             .into_body()
             .collect()
@@ -141,7 +143,34 @@ impl Hooks {
             .expect("body")
             .to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Answer { status, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The integration's audit records, newest first.
+    async fn audit(&self, integration: &str) -> Vec<Value> {
+        let mut records: Vec<Value> = self
+            .local
+            .deps
+            .store
+            .query(&Query::prefix(
+                keys::audit(
+                    &self.project,
+                    &IntegrationName::parse(integration).expect("name"),
+                ),
+                "",
+            ))
+            .await
+            .expect("audit")
+            .items
+            .into_iter()
+            .map(|i| i.doc)
+            .collect();
+        records.reverse();
+        records
     }
 
     fn changes(&self) -> Vec<DataChanged> {
@@ -347,7 +376,8 @@ async fn a_signed_stripe_event_is_verified_recorded_and_published_once() {
     );
     assert_eq!(second.before["email"], "ada.lovelace@example.com");
 
-    // Every decryption of the webhook secret was audited.
+    // The webhook secret was decrypted once for the three deliveries (it is held for a
+    // minute), and that decryption was audited.
     let audit = app
         .local
         .deps
@@ -367,7 +397,7 @@ async fn a_signed_stripe_event_is_verified_recorded_and_published_once() {
             .iter()
             .filter(|p| **p == "webhook_verification")
             .count(),
-        3,
+        1,
         "{purposes:?}"
     );
     assert!(
@@ -484,26 +514,18 @@ async fn forged_missing_stale_or_unverifiable_signatures_get_401_and_leave_no_tr
     );
     assert!(app.changes().is_empty(), "nothing unverified is published");
     // Unsigned and stale deliveries are refused before the secret is opened: only the
-    // two that needed the secret to be refused (a wrong key, a changed body) cost a
-    // decryption, and each of those is audited.
-    let audit = app
-        .local
-        .deps
-        .store
-        .query(&Query::prefix(
-            keys::audit(
-                &app.project,
-                &IntegrationName::parse("stripe").expect("name"),
-            ),
-            "",
-        ))
-        .await
-        .expect("audit");
-    assert_eq!(audit.items.len(), 2);
+    // two that needed the secret to be refused (a wrong key, a changed body) used it,
+    // and it was opened (and audited) once for both: it is held for a minute.
+    assert_eq!(app.audit("stripe").await.len(), 1);
 }
 
+/// API.md: an answer must not tell a stranger which integrations exist. An unknown
+/// project or integration, a malformed name and an integration whose provider sends no
+/// webhooks are all answered exactly as a forged or unsigned delivery to a real one:
+/// same status, same headers, same body.
 #[tokio::test]
-async fn unknown_targets_get_404_and_a_verified_unreadable_body_gets_400() {
+async fn unknown_targets_get_the_same_401_as_a_forged_delivery_and_a_verified_unreadable_body_gets_400()
+ {
     let app = Hooks::new().await;
     app.integration(
         "stripe",
@@ -523,20 +545,42 @@ async fn unknown_targets_get_404_and_a_verified_unreadable_body_gets_400() {
         json!({}),
     )
     .await;
+    let body = stripe_event("evt_probe", "cus_1", "a@example.com", "b@example.com");
+    let forged = signing::stripe("whsec_guessed", app.now(), body.as_bytes());
+    let headers = [("stripe-signature", forged.as_str())];
+    let wrong_signature = app.post("stripe", &headers, body.clone()).await;
+    assert_eq!(wrong_signature.status, StatusCode::UNAUTHORIZED);
+    let unsigned = app.post("stripe", &[], body.clone()).await;
+    let seen = |answer: &Answer| {
+        let header = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .map(|v| v.to_str().expect("text").to_owned())
+        };
+        (
+            answer.status,
+            header("content-type"),
+            header("www-authenticate"),
+            header("retry-after"),
+            answer.body.clone(),
+        )
+    };
+    assert_eq!(seen(&unsigned), seen(&wrong_signature));
     for path in [
         "/hooks/clinic/nope",
         "/hooks/nope/stripe",
-        "/hooks/Bad#/stripe",
+        "/hooks/Bad%23/stripe",
         "/hooks/clinic/docs",
     ] {
-        let answer = app.post_to(path, &[], "{}").await;
-        assert_eq!(
-            answer.status,
-            StatusCode::NOT_FOUND,
-            "{path}: {}",
-            answer.body
-        );
+        let answer = app.post_to(path, &headers, body.clone()).await;
+        assert_eq!(seen(&answer), seen(&wrong_signature), "{path}");
     }
+    assert!(
+        !wrong_signature.body.to_string().contains("Stripe"),
+        "the answer does not name the provider: {}",
+        wrong_signature.body
+    );
     let garbage = "this is not JSON";
     let answer = app
         .post(
@@ -645,7 +689,7 @@ async fn notions_handshake_token_is_kept_sealed_and_signed_events_verify_with_it
     );
     assert_eq!(kept.expires_at, Some(app.now() + DEDUPE_TTL_SECS));
     let envelope: CredentialEnvelope =
-        serde_json::from_value(kept.doc["envelope"].clone()).expect("envelope");
+        serde_json::from_value(kept.doc["handshakes"][0]["envelope"].clone()).expect("envelope");
     let opened = vault::open(
         app.local.deps.keys.as_ref(),
         &app.project,
@@ -1616,7 +1660,10 @@ async fn load_thousands_of_concurrent_deliveries_give_one_change_per_unique_vali
                 if status.is_server_error() {
                     server_errors.fetch_add(1, Ordering::SeqCst);
                 }
-                if status.as_u16() != expected.as_u16() {
+                // A refusal past the limit of failed verifications is a 429.
+                let refused_as_expected =
+                    expected == StatusCode::UNAUTHORIZED && status == StatusCode::TOO_MANY_REQUESTS;
+                if status.as_u16() != expected.as_u16() && !refused_as_expected {
                     wrong.fetch_add(1, Ordering::SeqCst);
                 }
             }
@@ -1690,13 +1737,13 @@ impl Store for RefusingSingleWrites {
     }
 }
 
-/// A verified new event costs one commit: the audit record of the secret's decryption
-/// is written in the event's own transaction. A delivery that records nothing (a
-/// duplicate, a bad signature) writes its audit record on its own, and if that record
-/// cannot be written, the delivery is not answered as if it had been checked: 503, so
-/// the provider retries.
+/// The webhook secret is opened once a minute, and its audit record is written before
+/// it is used: the first delivery costs the record and the event's commit, the next
+/// ones only their event's commit. When the record cannot be written, nothing is
+/// decided with the secret: 503, so the provider retries, duplicates and forgeries
+/// alike.
 #[tokio::test]
-async fn a_verified_event_is_one_commit_with_its_audit_record_and_no_audit_no_answer() {
+async fn the_secret_is_audited_before_use_once_a_minute_and_no_audit_means_no_answer() {
     let local = local_deps();
     let refusing: Arc<dyn Store> = Arc::new(RefusingSingleWrites(local.deps.store.clone()));
     let counting = local.writes.clone();
@@ -1708,8 +1755,17 @@ async fn a_verified_event_is_one_commit_with_its_audit_record_and_no_audit_no_an
         json!({}),
     )
     .await;
-    let body = stripe_event("evt_1", "cus_1", "a@example.com", "b@example.com");
-    let signature = signing::stripe(WHSEC, app.now(), body.as_bytes());
+    let event = |n: usize| {
+        let body = stripe_event(
+            &format!("evt_{n}"),
+            &format!("cus_{n}"),
+            "a@example.com",
+            "b@example.com",
+        );
+        let signature = signing::stripe(WHSEC, app.now(), body.as_bytes());
+        (body, signature)
+    };
+    let (body, signature) = event(1);
     let before = counting.writes();
     let answer = app
         .post("stripe", &[("stripe-signature", &signature)], body.clone())
@@ -1717,36 +1773,31 @@ async fn a_verified_event_is_one_commit_with_its_audit_record_and_no_audit_no_an
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(
         counting.writes() - before,
-        1,
-        "one commit for event and audit"
+        2,
+        "the audit record, then the event"
     );
-    let audited = |app: &Hooks| {
-        let store = app.local.deps.store.clone();
-        let project = app.project.clone();
-        async move {
-            store
-                .query(&Query::prefix(
-                    keys::audit(&project, &IntegrationName::parse("stripe").expect("n")),
-                    "",
-                ))
-                .await
-                .expect("audit")
-                .items
-                .len()
-        }
-    };
-    assert_eq!(audited(&app).await, 1);
+    assert_eq!(app.audit("stripe").await.len(), 1);
+    let (second, second_signature) = event(2);
+    let before = counting.writes();
+    let answer = app
+        .post("stripe", &[("stripe-signature", &second_signature)], second)
+        .await;
+    assert_eq!(answer.body["changes"], 1, "{}", answer.body);
+    assert_eq!(counting.writes() - before, 1, "the key is held: one commit");
+    assert_eq!(app.audit("stripe").await.len(), 1);
 
-    // Now single writes fail: the event's transaction would still carry its record,
-    // but a duplicate or a forged delivery has only the record to write.
-    let mut refused = app.local.deps.clone();
-    refused.store = refusing;
-    let router = local_router(AppState {
-        deps: refused,
-        max_webhook_bytes: 256 * 1024,
-    });
-    let call = |headers: Vec<(&'static str, String)>, body: String| {
-        let router = router.clone();
+    // Now single writes fail, in a process that holds no key (another Lambda
+    // container): every delivery needs the secret opened, and its record written.
+    let mut cold = app.local.deps.clone();
+    cold.store = refusing.clone();
+    cold.webhook_guard = Arc::new(shared::webhooks::Guard::default());
+    let mut warm = app.local.deps.clone();
+    warm.store = refusing;
+    let call = |deps: shared::ports::Deps, headers: Vec<(&'static str, String)>, body: String| {
+        let router = local_router(AppState {
+            deps,
+            max_webhook_bytes: 256 * 1024,
+        });
         async move {
             let mut request = Request::builder()
                 .method("POST")
@@ -1763,9 +1814,15 @@ async fn a_verified_event_is_one_commit_with_its_audit_record_and_no_audit_no_an
                 .status()
         }
     };
-    let duplicate = call(vec![("stripe-signature", signature.clone())], body.clone()).await;
+    let duplicate = call(
+        cold.clone(),
+        vec![("stripe-signature", signature.clone())],
+        body.clone(),
+    )
+    .await;
     assert_eq!(duplicate, StatusCode::SERVICE_UNAVAILABLE);
     let forged = call(
+        cold.clone(),
         vec![(
             "stripe-signature",
             signing::stripe("whsec_not_the_secret", app.now(), body.as_bytes()),
@@ -1774,22 +1831,32 @@ async fn a_verified_event_is_one_commit_with_its_audit_record_and_no_audit_no_an
     )
     .await;
     assert_eq!(forged, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(audited(&app).await, 1, "nothing more could be written");
-    let fresh = stripe_event("evt_2", "cus_2", "c@example.com", "d@example.com");
-    let recorded = call(
-        vec![(
-            "stripe-signature",
-            signing::stripe(WHSEC, app.now(), fresh.as_bytes()),
-        )],
-        fresh,
+    let (fresh, fresh_signature) = event(3);
+    let refused = call(
+        cold,
+        vec![("stripe-signature", fresh_signature.clone())],
+        fresh.clone(),
     )
     .await;
     assert_eq!(
-        recorded,
-        StatusCode::OK,
-        "its record rides in the event's transaction"
+        refused,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not decided unaudited"
     );
-    assert_eq!(audited(&app).await, 2);
+    assert_eq!(
+        app.audit("stripe").await.len(),
+        1,
+        "nothing more could be written"
+    );
+    assert_eq!(
+        app.changes().len(),
+        2,
+        "nothing recorded without the record"
+    );
+    // The process that holds the key (opened with its record) still verifies.
+    let recorded = call(warm, vec![("stripe-signature", fresh_signature)], fresh).await;
+    assert_eq!(recorded, StatusCode::OK);
+    assert_eq!(app.changes().len(), 3);
 }
 
 /// Providers do not promise delivery order. An event that happened before the one the
@@ -1855,4 +1922,202 @@ async fn a_late_older_event_does_not_roll_back_the_cached_entity() {
     .await;
     assert_eq!(newest.body["changes"], 1);
     assert_eq!(app.changes()[1].before["email"], "c@example.com");
+}
+
+/// A test app whose refusals are answered at once (the refusal floor is for strangers
+/// timing the answers; these tests count them).
+async fn hooks_without_floor() -> Hooks {
+    let mut local = local_deps();
+    local.deps.webhook_guard = Arc::new(shared::webhooks::Guard::new(
+        shared::webhooks::GuardSettings {
+            refusal_floor: std::time::Duration::ZERO,
+            ..Default::default()
+        },
+    ));
+    Hooks::with(local).await
+}
+
+/// Forged deliveries used to cost a decryption and a durable audit record each. Now a
+/// flood costs one opening (audited) and one summary record when the key is dropped;
+/// past 60 failures a minute the URL answers 429 with Retry-After, known and unknown
+/// names alike, while the provider's valid deliveries still go through.
+#[tokio::test]
+async fn a_flood_of_forged_deliveries_opens_the_secret_once_and_is_limited_per_minute() {
+    let app = hooks_without_floor().await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let body = stripe_event("evt_forged", "cus_f", "f@example.com", "g@example.com");
+    let forged = signing::stripe("whsec_guessed", app.now(), body.as_bytes());
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut limited = None;
+    for _ in 0..200 {
+        let answer = app
+            .post("stripe", &[("stripe-signature", &forged)], body.clone())
+            .await;
+        *statuses.entry(answer.status.as_u16()).or_insert(0) += 1;
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(answer);
+        }
+    }
+    let limit = shared::webhooks::FAILED_VERIFICATIONS_PER_MINUTE as usize;
+    assert_eq!(
+        statuses,
+        std::collections::BTreeMap::from([(401, limit), (429, 200 - limit)])
+    );
+    let limited = limited.expect("a 429");
+    assert_eq!(
+        limited.headers.get("content-type").expect("type"),
+        "application/problem+json"
+    );
+    assert_eq!(limited.body["status"], 429);
+    let retry_after: u64 = limited
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let audit = app.audit("stripe").await;
+    assert_eq!(audit.len(), 1, "one opening for the whole flood: {audit:?}");
+    assert_eq!(audit[0]["outcome"], "decrypted");
+
+    // The provider's own delivery is not refused for the forger's failures.
+    let valid = stripe_event("evt_real", "cus_r", "r@example.com", "s@example.com");
+    let answer = app
+        .post(
+            "stripe",
+            &[(
+                "stripe-signature",
+                &signing::stripe(WHSEC, app.now(), valid.as_bytes()),
+            )],
+            valid,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["changes"], 1);
+
+    // A name that does not exist is counted and limited the same way.
+    let mut unknown = Vec::new();
+    for _ in 0..=limit {
+        let answer = app
+            .post_to(
+                "/hooks/clinic/no-such-hook",
+                &[("stripe-signature", &forged)],
+                body.clone(),
+            )
+            .await;
+        unknown.push(answer);
+    }
+    assert!(
+        unknown[..limit]
+            .iter()
+            .all(|a| a.status == StatusCode::UNAUTHORIZED)
+    );
+    let last = unknown.last().expect("answers");
+    assert_eq!(last.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(last.body, limited.body);
+    assert_eq!(
+        last.headers.get("retry-after"),
+        limited.headers.get("retry-after")
+    );
+
+    // A minute later the key is dropped; one record says what it served.
+    app.local.clock.advance(chrono::Duration::seconds(61));
+    let answer = app.post_to("/hooks/clinic/no-such-hook", &[], "{}").await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "counted afresh");
+    let audit = app.audit("stripe").await;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0]["purpose"], "webhook_verification");
+    assert_eq!(audit[0]["outcome"], "released: served 201, failed 200");
+    assert_eq!(audit[0]["cause"]["verification_key"]["released"], "expired");
+    // And failures are counted afresh.
+    let answer = app
+        .post(
+            "stripe",
+            &[(
+                "stripe-signature",
+                &signing::stripe("whsec_guessed", app.now(), body.as_bytes()),
+            )],
+            body,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}
+
+/// The first deliveries to an integration whose key is not held arrive together (a
+/// provider's burst, or a forger's): one of them opens the key, the others wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_to_a_cold_integration_open_its_secret_once() {
+    let app = Arc::new(hooks_without_floor().await);
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let body = stripe_event("evt_burst", "cus_b", "b@example.com", "c@example.com");
+    let forged = signing::stripe("whsec_guessed", app.now(), body.as_bytes());
+    let deliveries: Vec<_> = (0..32)
+        .map(|_| {
+            let (app, body, forged) = (app.clone(), body.clone(), forged.clone());
+            tokio::spawn(async move {
+                app.post("stripe", &[("stripe-signature", &forged)], body)
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    for delivery in deliveries {
+        assert_eq!(delivery.await.expect("delivery"), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.audit("stripe").await.len(), 1);
+}
+
+/// A request id from a header goes into the audit record only when it is short and
+/// made of plain characters; a long or odd one is replaced, never stored as sent.
+#[tokio::test]
+async fn request_ids_reach_audit_records_only_when_short_and_plain() {
+    let app = hooks_without_floor().await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let body = stripe_event("evt_id", "cus_i", "i@example.com", "j@example.com");
+    let huge = "a".repeat(60 * 1024);
+    for (sent, kept) in [
+        ("req-7f3a:1.2_b", true),
+        (huge.as_str(), false),
+        ("<script>alert(1)</script>", false),
+        ("two words", false),
+    ] {
+        // Each in a new minute, so the key is opened (and audited) again.
+        app.local.clock.advance(chrono::Duration::seconds(61));
+        let forged = signing::stripe("whsec_guessed", app.now(), body.as_bytes());
+        let answer = app
+            .post(
+                "stripe",
+                &[("stripe-signature", &forged), ("x-request-id", sent)],
+                body.clone(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        let audit = app.audit("stripe").await;
+        let opening = audit
+            .iter()
+            .find(|r| r["outcome"] == "decrypted")
+            .expect("the opening's record");
+        let stored = opening["cause"]["webhook_request"].as_str().expect("id");
+        assert_eq!(stored == sent, kept, "{:.60}", sent);
+        assert!(stored.len() <= 128);
+        assert!(opening.to_string().len() < 1024, "{opening}");
+    }
 }

@@ -221,6 +221,7 @@ pub fn local_deps_over(store: Option<Arc<dyn Store>>) -> LocalDeps {
         sandbox_edge: Arc::new(SandboxEdge),
         clock: clock.clone(),
         ids: Arc::new(TimeOrderedIds),
+        webhook_guard: Arc::new(shared::webhooks::Guard::default()),
     };
     // As in the local binary: the bus delivers to execute-step's handler in-process.
     bus.attach(

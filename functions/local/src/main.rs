@@ -55,7 +55,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let stop = shutdown()?;
     // Tests and scripts read this line to find the port.
     println!("studio-local listening on http://{address}");
-    axum::serve(listener, local_router(state))
+    // With the peer's address, which a Notion handshake is kept with.
+    let service = local_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(stop)
         .await?;
     // The steps in flight finish, the store flushes and closes its file.

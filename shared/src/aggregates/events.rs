@@ -4,7 +4,8 @@
 //!   partition `H#{project}#{integration}`, expiring after [`DEDUPE_TTL_SECS`];
 //! - **Mailgun tokens** seen (Mailgun signs a token that must not be replayed), in the
 //!   same partition;
-//! - the **pending Notion verification token** (sealed), in the same partition;
+//! - the **pending Notion handshakes** (each token sealed, with when and where from it
+//!   came; at most [`MAX_NOTION_HANDSHAKES`]), in the same partition;
 //! - **cached entities** (`E#{integration}#{entity}#{id}`, in the project partition):
 //!   each entity's last known state, from which a change's `before` and changed fields
 //!   are derived.
@@ -12,7 +13,11 @@
 //! The receiver ([`crate::webhooks`]) writes a marker, its entity and its audit record
 //! in one transaction, with the keys this module gives.
 
-use serde_json::{Value, json};
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::projects::keys::project as partition;
 use crate::domain::{CredentialEnvelope, DEDUPE_TTL_SECS, IntegrationName, ProjectId};
@@ -78,45 +83,92 @@ fn notion_token_key(project: &ProjectId, integration: &IntegrationName) -> Key {
     )
 }
 
-/// Keeps a Notion handshake's token (sealed) until the user reveals it, for as long as
-/// dedupe markers live. A later handshake replaces it.
-///
-/// # Errors
-/// The store's.
-pub async fn keep_notion_token(
-    deps: &Deps,
-    project: &ProjectId,
-    integration: &IntegrationName,
-    envelope: &CredentialEnvelope,
-) -> Result<(), StoreError> {
-    let now = deps.clock.now();
-    let item = Item::new(
-        notion_token_key(project, integration),
-        json!({"envelope": envelope, "received_at": now}),
-    )
-    .expiring(now.timestamp() + DEDUPE_TTL_SECS);
-    deps.store.put(item, Condition::Always).await
-}
+/// The most Notion handshakes kept while the integration has no verification token:
+/// the handshake is unsigned, so anyone who knows the webhook URL can send one, and
+/// the user must see every one that came, not only the last. Further ones are dropped
+/// (see [`crate::webhooks`]).
+pub const MAX_NOTION_HANDSHAKES: usize = 5;
 
-/// A pending Notion verification token, as stored.
-pub struct PendingToken {
-    /// The sealed token.
+/// One Notion handshake as kept: its token sealed, when it came and where from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotionHandshake {
+    /// The sealed token (envelope version 0 of the integration's context).
     pub envelope: CredentialEnvelope,
-    /// When Notion sent it.
-    pub received_at: Value,
-    /// The envelope as stored, for the condition that it is still the one read.
-    stored_envelope: Value,
+    /// When it arrived (the injected clock).
+    pub received_at: DateTime<Utc>,
+    /// The address it came from: the connection's peer locally, API Gateway's source
+    /// IP on AWS; none when the server could not tell.
+    #[serde(default)]
+    pub source: Option<IpAddr>,
 }
 
-/// The pending Notion verification token, if one is waiting.
+/// The Notion handshakes waiting for the user's reveal, as read.
+pub struct PendingHandshakes {
+    /// Oldest first.
+    pub handshakes: Vec<NotionHandshake>,
+    revision: u64,
+    /// What the item must still be for a write based on this read to go through.
+    unchanged: Condition,
+}
+
+impl PendingHandshakes {
+    /// Whether no more are kept ([`MAX_NOTION_HANDSHAKES`]).
+    pub fn full(&self) -> bool {
+        self.handshakes.len() >= MAX_NOTION_HANDSHAKES
+    }
+}
+
+/// The item as stored: the handshakes, oldest first, and a revision each write bumps.
+#[derive(Serialize, Deserialize)]
+struct StoredHandshakes {
+    handshakes: Vec<NotionHandshake>,
+    revision: u64,
+}
+
+/// Adds a handshake to those pending, only if they are still as `read` (none when
+/// `read` is `None`). The item expires a week after the last handshake.
 ///
 /// # Errors
-/// The store's; `Corrupt` when the stored envelope does not read.
-pub async fn pending_notion_token(
+/// `ConditionFailed` when another handshake or a reveal got in between (read again);
+/// the store's.
+pub async fn add_notion_handshake(
     deps: &Deps,
     project: &ProjectId,
     integration: &IntegrationName,
-) -> Result<Option<PendingToken>, StoreError> {
+    read: Option<&PendingHandshakes>,
+    handshake: NotionHandshake,
+) -> Result<(), StoreError> {
+    let (mut handshakes, revision, condition) = match read {
+        Some(read) => (
+            read.handshakes.clone(),
+            read.revision + 1,
+            read.unchanged.clone(),
+        ),
+        None => (Vec::new(), 1, Condition::NotExists),
+    };
+    let expires = handshake.received_at.timestamp() + DEDUPE_TTL_SECS;
+    handshakes.push(handshake);
+    let item = Item::of(
+        notion_token_key(project, integration),
+        &StoredHandshakes {
+            handshakes,
+            revision,
+        },
+    )?
+    .expiring(expires);
+    deps.store.put(item, condition).await
+}
+
+/// The Notion handshakes waiting for a reveal, if any. An item written before several
+/// were kept (one `envelope` and its `received_at`) reads as one handshake.
+///
+/// # Errors
+/// The store's; `Corrupt` when the stored item does not read.
+pub async fn pending_notion_handshakes(
+    deps: &Deps,
+    project: &ProjectId,
+    integration: &IntegrationName,
+) -> Result<Option<PendingHandshakes>, StoreError> {
     let Some(item) = deps
         .store
         .get(&notion_token_key(project, integration))
@@ -124,40 +176,53 @@ pub async fn pending_notion_token(
     else {
         return Ok(None);
     };
-    let stored_envelope = item.doc.get("envelope").cloned().unwrap_or(Value::Null);
-    let envelope = serde_json::from_value(stored_envelope.clone()).map_err(|e| {
+    let corrupt = |e: serde_json::Error| {
         StoreError::Corrupt(format!(
-            "the pending Notion verification token of {project}/{integration} has no readable envelope: {e}"
+            "the pending Notion handshakes of {project}/{integration} do not read: {e}"
         ))
-    })?;
-    Ok(Some(PendingToken {
-        envelope,
-        received_at: item.doc.get("received_at").cloned().unwrap_or(Value::Null),
-        stored_envelope,
-    }))
+    };
+    let pending = if let Some(envelope) = item.doc.get("envelope") {
+        let one: NotionHandshake = serde_json::from_value(item.doc.clone()).map_err(corrupt)?;
+        PendingHandshakes {
+            handshakes: vec![one],
+            revision: 0,
+            unchanged: Condition::FieldEquals {
+                field: "envelope".into(),
+                value: envelope.clone(),
+            },
+        }
+    } else {
+        let stored: StoredHandshakes = serde_json::from_value(item.doc).map_err(corrupt)?;
+        PendingHandshakes {
+            handshakes: stored.handshakes,
+            revision: stored.revision,
+            unchanged: Condition::FieldEquals {
+                field: "revision".into(),
+                value: json!(stored.revision),
+            },
+        }
+    };
+    Ok(Some(pending))
 }
 
-/// Removes the pending token, only if it is still the one read, in one transaction
-/// with `with` (the reveal's audit record, at index 1).
+/// Removes the pending handshakes, only if they are still the ones read, in one
+/// transaction with `with` (the reveal's audit record, at index 1).
 ///
 /// # Errors
-/// `ConditionFailed { index: Some(0) }` when it was revealed or replaced meanwhile; the
-/// store's.
-pub async fn take_notion_token(
+/// `ConditionFailed { index: Some(0) }` when they were revealed, or another came,
+/// meanwhile; the store's.
+pub async fn take_notion_handshakes(
     deps: &Deps,
     project: &ProjectId,
     integration: &IntegrationName,
-    pending: &PendingToken,
+    pending: &PendingHandshakes,
     with: Write,
 ) -> Result<(), StoreError> {
     deps.store
         .transact(vec![
             Write::Delete(
                 notion_token_key(project, integration),
-                Condition::FieldEquals {
-                    field: "envelope".into(),
-                    value: pending.stored_envelope.clone(),
-                },
+                pending.unchanged.clone(),
             ),
             with,
         ])

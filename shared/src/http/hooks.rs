@@ -1,8 +1,11 @@
 //! `POST /hooks/{project}/{integration}` (ingest-webhook): public, relies on the
 //! provider's signature. The work is in [`crate::webhooks`]; this route hands it the
 //! raw request and answers as API.md says: 200 once verified and recorded (a duplicate
-//! too), 401 for a bad or missing signature or a stale timestamp, 400 for a body that
-//! cannot be read, 404 for an unknown target, 413 past the size limit.
+//! too), 401 for a bad or missing signature, a stale timestamp, or an unknown target
+//! (one answer for all of them, [`REFUSED`]: it does not tell a stranger which
+//! integrations exist; the reason is in the log), 429 with `Retry-After` past the limit
+//! of failed verifications, 400 for a body that cannot be read, 413 past the size
+//! limit.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,7 +13,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Origin};
 use crate::webhooks::{self, Delivery, Outcome, WebhookError};
 
 /// The URL as the provider wrote it: the scheme and host the request was forwarded for
@@ -36,20 +39,24 @@ fn public_url(headers: &HeaderMap, uri: &axum::http::Uri) -> String {
     format!("{scheme}://{host}{path}")
 }
 
-/// The request's id as API Gateway (or a proxy) set it, for audit records.
-pub(super) fn request_id(headers: &HeaderMap) -> String {
-    ["x-amzn-requestid", "x-amzn-trace-id", "x-request-id"]
-        .iter()
-        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
-}
+/// The detail of every 401 of this route, whatever the reason: an unknown target, a
+/// missing, forged or stale signature, no secret set.
+pub const REFUSED: &str =
+    "this delivery could not be verified for this webhook URL; the receiver's log says why";
+
+/// The detail of every 429 of this route.
+pub const LIMITED: &str = "too many deliveries to this webhook URL failed verification; try again after Retry-After seconds";
 
 impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
         match e {
-            WebhookError::NotFound(m) => ApiError::NotFound(m),
-            WebhookError::Unauthorized(why) => ApiError::Unauthorized(why.to_string()),
+            WebhookError::Unauthorized(_) => ApiError::Unauthorized(REFUSED.into()),
+            WebhookError::Limited {
+                retry_after_secs, ..
+            } => ApiError::TooManyRequests {
+                detail: LIMITED.into(),
+                retry_after_secs,
+            },
             WebhookError::Unreadable(m) => ApiError::BadRequest(m),
             WebhookError::Unavailable(m) => ApiError::Unavailable(m),
             WebhookError::Internal(m) => ApiError::Internal(m),
@@ -60,6 +67,7 @@ impl From<WebhookError> for ApiError {
 pub async fn receive(
     State(state): State<AppState>,
     Path((project, integration)): Path<(String, String)>,
+    origin: Origin,
     method: Method,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
@@ -84,7 +92,8 @@ pub async fn receive(
         integration,
         method: method.as_str().to_owned(),
         url: public_url(&headers, &uri),
-        request_id: request_id(&headers),
+        request_id: origin.request_id,
+        source: origin.source,
         headers,
         body,
     };

@@ -36,6 +36,7 @@ mod credentials;
 mod dependents;
 mod hooks;
 mod integrations;
+mod origin;
 mod problem;
 mod projects;
 mod runs;
@@ -46,6 +47,7 @@ use axum::Router;
 use axum::extract::{FromRequest, Request};
 
 pub use auth::{Caller, authorize, hash_token};
+pub use origin::Origin;
 pub use problem::{ApiError, FieldError};
 
 use crate::app::App;

@@ -45,6 +45,14 @@ pub enum ApiError {
         /// The largest body the route accepts, in bytes.
         limit: usize,
     },
+    /// 429: too many failed attempts; answered with `Retry-After`.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What was limited.
+        detail: String,
+        /// Seconds until the limit no longer applies (the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// 415: the body's content type is not the one the route reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -94,6 +102,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",
                 "The body is too large",
+            ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
             ),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -168,6 +181,14 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -1,6 +1,7 @@
 //! `POST /projects/{project}/integrations/{name}/webhook-verification-token`: shows the
-//! user, once, the verification token Notion sent when the webhook subscription was
-//! created. The work (and why this one response carries a secret) is in
+//! user, once, the verification tokens the webhook URL received in Notion's unsigned
+//! handshake (Notion's own, and any a stranger sent), each with when and where from
+//! it came. The work (and why this one response carries a secret) is in
 //! [`crate::aggregates::integrations::verification_token`].
 //!
 //! It is a POST because reading the token removes it: a GET must not change anything,
@@ -8,42 +9,57 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, auth};
+use super::{ApiError, AppState, Origin, auth};
 use crate::aggregates::integrations::verification_token::{self, Asker};
 use crate::domain::IntegrationName;
 
-/// Reveals the pending Notion verification token, once, with `Cache-Control: no-store`.
+/// Reveals the pending Notion handshakes, once, with `Cache-Control: no-store`: every
+/// one kept (`handshakes`: token, arrival time, source address, oldest first), a
+/// `warning` when there is more than one, and, when there is exactly one, its fields
+/// at the top level too.
 pub async fn reveal(
     State(state): State<AppState>,
     caller: auth::Caller,
     Path((project, name)): Path<(String, String)>,
-    headers: HeaderMap,
+    origin: Origin,
 ) -> Result<Response, ApiError> {
     let project = auth::authorize(&state.deps, &caller, &project).await?;
     let name = IntegrationName::parse(&name)?;
     let asker = Asker {
-        request_id: super::hooks::request_id(&headers),
+        request_id: origin.request_id,
         caller: caller_of(&caller),
     };
     let revealed = verification_token::reveal(&state.deps, &project.id, &name, asker).await?;
-    let token = revealed
-        .token()
-        .ok_or_else(|| ApiError::Internal("a revealed token went missing".into()))?;
-    let body = json!({
-        "verification_token": token.expose_secret(),
-        "received_at": revealed.received_at,
-        "next": revealed.next,
-    });
+    let mut handshakes = Vec::with_capacity(revealed.handshakes.len());
+    for handshake in &revealed.handshakes {
+        let token = handshake
+            .token()
+            .ok_or_else(|| ApiError::Internal("a revealed token went missing".into()))?;
+        handshakes.push(json!({
+            "verification_token": token.expose_secret(),
+            "received_at": handshake.received_at,
+            "source": handshake.source,
+        }));
+    }
+    let mut body = json!({"handshakes": handshakes, "next": revealed.next});
+    if let [only] = handshakes.as_slice() {
+        for field in ["verification_token", "received_at", "source"] {
+            body[field] = only[field].clone();
+        }
+    }
+    if let Some(warning) = &revealed.warning {
+        body["warning"] = json!(warning);
+    }
     let mut response = Json(body).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // `revealed` (and its redactor registration) lives until here, past the response's
+    // `revealed` (and its redactor registrations) lives until here, past the response's
     // construction.
     drop(revealed);
     Ok(response)

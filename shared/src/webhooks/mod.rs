@@ -2,17 +2,23 @@
 //!
 //! A delivery to `POST /hooks/{project}/{integration}` goes through, in order:
 //!
-//! 1. the target: the integration item (404 when there is none, or when its provider
-//!    sends no webhooks);
+//! 1. the target: the integration item, if its provider sends webhooks. An unknown
+//!    project or integration, or one whose provider sends none, is refused exactly as a
+//!    forged delivery is (401, the same body, after a decoy signature check, no sooner
+//!    than [`REFUSAL_FLOOR`] after arrival): an answer does not tell a stranger which
+//!    integrations exist;
 //! 2. the signature, on the raw bytes, with the provider's own scheme ([`verify`]) and
-//!    the integration's webhook secret, decrypted through [`webhook_credentials`] (the
-//!    one place a webhook secret is opened, audited as `webhook_verification`: the
-//!    record is written in the transaction of the first recorded event, or on its own
-//!    before any other answer, so it is durable before anything the secret decided
-//!    is visible — one commit per delivery instead of two). No
-//!    secret set means 401: a provider whose webhooks are signed is never accepted
-//!    unsigned. Nothing is parsed before this step, except what the scheme itself
-//!    reads (Twilio's form fields, Mailgun's signature object);
+//!    the integration's webhook secret. Refusals that need no secret come first
+//!    ([`precheck`]). The secret is opened through [`webhook_credentials`] (the one
+//!    place it is decrypted, audited as `webhook_verification` before it is used) and
+//!    kept in memory for at most [`KEY_TTL_SECS`] ([`Guard`]): a burst of deliveries,
+//!    forged or not, costs one decryption and one audit record, and one summary record
+//!    when the key is dropped. Every refusal is counted per webhook URL; past
+//!    [`GuardSettings::failures_per_minute`] refusals are answered 429 with
+//!    `Retry-After`, and no key is opened for them. No secret set means 401: a provider
+//!    whose webhooks are signed is never accepted unsigned. Nothing is parsed before
+//!    this step, except what the scheme itself reads (Twilio's form fields, Mailgun's
+//!    signature object);
 //! 3. the events ([`events`]): the body (JSON or form fields) or the headers, split
 //!    when the provider batches; each gets the provider's event id;
 //! 4. per event, one store transaction: the dedupe marker
@@ -25,20 +31,25 @@
 //!    retry finds nothing recorded and no event is lost.
 //!
 //! Two handshakes are answered: Slack's `url_verification` (after verification) and
-//! Notion's first, unsigned POST carrying the subscription's `verification_token`.
-//! That token is the one unverified thing ever stored: sealed by the vault under the
-//! integration's context (envelope version 0), under `H#{project}#{integration}` /
-//! `#notion-verification-token`, for a week, only while the integration has no
-//! `webhook_verification_token`, and never used as a key: the user reads it once
+//! Notion's first, unsigned POST carrying the subscription's `verification_token`
+//! ([`notion`]). Those tokens are the one unverified thing ever stored: each sealed by
+//! the vault under the integration's context (envelope version 0), under
+//! `H#{project}#{integration}` / `#notion-verification-token`, for a week, at most
+//! five, only while the integration has no `webhook_verification_token`, and never
+//! used as a key: the user reviews them once
 //! (`POST /projects/{project}/integrations/{name}/webhook-verification-token`, which
-//! deletes it as it reveals it; see `http::verification_token`), pastes it into Notion,
-//! and sets it as the integration's `webhook_verification_token`.
+//! deletes them as it reveals them; see `http::verification_token`), pastes Notion's
+//! into Notion, and sets it as the integration's `webhook_verification_token`.
 
 mod events;
+mod guard;
+mod notion;
 pub mod signing;
 mod verify;
 
 use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -51,11 +62,18 @@ use serde_json::{Value, json};
 pub use events::{
     Draft, Ignored, Unreadable, before_and_changed, draft, event_id, key_safe, read, split,
 };
+pub use guard::{
+    Counted, FAILED_VERIFICATIONS_PER_MINUTE, Guard, GuardSettings, KEY_TTL_SECS, KeyIdentity,
+    MAX_COUNTERS, MAX_OPEN_KEYS, OpenedKey, REFUSAL_FLOOR, ReleaseReason, ReleasedKey,
+};
 pub use verify::{Rejected, Signed, Verified, hubspot_uri, precheck, twilio_signed_text, verify};
 
 use crate::aggregates::events as kept;
 use crate::catalog::{Provider, SignatureScheme, Webhooks};
-use crate::domain::{AuditPurpose, Change, DataChanged, Integration, IntegrationName, ProjectId};
+use crate::domain::{
+    AuditOutcome, AuditPurpose, Change, DataChanged, Integration, IntegrationName, ProjectId,
+    RequestId,
+};
 use crate::ports::{BusEvent, Condition, Deps, Item, Key, RawItem, StoreError, Write, json_len};
 use crate::vault::{self, Credentials, VaultError};
 
@@ -72,6 +90,10 @@ const MAX_STATE_BYTES: usize = 256 * 1024;
 /// `before` and `after` are left out of a DataChanged larger than this (EventBridge
 /// takes 256 KB per entry); the changed fields and ids still go out.
 const MAX_EVENT_BYTES: usize = 200 * 1024;
+
+/// How often held keys past their time are dropped (and their summaries written) when
+/// no delivery comes to do it.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The sort key of the sealed Notion verification token in the dedupe partition (the
 /// receiver's own items there start with `#`; event ids never do, see [`key_safe`]).
@@ -92,8 +114,8 @@ pub const NOTION_TOKEN_VERSION: u32 = 0;
 /// A delivery as it arrived.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// The project id from the path, not yet checked (an unknown one is answered as not
-    /// found).
+    /// The project id from the path, not yet checked (an unknown one is refused as a
+    /// forged delivery is).
     pub project: String,
     /// The integration name from the path, not yet checked.
     pub integration: String,
@@ -107,7 +129,10 @@ pub struct Delivery {
     /// The raw body, exactly as received: signatures are over these bytes.
     pub body: Bytes,
     /// The request's id, for the audit record of the secret's decryption.
-    pub request_id: String,
+    pub request_id: RequestId,
+    /// The address the request came from, when the server knows it (kept with a
+    /// Notion handshake).
+    pub source: Option<IpAddr>,
 }
 
 /// What a delivery came to.
@@ -139,13 +164,19 @@ pub enum Outcome {
 /// Why a delivery was not recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    /// No such webhook endpoint: the project or integration does not exist (answered
-    /// alike), or its provider sends no webhooks.
-    #[error("{0}")]
-    NotFound(String),
-    /// The delivery does not verify (signature, timestamp or secret).
+    /// The delivery does not verify (signature, timestamp or secret), or there is no
+    /// such webhook endpoint (answered alike). The reason is for the log only.
     #[error("{0}")]
     Unauthorized(#[from] Rejected),
+    /// Refused past the limit of failed verifications for this webhook URL; failures
+    /// are counted afresh after `retry_after_secs`.
+    #[error("too many failed verifications for this webhook URL ({why})")]
+    Limited {
+        /// Seconds until the next window.
+        retry_after_secs: u64,
+        /// What was wrong with this delivery, for the log only.
+        why: Rejected,
+    },
     /// Verified, but the body does not read as the provider's events.
     #[error("{0}")]
     Unreadable(String),
@@ -156,6 +187,16 @@ pub enum WebhookError {
     /// A bug or stored data that does not read.
     #[error("{0}")]
     Internal(String),
+}
+
+impl WebhookError {
+    /// Whether this is a refusal (401 or 429), answered no sooner than the floor.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            WebhookError::Unauthorized(_) | WebhookError::Limited { .. }
+        )
+    }
 }
 
 impl From<StoreError> for WebhookError {
@@ -174,15 +215,17 @@ impl From<Unreadable> for WebhookError {
 }
 
 /// The one place a webhook secret is decrypted: through the vault's audited open, with
-/// purpose `webhook_verification` and the request as the cause.
+/// purpose `webhook_verification` and the request as the cause. The audit record is
+/// written before the credentials are handed out (none written, none handed out), and
+/// says they are kept in memory for [`KEY_TTL_SECS`].
 pub async fn webhook_credentials(
     deps: &Deps,
     project: &ProjectId,
     integration: &Integration,
-    request_id: &str,
-) -> Result<(Credentials, vault::PendingAudit), WebhookError> {
-    let cause = json!({"webhook_request": request_id});
-    vault::open_deferred(
+    request_id: &RequestId,
+) -> Result<Credentials, WebhookError> {
+    let cause = json!({"webhook_request": request_id, "kept_in_memory_secs": KEY_TTL_SECS});
+    vault::open_for(
         deps,
         project,
         integration,
@@ -195,6 +238,53 @@ pub async fn webhook_credentials(
         | VaultError::AuditUnavailable(why) => WebhookError::Unavailable(why),
         other => WebhookError::Internal(other.to_string()),
     })
+}
+
+/// Writes the summary record of every held key dropped since the last call (see
+/// [`Guard`]). A record that cannot be written is logged, with its counts.
+pub async fn write_released(deps: &Deps) {
+    for released in deps.webhook_guard.take_released() {
+        let opened_at = chrono::DateTime::from_timestamp(released.opened_at, 0);
+        let cause = json!({"verification_key": {
+            "opened_at": opened_at,
+            "released": released.reason,
+        }});
+        let record = vault::audit_record(
+            deps,
+            &released.project,
+            &released.integration,
+            released.credential_version,
+            AuditPurpose::WebhookVerification,
+            cause,
+            AuditOutcome::Released {
+                served: released.served,
+                failed: released.failed,
+            },
+        );
+        if let Err(error) = record.write_alone(deps).await {
+            tracing::error!(project = %released.project, integration = %released.integration,
+                served = released.served, failed = released.failed, %error,
+                "the summary record of a dropped webhook verification key could not be written");
+        }
+    }
+}
+
+/// Drops held keys past their time every [`SWEEP_EVERY`] and writes their summaries,
+/// so a key is wiped on time even when no delivery comes. Started with the first key
+/// held; runs as long as the runtime does (the process; on Lambda, a frozen container
+/// sweeps when it thaws).
+fn start_sweeper(deps: &Deps) {
+    if !deps.webhook_guard.start_sweeper_once() {
+        return;
+    }
+    let deps = deps.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SWEEP_EVERY).await;
+            deps.webhook_guard.sweep(deps.clock.now().timestamp());
+            write_released(&deps).await;
+        }
+    });
 }
 
 /// The provider an integration is of (see [`crate::catalog::provider_for`]).
@@ -235,92 +325,123 @@ fn signature_header(hooks: &Webhooks, integration: &Integration) -> Option<Strin
         .or_else(|| default.map(str::to_owned))
 }
 
-/// Notion's handshake: an unsigned JSON object carrying only `verification_token`.
-fn notion_handshake(body: &[u8]) -> Option<String> {
-    let doc: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
-    if doc.len() != 1 {
-        return None;
-    }
-    match doc.get("verification_token") {
-        Some(Value::String(token)) if !token.is_empty() && token.len() <= 512 => {
-            Some(token.clone())
-        }
-        _ => None,
-    }
-}
-
-async fn keep_notion_token(
-    deps: &Deps,
-    project: &ProjectId,
-    integration: &Integration,
-    token: String,
-) -> Result<Outcome, WebhookError> {
-    if integration
-        .credentials
-        .fields
-        .iter()
-        .any(|f| f == NOTION_TOKEN_CREDENTIAL)
-    {
-        tracing::warn!(%project, integration = %integration.name,
-            "Notion verification token received while one is already set; not kept (rotate the credential to change it)");
-        return Ok(Outcome::HandshakeReceived);
-    }
-    let mut sealed = Credentials::new();
-    sealed.insert(NOTION_SEALED_FIELD, token);
-    let envelope = vault::seal(
-        deps.keys.as_ref(),
-        project,
-        &integration.name,
-        NOTION_TOKEN_VERSION,
-        &sealed,
-    )
-    .await
-    .map_err(|e| match e {
-        VaultError::Key(crate::ports::KeyError::Unavailable(why)) => WebhookError::Unavailable(why),
-        other => WebhookError::Internal(other.to_string()),
-    })?;
-    drop(sealed);
-    crate::aggregates::events::keep_notion_token(deps, project, &integration.name, &envelope)
-        .await?;
-    tracing::info!(%project, integration = %integration.name,
-        "Notion verification token received and sealed; the user sets it as webhook_verification_token");
-    Ok(Outcome::HandshakeReceived)
-}
-
 /// Verifies a delivery and records what it says. See the module documentation.
+///
+/// A refusal (401 or 429) is returned no sooner than the guard's refusal floor after
+/// this was called, whatever it cost to decide.
 pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookError> {
-    let started = Instant::now();
-    let unknown = || WebhookError::NotFound("no such webhook endpoint".into());
-    let project = ProjectId::parse(&delivery.project).map_err(|_| unknown())?;
-    let name = IntegrationName::parse(&delivery.integration).map_err(|_| unknown())?;
-    // An integration exists only inside an existing project: one read answers both.
-    let integration: Integration = crate::aggregates::integrations::get(deps, &project, &name)
-        .await?
-        .ok_or_else(unknown)?;
+    let arrived = tokio::time::Instant::now();
+    let result = receive(deps, &delivery).await;
+    write_released(deps).await;
+    if result.as_ref().is_err_and(WebhookError::is_refusal) {
+        tokio::time::sleep_until(arrived + deps.webhook_guard.settings().refusal_floor).await;
+    }
+    result
+}
+
+/// A webhook URL that names an integration whose provider sends webhooks.
+struct Target {
+    project: ProjectId,
+    integration: Integration,
+    provider: Cow<'static, Provider>,
+}
+
+/// The integration the delivery's URL names, if it exists and its provider sends
+/// webhooks. An integration exists only inside an existing project: one read answers
+/// both.
+async fn target(deps: &Deps, delivery: &Delivery) -> Result<Option<Target>, WebhookError> {
+    let (Ok(project), Ok(name)) = (
+        ProjectId::parse(&delivery.project),
+        IntegrationName::parse(&delivery.integration),
+    ) else {
+        return Ok(None);
+    };
+    let Some(integration) = crate::aggregates::integrations::get(deps, &project, &name).await?
+    else {
+        return Ok(None);
+    };
     let provider = provider_of(&integration)?;
-    let hooks = provider.webhooks.as_ref().ok_or_else(|| {
-        WebhookError::NotFound(format!("{} sends no webhooks", provider.display_name))
-    })?;
-    let header = signature_header(hooks, &integration);
+    Ok(provider.webhooks.is_some().then_some(Target {
+        project,
+        integration,
+        provider,
+    }))
+}
+
+/// Where a delivery's refusals are counted, and when.
+struct Refusals<'a> {
+    guard: &'a Guard,
+    counter: u64,
+    now: i64,
+    delivery: &'a Delivery,
+}
+
+impl Refusals<'_> {
+    /// Counts a refusal and answers it: 401 within the limit, 429 past it.
+    fn refuse(&self, why: Rejected) -> WebhookError {
+        let (project, integration) = (&self.delivery.project, &self.delivery.integration);
+        match &why {
+            Rejected::UnknownTarget => {
+                tracing::debug!(?project, ?integration, reason = %why, "webhook delivery refused");
+            }
+            _ => tracing::warn!(%project, %integration, reason = %why, "webhook delivery refused"),
+        }
+        match self.guard.count_failure(self.counter, self.now) {
+            Counted::Unauthorized => WebhookError::Unauthorized(why),
+            Counted::Limited { retry_after_secs } => WebhookError::Limited {
+                retry_after_secs,
+                why,
+            },
+        }
+    }
+}
+
+/// [`ingest`] but for the refusal floor and the summaries of dropped keys.
+async fn receive(deps: &Deps, delivery: &Delivery) -> Result<Outcome, WebhookError> {
+    let started = Instant::now();
+    let guard = deps.webhook_guard.as_ref();
+    let now = deps.clock.now().timestamp();
+    guard.sweep(now);
+    let counter = guard.counter(&delivery.project, &delivery.integration);
+    let refusals = Refusals {
+        guard,
+        counter,
+        now,
+        delivery,
+    };
+    let limited = guard.limited(counter, now);
+    let Some(target) = target(deps, delivery).await? else {
+        guard.decoy_check(&delivery.body);
+        return Err(refusals.refuse(Rejected::UnknownTarget));
+    };
+    let (project, integration) = (&target.project, &target.integration);
+    let hooks = target
+        .provider
+        .webhooks
+        .as_ref()
+        .ok_or_else(|| WebhookError::Internal("a webhook target without webhooks".into()))?;
+    let header = signature_header(hooks, integration);
 
     if hooks.signature == SignatureScheme::Notion
         && header
             .as_deref()
             .is_some_and(|h| !delivery.headers.contains_key(h))
     {
-        if let Some(token) = notion_handshake(&delivery.body) {
-            return keep_notion_token(deps, &project, &integration, token).await;
+        if let Some(token) = notion::handshake_token(&delivery.body) {
+            return notion::keep_handshake(deps, project, integration, token, delivery.source)
+                .await;
         }
     }
 
     // Refusals that need no secret come first: no decryption (and no audit record) is
     // spent on a delivery that carries no signature at all.
-    let field = hooks
+    let Some(field) = hooks
         .secret_fields
         .iter()
         .find(|f| integration.credentials.fields.contains(f))
-        .ok_or_else(|| Rejected::NoSecret(hooks.secret_fields.join(", ")))?;
-    let now = deps.clock.now().timestamp();
+    else {
+        return Err(refusals.refuse(Rejected::NoSecret(hooks.secret_fields.join(", "))));
+    };
     let signed = Signed {
         method: &delivery.method,
         url: &delivery.url,
@@ -329,51 +450,67 @@ pub async fn ingest(deps: &Deps, delivery: Delivery) -> Result<Outcome, WebhookE
         now,
     };
     precheck(hooks, header.as_deref(), &signed, DEDUPE_TTL_SECS)
-        .map_err(|r| reject(&project, &name, r))?;
+        .map_err(|why| refusals.refuse(why))?;
 
-    let (credentials, audit) =
-        webhook_credentials(deps, &project, &integration, &delivery.request_id).await?;
-    // The audit record of this decryption goes into the first transaction that records
-    // an event; on every other path it is written on its own before the answer.
-    let mut audit = Some(audit);
-    let result: Result<Outcome, WebhookError> = async {
-        let secret = credentials
-            .get(field)
-            .ok_or_else(|| Rejected::NoSecret(field.clone()))?;
-        let verified = verify(
-            hooks,
-            header.as_deref(),
-            secret.expose_secret(),
-            &signed,
-            DEDUPE_TTL_SECS,
-        )
-        .map_err(|r| reject(&project, &name, r))?;
-        drop(credentials);
-        record_all(
-            &Recording {
-                deps,
-                project: &project,
-                integration: &name,
-                now,
-            },
-            hooks,
-            header.as_deref(),
-            &delivery,
-            verified,
-            started,
-            &mut audit,
-        )
-        .await
+    let Some(key) =
+        verification_key(deps, &target, &delivery.request_id, &refusals, limited).await?
+    else {
+        return Err(refusals.refuse(Rejected::Unchecked));
+    };
+    let Some(secret) = key.credentials().get(field) else {
+        return Err(refusals.refuse(Rejected::NoSecret(field.clone())));
+    };
+    let verified = verify(
+        hooks,
+        header.as_deref(),
+        secret.expose_secret(),
+        &signed,
+        DEDUPE_TTL_SECS,
+    );
+    key.count(verified.is_ok());
+    drop(key);
+    let verified = verified.map_err(|why| refusals.refuse(why))?;
+    let at = Recording {
+        deps,
+        project,
+        integration: &integration.name,
+        now,
+    };
+    match record_all(&at, hooks, header.as_deref(), delivery, verified, started).await {
+        Err(WebhookError::Unauthorized(why)) => Err(refusals.refuse(why)),
+        other => other,
     }
-    .await;
-    if let Some(audit) = audit.take() {
-        // Fail closed: no answer decided with the secret goes out without its record.
-        audit
-            .write_alone(deps)
-            .await
-            .map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+}
+
+/// The integration's verification key: the one held, else opened (audited, then held
+/// for [`KEY_TTL_SECS`]), one opening at a time per integration. `None` past the limit
+/// of failed verifications, once the window's one opening has been used: no secret is
+/// decrypted for a URL under attack, while a key held keeps verifying the provider's
+/// deliveries.
+async fn verification_key(
+    deps: &Deps,
+    target: &Target,
+    request_id: &RequestId,
+    refusals: &Refusals<'_>,
+    limited: bool,
+) -> Result<Option<Arc<OpenedKey>>, WebhookError> {
+    let (guard, now) = (refusals.guard, refusals.now);
+    let (project, integration) = (&target.project, &target.integration);
+    let identity = KeyIdentity::of(&integration.credentials);
+    if let Some(key) = guard.key(project, &integration.name, &identity, now) {
+        return Ok(Some(key));
     }
-    result
+    if limited && !guard.take_refill(refusals.counter, now) {
+        return Ok(None);
+    }
+    let _opening = guard.opening(project, &integration.name).await;
+    if let Some(key) = guard.key(project, &integration.name, &identity, now) {
+        return Ok(Some(key));
+    }
+    let credentials = webhook_credentials(deps, project, integration, request_id).await?;
+    let key = guard.keep(project, &integration.name, identity, credentials, now);
+    start_sweeper(deps);
+    Ok(Some(key))
 }
 
 /// Where verified events are recorded: the project's integration, at a time.
@@ -393,7 +530,6 @@ async fn record_all(
     delivery: &Delivery,
     verified: Verified,
     started: Instant,
-    audit: &mut Option<vault::PendingAudit>,
 ) -> Result<Outcome, WebhookError> {
     let (deps, project, name) = (at.deps, at.project, at.integration);
     let doc = read(hooks, &delivery.headers, &delivery.body, header)?;
@@ -423,7 +559,7 @@ async fn record_all(
                 tracing::debug!(%project, integration = %name, event = %id, reason = %why, "webhook event ignored");
             }
             Ok(draft) => {
-                let recorded = record(at, &id, draft, verified.token.as_deref(), audit).await;
+                let recorded = record(at, &id, draft, verified.token.as_deref()).await;
                 match recorded {
                     Ok(Recorded::Change(recorded)) => {
                         let (change, written) = *recorded;
@@ -481,11 +617,6 @@ fn data_changed_event(mut change: DataChanged) -> Result<BusEvent, crate::ports:
         detail.insert("after".into(), after);
     }
     Ok(event)
-}
-
-fn reject(project: &ProjectId, integration: &IntegrationName, why: Rejected) -> WebhookError {
-    tracing::warn!(%project, %integration, reason = %why, "webhook delivery refused");
-    WebhookError::Unauthorized(why)
 }
 
 /// What one event's transaction wrote, to undo it if the change cannot be published.
@@ -555,22 +686,15 @@ fn revision_condition(existed: bool, revision: u64) -> Condition {
 }
 
 /// A late delivery of an older event: its marker is recorded (a retry stays a
-/// duplicate), with the audit record when one is pending, and nothing else.
-async fn record_stale(
-    deps: &Deps,
-    marker: Write,
-    audit: &mut Option<vault::PendingAudit>,
-) -> Result<Recorded, WebhookError> {
-    let mut writes = vec![marker];
-    if let Some(audit) = audit.as_ref() {
-        writes.push(audit.write());
-    }
-    match deps.store.transact(writes).await {
-        Ok(()) => {
-            *audit = None;
-            Ok(Recorded::Stale)
-        }
-        Err(StoreError::ConditionFailed { index: Some(0) }) => Ok(Recorded::Duplicate),
+/// duplicate), and nothing else.
+async fn record_stale(deps: &Deps, marker: Write) -> Result<Recorded, WebhookError> {
+    match deps.store.transact(vec![marker]).await {
+        Ok(()) => Ok(Recorded::Stale),
+        // The marker is the one write: a failed condition is its, whether or not the
+        // store names the index.
+        Err(StoreError::ConditionFailed {
+            index: Some(0) | None,
+        }) => Ok(Recorded::Duplicate),
         Err(e) => Err(e.into()),
     }
 }
@@ -583,9 +707,7 @@ fn refused_write(i: usize, token_index: Option<usize>) -> WebhookError {
             "signature token (already used for another event)".into(),
         ))
     } else {
-        WebhookError::Internal(format!(
-            "write {i} of the event's transaction refused (an audit record id reused?)"
-        ))
+        WebhookError::Internal(format!("write {i} of the event's transaction refused"))
     }
 }
 
@@ -650,7 +772,6 @@ async fn record(
     event_id: &str,
     draft: Draft,
     token: Option<&str>,
-    audit: &mut Option<vault::PendingAudit>,
 ) -> Result<Recorded, WebhookError> {
     let (deps, project, integration, now) = (at.deps, at.project, at.integration, at.now);
     let marker = kept::marker_key(project, integration, event_id);
@@ -682,7 +803,7 @@ async fn record(
         // marker is recorded (a retry stays a duplicate), nothing else.
         if let (Some(happened), Some(newest)) = (draft.event_time, cached_time) {
             if happened < newest {
-                return record_stale(deps, marker_write(None)?, audit).await;
+                return record_stale(deps, marker_write(None)?).await;
             }
         }
         let (before, changed_fields) = before_and_changed(&draft, cached);
@@ -716,13 +837,8 @@ async fn record(
             ));
         }
         let token_index = token_key.as_ref().map(|_| 2);
-        if let Some(audit) = audit.as_ref() {
-            writes.push(audit.write());
-        }
         match deps.store.transact(writes).await {
             Ok(()) => {
-                // The decryption's audit record is durable with this event.
-                *audit = None;
                 let change = fitted_change(DataChanged {
                     project: project.clone(),
                     integration: integration.clone(),
@@ -798,5 +914,7 @@ async fn undo_all(deps: &Deps, written: Vec<Written>) {
     }
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

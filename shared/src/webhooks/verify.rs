@@ -32,7 +32,8 @@ pub struct Signed<'a> {
     pub now: i64,
 }
 
-/// Why a delivery was refused (answered 401). Safe to log and to answer with.
+/// Why a delivery was refused (answered 401, or 429 past the limit). Safe to log; the
+/// answer does not say it (every refusal answers alike, see `http::hooks`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
     /// Something the scheme needs is absent (a header, a field of the body), named.
@@ -51,6 +52,12 @@ pub enum Rejected {
     /// The integration has no value for the credential field the scheme needs (named).
     #[error("no webhook secret is set for this integration (credential field {0})")]
     NoSecret(String),
+    /// No such project or integration, or its provider sends no webhooks.
+    #[error("no webhook endpoint at this URL")]
+    UnknownTarget,
+    /// Not checked: too many failed verifications for this webhook URL this minute.
+    #[error("not checked: too many failed verifications for this webhook URL this minute")]
+    Unchecked,
 }
 
 /// What a successful check learned that later steps need.
@@ -105,7 +112,9 @@ fn unix_seconds(raw: &str, what: &str) -> Result<i64, Rejected> {
 /// Refuses a timestamp further than `window` seconds from now, either way (a clock a
 /// little ahead is as suspicious as one far behind).
 fn within(timestamp: i64, now: i64, window: i64) -> Result<(), Rejected> {
-    if (now - timestamp).abs() > window {
+    // `abs_diff`: a timestamp is the sender's text, and may be any i64 (a subtraction
+    // would overflow at either end of the range).
+    if now.abs_diff(timestamp) > window.unsigned_abs() {
         Err(Rejected::Stale(window))
     } else {
         Ok(())

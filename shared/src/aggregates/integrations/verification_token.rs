@@ -1,20 +1,27 @@
-//! Notion's webhook verification token: shown to the user, once.
+//! Notion's webhook verification token: the handshakes received, shown to the user
+//! once.
 //!
 //! Notion sends the token when a webhook subscription is created, unsigned, to
-//! `/hooks/...`; the receiver keeps it sealed ([`crate::aggregates::events`]). The user
-//! pastes it into Notion's Verify dialog and then sets it as the integration's
-//! `webhook_verification_token`. Reading it is a write: the pending item is deleted in
-//! the same transaction that appends the audit record of the reveal, so a token is
+//! `/hooks/...`; the receiver keeps each handshake sealed, with when it arrived and the
+//! address it came from, up to five ([`crate::aggregates::events`]). Since anyone who
+//! knows the URL can send one, the user sees them all: exactly one is normal; more
+//! than one means someone else sent one too, and the answer says so. The user pastes
+//! Notion's token into Notion's Verify dialog and then sets it as the integration's
+//! `webhook_verification_token`. Reading them is a write: the pending item is deleted
+//! in the same transaction that appends the audit record of the reveal, so they are
 //! shown at most once, and never without a record of who asked.
 
-use secrecy::SecretString;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::{Error, load, provider_of};
-use crate::aggregates::events::{self, PendingToken};
+use crate::aggregates::events::{self, MAX_NOTION_HANDSHAKES, NotionHandshake, PendingHandshakes};
 use crate::catalog::SignatureScheme;
 use crate::domain::{
-    AuditOutcome, AuditPurpose, DEDUPE_TTL_SECS, Integration, IntegrationName, ProjectId,
+    AuditOutcome, AuditPurpose, DEDUPE_TTL_SECS, Integration, IntegrationName, ProjectId, RequestId,
 };
 use crate::ports::{Deps, StoreError};
 use crate::vault;
@@ -22,52 +29,64 @@ use crate::webhooks::{NOTION_SEALED_FIELD, NOTION_TOKEN_CREDENTIAL, NOTION_TOKEN
 
 /// Who asked for a reveal, for its audit record.
 pub struct Asker {
-    /// The request's id (API Gateway's, or one made up).
-    pub request_id: String,
+    /// The request's id (API Gateway's, or a checked one from a header, or one made
+    /// up).
+    pub request_id: RequestId,
     /// The caller: the JWT's subject on AWS, `"project API token"` locally.
     pub caller: Value,
 }
 
-/// A revealed token. The decrypted credentials (registered with the redactor) live as
+/// One revealed handshake. Its decrypted token (registered with the redactor) lives as
 /// long as this value, so a log line that carried the token would show `[redacted]`.
-pub struct Revealed {
+pub struct RevealedHandshake {
     sealed: vault::Credentials,
-    /// When Notion sent it.
-    pub received_at: Value,
-    /// What the user does with it next.
-    pub next: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// The address it came from, when the server could tell.
+    pub source: Option<IpAddr>,
 }
 
-impl Revealed {
-    /// The token itself.
+impl RevealedHandshake {
+    /// The token it carried.
     pub fn token(&self) -> Option<&SecretString> {
         self.sealed.get(NOTION_SEALED_FIELD)
     }
 }
 
-/// Reveals the pending Notion verification token, once.
+/// The revealed handshakes, oldest first, and what the user does with them.
+pub struct Revealed {
+    /// Every handshake kept, oldest first.
+    pub handshakes: Vec<RevealedHandshake>,
+    /// When more than one was kept: that only one can be Notion's, and how to tell.
+    pub warning: Option<String>,
+    /// What the user does next.
+    pub next: String,
+}
+
+/// Reveals the pending Notion handshakes, once.
 ///
 /// **This is the one response of the API that deliberately carries a secret.** Every
 /// other route shows only which credential fields are set. The exception is bounded:
 ///
-/// - the token is one Notion itself sent to the public webhook URL, unsigned; it
-///   becomes a signing key only when the user sets it as `webhook_verification_token`
-///   (after which this route answers 409);
-/// - it is decrypted only after the caller is authorized for the project, and only
+/// - the tokens are ones sent to the public webhook URL, unsigned; one becomes a
+///   signing key only when the user sets it as `webhook_verification_token` (after
+///   which this route answers 409);
+/// - they are decrypted only after the caller is authorized for the project, and only
 ///   once: the pending item is deleted, conditional on it still being the one that was
-///   decrypted, in the same transaction as the audit record
-///   ([`AuditPurpose::VerificationTokenRevealed`], no token in it). If that record
-///   cannot be written, nothing is deleted and nothing is shown (fail closed); of two
-///   concurrent reveals, one gets the token and the other a 404;
-/// - while it is in hand it is registered with the redactor (the sealed credentials'
-///   registration), so a log line that carried it would show `[redacted]`; it goes into
-///   no log, error, event, trace or audit record;
+///   decrypted (no handshake came meanwhile), in the same transaction as the audit
+///   record ([`AuditPurpose::VerificationTokenRevealed`], no token in it: when and
+///   where from each came). If that record cannot be written, nothing is deleted and
+///   nothing is shown (fail closed); of two concurrent reveals, one gets the tokens
+///   and the other a 404;
+/// - while they are in hand they are registered with the redactor (the sealed
+///   credentials' registration), so a log line that carried one would show
+///   `[redacted]`; they go into no log, error, event, trace or audit record;
 /// - the answer says `Cache-Control: no-store`.
 ///
 /// Order: authorize, load the integration (404 unknown, 404 not Notion, 409 token
 /// already set), read the pending item (404 when none: never received, already
-/// revealed, or expired), decrypt (a failure is audited and answered 5xx with nothing
-/// deleted), commit the delete and the audit record, then answer 200.
+/// revealed, or expired), decrypt each (a failure is audited and answered 5xx with
+/// nothing deleted), commit the delete and the audit record, then answer 200.
 pub async fn reveal(
     deps: &Deps,
     project: &ProjectId,
@@ -75,27 +94,24 @@ pub async fn reveal(
     asker: Asker,
 ) -> Result<Revealed, Error> {
     let integration = notion_without_token(deps, project, name).await?;
-    let pending = events::pending_notion_token(deps, project, &integration.name)
+    let pending = events::pending_notion_handshakes(deps, project, &integration.name)
         .await?
+        .filter(|p| !p.handshakes.is_empty())
         .ok_or_else(|| nothing_pending(project, &integration))?;
-    if pending.envelope.version != NOTION_TOKEN_VERSION {
-        return Err(Error::Internal(format!(
-            "the pending Notion verification token of {project}/{} is sealed as version {}, not {NOTION_TOKEN_VERSION}",
-            integration.name, pending.envelope.version
-        )));
-    }
+    let arrivals: Vec<Value> = pending
+        .handshakes
+        .iter()
+        .map(|h| json!({"received_at": h.received_at, "source": h.source}))
+        .collect();
     let cause = json!({
         "request": "POST webhook-verification-token",
         "request_id": asker.request_id,
         "caller": asker.caller,
-        "received_at": pending.received_at,
+        "handshakes": arrivals,
     });
-    let sealed = decrypt(deps, project, &integration, &pending, &cause).await?;
-    if sealed.get(NOTION_SEALED_FIELD).is_none() {
-        return Err(Error::Internal(format!(
-            "the pending Notion verification token of {project}/{} holds no {NOTION_SEALED_FIELD}",
-            integration.name
-        )));
+    let mut handshakes = Vec::with_capacity(pending.handshakes.len());
+    for handshake in &pending.handshakes {
+        handshakes.push(decrypt(deps, project, &integration, handshake, &cause).await?);
     }
     // One transaction: the pending item goes (only if it is still the one decrypted: a
     // concurrent reveal or a newer handshake makes this fail) and the audit record is
@@ -104,12 +120,12 @@ pub async fn reveal(
         deps,
         project,
         &integration.name,
-        pending.envelope.version,
+        NOTION_TOKEN_VERSION,
         AuditPurpose::VerificationTokenRevealed,
         cause,
         AuditOutcome::Revealed,
     );
-    events::take_notion_token(deps, project, &integration.name, &pending, audit.write())
+    events::take_notion_handshakes(deps, project, &integration.name, &pending, audit.write())
         .await
         .map_err(|e| match e {
             StoreError::ConditionFailed { index: Some(1) } => {
@@ -118,13 +134,50 @@ pub async fn reveal(
             StoreError::ConditionFailed { .. } => nothing_pending(project, &integration),
             other => other.into(),
         })?;
-    tracing::info!(project = %project, integration = %integration.name,
-        "Notion verification token revealed to the user and removed; it is not kept anywhere now");
+    tracing::info!(project = %project, integration = %integration.name, handshakes = handshakes.len(),
+        "Notion handshake tokens revealed to the user and removed; they are not kept anywhere now");
     Ok(Revealed {
-        sealed,
-        received_at: pending.received_at.clone(),
+        warning: warning(&handshakes, &pending),
+        handshakes,
         next: next_steps(project, &integration),
     })
+}
+
+/// The warning shown when more than one handshake was kept.
+fn warning(handshakes: &[RevealedHandshake], pending: &PendingHandshakes) -> Option<String> {
+    if handshakes.len() < 2 {
+        return None;
+    }
+    let mut tokens: Vec<&str> = handshakes
+        .iter()
+        .filter_map(|h| h.token().map(|t| t.expose_secret()))
+        .collect();
+    tokens.sort_unstable();
+    tokens.dedup();
+    let distinct = tokens.len();
+    let mut text = if distinct == 1 {
+        format!(
+            "{} handshakes arrived and all carry the same token (a retry, most likely). \
+             Still check that their arrival times match when you created the subscription in Notion.",
+            handshakes.len()
+        )
+    } else {
+        format!(
+            "{} handshakes arrived, with {distinct} different tokens: anyone who knows the webhook URL can send one, \
+             and only one of them is Notion's. Do not paste a token you cannot tell is Notion's. \
+             Compare each token with the one Notion shows for the subscription, each arrival time with when you \
+             created the subscription, and each source address with Notion's. If you cannot tell, use none of them: \
+             delete the subscription in Notion, create it again, and reveal again (this reveal has cleared them all).",
+            handshakes.len()
+        )
+    };
+    if pending.full() {
+        text.push_str(&format!(
+            " The list was full ({MAX_NOTION_HANDSHAKES} are kept): any handshake after these was dropped, \
+             so Notion's may not be among them."
+        ));
+    }
+    Some(text)
 }
 
 /// The integration, if it is a Notion integration that has no verification token set
@@ -167,41 +220,53 @@ async fn notion_without_token(
     Ok(integration)
 }
 
-/// Decrypts the pending token. If the envelope does not open, nothing is deleted; the
-/// failure is audited like every failed decryption (as `vault::open_for` does).
+/// Decrypts one pending handshake's token. If the envelope does not open, nothing is
+/// deleted; the failure is audited like every failed decryption (as `vault::open_for`
+/// does).
 async fn decrypt(
     deps: &Deps,
     project: &ProjectId,
     integration: &Integration,
-    pending: &PendingToken,
+    handshake: &NotionHandshake,
     cause: &Value,
-) -> Result<vault::Credentials, Error> {
-    match vault::open(
-        deps.keys.as_ref(),
+) -> Result<RevealedHandshake, Error> {
+    let envelope = &handshake.envelope;
+    if envelope.version != NOTION_TOKEN_VERSION {
+        return Err(Error::Internal(format!(
+            "a pending Notion handshake of {project}/{} is sealed as version {}, not {NOTION_TOKEN_VERSION}",
+            integration.name, envelope.version
+        )));
+    }
+    let error = match vault::open(deps.keys.as_ref(), project, &integration.name, envelope).await {
+        Ok(sealed) if sealed.get(NOTION_SEALED_FIELD).is_some() => {
+            return Ok(RevealedHandshake {
+                sealed,
+                received_at: handshake.received_at,
+                source: handshake.source,
+            });
+        }
+        Ok(_) => {
+            return Err(Error::Internal(format!(
+                "a pending Notion handshake of {project}/{} holds no {NOTION_SEALED_FIELD}",
+                integration.name
+            )));
+        }
+        Err(error) => error,
+    };
+    let record = vault::audit_record(
+        deps,
         project,
         &integration.name,
-        &pending.envelope,
-    )
-    .await
-    {
-        Ok(sealed) => Ok(sealed),
-        Err(error) => {
-            let record = vault::audit_record(
-                deps,
-                project,
-                &integration.name,
-                pending.envelope.version,
-                AuditPurpose::VerificationTokenRevealed,
-                cause.clone(),
-                AuditOutcome::Failed(error.to_string()),
-            );
-            if let Err(audit_error) = record.write_alone(deps).await {
-                tracing::error!(project = %project, integration = %integration.name, %audit_error,
-                    "the failed decryption of a Notion verification token could not be audited");
-            }
-            Err(error.into())
-        }
+        envelope.version,
+        AuditPurpose::VerificationTokenRevealed,
+        cause.clone(),
+        AuditOutcome::Failed(error.to_string()),
+    );
+    if let Err(audit_error) = record.write_alone(deps).await {
+        tracing::error!(project = %project, integration = %integration.name, %audit_error,
+            "the failed decryption of a Notion verification token could not be audited");
     }
+    Err(error.into())
 }
 
 fn nothing_pending(project: &ProjectId, integration: &Integration) -> Error {
@@ -228,7 +293,7 @@ fn next_steps(project: &ProjectId, integration: &Integration) -> String {
         "\"{NOTION_TOKEN_CREDENTIAL}\": \"<this verification_token>\""
     ));
     format!(
-        "This token is shown only this once. 1) Paste verification_token into Notion: your integration's settings, \
+        "These tokens are shown only this once. 1) Paste Notion's verification_token into Notion: your integration's settings, \
          Webhooks tab, Verify. 2) Set it on this integration so Notion's signed events are accepted: \
          PUT /projects/{project}/integrations/{name}/credentials with {{\"credentials\": {{{}}}}} \
          (the PUT replaces every credential, so send the current ones again). \
