@@ -105,6 +105,30 @@ impl ExecuteStep {
 
     async fn data_changed(&self, bus_event: &BusEvent) -> Result<Value, HandlerError> {
         let head: ChangeHead = detail(bus_event)?;
+        let answer = self.start_changed(bus_event, &head).await;
+        // Handled (runs started, nothing matched, or refused for good): the change is
+        // no longer pending. A retryable failure leaves it for the retry.
+        if !matches!(answer, Err(HandlerError::Retryable(_))) {
+            let handled = crate::aggregates::events::change_handled(
+                &self.deps,
+                &head.project,
+                &head.integration,
+                &head.provider_event_id,
+            )
+            .await;
+            if let Err(error) = handled {
+                tracing::warn!(project = %head.project, integration = %head.integration, %error,
+                    "a handled change is still listed as pending; it will be handled again (starting nothing twice)");
+            }
+        }
+        answer
+    }
+
+    async fn start_changed(
+        &self,
+        bus_event: &BusEvent,
+        head: &ChangeHead,
+    ) -> Result<Value, HandlerError> {
         let after = bus_event.detail.get("after").unwrap_or(&Value::Null);
         let subject = (
             &head.project,
@@ -160,7 +184,7 @@ impl ExecuteStep {
 /// A DataChanged without its before and after states (any JSON value is a valid state,
 /// so it accepts exactly the details DataChanged accepts).
 #[derive(serde::Deserialize)]
-#[allow(dead_code)] // changed_fields and provider_event_id are read only to check them
+#[allow(dead_code)] // changed_fields is read only to check it
 struct ChangeHead {
     project: ProjectId,
     integration: IntegrationName,

@@ -1744,7 +1744,10 @@ impl Store for RefusingSingleWrites {
 /// alike.
 #[tokio::test]
 async fn the_secret_is_audited_before_use_once_a_minute_and_no_audit_means_no_answer() {
-    let local = local_deps();
+    let mut local = local_deps();
+    // The receiver's commits only: no handler deletes the changes' pending entries.
+    let losing = Arc::new(LosingBus::default());
+    local.deps.bus = losing.clone();
     let refusing: Arc<dyn Store> = Arc::new(RefusingSingleWrites(local.deps.store.clone()));
     let counting = local.writes.clone();
     let app = Hooks::with(local).await;
@@ -1849,14 +1852,14 @@ async fn the_secret_is_audited_before_use_once_a_minute_and_no_audit_means_no_an
         "nothing more could be written"
     );
     assert_eq!(
-        app.changes().len(),
+        losing.0.load(Ordering::SeqCst),
         2,
         "nothing recorded without the record"
     );
     // The process that holds the key (opened with its record) still verifies.
     let recorded = call(warm, vec![("stripe-signature", fresh_signature)], fresh).await;
     assert_eq!(recorded, StatusCode::OK);
-    assert_eq!(app.changes().len(), 3);
+    assert_eq!(losing.0.load(Ordering::SeqCst), 3);
 }
 
 /// Providers do not promise delivery order. An event that happened before the one the
@@ -2120,4 +2123,115 @@ async fn request_ids_reach_audit_records_only_when_short_and_plain() {
         assert!(stored.len() <= 128);
         assert!(opening.to_string().len() < 1024, "{opening}");
     }
+}
+
+/// A bus that takes events and loses them: a process killed after it acknowledged a
+/// delivery and before its in-memory bus handled the change.
+#[derive(Default)]
+struct LosingBus(AtomicUsize);
+
+#[async_trait]
+impl EventBus for LosingBus {
+    async fn publish(&self, events: Vec<BusEvent>) -> Result<(), BusError> {
+        self.0.fetch_add(events.len(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+async fn pending_changes(app: &Hooks) -> usize {
+    shared::aggregates::events::pending_changes(&app.local.deps)
+        .await
+        .expect("pending")
+        .len()
+}
+
+#[tokio::test]
+async fn a_change_acknowledged_and_never_handled_is_published_again_and_handled_once() {
+    let mut local = local_deps();
+    let real = local.bus.clone();
+    let losing = Arc::new(LosingBus::default());
+    local.deps.bus = losing.clone();
+    let app = Hooks::with(local).await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let event = stripe_event("evt_lost", "cus_lost", "new@example.com", "old@example.com");
+    let post = |at: i64| {
+        let signature = signing::stripe(WHSEC, at, event.as_bytes());
+        let (app, event) = (&app, event.clone());
+        async move {
+            app.post("stripe", &[("stripe-signature", &signature)], event)
+                .await
+        }
+    };
+    assert_eq!(post(app.now()).await.body["changes"], 1);
+    assert_eq!(losing.0.load(Ordering::SeqCst), 1);
+    assert_eq!(pending_changes(&app).await, 1, "acknowledged, not handled");
+
+    // The provider's retry soon after is a duplicate, not published again.
+    assert_eq!(post(app.now()).await.body["duplicates"], 1);
+    assert_eq!(losing.0.load(Ordering::SeqCst), 1);
+    // A retry after the change stayed pending a minute publishes it again.
+    app.local.clock.advance(chrono::Duration::seconds(61));
+    let again = post(app.now()).await;
+    assert_eq!(again.body["duplicates"], 1, "{}", again.body);
+    assert_eq!(losing.0.load(Ordering::SeqCst), 2);
+
+    // The restart: the pending change goes out on the working bus, is handled, and is
+    // no longer pending.
+    let mut restarted = app.local.deps.clone();
+    restarted.bus = real.clone();
+    assert_eq!(
+        shared::webhooks::publish_pending(&restarted)
+            .await
+            .expect("published"),
+        1
+    );
+    for _ in 0..500 {
+        if pending_changes(&app).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(pending_changes(&app).await, 0, "handled");
+    let published: Vec<BusEvent> = real
+        .published()
+        .into_iter()
+        .filter(|e| e.detail_type == "DataChanged")
+        .collect();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].detail["provider_event_id"], "evt_lost");
+    assert_eq!(
+        published[0].detail["before"],
+        json!({"email": "old@example.com"})
+    );
+}
+
+#[tokio::test]
+async fn a_handled_change_leaves_nothing_pending() {
+    let app = Hooks::new().await;
+    app.integration(
+        "stripe",
+        "stripe",
+        &[("secret_key", "sk_test_x"), ("webhook_secret", WHSEC)],
+        json!({}),
+    )
+    .await;
+    let event = stripe_event("evt_ok", "cus_ok", "new@example.com", "old@example.com");
+    let signature = signing::stripe(WHSEC, app.now(), event.as_bytes());
+    let answer = app
+        .post("stripe", &[("stripe-signature", &signature)], event)
+        .await;
+    assert_eq!(answer.body["changes"], 1, "{}", answer.body);
+    for _ in 0..500 {
+        if pending_changes(&app).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(pending_changes(&app).await, 0);
 }

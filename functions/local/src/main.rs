@@ -51,6 +51,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // ours; on AWS, EventBridge and Lambda retry on their own).
     if app.local_bus.is_some() {
         shared::runtime::resume(&app.deps).await?;
+        // Changes acknowledged to providers and not handled before the stop.
+        let pending = shared::webhooks::publish_pending(&app.deps).await?;
+        if pending > 0 {
+            tracing::info!(pending, "data changes left pending were published again");
+        }
     }
     let stop = shutdown()?;
     // Tests and scripts read this line to find the port.

@@ -10,8 +10,15 @@
 //!   each entity's last known state, from which a change's `before` and changed fields
 //!   are derived.
 //!
-//! The receiver ([`crate::webhooks`]) writes a marker, its entity and its audit record
-//! in one transaction, with the keys this module gives.
+//! - **pending changes** (`X#pending-changes`, a partition of its own across projects):
+//!   each recorded change until execute-step has handled it, so a change acknowledged
+//!   to the provider is not lost when the process dies before handling it (the local
+//!   binary publishes them again at start; a provider's retry publishes one again that
+//!   stayed pending a minute). Handling is idempotent (one run per provider event and
+//!   workflow), so a change published twice starts nothing twice.
+//!
+//! The receiver ([`crate::webhooks`]) writes a marker, its entity, its pending change
+//! and its audit record in one transaction, with the keys this module gives.
 
 use std::net::IpAddr;
 
@@ -41,6 +48,13 @@ pub mod keys {
     pub fn mailgun_token(token: &str) -> String {
         format!("#mailgun-token#{token}")
     }
+    /// The partition (of its own, across projects) of the changes recorded and not yet
+    /// handled.
+    pub const PENDING_CHANGES: &str = "X#pending-changes";
+    /// A pending change's sort key in [`PENDING_CHANGES`].
+    pub fn pending_change(p: &ProjectId, i: &IntegrationName, event: &str) -> String {
+        format!("{p}#{i}#{event}")
+    }
     /// The sort key of the sealed Notion verification token in the dedupe partition
     /// (the receiver's own items there start with `#`; event ids never do).
     pub const NOTION_TOKEN_SK: &str = "#notion-verification-token";
@@ -49,6 +63,95 @@ pub mod keys {
 /// The dedupe marker of a provider event (its id made key-safe by the receiver).
 pub(crate) fn marker_key(project: &ProjectId, integration: &IntegrationName, event: &str) -> Key {
     Key::new(keys::webhook_dedupe(project, integration), event)
+}
+
+/// A recorded change's pending entry (the event id made key-safe by the receiver).
+pub(crate) fn pending_change_key(
+    project: &ProjectId,
+    integration: &IntegrationName,
+    event: &str,
+) -> Key {
+    Key::new(
+        keys::PENDING_CHANGES,
+        keys::pending_change(project, integration, event),
+    )
+}
+
+/// A change recorded and not yet handled, as kept.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingChange {
+    /// When it was recorded (seconds since the epoch).
+    pub recorded_at: i64,
+    /// The change, as published.
+    pub change: crate::domain::DataChanged,
+}
+
+/// A pending change's write, for the receiver's transaction; it expires with the
+/// dedupe window, so one never handled does not stay forever.
+///
+/// # Errors
+/// `Invalid` when the change does not serialize.
+pub(crate) fn pending_change_write(
+    key: Key,
+    change: &crate::domain::DataChanged,
+    now: i64,
+) -> Result<Write, StoreError> {
+    let pending = PendingChangeRef {
+        recorded_at: now,
+        change,
+    };
+    Ok(Write::PutRaw(
+        crate::ports::RawItem::of(key, &pending)?.expiring(now + DEDUPE_TTL_SECS),
+        Condition::Always,
+    ))
+}
+
+#[derive(Serialize)]
+struct PendingChangeRef<'a> {
+    recorded_at: i64,
+    change: &'a crate::domain::DataChanged,
+}
+
+/// A pending change, if the event has one.
+///
+/// # Errors
+/// The store's.
+pub(crate) async fn pending_change(
+    deps: &Deps,
+    key: &Key,
+) -> Result<Option<PendingChange>, StoreError> {
+    crate::ports::get_as(deps.store.as_ref(), key).await
+}
+
+/// Every change recorded and not yet handled, across projects, oldest first by key
+/// order within a project.
+///
+/// # Errors
+/// The store's.
+pub async fn pending_changes(deps: &Deps) -> Result<Vec<PendingChange>, StoreError> {
+    let query = crate::ports::Query::prefix(keys::PENDING_CHANGES, "");
+    crate::ports::query_all(deps.store.as_ref(), query)
+        .await?
+        .iter()
+        .map(|item| item.parse())
+        .collect()
+}
+
+/// The change was handled: its pending entry goes (relaxed: if the deletion is lost,
+/// the change is handled again, which starts nothing twice).
+///
+/// # Errors
+/// The store's.
+pub async fn change_handled(
+    deps: &Deps,
+    project: &ProjectId,
+    integration: &IntegrationName,
+    provider_event_id: &str,
+) -> Result<(), StoreError> {
+    let key = pending_change_key(project, integration, provider_event_id);
+    deps.store
+        .transact_relaxed(vec![Write::Delete(key, Condition::Always)])
+        .await
 }
 
 /// The marker of a Mailgun token seen (the token made key-safe by the receiver).

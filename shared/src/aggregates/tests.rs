@@ -118,6 +118,11 @@ fn every_key_prefix_is_listed_once_with_its_owner_and_spelled_only_there() {
             "events: cached entities",
         ),
         (
+            keys::PENDING_CHANGES.to_owned(),
+            "X#",
+            "events: changes recorded, not yet handled (a partition of its own)",
+        ),
+        (
             keys::webhook_dedupe(&p, &i),
             "H#",
             "events: dedupe partition",

@@ -549,6 +549,7 @@ async fn record_all(
     let batch = hooks.batch;
     let list = split(hooks, doc)?;
     let (mut changes, mut duplicates, mut ignored) = (Vec::new(), 0, 0);
+    let mut republished = Vec::new();
     let mut undo = Vec::new();
     let total = list.len();
     for event in list {
@@ -567,6 +568,12 @@ async fn record_all(
                         undo.push(written);
                     }
                     Ok(Recorded::Duplicate) => duplicates += 1,
+                    Ok(Recorded::Republish(stuck)) => {
+                        duplicates += 1;
+                        tracing::warn!(%project, integration = %name, event = %id,
+                            "a change left pending by an earlier delivery is published again");
+                        republished.push(*stuck);
+                    }
                     Ok(Recorded::Stale) => {
                         ignored += 1;
                         tracing::debug!(%project, integration = %name, event = %id,
@@ -581,9 +588,12 @@ async fn record_all(
         }
     }
     let recorded = changes.len();
-    if !changes.is_empty() {
-        let events: Result<Vec<BusEvent>, _> =
-            changes.into_iter().map(data_changed_event).collect();
+    if !changes.is_empty() || !republished.is_empty() {
+        let events: Result<Vec<BusEvent>, _> = changes
+            .into_iter()
+            .chain(republished)
+            .map(data_changed_event)
+            .collect();
         let published = match events {
             Ok(events) => deps.bus.publish(events).await.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -624,6 +634,7 @@ struct Written {
     marker: Key,
     token: Option<Key>,
     entity: Key,
+    pending: Key,
     /// The entity's document as it was stored before (none if there was none).
     previous: Option<Box<RawValue>>,
     revision: u64,
@@ -763,6 +774,10 @@ fn entity_item(key: &Key, doc: &EntityDoc<'_>, now: i64) -> Result<RawItem, Stor
 enum Recorded {
     Change(Box<(DataChanged, Written)>),
     Duplicate,
+    /// A duplicate of an event whose change stayed pending past
+    /// [`REPUBLISH_AFTER_SECS`]: the process that recorded it died before it was
+    /// published or handled, so it is published again.
+    Republish(Box<DataChanged>),
     /// Older than the cached state: recorded as seen, not applied.
     Stale,
 }
@@ -777,6 +792,7 @@ async fn record(
     let marker = kept::marker_key(project, integration, event_id);
     let token_key = token.map(|t| kept::mailgun_token_key(project, integration, &key_safe(t)));
     let entity = kept::entity_key(project, integration, &draft.entity_type, &draft.entity_id);
+    let pending = kept::pending_change_key(project, integration, event_id);
     let expires = now + DEDUPE_TTL_SECS;
     // As a DateTime serializes, formatted once for the marker and the entity.
     let at = chrono::DateTime::from_timestamp(now, 0)
@@ -826,9 +842,21 @@ async fn record(
             event_time: draft.event_time.or(cached_time),
         };
         let entity_condition = revision_condition(previous.is_some(), revision);
+        let change = fitted_change(DataChanged {
+            project: project.clone(),
+            integration: integration.clone(),
+            entity_type: draft.entity_type.clone(),
+            entity_id: draft.entity_id.clone(),
+            change: draft.change,
+            changed_fields,
+            before,
+            after: draft.after.clone(),
+            provider_event_id: event_id.to_owned(),
+        });
         let mut writes = vec![
             marker_write(Some(draft.change))?,
             Write::PutRaw(entity_item(&entity, &entity_doc, now)?, entity_condition),
+            kept::pending_change_write(pending.clone(), &change, now)?,
         ];
         if let Some(key) = &token_key {
             writes.push(Write::Put(
@@ -836,37 +864,29 @@ async fn record(
                 Condition::NotExists,
             ));
         }
-        let token_index = token_key.as_ref().map(|_| 2);
+        let token_index = token_key.as_ref().map(|_| 3);
         match deps.store.transact(writes).await {
             Ok(()) => {
-                let change = fitted_change(DataChanged {
-                    project: project.clone(),
-                    integration: integration.clone(),
-                    entity_type: draft.entity_type.clone(),
-                    entity_id: draft.entity_id.clone(),
-                    change: draft.change,
-                    changed_fields,
-                    before,
-                    after: draft.after,
-                    provider_event_id: event_id.to_owned(),
-                });
                 let written = Written {
                     marker,
                     token: token_key,
                     entity,
+                    pending,
                     previous,
                     revision,
                 };
                 return Ok(Recorded::Change(Box::new((change, written))));
             }
-            Err(StoreError::ConditionFailed { index: Some(0) }) => return Ok(Recorded::Duplicate),
+            Err(StoreError::ConditionFailed { index: Some(0) }) => {
+                return duplicate(deps, &pending, now).await;
+            }
             Err(StoreError::ConditionFailed { index: Some(1) }) => continue,
             Err(StoreError::ConditionFailed { index: Some(i) }) => {
                 return Err(refused_write(i, token_index));
             }
             Err(StoreError::ConditionFailed { index: None }) => {
                 if deps.store.get(&marker).await?.is_some() {
-                    return Ok(Recorded::Duplicate);
+                    return duplicate(deps, &pending, now).await;
                 }
             }
             Err(other) => return Err(other.into()),
@@ -876,6 +896,45 @@ async fn record(
         "{} {} kept changing while this event was applied",
         draft.entity_type, draft.entity_id
     )))
+}
+
+/// Publishes again every change recorded and not yet handled: what a process that died
+/// (a SIGKILL, a crash) had acknowledged to providers and not handled. The local binary
+/// calls it at start, once its bus delivers; handling is idempotent, so a change that
+/// was in fact handled (its pending entry's deletion lost) starts nothing twice.
+///
+/// # Errors
+/// The store's, or the bus's.
+pub async fn publish_pending(deps: &Deps) -> Result<usize, WebhookError> {
+    let pending = kept::pending_changes(deps).await?;
+    let count = pending.len();
+    // In bus-sized batches, as the bus takes them.
+    let events: Vec<BusEvent> = pending
+        .into_iter()
+        .map(|p| data_changed_event(p.change))
+        .collect::<Result<_, _>>()
+        .map_err(|e| WebhookError::Internal(e.to_string()))?;
+    for batch in events.chunks(10) {
+        deps.bus
+            .publish(batch.to_vec())
+            .await
+            .map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+    }
+    Ok(count)
+}
+
+/// A change pending longer than this when its event comes again is published again.
+const REPUBLISH_AFTER_SECS: i64 = 60;
+
+/// A delivery of an event already recorded: a duplicate, unless its change has stayed
+/// pending (unhandled) for [`REPUBLISH_AFTER_SECS`].
+async fn duplicate(deps: &Deps, pending: &Key, now: i64) -> Result<Recorded, WebhookError> {
+    Ok(match kept::pending_change(deps, pending).await? {
+        Some(stuck) if stuck.recorded_at + REPUBLISH_AFTER_SECS <= now => {
+            Recorded::Republish(Box::new(stuck.change))
+        }
+        _ => Recorded::Duplicate,
+    })
 }
 
 /// Undoes recorded events (newest first) so the provider's retry records them afresh.
@@ -898,12 +957,19 @@ async fn undo_all(deps: &Deps, written: Vec<Written>) {
             ),
             None => Write::Delete(w.entity.clone(), guard),
         };
-        let mut writes = vec![Write::Delete(w.marker.clone(), Condition::Always), restore];
+        let mut writes = vec![
+            Write::Delete(w.marker.clone(), Condition::Always),
+            restore,
+            Write::Delete(w.pending.clone(), Condition::Always),
+        ];
         if let Some(token) = &w.token {
             writes.push(Write::Delete(token.clone(), Condition::Always));
         }
         if deps.store.transact(writes).await.is_err() {
-            let mut fallback = vec![Write::Delete(w.marker.clone(), Condition::Always)];
+            let mut fallback = vec![
+                Write::Delete(w.marker.clone(), Condition::Always),
+                Write::Delete(w.pending.clone(), Condition::Always),
+            ];
             if let Some(token) = w.token {
                 fallback.push(Write::Delete(token, Condition::Always));
             }
