@@ -279,10 +279,11 @@ impl Lexicon {
     pub fn stem(&self, word: &str) -> String {
         let w = self.canonical(word);
         for suffix in ["ing", "ed", "es", "s"] {
-            if let Some(base) = w.strip_suffix(suffix) {
-                if base.len() >= 4 && !(suffix == "s" && base.ends_with('s')) {
-                    return self.canonical(base).to_owned();
-                }
+            if let Some(base) = w.strip_suffix(suffix)
+                && base.len() >= 4
+                && !(suffix == "s" && base.ends_with('s'))
+            {
+                return self.canonical(base).to_owned();
             }
         }
         w.to_owned()

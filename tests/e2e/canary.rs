@@ -362,11 +362,11 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
             let page = store.query(&query).await.expect("query");
             for item in &page.items {
                 let mut doc = item.doc.clone();
-                if item.key.sk.starts_with("I#") {
-                    if let Some(envelope) = doc.get_mut("credentials") {
-                        for field in ["ciphertext", "wrapped_key", "nonce"] {
-                            envelope[field] = Value::Null;
-                        }
+                if item.key.sk.starts_with("I#")
+                    && let Some(envelope) = doc.get_mut("credentials")
+                {
+                    for field in ["ciphertext", "wrapped_key", "nonce"] {
+                        envelope[field] = Value::Null;
                     }
                 }
                 outputs.push(format!("{}/{} {}", item.key.pk, item.key.sk, doc));

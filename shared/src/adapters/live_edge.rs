@@ -112,12 +112,12 @@ impl Edge for LiveEdge {
             Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             _ => None,
         };
-        if let Some(ip) = literal {
-            if !self.policy.allows_ip(ip) {
-                return Err(EdgeError::Refused(format!(
-                    "egress to {ip} refused: not a public address and not on the allow-list"
-                )));
-            }
+        if let Some(ip) = literal
+            && !self.policy.allows_ip(ip)
+        {
+            return Err(EdgeError::Refused(format!(
+                "egress to {ip} refused: not a public address and not on the allow-list"
+            )));
         }
         let mut builder = self.client()?.request(method, url);
         for (name, value) in &request.headers {

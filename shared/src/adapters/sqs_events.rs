@@ -48,18 +48,16 @@ pub async fn consume(sqs: aws_sdk_sqs::Client, queue_url: String, handler: Arc<d
                     message.body.as_deref().unwrap_or_default(),
                 )
                 .await;
-                if done {
-                    if let Some(receipt) = message.receipt_handle {
-                        if let Err(error) = sqs
-                            .delete_message()
-                            .queue_url(&queue_url)
-                            .receipt_handle(receipt)
-                            .send()
-                            .await
-                        {
-                            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "handled event not deleted; it will be delivered again");
-                        }
-                    }
+                if done
+                    && let Some(receipt) = message.receipt_handle
+                    && let Err(error) = sqs
+                        .delete_message()
+                        .queue_url(&queue_url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                {
+                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "handled event not deleted; it will be delivered again");
                 }
                 drop(slot);
             });

@@ -477,10 +477,10 @@ fn subscription_writes(
 ) -> Result<(), Error> {
     let old_key = current.and_then(|t| subscription_key(project, id, t));
     let new_key = subscription_key(project, id, next);
-    if let Some(old) = old_key {
-        if Some(&old) != new_key.as_ref() {
-            writes.push(Write::Delete(old, Condition::Always));
-        }
+    if let Some(old) = old_key
+        && Some(&old) != new_key.as_ref()
+    {
+        writes.push(Write::Delete(old, Condition::Always));
     }
     if let (Some(key), Some(subscription)) = (new_key, compiler::subscription(id, next)) {
         writes.push(Write::Put(Item::of(key, &subscription)?, Condition::Always));

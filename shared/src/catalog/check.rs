@@ -113,10 +113,10 @@ fn check_field_rules(provider: &Provider, problems: &mut Vec<String>) {
         }
     }
     for field in provider.credentials.iter().chain(&provider.config) {
-        if let Some(pattern) = &field.pattern {
-            if let Err(e) = regex::Regex::new(pattern) {
-                problems.push(format!("{}.pattern: {e}", field.name));
-            }
+        if let Some(pattern) = &field.pattern
+            && let Err(e) = regex::Regex::new(pattern)
+        {
+            problems.push(format!("{}.pattern: {e}", field.name));
         }
     }
 }
@@ -229,12 +229,12 @@ fn check_webhooks(
     if hooks.payload == super::model::Payload::Headers && hooks.header_prefix.is_none() {
         problems.push("webhooks.payload: headers needs header_prefix".into());
     }
-    if let Some(field) = &hooks.header_config {
-        if !scope.config.contains(field.as_str()) {
-            problems.push(format!(
-                "webhooks.header_config: {field} is not a config field"
-            ));
-        }
+    if let Some(field) = &hooks.header_config
+        && !scope.config.contains(field.as_str())
+    {
+        problems.push(format!(
+            "webhooks.header_config: {field} is not a config field"
+        ));
     }
     for mapping in &hooks.entities {
         check_entity_mapping(provider, mapping, problems);
@@ -268,10 +268,10 @@ fn check_webhook_pointers(hooks: &Webhooks, problems: &mut Vec<String>) {
                 problems.push(format!(
                     "webhooks.{name}: {pointer:?} is not a JSON pointer"
                 ));
-            } else if let Some(sample) = sample {
-                if sample.pointer(pointer).is_none() {
-                    problems.push(format!("webhooks.{name}: {pointer} is not in sample_event"));
-                }
+            } else if let Some(sample) = sample
+                && sample.pointer(pointer).is_none()
+            {
+                problems.push(format!("webhooks.{name}: {pointer} is not in sample_event"));
             }
         }
     }
@@ -279,12 +279,12 @@ fn check_webhook_pointers(hooks: &Webhooks, problems: &mut Vec<String>) {
 
 /// An entity mapping's change is readable, and its fetch reads an entity that exists.
 fn check_entity_mapping(provider: &Provider, mapping: &EntityMapping, problems: &mut Vec<String>) {
-    if let ChangeSource::FromPayload { from } = &mapping.change {
-        if !from.starts_with('/') {
-            problems.push(format!(
-                "webhooks.entities.change.from: {from:?} is not a JSON pointer"
-            ));
-        }
+    if let ChangeSource::FromPayload { from } = &mapping.change
+        && !from.starts_with('/')
+    {
+        problems.push(format!(
+            "webhooks.entities.change.from: {from:?} is not a JSON pointer"
+        ));
     }
     if let Some(fetch) = &mapping.fetch {
         let at = "webhooks.entities.fetch";
@@ -380,13 +380,14 @@ fn check_fields(kind: &str, fields: &[Field], config: &BTreeSet<&str>, problems:
         if f.label.trim().is_empty() {
             problems.push(format!("{kind}.{}: no label", f.name));
         }
-        if let Some(default) = &f.default {
-            if !f.choices.is_empty() && !f.choices.contains(default) {
-                problems.push(format!(
-                    "{kind}.{}: default {default:?} is not one of its choices",
-                    f.name
-                ));
-            }
+        if let Some(default) = &f.default
+            && !f.choices.is_empty()
+            && !f.choices.contains(default)
+        {
+            problems.push(format!(
+                "{kind}.{}: default {default:?} is not one of its choices",
+                f.name
+            ));
         }
         if f.required && f.default.is_some() {
             problems.push(format!(
@@ -622,15 +623,15 @@ fn check_operation(
     if op.encoding == Encoding::None && !matches!(op.method, HttpMethod::Get | HttpMethod::Delete) {
         problems.push(format!("{at}: {} without a body", op.method.as_str()));
     }
-    if let Some(field) = &op.body_field {
-        if !input.contains(field) {
-            problems.push(format!("{at}.body_field: {field} is not an input property"));
-        }
+    if let Some(field) = &op.body_field
+        && !input.contains(field)
+    {
+        problems.push(format!("{at}.body_field: {field} is not an input property"));
     }
-    if let Some(rule) = &op.error_when {
-        if !rule.pointer.starts_with('/') {
-            problems.push(format!("{at}.error_when.pointer is not a JSON pointer"));
-        }
+    if let Some(rule) = &op.error_when
+        && !rule.pointer.starts_with('/')
+    {
+        problems.push(format!("{at}.error_when.pointer is not a JSON pointer"));
     }
     // An operation only the runtime calls (a lookup) has no words; every other one does.
     if samples && op.phrases.is_empty() && !lookup_ops.contains(op.id.as_str()) {

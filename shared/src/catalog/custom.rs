@@ -552,15 +552,15 @@ fn input_schema(endpoint: &Endpoint, path: &str) -> Value {
         .input_schema
         .clone()
         .unwrap_or_else(|| json!({"type": "object"}));
-    if let Ok(found) = super::placeholders(path) {
-        if let Some(obj) = input_schema.as_object_mut() {
-            let properties = obj.entry("properties").or_insert_with(|| json!({}));
-            if let Some(properties) = properties.as_object_mut() {
-                for p in found {
-                    properties
-                        .entry(p.name.clone())
-                        .or_insert_with(|| json!({"type": ["string", "integer"]}));
-                }
+    if let Ok(found) = super::placeholders(path)
+        && let Some(obj) = input_schema.as_object_mut()
+    {
+        let properties = obj.entry("properties").or_insert_with(|| json!({}));
+        if let Some(properties) = properties.as_object_mut() {
+            for p in found {
+                properties
+                    .entry(p.name.clone())
+                    .or_insert_with(|| json!({"type": ["string", "integer"]}));
             }
         }
     }

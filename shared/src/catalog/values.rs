@@ -54,15 +54,15 @@ pub fn check_value(field: &Field, value: &str) -> Result<(), String> {
     {
         return Err("must not contain control characters or line breaks".into());
     }
-    if let Some(min) = field.min_length {
-        if value.chars().count() < min {
-            return Err(format!("must be at least {min} characters"));
-        }
+    if let Some(min) = field.min_length
+        && value.chars().count() < min
+    {
+        return Err(format!("must be at least {min} characters"));
     }
-    if let Some(max) = field.max_length {
-        if value.chars().count() > max {
-            return Err(format!("must be at most {max} characters"));
-        }
+    if let Some(max) = field.max_length
+        && value.chars().count() > max
+    {
+        return Err(format!("must be at most {max} characters"));
     }
     if !field.prefixes.is_empty() && !field.prefixes.iter().any(|p| value.starts_with(p.as_str())) {
         return Err(format!("must start with {}", field.prefixes.join(" or ")));

@@ -154,10 +154,10 @@ pub(super) fn refine(
             let doing: Vec<usize> = (0..ops.len())
                 .filter(|o| verb_of(&ops[*o]) == verb)
                 .collect();
-            if let [only] = doing.as_slice() {
-                if verb_of(&ops[op]) != verb {
-                    op = *only;
-                }
+            if let [only] = doing.as_slice()
+                && verb_of(&ops[op]) != verb
+            {
+                op = *only;
             }
         }
     }
@@ -204,10 +204,10 @@ pub(super) fn refine(
         // operation of the integration that does it.
         let ops = &chosen.adapter().operations;
         let doing: Vec<usize> = (0..ops.len()).filter(|o| says(&ops[*o])).collect();
-        if let [only] = doing.as_slice() {
-            if !says(&ops[op]) {
-                op = *only;
-            }
+        if let [only] = doing.as_slice()
+            && !says(&ops[op])
+        {
+            op = *only;
         }
     }
     Ok(op)

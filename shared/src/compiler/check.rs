@@ -165,14 +165,13 @@ impl Scope<'_> {
                 let parts: Vec<&str> = path.split('.').collect();
                 for n in (1..parts.len()).rev() {
                     let prefix = parts[..n].join(".");
-                    if let Some(s) = fields.iter().find(|s| s.name == prefix) {
-                        if matches!(
+                    if let Some(s) = fields.iter().find(|s| s.name == prefix)
+                        && (matches!(
                             s.kind,
                             Kind::Object { open: true } | Kind::Any | Kind::Array
-                        ) || n >= 2
-                        {
-                            return Ok(Kind::Any);
-                        }
+                        ) || n >= 2)
+                    {
+                        return Ok(Kind::Any);
                     }
                 }
                 let names: Vec<&str> = fields
@@ -505,20 +504,20 @@ fn missing_message(
         .map(|t| schema::kind(root, t).name())
         .unwrap_or_else(|| "value".into());
     let mut message = format!("{} requires {name} ({expected})", op.id);
-    if parent_path.is_empty() {
-        if let Some(DefaultValue::Template(default)) = op.defaults.get(name) {
-            let configs: Vec<String> = placeholders(default)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| p.source == PlaceholderSource::Config)
-                .map(|p| p.name)
-                .collect();
-            if !configs.is_empty() {
-                message.push_str(&format!(
-                    "; the integration's config does not set {} (its default), and the words give none",
-                    configs.join(", ")
-                ));
-            }
+    if parent_path.is_empty()
+        && let Some(DefaultValue::Template(default)) = op.defaults.get(name)
+    {
+        let configs: Vec<String> = placeholders(default)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.source == PlaceholderSource::Config)
+            .map(|p| p.name)
+            .collect();
+        if !configs.is_empty() {
+            message.push_str(&format!(
+                "; the integration's config does not set {} (its default), and the words give none",
+                configs.join(", ")
+            ));
         }
     }
     let whose = match scope.trigger {

@@ -331,20 +331,15 @@ fn webhook_entities(p: &Provider) -> Vec<WebhookEntity> {
         };
         entry.changes.extend(change_names(&mapping.change));
         // The sample event's state, when the sample is of this mapping.
-        if let (Some(sample), Some(t)) = (sample, sample_type) {
-            if mapping.event_types.iter().any(|e| e == t) {
-                if let Some(Value::Object(state)) = sample.pointer(&mapping.state) {
-                    for (name, value) in state.iter().filter(|(_, v)| !v.is_null()) {
-                        add_field(&mut entry.fields, name.clone(), sample_schema(value));
-                        if let Value::Object(inner) = value {
-                            for (sub, v) in inner.iter().filter(|(_, v)| !v.is_null()) {
-                                add_field(
-                                    &mut entry.fields,
-                                    format!("{name}.{sub}"),
-                                    sample_schema(v),
-                                );
-                            }
-                        }
+        if let (Some(sample), Some(t)) = (sample, sample_type)
+            && mapping.event_types.iter().any(|e| e == t)
+            && let Some(Value::Object(state)) = sample.pointer(&mapping.state)
+        {
+            for (name, value) in state.iter().filter(|(_, v)| !v.is_null()) {
+                add_field(&mut entry.fields, name.clone(), sample_schema(value));
+                if let Value::Object(inner) = value {
+                    for (sub, v) in inner.iter().filter(|(_, v)| !v.is_null()) {
+                        add_field(&mut entry.fields, format!("{name}.{sub}"), sample_schema(v));
                     }
                 }
             }

@@ -525,11 +525,9 @@ impl<'a> Builder<'a> {
         let leaf = squash(path.last().map(String::as_str).unwrap_or_default());
         // A phone number written out is the one to text or call.
         // (So is an address written after "to": the recipient, whatever the trigger has.)
-        if required {
-            if let Some(value) = self.written(role) {
-                self.put(path, value);
-                return true;
-            }
+        if required && let Some(value) = self.written(role) {
+            self.put(path, value);
+            return true;
         }
         // A nested field ("assignee.id", "parent.page_id") is not an id input by its
         // last name alone.
@@ -574,11 +572,11 @@ impl<'a> Builder<'a> {
                 return false;
             }
         }
-        if matches!(role, Role::Currency) {
-            if let Some((_, Some(currency))) = self.plan.action.money() {
-                self.put(path, json!(currency));
-                return true;
-            }
+        if matches!(role, Role::Currency)
+            && let Some((_, Some(currency))) = self.plan.action.money()
+        {
+            self.put(path, json!(currency));
+            return true;
         }
         if let Some(value) = self.written(role).filter(|_| matches!(role, Role::Email)) {
             self.put(path, value);

@@ -486,31 +486,31 @@ fn workflow_trigger(said: &Said<'_>, problems: &mut Problems) -> Option<Trigger>
                 "say what starts the workflow, such as \"When the intake form is submitted, ...\"",
             );
             // A tool the project does not have is said too ("add them to Mailchimp").
-            if let Some(text) = instruction.filter(|_| !structured) {
-                if let Some(name) = unknown_tool(text, ws.integrations, index, known) {
-                    problems.push(
-                        "integration",
-                        format!(
-                            "the project has no integration named {name}; closest names: {}",
-                            refs::closest(&name, ws.integrations).join(", ")
-                        ),
-                    );
-                }
+            if let Some(text) = instruction.filter(|_| !structured)
+                && let Some(name) = unknown_tool(text, ws.integrations, index, known)
+            {
+                problems.push(
+                    "integration",
+                    format!(
+                        "the project has no integration named {name}; closest names: {}",
+                        refs::closest(&name, ws.integrations).join(", ")
+                    ),
+                );
             }
             return None;
         }
         (_, stated, Some(existing)) => {
-            if let Some(parsed) = stated {
-                if !same_trigger(&parsed.trigger, existing) {
-                    problems.push(
+            if let Some(parsed) = stated
+                && !same_trigger(&parsed.trigger, existing)
+            {
+                problems.push(
                         "trigger",
                         format!(
                             "step {step} runs on the workflow's trigger ({}); compile step 1 to change it",
                             describe_trigger(existing)
                         ),
                     );
-                    return None;
-                }
+                return None;
             }
             existing.clone()
         }
@@ -655,13 +655,13 @@ fn later_steps(
                 earlier: &with_new,
             };
             for (at, reference, _) in check::references(&next.input_mapping) {
-                if let Ok(r) = reference {
-                    if let Err(message) = scope.resolve(&r) {
-                        problems.push(
-                            format!("steps.{}.input_mapping.{at}", next.step),
-                            format!("step {} would break: {message}", next.step),
-                        );
-                    }
+                if let Ok(r) = reference
+                    && let Err(message) = scope.resolve(&r)
+                {
+                    problems.push(
+                        format!("steps.{}.input_mapping.{at}", next.step),
+                        format!("step {} would break: {message}", next.step),
+                    );
                 }
             }
             if trigger_changed {
@@ -747,10 +747,11 @@ fn from_words(
     let plain: Vec<String> = original.iter().map(|w| w.to_lowercase()).collect();
     let mut mentions = refs::mentions(&plain, &original, ws.integrations, index, known);
     // "into the document created earlier", no integration named: the step before's.
-    if mentions.is_empty() && mentions.unknown.is_empty() {
-        if let Some(i) = action::pointed_back(&plain, earlier, ws.integrations) {
-            mentions.integrations.push((i, usize::MAX));
-        }
+    if mentions.is_empty()
+        && mentions.unknown.is_empty()
+        && let Some(i) = action::pointed_back(&plain, earlier, ws.integrations)
+    {
+        mentions.integrations.push((i, usize::MAX));
     }
     // What "it" and "them" refer to: the changed entity, or the studio entity
     // ("when a referral comes in, create it in clinic-api" asks for a referral).
@@ -1271,17 +1272,16 @@ pub fn edges(contract: &StepContract) -> Vec<DependencyEdge> {
             ..
         },
     ) = (contract.step, &contract.trigger)
+        && *integration != contract.integration
     {
-        if *integration != contract.integration {
-            out.push(DependencyEdge {
-                integration: integration.clone(),
-                workflow: contract.workflow.clone(),
-                step: 1,
-                operation: format!("trigger:{entity_type}.{}", change.as_str()).into(),
-                outbound: false,
-                integration_created_at: None,
-            });
-        }
+        out.push(DependencyEdge {
+            integration: integration.clone(),
+            workflow: contract.workflow.clone(),
+            step: 1,
+            operation: format!("trigger:{entity_type}.{}", change.as_str()).into(),
+            outbound: false,
+            integration_created_at: None,
+        });
     }
     out
 }

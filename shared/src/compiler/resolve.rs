@@ -471,10 +471,10 @@ pub fn resolve(
         return None;
     };
     if !named.is_empty() {
-        if let Some(global) = &global {
-            if cannot_do(global, asked, &scored, i, integrations, index, problems) {
-                return None;
-            }
+        if let Some(global) = &global
+            && cannot_do(global, asked, &scored, i, integrations, index, problems)
+        {
+            return None;
         }
         if score < PICK {
             let single = named.len() == 1 && integrations[named[0]].adapter().operations.len() == 1;

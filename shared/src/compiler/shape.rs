@@ -114,10 +114,10 @@ fn apply(b: &mut Builder<'_>, hints: &[InputHint], kind: Option<&str>) {
         if is_set(b.mapping(), &path) || !applies(b, hint, kind) {
             continue;
         }
-        if let Some(expr) = hint.value.as_str().and_then(whole_expression) {
-            if act(b, hint, &path, expr, kind) {
-                continue;
-            }
+        if let Some(expr) = hint.value.as_str().and_then(whole_expression)
+            && act(b, hint, &path, expr, kind)
+        {
+            continue;
         }
         let found = render(b, hint, &hint.value, kind).0;
         if let Some(value) = found {
@@ -426,16 +426,16 @@ fn template_named(b: &Builder<'_>) -> Option<String> {
     }
     let words = &action.words;
     // "alias welcome-v2", but not "the renewal-thanks template (alias) using ...".
-    if let Some(pos) = words.iter().position(|w| w == "alias") {
-        if let Some(next) = words.get(pos + 1).filter(|n| {
+    if let Some(pos) = words.iter().position(|w| w == "alias")
+        && let Some(next) = words.get(pos + 1).filter(|n| {
             !plain_word(b, n)
                 && !matches!(
                     n.as_str(),
                     "using" | "via" | "through" | "with" | "to" | "in" | "from"
                 )
-        }) {
-            return Some(next.clone());
-        }
+        })
+    {
+        return Some(next.clone());
     }
     let pos = words.iter().position(|w| w == "template")?;
     let before = words.get(pos.checked_sub(1)?)?;

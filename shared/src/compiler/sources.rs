@@ -138,10 +138,10 @@ pub fn role_of(words: &[String], kind: &Kind) -> Role {
         Kind::String(f) => f.as_deref(),
         _ => None,
     };
-    if let Some(rule) = lexicon.field_roles.iter().find(|r| r.fits(words, format)) {
-        if let Some(role) = role_named(&rule.role) {
-            return role;
-        }
+    if let Some(rule) = lexicon.field_roles.iter().find(|r| r.fits(words, format))
+        && let Some(role) = role_named(&rule.role)
+    {
+        return role;
     }
     let joined: String = words.concat();
     let last = words.last().map(String::as_str).unwrap_or_default();

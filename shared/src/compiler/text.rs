@@ -231,26 +231,27 @@ fn take_quoted(text: &str, blanked: &mut [u8], literals: &mut Vec<Spanned>) {
     while i < chars.len() {
         let (pos, c) = chars[i];
         let at_word_start = i == 0 || !chars[i - 1].1.is_alphanumeric();
-        if is_quote(c) && at_word_start {
-            if let Some(j) = closing_quote(&chars, i) {
-                let inner_start = pos + c.len_utf8();
-                let inner_end = chars[j].0;
-                let end = inner_end + chars[j].1.len_utf8();
-                let inner = text[inner_start..inner_end].to_owned();
-                if let Some(name) = name_before_quote(text, pos) {
-                    literals.push(Spanned {
-                        literal: Literal::Named(name, inner.clone()),
-                        at: pos..end,
-                    });
-                }
+        if is_quote(c)
+            && at_word_start
+            && let Some(j) = closing_quote(&chars, i)
+        {
+            let inner_start = pos + c.len_utf8();
+            let inner_end = chars[j].0;
+            let end = inner_end + chars[j].1.len_utf8();
+            let inner = text[inner_start..inner_end].to_owned();
+            if let Some(name) = name_before_quote(text, pos) {
                 literals.push(Spanned {
-                    literal: Literal::Quoted(cue_for_quote(text, pos, end), inner),
+                    literal: Literal::Named(name, inner.clone()),
                     at: pos..end,
                 });
-                blank(pos..end, blanked);
-                i = j + 1;
-                continue;
             }
+            literals.push(Spanned {
+                literal: Literal::Quoted(cue_for_quote(text, pos, end), inner),
+                at: pos..end,
+            });
+            blank(pos..end, blanked);
+            i = j + 1;
+            continue;
         }
         i += 1;
     }
@@ -292,22 +293,23 @@ fn take_tokens(text: &str, blanked: &mut [u8], literals: &mut Vec<Spanned>) {
 
 /// The literal a token is: an address, channel, phone, range, UUID, key, long id or money.
 fn token_literal(text: &str, token: &str, range: &Range<usize>) -> Option<Literal> {
-    if let Some((local, domain)) = token.split_once('@') {
-        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') {
-            return Some(Literal::Email(
-                token.to_owned(),
-                word_before(text, range.start),
-            ));
-        }
+    if let Some((local, domain)) = token.split_once('@')
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+    {
+        return Some(Literal::Email(
+            token.to_owned(),
+            word_before(text, range.start),
+        ));
     }
-    if let Some(name) = token.strip_prefix('#') {
-        if !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-        {
-            return Some(Literal::Channel(token.to_ascii_lowercase()));
-        }
+    if let Some(name) = token.strip_prefix('#')
+        && !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+    {
+        return Some(Literal::Channel(token.to_ascii_lowercase()));
     }
     if token.len() >= 9
         && token.len() <= 16

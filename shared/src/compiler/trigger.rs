@@ -87,10 +87,10 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
     }
     // "a singup is creatd": a misspelt participle after a helping verb.
     for i in 1..words.len() {
-        if lexicon.is_auxiliary(&words[i - 1]) {
-            if let Some(event) = lexicon.misspelt_participle(&words[i]) {
-                return Some((event.to_owned(), i + 1));
-            }
+        if lexicon.is_auxiliary(&words[i - 1])
+            && let Some(event) = lexicon.misspelt_participle(&words[i])
+        {
+            return Some((event.to_owned(), i + 1));
         }
     }
     // A misspelt event word ("sumbitted", "recieved").
@@ -602,13 +602,13 @@ fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<Fiel
         ("failed", "payment_intent") => Some("requires_payment_method"),
         _ => None,
     };
-    if let Some(v) = status_value {
-        if entity.fields.iter().any(|(p, _)| p == "status") {
-            return vec![FieldCondition {
-                field: "status".into(),
-                equals: Value::String(v.into()),
-            }];
-        }
+    if let Some(v) = status_value
+        && entity.fields.iter().any(|(p, _)| p == "status")
+    {
+        return vec![FieldCondition {
+            field: "status".into(),
+            equals: Value::String(v.into()),
+        }];
     }
     Vec::new()
 }

@@ -44,24 +44,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         if let Some(RequestContext::ApiGatewayV2(context)) =
             parts.extensions.get::<RequestContext>()
+            && let Some(jwt) = context.authorizer.as_ref().and_then(|a| a.jwt.as_ref())
         {
-            if let Some(jwt) = context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()) {
-                let projects = jwt
-                    .claims
-                    .get("projects")
-                    .map(|p| {
-                        p.split([' ', ','])
-                            .map(|s| s.trim_matches(|c| c == '[' || c == ']' || c == '"'))
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                return Ok(Caller::Jwt {
-                    subject: jwt.claims.get("sub").cloned(),
-                    projects,
-                });
-            }
+            let projects = jwt
+                .claims
+                .get("projects")
+                .map(|p| {
+                    p.split([' ', ','])
+                        .map(|s| s.trim_matches(|c| c == '[' || c == ']' || c == '"'))
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Ok(Caller::Jwt {
+                subject: jwt.claims.get("sub").cloned(),
+                projects,
+            });
         }
         let token = parts
             .headers
@@ -89,10 +88,10 @@ pub async fn authorize(deps: &Deps, caller: &Caller, project: &str) -> Result<Pr
         ));
     }
     let id = ProjectId::parse(project).map_err(|_| denied())?;
-    if let Caller::Jwt { projects, .. } = caller {
-        if !projects.iter().any(|p| p == id.as_str()) {
-            return Err(denied());
-        }
+    if let Caller::Jwt { projects, .. } = caller
+        && !projects.iter().any(|p| p == id.as_str())
+    {
+        return Err(denied());
     }
     let found: Project = crate::aggregates::projects::get(deps, &id)
         .await?

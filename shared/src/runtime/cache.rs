@@ -45,14 +45,13 @@ impl<V: Clone> TtlCache<V> {
         if entries.len() >= LIMIT {
             let ttl = ttl();
             entries.retain(|_, (_, at)| at.elapsed() < ttl);
-            if entries.len() >= LIMIT {
-                if let Some(oldest) = entries
+            if entries.len() >= LIMIT
+                && let Some(oldest) = entries
                     .iter()
                     .min_by_key(|(_, (_, at))| *at)
                     .map(|(k, _)| k.clone())
-                {
-                    entries.remove(&oldest);
-                }
+            {
+                entries.remove(&oldest);
             }
         }
         entries.insert(key, (value, Instant::now()));

@@ -36,10 +36,10 @@ pub fn paths_read(mapping: &Map<String, Value>) -> Vec<String> {
                     let Some(end) = after.find("}}") else {
                         break;
                     };
-                    if let Some(path) = after[..end].trim().strip_prefix("change.after.") {
-                        if !out.iter().any(|p| p == path) {
-                            out.push(path.to_owned());
-                        }
+                    if let Some(path) = after[..end].trim().strip_prefix("change.after.")
+                        && !out.iter().any(|p| p == path)
+                    {
+                        out.push(path.to_owned());
                     }
                     rest = &after[end + 2..];
                 }

@@ -302,10 +302,8 @@ pub fn find(lookup: &Lookup, answer: &Value, name: &str) -> Result<String, Vec<S
             .iter()
             .filter_map(|m| item.pointer(m).and_then(text))
             .any(|v| v.trim().to_lowercase() == wanted);
-        if matches {
-            if let Some(id) = item.pointer(&lookup.id).and_then(text) {
-                return Ok(id);
-            }
+        if matches && let Some(id) = item.pointer(&lookup.id).and_then(text) {
+            return Ok(id);
         }
     }
     Err(items

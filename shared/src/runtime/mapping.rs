@@ -46,10 +46,10 @@ fn render_quoted_value(value: &Value, context: &Value, quoting: Option<Quoting>)
             if let Some(inner) = trimmed
                 .strip_prefix("{{")
                 .and_then(|t| t.strip_suffix("}}"))
+                && !inner.contains("{{")
+                && !inner.contains("}}")
             {
-                if !inner.contains("{{") && !inner.contains("}}") {
-                    return lookup(context, inner.trim()).cloned();
-                }
+                return lookup(context, inner.trim()).cloned();
             }
             if !text.contains("{{") {
                 return Some(value.clone());

@@ -366,15 +366,15 @@ impl<'a> Mocker<'a> {
             Value::Object(_) => schema,
             _ => &ANY,
         };
-        if let Some(members) = schema.get("allOf").and_then(Value::as_array) {
-            if !members.is_empty() {
-                // A member that is a `$ref` is followed as much as a `$ref` alone is.
-                let merged = self.merged_all_of(schema, members);
-                let entered = self.enter(&merged.1, &src, path)?;
-                let out = self.value(&merged.0, key, path, src, required, depth + 1);
-                self.leave(entered);
-                return out;
-            }
+        if let Some(members) = schema.get("allOf").and_then(Value::as_array)
+            && !members.is_empty()
+        {
+            // A member that is a `$ref` is followed as much as a `$ref` alone is.
+            let merged = self.merged_all_of(schema, members);
+            let entered = self.enter(&merged.1, &src, path)?;
+            let out = self.value(&merged.0, key, path, src, required, depth + 1);
+            self.leave(entered);
+            return out;
         }
         if let Some(branches) = combinator_branches(schema) {
             // Each branch is looked at to choose one.
@@ -415,11 +415,11 @@ impl<'a> Mocker<'a> {
         let any = types.is_empty();
 
         // 1. The input, when it fits.
-        if let Some(echo) = src.echo {
-            if self.fits(echo, schema, &types) {
-                self.remember_echoed_id(key, src.sample, echo);
-                return self.built_like(echo, schema, path, src, depth).map(Some);
-            }
+        if let Some(echo) = src.echo
+            && self.fits(echo, schema, &types)
+        {
+            self.remember_echoed_id(key, src.sample, echo);
+            return self.built_like(echo, schema, path, src, depth).map(Some);
         }
         // 2. An echoed field this input does not have.
         if src.echo_gone {
@@ -460,10 +460,10 @@ impl<'a> Mocker<'a> {
 
     /// The sample's id stands for the echoed one wherever the sample repeats it.
     fn remember_echoed_id(&mut self, key: Option<&str>, sample: Option<&Value>, echo: &Value) {
-        if let (Some(k), Some(Value::String(sample)), Value::String(echoed)) = (key, sample, echo) {
-            if id_like(k) {
-                self.ids.insert(sample.clone(), echoed.clone());
-            }
+        if let (Some(k), Some(Value::String(sample)), Value::String(echoed)) = (key, sample, echo)
+            && id_like(k)
+        {
+            self.ids.insert(sample.clone(), echoed.clone());
         }
     }
 
@@ -904,12 +904,12 @@ impl<'a> Mocker<'a> {
             if format == Some("uuid") || id_like(key) {
                 return Ok(Some(Value::String(self.id(path, sample_text, schema)?)));
             }
-            if format == Some("date-time") || format == Some("date") || time_like(key) {
-                if let Some(t) = self.time_text(sample_text, format) {
-                    let v = Value::String(t);
-                    if self.fits(&v, schema, types) {
-                        return Ok(Some(v));
-                    }
+            if (format == Some("date-time") || format == Some("date") || time_like(key))
+                && let Some(t) = self.time_text(sample_text, format)
+            {
+                let v = Value::String(t);
+                if self.fits(&v, schema, types) {
+                    return Ok(Some(v));
                 }
             }
         }
@@ -957,12 +957,11 @@ impl<'a> Mocker<'a> {
         if let Some(sample) = sample {
             candidates.push(reshape(sample, &mut rng, self.time.timestamp()));
         }
-        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-            if let Some(generated) = from_pattern(pattern, &mut rng)
+        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+            && let Some(generated) = from_pattern(pattern, &mut rng)
                 .map_err(|_| MockError::PatternTooLong { path: shown(path) })?
-            {
-                candidates.push(generated);
-            }
+        {
+            candidates.push(generated);
         }
         candidates.push(rng.token(20));
         let chosen = candidates
@@ -1059,10 +1058,10 @@ impl<'a> Mocker<'a> {
         integer: bool,
     ) -> Result<Number, MockError> {
         let types: &[&str] = if integer { &["integer"] } else { &["number"] };
-        if let Some(k) = key {
-            if let Some(Value::Number(n)) = self.seeded(k, path, schema, types, None)? {
-                return Ok(n);
-            }
+        if let Some(k) = key
+            && let Some(Value::Number(n)) = self.seeded(k, path, schema, types, None)?
+        {
+            return Ok(n);
         }
         let minimum = schema.get("minimum").and_then(Value::as_f64);
         let exclusive = schema.get("exclusiveMinimum").and_then(Value::as_f64);
@@ -1075,10 +1074,10 @@ impl<'a> Mocker<'a> {
             (None, Some(e)) => e.floor() + 1.0,
             (None, None) => 0.0,
         };
-        if let Some(max) = maximum {
-            if n > max {
-                n = max.floor();
-            }
+        if let Some(max) = maximum
+            && n > max
+        {
+            n = max.floor();
         }
         Ok(if integer || n.fract() == 0.0 {
             Number::from(n as i64)
@@ -1185,10 +1184,11 @@ fn json_str_len(text: &str) -> usize {
 /// The branches of an `anyOf` or `oneOf` standing alone (no `type` or `properties` by it).
 fn combinator_branches(schema: &Value) -> Option<&Vec<Value>> {
     for combinator in ["anyOf", "oneOf"] {
-        if let Some(branches) = schema.get(combinator).and_then(Value::as_array) {
-            if schema.get("type").is_none() && schema.get("properties").is_none() {
-                return Some(branches);
-            }
+        if let Some(branches) = schema.get(combinator).and_then(Value::as_array)
+            && schema.get("type").is_none()
+            && schema.get("properties").is_none()
+        {
+            return Some(branches);
         }
     }
     None
@@ -1313,10 +1313,10 @@ fn string_fits(text: &str, schema: &Value) -> bool {
     {
         return false;
     }
-    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-        if !pattern_matches(pattern, text) {
-            return false;
-        }
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+        && !pattern_matches(pattern, text)
+    {
+        return false;
     }
     match schema.get("format").and_then(Value::as_str) {
         Some("uuid") => text.len() == 36 && uuid::Uuid::parse_str(text).is_ok(),
@@ -1389,10 +1389,10 @@ fn fit_length(mut text: String, min: usize, schema: &Value) -> String {
         text.extend(std::iter::repeat_n('x', min - chars));
     }
     let max = schema.get("maxLength").and_then(Value::as_u64);
-    if let Some(max) = max.and_then(|m| usize::try_from(m).ok()) {
-        if let Some((cut, _)) = text.char_indices().nth(max) {
-            text.truncate(cut);
-        }
+    if let Some(max) = max.and_then(|m| usize::try_from(m).ok())
+        && let Some((cut, _)) = text.char_indices().nth(max)
+    {
+        text.truncate(cut);
     }
     text
 }
@@ -1438,12 +1438,11 @@ fn reshape(sample: &str, rng: &mut Rng, unix: i64) -> String {
 
 /// How much of an id is a type prefix to keep.
 fn prefix_len(id: &str) -> usize {
-    if let Some(underscore) = id.find('_') {
-        if (1..=8).contains(&underscore)
-            && id[..underscore].bytes().all(|b| b.is_ascii_alphabetic())
-        {
-            return underscore + 1;
-        }
+    if let Some(underscore) = id.find('_')
+        && (1..=8).contains(&underscore)
+        && id[..underscore].bytes().all(|b| b.is_ascii_alphabetic())
+    {
+        return underscore + 1;
     }
     let b = id.as_bytes();
     if b.len() == 34

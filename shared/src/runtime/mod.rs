@@ -645,15 +645,15 @@ async fn prepare(
     )
     .await
     .map_err(fail)?;
-    if let (Some(entity), true) = (context.get("entity"), contract.input_schema.is_object()) {
-        if let Ok(validator) = schema_validator(&contract.input_schema) {
-            let errors = validation_errors(&validator, entity);
-            if !errors.is_empty() {
-                return Err(fail(format!(
-                    "the trigger's payload does not fit the step's input schema: {}",
-                    errors.join("; ")
-                )));
-            }
+    if let (Some(entity), true) = (context.get("entity"), contract.input_schema.is_object())
+        && let Ok(validator) = schema_validator(&contract.input_schema)
+    {
+        let errors = validation_errors(&validator, entity);
+        if !errors.is_empty() {
+            return Err(fail(format!(
+                "the trigger's payload does not fit the step's input schema: {}",
+                errors.join("; ")
+            )));
         }
     }
     let rendered = Value::Object(mapping::render_for(

@@ -312,10 +312,10 @@ async fn wait_for_token(
                     .map_err(|e| OAuthError::Failed(e.to_string()))?;
             return Ok((current, credentials));
         }
-        if current.revision != before.revision {
-            if let Some(reason) = &current.needs_attention {
-                return Err(OAuthError::Refused(reason.clone()));
-            }
+        if current.revision != before.revision
+            && let Some(reason) = &current.needs_attention
+        {
+            return Err(OAuthError::Refused(reason.clone()));
         }
         if released {
             return Err(OAuthError::Failed(format!(
@@ -473,10 +473,10 @@ fn carry_over(
             next.insert(name.clone(), value.expose_secret().to_owned());
         }
     }
-    if grant.rotates_refresh_token() {
-        if let Some(rotated) = parsed.get("refresh_token").and_then(|v| v.as_str()) {
-            next.insert("refresh_token", rotated.to_owned());
-        }
+    if grant.rotates_refresh_token()
+        && let Some(rotated) = parsed.get("refresh_token").and_then(|v| v.as_str())
+    {
+        next.insert("refresh_token", rotated.to_owned());
     }
 }
 

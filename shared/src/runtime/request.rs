@@ -258,10 +258,10 @@ pub fn build_request(
         Encoding::Form => Some("application/x-www-form-urlencoded"),
         Encoding::None => None,
     };
-    if let Some(content_type) = content_type {
-        if header_index(&headers, "content-type").is_none() {
-            headers.push(("Content-Type".into(), content_type.into()));
-        }
+    if let Some(content_type) = content_type
+        && header_index(&headers, "content-type").is_none()
+    {
+        headers.push(("Content-Type".into(), content_type.into()));
     }
     if header_index(&headers, "accept").is_none() {
         headers.push(("Accept".into(), "application/json".into()));
@@ -710,13 +710,13 @@ impl Scope<'_> {
     ) -> Result<(), RequestError> {
         let tokens = parse(template)?;
         let key = encode_component(name);
-        if let [Token::Placeholder(source, placeholder)] = tokens.as_slice() {
-            if let Some(Resolved::List(items)) = self.resolve(*source, placeholder, Place::Query)? {
-                for item in items {
-                    out.push(format!("{key}={}", encode_component(&item)));
-                }
-                return Ok(());
+        if let [Token::Placeholder(source, placeholder)] = tokens.as_slice()
+            && let Some(Resolved::List(items)) = self.resolve(*source, placeholder, Place::Query)?
+        {
+            for item in items {
+                out.push(format!("{key}={}", encode_component(&item)));
             }
+            return Ok(());
         }
         if let Rendered::Text(value) = self.render(&tokens, Place::Query)? {
             out.push(format!("{key}={value}"));

@@ -325,10 +325,10 @@ impl Guard {
         let mut counters = lock(&self.counters);
         if !counters.contains_key(&counter) && counters.len() >= MAX_COUNTERS {
             counters.retain(|_, c| c.window == window);
-            if counters.len() >= MAX_COUNTERS {
-                if let Some(any) = counters.keys().next().copied() {
-                    counters.remove(&any);
-                }
+            if counters.len() >= MAX_COUNTERS
+                && let Some(any) = counters.keys().next().copied()
+            {
+                counters.remove(&any);
             }
         }
         let entry = counters.entry(counter).or_insert(Counter {

@@ -426,11 +426,9 @@ async fn receive(deps: &Deps, delivery: &Delivery) -> Result<Outcome, WebhookErr
         && header
             .as_deref()
             .is_some_and(|h| !delivery.headers.contains_key(h))
+        && let Some(token) = notion::handshake_token(&delivery.body)
     {
-        if let Some(token) = notion::handshake_token(&delivery.body) {
-            return notion::keep_handshake(deps, project, integration, token, delivery.source)
-                .await;
-        }
+        return notion::keep_handshake(deps, project, integration, token, delivery.source).await;
     }
 
     // Refusals that need no secret come first: no decryption (and no audit record) is
@@ -817,10 +815,10 @@ async fn record(
         let (cached_time, cached_revision, cached) = Cached::read(previous.as_deref(), &entity)?;
         // A late delivery of an older event leaves the newer cached state alone: its
         // marker is recorded (a retry stays a duplicate), nothing else.
-        if let (Some(happened), Some(newest)) = (draft.event_time, cached_time) {
-            if happened < newest {
-                return record_stale(deps, marker_write(None)?).await;
-            }
+        if let (Some(happened), Some(newest)) = (draft.event_time, cached_time)
+            && happened < newest
+        {
+            return record_stale(deps, marker_write(None)?).await;
         }
         let (before, changed_fields) = before_and_changed(&draft, cached);
         let revision = cached_revision + 1;
