@@ -533,6 +533,9 @@ fn operation(at: &str, endpoint: &Endpoint, problems: &mut Vec<InvalidValue>) ->
             .response_schema
             .clone()
             .unwrap_or_else(|| json!({"type": "object"})),
+        success_status: 200,
+        empty_response: false,
+        schema_source: None,
         side_effects: endpoint
             .side_effects
             .unwrap_or(endpoint.method != HttpMethod::Get),

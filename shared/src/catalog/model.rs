@@ -353,6 +353,19 @@ pub struct Operation {
     pub input_schema: Value,
     /// JSON Schema of a successful response; open to extra fields.
     pub response_schema: Value,
+    /// The HTTP status of a success, as the provider documents it (201 for most
+    /// creates, 202 for SendGrid's send, 204 for Salesforce's update); 200 by default.
+    /// Sandbox mocks answer with it.
+    #[serde(default = "ok_status")]
+    pub success_status: u16,
+    /// The provider answers a success with no body (SendGrid's 202, Salesforce's 204):
+    /// a sandbox mock has none either, and later steps can map no output of it.
+    #[serde(default)]
+    pub empty_response: bool,
+    /// Where the input and response schemas come from: the spec file in the team's
+    /// provider-specs folder and its operation, or the public reference's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_source: Option<String>,
     /// Whether the call changes anything at the provider.
     pub side_effects: bool,
     /// The provider's idempotency header, if it has one (`Idempotency-Key`).
@@ -379,6 +392,10 @@ pub struct Operation {
     /// An answer to `sample_input`, valid against `response_schema`; sandbox mocks take
     /// their shapes and plausible values from it.
     pub sample_response: Value,
+}
+
+fn ok_status() -> u16 {
+    200
 }
 
 /// The compiler's shaping of an operation's inputs, as data (read by
