@@ -1,7 +1,7 @@
 //! The canary test: unique secret values planted in integrations of several providers,
 //! every flow run (create, rotate, describe, compile, sandbox run, live run against a
 //! local server that echoes credentials back, webhook verification, Notion's handshake
-//! token and its one reveal, error paths), and
+//! token and its one reveal, the connection check, error paths), and
 //! every response, log line, event and stored item (other than the envelopes) searched
 //! for them.
 
@@ -73,7 +73,11 @@ impl std::io::Write for Sink {
 async fn echo_server() -> String {
     let app = Router::new().fallback(any(|uri: http::Uri, headers: HeaderMap, body: Bytes| async move {
         let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let echoed = json!({"id": "T-1", "you_sent": {"authorization": auth, "body": String::from_utf8_lossy(&body)}});
+        let mut echoed = json!({"id": "T-1", "you_sent": {"authorization": auth, "body": String::from_utf8_lossy(&body)}});
+        if uri.path().starts_with("/fail") {
+            // A provider whose error message repeats the credential it refused.
+            echoed["message"] = json!(format!("refused {auth}"));
+        }
         let status = if uri.path().starts_with("/fail") { 500 } else { 200 };
         (http::StatusCode::from_u16(status).expect("status"), [("content-type", "application/json")], echoed.to_string())
     }));
@@ -122,10 +126,12 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
         json!({"name": "tickets", "provider": "custom_http", "credentials": {"token": CUSTOM},
                "config": {"base_url": url, "auth": {"scheme": "bearer"},
                           "endpoints": [{"name": "echo", "method": "POST", "path": "/echo", "input_schema": {"type": "object", "properties": {"note": {"type": "string"}}}},
-                                        {"name": "fail", "method": "POST", "path": "/fail"}]}}),
+                                        {"name": "fail", "method": "POST", "path": "/fail"}],
+                          "verify": {"method": "GET", "path": "/fail"}}}),
         json!({"name": "basic-api", "provider": "custom_http", "credentials": {"username": "clinic", "password": BASIC},
                "config": {"base_url": url, "auth": {"scheme": "basic"},
-                          "endpoints": [{"name": "echo", "method": "POST", "path": "/echo"}]}}),
+                          "endpoints": [{"name": "echo", "method": "POST", "path": "/echo"}],
+                          "verify": {"method": "GET", "path": "/echo"}}}),
         json!({"name": "docs", "provider": "notion", "credentials": {"integration_token": NOTION_KEY}, "config": {"data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9"}}),
         json!({"name": "bad", "provider": "stripe", "credentials": {"secret_key": format!("pk_{STRIPE}"), "nonsense": STRIPE}}),
         json!({"name": "bad-2", "provider": "postmark", "credentials": {"server_token": {"nested": POSTMARK}}}),
@@ -219,6 +225,20 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
         )
         .await,
     );
+    // The connection check, live and in sandbox: a provider error that repeats the
+    // credential, a success, a destination the egress policy refuses.
+    for name in ["tickets", "basic-api", "payments", "mail"] {
+        for query in ["", "?mode=sandbox"] {
+            outputs.push(
+                call(
+                    Method::POST,
+                    format!("/projects/{p}/integrations/{name}/verify{query}"),
+                    None,
+                )
+                .await,
+            );
+        }
+    }
     for path in [
         "integrations",
         "integrations/tickets",
@@ -394,6 +414,10 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
     assert!(
         all.contains("[redacted]"),
         "nothing was masked: the echo server's answer should have been"
+    );
+    assert!(
+        all.contains("refused Bearer [redacted]") && all.contains("\"ok\":true"),
+        "the connection checks did not reach the echo server"
     );
     // Basic auth carries base64("user:password"): that must not appear either.
     let basic = base64::Engine::encode(

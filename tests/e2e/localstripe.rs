@@ -112,3 +112,58 @@ async fn customers_payment_intents_and_refunds_round_trip_through_localstripe() 
     assert_eq!(refund["object"], "refund");
     assert_eq!(refund["amount"], 4200);
 }
+
+/// The connection check against a Stripe-compatible server: Stripe's own verify
+/// request (from its catalog file) declared on a Custom HTTP integration that points at
+/// localstripe, with a working key, then with one localstripe refuses.
+#[tokio::test]
+async fn the_connection_check_passes_with_a_working_key_and_names_a_refused_one_masked() {
+    let Some(url) = localstripe() else { return };
+    let stripe = catalog().expect("catalog").get("stripe").expect("stripe");
+    let verify = stripe.verify.as_ref().expect("stripe declares a check");
+    let app = crate::api::TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    for (name, key) in [
+        ("stripe-ok", "sk_test_localstripe_verify_51H"),
+        ("stripe-bad", "rk_wrong_localstripe_verify_51H"),
+    ] {
+        crate::runtime::create(
+            &app,
+            &p,
+            &token,
+            json!({"name": name, "provider": "custom_http", "credentials": {"token": key},
+                   "config": {"base_url": url, "auth": {"scheme": "bearer"},
+                              "endpoints": [{"name": "list_customers", "method": "GET", "path": "/v1/customers"}],
+                              "verify": {"method": "GET", "path": verify.path, "expect_status": verify.expect_status}}}),
+        )
+        .await;
+    }
+    let check = |name: &'static str| {
+        let app = &app;
+        let (p, token) = (p.clone(), token.clone());
+        async move {
+            app.call(
+                http::Method::POST,
+                &format!("/projects/{p}/integrations/{name}/verify"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let ok = check("stripe-ok").await;
+    assert_eq!(ok.body["ok"], true, "{}", ok.body);
+    assert_eq!(ok.body["checked"], format!("GET {url}{}", verify.path));
+    let bad = check("stripe-bad").await;
+    assert_eq!(bad.body["ok"], false, "{}", bad.body);
+    assert_eq!(bad.body["status"], 401, "{}", bad.body);
+    assert_eq!(bad.body["reason"], "Unauthorized", "Stripe's error.message");
+    assert_eq!(bad.body["hint"], "the key is wrong or revoked");
+    assert!(
+        !bad.body
+            .to_string()
+            .contains("rk_wrong_localstripe_verify_51H"),
+        "{}",
+        bad.body
+    );
+}

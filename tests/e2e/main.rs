@@ -13,6 +13,7 @@
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
+//! - `verify`: the connection check against local servers.
 
 mod api;
 mod aws_app;
@@ -38,4 +39,5 @@ mod smart;
 mod store;
 mod template;
 mod vault;
+mod verify;
 mod webhooks;

@@ -759,3 +759,42 @@ async fn no_private_key_assertion_or_token_reaches_a_trace_error_event_stored_it
         );
     }
 }
+
+/// The connection check of a SMART integration gets a token first, exactly as a step
+/// does (audited as a refresh), then sends the catalog's verify read with it.
+#[tokio::test]
+async fn the_connection_check_gets_a_smart_token_first_and_sends_the_read_with_it() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    let tokens = token_server(&app, rsa_registered(), 300).await;
+    let (fhir, seen) = echoing_fhir_server().await;
+    ehr(
+        &app,
+        &p,
+        &token,
+        "ehr",
+        &fixture("rsa-pkcs8.pem"),
+        &fhir,
+        &tokens.url,
+    )
+    .await;
+    let answer = app
+        .call(
+            Method::POST,
+            &format!("/projects/{p}/integrations/ehr/verify"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["ok"], true, "{}", answer.body);
+    assert_eq!(tokens.calls(), 1, "{:?}", tokens.refusals());
+    let issued = tokens.issued();
+    assert_eq!(bearers(&seen), vec![format!("Bearer {}", issued[0])]);
+    assert_eq!(
+        seen.lock().expect("lock")[0].1,
+        "/r4/Patient?_id=credential-check"
+    );
+    assert!(!answer.body.to_string().contains(&issued[0]));
+    assert_eq!(audit_outcomes(&app, &p, &token, "ehr").await.len(), 1);
+}

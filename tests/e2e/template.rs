@@ -104,6 +104,24 @@ async fn every_declared_route_is_served_by_its_functions_router() {
     }
 }
 
+/// The connection check sends a live request: only execute-step is built with the live
+/// edge (add-integration is built with `app::no_live_edge`, which refuses every send).
+#[test]
+fn the_connection_check_is_served_by_the_function_with_the_live_edge() {
+    let verify = ("POST", "/projects/{project}/integrations/{name}/verify");
+    let serving: Vec<Function> = shared::http::ROUTES
+        .iter()
+        .filter(|(_, method, path)| (*method, *path) == verify)
+        .map(|(function, ..)| *function)
+        .collect();
+    assert_eq!(serving, vec![Function::ExecuteStep]);
+    let events = &template()["Resources"]["ExecuteStepFunction"]["Properties"]["Events"];
+    assert_eq!(
+        text(&events["VerifyIntegration"]["Properties"]["Path"]),
+        verify.1
+    );
+}
+
 #[test]
 fn only_the_webhook_route_is_public() {
     let t = template();

@@ -11,6 +11,11 @@
 //! (`api_key`, in the named header), `query` (`api_key`, in the named parameter),
 //! `basic` (`username`, `password`), `none`.
 //!
+//! An optional `verify` declares the connection check
+//! (`POST /projects/{p}/integrations/{name}/verify` sends it):
+//! `{"method": "GET", "path": "/health", "expect_status": [200]}` (a GET of a fixed
+//! path; `expect_status` defaults to `[200]`).
+//!
 //! An optional `webhook` declares the HMAC-SHA256 signature the API puts on the
 //! webhooks it sends back, keyed with a `webhook_secret` credential:
 //! `{"header": "X-Signature", "encoding": "hex", "prefix": "sha256=",
@@ -34,7 +39,7 @@ use serde_json::{Map, Value, json};
 
 use super::model::{
     Auth, Category, DigestEncoding, Encoding, EntityMapping, Field, Format, HmacFormat, HttpMethod,
-    Operation, Payload, Provider, SignatureScheme, Webhooks,
+    Operation, Payload, Provider, SignatureScheme, Verify, Webhooks,
 };
 use super::{check_declaration, schema_limits, values::check_value};
 use crate::domain::InvalidValue;
@@ -55,6 +60,57 @@ struct Declaration {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     webhook: Option<WebhookDeclaration>,
+    #[serde(default)]
+    verify: Option<VerifyDeclaration>,
+}
+
+/// The connection check a declared API offers: one read whose status says whether the
+/// credentials work.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyDeclaration {
+    method: HttpMethod,
+    path: String,
+    #[serde(default)]
+    expect_status: Option<Vec<u16>>,
+}
+
+/// The most statuses a declared check may count as success.
+const MAX_EXPECT_STATUS: usize = 10;
+
+/// Checks a verify declaration: a GET (a check reads, it changes nothing) of a fixed
+/// path (a query allowed; no placeholder, fragment, spaces or ..), with at most
+/// [`MAX_EXPECT_STATUS`] statuses, each a real one.
+fn verify(declared: &VerifyDeclaration, problems: &mut Vec<InvalidValue>) -> Verify {
+    if declared.method != HttpMethod::Get {
+        problems.push(problem(
+            "config.verify.method",
+            "must be GET: a check reads, it never changes anything",
+        ));
+    }
+    let path = &declared.path;
+    if !path.starts_with('/') || path.contains("..") || path.contains(['#', ' ', '{', '}']) {
+        problems.push(problem(
+            "config.verify.path",
+            "must start with / and hold no placeholder, fragment, spaces or .. (a query is allowed)",
+        ));
+    }
+    let expect_status = declared.expect_status.clone().unwrap_or_else(|| vec![200]);
+    if expect_status.is_empty()
+        || expect_status.len() > MAX_EXPECT_STATUS
+        || expect_status.iter().any(|s| !(100..=599).contains(s))
+    {
+        problems.push(problem(
+            "config.verify.expect_status",
+            format!("list 1 to {MAX_EXPECT_STATUS} HTTP statuses (100 to 599)"),
+        ));
+    }
+    Verify {
+        method: declared.method,
+        path: path.clone(),
+        expect_status,
+        error_when: None,
+    }
 }
 
 /// The signature on the webhooks a declared API sends back.
@@ -275,6 +331,10 @@ pub fn build(
         credentials.push(secret("webhook_secret", "Webhook signing secret"));
         webhooks(declared, &mut problems)
     });
+    let verify = declaration
+        .verify
+        .as_ref()
+        .map(|declared| verify(declared, &mut problems));
     if declaration.endpoints.is_empty() {
         problems.push(problem("config.endpoints", "declare at least one endpoint"));
     }
@@ -305,7 +365,7 @@ pub fn build(
         auth,
         credentials,
         config: vec![],
-        verify: None,
+        verify,
         lookups: BTreeMap::new(),
         operations,
         webhooks,
@@ -607,6 +667,75 @@ mod tests {
         assert_eq!(provider.operations[1].encoding, Encoding::None);
         assert!(!provider.operations[1].side_effects);
         assert!(provider.operations[0].side_effects);
+    }
+
+    fn with_verify(verify: Value) -> Map<String, Value> {
+        config(json!({
+            "base_url": "https://api.example.com",
+            "auth": {"scheme": "bearer"},
+            "endpoints": [{"name": "get_ticket", "method": "GET", "path": "/tickets/{id}"}],
+            "verify": verify
+        }))
+    }
+
+    #[test]
+    fn a_declared_verify_request_becomes_the_adapters_connection_check() {
+        let provider = build(
+            "Our API",
+            &with_verify(json!({"method": "GET", "path": "/health?deep=1"})),
+        )
+        .expect("valid");
+        let verify = provider.verify.expect("declared");
+        assert_eq!(verify.path, "/health?deep=1");
+        assert_eq!(verify.expect_status, vec![200]);
+        let provider = build(
+            "Our API",
+            &with_verify(json!({"method": "GET", "path": "/me", "expect_status": [200, 204]})),
+        )
+        .expect("valid");
+        assert_eq!(
+            provider.verify.expect("declared").expect_status,
+            vec![200, 204]
+        );
+    }
+
+    #[test]
+    fn a_verify_request_that_writes_has_placeholders_or_odd_statuses_is_refused() {
+        for (verify, field) in [
+            (
+                json!({"method": "POST", "path": "/health"}),
+                "config.verify.method",
+            ),
+            (
+                json!({"method": "GET", "path": "/users/{id}"}),
+                "config.verify.path",
+            ),
+            (
+                json!({"method": "GET", "path": "health"}),
+                "config.verify.path",
+            ),
+            (
+                json!({"method": "GET", "path": "/../admin"}),
+                "config.verify.path",
+            ),
+            (
+                json!({"method": "GET", "path": "/h", "expect_status": []}),
+                "config.verify.expect_status",
+            ),
+            (
+                json!({"method": "GET", "path": "/h", "expect_status": [42]}),
+                "config.verify.expect_status",
+            ),
+        ] {
+            let errors = build("Our API", &with_verify(verify.clone())).expect_err("refused");
+            assert_eq!(fields(&errors), vec![field], "{verify}");
+        }
+        let errors = build(
+            "Our API",
+            &with_verify(json!({"method": "GET", "path": "/h", "timeout": 3})),
+        )
+        .expect_err("unknown field");
+        assert_eq!(fields(&errors), vec!["config"]);
     }
 
     fn endpoints(schemas: Vec<(&str, Value)>) -> Map<String, Value> {

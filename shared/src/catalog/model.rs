@@ -254,6 +254,10 @@ pub struct Verify {
     /// Status codes that mean the credentials work.
     #[serde(default = "ok_statuses")]
     pub expect_status: Vec<u16>,
+    /// A failure the provider reports inside an expected status (Slack answers a bad
+    /// token 200 with `"ok": false`), read as an operation's `error_when` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_when: Option<ErrorRule>,
 }
 
 fn ok_statuses() -> Vec<u16> {

@@ -41,6 +41,7 @@ mod problem;
 mod projects;
 mod runs;
 mod verification_token;
+mod verify;
 mod workflows;
 
 use axum::Router;

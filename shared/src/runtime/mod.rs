@@ -24,6 +24,7 @@ mod mock_properties;
 pub mod oauth;
 pub mod request;
 pub mod smart;
+pub mod verify;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -911,6 +912,23 @@ async fn claim_and_open(
     .map_err(fail)
 }
 
+/// The failure an `error_when` rule reads in a body (its message, or the value found),
+/// or `None` when the body reports none.
+pub(crate) fn reported_error(rule: &crate::catalog::ErrorRule, body: &Value) -> Option<String> {
+    let found = body.pointer(&rule.pointer)?;
+    let failed = match &rule.equals {
+        Some(expected) => found == expected,
+        None => !found.is_null() && found != &json!([]),
+    };
+    failed.then(|| {
+        rule.message
+            .as_ref()
+            .and_then(|m| body.pointer(m))
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| found.to_string())
+    })
+}
+
 /// Why a provider's answer is a failure: a status outside 2xx, or a 2xx that the
 /// operation's `error_when` rule reads as one (Slack's `"ok": false`, GraphQL `errors`).
 fn answer_error(
@@ -919,20 +937,10 @@ fn answer_error(
     status: u16,
     body: &Value,
 ) -> Option<String> {
-    let provider_error = operation.error_when.as_ref().and_then(|rule| {
-        let found = body.pointer(&rule.pointer)?;
-        let failed = match &rule.equals {
-            Some(expected) => found == expected,
-            None => !found.is_null() && found != &json!([]),
-        };
-        failed.then(|| {
-            rule.message
-                .as_ref()
-                .and_then(|m| body.pointer(m))
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| found.to_string())
-        })
-    });
+    let provider_error = operation
+        .error_when
+        .as_ref()
+        .and_then(|rule| reported_error(rule, body));
     let ok = (200..300).contains(&status) && provider_error.is_none();
     (!ok).then(|| match provider_error {
         Some(message) => format!(
