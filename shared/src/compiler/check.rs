@@ -67,7 +67,7 @@ pub fn parse_reference(inner: &str) -> Result<Reference, String> {
             })
             .map_err(|_| format!("{{{{{inner}}}}}: the step must be a number")),
         _ => Err(format!(
-            "{{{{{inner}}}}} is not a reference; use {{{{entity.<field>}}}}, {{{{change.after.<field>}}}}, {{{{change.entity_id}}}} or {{{{steps.<n>.output.<field>}}}}"
+            "{{{{{inner}}}}} is not a reference; use {{{{entity.<field>}}}}, {{{{change.after.<field>}}}}, {{{{change.entity_id}}}} or {{{{steps.<n>.output.<field>}}}} (a literal {{{{ is written {{{{{{{{)"
         )),
     }
 }
@@ -932,5 +932,15 @@ mod tests {
             Ok((vec!["entity.a".into()], true))
         );
         assert!(templates("{{entity.a").is_err());
+        // Four braces are a literal pair: no template, and not the whole text.
+        assert_eq!(templates("{{{{clinic_name}}"), Ok((vec![], false)));
+        assert_eq!(
+            templates("{{{{a}} {{entity.a}}"),
+            Ok((vec!["entity.a".to_owned()], false))
+        );
+        assert!(
+            parse_reference("{{clinic_name")
+                .is_err_and(|e| e.contains("a literal {{ is written {{{{"))
+        );
     }
 }
