@@ -72,7 +72,62 @@ pub fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Result
     // The first pass learns which sample ids become which generated ids; the second
     // uses all of them to rewrite sample text that mentions an id (Twilio's `uri`).
     mocker.generate()?;
-    mocker.generate()
+    let mut mock = mocker.generate()?;
+    reply_per_request(operation, input, &mut mock);
+    Ok(mock)
+}
+
+/// One reply per request, of the request's kind (Google Docs' `batchUpdate`): where the
+/// input has an array of one-key requests (`{"insertText": …}`) whose schema declares
+/// every kind the response's array of replies is keyed by, the reply to each request is the
+/// sample's reply of its kind, or `{}` for a kind that has no reply fields.
+fn reply_per_request(operation: &Operation, input: &Value, mock: &mut Value) {
+    let (Some(inputs), Some(replies)) = (
+        input.as_object(),
+        operation.response_schema.get("properties"),
+    ) else {
+        return;
+    };
+    let Some(replies) = replies.as_object() else {
+        return;
+    };
+    for (name, schema) in replies {
+        let Some(kinds) = schema
+            .pointer("/items/properties")
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        // The input array whose items may be of every reply kind.
+        let requests = inputs.iter().find_map(|(field, items)| {
+            let declared = operation
+                .input_schema
+                .pointer(&format!("/properties/{field}/items/properties"))?
+                .as_object()?;
+            let items = items.as_array()?;
+            let one_key = items
+                .iter()
+                .all(|i| i.as_object().is_some_and(|o| o.len() == 1));
+            (one_key && kinds.keys().all(|k| declared.contains_key(k))).then_some(items)
+        });
+        let (Some(requests), Some(slot)) = (requests, mock.get_mut(name.as_str())) else {
+            continue;
+        };
+        let samples = operation
+            .sample_response
+            .get(name.as_str())
+            .and_then(Value::as_array);
+        let reply = |kind: &str| {
+            samples
+                .and_then(|s| s.iter().find(|r| r.get(kind).is_some()))
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new()))
+        };
+        *slot = requests
+            .iter()
+            .filter_map(|r| r.as_object()?.keys().next().map(|k| reply(k)))
+            .collect();
+    }
 }
 
 /// Levels of nesting in a mock response.
@@ -1906,6 +1961,28 @@ mod tests {
         let create = operation("google_calendar", "create_event");
         let mock = mock_response(create, &create.sample_input, "r#1");
         assert_ne!(mock["id"], create.sample_input["calendarId"]);
+    }
+
+    #[test]
+    fn a_batch_update_replies_once_per_request_in_the_request_s_kind() {
+        let update = operation("google_docs", "update_document");
+        let input = json!({"documentId": "doc-1", "requests": [
+            {"insertText": {"endOfSegmentLocation": {}, "text": "Hello"}},
+            {"replaceAllText": {"containsText": {"text": "{{name}}"}, "replaceText": "Ada"}},
+            {"insertText": {"endOfSegmentLocation": {}, "text": "Bye"}}
+        ]});
+        let mock = mock_response(update, &input, "r#1");
+        assert_eq!(
+            mock["replies"],
+            json!([{}, {"replaceAllText": {"occurrencesChanged": 1}}, {}])
+        );
+        let only_insert =
+            json!({"documentId": "doc-1", "requests": [{"insertText": {"text": "x"}}]});
+        assert_eq!(
+            mock_response(update, &only_insert, "r#1")["replies"],
+            json!([{}])
+        );
+        assert_valid(update, &mock, "update_document");
     }
 
     #[test]
