@@ -6,6 +6,7 @@
 //! - `describe`: plain words to a provider, with the labelled accuracy set.
 //! - `plain_words`: describe's prompt, then compile and a sandbox run, as a new user meets them.
 //! - `integrations`: creating integrations, Custom HTTP declarations.
+//! - `mocks`: sandbox mocks answer with the provider's status, body and ids.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
 //! - `smart`: SMART on FHIR Backend Services tokens for live FHIR steps.
@@ -29,6 +30,7 @@ mod integrations;
 mod keys;
 mod lambda_events;
 mod localstripe;
+mod mocks;
 mod notion_verification;
 mod oauth;
 mod origins;

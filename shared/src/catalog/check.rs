@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::model::{
     Auth, ChangeSource, Encoding, EntityMapping, Field, HttpMethod, Lookup, Operation, Provider,
@@ -190,6 +190,33 @@ fn check_operations(
             &lookup_ops,
             problems,
         );
+        check_success(op, problems);
+    }
+}
+
+/// A success is a 2xx; an operation answered with no body says 202 or 204 and has no
+/// sample body, and a 204 is always answered with no body.
+fn check_success(op: &Operation, problems: &mut Vec<String>) {
+    let at = format!("operations.{}", op.id);
+    let status = op.success_status;
+    if !(200..300).contains(&status) {
+        problems.push(format!("{at}.success_status: {status} is not a 2xx"));
+    }
+    if op.empty_response {
+        if !matches!(status, 202 | 204) {
+            problems.push(format!(
+                "{at}: empty_response needs success_status 202 or 204, not {status}"
+            ));
+        }
+        let empty_sample = op.sample_response.is_null()
+            || op.sample_response.as_object().is_some_and(Map::is_empty);
+        if !empty_sample {
+            problems.push(format!(
+                "{at}: an empty_response operation's sample_response is {{}}"
+            ));
+        }
+    } else if status == 204 {
+        problems.push(format!("{at}: a 204 has no body: set empty_response"));
     }
 }
 
@@ -687,6 +714,39 @@ mod tests {
         assert_eq!(
             check(&linear),
             vec!["webhooks.entities.change.from: \"action\" is not a JSON pointer"]
+        );
+    }
+
+    #[test]
+    fn an_operation_answered_with_no_body_says_202_or_204_and_has_no_sample_body() {
+        let sendgrid = crate::catalog::catalog()
+            .expect("catalog")
+            .get("sendgrid")
+            .expect("sendgrid")
+            .clone();
+        assert!(check(&sendgrid).is_empty(), "{:?}", check(&sendgrid));
+        let mut wrong = sendgrid.clone();
+        wrong.operations[0].success_status = 200;
+        wrong.operations[0].sample_response = serde_json::json!({"message": "queued"});
+        assert_eq!(
+            check(&wrong),
+            vec![
+                "operations.send_email: empty_response needs success_status 202 or 204, not 200",
+                "operations.send_email: an empty_response operation's sample_response is {}",
+            ]
+        );
+        let mut no_content = sendgrid;
+        no_content.operations[0].success_status = 204;
+        no_content.operations[0].empty_response = false;
+        assert_eq!(
+            check(&no_content),
+            vec!["operations.send_email: a 204 has no body: set empty_response"]
+        );
+        no_content.operations[0].success_status = 302;
+        no_content.operations[0].empty_response = false;
+        assert_eq!(
+            check(&no_content),
+            vec!["operations.send_email.success_status: 302 is not a 2xx"]
         );
     }
 }

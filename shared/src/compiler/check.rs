@@ -67,26 +67,29 @@ pub fn parse_reference(inner: &str) -> Result<Reference, String> {
             })
             .map_err(|_| format!("{{{{{inner}}}}}: the step must be a number")),
         _ => Err(format!(
-            "{{{{{inner}}}}} is not a reference; use {{{{entity.<field>}}}}, {{{{change.after.<field>}}}}, {{{{change.entity_id}}}} or {{{{steps.<n>.output.<field>}}}}"
+            "{{{{{inner}}}}} is not a reference; use {{{{entity.<field>}}}}, {{{{change.after.<field>}}}}, {{{{change.entity_id}}}} or {{{{steps.<n>.output.<field>}}}} (a literal {{{{ is written {{{{{{{{)"
         )),
     }
 }
 
 /// The templates of a string: (inner text, whether the string is exactly one template).
+/// `{{{{` is a literal `{{`, not a template.
 pub fn templates(text: &str) -> Result<(Vec<String>, bool), String> {
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("unclosed {{{{ in {text:?}"))?;
-        found.push(after[..end].trim().to_owned());
-        rest = &after[end + 2..];
-    }
-    let trimmed = text.trim();
-    let whole = found.len() == 1 && trimmed.starts_with("{{") && trimmed.ends_with("}}");
-    Ok((found, whole))
+    use crate::runtime::mapping::{Piece, pieces, whole_template};
+    let found = pieces(text)
+        .map_err(|_| {
+            format!(
+                "unclosed {{{{ in {text:?} (a literal {{{{ is written {})",
+                crate::runtime::mapping::LITERAL_BRACES
+            )
+        })?
+        .into_iter()
+        .filter_map(|p| match p {
+            Piece::Template(inner) => Some(inner.to_owned()),
+            Piece::Text(_) => None,
+        })
+        .collect();
+    Ok((found, whole_template(text).is_some()))
 }
 
 /// What the checker knows about the step being compiled.
@@ -197,6 +200,12 @@ impl Scope<'_> {
                     ));
                 };
                 let output = &contract.output_schema;
+                if output.get("type").and_then(Value::as_str) == Some("null") {
+                    return Err(format!(
+                        "{{{{steps.{step}.output.{path}}}}}: step {step} ({}) is answered with no body, so it has no output to map",
+                        contract.operation
+                    ));
+                }
                 let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
                 // Walk as far as the schema declares; past an open object, anything goes.
                 let mut current = schema::resolve(output, output);
@@ -923,5 +932,15 @@ mod tests {
             Ok((vec!["entity.a".into()], true))
         );
         assert!(templates("{{entity.a").is_err());
+        // Four braces are a literal pair: no template, and not the whole text.
+        assert_eq!(templates("{{{{clinic_name}}"), Ok((vec![], false)));
+        assert_eq!(
+            templates("{{{{a}} {{entity.a}}"),
+            Ok((vec!["entity.a".to_owned()], false))
+        );
+        assert!(
+            parse_reference("{{clinic_name")
+                .is_err_and(|e| e.contains("a literal {{ is written {{{{"))
+        );
     }
 }

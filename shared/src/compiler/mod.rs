@@ -327,7 +327,7 @@ pub fn compile(request: &CompileRequest, ws: &Workspace) -> Result<Compiled, Pro
         outbound: true,
         input_schema: input_schema(&trigger, &all_sources, &mapping, op),
         input_mapping: mapping,
-        output_schema: op.response_schema.clone(),
+        output_schema: output_schema(op),
         integration_created_at: None,
     };
 
@@ -622,6 +622,16 @@ fn sources_of(
         ));
     }
     (all_sources, change_fields_known)
+}
+
+/// What a step returns to later steps: the response schema, or `{"type": "null"}` for
+/// an operation the provider answers with no body (a reference to it is refused).
+fn output_schema(op: &Operation) -> Value {
+    if op.empty_response {
+        json!({"type": "null"})
+    } else {
+        op.response_schema.clone()
+    }
 }
 
 /// Whether the steps after `contract` still make sense with it (their references to its

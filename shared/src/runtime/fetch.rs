@@ -30,18 +30,13 @@ pub fn paths_read(mapping: &Map<String, Value>) -> Vec<String> {
     fn walk(value: &Value, out: &mut Vec<String>) {
         match value {
             Value::String(text) => {
-                let mut rest = text.as_str();
-                while let Some(start) = rest.find("{{") {
-                    let after = &rest[start + 2..];
-                    let Some(end) = after.find("}}") else {
-                        break;
-                    };
-                    if let Some(path) = after[..end].trim().strip_prefix("change.after.")
+                for piece in super::mapping::pieces(text).unwrap_or_default() {
+                    if let super::mapping::Piece::Template(inner) = piece
+                        && let Some(path) = inner.strip_prefix("change.after.")
                         && !out.iter().any(|p| p == path)
                     {
                         out.push(path.to_owned());
                     }
-                    rest = &after[end + 2..];
                 }
             }
             Value::Object(map) => map.values().for_each(|v| walk(v, out)),

@@ -4,13 +4,70 @@
 //! `{{steps.1.output.MessageID}}`. A string that is exactly one template takes the
 //! referenced value with its JSON type, and is left out when there is none (so the
 //! input schema names a missing required field); otherwise templates are interpolated
-//! as text, an absent value as the empty string.
+//! as text, an absent value as the empty string. `{{{{` is a literal `{{` (so a
+//! document's own `{{clinic_name}}` placeholder is written `{{{{clinic_name}}`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use crate::catalog::Quoting;
+
+/// The escape of a literal `{{` in a mapping's text.
+pub const LITERAL_BRACES: &str = "{{{{";
+
+/// A piece of a mapping's text: literal text, or a template's inner text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Text as it is sent (an escaped `{{` already unescaped).
+    Text(Cow<'a, str>),
+    /// The inner text of a `{{...}}`, trimmed.
+    Template(&'a str),
+}
+
+/// A `{{` with no `}}` after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unclosed;
+
+/// Splits text into literal text and templates; `{{{{` is a literal `{{`. The
+/// compiler and the renderer share it, so what compiles is what renders.
+///
+/// # Errors
+/// [`Unclosed`] when a `{{` opens a template that no `}}` closes.
+pub fn pieces(text: &str) -> Result<Vec<Piece<'_>>, Unclosed> {
+    let mut out = Vec::new();
+    let mut literal = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        literal.push_str(&rest[..start]);
+        if rest[start..].starts_with(LITERAL_BRACES) {
+            literal.push_str("{{");
+            rest = &rest[start + LITERAL_BRACES.len()..];
+            continue;
+        }
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or(Unclosed)?;
+        if !literal.is_empty() {
+            out.push(Piece::Text(Cow::Owned(std::mem::take(&mut literal))));
+        }
+        out.push(Piece::Template(after[..end].trim()));
+        rest = &after[end + 2..];
+    }
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        out.push(Piece::Text(Cow::Owned(literal)));
+    }
+    Ok(out)
+}
+
+/// The one template a text is, when it is nothing else (spaces aside).
+pub fn whole_template(text: &str) -> Option<&str> {
+    match pieces(text.trim()).ok()?.as_slice() {
+        [Piece::Template(inner)] => Some(inner),
+        _ => None,
+    }
+}
 
 /// Looks up a dotted path (`entity.patient_email`, `steps.1.output.items.0.id`).
 pub fn lookup<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
@@ -42,39 +99,29 @@ fn render_value(value: &Value, context: &Value) -> Option<Value> {
 fn render_quoted_value(value: &Value, context: &Value, quoting: Option<Quoting>) -> Option<Value> {
     match value {
         Value::String(text) => {
-            let trimmed = text.trim();
-            if let Some(inner) = trimmed
-                .strip_prefix("{{")
-                .and_then(|t| t.strip_suffix("}}"))
-                && !inner.contains("{{")
-                && !inner.contains("}}")
-            {
-                return lookup(context, inner.trim()).cloned();
+            if let Some(inner) = whole_template(text) {
+                return lookup(context, inner).cloned();
             }
             if !text.contains("{{") {
                 return Some(value.clone());
             }
+            // Text the compiler refused (an unclosed `{{`) is sent as it is.
+            let Ok(pieces) = pieces(text) else {
+                return Some(value.clone());
+            };
             let mut out = String::with_capacity(text.len());
-            let mut rest = text.as_str();
-            while let Some(start) = rest.find("{{") {
-                out.push_str(&rest[..start]);
-                match rest[start + 2..].find("}}") {
-                    Some(end) => {
-                        let path = rest[start + 2..start + 2 + end].trim();
+            for piece in pieces {
+                match piece {
+                    Piece::Text(t) => out.push_str(&t),
+                    Piece::Template(path) => {
                         let text = lookup(context, path).map(as_text).unwrap_or_default();
                         match quoting {
                             Some(q) => out.push_str(&q.quote(&text)),
                             None => out.push_str(&text),
                         }
-                        rest = &rest[start + 2 + end + 2..];
-                    }
-                    None => {
-                        out.push_str(&rest[start..]);
-                        rest = "";
                     }
                 }
             }
-            out.push_str(rest);
             Some(Value::String(out))
         }
         Value::Object(map) => Some(Value::Object(
@@ -143,6 +190,24 @@ mod tests {
             json!({"To": "ada@example.com", "amount": 4200, "Subject": "Hello Ada, ref m-1 !", "first": "x",
                    "nested": {"to": ["ada@example.com"], "fixed": true}})
         );
+    }
+
+    #[test]
+    fn four_braces_are_a_literal_pair_of_braces_not_a_template() {
+        let context = json!({"entity": {"name": "Northside Clinic"}});
+        let mapping: Map<String, Value> = serde_json::from_value(json!({
+            "find": "{{{{clinic_name}}",
+            "replace": "{{entity.name}}",
+            "mixed": "{{{{clinic_name}} is {{entity.name}}"
+        }))
+        .expect("map");
+        assert_eq!(
+            Value::Object(render(&mapping, &context)),
+            json!({"find": "{{clinic_name}}", "replace": "Northside Clinic",
+                   "mixed": "{{clinic_name}} is Northside Clinic"})
+        );
+        assert_eq!(whole_template("{{{{a}} {{entity.name}}"), None);
+        assert_eq!(whole_template(" {{ entity.name }} "), Some("entity.name"));
     }
 
     #[test]

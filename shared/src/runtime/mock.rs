@@ -61,11 +61,73 @@ use crate::catalog::Operation;
 /// # Errors
 /// A [`MockError`] when the response would not fit the budgets (see the module doc).
 pub fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Result<Value, MockError> {
+    // The provider answers with no body (SendGrid's 202, Salesforce's 204): nor does
+    // the mock, so no later step can rely on an output the live call never returns.
+    if operation.empty_response {
+        return Ok(Value::Null);
+    }
+    let requested = with_requested_id(operation, input);
+    let input = requested.as_ref().unwrap_or(input);
     let mut mocker = Mocker::new(operation, input, seed);
     // The first pass learns which sample ids become which generated ids; the second
     // uses all of them to rewrite sample text that mentions an id (Twilio's `uri`).
     mocker.generate()?;
-    mocker.generate()
+    let mut mock = mocker.generate()?;
+    reply_per_request(operation, input, &mut mock);
+    Ok(mock)
+}
+
+/// One reply per request, of the request's kind (Google Docs' `batchUpdate`): where the
+/// input has an array of one-key requests (`{"insertText": …}`) whose schema declares
+/// every kind the response's array of replies is keyed by, the reply to each request is the
+/// sample's reply of its kind, or `{}` for a kind that has no reply fields.
+fn reply_per_request(operation: &Operation, input: &Value, mock: &mut Value) {
+    let (Some(inputs), Some(replies)) = (
+        input.as_object(),
+        operation.response_schema.get("properties"),
+    ) else {
+        return;
+    };
+    let Some(replies) = replies.as_object() else {
+        return;
+    };
+    for (name, schema) in replies {
+        let Some(kinds) = schema
+            .pointer("/items/properties")
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        // The input array whose items may be of every reply kind.
+        let requests = inputs.iter().find_map(|(field, items)| {
+            let declared = operation
+                .input_schema
+                .pointer(&format!("/properties/{field}/items/properties"))?
+                .as_object()?;
+            let items = items.as_array()?;
+            let one_key = items
+                .iter()
+                .all(|i| i.as_object().is_some_and(|o| o.len() == 1));
+            (one_key && kinds.keys().all(|k| declared.contains_key(k))).then_some(items)
+        });
+        let (Some(requests), Some(slot)) = (requests, mock.get_mut(name.as_str())) else {
+            continue;
+        };
+        let samples = operation
+            .sample_response
+            .get(name.as_str())
+            .and_then(Value::as_array);
+        let reply = |kind: &str| {
+            samples
+                .and_then(|s| s.iter().find(|r| r.get(kind).is_some()))
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new()))
+        };
+        *slot = requests
+            .iter()
+            .filter_map(|r| r.as_object()?.keys().next().map(|k| reply(k)))
+            .collect();
+    }
 }
 
 /// Levels of nesting in a mock response.
@@ -167,6 +229,67 @@ impl Budget {
     }
 }
 
+/// The input with the id the path asks for as its `id`, so the answer is the object
+/// asked for (Stripe's `/v1/customers/{input.customer}`, HubSpot's
+/// `/crm/v3/objects/contacts/{input.contactId}`): the path's last segment is an
+/// `{input.x}` placeholder named `id`, `*_id` or `*Id`, or named as the segment before
+/// it in the singular (`customers/{input.customer}`), and the response declares a
+/// top-level `id`. `None` when the path fixes no id. An operation that gets its body
+/// back (FHIR update) has the id put in that body.
+fn with_requested_id(operation: &Operation, input: &Value) -> Option<Value> {
+    let declares_id = operation
+        .response_schema
+        .get("properties")
+        .is_some_and(|p| p.get("id").is_some());
+    if !declares_id {
+        return None;
+    }
+    let mut segments = operation.path.trim_end_matches('/').rsplit('/');
+    let last = segments.next()?;
+    let name = last.strip_prefix("{input.")?.strip_suffix('}')?;
+    let collection = segments.next().unwrap_or_default();
+    let names_object = name == "id"
+        || name.ends_with("_id")
+        || name.ends_with("Id")
+        || collection.strip_suffix('s') == Some(name);
+    let id = input.get(name).filter(|v| v.is_string() || v.is_number())?;
+    if !names_object {
+        return None;
+    }
+    let mut requested = input.clone();
+    let target = match &operation.body_field {
+        Some(field) if returns_body(operation) => requested.get_mut(field.as_str()),
+        _ => Some(&mut requested),
+    };
+    let id = Value::String(match id {
+        Value::String(s) => dashed_uuid(s).unwrap_or_else(|| s.clone()),
+        other => other.to_string(),
+    });
+    target?.as_object_mut()?.insert("id".into(), id);
+    Some(requested)
+}
+
+/// A UUID written without dashes (Notion takes `59833787…` in a path), in the dashed
+/// form the response spells it in.
+fn dashed_uuid(id: &str) -> Option<String> {
+    if id.len() != 32 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let cuts = [0, 8, 12, 16, 20, 32];
+    let parts: Vec<&str> = cuts.windows(2).map(|w| &id[w[0]..w[1]]).collect();
+    Some(parts.join("-"))
+}
+
+/// The operation sends one field as the body and asks for it back
+/// (`Prefer: return=representation`).
+fn returns_body(operation: &Operation) -> bool {
+    operation.body_field.is_some()
+        && operation
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("prefer") && v.contains("return=representation"))
+}
+
 /// Keys whose value says what kind of object a sample is.
 const KIND_KEYS: [&str; 4] = ["resourceType", "object", "type", "kind"];
 /// 2026-01-01T00:00:00Z: seeded instants fall within the year after it.
@@ -215,10 +338,7 @@ struct Merged(Value, Vec<usize>);
 
 impl<'a> Mocker<'a> {
     fn new(operation: &'a Operation, input: &'a Value, seed: &'a str) -> Self {
-        let returns_body = operation.body_field.is_some()
-            && operation.headers.iter().any(|(k, v)| {
-                k.eq_ignore_ascii_case("prefer") && v.contains("return=representation")
-            });
+        let returns_body = returns_body(operation);
         let (echo_root, sample_input_root) = match (&operation.body_field, returns_body) {
             (Some(field), true) => (input.get(field), operation.sample_input.get(field)),
             _ => (Some(input), Some(&operation.sample_input)),
@@ -1808,7 +1928,76 @@ mod tests {
             .expect("operation")
     }
 
+    #[test]
+    fn the_object_a_path_asks_for_is_the_one_answered() {
+        let retrieve = operation("stripe", "retrieve_customer");
+        let mock = mock_response(retrieve, &json!({"customer": "cus_QXg1o8vcGmoR32"}), "r#1");
+        assert_eq!(mock["id"], "cus_QXg1o8vcGmoR32");
+        let update = operation("hubspot", "update_contact");
+        let input = json!({"contactId": "512", "properties": {"lifecyclestage": "customer"}});
+        let mock = mock_response(update, &input, "r#1");
+        assert_eq!(mock["id"], "512");
+        assert_eq!(mock["properties"]["lifecyclestage"], "customer");
+        for (provider, op, name) in [
+            ("notion", "get_page", "page_id"),
+            ("intercom", "update_contact", "contact_id"),
+            ("hubspot", "get_deal", "dealId"),
+        ] {
+            let op = operation(provider, op);
+            let mut input = op.sample_input.clone();
+            let asked = input[name].as_str().expect("a string id").to_owned();
+            input[name] = json!(asked.replace(|c: char| c.is_ascii_digit(), "7"));
+            let mock = mock_response(op, &input, "r#1");
+            let asked = input[name].as_str().expect("a string id");
+            let id = mock["id"].as_str().expect("an id").replace('-', "");
+            assert_eq!(id, asked, "{provider}.{}", op.id);
+            assert_valid(op, &mock, &op.id);
+        }
+    }
+
+    #[test]
+    fn an_id_in_the_path_that_names_a_container_is_not_the_answer_s_id() {
+        // `calendars/{calendarId}/events`: the event's id is its own.
+        let create = operation("google_calendar", "create_event");
+        let mock = mock_response(create, &create.sample_input, "r#1");
+        assert_ne!(mock["id"], create.sample_input["calendarId"]);
+    }
+
+    #[test]
+    fn a_batch_update_replies_once_per_request_in_the_request_s_kind() {
+        let update = operation("google_docs", "update_document");
+        let input = json!({"documentId": "doc-1", "requests": [
+            {"insertText": {"endOfSegmentLocation": {}, "text": "Hello"}},
+            {"replaceAllText": {"containsText": {"text": "{{name}}"}, "replaceText": "Ada"}},
+            {"insertText": {"endOfSegmentLocation": {}, "text": "Bye"}}
+        ]});
+        let mock = mock_response(update, &input, "r#1");
+        assert_eq!(
+            mock["replies"],
+            json!([{}, {"replaceAllText": {"occurrencesChanged": 1}}, {}])
+        );
+        let only_insert =
+            json!({"documentId": "doc-1", "requests": [{"insertText": {"text": "x"}}]});
+        assert_eq!(
+            mock_response(update, &only_insert, "r#1")["replies"],
+            json!([{}])
+        );
+        assert_valid(update, &mock, "update_document");
+    }
+
+    #[test]
+    fn an_operation_answered_with_no_body_mocks_no_body() {
+        for (provider, op) in [("sendgrid", "send_email"), ("salesforce", "update_record")] {
+            let op = operation(provider, op);
+            assert_eq!(mock_response(op, &op.sample_input, "r#1"), Value::Null);
+        }
+    }
+
     fn assert_valid(operation: &Operation, mock: &Value, what: &str) {
+        if operation.empty_response {
+            assert_eq!(mock, &Value::Null, "{what}: answered with no body");
+            return;
+        }
         let validator = compile_schema(&operation.response_schema).expect("schema compiles");
         let errors = validation_errors(&validator, mock);
         assert!(errors.is_empty(), "{what}: {errors:?}\n{mock:#}");
@@ -1871,7 +2060,8 @@ mod tests {
                 id_leaves(&first, "", &mut ids);
                 let mut fresh = 0;
                 for (path, value) in ids {
-                    if echoed.contains(&value) {
+                    let undashed = value.as_str().map(|v| Value::String(v.replace('-', "")));
+                    if echoed.contains(&value) || undashed.is_some_and(|v| echoed.contains(&v)) {
                         continue; // echoed from the input, the same in every run
                     }
                     let other = second.pointer(&path);
@@ -1900,6 +2090,9 @@ mod tests {
                 "fhir.update_resource",
                 "google_sheets.append_values",
                 "google_sheets.get_values",
+                "hubspot.update_contact",
+                "hubspot.get_contact",
+                "hubspot.get_deal",
                 "salesforce.update_record",
                 "sendgrid.send_email"
             ]

@@ -751,7 +751,7 @@ async fn perform_sandbox(
         operation: operation.id.clone(),
         effect: StepEffect::WouldHaveSent,
         request: Some(view),
-        response: Some(json!({"status": 200, "mock": true, "body": body})),
+        response: Some(json!({"status": operation.success_status, "mock": true, "body": body})),
         error: None,
         started_at: prepared.started_at,
         finished_at: deps.clock.now(),
