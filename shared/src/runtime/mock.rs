@@ -1898,10 +1898,25 @@ mod tests {
             [
                 "fhir.read_resource",
                 "fhir.update_resource",
+                "google_calendar.cancel_event",
                 "google_sheets.append_values",
                 "google_sheets.get_values",
+                "google_sheets.update_values",
+                "google_sheets.clear_values",
+                "google_sheets.batch_update_values",
+                "mailgun.list_bounces",
+                "mailgun.delete_bounce",
+                "mailgun.add_unsubscribe",
+                "mailgun.delete_unsubscribe",
+                "mailgun.add_list_member",
+                "postmark.get_outbound_message",
+                "postmark.suppress_recipients",
                 "salesforce.update_record",
-                "sendgrid.send_email"
+                "sendgrid.send_email",
+                "sendgrid.add_global_unsubscribe",
+                "sendgrid.add_group_unsubscribe",
+                "sendgrid.remove_bounce",
+                "sendgrid.cancel_scheduled_send"
             ]
         );
     }
