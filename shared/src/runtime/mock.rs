@@ -1904,6 +1904,7 @@ mod tests {
                 "google_sheets.update_values",
                 "google_sheets.clear_values",
                 "google_sheets.batch_update_values",
+                "google_sheets.batch_get_values",
                 "mailgun.list_bounces",
                 "mailgun.delete_bounce",
                 "mailgun.add_unsubscribe",
