@@ -9,6 +9,8 @@
 //! - `mocks`: sandbox mocks answer with the provider's status, body and ids.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
+//! - `catalog_depth_2`: each operation added in the second depth set, picked by plain words
+//!   and run in the sandbox.
 //! - `smart`: SMART on FHIR Backend Services tokens for live FHIR steps.
 //! - `notion_verification`: revealing Notion's handshake token once, then signed events.
 //! - `api`: the studio API through the local router, over embedded adapters.
@@ -21,6 +23,7 @@ mod aws_app;
 mod aws_walkthrough;
 mod bus;
 mod canary;
+mod catalog_depth_2;
 mod compile;
 mod delete_race;
 mod describe;

@@ -2083,18 +2083,35 @@ mod tests {
         // Every operation whose response names something new gets new ids per run; the
         // others read or update what the input names (its id is echoed), or answer with
         // an empty body.
+        without_fresh_ids.sort_unstable();
         assert_eq!(
             without_fresh_ids,
             [
                 "fhir.read_resource",
                 "fhir.update_resource",
+                "google_calendar.cancel_event",
                 "google_sheets.append_values",
+                "google_sheets.batch_get_values",
+                "google_sheets.batch_update_values",
+                "google_sheets.clear_values",
                 "google_sheets.get_values",
-                "hubspot.update_contact",
+                "google_sheets.update_values",
                 "hubspot.get_contact",
                 "hubspot.get_deal",
+                "hubspot.update_contact",
+                "mailgun.add_list_member",
+                "mailgun.add_unsubscribe",
+                "mailgun.delete_bounce",
+                "mailgun.delete_unsubscribe",
+                "mailgun.list_bounces",
+                "postmark.get_outbound_message",
+                "postmark.suppress_recipients",
                 "salesforce.update_record",
-                "sendgrid.send_email"
+                "sendgrid.add_global_unsubscribe",
+                "sendgrid.add_group_unsubscribe",
+                "sendgrid.cancel_scheduled_send",
+                "sendgrid.remove_bounce",
+                "sendgrid.send_email",
             ]
         );
     }
