@@ -6,6 +6,8 @@
 //! - `describe`: plain words to a provider, with the labelled accuracy set.
 //! - `plain_words`: describe's prompt, then compile and a sandbox run, as a new user meets them.
 //! - `integrations`: creating integrations, Custom HTTP declarations.
+//! - `catalog_depth_1`: the catalog's added read, search and update operations, each from
+//!   plain words to a sandbox request.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
 //! - `smart`: SMART on FHIR Backend Services tokens for live FHIR steps.
@@ -19,6 +21,7 @@ mod aws_app;
 mod aws_walkthrough;
 mod bus;
 mod canary;
+mod catalog_depth_1;
 mod compile;
 mod delete_race;
 mod describe;

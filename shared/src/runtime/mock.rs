@@ -1901,7 +1901,11 @@ mod tests {
                 "google_sheets.append_values",
                 "google_sheets.get_values",
                 "salesforce.update_record",
-                "sendgrid.send_email"
+                "salesforce.get_record",
+                "salesforce.delete_record",
+                "sendgrid.send_email",
+                "slack.update_message",
+                "slack.add_reaction"
             ]
         );
     }
