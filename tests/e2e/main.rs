@@ -7,6 +7,8 @@
 //! - `plain_words`: describe's prompt, then compile and a sandbox run, as a new user meets them.
 //! - `integrations`: creating integrations, Custom HTTP declarations.
 //! - `mocks`: sandbox mocks answer with the provider's status, body and ids.
+//! - `catalog_depth_1`: the catalog's added read, search and update operations, each from
+//!   plain words to a sandbox request.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
 //! - `catalog_depth_2`: each operation added in the second depth set, picked by plain words
@@ -23,6 +25,7 @@ mod aws_app;
 mod aws_walkthrough;
 mod bus;
 mod canary;
+mod catalog_depth_1;
 mod catalog_depth_2;
 mod compile;
 mod delete_race;

@@ -2096,6 +2096,7 @@ mod tests {
                 "google_sheets.clear_values",
                 "google_sheets.get_values",
                 "google_sheets.update_values",
+                "hubspot.get_company",
                 "hubspot.get_contact",
                 "hubspot.get_deal",
                 "hubspot.update_contact",
@@ -2106,12 +2107,16 @@ mod tests {
                 "mailgun.list_bounces",
                 "postmark.get_outbound_message",
                 "postmark.suppress_recipients",
+                "salesforce.delete_record",
+                "salesforce.get_record",
                 "salesforce.update_record",
                 "sendgrid.add_global_unsubscribe",
                 "sendgrid.add_group_unsubscribe",
                 "sendgrid.cancel_scheduled_send",
                 "sendgrid.remove_bounce",
                 "sendgrid.send_email",
+                "slack.add_reaction",
+                "slack.update_message",
             ]
         );
     }
