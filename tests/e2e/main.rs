@@ -28,6 +28,7 @@ mod canary;
 mod catalog_depth_1;
 mod catalog_depth_2;
 mod compile;
+mod conformance;
 mod delete_race;
 mod describe;
 mod edge;
