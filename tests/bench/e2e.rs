@@ -831,10 +831,9 @@ pub(crate) fn load_average() -> String {
         .unwrap_or_else(|_| "n/a".into())
 }
 
-/// The runs of the bench's project, from `GET /runs` page by page: (succeeded, failed,
-/// running).
-pub(crate) async fn run_counts(env: &Env, workflow: &str) -> Result<(usize, usize, usize), String> {
-    let (mut succeeded, mut failed, mut running) = (0, 0, 0);
+/// Every run of one workflow of the bench's project, from `GET /runs` page by page.
+pub(crate) async fn runs_of(env: &Env, workflow: &str) -> Result<Vec<Value>, String> {
+    let mut runs = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let mut url = format!(
@@ -851,19 +850,28 @@ pub(crate) async fn run_counts(env: &Env, workflow: &str) -> Result<(usize, usiz
             .send()
             .await
             .map_err(transport)?;
-        let page = answer_of(answer, 200).await?;
-        for run in page["runs"].as_array().into_iter().flatten() {
-            match run["status"].as_str() {
-                Some("succeeded") => succeeded += 1,
-                Some("failed") => failed += 1,
-                _ => running += 1,
-            }
+        let mut page = answer_of(answer, 200).await?;
+        if let Some(Value::Array(items)) = page.get_mut("runs").map(Value::take) {
+            runs.extend(items);
         }
         match page["next"].as_str() {
             Some(next) => after = Some(next.to_owned()),
-            None => return Ok((succeeded, failed, running)),
+            None => return Ok(runs),
         }
     }
+}
+
+/// How one workflow's runs stand: (succeeded, failed, running).
+pub(crate) async fn run_counts(env: &Env, workflow: &str) -> Result<(usize, usize, usize), String> {
+    let (mut succeeded, mut failed, mut running) = (0, 0, 0);
+    for run in runs_of(env, workflow).await? {
+        match run["status"].as_str() {
+            Some("succeeded") => succeeded += 1,
+            Some("failed") => failed += 1,
+            _ => running += 1,
+        }
+    }
+    Ok((succeeded, failed, running))
 }
 
 /// A mixed load (waited live runs against the 50 ms provider, sandbox runs), a SIGKILL

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::e2e::{
-    Env, Job, Server, WEBHOOK_SECRET, answer_of, load_average, run_counts, server_binary, set_up,
-    transport,
+    Env, Job, Server, WEBHOOK_SECRET, answer_of, load_average, run_counts, runs_of, server_binary,
+    set_up, transport,
 };
 
 /// Clients at once, each on one kind of call (see [`Kind`]).
@@ -405,34 +405,12 @@ async fn check(
 /// One triggered run per recorded provider event: none twice, none missing.
 async fn triggered(env: &Env, acks: &Acks) -> Result<Vec<String>, String> {
     let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut url = format!(
-            "{}/projects/{}/runs?limit=200&workflow={TRIGGERED}",
-            env.server, env.project
-        );
-        if let Some(after) = &after {
-            url.push_str(&format!("&after={after}"));
-        }
-        let answer = env
-            .client
-            .get(url)
-            .bearer_auth(&env.token)
-            .send()
-            .await
-            .map_err(transport)?;
-        let page = answer_of(answer, 200).await?;
-        for run in page["runs"].as_array().into_iter().flatten() {
-            let event = run["trigger"]["provider_event_id"]
-                .as_str()
-                .unwrap_or("(no event id)")
-                .to_owned();
-            *per_event.entry(event).or_default() += 1;
-        }
-        match page["next"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => break,
-        }
+    for run in runs_of(env, TRIGGERED).await? {
+        let event = run["trigger"]["provider_event_id"]
+            .as_str()
+            .unwrap_or("(no event id)")
+            .to_owned();
+        *per_event.entry(event).or_default() += 1;
     }
     let twice: Vec<&String> = per_event
         .iter()
