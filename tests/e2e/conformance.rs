@@ -527,7 +527,7 @@ fn every_operation_with_a_published_description_conforms_to_it() {
     };
     let mut failures = Vec::new();
     let mut checked = 0;
-    let mut uncovered = 0;
+    let mut uncovered = BTreeSet::new();
     for provider in catalog().expect("catalog").providers() {
         let Some(file) = spec_file(provider.id.as_str()) else {
             continue;
@@ -552,7 +552,7 @@ fn every_operation_with_a_published_description_conforms_to_it() {
                                 "not covered: {} {}: checked against {source}",
                                 provider.id, operation.id
                             );
-                            uncovered += 1;
+                            uncovered.insert((provider.id.as_str(), operation.id.as_str()));
                         }
                         None => failures.push(format!(
                             "{} {}: outside the description and no schema_source cited",
@@ -577,7 +577,7 @@ fn every_operation_with_a_published_description_conforms_to_it() {
     }
     println!(
         "conformance: {checked} operations checked against their descriptions ({} outside partial ones, on their cited references)",
-        uncovered / 2
+        uncovered.len()
     );
     assert!(checked >= 10, "only {checked} operations checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -210,20 +210,25 @@ async fn a_change_that_moves_an_origin_needs_the_credentials_again_and_is_one_au
     }
 }
 
-#[tokio::test]
-async fn a_change_that_keeps_every_origin_needs_no_credentials() {
-    let app = TestApp::new();
-    let (p, token) = app.project("clinic").await;
+/// A FHIR integration `ehr` with a bearer token, on https://fhir.example.org.
+async fn create_ehr(app: &TestApp, p: &str, token: &str) {
     let created = app
         .call(
             Method::POST,
             &format!("/projects/{p}/integrations"),
-            Some(&token),
+            Some(token),
             Some(json!({"name": "ehr", "provider": "fhir", "config": {"base_url": "https://fhir.example.org/r4"},
                         "credentials": {"access_token": CANARY}})),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+}
+
+#[tokio::test]
+async fn a_change_that_keeps_every_origin_needs_no_credentials() {
+    let app = TestApp::new();
+    let (p, token) = app.project("clinic").await;
+    create_ehr(&app, &p, &token).await;
     // Another path on the same origin, and a setting that is not a URL.
     let kept = app
         .call(
@@ -305,16 +310,7 @@ fn empty() -> shared::domain::CredentialEnvelope {
 async fn a_config_written_around_the_api_cannot_send_the_secret_elsewhere() {
     let app = TestApp::new();
     let (p, token) = app.project("clinic").await;
-    let created = app
-        .call(
-            Method::POST,
-            &format!("/projects/{p}/integrations"),
-            Some(&token),
-            Some(json!({"name": "ehr", "provider": "fhir", "config": {"base_url": "https://fhir.example.org/r4"},
-                        "credentials": {"access_token": CANARY}})),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    create_ehr(&app, &p, &token).await;
     // The stored item edited directly: the base URL moved, the envelope left as it was.
     let key = Key::new(format!("P#{p}"), "I#ehr");
     let mut doc = app
