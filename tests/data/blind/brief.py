@@ -46,7 +46,12 @@ for f in sorted((ROOT / "shared/providers").glob("*.yaml")):
             note = f" — filled from config by default ({defaults[key]})" if key in defaults else ""
             print(f"    - `{line}`{note}")
     wh = p.get("webhooks") or {}
-    ents = sorted({(e["entity_type"], e["change"]) for e in wh.get("entities", [])})
+    ents = sorted({
+        (e["entity_type"], c)
+        for e in wh.get("entities", [])
+        # A change read from the payload (`{from: /action}`) can be any of the three.
+        for c in ([e["change"]] if isinstance(e["change"], str) else ["created", "updated", "deleted"])
+    })
     if ents:
         print("\nWebhook data changes it reports (entity type, change): " + ", ".join(f"`{t}` {c}" for t, c in ents))
     print()
