@@ -938,3 +938,27 @@ fn try_a_sentence() {
         Err(p) => println!("{p:#?}"),
     }
 }
+
+/// Naming Slack with little more ("slack #billing w/ ...", a typo for the verb) means
+/// posting a message, the provider's default operation; words that fit another of its
+/// operations still pick that one.
+#[test]
+fn a_provider_named_with_little_more_gets_its_default_operation() {
+    let set = labelled("blind/fixture.json");
+    let compile = |text: &str| {
+        let case = serde_json::json!({"instruction": text, "entity": "invoice", "earlier": []});
+        run_case(&set, &case)
+    };
+    for text in [
+        "invoice paid -> slack #billing w/ the invoice number",
+        "When an invoice is paid, pnig #finance on slack with the invoice number",
+    ] {
+        let contract = compile(text).unwrap_or_else(|p| panic!("{text}: {p:?}"));
+        assert_eq!(contract.operation.as_str(), "post_message", "{text}");
+        let mapping = serde_json::to_string(&contract.input_mapping).unwrap_or_default();
+        assert!(mapping.contains("invoice_number"), "{text}: {mapping}");
+    }
+    let contract = compile("When an invoice is paid, add a :moneybag: reaction in slack")
+        .map(|c| c.operation.to_string());
+    assert_ne!(contract.as_deref().ok(), Some("post_message"));
+}

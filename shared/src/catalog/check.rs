@@ -51,6 +51,11 @@ fn check_with(provider: &Provider, samples: bool) -> Vec<String> {
     }
     check_field_rules(provider, &mut problems);
     check_lookups(provider, &mut problems);
+    if let Some(id) = &provider.default_operation
+        && !provider.operations.iter().any(|o| &o.id == id)
+    {
+        problems.push(format!("default_operation {id} is not an operation"));
+    }
     check_operations(provider, &scope, samples, &mut problems);
     check_quotes(provider, &mut problems);
     if let Some(hooks) = &provider.webhooks {

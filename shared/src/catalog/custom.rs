@@ -367,6 +367,7 @@ pub fn build(
         config: vec![],
         verify,
         lookups: BTreeMap::new(),
+        default_operation: None,
         operations,
         webhooks,
     };

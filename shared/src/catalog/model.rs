@@ -56,6 +56,11 @@ pub struct Provider {
     pub lookups: BTreeMap<String, Lookup>,
     /// The calls a step can make: at least one, each id declared once.
     pub operations: Vec<Operation>,
+    /// The operation meant when the words name the provider and say little more ("slack
+    /// #billing with the invoice number"): the one thing people nearly always want from
+    /// it. Only taken when no other operation of it fits the words better.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_operation: Option<String>,
     /// How the provider's webhook deliveries are verified and read; `None` when it sends
     /// none (a delivery for it is then answered as not found).
     #[serde(default)]

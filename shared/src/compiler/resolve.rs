@@ -398,6 +398,25 @@ pub struct Asked<'a> {
     pub earlier: &'a [String],
 }
 
+/// The provider's default operation of the best-scoring named integration, when the words
+/// fit nothing of it well: taken when the default is already its best guess or when no
+/// operation of it matched a word ("slack #billing with the invoice number").
+fn default_operation(
+    scored: &[(f64, f64, usize, usize)],
+    integrations: &[ProjectIntegration],
+    (score, i, o): (f64, usize, usize),
+) -> Option<usize> {
+    let adapter = integrations[i].adapter();
+    let id = adapter.default_operation.as_deref()?;
+    let d = adapter.operations.iter().position(|op| op.id == id)?;
+    let best_of_it = scored
+        .iter()
+        .filter(|s| s.2 == i)
+        .map(|s| s.0)
+        .fold(0.0, f64::max);
+    (o == d || best_of_it <= 0.0 || score <= 0.0).then_some(d)
+}
+
 /// The integration and operation the words ask for, among the ones they name (or all);
 /// `None` when `problems` says why none fits (no such tool, it cannot do that, two fit
 /// equally).
@@ -483,6 +502,9 @@ pub fn resolve(
                     integration: named[0],
                     op: 0,
                 });
+            }
+            if let Some(op) = default_operation(&scored, integrations, (score, i, o)) {
+                return Some(Resolved { integration: i, op });
             }
             problems.push(
                 "operation",
