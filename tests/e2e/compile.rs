@@ -933,6 +933,11 @@ fn try_a_sentence() {
         })
         .unwrap_or_default();
     let case = serde_json::json!({"instruction": text, "entity": entity, "earlier": earlier});
+    // The compiler's scores of the operations, per step (`target: compile`).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("compile=trace")
+        .without_time()
+        .try_init();
     match run_case(&set, &case) {
         Ok(c) => println!("{}", serde_json::to_string_pretty(&c).unwrap_or_default()),
         Err(p) => println!("{p:#?}"),

@@ -120,6 +120,73 @@ pub(super) fn adjust_op_words(
     }
 }
 
+/// What a step's verb does, and what an operation does by the verb its id leads with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActionKind {
+    /// get, fetch, retrieve, read, look up, check, search, find, query.
+    Read,
+    /// list.
+    List,
+    /// create, add, send, post, place, upsert, reply ("insert" and "append" are left
+    /// out: they add to something that exists).
+    Make,
+    /// update, edit, change, set, patch.
+    Change,
+    /// delete, remove, cancel, end, clear.
+    Remove,
+}
+
+impl ActionKind {
+    /// The kind of a verb (after the lexicon's synonyms), if it is one of these.
+    fn of(word: &str) -> Option<Self> {
+        let lexicon = crate::lexicon::lexicon();
+        Some(match lexicon.canonical(word) {
+            // Reading one thing and finding it are told apart by what the words
+            // give ("by MRN" searches), not by the verb.
+            "get" | "retrieve" | "read" | "lookup" | "check" | "search" | "query" => Self::Read,
+            "list" => Self::List,
+            "create" | "send" | "message" | "place" | "upsert" | "generate" | "issue" => Self::Make,
+            "update" | "patch" => Self::Change,
+            "delete" | "cancel" | "end" | "clear" => Self::Remove,
+            _ => return None,
+        })
+    }
+
+    fn reads(self) -> bool {
+        matches!(self, Self::Read | Self::List)
+    }
+}
+
+/// What the step's first verb does ("Next, fetch that contact ..." reads): the first
+/// of its leading words (after lead-ins such as "then") that is an action verb the
+/// words to match still hold ("have the sheet get a row added" asks for no read).
+pub(super) fn leading_action(
+    verb_words: &[String],
+    op_words: &BTreeSet<String>,
+) -> Option<ActionKind> {
+    let lexicon = crate::lexicon::lexicon();
+    verb_words
+        .iter()
+        .filter(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
+        .take(3)
+        .filter(|w| op_words.contains(lexicon.canonical(w)) || op_words.contains(*w))
+        .find_map(|w| ActionKind::of(w))
+}
+
+/// How well an operation agrees with the step's verb: 1 when it does what the verb
+/// says (or either is not known), almost as well for another kind of read ("look the
+/// patient up by MRN" searches), and much less for another kind of action ("fetch
+/// that contact" is no create).
+pub(super) fn agreement(action: Option<ActionKind>, op: &Operation) -> f64 {
+    let first = op.id.split('_').next().unwrap_or_default();
+    match (action, ActionKind::of(first)) {
+        (Some(a), Some(b)) if a == b => 1.0,
+        (Some(a), Some(b)) if a.reads() && b.reads() => 0.97,
+        (Some(_), Some(_)) => 0.6,
+        _ => 1.0,
+    }
+}
+
 /// The operation the words ask of the chosen integration, after the phrases chose `op`:
 /// the step's verb picks the one operation whose name starts with it or that does it
 /// ("create it in clinic-api", "text that customer ..."); "into that same doc" edits

@@ -238,9 +238,9 @@ impl Index {
         op: &Operation,
         text: &BTreeSet<String>,
     ) -> (f64, f64, usize) {
-        // An operation only the runtime calls (a named target's lookup) is never what
-        // the words ask for.
-        if provider.lookups.values().any(|l| l.operation == op.id) {
+        // An operation only the runtime calls (a named target's lookup, without
+        // phrases of its own) is never what the words ask for.
+        if op.phrases.is_empty() && provider.lookups.values().any(|l| l.operation == op.id) {
             return (0.0, 0.0, 0);
         }
         let computed;

@@ -795,13 +795,6 @@ fn from_words(
         .map(|c| c.integration.to_string())
         .chain(changed)
         .collect();
-    let asked = resolve::Asked {
-        text: &op_words,
-        said: &said,
-        mentions: &mentions,
-        earlier: &earlier_names,
-    };
-    let mut resolved = resolve::resolve(&asked, ws.integrations, index, catalog, problems)?;
     // The words that say what to do, without the tools' names ("could hubspot
     // delete that contact" leads with "delete").
     let verb_words: Vec<String> = plain
@@ -810,6 +803,14 @@ fn from_words(
         .filter(|(i, _)| !mentions.name_positions.contains(i))
         .map(|(_, w)| w.clone())
         .collect();
+    let asked = resolve::Asked {
+        text: &op_words,
+        said: &said,
+        mentions: &mentions,
+        earlier: &earlier_names,
+        action: action::leading_action(&verb_words, &op_words),
+    };
+    let mut resolved = resolve::resolve(&asked, ws.integrations, index, catalog, problems)?;
     let chosen = &ws.integrations[resolved.integration];
     let refined = action::refine(
         chosen,

@@ -396,6 +396,8 @@ pub struct Asked<'a> {
     pub mentions: &'a Mentions,
     /// Integrations whose results the words may name rather than ask to act.
     pub earlier: &'a [String],
+    /// What the step's leading verb does (read, list, make, change, remove).
+    pub action: Option<super::action::ActionKind>,
 }
 
 /// The provider's default operation of the best-scoring named integration, when the words
@@ -432,6 +434,7 @@ pub fn resolve(
         said: _,
         mentions,
         earlier,
+        action,
     } = *asked;
     let named = mentions.candidates(integrations);
     let capable = || capable_suggestion(integrations, index, text);
@@ -461,19 +464,50 @@ pub fn resolve(
         let adapter = integrations[i].adapter();
         for (o, op) in adapter.operations.iter().enumerate() {
             let (mut score, matched) = index.score(adapter, op, text);
+            score *= super::action::agreement(action, op);
             if discount_earlier && earlier.contains(&integrations[i].name.to_string()) {
                 score *= 0.5;
             }
             scored.push((score, matched, i, o));
         }
     }
+    // Equal fits: the tool named first ("update the Notion page so it links to the
+    // Linear issue" updates the page).
+    let named_at = |i: usize| {
+        let provider = integrations[i].adapter().id.as_str();
+        let own = mentions
+            .integrations
+            .iter()
+            .filter(|m| m.0 == i)
+            .map(|m| m.1);
+        let by_provider = mentions
+            .providers
+            .iter()
+            .filter(|m| m.0 == provider)
+            .map(|m| m.1);
+        own.chain(by_provider).min().unwrap_or(usize::MAX)
+    };
     scored.sort_by(|a, b| {
         b.0.total_cmp(&a.0)
+            .then_with(|| named_at(a.2).cmp(&named_at(b.2)))
             .then(b.1.total_cmp(&a.1))
             .then(a.2.cmp(&b.2))
             .then(a.3.cmp(&b.3))
     });
     let best = scored.first().copied();
+    tracing::trace!(
+        target: "compile",
+        words = ?text,
+        top = ?scored
+            .iter()
+            .take(6)
+            .map(|(s, m, i, o)| {
+                let op = &integrations[*i].adapter().operations[*o].id;
+                format!("{}.{op} {s:.3}/{m:.2}", integrations[*i].name)
+            })
+            .collect::<Vec<_>>(),
+        "operations scored"
+    );
 
     // What the whole catalog would pick, to tell "this provider cannot do that".
     let global = global_pick(catalog, index, text);
