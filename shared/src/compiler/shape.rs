@@ -10,6 +10,9 @@
 //! - `trigger_id:<kind>`: the trigger's id field of that kind (`patient`, `identifier`);
 //! - `step_id:<entity>`: the id of the entity an earlier step of the provider made (a
 //!   contact to associate a deal with), else of the changed one that started the run;
+//! - `step_field:<name>`: the output field `<name>` of the latest earlier step of the
+//!   provider that has one (Slack's `ts`, a message's id), else the changed entity's
+//!   field when the workflow starts on this integration's change;
 //! - `amount_units`: the trigger's amount, unless its name says cents;
 //! - `title`, `body`, `document_text`: the texts the words imply;
 //! - `sender`: an address after "from"/"as"/"sender"; `channel`: a `#channel`;
@@ -312,6 +315,23 @@ fn step_id(b: &Builder<'_>, arg: &str) -> Option<Value> {
     }
 }
 
+fn step_field(b: &Builder<'_>, field: &str) -> Option<Value> {
+    let plan = b.plan;
+    let earlier = plan.sources.iter().rev().find(|s| {
+        s.name == field
+            && matches!(&s.origin, Origin::Step { provider, .. } if *provider == plan.provider.id)
+    });
+    match (earlier, plan.trigger) {
+        (Some(s), _) => Some(Value::String(s.template())),
+        (None, crate::domain::Trigger::DataChange { integration, .. })
+            if *integration == plan.integration.name =>
+        {
+            Some(Value::String(format!("{{{{change.after.{field}}}}}")))
+        }
+        _ => None,
+    }
+}
+
 fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -> Option<Value> {
     let plan = b.plan;
     let action = plan.action;
@@ -323,6 +343,7 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             .find(|s| matches!(&s.role, Role::Id(k) if k == arg))
             .map(|s| Value::String(s.template())),
         "step_id" => step_id(b, arg),
+        "step_field" => step_field(b, arg),
         "amount_units" => b
             .trigger_sources()
             .find(|s| s.role == Role::Amount && !s.words.iter().any(|w| w == "cents"))
@@ -529,6 +550,7 @@ mod tests {
         "role",
         "trigger_id",
         "step_id",
+        "step_field",
         "amount_units",
         "title",
         "body",
