@@ -323,10 +323,26 @@ fn step_field(b: &Builder<'_>, field: &str) -> Option<Value> {
     });
     match (earlier, plan.trigger) {
         (Some(s), _) => Some(Value::String(s.template())),
-        (None, crate::domain::Trigger::DataChange { integration, .. })
-            if *integration == plan.integration.name =>
-        {
-            Some(Value::String(format!("{{{{change.after.{field}}}}}")))
+        (
+            None,
+            crate::domain::Trigger::DataChange {
+                integration,
+                entity_type,
+                ..
+            },
+        ) if *integration == plan.integration.name => {
+            // The field the provider takes the changed entity's id from is its id.
+            let is_id = plan.provider.webhooks.iter().any(|hooks| {
+                hooks.entities.iter().any(|e| {
+                    e.entity_type == *entity_type
+                        && e.id == format!("{}/{}", e.state, field.replace('.', "/"))
+                })
+            });
+            Some(Value::String(if is_id {
+                "{{change.entity_id}}".to_owned()
+            } else {
+                format!("{{{{change.after.{field}}}}}")
+            }))
         }
         _ => None,
     }
