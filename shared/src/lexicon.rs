@@ -86,6 +86,9 @@ pub struct Lexicon {
     pub must_offer_objects: BTreeMap<String, Vec<String>>,
     /// Verbs after which `must_offer_objects` are checked ("create", "start").
     pub object_verbs: Vec<String>,
+    /// Things sent that an operation must say to send them ("send an email", "send a
+    /// fax"): checked after "send" only ("add the member's email to a list" sends none).
+    pub sent_objects: BTreeMap<String, Vec<String>>,
     /// Words before a step's verb that are not it ("then", "please", "finally").
     pub lead_ins: Vec<String>,
     /// Openings that place a step after the one before ("after that"), not a trigger.
@@ -326,7 +329,8 @@ impl Lexicon {
         } else {
             start
         };
-        if !self.object_verbs.iter().any(|v| *v == words[verb_at]) {
+        let sending = words[verb_at] == "send";
+        if !sending && !self.object_verbs.iter().any(|v| *v == words[verb_at]) {
             return None;
         }
         let phrase: Vec<&String> = words
@@ -355,7 +359,12 @@ impl Lexicon {
             .take(5)
             .collect();
         let head = phrase.last()?;
-        self.must_offer_objects
+        let objects = if sending {
+            &self.sent_objects
+        } else {
+            &self.must_offer_objects
+        };
+        objects
             .iter()
             .find(|(_, group)| group.iter().any(|g| g == *head))
             .map(|(name, group)| (name.as_str(), group.as_slice()))

@@ -130,7 +130,7 @@ pub enum ActionKind {
     /// create, add, send, post, place, upsert, reply ("insert" and "append" are left
     /// out: they add to something that exists).
     Make,
-    /// update, edit, change, set, patch.
+    /// update, edit, change, set, patch, replace.
     Change,
     /// delete, remove, cancel, end, clear.
     Remove,
@@ -146,7 +146,7 @@ impl ActionKind {
             "get" | "retrieve" | "read" | "lookup" | "check" | "search" | "query" => Self::Read,
             "list" => Self::List,
             "create" | "send" | "message" | "place" | "upsert" | "generate" | "issue" => Self::Make,
-            "update" | "patch" => Self::Change,
+            "update" | "patch" | "replace" => Self::Change,
             "delete" | "cancel" | "end" | "clear" => Self::Remove,
             _ => return None,
         })

@@ -49,6 +49,14 @@ impl Action {
         })
     }
 
+    /// The first email address written in the words.
+    pub(super) fn email_after_any(&self) -> Option<String> {
+        self.literals.iter().find_map(|l| match l {
+            Literal::Email(address, _) => Some(address.clone()),
+            _ => None,
+        })
+    }
+
     fn money(&self) -> Option<(f64, Option<String>)> {
         self.literals.iter().find_map(|l| match l {
             Literal::Money(amount, currency) => Some((*amount, currency.clone())),

@@ -15,7 +15,8 @@
 //!   field when the workflow starts on this integration's change;
 //! - `amount_units`: the trigger's amount, unless its name says cents;
 //! - `title`, `body`, `document_text`: the texts the words imply;
-//! - `sender`: an address after "from"/"as"/"sender"; `channel`: a `#channel`;
+//! - `sender`: an address after "from"/"as"/"sender"; `email`: the first address
+//!   written in the words; `channel`: a `#channel`;
 //! - `quoted:<title|body|template|range|other>`: quoted words of that kind;
 //! - `template_alias`, `template_id`: a template named in the words, by alias or number;
 //! - `name_before:<word,word>`, `name_after:<word,word>`: the name written right
@@ -75,13 +76,26 @@ fn choose_kind(b: &Builder<'_>, choice: Option<&KindChoice>) -> (Option<String>,
     let Some(choice) = choice else {
         return (None, None);
     };
-    let chosen = b.plan.action.words.iter().find_map(|w| {
-        choice
-            .words
-            .get(w.as_str())
-            .or_else(|| w.strip_suffix('s').and_then(|s| choice.words.get(s)))
-            .cloned()
-    });
+    // Several kinds named: a plural one is what is looked for ("the patient's
+    // Encounters"), else the first.
+    let named: Vec<(String, bool)> = b
+        .plan
+        .action
+        .words
+        .iter()
+        .filter_map(|w| match choice.words.get(w.as_str()) {
+            Some(kind) => Some((kind.clone(), false)),
+            None => w
+                .strip_suffix('s')
+                .and_then(|s| choice.words.get(s))
+                .map(|kind| (kind.clone(), true)),
+        })
+        .collect();
+    let chosen = named
+        .iter()
+        .find(|(_, plural)| *plural)
+        .or(named.first())
+        .map(|(kind, _)| kind.clone());
     let kind = chosen.clone().or_else(|| choice.default.clone());
     (chosen, kind)
 }
@@ -371,6 +385,7 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             .email_after(&["from", "as", "sender"])
             .map(Value::String),
         "channel" => action.channel().map(Value::String),
+        "email" => action.email_after_any().map(Value::String),
         "quoted" => action.quoted(cue_named(arg)?).map(Value::String),
         "template_alias" => template_named(b)
             .filter(|t| !is_number(t))
@@ -572,6 +587,7 @@ mod tests {
         "body",
         "document_text",
         "sender",
+        "email",
         "channel",
         "quoted",
         "template_alias",
