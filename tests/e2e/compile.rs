@@ -143,7 +143,8 @@ fn lookup<'a>(mapping: &'a Map<String, Value>, path: &str) -> Option<&'a Value> 
 /// Whether `got` reads the same value as the label's `{{change.after.<field>}}` does:
 /// `{{change.entity_id}}` where the provider's webhook takes the changed entity's id
 /// from `<field>` of the state it reports (Stripe's `/data/object/id` in the state
-/// `/data/object`), so both name one value on every delivery.
+/// `/data/object`), or from that field of the entity read for a thin event (HubSpot's
+/// contact, read by its id), so both name one value on every delivery.
 fn same_change_value(set: &LabelledSet, contract: &StepContract, got: &Value, want: &str) -> bool {
     let Some(field) = want
         .strip_prefix("{{change.after.")
@@ -167,10 +168,13 @@ fn same_change_value(set: &LabelledSet, contract: &StepContract, got: &Value, wa
     else {
         return false;
     };
+    let pointer = format!("/{}", field.replace('.', "/"));
     got == "{{change.entity_id}}"
         && hooks.entities.iter().any(|e| {
             e.entity_type == *entity_type
-                && e.id == format!("{}/{}", e.state, field.replace('.', "/"))
+                && (e.id == format!("{}{pointer}", e.state)
+                    // A thin event's entity is read whole (HubSpot): its id is there.
+                    || e.fetch.as_ref().is_some_and(|f| f.id == pointer))
         })
 }
 
