@@ -363,36 +363,49 @@ pub async fn open_for(
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
 ) -> Result<Credentials, VaultError> {
-    open_audited(deps, project, integration, purpose, cause, None).await
+    open_audited(deps, project, integration, None, purpose, cause, None).await
 }
 
 /// As [`open_for`], with a claim (a conditional write, such as a live step's
 /// `NotExists` claim) written in the same transaction as the audit record: one commit
 /// instead of two before a live call. If the claim's condition fails, the credentials
 /// are not handed out ([`VaultError::Claimed`]) and the decryption is still audited,
-/// with an outcome that says it went unused.
+/// with an outcome that says it went unused. `origins` are the integration's, from the
+/// provider the caller already has (a Custom HTTP provider is not built again).
 pub async fn open_for_claiming(
     deps: &crate::ports::Deps,
     project: &ProjectId,
     integration: &crate::domain::Integration,
+    origins: &Origins,
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
     claim: crate::ports::Write,
 ) -> Result<Credentials, VaultError> {
-    open_audited(deps, project, integration, purpose, cause, Some(claim)).await
+    open_audited(
+        deps,
+        project,
+        integration,
+        Some(origins),
+        purpose,
+        cause,
+        Some(claim),
+    )
+    .await
 }
 
 async fn open_audited(
     deps: &crate::ports::Deps,
     project: &ProjectId,
     integration: &crate::domain::Integration,
+    origins: Option<&Origins>,
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
     claim: Option<crate::ports::Write>,
 ) -> Result<Credentials, VaultError> {
     use crate::ports::StoreError;
     // A failed decryption is audited on its own inside open_deferred.
-    let (credentials, audit) = open_deferred(deps, project, integration, purpose, cause).await?;
+    let (credentials, audit) =
+        open_deferred_with(deps, project, integration, origins, purpose, cause).await?;
     let Some(claim) = claim else {
         audit.write_alone(deps).await?;
         return Ok(credentials);
@@ -459,18 +472,40 @@ pub async fn open_deferred(
     purpose: crate::domain::AuditPurpose,
     cause: serde_json::Value,
 ) -> Result<(Credentials, PendingAudit), VaultError> {
-    let result = match Origins::of_integration(integration) {
+    open_deferred_with(deps, project, integration, None, purpose, cause).await
+}
+
+/// As [`open_deferred`], with the integration's origins when the caller has them.
+async fn open_deferred_with(
+    deps: &crate::ports::Deps,
+    project: &ProjectId,
+    integration: &crate::domain::Integration,
+    origins: Option<&Origins>,
+    purpose: crate::domain::AuditPurpose,
+    cause: serde_json::Value,
+) -> Result<(Credentials, PendingAudit), VaultError> {
+    let derived;
+    let origins = match origins {
+        Some(o) => Ok(o),
+        None => {
+            derived = Origins::of_integration(integration);
+            derived.as_ref()
+        }
+    };
+    let result = match origins {
+        // Origins::of_integration fails only as Malformed.
+        Err(VaultError::Malformed(m)) => Err(VaultError::Malformed(m.clone())),
+        Err(other) => Err(VaultError::Malformed(other.to_string())),
         Ok(origins) => {
             open_bound(
                 deps.keys.as_ref(),
                 project,
                 &integration.name,
                 &integration.credentials,
-                &origins,
+                origins,
             )
             .await
         }
-        Err(e) => Err(e),
     };
     let outcome = match &result {
         Ok(_) => crate::domain::AuditOutcome::Decrypted,

@@ -873,10 +873,12 @@ async fn claim_and_open(
     let step = contract.step;
     let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
     let claim = runs::claim(deps, project, run, step);
+    let origins = crate::vault::Origins::of(&prepared.provider, &prepared.integration.config);
     let credentials = match crate::vault::open_for_claiming(
         deps,
         project,
         &prepared.integration,
+        &origins,
         AuditPurpose::StepExecution,
         cause.clone(),
         claim,
