@@ -22,6 +22,8 @@
 //! - `name_before:<word,word>`, `name_after:<word,word>`: the name written right
 //!   before one of these words ("the Orders tab" → `Orders`, "the Front Desk
 //!   calendar" → `Front Desk`), or capitalized right after one ("team ENG");
+//! - `named_field`: the trigger's field the words name last ("whose external id
+//!   equals the patient's email" → the patient's email);
 //! - `fields_object`, `fields_row`: the trigger's fields worth listing, as an object of
 //!   templates or as one row;
 //! - `enum_in_words`: the value of the input's enum the words name;
@@ -396,6 +398,7 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             .map(|n| json!(n)),
         "name_before" => name_before(b, &arg.split(',').collect::<Vec<_>>()).map(Value::String),
         "name_after" => name_after(b, &arg.split(',').collect::<Vec<_>>()).map(Value::String),
+        "named_field" => b.named_fields().last().map(|s| Value::String(s.template())),
         "fields_object" => {
             let model: Map<String, Value> = b
                 .listed(&[])
@@ -595,6 +598,7 @@ mod tests {
         "name_before",
         "name_after",
         "a1_range",
+        "named_field",
         "fields_object",
         "fields_row",
         "enum_in_words",
