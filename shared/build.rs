@@ -6,11 +6,19 @@
 //! that is not valid YAML, or maps a non-string key, fails the build with its name.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// The package's directory, read when the script runs, not when it is compiled: worktrees
+/// that share a target directory share this script's binary, and each must read its own
+/// files.
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
+}
 
 fn main() {
     println!("cargo:rerun-if-changed=providers");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers");
-    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let dir = manifest_dir().join("providers");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let json_dir = out_dir.join("providers");
     std::fs::create_dir_all(&json_dir).expect("OUT_DIR/providers");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -46,7 +54,7 @@ fn main() {
 /// The lexicon (`lexicon/lexicon.yaml`), as JSON in `OUT_DIR/lexicon.json`.
 fn embed_lexicon(out_dir: &std::path::Path) {
     println!("cargo:rerun-if-changed=lexicon");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lexicon/lexicon.yaml");
+    let path = manifest_dir().join("lexicon/lexicon.yaml");
     let text = std::fs::read_to_string(&path).expect("shared/lexicon/lexicon.yaml readable");
     let value: serde_json::Value = match serde_norway::from_str(&text) {
         Ok(v) => v,
