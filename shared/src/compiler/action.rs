@@ -157,20 +157,26 @@ impl ActionKind {
     }
 }
 
-/// What the step's first verb does ("Next, fetch that contact ..." reads): the first
-/// of its leading words (after lead-ins such as "then") that is an action verb the
-/// words to match still hold ("have the sheet get a row added" asks for no read).
+/// What the step's verb does ("Next, fetch that contact ..." reads): its first word after
+/// lead-ins such as "then", when that is an action verb the words to match still hold
+/// ("have the sheet get a row added" asks for no read).
 pub(super) fn leading_action(
     verb_words: &[String],
     op_words: &BTreeSet<String>,
 ) -> Option<ActionKind> {
     let lexicon = crate::lexicon::lexicon();
-    verb_words
+    let mut rest = verb_words
         .iter()
-        .filter(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
-        .take(3)
-        .filter(|w| op_words.contains(lexicon.canonical(w)) || op_words.contains(*w))
-        .find_map(|w| ActionKind::of(w))
+        .skip_while(|w| lexicon.lead_ins.iter().any(|l| l == *w));
+    let mut verb = rest.next()?;
+    // "use billing to refund ...": the verb after "to".
+    if verb == "use" || verb == "using" {
+        verb = rest.skip_while(|w| *w != "to").nth(1)?;
+    }
+    // Only the step's own first word: "show the message history" is no message sent.
+    (op_words.contains(lexicon.canonical(verb)) || op_words.contains(verb))
+        .then(|| ActionKind::of(verb))
+        .flatten()
 }
 
 /// How well an operation agrees with the step's verb: 1 when it does what the verb
