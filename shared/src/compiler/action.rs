@@ -342,14 +342,30 @@ pub(super) fn pointed_back(
     earlier: &[StepContract],
     integrations: &[ProjectIntegration],
 ) -> Option<usize> {
-    let back = !crate::lexicon::lexicon()
-        .back_reference_positions(plain)
-        .is_empty();
-    let previous = earlier
+    let last = earlier.iter().max_by_key(|c| c.step)?;
+    let previous = integrations
         .iter()
-        .max_by_key(|c| c.step)
-        .and_then(|c| integrations.iter().position(|i| i.name == c.integration));
-    previous.filter(|_| back)
+        .position(|i| i.name == last.integration)?;
+    // "that text", "this call": what the step before made or read, by its entity's
+    // word or one people use for it.
+    let made = integrations[previous]
+        .adapter()
+        .operations
+        .iter()
+        .find(|o| o.id == last.operation)
+        .and_then(|o| o.entity.as_deref());
+    let names_made = made.is_some_and(|entity| {
+        let words = super::index::entity_synonyms(entity);
+        plain.windows(2).any(|w| {
+            matches!(w[0].as_str(), "that" | "this")
+                && (w[1] == entity || words.iter().any(|s| *s == w[1]))
+        })
+    });
+    let back = names_made
+        || !crate::lexicon::lexicon()
+            .back_reference_positions(plain)
+            .is_empty();
+    back.then_some(previous)
 }
 
 /// A step refused on `operation`: what the chosen integration cannot do, what it
