@@ -321,6 +321,61 @@ pub(crate) fn full_input(operation: &Operation) -> Option<Value> {
     Some(input)
 }
 
+/// An input that sets every property the input schema declares at every depth (the
+/// sample input's values where it has them, the rest made up from the schema as a mock
+/// is): what [`full_input`] does for the top level, inside objects and array items too.
+pub(crate) fn every_field_input(operation: &Operation) -> Option<Value> {
+    let mut filler = operation.clone();
+    filler.response_schema = operation.input_schema.clone();
+    require_everything(&mut filler.response_schema);
+    filler.sample_response = operation.sample_input.clone();
+    filler.empty_response = false;
+    let mut input = shared::runtime::mock::mock_response(&filler, &json!({}), "every").ok()?;
+    overlay(&mut input, &operation.sample_input);
+    Some(input)
+}
+
+/// Every object schema's properties made required, at every depth.
+pub(crate) fn require_everything(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(names) = map
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(|k| json!(k)).collect::<Vec<_>>())
+            {
+                map.insert("required".into(), Value::Array(names));
+            }
+            map.values_mut().for_each(require_everything);
+        }
+        Value::Array(items) => items.iter_mut().for_each(require_everything),
+        _ => {}
+    }
+}
+
+/// `sample`'s values laid over `value`: objects key by key, arrays item by item.
+fn overlay(value: &mut Value, sample: &Value) {
+    match (value, sample) {
+        (Value::Object(target), Value::Object(sample)) => {
+            for (k, v) in sample {
+                match target.get_mut(k) {
+                    Some(t) => overlay(t, v),
+                    None => {
+                        target.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(target), Value::Array(sample)) if target.len() == sample.len() => {
+            target
+                .iter_mut()
+                .zip(sample)
+                .for_each(|(t, v)| overlay(t, v));
+        }
+        (target, sample) => *target = sample.clone(),
+    }
+}
+
 /// Every problem of one operation's request and mock against the description.
 fn check(spec: &Spec, provider: &Provider, operation: &Operation, input: &Value) -> Vec<String> {
     let mut problems = Vec::new();

@@ -30,7 +30,8 @@ use shared::catalog::{Encoding, Operation, Provider, catalog};
 use shared::runtime::request::{CredentialValues, build_request};
 
 use super::conformance::{
-    example_config, full_input, listed_reason, matches_template, specs_dir_or_skip,
+    every_field_input, example_config, full_input, listed_reason, matches_template,
+    require_everything, specs_dir_or_skip,
 };
 
 /// (provider, operation, what of it is known to differ from the discovery document, why).
@@ -502,24 +503,6 @@ fn check_answer(
     problems
 }
 
-/// Every object schema's properties made required, at every depth.
-fn require_everything(schema: &mut Value) {
-    match schema {
-        Value::Object(map) => {
-            if let Some(names) = map
-                .get("properties")
-                .and_then(Value::as_object)
-                .map(|p| p.keys().map(|k| json!(k)).collect::<Vec<_>>())
-            {
-                map.insert("required".into(), Value::Array(names));
-            }
-            map.values_mut().for_each(require_everything);
-        }
-        Value::Array(items) => items.iter_mut().for_each(require_everything),
-        _ => {}
-    }
-}
-
 #[test]
 fn every_google_operation_conforms_to_its_discovery_document() {
     let Some(dir) = specs_dir_or_skip() else {
@@ -537,6 +520,9 @@ fn every_google_operation_conforms_to_its_discovery_document() {
             checked.insert((provider.id.as_str(), operation.id.as_str()));
             let mut inputs = vec![("sample", operation.sample_input.clone())];
             inputs.extend(full_input(operation).map(|full| ("every field", full)));
+            inputs.extend(
+                every_field_input(operation).map(|all| ("every field at every depth", all)),
+            );
             let mut problems = BTreeSet::new();
             for (which, input) in &inputs {
                 for p in check(&mut discovery, provider, operation, input) {

@@ -7,8 +7,9 @@
 //! - `plain_words`: describe's prompt, then compile and a sandbox run, as a new user meets them.
 //! - `integrations`: creating integrations, Custom HTTP declarations.
 //! - `mocks`: sandbox mocks answer with the provider's status, body and ids.
-//! - `conformance`, `conformance_google`: every operation's request and mock against the
-//!   provider's own API description (OpenAPI or Swagger, Google's discovery documents).
+//! - `conformance`, `conformance_google`, `conformance_linear`: every operation's request
+//!   and mock against the provider's own API description (OpenAPI or Swagger, Google's
+//!   discovery documents, Linear's GraphQL schema).
 //! - `catalog_depth_1`: the catalog's added read, search and update operations, each from
 //!   plain words to a sandbox request.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
@@ -32,6 +33,7 @@ mod catalog_depth_2;
 mod compile;
 mod conformance;
 mod conformance_google;
+mod conformance_linear;
 mod delete_race;
 mod describe;
 mod edge;
