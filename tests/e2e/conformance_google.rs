@@ -548,7 +548,7 @@ fn every_google_operation_conforms_to_its_discovery_document() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(
-        checked.len() >= 17,
+        checked.len() >= 19,
         "only {} operations checked",
         checked.len()
     );

@@ -16,6 +16,8 @@
 //! - `canary`: planted secrets never reach any output.
 //! - `catalog_depth_2`: each operation added in the second depth set, picked by plain words
 //!   and run in the sandbox.
+//! - `google_docs_operations`: filling a Docs template and inserting an image, from plain
+//!   words to the sandbox's one reply per request.
 //! - `smart`: SMART on FHIR Backend Services tokens for live FHIR steps.
 //! - `notion_verification`: revealing Notion's handshake token once, then signed events.
 //! - `api`: the studio API through the local router, over embedded adapters.
@@ -38,6 +40,7 @@ mod delete_race;
 mod describe;
 mod edge;
 mod fetch;
+mod google_docs_operations;
 mod integrations;
 mod keys;
 mod lambda_events;
