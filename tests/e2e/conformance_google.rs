@@ -1,10 +1,11 @@
 //! Conformance of the Google Calendar, Google Sheets and Google Docs operations against
 //! Google's own discovery documents (`calendar.v3.json`, `sheets.v4.json`,
 //! `docs.v1.json` in the team's provider-specs folder). Every operation builds its
-//! request from its sample input and from an input that sets every property, and:
+//! request from its sample input, from an input that sets every top-level property and
+//! from one that sets every property at every depth, and:
 //! - the request URL, less the document's `rootUrl` and `servicePath`, and its method
-//!   match exactly one discovery method (`path` or `flatPath`), which the operation's
-//!   `schema_source` names;
+//!   match a discovery method's `path` or `flatPath` (the one with most literal
+//!   segments, if several do), which the operation's `schema_source` names;
 //! - every query parameter is one the method declares (`location: query`) or a standard
 //!   one of the document (`fields`, `key`...), of the declared type, in its `enum`, and
 //!   repeated only if `repeated`; the method's required parameters are all sent, and
