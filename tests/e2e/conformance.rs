@@ -22,8 +22,9 @@
 //! not; and the catalog declares no field the description does not name.
 //!
 //! Known errors of a description are listed in [`KNOWN`] with the reason; a failure
-//! they do not cover fails the test. Google's discovery documents, Linear's GraphQL
-//! schema and the FHIR JSON schema are checked elsewhere: see the README's catalog section.
+//! they do not cover fails the test. Google's discovery documents are checked in
+//! `conformance_google`, Linear's GraphQL schema in `conformance_linear`; the FHIR JSON
+//! schema elsewhere or not yet: see the README's catalog section.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -333,7 +334,7 @@ fn percent_decode(raw: &str) -> String {
 }
 
 /// A segment template (`{Sid}.json`, `{id}`) against a segment.
-fn matches_template(template: &str, segment: &str) -> bool {
+pub(crate) fn matches_template(template: &str, segment: &str) -> bool {
     let (Some(open), Some(close)) = (template.find('{'), template.rfind('}')) else {
         return false;
     };
@@ -515,7 +516,7 @@ fn form_names(body: &[u8]) -> BTreeSet<String> {
         .collect()
 }
 
-fn example_config(provider: &Provider) -> Map<String, Value> {
+pub(crate) fn example_config(provider: &Provider) -> Map<String, Value> {
     provider
         .config
         .iter()
@@ -531,7 +532,7 @@ const NOT_COVERED: &str = "not in the description";
 
 /// An input that sets every top-level property the input schema declares (the sample
 /// input's values where it has them, the rest made up from the schema as a mock is).
-fn full_input(operation: &Operation) -> Option<Value> {
+pub(crate) fn full_input(operation: &Operation) -> Option<Value> {
     let mut schema = operation.input_schema.clone();
     let names: Vec<Value> = schema["properties"]
         .as_object()?
@@ -1186,4 +1187,88 @@ fn every_operation_conforms_to_its_published_description_or_reference_document()
         tally.published + tally.reference
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// An input that sets every property the input schema declares at every depth (the
+/// sample input's values where it has them, the rest made up from the schema as a mock
+/// is): what [`full_input`] does for the top level, inside objects and array items too.
+pub(crate) fn every_field_input(operation: &Operation) -> Option<Value> {
+    let mut filler = operation.clone();
+    filler.response_schema = operation.input_schema.clone();
+    require_everything(&mut filler.response_schema);
+    filler.sample_response = operation.sample_input.clone();
+    filler.empty_response = false;
+    let mut input = shared::runtime::mock::mock_response(&filler, &json!({}), "every").ok()?;
+    overlay(&mut input, &operation.sample_input);
+    Some(input)
+}
+
+/// Every object schema's properties made required, at every depth.
+pub(crate) fn require_everything(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(names) = map
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(|k| json!(k)).collect::<Vec<_>>())
+            {
+                map.insert("required".into(), Value::Array(names));
+            }
+            map.values_mut().for_each(require_everything);
+        }
+        Value::Array(items) => items.iter_mut().for_each(require_everything),
+        _ => {}
+    }
+}
+
+/// `sample`'s values laid over `value`: objects key by key, arrays item by item.
+fn overlay(value: &mut Value, sample: &Value) {
+    match (value, sample) {
+        (Value::Object(target), Value::Object(sample)) => {
+            for (k, v) in sample {
+                match target.get_mut(k) {
+                    Some(t) => overlay(t, v),
+                    None => {
+                        target.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(target), Value::Array(sample)) if target.len() == sample.len() => {
+            target
+                .iter_mut()
+                .zip(sample)
+                .for_each(|(t, v)| overlay(t, v));
+        }
+        (target, sample) => *target = sample.clone(),
+    }
+}
+
+/// The provider-specs folder; without one, None (the caller skips), or under `CI=true`
+/// a failure.
+pub(crate) fn specs_dir_or_skip() -> Option<PathBuf> {
+    let dir = specs_dir();
+    if dir.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no provider-specs folder (set STUDIO_PROVIDER_SPECS)"
+        );
+        eprintln!("SKIPPED: no provider-specs folder (set STUDIO_PROVIDER_SPECS)");
+    }
+    dir
+}
+
+/// The reason a problem is listed for, in lists of (provider, operation, what, why):
+/// the first entry of the operation whose `what` the problem contains.
+pub(crate) fn listed_reason<'a>(
+    lists: &[&'a [(&str, &str, &str, &'a str)]],
+    provider: &str,
+    operation: &str,
+    problem: &str,
+) -> Option<&'a str> {
+    lists
+        .iter()
+        .flat_map(|l| l.iter())
+        .find(|(p, o, what, _)| *p == provider && *o == operation && problem.contains(what))
+        .map(|(_, _, _, why)| *why)
 }

@@ -7,12 +7,17 @@
 //! - `plain_words`: describe's prompt, then compile and a sandbox run, as a new user meets them.
 //! - `integrations`: creating integrations, Custom HTTP declarations.
 //! - `mocks`: sandbox mocks answer with the provider's status, body and ids.
+//! - `conformance`, `conformance_google`, `conformance_linear`: every operation's request
+//!   and mock against the provider's own API description (OpenAPI or Swagger, Google's
+//!   discovery documents, Linear's GraphQL schema).
 //! - `catalog_depth_1`: the catalog's added read, search and update operations, each from
 //!   plain words to a sandbox request.
 //! - `runtime`: sandbox and live runs, retries, rotation mid-run, isolation.
 //! - `canary`: planted secrets never reach any output.
 //! - `catalog_depth_2`: each operation added in the second depth set, picked by plain words
 //!   and run in the sandbox.
+//! - `google_docs_operations`: filling a Docs template and inserting an image, from plain
+//!   words to the sandbox's one reply per request.
 //! - `smart`: SMART on FHIR Backend Services tokens for live FHIR steps.
 //! - `notion_verification`: revealing Notion's handshake token once, then signed events.
 //! - `api`: the studio API through the local router, over embedded adapters.
@@ -29,10 +34,13 @@ mod catalog_depth_1;
 mod catalog_depth_2;
 mod compile;
 mod conformance;
+mod conformance_google;
+mod conformance_linear;
 mod delete_race;
 mod describe;
 mod edge;
 mod fetch;
+mod google_docs_operations;
 mod integrations;
 mod keys;
 mod lambda_events;

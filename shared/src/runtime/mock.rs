@@ -73,15 +73,17 @@ pub fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Result
     // uses all of them to rewrite sample text that mentions an id (Twilio's `uri`).
     mocker.generate()?;
     let mut mock = mocker.generate()?;
-    reply_per_request(operation, input, &mut mock);
+    reply_per_request(operation, input, seed, &mut mock);
     Ok(mock)
 }
 
 /// One reply per request, of the request's kind (Google Docs' `batchUpdate`): where the
 /// input has an array of one-key requests (`{"insertText": …}`) whose schema declares
 /// every kind the response's array of replies is keyed by, the reply to each request is the
-/// sample's reply of its kind, or `{}` for a kind that has no reply fields.
-fn reply_per_request(operation: &Operation, input: &Value, mock: &mut Value) {
+/// sample's reply of its kind, or `{}` for a kind that has no reply fields. Ids in a reply
+/// are new for the seed and the reply's position: two images inserted answer two
+/// `objectId`s, and another run other ones.
+fn reply_per_request(operation: &Operation, input: &Value, seed: &str, mock: &mut Value) {
     let (Some(inputs), Some(replies)) = (
         input.as_object(),
         operation.response_schema.get("properties"),
@@ -126,7 +128,36 @@ fn reply_per_request(operation: &Operation, input: &Value, mock: &mut Value) {
         *slot = requests
             .iter()
             .filter_map(|r| r.as_object()?.keys().next().map(|k| reply(k)))
+            .enumerate()
+            .map(|(i, mut reply)| {
+                fresh_ids(&mut reply, seed, &format!("/{name}/{i}"));
+                reply
+            })
             .collect();
+    }
+}
+
+/// Each id-like string in `value` replaced by a new one of its shape, drawn for the seed
+/// and the id's path.
+fn fresh_ids(value: &mut Value, seed: &str, path: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let at = format!("{path}/{key}");
+                match v {
+                    Value::String(id) if id_like(key) => {
+                        *id = reshape(id, &mut Rng::new(seed, &at), 0);
+                    }
+                    _ => fresh_ids(v, seed, &at),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                fresh_ids(item, seed, &format!("{path}/{i}"));
+            }
+        }
+        _ => {}
     }
 }
 
@@ -1517,7 +1548,7 @@ fn fit_length(mut text: String, min: usize, schema: &Value) -> String {
     text
 }
 
-/// A new id shaped like `sample`: its prefix kept (`cus_`, Twilio's two letters, a
+/// A new id shaped like `sample`: its prefix kept (`cus_`, `kix.`, Twilio's two letters, a
 /// Salesforce key prefix, Slack's `C`), each other letter or digit replaced by one of
 /// the same kind (hex stays hex), the domain of a `local@domain` id kept; a Slack-style `ts` becomes
 /// the seed's instant.
@@ -1556,9 +1587,9 @@ fn reshape(sample: &str, rng: &mut Rng, unix: i64) -> String {
     out
 }
 
-/// How much of an id is a type prefix to keep.
+/// How much of an id is a type prefix to keep (`cus_`, Google Docs' `kix.`).
 fn prefix_len(id: &str) -> usize {
-    if let Some(underscore) = id.find('_')
+    if let Some(underscore) = id.find(['_', '.'])
         && (1..=8).contains(&underscore)
         && id[..underscore].bytes().all(|b| b.is_ascii_alphabetic())
     {
@@ -1983,6 +2014,40 @@ mod tests {
             json!([{}])
         );
         assert_valid(update, &mock, "update_document");
+    }
+
+    #[test]
+    fn each_inserted_image_is_answered_with_its_own_new_object_id() {
+        let embed = operation("google_docs", "embed_image");
+        let image =
+            |uri: &str| json!({"insertInlineImage": {"uri": uri, "endOfSegmentLocation": {}}});
+        let input = json!({"documentId": "doc-1", "requests": [
+            image("https://example.com/logo.png"), image("https://example.com/chart.png")
+        ]});
+        let mock = mock_response(embed, &input, "r#1");
+        let ids: Vec<&str> = mock["replies"]
+            .as_array()
+            .expect("replies")
+            .iter()
+            .map(|r| {
+                r["insertInlineImage"]["objectId"]
+                    .as_str()
+                    .expect("objectId")
+            })
+            .collect();
+        let sample = embed.sample_response["replies"][0]["insertInlineImage"]["objectId"].clone();
+        assert_eq!(ids.len(), 2, "{mock}");
+        assert_ne!(ids[0], ids[1], "{mock}");
+        assert!(
+            ids.iter().all(|id| *id != sample && id.starts_with("kix.")),
+            "{mock}"
+        );
+        assert_eq!(mock, mock_response(embed, &input, "r#1"));
+        assert_ne!(
+            mock["replies"],
+            mock_response(embed, &input, "r#2")["replies"]
+        );
+        assert_valid(embed, &mock, "embed_image");
     }
 
     #[test]
