@@ -10,10 +10,11 @@
 //! `/work/shared/provider-specs`); without it the test skips, and under `CI=true` fails.
 //!
 //! Known errors of a description are listed in [`KNOWN`] with the reason; a failure
-//! they do not cover fails the test. Google's discovery documents, Linear's GraphQL
-//! schema, the FHIR JSON schema and the providers without a published description
-//! (Postmark, Mailgun, HubSpot, Salesforce) are checked elsewhere or not yet: see the
-//! README's catalog section.
+//! they do not cover fails the test. The FHIR provider is checked against HL7's JSON
+//! schema and R4's REST rules in `conformance_fhir`; Google's discovery documents,
+//! Linear's GraphQL schema and the providers without a published description (Postmark,
+//! Mailgun, HubSpot, Salesforce) are checked elsewhere or not yet: see the README's
+//! catalog section.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -95,7 +96,9 @@ fn spec_file(provider: &str) -> Option<&'static str> {
     })
 }
 
-fn specs_dir() -> Option<PathBuf> {
+/// The team's provider-specs folder: `STUDIO_PROVIDER_SPECS`, else beside the
+/// repository, else `/work/shared/provider-specs`.
+pub(crate) fn specs_dir() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("STUDIO_PROVIDER_SPECS") {
         return Some(PathBuf::from(dir));
     }
@@ -103,6 +106,20 @@ fn specs_dir() -> Option<PathBuf> {
     [beside, PathBuf::from("/work/shared/provider-specs")]
         .into_iter()
         .find(|d| d.join("README.md").is_file())
+}
+
+/// The provider-specs folder; without it, `None` after saying the test is skipped, and
+/// under `CI=true` a failure (CI must check conformance).
+pub(crate) fn specs_dir_or_skip() -> Option<PathBuf> {
+    let dir = specs_dir();
+    if dir.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no provider-specs folder (set STUDIO_PROVIDER_SPECS)"
+        );
+        eprintln!("SKIPPED: no provider-specs folder (set STUDIO_PROVIDER_SPECS)");
+    }
+    dir
 }
 
 /// A description, with OpenAPI 3.0's `nullable` made JSON Schema (a union with null).
@@ -280,7 +297,8 @@ fn form_names(body: &[u8]) -> BTreeSet<String> {
         .collect()
 }
 
-fn example_config(provider: &Provider) -> Map<String, Value> {
+/// The provider's config with each field's example (or default) value.
+pub(crate) fn example_config(provider: &Provider) -> Map<String, Value> {
     provider
         .config
         .iter()
@@ -296,7 +314,7 @@ const NOT_COVERED: &str = "not in the description";
 
 /// An input that sets every top-level property the input schema declares (the sample
 /// input's values where it has them, the rest made up from the schema as a mock is).
-fn full_input(operation: &Operation) -> Option<Value> {
+pub(crate) fn full_input(operation: &Operation) -> Option<Value> {
     let mut schema = operation.input_schema.clone();
     let names: Vec<Value> = schema["properties"]
         .as_object()?
@@ -517,12 +535,7 @@ fn check_mock(spec: &Spec, operation: &Operation, op: &Value, op_pointer: &str) 
 
 #[test]
 fn every_operation_with_a_published_description_conforms_to_it() {
-    let Some(dir) = specs_dir() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "no provider-specs folder (set STUDIO_PROVIDER_SPECS)"
-        );
-        eprintln!("SKIPPED: no provider-specs folder (set STUDIO_PROVIDER_SPECS)");
+    let Some(dir) = specs_dir_or_skip() else {
         return;
     };
     let mut failures = Vec::new();

@@ -29,6 +29,7 @@ mod catalog_depth_1;
 mod catalog_depth_2;
 mod compile;
 mod conformance;
+mod conformance_fhir;
 mod delete_race;
 mod describe;
 mod edge;
