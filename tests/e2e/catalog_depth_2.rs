@@ -389,7 +389,8 @@ fn cases() -> Vec<Case> {
             "ehr",
             "transaction",
             "POST",
-            "https://fhir.example.org/r4/",
+            // [base] itself: R4's Service Base URL has no trailing slash.
+            "https://fhir.example.org/r4",
         ),
         case(
             "When a registration is updated, get the history of the patient record from the ehr",

@@ -22,9 +22,10 @@
 //! not; and the catalog declares no field the description does not name.
 //!
 //! Known errors of a description are listed in [`KNOWN`] with the reason; a failure
-//! they do not cover fails the test. Google's discovery documents are checked in
-//! `conformance_google`, Linear's GraphQL schema in `conformance_linear`; the FHIR JSON
-//! schema elsewhere or not yet: see the README's catalog section.
+//! they do not cover fails the test. The FHIR provider is checked against HL7's JSON
+//! schema and R4's REST rules in `conformance_fhir`, Google's discovery documents in
+//! `conformance_google`, Linear's GraphQL schema in `conformance_linear`: see the
+//! README's catalog section.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -182,7 +183,9 @@ fn reference_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/reference-specs")
 }
 
-fn specs_dir() -> Option<PathBuf> {
+/// The team's provider-specs folder: `STUDIO_PROVIDER_SPECS`, else beside the
+/// repository, else `/work/shared/provider-specs`.
+pub(crate) fn specs_dir() -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("STUDIO_PROVIDER_SPECS") {
         return Some(PathBuf::from(dir));
     }
@@ -190,6 +193,20 @@ fn specs_dir() -> Option<PathBuf> {
     [beside, PathBuf::from("/work/shared/provider-specs")]
         .into_iter()
         .find(|d| d.join("README.md").is_file())
+}
+
+/// The provider-specs folder; without it, `None` after saying the test is skipped, and
+/// under `CI=true` a failure (CI must check conformance).
+pub(crate) fn specs_dir_or_skip() -> Option<PathBuf> {
+    let dir = specs_dir();
+    if dir.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no provider-specs folder (set STUDIO_PROVIDER_SPECS)"
+        );
+        eprintln!("SKIPPED: no provider-specs folder (set STUDIO_PROVIDER_SPECS)");
+    }
+    dir
 }
 
 /// A description, with OpenAPI 3.0's `nullable` made JSON Schema (a union with null).
@@ -516,6 +533,7 @@ fn form_names(body: &[u8]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The provider's config with each field's example (or default) value.
 pub(crate) fn example_config(provider: &Provider) -> Map<String, Value> {
     provider
         .config
@@ -1242,20 +1260,6 @@ fn overlay(value: &mut Value, sample: &Value) {
         }
         (target, sample) => *target = sample.clone(),
     }
-}
-
-/// The provider-specs folder; without one, None (the caller skips), or under `CI=true`
-/// a failure.
-pub(crate) fn specs_dir_or_skip() -> Option<PathBuf> {
-    let dir = specs_dir();
-    if dir.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "no provider-specs folder (set STUDIO_PROVIDER_SPECS)"
-        );
-        eprintln!("SKIPPED: no provider-specs folder (set STUDIO_PROVIDER_SPECS)");
-    }
-    dir
 }
 
 /// The reason a problem is listed for, in lists of (provider, operation, what, why):

@@ -34,6 +34,7 @@ mod catalog_depth_1;
 mod catalog_depth_2;
 mod compile;
 mod conformance;
+mod conformance_fhir;
 mod conformance_google;
 mod conformance_linear;
 mod delete_race;

@@ -196,6 +196,35 @@ fn check_operations(
             problems,
         );
         check_success(op, problems);
+        check_samples_by(op, problems);
+    }
+}
+
+/// Samples chosen by an input: the input is a top-level property, each value one
+/// its `enum` allows (if it has one), each sample valid against the response schema.
+fn check_samples_by(op: &Operation, problems: &mut Vec<String>) {
+    let Some(by) = &op.sample_responses_by else {
+        return;
+    };
+    let at = format!("operations.{}.sample_responses_by", op.id);
+    let Some(property) = op
+        .input_schema
+        .pointer(&format!("/properties/{}", by.input))
+    else {
+        problems.push(format!("{at}: {} is not an input property", by.input));
+        return;
+    };
+    let allowed = property.get("enum").and_then(Value::as_array);
+    let validator = compile_schema(&op.response_schema);
+    for (value, sample) in &by.samples {
+        if allowed.is_some_and(|a| !a.iter().any(|v| v == value)) {
+            problems.push(format!("{at}: {value} is not a value of {}", by.input));
+        }
+        if let Ok(validator) = &validator {
+            for error in validation_errors(validator, sample) {
+                problems.push(format!("{at}.{value} does not validate: {error}"));
+            }
+        }
     }
 }
 
@@ -606,8 +635,10 @@ fn check_operation(
         input: &input,
     };
     scope.template(&format!("{at}.path"), &op.path, problems);
-    if !op.path.starts_with('/') {
-        problems.push(format!("{at}.path must start with /"));
+    // An empty path is the base URL itself: FHIR posts a transaction to [base], which
+    // has no trailing slash.
+    if !op.path.is_empty() && !op.path.starts_with('/') {
+        problems.push(format!("{at}.path must be empty or start with /"));
     }
     for (k, v) in &op.query {
         scope.template(&format!("{at}.query.{k}"), v, problems);
@@ -719,6 +750,38 @@ mod tests {
         assert_eq!(
             check(&linear),
             vec!["webhooks.entities.change.from: \"action\" is not a JSON pointer"]
+        );
+    }
+
+    #[test]
+    fn samples_chosen_by_an_input_name_its_values_and_fit_the_response_schema() {
+        let mut fhir = crate::catalog::catalog()
+            .expect("catalog")
+            .get("fhir")
+            .expect("fhir")
+            .clone();
+        assert!(check(&fhir).is_empty(), "{:?}", check(&fhir));
+        let read = fhir
+            .operations
+            .iter_mut()
+            .find(|o| o.id == "read_resource")
+            .expect("read_resource");
+        let by = read.sample_responses_by.as_mut().expect("samples by type");
+        by.samples.insert(
+            "Bundle".into(),
+            serde_json::json!({"resourceType": "Bundle"}),
+        );
+        by.samples.insert(
+            "Encounter".into(),
+            serde_json::json!({"resourceType": "Encounter"}),
+        );
+        assert_eq!(
+            check(&fhir),
+            vec![
+                "operations.read_resource.sample_responses_by: Bundle is not a value of resource_type",
+                "operations.read_resource.sample_responses_by.Bundle does not validate: \"id\" is a required property at ",
+                "operations.read_resource.sample_responses_by.Encounter does not validate: \"id\" is a required property at ",
+            ]
         );
     }
 

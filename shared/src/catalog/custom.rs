@@ -607,6 +607,7 @@ fn operation(at: &str, endpoint: &Endpoint, problems: &mut Vec<InvalidValue>) ->
         compile: None,
         sample_input: json!({}),
         sample_response: json!({}),
+        sample_responses_by: None,
     }
 }
 

@@ -401,6 +401,32 @@ pub struct Operation {
     /// An answer to `sample_input`, valid against `response_schema`; sandbox mocks take
     /// their shapes and plausible values from it.
     pub sample_response: Value,
+    /// Sample answers chosen by the value of one input, for an operation whose answer
+    /// takes another shape per value (a FHIR read answers an Encounter or a Patient by
+    /// `resource_type`); a value without one falls back to `sample_response`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_responses_by: Option<SamplesByInput>,
+}
+
+/// Sample answers keyed by the value of one input property.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplesByInput {
+    /// The top-level input property whose value chooses the sample.
+    pub input: String,
+    /// A sample answer per value, each valid against `response_schema`.
+    pub samples: BTreeMap<String, Value>,
+}
+
+impl Operation {
+    /// The sample answer a mock of `input` takes its shapes from: the one for the input's
+    /// value in `sample_responses_by`, else `sample_response`.
+    pub fn sample_response_for(&self, input: &Value) -> &Value {
+        self.sample_responses_by
+            .as_ref()
+            .and_then(|by| by.samples.get(input.get(&by.input)?.as_str()?))
+            .unwrap_or(&self.sample_response)
+    }
 }
 
 fn ok_status() -> u16 {

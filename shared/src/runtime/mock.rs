@@ -13,8 +13,10 @@
 //!    match ignoring case, `_` and `-` (Twilio's `To` comes back as `to`). The object
 //!    named by the operation's `entity` (Linear's `issue`, Slack's `message`) echoes the
 //!    input's GraphQL `input` variable, or the input. An operation that sends one field
-//!    as the body and asks for `Prefer: return=representation` (FHIR create and update)
-//!    gets that whole body back;
+//!    as the body and asks for `Prefer: return=representation` (FHIR create, update and
+//!    transaction) gets that whole body back, when it is an object (a JSON Patch array
+//!    is a change: the patched resource comes back); a body sent back whole has no
+//!    entity echoed where it lacks one;
 //! 2. **nothing**, when the sample input has the key but this input does not: the
 //!    provider would echo nothing, so the value is null (or left out) rather than the
 //!    sample's;
@@ -22,10 +24,14 @@
 //!    `*Sid`, `ts`...): shaped like the sample (Stripe's `cus_…`, Twilio's `SM` and 32
 //!    hex digits, Slack's `1712345678.000123`) or the schema's `pattern`, so two runs
 //!    differ and one run's step repeats exactly; and for timestamps (format `date-time`,
-//!    `created`, `*_at`, `date_created`...), one instant per seed in the sample's style;
+//!    `created`, `*_at`, `date_created`...), one instant per seed in the sample's style.
+//!    An id the path names (`/{type}/{input.id}/_history`) stands for the sample
+//!    input's wherever the sample repeats it;
 //! 4. **the sample response**, at the same path (realistic shapes such as Stripe's
 //!    `object: "customer"`), with the sample's ids replaced by the ones generated, so a
-//!    Twilio `uri` names the new `sid`. A sample object of another kind (its
+//!    Twilio `uri` names the new `sid`. An operation with `sample_responses_by` takes
+//!    the sample for the input's value (a FHIR read of an Encounter, the Encounter
+//!    sample). A sample object of another kind (its
 //!    `resourceType`, `object`, `type` or `kind` differs from the one produced) is not
 //!    used;
 //! 5. **the schema**: formats (`email`, `uri`, `uuid`, `date-time`, `date`), `pattern`s
@@ -68,12 +74,13 @@ pub fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Result
     }
     let requested = with_requested_id(operation, input);
     let input = requested.as_ref().unwrap_or(input);
-    let mut mocker = Mocker::new(operation, input, seed);
+    let sample = operation.sample_response_for(input);
+    let mut mocker = Mocker::new(operation, input, sample, seed);
     // The first pass learns which sample ids become which generated ids; the second
     // uses all of them to rewrite sample text that mentions an id (Twilio's `uri`).
     mocker.generate()?;
     let mut mock = mocker.generate()?;
-    reply_per_request(operation, input, seed, &mut mock);
+    reply_per_request(operation, input, sample, seed, &mut mock);
     Ok(mock)
 }
 
@@ -83,7 +90,13 @@ pub fn mock_response(operation: &Operation, input: &Value, seed: &str) -> Result
 /// sample's reply of its kind, or `{}` for a kind that has no reply fields. Ids in a reply
 /// are new for the seed and the reply's position: two images inserted answer two
 /// `objectId`s, and another run other ones.
-fn reply_per_request(operation: &Operation, input: &Value, seed: &str, mock: &mut Value) {
+fn reply_per_request(
+    operation: &Operation,
+    input: &Value,
+    sample: &Value,
+    seed: &str,
+    mock: &mut Value,
+) {
     let (Some(inputs), Some(replies)) = (
         input.as_object(),
         operation.response_schema.get("properties"),
@@ -115,10 +128,7 @@ fn reply_per_request(operation: &Operation, input: &Value, seed: &str, mock: &mu
         let (Some(requests), Some(slot)) = (requests, mock.get_mut(name.as_str())) else {
             continue;
         };
-        let samples = operation
-            .sample_response
-            .get(name.as_str())
-            .and_then(Value::as_array);
+        let samples = sample.get(name.as_str()).and_then(Value::as_array);
         let reply = |kind: &str| {
             samples
                 .and_then(|s| s.iter().find(|r| r.get(kind).is_some()))
@@ -289,7 +299,7 @@ fn with_requested_id(operation: &Operation, input: &Value) -> Option<Value> {
     }
     let mut requested = input.clone();
     let target = match &operation.body_field {
-        Some(field) if returns_body(operation) => requested.get_mut(field.as_str()),
+        Some(field) if returns_body(operation, input) => requested.get_mut(field.as_str()),
         _ => Some(&mut requested),
     };
     let id = Value::String(match id {
@@ -312,13 +322,35 @@ fn dashed_uuid(id: &str) -> Option<String> {
 }
 
 /// The operation sends one field as the body and asks for it back
-/// (`Prefer: return=representation`).
-fn returns_body(operation: &Operation) -> bool {
-    operation.body_field.is_some()
+/// (`Prefer: return=representation`). A body that is not an object (a FHIR patch's JSON
+/// Patch array) describes a change: what comes back is the changed resource, not it.
+fn returns_body(operation: &Operation, input: &Value) -> bool {
+    operation
+        .body_field
+        .as_ref()
+        .is_some_and(|field| input.get(field).is_some_and(Value::is_object))
         && operation
             .headers
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case("prefer") && v.contains("return=representation"))
+}
+
+/// The sample input's ids the path names, each standing for this input's: the answer
+/// is about the object the path names, wherever the sample repeats its id (the
+/// entries of a FHIR `/{type}/{id}/_history` Bundle are versions of that resource).
+fn ids_named_in_path(operation: &Operation, input: &Value) -> BTreeMap<String, String> {
+    let Ok(placeholders) = crate::catalog::placeholders(&operation.path) else {
+        return BTreeMap::new();
+    };
+    placeholders
+        .iter()
+        .filter(|p| p.source == crate::catalog::Source::Input && id_like(&p.name))
+        .filter_map(|p| {
+            let sample = operation.sample_input.get(&p.name)?.as_str()?;
+            let own = input.get(&p.name)?.as_str()?;
+            Some((sample.to_owned(), own.to_owned()))
+        })
+        .collect()
 }
 
 /// Keys whose value says what kind of object a sample is.
@@ -344,6 +376,8 @@ struct Sources<'a> {
 
 struct Mocker<'a> {
     operation: &'a Operation,
+    /// The sample answer shapes are taken from (see [`Operation::sample_response_for`]).
+    sample_response: &'a Value,
     root: &'a Value,
     seed: &'a str,
     time: DateTime<Utc>,
@@ -368,8 +402,13 @@ struct Mocker<'a> {
 struct Merged(Value, Vec<usize>);
 
 impl<'a> Mocker<'a> {
-    fn new(operation: &'a Operation, input: &'a Value, seed: &'a str) -> Self {
-        let returns_body = returns_body(operation);
+    fn new(
+        operation: &'a Operation,
+        input: &'a Value,
+        sample_response: &'a Value,
+        seed: &'a str,
+    ) -> Self {
+        let returns_body = returns_body(operation, input);
         let (echo_root, sample_input_root) = match (&operation.body_field, returns_body) {
             (Some(field), true) => (input.get(field), operation.sample_input.get(field)),
             _ => (Some(input), Some(&operation.sample_input)),
@@ -379,6 +418,7 @@ impl<'a> Mocker<'a> {
         let time = DateTime::from_timestamp(EPOCH + offset as i64, 0).unwrap_or_default();
         Self {
             operation,
+            sample_response,
             root: &operation.response_schema,
             seed,
             time,
@@ -387,7 +427,7 @@ impl<'a> Mocker<'a> {
             echo_all: returns_body,
             entity_echo: graphql_input(input),
             entity_sample_input: graphql_input(&operation.sample_input),
-            ids: BTreeMap::new(),
+            ids: ids_named_in_path(operation, input),
             budget: Budget::default(),
             refs: Vec::new(),
             repeats: 0,
@@ -398,7 +438,7 @@ impl<'a> Mocker<'a> {
     fn generate(&mut self) -> Result<Value, MockError> {
         let sources = Sources {
             echo: self.echo_root,
-            sample: Some(&self.operation.sample_response),
+            sample: Some(self.sample_response),
             sample_input: self.sample_input_root,
             echo_all: self.echo_all,
             echo_gone: false,
@@ -839,7 +879,9 @@ impl<'a> Mocker<'a> {
         let mut sample_input = src.sample_input.and_then(|s| lookup(s, name));
         let is_entity = self.operation.entity.as_deref() == Some(name)
             && types(self.resolve(schema)).contains(&"object");
-        if echo.is_none() && is_entity {
+        // A body sent back whole (a FHIR transaction's Bundle) already holds the entity
+        // where the input has it; where it has none, none is invented from the input.
+        if echo.is_none() && is_entity && !src.echo_all {
             echo = self.entity_echo;
             sample_input = self.entity_sample_input;
         }
@@ -2152,6 +2194,8 @@ mod tests {
         assert_eq!(
             without_fresh_ids,
             [
+                "fhir.patch_resource",
+                "fhir.read_history",
                 "fhir.read_resource",
                 "fhir.update_resource",
                 "google_calendar.cancel_event",
@@ -2293,6 +2337,88 @@ mod tests {
         );
         assert_eq!(mock["ts"], mock["message"]["ts"], "one ts for the message");
         assert_ne!(mock["ts"], "1503435956.000247");
+    }
+
+    #[test]
+    fn a_fhir_read_patch_or_history_answers_the_type_and_id_asked_for() {
+        // Read: the Encounter sample, with what R4 requires of an Encounter.
+        let read = operation("fhir", "read_resource");
+        let mock = mock_response(
+            read,
+            &json!({"resource_type": "Encounter", "id": "e-9"}),
+            "r#1",
+        );
+        assert_eq!(
+            (&mock["resourceType"], &mock["id"]),
+            (&json!("Encounter"), &json!("e-9"))
+        );
+        assert!(
+            mock["status"].is_string() && mock["class"]["code"].is_string(),
+            "{mock:#}"
+        );
+
+        // Patch: the patched resource of the type, not the JSON Patch sent nor the
+        // sample's Appointment.
+        let patch = operation("fhir", "patch_resource");
+        let input = json!({"resource_type": "Condition", "id": "c-9",
+                           "patch": [{"op": "replace", "path": "/onsetDateTime", "value": "2026-01-02"}]});
+        let mock = mock_response(patch, &input, "r#1");
+        assert_valid(patch, &mock, "fhir patch");
+        assert_eq!(
+            (&mock["resourceType"], &mock["id"]),
+            (&json!("Condition"), &json!("c-9"))
+        );
+        assert!(mock["subject"]["reference"].is_string(), "{mock:#}");
+
+        // History: every entry a version of the resource asked for.
+        let history = operation("fhir", "read_history");
+        let mock = mock_response(
+            history,
+            &json!({"resource_type": "Observation", "id": "o-5"}),
+            "r#1",
+        );
+        assert_valid(history, &mock, "fhir history");
+        let entries = mock["entry"].as_array().expect("entries");
+        assert!(!entries.is_empty());
+        for entry in entries {
+            let resource = &entry["resource"];
+            assert_eq!(
+                (&resource["resourceType"], &resource["id"]),
+                (&json!("Observation"), &json!("o-5"))
+            );
+            assert_eq!(
+                entry["fullUrl"],
+                "https://fhir.example.org/r4/Observation/o-5"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fhir_transaction_answers_each_entry_without_its_request_or_an_invented_resource() {
+        let transaction = operation("fhir", "transaction");
+        let input = json!({"bundle": {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Patient", "name": [{"family": "Hopper"}]},
+             "request": {"method": "POST", "url": "Patient"}},
+            {"request": {"method": "GET", "url": "Patient/p-1"}},
+            {"request": {"method": "DELETE", "url": "Encounter/e-1"}}
+        ]}});
+        let mock = mock_response(transaction, &input, "r#1");
+        assert_valid(transaction, &mock, "fhir transaction");
+        let entries = mock["entry"].as_array().expect("entries");
+        assert_eq!(entries.len(), 3, "one answer per entry: {mock:#}");
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.get("request").is_none() && e["response"]["status"].is_string())
+        );
+        assert_eq!(
+            entries[0]["resource"]["name"],
+            json!([{"family": "Hopper"}])
+        );
+        assert!(
+            entries[1].get("resource").is_none() && entries[2].get("resource").is_none(),
+            "{mock:#}"
+        );
     }
 
     #[test]

@@ -136,6 +136,7 @@ fn operation_of(verify: &Verify) -> Operation {
         compile: None,
         sample_input: json!({}),
         sample_response: json!({}),
+        sample_responses_by: None,
     }
 }
 
