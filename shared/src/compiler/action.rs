@@ -145,7 +145,8 @@ impl ActionKind {
             // give ("by MRN" searches), not by the verb.
             "get" | "retrieve" | "read" | "lookup" | "check" | "search" | "query" => Self::Read,
             "list" => Self::List,
-            "create" | "send" | "message" | "place" | "upsert" | "generate" | "issue" => Self::Make,
+            "create" | "send" | "message" | "place" | "upsert" | "generate" | "issue" | "start"
+            | "open" => Self::Make,
             "update" | "patch" | "replace" => Self::Change,
             "delete" | "cancel" | "end" | "clear" => Self::Remove,
             _ => return None,

@@ -22,6 +22,8 @@
 //! - `name_before:<word,word>`, `name_after:<word,word>`: the name written right
 //!   before one of these words ("the Orders tab" → `Orders`, "the Front Desk
 //!   calendar" → `Front Desk`), or capitalized right after one ("team ENG");
+//! - `prefixed:<prefix>`: a word written with that prefix and more after it (SendGrid's
+//!   dynamic template `d-8c21f0a9`), as written;
 //! - `named_field`: the trigger's field the words name last ("whose external id
 //!   equals the patient's email" → the patient's email);
 //! - `fields_object`, `fields_row`: the trigger's fields worth listing, as an object of
@@ -346,7 +348,11 @@ fn step_field(b: &Builder<'_>, field: &str) -> Option<Value> {
                 entity_type,
                 ..
             },
-        ) if *integration == plan.integration.name => {
+        ) if *integration == plan.integration.name
+            // The changed thing itself ("the payment intent" of a payment intent's
+            // change) is found by its id, not by a field of itself.
+            && squash(entity_type) != squash(field) =>
+        {
             // The field the provider takes the changed entity's id from is its id.
             let is_id = plan.provider.webhooks.iter().any(|hooks| {
                 hooks.entities.iter().any(|e| {
@@ -398,6 +404,11 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             .map(|n| json!(n)),
         "name_before" => name_before(b, &arg.split(',').collect::<Vec<_>>()).map(Value::String),
         "name_after" => name_after(b, &arg.split(',').collect::<Vec<_>>()).map(Value::String),
+        "prefixed" => action
+            .words
+            .iter()
+            .find(|w| w.len() > arg.len() + 2 && w.starts_with(arg))
+            .map(|w| Value::String(w.clone())),
         "named_field" => b.named_fields().last().map(|s| Value::String(s.template())),
         "fields_object" => {
             let model: Map<String, Value> = b
@@ -598,6 +609,7 @@ mod tests {
         "name_before",
         "name_after",
         "a1_range",
+        "prefixed",
         "named_field",
         "fields_object",
         "fields_row",
