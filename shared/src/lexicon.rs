@@ -364,9 +364,18 @@ impl Lexicon {
         } else {
             &self.must_offer_objects
         };
+        // What is sent may be said before its head ("send the patient an email
+        // confirmation").
+        let said = |g: &String| {
+            if sending {
+                phrase.iter().any(|w| *w == g)
+            } else {
+                *head == g
+            }
+        };
         objects
             .iter()
-            .find(|(_, group)| group.iter().any(|g| g == *head))
+            .find(|(_, group)| group.iter().any(said))
             .map(|(name, group)| (name.as_str(), group.as_slice()))
     }
 

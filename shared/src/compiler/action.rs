@@ -147,7 +147,7 @@ impl ActionKind {
             "list" => Self::List,
             "create" | "send" | "message" | "place" | "upsert" | "generate" | "issue" | "start"
             | "open" => Self::Make,
-            "update" | "patch" | "replace" => Self::Change,
+            "update" | "patch" | "replace" | "rename" => Self::Change,
             "delete" | "cancel" | "end" | "clear" => Self::Remove,
             _ => return None,
         })
@@ -173,6 +173,10 @@ pub(super) fn leading_action(
     // "use billing to refund ...": the verb after "to".
     if verb == "use" || verb == "using" {
         verb = rest.skip_while(|w| *w != "to").nth(1)?;
+    }
+    // "take the address off the list" removes it.
+    if verb == "take" && verb_words.iter().any(|w| w == "off") {
+        return Some(ActionKind::Remove);
     }
     // Only the step's own first word: "show the message history" is no message sent.
     (op_words.contains(lexicon.canonical(verb)) || op_words.contains(verb))

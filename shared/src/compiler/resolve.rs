@@ -50,7 +50,13 @@ pub fn op_words(
         ) {
             let next_names =
                 (pos + 1..(pos + 3).min(plain.len())).any(|p| mentions.name_positions.contains(&p));
-            if next_names && w != "tell" {
+            // "the status of that call on clinic-sms": a thing, not an invocation.
+            let noun = pos > 0
+                && matches!(
+                    plain[pos - 1].as_str(),
+                    "the" | "that" | "this" | "a" | "its" | "their" | "each"
+                );
+            if next_names && w != "tell" && !noun {
                 continue;
             }
         }
