@@ -31,7 +31,9 @@
 //! - `enum_in_words`: the value of the input's enum the words name;
 //! - `uuid`, `uuid:<word>`: a UUID in the words (after that word); `a1_range`: a
 //!   spreadsheet range written in A1 notation (`Orders!A:E`);
-//! - `status_value`: "set the status to Done" → `Done`;
+//! - `status_value`: "set the status to Done" → `Done`; `value_after:<word>`: the
+//!   words written after "<word> is|to|becomes|says", as written ("so its location is
+//!   Room 4" → `Room 4`);
 //! - `table`: the hint's `table` entry the words name; `number_after:<word>`: the
 //!   number written after that word; `kind`: the chosen kind;
 //!   `event`: the trigger's event; `same:<path>`: the input at another path.
@@ -333,6 +335,29 @@ fn step_id(b: &Builder<'_>, arg: &str) -> Option<Value> {
     }
 }
 
+/// The words written after "`word` is|to|becomes|says" up to a word that ends the value,
+/// as written ("update the event so its location is Room 4" → `Room 4`).
+fn value_after(action: &super::Action, original: &[String], word: &str) -> Option<String> {
+    let words = &action.words;
+    let at = words.iter().position(|w| w == word)?;
+    let cue = words.get(at + 1)?;
+    if !matches!(cue.as_str(), "is" | "to" | "becomes" | "says" | "reads") {
+        return None;
+    }
+    let value: Vec<&str> = original
+        .iter()
+        .skip(at + 2)
+        .map(String::as_str)
+        .take_while(|w| {
+            !matches!(
+                w.to_lowercase().as_str(),
+                "in" | "on" | "with" | "and" | "then" | "via" | "using" | "when" | "whenever"
+            )
+        })
+        .collect();
+    (!value.is_empty()).then(|| value.join(" "))
+}
+
 fn step_field(b: &Builder<'_>, field: &str) -> Option<Value> {
     let plan = b.plan;
     let earlier = plan.sources.iter().rev().find(|s| {
@@ -449,6 +474,7 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             _ => None,
         }),
         "status_value" => status_value(action, plan.original).map(Value::String),
+        "value_after" => value_after(action, plan.original, arg).map(Value::String),
         "a1_range" => action.literals.iter().find_map(|l| match l {
             Literal::Range(r) => Some(Value::String(r.clone())),
             _ => None,
@@ -616,6 +642,7 @@ mod tests {
         "enum_in_words",
         "uuid",
         "status_value",
+        "value_after",
         "table",
         "number_after",
         "kind",
