@@ -368,7 +368,7 @@ impl Lexicon {
         // confirmation").
         let said = |g: &String| {
             if sending {
-                phrase.iter().any(|w| *w == g)
+                phrase.contains(&g)
             } else {
                 *head == g
             }
