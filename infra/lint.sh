@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Lint template.yaml offline with cfn-lint (pinned), installed into the tools venv
-# shared with infra/moto.sh. If aws-sam-cli is present in <tools>/sam-venv, also run
-# `sam validate` and `sam validate --lint` (the translator catches bad SAM event types
-# that cfn-lint misses).
+# Check the markdown's relative links (infra/doc-links.sh), then lint template.yaml
+# offline with cfn-lint (pinned), installed into the tools venv shared with
+# infra/moto.sh. If aws-sam-cli is present in <tools>/sam-venv, also run `sam validate`
+# and `sam validate --lint` (the translator catches bad SAM event types that cfn-lint
+# misses).
 #
 #   infra/lint.sh [TEMPLATE]        default TEMPLATE: <repo>/template.yaml
 #
 # Environment: STUDIO_TOOLS_DIR (default <repo>/.tools),
 #              STUDIO_LINT_SAM=1 to install aws-sam-cli into <tools>/sam-venv if missing
 #              (a larger install, about a minute), STUDIO_LINT_SAM=0 to skip it.
-# Exit status: non-zero on any cfn-lint error or warning, or a failed sam validate.
+# Exit status: non-zero on a dead link in the docs, any cfn-lint error or warning, or a
+# failed sam validate.
 set -euo pipefail
 
 CFN_LINT_VERSION="1.58.0"
@@ -23,6 +25,9 @@ log() { printf 'lint.sh: %s\n' "$*" >&2; }
 die() { printf 'lint.sh: ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ -f "$TEMPLATE" ]] || die "no template at $TEMPLATE"
+
+# No tools needed: a moved or renamed page fails here before anything is installed.
+"$REPO_ROOT/infra/doc-links.sh"
 
 mkdir -p "$TOOLS_DIR"
 if [[ ! -x "$VENV/bin/python" ]]; then
