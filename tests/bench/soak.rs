@@ -5,7 +5,7 @@
 //! run answered as succeeded, every delivery answered as recorded has its run), no
 //! event is published twice (one triggered run per provider event, duplicates
 //! included), no forged delivery is accepted, and no run stays running. Sandbox runs
-//! are committed relaxed (a 50 ms window, README "Durability"): those lost to the
+//! are committed relaxed (a 50 ms window, docs/runs.md "Durability"): those lost to the
 //! SIGKILL are counted and reported, not a failure.
 //!
 //! `STUDIO_BENCH_SOAK_SECS` (default 12) is the length of each half of the load.

@@ -943,8 +943,8 @@ async fn an_integration_in_use_is_not_deleted_and_the_409_lists_its_dependents()
 }
 
 /// Instructions written after the compiler was tuned, never used to tune it: an honest
-/// estimate on new words (the README reports each batch's first run). The floor only
-/// catches a collapse.
+/// estimate on new words (docs/plain-words.md reports each batch's first run). The
+/// floor only catches a collapse.
 #[test]
 fn held_out_instructions_are_reported_separately() {
     let (share, total, _) = accuracy("held-out set", "compile_holdout.json");

@@ -24,8 +24,8 @@
 //! Known errors of a description are listed in [`KNOWN`] with the reason; a failure
 //! they do not cover fails the test. The FHIR provider is checked against HL7's JSON
 //! schema and R4's REST rules in `conformance_fhir`, Google's discovery documents in
-//! `conformance_google`, Linear's GraphQL schema in `conformance_linear`: see the
-//! README's catalog section.
+//! `conformance_google`, Linear's GraphQL schema in `conformance_linear`: see
+//! docs/catalog.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

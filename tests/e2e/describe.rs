@@ -1,5 +1,6 @@
 //! Describe: plain words to a provider. A labelled set of phrasings
-//! (`tests/data/describe_phrasings.tsv`) measures top-1 accuracy; the README reports it.
+//! (`tests/data/describe_phrasings.tsv`) measures top-1 accuracy; docs/plain-words.md
+//! reports it.
 
 use http::{Method, StatusCode};
 use serde_json::json;
