@@ -60,7 +60,7 @@ impl Browser {
             .expect("chromedriver starts");
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = http.get(format!("{base}/status")).send().await;
             if let Ok(answer) = ready {
@@ -167,7 +167,7 @@ impl Browser {
 
     /// Waits until `condition` (a script's body returning a boolean) holds.
     pub async fn wait_for(&self, what: &str, condition: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if self.eval(condition, json!([])).await == true {
                 return;
@@ -177,7 +177,7 @@ impl Browser {
                     .eval("return document.body.innerText;", json!([]))
                     .await;
                 panic!(
-                    "waited 15 s for {what}; the page shows:\n{}",
+                    "waited 30 s for {what}; the page shows:\n{}",
                     text.as_str().unwrap_or("")
                 );
             }
