@@ -524,6 +524,11 @@
           if (wrap.dataset.group === "credentials") body.credentials[wrap.dataset.name] = value;
           else body.config[wrap.dataset.name] = configValue(value);
         }
+        // The prompt names Custom HTTP's auth by its scheme; create takes it as an object
+        // (a header or query scheme also names its header or parameter: the JSON box).
+        if (described.provider === "custom_http" && typeof body.config.auth === "string") {
+          body.config.auth = { scheme: body.config.auth };
+        }
         const extra = form.querySelector("#config-json");
         if (extra && extra.value.trim()) Object.assign(body.config, JSON.parse(extra.value));
         try {
@@ -647,7 +652,10 @@
       more.hidden = !next;
       return page.records.length;
     };
-    more.addEventListener("click", () => busy(more.parentElement, null, load));
+    const back = link("#/integrations/" + enc(name), "Back to " + name);
+    // The keyboard stays on the button while there is more, else moves on past it.
+    more.addEventListener("click", () => busy(more.parentElement, null, load)
+      .then(() => (more.hidden ? back : more).focus()));
     const count = await load();
     return [
       h("h1", { text: "Audit trail: " + name }),
@@ -658,7 +666,7 @@
           body)
         : h("p", { id: "audit-records", text: "No records yet: sandbox runs never open the credentials." }),
       h("div", { class: "actions" }, more),
-      h("p", {}, link("#/integrations/" + enc(name), "Back to " + name)),
+      h("p", {}, back),
     ];
   }
 

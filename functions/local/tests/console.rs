@@ -268,7 +268,7 @@ async fn the_walk_through_runs_in_chromium_from_the_keyboard() {
     let began = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let (_server, url) = start(dir.path()).await;
-    let browser = Browser::start(&chromium, &chromedriver, 1200, 1500).await;
+    let browser = Browser::start(&chromium, &chromedriver, 1200, 2000).await;
     walk_through(&browser, &url).await;
     browser.quit().await;
     eprintln!(
@@ -520,6 +520,30 @@ async fn walk_through(browser: &Browser, url: &str) {
         )
         .await;
     assert!(!page_content(browser).await.contains(SECRET));
+    // Twenty more rotations through the API, so the trail has a second page.
+    let session = browser
+        .eval(
+            "return [sessionStorage.getItem('studio.project'), sessionStorage.getItem('studio.token')];",
+            json!([]),
+        )
+        .await;
+    let (project, token) = (
+        session[0].as_str().expect("id"),
+        session[1].as_str().expect("token"),
+    );
+    let client = reqwest::Client::new();
+    for n in 3..=22 {
+        let rotated = client
+            .put(format!(
+                "{url}/projects/{project}/integrations/postmark/credentials"
+            ))
+            .bearer_auth(token)
+            .json(&json!({"credentials": {"server_token": format!("{ROTATED}_{n}")}}))
+            .send()
+            .await
+            .expect("PUT credentials");
+        assert_eq!(rotated.status(), 200);
+    }
     press(browser, "#audit-link").await;
     browser
         .wait_for(
@@ -527,18 +551,31 @@ async fn walk_through(browser: &Browser, url: &str) {
             "return !!document.querySelector('#audit-records');",
         )
         .await;
-    let records = browser
+    // Newest first, twenty to a page; the older ones on the next.
+    let versions = "return Array.from(document.querySelectorAll('#audit-records tbody tr')) \
+                    .map(r => r.cells[1].textContent + ' ' + r.cells[2].textContent + ' ' + r.cells[3].textContent);";
+    let first_page = browser.eval(versions, json!([])).await;
+    let expected: Vec<String> = (3..=22)
+        .rev()
+        .map(|v| format!("credentials_stored rotated v{v}"))
+        .collect();
+    assert_eq!(first_page, json!(expected));
+    stage(browser, "09-audit", &[]).await;
+    press(browser, "#audit-more").await;
+    browser
+        .wait_for(
+            "the older records",
+            "return document.querySelectorAll('#audit-records tbody tr').length === 21;",
+        )
+        .await;
+    let all = browser.eval(versions, json!([])).await;
+    assert_eq!(all[20], "credentials_stored rotated v2");
+    let more_hidden = browser
         .eval(
-            "return Array.from(document.querySelectorAll('#audit-records tbody tr')).map(r => r.textContent);",
+            "return document.querySelector('#audit-more').hidden;",
             json!([]),
         )
         .await;
-    let records = records.as_array().expect("rows");
-    assert_eq!(records.len(), 1, "{records:?}");
-    let first = records[0].as_str().unwrap_or("");
-    assert!(
-        first.contains("credentials_stored") && first.contains("rotated") && first.contains("v2"),
-        "{first}"
-    );
-    stage(browser, "09-audit", &[]).await;
+    assert_eq!(more_hidden, true, "no third page");
+    stage(browser, "10-audit-older", &[]).await;
 }

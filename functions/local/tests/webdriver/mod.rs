@@ -18,6 +18,8 @@ use tokio::process::{Child, Command};
 pub const TAB: &str = "\u{E004}";
 /// Enter.
 pub const ENTER: &str = "\u{E007}";
+/// The key under which WebDriver names an element.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A browser session and the chromedriver serving it; both end on drop.
 pub struct Browser {
@@ -185,10 +187,24 @@ impl Browser {
         }
     }
 
-    /// Writes a PNG of the window to `path`.
+    /// Writes a PNG of the page's body (the window, cropped to the content) to `path`.
     pub async fn screenshot(&self, path: &Path) {
+        let body = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": "body"})),
+            )
+            .await;
+        let id = body[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("the body element: {body}"));
         let data = self
-            .command(reqwest::Method::GET, "/screenshot", None)
+            .command(
+                reqwest::Method::GET,
+                &format!("/element/{id}/screenshot"),
+                None,
+            )
             .await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(data.as_str().expect("base64"))
