@@ -785,7 +785,7 @@
     return h("details", {}, h("summary", { text: title }), h("pre", { text: pretty(schema) }));
   }
 
-  function stepCard(workflow, contract) {
+  function stepCard(workflow, contract, last) {
     const out = h("div");
     const mapping = Object.entries(contract.input_mapping || {});
     const confirm = h("div", { class: "actions", hidden: true },
@@ -793,7 +793,9 @@
       h("button", { type: "button", class: "danger", text: "Remove step " + contract.step,
         onclick: () => busy(confirm, out, async () => {
           await api("DELETE", projectPath() + "/workflows/" + enc(workflow) + "/steps/" + contract.step);
-          navigate("#/workflows/" + enc(workflow), "Step " + contract.step + " removed.", true);
+          // Removing the last step removes the workflow.
+          if (last) navigate("#/workflows", "Step " + contract.step + " removed, and with it " + workflow + ".");
+          else navigate("#/workflows/" + enc(workflow), "Step " + contract.step + " removed.", true);
         }) }),
       h("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => { confirm.hidden = true; } }));
     return h("article", { class: "card contract", "data-step": contract.step },
@@ -891,7 +893,7 @@
     return [
       h("h1", { text: "Workflow " + workflow }),
       h("p", { class: "lead", text: triggerText(view.trigger) + " · " + view.steps.length + " step" + (view.steps.length === 1 ? "" : "s") }),
-      view.steps.map((contract) => stepCard(workflow, contract)),
+      view.steps.map((contract) => stepCard(workflow, contract, view.steps.length === 1)),
       h("h2", { text: "Run it" }),
       runForm(workflow, view),
       h("h2", { text: "Recent runs" }),

@@ -29,15 +29,15 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
-/// Where Chromium and chromedriver are: `STUDIO_CHROMIUM` and `STUDIO_CHROMEDRIVER`, else
-/// Debian's `chromium` and `chromedriver` on the PATH.
+/// Where Chromium and chromedriver are: `STUDIO_CHROMIUM` and `STUDIO_CHROMEDRIVER` (when
+/// set, the file they name or none), else Debian's `chromium` and `chromedriver` on the
+/// PATH.
 pub fn find_tools() -> Option<(PathBuf, PathBuf)> {
-    let find = |var: &str, name: &str| {
-        std::env::var_os(var).map(PathBuf::from).or_else(|| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|dir| dir.join(name))
-                .find(|path| path.is_file())
-        })
+    let find = |var: &str, name: &str| match std::env::var_os(var) {
+        Some(path) => Some(PathBuf::from(path)).filter(|path| path.is_file()),
+        None => std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file()),
     };
     Some((
         find("STUDIO_CHROMIUM", "chromium")?,
