@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command (README): lints template.yaml, starts moto server and
+# The one test command (README): lints template.yaml, installs Chromium and chromedriver
+# (apt, first use only) for the console's browser test, starts moto server and
 # localstripe (installing them into .tools/venv on first use), runs every test of the
 # workspace against the embedded backends and, through moto, the AWS ones, then stops
 # the servers it started. Extra arguments go to `cargo test` (e.g. a test name filter).
@@ -22,6 +23,23 @@ cleanup() {
     if [[ "$started_localstripe" == 1 ]]; then infra/localstripe.sh stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
+
+# The console's browser test (functions/local/tests/console.rs) drives Debian's Chromium
+# through chromedriver; install both on first use, as moto is installed below. Without
+# them the test skips, and under CI=true it fails.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+        sudo_cmd=()
+        if [[ "$(id -u)" != 0 ]]; then sudo_cmd=(sudo); fi
+        log "installing chromium and chromium-driver (apt-get) for the console's browser test"
+        { "${sudo_cmd[@]}" apt-get update -qq \
+            && "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends chromium chromium-driver fonts-dejavu-core; } >&2 \
+            || log "could not install chromium: the console's browser test will not run"
+    else
+        log "no apt-get: install Chromium and chromedriver for the console's browser test"
+    fi
+fi
 
 if ! infra/moto.sh status >/dev/null 2>&1; then
     started_moto=1

@@ -1,9 +1,12 @@
 //! `studio-local`: all four functions' routes in one process, on the embedded backends
 //! by default (no AWS account needed). The in-process bus delivers events to
-//! execute-step's handler, as the EventBridge rules do on AWS.
+//! execute-step's handler, as the EventBridge rules do on AWS. It also serves the
+//! console, a browser view of the API, at `/console`.
 
 #[global_allocator]
 static ALLOCATOR: shared::Allocator = shared::Allocator;
+
+mod console;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,8 +63,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let stop = shutdown()?;
     // Tests and scripts read this line to find the port.
     println!("studio-local listening on http://{address}");
-    // With the peer's address, which a Notion handshake is kept with.
-    let service = local_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // With the peer's address, which a Notion handshake is kept with. The console's
+    // files are served by this binary alone, next to the API.
+    let service = console::router()
+        .merge(local_router(state))
+        .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(stop)
         .await?;
