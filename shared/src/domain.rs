@@ -614,8 +614,9 @@ pub struct Run {
     pub mode: RunMode,
     /// Where the run stands.
     pub status: RunStatus,
-    /// What started it (a [`crate::runtime::RunTrigger`] as JSON): the payload the
-    /// steps' mappings read.
+    /// What started it (a `runtime::RunTrigger` as JSON: `kind` `entity` with the
+    /// entity, event and payload, or `data_change` with the verified provider change):
+    /// the payload the steps' mappings read.
     pub trigger: Value,
     /// When the run was started.
     pub started_at: DateTime<Utc>,
@@ -654,7 +655,7 @@ pub struct StepTrace {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lookups: Vec<Value>,
     /// The changed entity read from the provider that reported it, when its webhook
-    /// carried only its id and the step maps more ([`crate::runtime::fetch`]): the read's
+    /// carried only its id and the step maps more (`runtime::fetch`): the read's
     /// request (masked), and whether it was sent, mocked or cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetched: Option<Value>,

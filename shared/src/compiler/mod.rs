@@ -84,7 +84,9 @@ impl Problems {
 pub struct EntitySpec {
     /// The entity's name as the studio calls it (`IntakeForm`).
     pub name: String,
-    /// Field name → type (one of [`FIELD_TYPES`]), in the request's order.
+    /// Field name → type, in the request's order; the types are the compiler's
+    /// `FIELD_TYPES`: string, email, phone, datetime, date, number, integer, boolean,
+    /// url.
     #[serde(default, deserialize_with = "ordered_fields")]
     #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, String>))]
     pub fields: Vec<(String, String)>,
@@ -140,9 +142,10 @@ pub struct CompileRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub input_mapping: Option<Map<String, Value>>,
-    /// Structured form: the workflow's trigger as a [`Trigger`] in JSON; only step 1
+    /// Structured form: the workflow's trigger as a `Trigger` in JSON; only step 1
     /// may change it.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::domain::Trigger>))]
     pub trigger: Option<Value>,
 }
 

@@ -693,6 +693,16 @@ mod tests {
     }
 
     #[test]
+    fn the_entity_fields_description_names_every_field_type_the_compiler_reads() {
+        let doc = document_json();
+        let fields = &doc["components"]["schemas"]["EntitySpec"]["properties"]["fields"];
+        let description = fields["description"].as_str().expect("description");
+        for field_type in crate::compiler::FIELD_TYPES.split(", ") {
+            assert!(description.contains(field_type), "{field_type}");
+        }
+    }
+
+    #[test]
     fn the_document_names_both_ways_to_authenticate_and_the_local_server() {
         let doc = document_json();
         let schemes = &doc["components"]["securitySchemes"];
