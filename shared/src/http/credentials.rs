@@ -74,8 +74,9 @@ pub struct ConfigChange {
     credentials: Option<Map<String, Value>>,
 }
 
-/// Changes an integration's config (its credentials too, when the change moves where
-/// they are sent).
+/// Changes an integration's config.
+///
+/// The credentials are sent again when the change moves where they are sent.
 #[cfg_attr(feature = "openapi", utoipa::path(patch, path = "/projects/{project}/integrations/{name}",
     operation_id = "updateIntegrationConfig",
     params(

@@ -15,8 +15,10 @@ use super::{ApiError, AppState, auth};
 use crate::aggregates::integrations::dependents;
 use crate::domain::IntegrationName;
 
-/// `GET /projects/{project}/integrations/{name}/dependents`: the workflows and steps
-/// that use the integration.
+/// The workflows and steps that use an integration.
+///
+/// `GET /projects/{project}/integrations/{name}/dependents`: grouped by workflow, in
+/// order.
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/projects/{project}/integrations/{name}/dependents",
     operation_id = "listDependents",
     params(
@@ -44,6 +46,8 @@ pub async fn dependents(
     Ok(Json(json!({"integration": name, "workflows": workflows})))
 }
 
+/// Deletes an integration, unless a step uses it.
+///
 /// `DELETE /projects/{project}/integrations/{name}`: 409 listing the dependents while any
 /// step uses it; otherwise deleted (its sealed credentials with it) and announced.
 #[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/projects/{project}/integrations/{name}",

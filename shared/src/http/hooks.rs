@@ -69,10 +69,10 @@ impl From<WebhookError> for ApiError {
     }
 }
 
-/// A provider's webhook delivery: verified with the integration's secret, then
-/// recorded (a duplicate delivery is acknowledged and ignored).
+/// Receives a provider's webhook delivery.
 ///
-/// Public: no token, the provider's signature instead (the headers below, by provider).
+/// The delivery is verified with the integration's secret, then recorded (a duplicate
+/// delivery is acknowledged and ignored). Public: no token, the provider's signature instead (the headers below, by provider).
 /// Every refusal, whatever the reason (an unknown project or integration, a missing,
 /// forged or stale signature), is the same 401.
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/hooks/{project}/{integration}",

@@ -64,8 +64,10 @@ fn submitted() -> String {
     "submitted".into()
 }
 
-/// Starts a run (sandbox by default) and, unless told not to wait, answers with its
-/// trace once it has finished (201), or as it is when the wait ends (202).
+/// Starts a run (sandbox by default).
+///
+/// Unless told not to wait, answers with its trace once it has finished (201), or as
+/// it is when the wait ends (202).
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/projects/{project}/runs",
     operation_id = "startRun",
     params(("project" = String, Path, description = "The project's id")),

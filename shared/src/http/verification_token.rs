@@ -22,10 +22,11 @@ use super::{ApiError, AppState, Origin, auth};
 use crate::aggregates::integrations::verification_token::{self, Asker};
 use crate::domain::IntegrationName;
 
-/// Reveals the pending Notion handshakes, once, with `Cache-Control: no-store`: every
-/// one kept (`handshakes`: token, arrival time, source address, oldest first), a
-/// `warning` when there is more than one, and, when there is exactly one, its fields
-/// at the top level too.
+/// Reveals the pending Notion verification tokens, once.
+///
+/// Answered with `Cache-Control: no-store`: every handshake kept (`handshakes`: token,
+/// arrival time, source address, oldest first), a `warning` when there is more than
+/// one, and, when there is exactly one, its fields at the top level too.
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/projects/{project}/integrations/{name}/webhook-verification-token",
     operation_id = "revealWebhookVerificationToken",
     params(

@@ -34,8 +34,10 @@ impl From<VerifyError> for ApiError {
     }
 }
 
-/// Checks an integration's credentials: 200 with what the check found (`ok` true or
-/// false), 404 for an unknown integration, 422 when there is nothing to check.
+/// Checks an integration's credentials.
+///
+/// 200 with what the check found (`ok` true or false), 404 for an unknown
+/// integration, 422 when there is nothing to check.
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/projects/{project}/integrations/{name}/verify",
     operation_id = "verifyIntegration",
     params(

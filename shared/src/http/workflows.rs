@@ -85,7 +85,9 @@ pub async fn read(
     ))
 }
 
-/// `DELETE /projects/{project}/workflows/{workflow}/steps/{step}`: removes a step, its
+/// Removes a step from a workflow.
+///
+/// `DELETE /projects/{project}/workflows/{workflow}/steps/{step}`: removes the step, its
 /// edges and, with the last step, the workflow and its subscription.
 #[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/projects/{project}/workflows/{workflow}/steps/{step}",
     operation_id = "removeStep",
