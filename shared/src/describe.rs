@@ -23,6 +23,7 @@ use crate::catalog::{Auth, Catalog, Category, Field, Provider, custom};
 
 /// A provider the words may mean, with how sure the match is and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Candidate {
     /// The provider's catalog id (`custom_http` for Custom HTTP).
     pub provider: String,
@@ -40,6 +41,7 @@ pub struct Candidate {
 /// One field the form asks for when adding the integration, with the checks create will
 /// make of its value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromptField {
     /// The field's key in the credentials or config object.
     pub name: String,
@@ -86,6 +88,7 @@ pub struct PromptField {
 
 /// The exact fields to ask for when adding an integration of a provider.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prompt {
     /// The secret fields (and for Custom HTTP, those of every auth scheme, each asked
     /// only under its scheme).
@@ -99,6 +102,7 @@ pub struct Prompt {
 /// What describe answers for a text: the provider to connect, if one fits, and how to
 /// connect it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Described {
     /// The provider chosen; `None` when nothing in the catalog fits well enough (see
     /// `message`).

@@ -59,6 +59,7 @@ macro_rules! identifier {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -180,6 +181,7 @@ macro_rules! catalog_name {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -380,12 +382,14 @@ pub struct Integration {
 
 /// What the API shows of an integration: never a secret, only which fields are set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntegrationView {
     /// The integration's name within its project.
     pub name: IntegrationName,
     /// The catalog provider it connects to.
     pub provider: ProviderId,
     /// The provider's non-secret settings.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub config: serde_json::Map<String, Value>,
     /// The names of the credential fields that are set; never their values.
     pub credential_fields: Vec<String>,
@@ -419,6 +423,7 @@ impl From<&Integration> for IntegrationView {
 
 /// What starts a workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
     /// A studio entity event, such as an intake form being submitted.
@@ -445,6 +450,7 @@ pub enum Trigger {
 
 /// A condition on the changed entity ("status is Done").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldCondition {
     /// The field of the changed entity's state.
     pub field: String,
@@ -454,6 +460,7 @@ pub struct FieldCondition {
 
 /// How an entity changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     /// The entity is new.
@@ -477,6 +484,7 @@ impl Change {
 
 /// A workflow: its trigger and its steps, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Workflow {
     /// The workflow's id within its project.
     pub id: WorkflowId,
@@ -500,6 +508,7 @@ pub struct Workflow {
 /// A string that is exactly one template takes the referenced value with its JSON type;
 /// otherwise templates are interpolated as text ("Hello {{entity.patient_name}}").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepContract {
     /// The workflow the step belongs to.
     pub workflow: WorkflowId,
@@ -520,6 +529,7 @@ pub struct StepContract {
     /// JSON Schema of the trigger payload the mapping reads.
     pub input_schema: Value,
     /// The operation's input fields, each a JSON value or template (see above).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub input_mapping: serde_json::Map<String, Value>,
     /// JSON Schema of the operation's response: what later steps may reference, and
     /// what a sandbox mock is made from.
@@ -570,6 +580,7 @@ pub struct DependencyEdge {
 
 /// Whether a step may reach the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunMode {
     /// No outbound call: the edge records what it would have sent.
@@ -580,6 +591,7 @@ pub enum RunMode {
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Steps remain to be executed.
@@ -592,6 +604,7 @@ pub enum RunStatus {
 
 /// A run of a workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
     /// The run's id (time-ordered).
     pub id: RunId,
@@ -601,8 +614,9 @@ pub struct Run {
     pub mode: RunMode,
     /// Where the run stands.
     pub status: RunStatus,
-    /// What started it (a [`crate::runtime::RunTrigger`] as JSON): the payload the
-    /// steps' mappings read.
+    /// What started it (a `runtime::RunTrigger` as JSON: `kind` `entity` with the
+    /// entity, event and payload, or `data_change` with the verified provider change):
+    /// the payload the steps' mappings read.
     pub trigger: Value,
     /// When the run was started.
     pub started_at: DateTime<Utc>,
@@ -612,6 +626,7 @@ pub struct Run {
 
 /// What one step did, as the trace shows it (credentials masked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepTrace {
     /// The run the step belongs to.
     pub run: RunId,
@@ -640,7 +655,7 @@ pub struct StepTrace {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lookups: Vec<Value>,
     /// The changed entity read from the provider that reported it, when its webhook
-    /// carried only its id and the step maps more ([`crate::runtime::fetch`]): the read's
+    /// carried only its id and the step maps more (`runtime::fetch`): the read's
     /// request (masked), and whether it was sent, mocked or cached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetched: Option<Value>,
@@ -648,6 +663,7 @@ pub struct StepTrace {
 
 /// Why a credential was decrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditPurpose {
     /// Opened to send a live step's request.
@@ -671,6 +687,7 @@ pub enum AuditPurpose {
 
 /// One use of a credential. Append only: no API changes or removes one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     /// The record's id (time-ordered, unique).
     pub id: String,
@@ -686,12 +703,15 @@ pub struct AuditRecord {
     pub cause: Value,
     /// When it was used.
     pub at: DateTime<Utc>,
-    /// How the use ended.
+    /// How the use ended: `decrypted`, `decrypted; <note>`, `failed: <why>`, `rotated`,
+    /// `config updated`, `revealed`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub outcome: AuditOutcome,
 }
 
 /// What a step did (or, for a duplicate delivery, did not do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepEffect {
     /// Live: the request was sent.

@@ -22,6 +22,8 @@
 //! - `notion_verification`: revealing Notion's handshake token once, then signed events.
 //! - `api`: the studio API through the local router, over embedded adapters.
 //! - `lambda_events`: every sample in `events/` through the Lambda entry point.
+//! - `openapi`: the OpenAPI document is current, valid OpenAPI 3.1, served by the local
+//!   router, and what the API answers.
 //! - `template`: template.yaml agrees with the code's routes and event rules.
 //! - `verify`: the connection check against local servers.
 
@@ -49,6 +51,7 @@ mod localstripe;
 mod mocks;
 mod notion_verification;
 mod oauth;
+mod openapi;
 mod origins;
 mod plain_words;
 mod robustness;

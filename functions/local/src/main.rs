@@ -21,7 +21,7 @@ use shared::{app, telemetry};
 #[command(version, about)]
 struct Args {
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "STUDIO_LISTEN", default_value = "127.0.0.1:8787")]
+    #[arg(long, env = "STUDIO_LISTEN", default_value = shared::http::DEFAULT_LOCAL_LISTEN)]
     listen: SocketAddr,
     /// Folder for the database file and the master key (created if missing).
     #[arg(long, env = "STUDIO_DATA_DIR")]

@@ -29,6 +29,7 @@ use crate::ports::StoreError;
 
 /// A field at fault and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The field's path in the request (`credentials.api_key`, `body`, `text`).
     pub field: String,

@@ -79,12 +79,16 @@ impl Problems {
 
 /// The trigger entity a request describes: its name and its fields' types, in order.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EntitySpec {
     /// The entity's name as the studio calls it (`IntakeForm`).
     pub name: String,
-    /// Field name → type (one of [`FIELD_TYPES`]), in the request's order.
+    /// Field name → type, in the request's order; the types are the compiler's
+    /// `FIELD_TYPES`: string, email, phone, datetime, date, number, integer, boolean,
+    /// url.
     #[serde(default, deserialize_with = "ordered_fields")]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, String>))]
     pub fields: Vec<(String, String)>,
 }
 
@@ -112,6 +116,7 @@ fn ordered_fields<'de, D: serde::Deserializer<'de>>(
 /// `POST .../steps/compile`: plain words (`instruction`, `entity`), or the structured
 /// form a person edits (`integration`, `operation`, `input_mapping`, `trigger`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CompileRequest {
     /// The step in plain words (at most 2,000 characters); required unless the request
@@ -135,10 +140,12 @@ pub struct CompileRequest {
     /// Structured form: the operation's inputs as values or templates; generated from
     /// the trigger's fields and earlier outputs when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub input_mapping: Option<Map<String, Value>>,
-    /// Structured form: the workflow's trigger as a [`Trigger`] in JSON; only step 1
+    /// Structured form: the workflow's trigger as a `Trigger` in JSON; only step 1
     /// may change it.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::domain::Trigger>))]
     pub trigger: Option<Value>,
 }
 

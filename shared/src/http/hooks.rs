@@ -13,6 +13,11 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use serde_json::{Value, json};
 
+#[cfg(feature = "openapi")]
+use super::openapi::{
+    BadRequest, Internal, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+    WebhookAnswer,
+};
 use super::{ApiError, AppState, Origin};
 use crate::webhooks::{self, Delivery, Outcome, WebhookError};
 
@@ -64,6 +69,31 @@ impl From<WebhookError> for ApiError {
     }
 }
 
+/// Receives a provider's webhook delivery.
+///
+/// The delivery is verified with the integration's secret, then recorded (a duplicate
+/// delivery is acknowledged and ignored). Public: no token, the provider's signature instead (the headers below, by provider).
+/// Every refusal, whatever the reason (an unknown project or integration, a missing,
+/// forged or stale signature), is the same 401.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/hooks/{project}/{integration}",
+    operation_id = "receiveWebhook",
+    params(
+        ("project" = String, Path, description = "The project's id"),
+        ("integration" = String, Path, description = "The integration's name in the project"),
+    ),
+    request_body(description = "The delivery as the provider sends it: JSON, form fields (Twilio), or empty (Google Calendar, whose event is in its headers)",
+        content(("application/json"), ("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Verified and recorded (or a duplicate, acknowledged)", body = WebhookAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(()),
+))]
 pub async fn receive(
     State(state): State<AppState>,
     Path((project, integration)): Path<(String, String)>,

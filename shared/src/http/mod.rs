@@ -12,8 +12,12 @@
 /// come from the same lines, so the table a test holds against template.yaml cannot
 /// drift from what the function serves. One line per path: each path's methods become
 /// one method router, built once, as hand-written axum code would.
+///
+/// With the `openapi` feature, the same lines also make the module's `Api`: the
+/// function's part of the OpenAPI document ([`openapi`]), one operation per handler from
+/// its `#[utoipa::path]` annotation. A test holds the document against `ROUTES` both ways.
 macro_rules! routes {
-    ($($path:literal => $($method:ident $handler:path),+;)+) => {
+    ($($path:literal => $($method:ident $($handler:ident)::+),+;)+) => {
         /// This function's routes, as (method, path) pairs in template.yaml's spelling.
         pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)+];
 
@@ -21,8 +25,14 @@ macro_rules! routes {
         fn handlers() -> axum::Router<$crate::http::AppState> {
             use axum::routing::{MethodFilter, MethodRouter};
             axum::Router::new()
-                $(.route($path, MethodRouter::new()$(.on(MethodFilter::$method, $handler))+))+
+                $(.route($path, MethodRouter::new()$(.on(MethodFilter::$method, $($handler)::+))+))+
         }
+
+        /// This function's operations in the OpenAPI document: its handlers' annotations.
+        #[cfg(feature = "openapi")]
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($($($handler)::+),+),+))]
+        pub struct Api;
     };
 }
 
@@ -36,6 +46,8 @@ mod credentials;
 mod dependents;
 mod hooks;
 mod integrations;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod origin;
 mod problem;
 mod projects;
@@ -53,6 +65,10 @@ pub use problem::{ApiError, FieldError};
 
 use crate::app::App;
 use crate::ports::Deps;
+
+/// Where the local binary listens unless told otherwise (`--listen`, `STUDIO_LISTEN`);
+/// the OpenAPI document's server.
+pub const DEFAULT_LOCAL_LISTEN: &str = "127.0.0.1:8787";
 
 /// Largest JSON body the studio API reads; webhooks have their own limit.
 pub const MAX_API_BODY_BYTES: usize = 256 * 1024;
@@ -187,13 +203,16 @@ pub fn router(function: Function, state: AppState) -> Router {
     finish(function.routes(&state), state)
 }
 
-/// All four functions' routes, for the local binary.
+/// All four functions' routes, for the local binary; with the `openapi` feature, and
+/// `GET /openapi.json`, the document describing them ([`openapi`]).
 pub fn local_router(state: AppState) -> Router {
     let all = Function::ALL
         .into_iter()
         .fold(Router::new(), |all, function| {
             all.merge(function.routes(&state))
         });
+    #[cfg(feature = "openapi")]
+    let all = all.merge(openapi::routes());
     finish(all, state)
 }
 

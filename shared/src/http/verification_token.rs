@@ -14,14 +14,37 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
+#[cfg(feature = "openapi")]
+use super::openapi::{
+    Conflict, Internal, Invalid, NotFound, RevealedHandshakes, Unauthorized, Unavailable,
+};
 use super::{ApiError, AppState, Origin, auth};
 use crate::aggregates::integrations::verification_token::{self, Asker};
 use crate::domain::IntegrationName;
 
-/// Reveals the pending Notion handshakes, once, with `Cache-Control: no-store`: every
-/// one kept (`handshakes`: token, arrival time, source address, oldest first), a
-/// `warning` when there is more than one, and, when there is exactly one, its fields
-/// at the top level too.
+/// Reveals the pending Notion verification tokens, once.
+///
+/// Answered with `Cache-Control: no-store`: every handshake kept (`handshakes`: token,
+/// arrival time, source address, oldest first), a `warning` when there is more than
+/// one, and, when there is exactly one, its fields at the top level too.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/projects/{project}/integrations/{name}/webhook-verification-token",
+    operation_id = "revealWebhookVerificationToken",
+    params(
+        ("project" = String, Path, description = "The project's id"),
+        ("name" = String, Path, description = "The integration's name in the project"),
+    ),
+    responses(
+        (status = 200, description = "The pending handshakes, shown once", body = RevealedHandshakes,
+            headers(("Cache-Control" = String, description = "`no-store`: the answer carries a token"))),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("projectToken" = []), ("jwt" = [])),
+))]
 pub async fn reveal(
     State(state): State<AppState>,
     caller: auth::Caller,

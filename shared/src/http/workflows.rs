@@ -7,11 +7,41 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+#[cfg(feature = "openapi")]
+use super::openapi::{
+    BadRequest, Conflict, Internal, Invalid, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType, WorkflowRead,
+};
 use super::{ApiError, ApiJson, AppState, auth};
 use crate::aggregates::workflows;
 use crate::compiler::CompileRequest;
 use crate::domain::{StepContract, WorkflowId};
 
+/// Compiles a step from plain words (or the structured form) into a step contract.
+///
+/// A reference to an integration the project does not have, an operation the provider
+/// lacks, or a required input no entity field can fill is a 422 naming what is missing
+/// and what would fit. The contract never holds a credential.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/projects/{project}/workflows/{workflow}/steps/compile",
+    operation_id = "compileStep",
+    params(
+        ("project" = String, Path, description = "The project's id"),
+        ("workflow" = String, Path, description = "The workflow's id in the project"),
+    ),
+    request_body = CompileRequest,
+    responses(
+        (status = 201, description = "The step contract", body = StepContract),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("projectToken" = []), ("jwt" = [])),
+))]
 pub async fn compile(
     State(state): State<AppState>,
     caller: auth::Caller,
@@ -24,6 +54,23 @@ pub async fn compile(
     Ok((StatusCode::CREATED, Json(contract)))
 }
 
+/// A workflow with its trigger and its steps' contracts, in step order.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/projects/{project}/workflows/{workflow}",
+    operation_id = "readWorkflow",
+    params(
+        ("project" = String, Path, description = "The project's id"),
+        ("workflow" = String, Path, description = "The workflow's id in the project"),
+    ),
+    responses(
+        (status = 200, description = "The workflow with its contracts", body = WorkflowRead),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("projectToken" = []), ("jwt" = [])),
+))]
 pub async fn read(
     State(state): State<AppState>,
     caller: auth::Caller,
@@ -38,8 +85,28 @@ pub async fn read(
     ))
 }
 
-/// `DELETE /projects/{project}/workflows/{workflow}/steps/{step}`: removes a step, its
+/// Removes a step from a workflow.
+///
+/// `DELETE /projects/{project}/workflows/{workflow}/steps/{step}`: removes the step, its
 /// edges and, with the last step, the workflow and its subscription.
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/projects/{project}/workflows/{workflow}/steps/{step}",
+    operation_id = "removeStep",
+    params(
+        ("project" = String, Path, description = "The project's id"),
+        ("workflow" = String, Path, description = "The workflow's id in the project"),
+        ("step" = u32, Path, description = "The step's number, 1 to 99", minimum = 1, maximum = 99),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("projectToken" = []), ("jwt" = [])),
+))]
 pub async fn remove_step(
     State(state): State<AppState>,
     caller: auth::Caller,

@@ -67,6 +67,7 @@ pub enum VerifyError {
 
 /// What a live check found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Checked {
     /// Whether the credentials work: the provider answered an expected status and
     /// reported no error in it.
@@ -88,6 +89,7 @@ pub struct Checked {
 
 /// What a check answers: live, what it found; in sandbox, the request it would send.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Verification {
     /// The request was sent.

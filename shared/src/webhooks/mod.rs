@@ -137,6 +137,7 @@ pub struct Delivery {
 
 /// What a delivery came to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// Verified; each event recorded as a change, recognised as a duplicate, or ignored

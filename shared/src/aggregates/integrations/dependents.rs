@@ -14,6 +14,7 @@ use crate::ports::{Condition, Deps, StoreError, Write};
 
 /// A workflow that uses an integration, with the steps that do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Dependent {
     /// The workflow.
     pub workflow: WorkflowId,
@@ -23,6 +24,7 @@ pub struct Dependent {
 
 /// One step on an integration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DependentStep {
     /// The step's number.
     pub step: u32,

@@ -218,6 +218,7 @@ async fn free_name(deps: &Deps, project: &ProjectId, wanted: &str) -> Result<Str
 
 /// A new integration as the caller asks for it.
 #[derive(serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewIntegration {
     /// Its name in the project.
@@ -226,9 +227,11 @@ pub struct NewIntegration {
     pub provider: String,
     /// The credentials the provider's prompt asks for (sealed, never stored as given).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub credentials: Map<String, Value>,
     /// The provider's config (or, for Custom HTTP, the declaration).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub config: Map<String, Value>,
 }
 
