@@ -258,7 +258,7 @@ fn cases() -> Vec<Case> {
             "clinic-mail",
             "list_bounces",
             "GET",
-            "https://api.postmarkapp.com/bounces?count=100&messageID=0a129aee-e1cd-480d-b08d-4f48548ff48d&offset=0",
+            "https://api.postmarkapp.com/bounces?count=100&emailFilter=ada%40example.com&messageID=0a129aee-e1cd-480d-b08d-4f48548ff48d&offset=0",
         ),
         case(
             "When a reminder is checked, reactivate the bounced address in clinic-mail",
