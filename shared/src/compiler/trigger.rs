@@ -109,7 +109,12 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
     // subject that reads as a verb.
     for i in 1..words.len() {
         let before = &words[i - 1];
-        if lexicon.is_determiner(before)
+        // "someone posts a message": after someone, a verb.
+        let someone = matches!(
+            before.as_str(),
+            "someone" | "somebody" | "anyone" | "anybody"
+        );
+        if (lexicon.is_determiner(before) && !someone)
             || lexicon.is_determiner(&words[i])
             || lexicon.is_auxiliary(&words[i])
             || before == "new"
@@ -470,7 +475,20 @@ fn data_change(
     let chosen = watched_integration(split, mentions, integrations, index, problems)?;
     let integration = &integrations[chosen];
     let entities = &index.webhooks[&integration.provider];
-    let Some(entity) = entity_in(split, entities) else {
+    // "someone comments on an issue": the entity the verb names is the one made.
+    let commented = split.windows(2).enumerate().find_map(|(p, w)| {
+        let verb = p > 0
+            && (!crate::lexicon::lexicon().is_determiner(&split[p - 1])
+                || matches!(split[p - 1].as_str(), "someone" | "somebody" | "anyone"));
+        (verb && w[1] == "on")
+            .then(|| {
+                entities.iter().find(|e| {
+                    e.entity_type != w[0] && entity_synonyms(&e.entity_type).contains(&w[0])
+                })
+            })
+            .flatten()
+    });
+    let Some(entity) = commented.or_else(|| entity_in(split, entities)) else {
         problems.push(
             "trigger",
             format!(
@@ -492,7 +510,7 @@ fn data_change(
             .get(change)
             .is_some_and(|events| events.iter().any(|e| e == event_name))
     };
-    let mut change = if means("created") {
+    let mut change = if commented.is_some() || means("created") {
         Change::Created
     } else if means("deleted") {
         Change::Deleted
