@@ -366,9 +366,19 @@ impl Lexicon {
         };
         // What is sent may be said before its head ("send the patient an email
         // confirmation").
+        // Sent as a thing of its own ("a confirmation email", "an email reminder"), not
+        // one of the fields listed ("send the customer's email and name to salesforce").
+        let listed = words
+            .get(verb_at + 1 + phrase.len())
+            .is_some_and(|w| w == "and");
         let said = |g: &String| {
             if sending {
-                phrase.contains(&g)
+                (*head == g && !listed)
+                    || phrase.iter().enumerate().any(|(i, w)| {
+                        *w == g
+                            && i > 0
+                            && matches!(phrase[i - 1].as_str(), "a" | "an" | "one" | "another")
+                    })
             } else {
                 *head == g
             }

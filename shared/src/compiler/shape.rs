@@ -340,13 +340,19 @@ fn step_id(b: &Builder<'_>, arg: &str) -> Option<Value> {
 fn value_after(action: &super::Action, original: &[String], word: &str) -> Option<String> {
     let words = &action.words;
     let at = words.iter().position(|w| w == word)?;
-    let cue = words.get(at + 1)?;
-    if !matches!(cue.as_str(), "is" | "to" | "becomes" | "says" | "reads") {
-        return None;
-    }
+    // "so it says processing": the value right after a verb of saying.
+    let skip = if matches!(word, "says" | "reads" | "saying") {
+        at + 1
+    } else {
+        let cue = words.get(at + 1)?;
+        if !matches!(cue.as_str(), "is" | "to" | "becomes" | "says" | "reads") {
+            return None;
+        }
+        at + 2
+    };
     let value: Vec<&str> = original
         .iter()
-        .skip(at + 2)
+        .skip(skip)
         .map(String::as_str)
         .take_while(|w| {
             !matches!(
