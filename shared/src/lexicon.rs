@@ -364,10 +364,9 @@ impl Lexicon {
         } else {
             &self.must_offer_objects
         };
-        // What is sent may be said before its head ("send the patient an email
-        // confirmation").
-        // Sent as a thing of its own ("a confirmation email", "an email reminder"), not
-        // one of the fields listed ("send the customer's email and name to salesforce").
+        // Sent as a thing of its own: the head ("a confirmation email") or after "a"/"an"
+        // ("send the patient an email confirmation"); not one of the fields listed
+        // ("send the customer's email and name to salesforce").
         let listed = words
             .get(verb_at + 1 + phrase.len())
             .is_some_and(|w| w == "and");

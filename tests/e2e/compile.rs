@@ -172,7 +172,7 @@ fn same_change_value(set: &LabelledSet, contract: &StepContract, got: &Value, wa
     got == "{{change.entity_id}}"
         && hooks.entities.iter().any(|e| {
             e.entity_type == *entity_type
-                && (e.id == format!("{}{pointer}", e.state)
+                && (e.id_is_state_field(field)
                     // A thin event's entity is read whole (HubSpot): its id is there.
                     || e.fetch.as_ref().is_some_and(|f| f.id == pointer))
         })

@@ -731,6 +731,15 @@ pub struct EntityMapping {
     pub fetch: Option<EntityFetch>,
 }
 
+impl EntityMapping {
+    /// Whether the changed entity's id is its state's `field` (a dotted path): Stripe's
+    /// `/data/object/id` in the state `/data/object`, so `{{change.after.id}}` and
+    /// `{{change.entity_id}}` name one value.
+    pub fn id_is_state_field(&self, field: &str) -> bool {
+        self.id == format!("{}/{}", self.state, field.replace('.', "/"))
+    }
+}
+
 /// Which change an entity mapping's events make: always the same one (`change: updated`),
 /// or the one each event names at a JSON pointer (`change: {from: /action}`: Linear's
 /// `action` is `create`, `update` or `remove`).

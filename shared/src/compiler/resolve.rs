@@ -408,21 +408,16 @@ pub struct Asked<'a> {
 
 /// The provider's default operation of the best-scoring named integration, when the words
 /// fit nothing of it well: taken when the default is already its best guess or when no
-/// operation of it matched a word ("slack #billing with the invoice number").
+/// operation matched a word ("slack #billing with the invoice number"). `(score, i, o)`
+/// is the best fit overall, so `score` is also the best of integration `i`.
 fn default_operation(
-    scored: &[(f64, f64, usize, usize)],
     integrations: &[ProjectIntegration],
     (score, i, o): (f64, usize, usize),
 ) -> Option<usize> {
     let adapter = integrations[i].adapter();
     let id = adapter.default_operation.as_deref()?;
     let d = adapter.operations.iter().position(|op| op.id == id)?;
-    let best_of_it = scored
-        .iter()
-        .filter(|s| s.2 == i)
-        .map(|s| s.0)
-        .fold(0.0, f64::max);
-    (o == d || best_of_it <= 0.0 || score <= 0.0).then_some(d)
+    (o == d || score <= 0.0).then_some(d)
 }
 
 /// The integration and operation the words ask for, among the ones they name (or all);
@@ -478,24 +473,28 @@ pub fn resolve(
         }
     }
     // Equal fits: the tool named first ("update the Notion page so it links to the
-    // Linear issue" updates the page).
-    let named_at = |i: usize| {
-        let provider = integrations[i].adapter().id.as_str();
-        let own = mentions
-            .integrations
-            .iter()
-            .filter(|m| m.0 == i)
-            .map(|m| m.1);
-        let by_provider = mentions
-            .providers
-            .iter()
-            .filter(|m| m.0 == provider)
-            .map(|m| m.1);
-        own.chain(by_provider).min().unwrap_or(usize::MAX)
-    };
+    // Linear issue" updates the page). Where each integration is named, once.
+    let named_at: Vec<usize> = integrations
+        .iter()
+        .enumerate()
+        .map(|(i, integration)| {
+            let provider = integration.adapter().id.as_str();
+            let own = mentions
+                .integrations
+                .iter()
+                .filter(|m| m.0 == i)
+                .map(|m| m.1);
+            let by_provider = mentions
+                .providers
+                .iter()
+                .filter(|m| m.0 == provider)
+                .map(|m| m.1);
+            own.chain(by_provider).min().unwrap_or(usize::MAX)
+        })
+        .collect();
     scored.sort_by(|a, b| {
         b.0.total_cmp(&a.0)
-            .then_with(|| named_at(a.2).cmp(&named_at(b.2)))
+            .then_with(|| named_at[a.2].cmp(&named_at[b.2]))
             .then(b.1.total_cmp(&a.1))
             .then(a.2.cmp(&b.2))
             .then(a.3.cmp(&b.3))
@@ -543,7 +542,7 @@ pub fn resolve(
                     op: 0,
                 });
             }
-            if let Some(op) = default_operation(&scored, integrations, (score, i, o)) {
+            if let Some(op) = default_operation(integrations, (score, i, o)) {
                 return Some(Resolved { integration: i, op });
             }
             problems.push(

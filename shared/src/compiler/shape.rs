@@ -386,10 +386,10 @@ fn step_field(b: &Builder<'_>, field: &str) -> Option<Value> {
         {
             // The field the provider takes the changed entity's id from is its id.
             let is_id = plan.provider.webhooks.iter().any(|hooks| {
-                hooks.entities.iter().any(|e| {
-                    e.entity_type == *entity_type
-                        && e.id == format!("{}/{}", e.state, field.replace('.', "/"))
-                })
+                hooks
+                    .entities
+                    .iter()
+                    .any(|e| e.entity_type == *entity_type && e.id_is_state_field(field))
             });
             Some(Value::String(if is_id {
                 "{{change.entity_id}}".to_owned()

@@ -16,6 +16,11 @@ use crate::domain::{Change, FieldCondition, IntegrationName, Trigger};
 /// of the lexicon (the earliest; one right before a form noun is part of the form's
 /// name, "the signup form"), a participle after "is"/"gets", then any verb after the
 /// subject read by rule ("a shipment leaves" → left), then "new".
+/// "someone posts", "somebody comments on": a determiner a verb follows.
+fn is_someone(word: &str) -> bool {
+    matches!(word, "someone" | "somebody" | "anyone" | "anybody")
+}
+
 fn event_in(words: &[String]) -> Option<(String, usize)> {
     let lexicon = crate::lexicon::lexicon();
     let mut best: Option<(usize, String, usize)> = None;
@@ -110,11 +115,7 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
     for i in 1..words.len() {
         let before = &words[i - 1];
         // "someone posts a message": after someone, a verb.
-        let someone = matches!(
-            before.as_str(),
-            "someone" | "somebody" | "anyone" | "anybody"
-        );
-        if (lexicon.is_determiner(before) && !someone)
+        if (lexicon.is_determiner(before) && !is_someone(before))
             || lexicon.is_determiner(&words[i])
             || lexicon.is_auxiliary(&words[i])
             || before == "new"
@@ -479,7 +480,7 @@ fn data_change(
     let commented = split.windows(2).enumerate().find_map(|(p, w)| {
         let verb = p > 0
             && (!crate::lexicon::lexicon().is_determiner(&split[p - 1])
-                || matches!(split[p - 1].as_str(), "someone" | "somebody" | "anyone"));
+                || is_someone(&split[p - 1]));
         (verb && w[1] == "on")
             .then(|| {
                 entities.iter().find(|e| {
