@@ -7,14 +7,13 @@
 //! `infra/test.sh` installs) the browser test skips with a message; under `CI=true` it
 //! fails instead.
 
+mod server;
 mod webdriver;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Instant;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use webdriver::{Browser, ENTER, TAB};
 
@@ -22,26 +21,13 @@ use webdriver::{Browser, ENTER, TAB};
 async fn start(dir: &Path) -> (Child, String) {
     // reqwest here runs TLS on ring, as the binaries do (never used: all is loopback).
     shared::tls::install_default_provider();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-local"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_studio-local"));
+    command
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env_remove("STUDIO_BACKEND")
-        .env_remove("STUDIO_EGRESS_ALLOW")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("studio-local starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("it says where it listens in time")
-        .expect("read")
-        .expect("a line");
-    let url = line.rsplit(' ').next().expect("url").to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (child, url)
+        .env_remove("STUDIO_EGRESS_ALLOW");
+    server::listening(command).await
 }
 
 // ---- The files and their policy ------------------------------------------------------

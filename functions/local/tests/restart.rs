@@ -2,37 +2,24 @@
 //! `.studio-data`, serves the API, and still has a project after being killed and
 //! started again.
 
+mod server;
+
 use std::path::Path;
-use std::process::Stdio;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// Starts studio-local in `dir` on a free port; returns the process and its base URL.
 async fn start(dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_studio-local"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_studio-local"));
+    command
         .args(["--listen", "127.0.0.1:0"])
         .args(extra)
         .current_dir(dir)
         .env_remove("STUDIO_DATA_DIR")
         .env_remove("STUDIO_BACKEND")
-        .env_remove("STUDIO_LISTEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("studio-local starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("it says where it listens in time")
-        .expect("read")
-        .expect("a line");
-    let url = line.rsplit(' ').next().expect("url").to_owned();
-    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    (child, url)
+        .env_remove("STUDIO_LISTEN");
+    server::listening(command).await
 }
 
 #[tokio::test]
