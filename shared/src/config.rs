@@ -15,6 +15,8 @@
 //! | `STUDIO_DATA_KEY_CACHE_USES` | how many decryptions one unwrapped data key serves | `1000` |
 //! | `STUDIO_WEBHOOK_FAILURES_PER_MINUTE` | failed webhook verifications per URL per minute before 429 | `60` |
 //! | `STUDIO_WEBHOOK_REFUSAL_FLOOR_MS` | the earliest a webhook refusal (401/429) is answered | `50` |
+//! | `STUDIO_AGENT_CALLS_PER_MINUTE` | agents' tool calls per project per minute, in each process | `60` |
+//! | `STUDIO_AGENT_CALL_TIMEOUT_MS` | how long an agent's tool call is waited for (at most 900000) | `30000` |
 //!
 //! The AWS SDK reads its own variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
 
@@ -71,6 +73,9 @@ pub struct Config {
     /// On the AWS backend, the SQS queue an EventBridge rule feeds with execute-step's
     /// events (`STUDIO_EVENT_QUEUE_URL`): the local binary consumes it as Lambda would.
     pub event_queue_url: Option<String>,
+    /// The limits on agents' tool calls through the MCP server
+    /// (`STUDIO_AGENT_CALLS_PER_MINUTE`, `STUDIO_AGENT_CALL_TIMEOUT_MS`).
+    pub agent: crate::http::mcp::AgentLimits,
 }
 
 /// A variable whose value cannot be used; the process does not start.
@@ -192,6 +197,13 @@ impl Config {
             .filter(|days| *days <= 36_500)
             .ok_or_else(|| error("STUDIO_RUN_RETENTION_DAYS", "must be at most 36500"))?,
             event_queue_url: get("STUDIO_EVENT_QUEUE_URL"),
+            agent: crate::http::mcp::AgentLimits {
+                calls_per_minute: u32::try_from(number("STUDIO_AGENT_CALLS_PER_MINUTE", 60)?)
+                    .map_err(|_| error("STUDIO_AGENT_CALLS_PER_MINUTE", "too large"))?,
+                call_timeout: Duration::from_millis(
+                    number("STUDIO_AGENT_CALL_TIMEOUT_MS", 30_000)?.min(900_000),
+                ),
+            },
             cache_bytes: usize::try_from(number("STUDIO_CACHE_MB", 32)?)
                 .ok()
                 .filter(|mb| *mb <= 65_536)
@@ -217,6 +229,7 @@ impl Config {
             run_retention_days: crate::aggregates::runs::DEFAULT_RETENTION_DAYS,
             event_queue_url: None,
             cache_bytes: 32 * 1024 * 1024,
+            agent: crate::http::mcp::AgentLimits::default(),
         }
     }
 }

@@ -375,6 +375,10 @@ pub struct Integration {
     /// Set when the provider refused a token refresh: a person must re-authorize.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_attention: Option<String>,
+    /// Whether agents may call its operations live through the project's MCP server
+    /// (off by default: agents get the sandbox). Set through its own audited route.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent_live: bool,
     /// When the OAuth access token in the envelope expires (not a secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_expires_at: Option<DateTime<Utc>>,
@@ -404,6 +408,10 @@ pub struct IntegrationView {
     /// while the integration works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs_attention: Option<String>,
+    /// Whether agents may call it live through the project's MCP server (`PUT
+    /// .../agent-access`); agents always get the sandbox.
+    #[serde(default)]
+    pub agent_live: bool,
 }
 
 impl From<&Integration> for IntegrationView {
@@ -417,6 +425,7 @@ impl From<&Integration> for IntegrationView {
             created_at: i.created_at,
             updated_at: i.updated_at,
             needs_attention: i.needs_attention.clone(),
+            agent_live: i.agent_live,
         }
     }
 }
@@ -602,14 +611,44 @@ pub enum RunStatus {
     Failed,
 }
 
-/// A run of a workflow.
+/// What started a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunSource {
+    /// A workflow's trigger: an entity event, a data change, or the API.
+    #[default]
+    Workflow,
+    /// An agent's tool call through the project's MCP server.
+    Agent,
+}
+
+impl RunSource {
+    /// The name the API shows and `?source=` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunSource::Workflow => "workflow",
+            RunSource::Agent => "agent",
+        }
+    }
+}
+
+/// A run of a workflow, or of one operation an agent called.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
     /// The run's id (time-ordered).
     pub id: RunId,
-    /// The workflow run.
-    pub workflow: WorkflowId,
+    /// The workflow run; `None` for an agent's tool call, which runs one operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowId>,
+    /// What started it: a workflow's trigger (`workflow`) or an agent's tool call
+    /// through the project's MCP server (`agent`).
+    #[serde(default)]
+    pub source: RunSource,
+    /// The MCP tool an agent called (`clinic-mail.send_email`), in place of a workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
     /// Sandbox or live, for every step of the run.
     pub mode: RunMode,
     /// Where the run stands.
@@ -683,6 +722,8 @@ pub enum AuditPurpose {
     /// A changed entity read from the provider that reported it (its webhook carried
     /// only the id), for a step that maps its fields.
     ChangeFetch,
+    /// Whether agents may call the integration live changed (not decrypted).
+    AgentAccess,
 }
 
 /// One use of a credential. Append only: no API changes or removes one.
@@ -786,6 +827,9 @@ pub enum AuditOutcome {
     Revealed,
     /// A new OAuth access token was stored (`refreshed`).
     Refreshed,
+    /// Agents' live calls were allowed or refused (`agent live calls allowed`,
+    /// `agent live calls refused`).
+    AgentLive(bool),
     /// A webhook verification key kept in memory was dropped (expired or evicted):
     /// how many deliveries it verified, and how many of those failed
     /// (`released: served N, failed M`).
@@ -819,6 +863,8 @@ impl fmt::Display for AuditOutcome {
             AuditOutcome::ConfigUpdated => f.write_str("config updated"),
             AuditOutcome::Revealed => f.write_str("revealed"),
             AuditOutcome::Refreshed => f.write_str("refreshed"),
+            AuditOutcome::AgentLive(true) => f.write_str("agent live calls allowed"),
+            AuditOutcome::AgentLive(false) => f.write_str("agent live calls refused"),
             AuditOutcome::Released { served, failed } => {
                 write!(f, "released: served {served}, failed {failed}")
             }
@@ -835,6 +881,8 @@ impl From<&str> for AuditOutcome {
             "config updated" => AuditOutcome::ConfigUpdated,
             "revealed" => AuditOutcome::Revealed,
             "refreshed" => AuditOutcome::Refreshed,
+            "agent live calls allowed" => AuditOutcome::AgentLive(true),
+            "agent live calls refused" => AuditOutcome::AgentLive(false),
             _ => {
                 if let Some(note) = text.strip_prefix("decrypted; ") {
                     AuditOutcome::DecryptedNoting(note.to_owned())

@@ -81,6 +81,7 @@ async fn seed(
         updated_at: chrono::Utc::now(),
         revision: 0,
         needs_attention: None,
+        agent_live: false,
         token_expires_at: None,
     };
     deps.store
@@ -159,7 +160,7 @@ async fn one_step(deps: &Deps, project: &ProjectId, mode: RunMode) -> Duration {
     let step = StepRequested {
         project: project.clone(),
         run: run.id.clone(),
-        workflow: run.workflow.clone(),
+        workflow: run.workflow.clone().expect("a workflow's run"),
         step: 1,
         mode,
     };

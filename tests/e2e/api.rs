@@ -38,6 +38,7 @@ impl TestApp {
         let router = local_router(AppState {
             deps: local.deps.clone(),
             max_webhook_bytes: 64 * 1024,
+            agent: Default::default(),
         });
         Self { router, local }
     }
@@ -340,6 +341,7 @@ async fn reads_find_what_the_store_holds_and_404_what_it_does_not() {
         updated_at: now,
         revision: 0,
         needs_attention: None,
+        agent_live: false,
         token_expires_at: None,
     };
     store
@@ -377,7 +379,9 @@ async fn reads_find_what_the_store_holds_and_404_what_it_does_not() {
     for (n, minutes) in [(1, 2), (2, 1)] {
         let run = Run {
             id: RunId::parse(&format!("run-{n}")).expect("id"),
-            workflow: workflow.clone(),
+            workflow: Some(workflow.clone()),
+            source: Default::default(),
+            tool: None,
             mode: RunMode::Sandbox,
             status: RunStatus::Succeeded,
             trigger: json!({"entity": "IntakeForm"}),

@@ -86,6 +86,7 @@ async fn the_walkthrough_completes_on_the_aws_backend_with_the_rule_routed_to_a_
     let router = local_router(AppState {
         deps: app.deps.clone(),
         max_webhook_bytes: app.config.max_webhook_bytes,
+        agent: Default::default(),
     });
     let r = &router;
 

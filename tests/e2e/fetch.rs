@@ -75,7 +75,7 @@ async fn start(
     let step = StepRequested {
         project,
         run: run.id.clone(),
-        workflow: run.workflow.clone(),
+        workflow: run.workflow.clone().expect("a workflow's run"),
         step: 1,
         mode,
     };

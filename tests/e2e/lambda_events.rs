@@ -102,6 +102,7 @@ async fn every_sample_event_goes_through_its_function_with_the_expected_answer()
         updated_at: chrono::Utc::now(),
         revision: 0,
         needs_attention: None,
+        agent_live: false,
         token_expires_at: None,
     };
     deps.store
@@ -131,6 +132,7 @@ async fn every_sample_event_goes_through_its_function_with_the_expected_answer()
             AppState {
                 deps: deps.clone(),
                 max_webhook_bytes: 1024 * 1024,
+                agent: Default::default(),
             },
         );
         let handler: Option<Arc<dyn EventHandler>> = (function == Function::ExecuteStep)
@@ -208,6 +210,7 @@ async fn on_lambda_the_jwt_projects_claim_decides_access() {
         AppState {
             deps: local.deps.clone(),
             max_webhook_bytes: 1024,
+            agent: Default::default(),
         },
     );
     let sample: Value = serde_json::from_slice(
@@ -241,6 +244,7 @@ async fn a_function_refuses_events_it_has_no_handler_for_and_payloads_it_cannot_
         AppState {
             deps: local.deps.clone(),
             max_webhook_bytes: 1024,
+            agent: Default::default(),
         },
     );
     let event: Value = serde_json::from_slice(
@@ -265,6 +269,7 @@ async fn a_route_of_another_function_is_not_served_by_this_one() {
         AppState {
             deps: local.deps.clone(),
             max_webhook_bytes: 1024,
+            agent: Default::default(),
         },
     );
     let payload: Value = serde_json::from_slice(

@@ -48,6 +48,7 @@ mod integrations;
 mod keys;
 mod lambda_events;
 mod localstripe;
+mod mcp;
 mod mocks;
 mod notion_verification;
 mod oauth;

@@ -115,6 +115,7 @@ impl NotionApp {
         let router = local_router(AppState {
             deps,
             max_webhook_bytes: 64 * 1024,
+            agent: Default::default(),
         });
         let mut app = Self {
             router,

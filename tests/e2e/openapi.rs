@@ -403,6 +403,33 @@ async fn a_walk_through_the_api_meets_only_documented_answers() {
     )
     .await;
     call(
+        Method::PUT,
+        "/projects/{project}/integrations/{name}/agent-access",
+        &format!("{named}/agent-access"),
+        t,
+        Some(json!({"live": false})),
+        StatusCode::OK,
+    )
+    .await;
+    // The MCP server: an initialize, as a client sends it.
+    let initialize = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/projects/{p}/mcp"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(Body::from(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "walk", "version": "1"}}})
+            .to_string(),
+        ))
+        .expect("request");
+    let answer = app.send(initialize).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["result"]["serverInfo"]["name"], "studio");
+    doc.check(&Method::POST, "/projects/{project}/mcp", &answer);
+    call(
         Method::POST,
         "/projects/{project}/integrations/{name}/webhook-verification-token",
         &format!("{named}/webhook-verification-token"),

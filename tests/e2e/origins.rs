@@ -253,6 +253,7 @@ fn integration(config: Value, envelope: shared::domain::CredentialEnvelope) -> I
         updated_at: now,
         revision: 0,
         needs_attention: None,
+        agent_live: false,
         token_expires_at: None,
     }
 }

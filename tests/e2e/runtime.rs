@@ -445,7 +445,7 @@ async fn later_steps_map_earlier_outputs_and_a_rotation_mid_run_applies_from_the
     let step = |n: u32| StepRequested {
         project: project.clone(),
         run: run.id.clone(),
-        workflow: run.workflow.clone(),
+        workflow: run.workflow.clone().expect("a workflow's run"),
         step: n,
         mode: run.mode,
     };
@@ -673,7 +673,7 @@ async fn concurrent_deliveries_of_a_live_step_call_out_once_and_every_decryption
     let step = StepRequested {
         project: project.clone(),
         run: run.id.clone(),
-        workflow: run.workflow.clone(),
+        workflow: run.workflow.clone().expect("a workflow's run"),
         step: 1,
         mode: run.mode,
     };
@@ -1011,7 +1011,7 @@ async fn a_stale_claim_fails_the_step_as_unknown_instead_of_resending_it() {
     let step = StepRequested {
         project: project.clone(),
         run: run.id.clone(),
-        workflow: run.workflow.clone(),
+        workflow: run.workflow.clone().expect("a workflow's run"),
         step: 1,
         mode: run.mode,
     };

@@ -467,7 +467,7 @@ async fn five_concurrent_smart_steps_share_one_token_request() {
         let requested = StepRequested {
             project: project.clone(),
             run: started.id.clone(),
-            workflow: started.workflow.clone(),
+            workflow: started.workflow.clone().expect("a workflow's run"),
             step: 1,
             mode: RunMode::Live,
         };

@@ -79,6 +79,7 @@ async fn every_declared_route_is_served_by_its_functions_router() {
             AppState {
                 deps: local.deps.clone(),
                 max_webhook_bytes: 1024,
+                agent: Default::default(),
             },
         );
         let concrete = path.replace('{', "x-").replace('}', "");

@@ -53,6 +53,7 @@ impl Hooks {
         let router = local_router(AppState {
             deps: local.deps.clone(),
             max_webhook_bytes: 256 * 1024,
+            agent: Default::default(),
         });
         let project = ProjectId::parse("clinic").expect("id");
         let record = Project {
@@ -1800,6 +1801,7 @@ async fn the_secret_is_audited_before_use_once_a_minute_and_no_audit_means_no_an
         let router = local_router(AppState {
             deps,
             max_webhook_bytes: 256 * 1024,
+            agent: Default::default(),
         });
         async move {
             let mut request = Request::builder()

@@ -529,6 +529,24 @@ pub struct RunPage {
     pub next: Option<String>,
 }
 
+/// Which runs a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this workflow's runs.
+    pub workflow: Option<WorkflowId>,
+    /// Only the runs from this source (a workflow's trigger, or an agent's call).
+    pub source: Option<crate::domain::RunSource>,
+}
+
+impl RunFilter {
+    fn admits(&self, run: &Run) -> bool {
+        self.workflow
+            .as_ref()
+            .is_none_or(|w| run.workflow.as_ref() == Some(w))
+            && self.source.is_none_or(|s| s == run.source)
+    }
+}
+
 /// Up to `limit` (1 to 200) runs newest first (run ids are time-ordered), after the
 /// run `after`, optionally of one workflow.
 ///
@@ -537,7 +555,7 @@ pub struct RunPage {
 pub async fn list(
     deps: &Deps,
     project: &ProjectId,
-    workflow: Option<&WorkflowId>,
+    filter: &RunFilter,
     limit: usize,
     after: Option<&RunId>,
 ) -> Result<RunPage, Error> {
@@ -558,7 +576,7 @@ pub async fn list(
                 continue;
             }
             let run: Run = item.parse()?;
-            if workflow.is_none_or(|w| *w == run.workflow) && runs.len() < limit {
+            if filter.admits(&run) && runs.len() < limit {
                 runs.push(run);
             }
         }

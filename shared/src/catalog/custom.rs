@@ -600,6 +600,7 @@ fn operation(at: &str, endpoint: &Endpoint, problems: &mut Vec<InvalidValue>) ->
         side_effects: endpoint
             .side_effects
             .unwrap_or(endpoint.method != HttpMethod::Get),
+        destructive: false,
         idempotency_header: endpoint.idempotency_header.clone(),
         rate_limit_headers: vec![],
         error_when: None,

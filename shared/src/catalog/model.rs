@@ -377,6 +377,11 @@ pub struct Operation {
     pub schema_source: Option<String>,
     /// Whether the call changes anything at the provider.
     pub side_effects: bool,
+    /// Whether it deletes or cancels something where its method does not say so (a
+    /// DELETE always does): Twilio's end call, Sheets' clear. Agents' tools carry it
+    /// as `destructiveHint`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub destructive: bool,
     /// The provider's idempotency header, if it has one (`Idempotency-Key`).
     #[serde(default)]
     pub idempotency_header: Option<String>,

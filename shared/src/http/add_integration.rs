@@ -21,6 +21,7 @@ routes! {
     "/projects/{project}/integrations/{name}/credentials" => PUT credentials::rotate;
     "/projects/{project}/integrations/{name}/dependents" => GET dependents::dependents;
     "/projects/{project}/integrations/{name}/audit" => GET credentials::audit;
+    "/projects/{project}/integrations/{name}/agent-access" => PUT credentials::agent_access;
     "/projects/{project}/integrations/{name}/webhook-verification-token" =>
         POST verification_token::reveal;
 }

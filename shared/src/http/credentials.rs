@@ -168,3 +168,48 @@ pub async fn audit(
         json!({"integration": name, "records": page.records, "next": page.next}),
     ))
 }
+
+/// Whether agents may call an integration live.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentAccess {
+    /// `true` lets an agent ask the project's MCP server for live calls of this
+    /// integration's operations (each audited); `false` (the default) keeps agents in
+    /// sandbox.
+    live: bool,
+}
+
+/// Allows or refuses agents' live calls of the integration (audited).
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/projects/{project}/integrations/{name}/agent-access",
+    operation_id = "setAgentAccess",
+    params(
+        ("project" = String, Path, description = "The project's id"),
+        ("name" = String, Path, description = "The integration's name in the project"),
+    ),
+    request_body = AgentAccess,
+    responses(
+        (status = 200, description = "The integration, with `agent_live` as set", body = IntegrationView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    ),
+    security(("projectToken" = []), ("jwt" = [])),
+))]
+pub async fn agent_access(
+    State(state): State<AppState>,
+    caller: auth::Caller,
+    Path((project, name)): Path<(String, String)>,
+    ApiJson(body): ApiJson<AgentAccess>,
+) -> Result<Json<IntegrationView>, ApiError> {
+    let project = auth::authorize(&state.deps, &caller, &project).await?;
+    let name = IntegrationName::parse(&name)?;
+    let after = credentials::set_agent_live(&state.deps, &project.id, &name, body.live).await?;
+    Ok(Json(IntegrationView::from(&after)))
+}

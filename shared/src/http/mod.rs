@@ -46,6 +46,7 @@ mod credentials;
 mod dependents;
 mod hooks;
 mod integrations;
+pub mod mcp;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 mod origin;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub deps: Deps,
     /// The largest webhook body accepted (413 above), from `STUDIO_MAX_WEBHOOK_BYTES`.
     pub max_webhook_bytes: usize,
+    /// The limits on agents' tool calls through the MCP server.
+    pub agent: mcp::AgentLimits,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
         Self {
             deps: app.deps.clone(),
             max_webhook_bytes: app.config.max_webhook_bytes,
+            agent: app.config.agent,
         }
     }
 }

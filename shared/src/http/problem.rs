@@ -140,10 +140,11 @@ struct Problem<'a> {
     extra: Option<&'a Value>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, slug, title) = self.parts();
-        let detail = match &self {
+impl ApiError {
+    /// What the answer's `detail` says: the message a caller sees (internals and
+    /// unavailable services logged, not shown). MCP tool errors say the same.
+    pub fn detail(&self) -> String {
+        match self {
             ApiError::Invalid(errors) => errors
                 .iter()
                 .map(|e| format!("{}: {}", e.field, e.message))
@@ -159,7 +160,14 @@ impl IntoResponse for ApiError {
                 "a backing service did not answer; try again".to_owned()
             }
             other => other.to_string(),
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        let detail = self.detail();
         let errors: &[FieldError] = match &self {
             ApiError::Invalid(errors) => errors,
             _ => &[],

@@ -13,7 +13,7 @@ use super::openapi::{
 };
 use super::{ApiError, ApiJson, AppState, auth};
 use crate::aggregates::runs;
-use crate::domain::{RunId, RunMode, WorkflowId};
+use crate::domain::{RunId, RunMode, RunSource, WorkflowId};
 use crate::runtime::RunTrigger;
 
 /// A run to start.
@@ -156,6 +156,10 @@ pub async fn read(
 pub struct ListParams {
     /// Only the runs of this workflow.
     workflow: Option<String>,
+    /// Only the runs from this source: `workflow` (a workflow's trigger) or `agent` (an
+    /// agent's tool call through the project's MCP server).
+    #[cfg_attr(feature = "openapi", param(value_type = Option<RunSource>))]
+    source: Option<RunSource>,
     /// How many runs, 1 to 200 (50 by default).
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
     limit: Option<usize>,
@@ -163,7 +167,7 @@ pub struct ListParams {
     after: Option<String>,
 }
 
-/// Runs newest first (run ids are time-ordered), optionally of one workflow.
+/// Runs newest first (run ids are time-ordered), optionally of one workflow or source.
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/projects/{project}/runs",
     operation_id = "listRuns",
     params(("project" = String, Path, description = "The project's id"), ListParams),
@@ -192,13 +196,10 @@ pub async fn list(
         .transpose()?;
     let limit = params.limit.unwrap_or(50);
     let after = params.after.as_deref().map(RunId::parse).transpose()?;
-    let page = runs::list(
-        &state.deps,
-        &project.id,
-        workflow.as_ref(),
-        limit,
-        after.as_ref(),
-    )
-    .await?;
+    let filter = runs::RunFilter {
+        workflow,
+        source: params.source,
+    };
+    let page = runs::list(&state.deps, &project.id, &filter, limit, after.as_ref()).await?;
     Ok(Json(json!({ "runs": page.runs, "next": page.next })))
 }

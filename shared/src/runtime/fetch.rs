@@ -214,7 +214,7 @@ pub async fn complete(
                     (body, trace)
                 }
                 None => {
-                    let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
+                    let cause = super::cause_of(run, step);
                     let read = Read {
                         provider: &provider,
                         op,

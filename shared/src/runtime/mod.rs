@@ -13,6 +13,7 @@
 //! Credentials: each step opens the version current when it executes. A run in flight
 //! when credentials are rotated uses the new version from its next step on.
 
+pub mod agent;
 pub mod cache;
 pub mod fetch;
 pub mod live;
@@ -52,6 +53,14 @@ pub enum RunTrigger {
     },
     /// A verified provider data change, from DataChanged.
     DataChange(DataChanged),
+    /// An agent's tool call through the project's MCP server: the tool, and the
+    /// arguments it was called with (the operation's input, never read as templates).
+    Agent {
+        /// The tool (`clinic-mail.send_email`).
+        tool: String,
+        /// The arguments as the agent sent them.
+        arguments: Map<String, Value>,
+    },
 }
 
 /// A request to start a run of a workflow.
@@ -152,7 +161,9 @@ async fn start_run_inner(
     let id = RunId::parse(&deps.ids.new_id()).map_err(|e| RuntimeError::Internal(e.to_string()))?;
     let run = Run {
         id: id.clone(),
-        workflow: start.workflow.clone(),
+        workflow: Some(start.workflow.clone()),
+        source: crate::domain::RunSource::Workflow,
+        tool: None,
         mode: start.mode,
         status: RunStatus::Running,
         trigger: serde_json::to_value(&start.trigger)
@@ -179,10 +190,16 @@ async fn request_step(
     run: &Run,
     step: u32,
 ) -> Result<(), RuntimeError> {
+    let workflow = run.workflow.clone().ok_or_else(|| {
+        RuntimeError::Internal(format!(
+            "run {} is an agent's call: it has no steps to request",
+            run.id
+        ))
+    })?;
     let detail = StepRequested {
         project: project.clone(),
         run: run.id.clone(),
-        workflow: run.workflow.clone(),
+        workflow,
         step,
         mode: run.mode,
     };
@@ -249,11 +266,15 @@ pub async fn execute_step(
         return Ok(skipped(StepEffect::Skipped));
     }
 
-    let workflow = load_workflow(deps, &requested.project, &run.workflow).await?;
+    // Only a workflow's runs have steps to request; an agent's call runs in its request.
+    let Some(workflow_id) = &run.workflow else {
+        return Ok(skipped(StepEffect::Skipped));
+    };
+    let workflow = load_workflow(deps, &requested.project, workflow_id).await?;
     let contract: StepContract = match crate::aggregates::workflows::contract(
         deps,
         &requested.project,
-        &run.workflow,
+        workflow_id,
         requested.step,
     )
     .await?
@@ -266,7 +287,7 @@ pub async fn execute_step(
         }
     };
     let started_at = deps.clock.now();
-    let executed = perform(deps, &requested.project, &run, &contract).await;
+    let executed = perform(deps, &requested.project, &run, &Step::of(&contract)).await;
     let (trace, ok) = match executed {
         Ok(trace) => {
             let ok = trace.effect != StepEffect::Failed;
@@ -360,7 +381,15 @@ pub async fn resume(deps: &Deps) -> Result<Resumed, RuntimeError> {
             }
         };
         let traces = runs::traces(deps, &project, &run.id).await?;
-        let next = match load_workflow(deps, &project, &run.workflow).await {
+        let Some(workflow_id) = &run.workflow else {
+            // An agent's call, whose caller is gone: never sent again.
+            match agent::end_interrupted(deps, &project, &run, &traces).await? {
+                true => resumed.unknown += 1,
+                false => resumed.ended += 1,
+            }
+            continue;
+        };
+        let next = match load_workflow(deps, &project, workflow_id).await {
             Ok(workflow) if traces.iter().all(|t| t.effect != StepEffect::Failed) => workflow
                 .steps
                 .iter()
@@ -388,14 +417,15 @@ pub async fn resume(deps: &Deps) -> Result<Resumed, RuntimeError> {
             continue;
         }
         let Some(contract) =
-            crate::aggregates::workflows::contract(deps, &project, &run.workflow, step).await?
+            crate::aggregates::workflows::contract(deps, &project, workflow_id, step).await?
         else {
             finish(deps, &project, &run, RunStatus::Failed).await?;
             resumed.ended += 1;
             continue;
         };
         let now = deps.clock.now();
-        let trace = failure(&contract, UNKNOWN_OUTCOME.into()).trace(&run.id, step, now, now);
+        let trace =
+            failure(&Step::of(&contract), UNKNOWN_OUTCOME.into()).trace(&run.id, step, now, now);
         runs::record_trace(deps, &project, &run, &trace, Some(RunStatus::Failed)).await?;
         announce_end(deps, &project, &run, RunStatus::Failed).await;
         resumed.unknown += 1;
@@ -531,7 +561,7 @@ async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Valu
         Ok(RunTrigger::DataChange(change)) => {
             context["change"] = serde_json::to_value(&change).unwrap_or_default();
         }
-        Err(_) => {}
+        Ok(RunTrigger::Agent { .. }) | Err(_) => {}
     }
     let mut steps = Map::new();
     for trace in runs::traces(deps, project, &run.id).await? {
@@ -547,24 +577,72 @@ async fn context_for(deps: &Deps, project: &ProjectId, run: &Run) -> Result<Valu
     Ok(context)
 }
 
+/// One step to perform: which integration and operation, and where its input comes from.
+struct Step<'a> {
+    /// Its number in the run (1 for an agent's call).
+    number: u32,
+    integration: &'a crate::domain::IntegrationName,
+    operation: &'a crate::domain::OperationId,
+    /// When the integration the step was compiled against was created: it runs only on
+    /// that one.
+    bound_to: Option<chrono::DateTime<chrono::Utc>>,
+    input: StepInput<'a>,
+}
+
+/// Where a step's input comes from.
+enum StepInput<'a> {
+    /// A compiled step's mapping, rendered from the run's context; `trigger_schema` is
+    /// what the trigger's payload must fit.
+    Mapped {
+        mapping: &'a Map<String, Value>,
+        trigger_schema: &'a Value,
+    },
+    /// An agent's arguments, as given: never read as templates.
+    Given(&'a Map<String, Value>),
+}
+
+impl<'a> Step<'a> {
+    fn of(contract: &'a StepContract) -> Self {
+        Self {
+            number: contract.step,
+            integration: &contract.integration,
+            operation: &contract.operation,
+            bound_to: contract.integration_created_at,
+            input: StepInput::Mapped {
+                mapping: &contract.input_mapping,
+                trigger_schema: &contract.input_schema,
+            },
+        }
+    }
+}
+
+/// What a use of credentials for a run's step is audited as caused by: the workflow's
+/// step, or the agent's tool call.
+pub(crate) fn cause_of(run: &Run, step: u32) -> Value {
+    match &run.tool {
+        Some(tool) => json!({"source": "agent", "tool": tool, "run": run.id}),
+        None => json!({"workflow": run.workflow, "step": step, "run": run.id}),
+    }
+}
+
 async fn perform(
     deps: &Deps,
     project: &ProjectId,
     run: &Run,
-    contract: &StepContract,
+    step: &Step<'_>,
 ) -> Result<StepTrace, Failure> {
-    let prepared = prepare(deps, project, run, contract).await?;
+    let prepared = prepare(deps, project, run, step).await?;
     match run.mode {
-        RunMode::Sandbox => perform_sandbox(deps, run, contract, prepared).await,
-        RunMode::Live => perform_live(deps, project, run, contract, prepared).await,
+        RunMode::Sandbox => perform_sandbox(deps, run, step, prepared).await,
+        RunMode::Live => perform_live(deps, project, run, step, prepared).await,
     }
 }
 
 /// A step's failure before anything is known of its request.
-fn failure(contract: &StepContract, message: String) -> Failure {
+fn failure(step: &Step<'_>, message: String) -> Failure {
     Failure {
-        integration: contract.integration.clone(),
-        operation: contract.operation.clone(),
+        integration: step.integration.clone(),
+        operation: step.operation.clone(),
         request: None,
         message,
         duplicate: false,
@@ -597,76 +675,68 @@ async fn prepare(
     deps: &Deps,
     project: &ProjectId,
     run: &Run,
-    contract: &StepContract,
+    step: &Step<'_>,
 ) -> Result<Prepared, Failure> {
-    let fail = |message: String| failure(contract, message);
-    let step = contract.step;
+    let fail = |message: String| failure(step, message);
     let integration: Integration =
-        crate::aggregates::integrations::get(deps, project, &contract.integration)
+        crate::aggregates::integrations::get(deps, project, step.integration)
             .await
             .map_err(|e| fail(e.to_string()))?
             .ok_or_else(|| {
                 fail(format!(
                     "the project has no integration {} (deleted?)",
-                    contract.integration
+                    step.integration
                 ))
             })?;
-    if contract
-        .integration_created_at
+    if step
+        .bound_to
         .is_some_and(|bound| bound != integration.created_at)
     {
         return Err(fail(format!(
             "the integration {} was deleted and created again after this step was compiled; compile the step again to use the new one",
-            contract.integration
+            step.integration
         )));
     }
     let provider = provider_of(&integration).map_err(|e| fail(e.to_string()))?;
     let op = provider
         .operations
         .iter()
-        .position(|o| o.id == contract.operation)
+        .position(|o| o.id == *step.operation)
         .ok_or_else(|| {
             fail(format!(
                 "{} has no operation {}",
-                provider.display_name, contract.operation
+                provider.display_name, step.operation
             ))
         })?;
     let operation = &provider.operations[op];
-    let mut context = context_for(deps, project, run)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    // A change whose webhook named only the entity: read it when the step maps more.
-    let fetched = fetch::complete(
-        deps,
-        project,
-        run,
-        step,
-        &contract.input_mapping,
-        &mut context,
-    )
-    .await
-    .map_err(fail)?;
-    if let (Some(entity), true) = (context.get("entity"), contract.input_schema.is_object())
-        && let Ok(validator) = schema_validator(&contract.input_schema)
-    {
-        let errors = validation_errors(&validator, entity);
-        if !errors.is_empty() {
-            return Err(fail(format!(
-                "the trigger's payload does not fit the step's input schema: {}",
-                errors.join("; ")
-            )));
+    let (rendered, fetched) = match step.input {
+        StepInput::Mapped {
+            mapping,
+            trigger_schema,
+        } => {
+            render(
+                deps,
+                project,
+                run,
+                step,
+                mapping,
+                trigger_schema,
+                &operation.quote,
+            )
+            .await?
         }
-    }
-    let rendered = Value::Object(mapping::render_for(
-        &contract.input_mapping,
-        &context,
-        &operation.quote,
-    ));
+        StepInput::Given(arguments) => (arguments.clone(), None),
+    };
     // The operation's defaults (a default sender from config...) are part of the input
     // that is validated, sent and mocked.
     let input = Value::Object(
-        request::with_defaults(&provider, operation, &rendered, &integration.config)
-            .map_err(|e| fail(e.to_string()))?,
+        request::with_defaults(
+            &provider,
+            operation,
+            &Value::Object(rendered),
+            &integration.config,
+        )
+        .map_err(|e| fail(e.to_string()))?,
     );
     if let Ok(validator) = crate::catalog::operation_validator(&provider, operation) {
         // Named targets are ids the run has yet to look up: a placeholder stands in.
@@ -680,6 +750,7 @@ async fn prepare(
             )));
         }
     }
+    let step = step.number;
     let seed = format!("{}#{step}", run.id);
     let idempotency_key = operation
         .idempotency_header
@@ -697,16 +768,50 @@ async fn prepare(
     })
 }
 
+/// A compiled step's input: its mapping rendered from the run's context (the trigger,
+/// earlier steps' outputs, a changed entity read when its webhook named only its id),
+/// once the trigger's payload is found to fit the step's schema.
+async fn render(
+    deps: &Deps,
+    project: &ProjectId,
+    run: &Run,
+    step: &Step<'_>,
+    mapping: &Map<String, Value>,
+    trigger_schema: &Value,
+    quote: &std::collections::BTreeMap<String, crate::catalog::Quoting>,
+) -> Result<(Map<String, Value>, Option<Value>), Failure> {
+    let fail = |message: String| failure(step, message);
+    let mut context = context_for(deps, project, run)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    // A change whose webhook named only the entity: read it when the step maps more.
+    let fetched = fetch::complete(deps, project, run, step.number, mapping, &mut context)
+        .await
+        .map_err(fail)?;
+    if let (Some(entity), true) = (context.get("entity"), trigger_schema.is_object())
+        && let Ok(validator) = schema_validator(trigger_schema)
+    {
+        let errors = validation_errors(&validator, entity);
+        if !errors.is_empty() {
+            return Err(fail(format!(
+                "the trigger's payload does not fit the step's input schema: {}",
+                errors.join("; ")
+            )));
+        }
+    }
+    Ok((mapping::render_for(mapping, &context, quote), fetched))
+}
+
 /// In sandbox: named targets mocked, the request built with masked credentials and
 /// handed to the sandbox edge (which cannot send), and a mock answer from the
 /// operation's response schema.
 async fn perform_sandbox(
     deps: &Deps,
     run: &Run,
-    contract: &StepContract,
+    step: &Step<'_>,
     prepared: Prepared,
 ) -> Result<StepTrace, Failure> {
-    let fail = |message: String| failure(contract, message);
+    let fail = |message: String| failure(step, message);
     let operation = prepared.operation();
     let (input, lookups) =
         lookup::resolve_sandbox(&prepared.provider, &prepared.integration, &prepared.input)
@@ -746,8 +851,8 @@ async fn perform_sandbox(
     };
     Ok(StepTrace {
         run: run.id.clone(),
-        step: contract.step,
-        integration: contract.integration.clone(),
+        step: step.number,
+        integration: step.integration.clone(),
         operation: operation.id.clone(),
         effect: StepEffect::WouldHaveSent,
         request: Some(view),
@@ -767,14 +872,13 @@ async fn perform_live(
     deps: &Deps,
     project: &ProjectId,
     run: &Run,
-    contract: &StepContract,
+    step: &Step<'_>,
     prepared: Prepared,
 ) -> Result<StepTrace, Failure> {
-    let fail = |message: String| failure(contract, message);
-    let step = contract.step;
+    let fail = |message: String| failure(step, message);
     let (provider, integration) = (&prepared.provider, &prepared.integration);
     let operation = prepared.operation();
-    let credentials = claim_and_open(deps, project, run, contract, &prepared).await?;
+    let credentials = claim_and_open(deps, project, run, step, &prepared).await?;
     let redactor = credentials.redactor();
     let (input, lookups) = lookup::resolve_live(
         deps,
@@ -840,8 +944,8 @@ async fn perform_live(
     let error = answer_error(provider, operation, response.status, &body);
     Ok(StepTrace {
         run: run.id.clone(),
-        step,
-        integration: contract.integration.clone(),
+        step: step.number,
+        integration: step.integration.clone(),
         operation: operation.id.clone(),
         effect: if error.is_none() {
             StepEffect::Sent
@@ -866,12 +970,12 @@ async fn claim_and_open(
     deps: &Deps,
     project: &ProjectId,
     run: &Run,
-    contract: &StepContract,
+    step: &Step<'_>,
     prepared: &Prepared,
 ) -> Result<crate::vault::Credentials, Failure> {
-    let fail = |message: String| failure(contract, message);
-    let step = contract.step;
-    let cause = json!({"workflow": run.workflow, "step": step, "run": run.id});
+    let fail = |message: String| failure(step, message);
+    let cause = cause_of(run, step.number);
+    let step = step.number;
     let claim = runs::claim(deps, project, run, step);
     let origins = crate::vault::Origins::of(&prepared.provider, &prepared.integration.config);
     let credentials = match crate::vault::open_for_claiming(

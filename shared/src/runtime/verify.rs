@@ -131,6 +131,7 @@ fn operation_of(verify: &Verify) -> Operation {
         empty_response: false,
         schema_source: None,
         side_effects: false,
+        destructive: false,
         idempotency_header: None,
         rate_limit_headers: vec![],
         error_when: verify.error_when.clone(),

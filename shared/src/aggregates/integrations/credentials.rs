@@ -267,3 +267,37 @@ pub async fn audit_page(
         .map(|sk| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk));
     Ok(AuditPage { records, next })
 }
+
+/// Allows or refuses agents' live calls of the integration's operations through the
+/// project's MCP server, audited (the credentials are not opened). Agents always get
+/// the sandbox; setting the value it has changes nothing and writes no record.
+///
+/// # Errors
+/// `NotFound`; `Conflict` on a concurrent change; the store's.
+pub async fn set_agent_live(
+    deps: &Deps,
+    project: &ProjectId,
+    name: &IntegrationName,
+    live: bool,
+) -> Result<Integration, Error> {
+    let before = load(deps, project, name).await?;
+    if before.agent_live == live {
+        return Ok(before);
+    }
+    let mut after = before.clone();
+    after.agent_live = live;
+    after.updated_at = deps.clock.now();
+    after.revision += 1;
+    let audit = vault::audit_record(
+        deps,
+        project,
+        &after.name,
+        after.credentials.version,
+        AuditPurpose::AgentAccess,
+        json!({"request": "PUT agent-access"}),
+        AuditOutcome::AgentLive(live),
+    );
+    save(deps, project, &before, &after, audit).await?;
+    tracing::info!(project = %project, integration = %after.name, live, "agent access changed");
+    Ok(after)
+}

@@ -285,6 +285,7 @@ pub async fn create(
         updated_at: now,
         revision: 0,
         needs_attention: None,
+        agent_live: false,
         token_expires_at: None,
     };
     let item = Item::of(item_key(project, &name), &integration)?;
