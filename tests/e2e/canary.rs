@@ -1,7 +1,8 @@
 //! The canary test: unique secret values planted in integrations of several providers,
 //! every flow run (create, rotate, describe, compile, sandbox run, live run against a
 //! local server that echoes credentials back, webhook verification, Notion's handshake
-//! token and its one reveal, the connection check, error paths), and
+//! token and its one reveal, the connection check, agents' MCP tool calls, error
+//! paths), and
 //! every response, log line, event and stored item (other than the envelopes) searched
 //! for them.
 
@@ -87,6 +88,31 @@ async fn echo_server() -> String {
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
+}
+
+/// One JSON-RPC request to the project's MCP server, as an MCP client posts it; the
+/// whole answer as text.
+async fn mcp_request(app: &TestApp, p: &str, token: &str, method: &str, params: Value) -> String {
+    use axum::body::Body;
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/projects/{p}/mcp"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(Body::from(
+            json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string(),
+        ))
+        .expect("request");
+    let answer = app.send(request).await;
+    assert_eq!(
+        answer.status,
+        http::StatusCode::OK,
+        "{method}: {}",
+        answer.body
+    );
+    format!("mcp {method} {:?} {}", answer.headers, answer.body)
 }
 
 fn stripe_signature(secret: &str, timestamp: i64, body: &str) -> String {
@@ -221,6 +247,54 @@ async fn no_planted_secret_appears_in_any_response_log_event_or_stored_item() {
         call(
             Method::GET,
             format!("/projects/{p}/runs?workflow=echo"),
+            None,
+        )
+        .await,
+    );
+    // Agents through the project's MCP server: the tool list, sandbox and live calls
+    // (live allowed on the Custom HTTP integrations), a provider error that repeats the
+    // credential, a refused live call, and the agents' runs.
+    for name in ["tickets", "basic-api"] {
+        outputs.push(
+            call(
+                Method::PUT,
+                format!("/projects/{p}/integrations/{name}/agent-access"),
+                Some(json!({"live": true})),
+            )
+            .await,
+        );
+    }
+    let mut mcp = vec![mcp_request(&app, &p, &token, "tools/list", json!({})).await];
+    for (tool, arguments) in [
+        ("tickets.echo", json!({"note": "hello"})),
+        ("tickets.echo", json!({"note": "hello", "mode": "live"})),
+        ("tickets.fail", json!({"mode": "live"})),
+        ("basic-api.echo", json!({"mode": "live"})),
+        (
+            "mail.send_email",
+            json!({"To": "pat@example.com", "TextBody": "hi"}),
+        ),
+        (
+            "mail.send_email",
+            json!({"To": "pat@example.com", "TextBody": "hi", "mode": "live"}),
+        ),
+        (
+            "payments.create_customer",
+            json!({"email": "pat@example.com"}),
+        ),
+    ] {
+        let params = json!({"name": tool, "arguments": arguments});
+        mcp.push(mcp_request(&app, &p, &token, "tools/call", params).await);
+    }
+    assert!(
+        mcp.iter().any(|m| m.contains("\"effect\":\"sent\"")),
+        "an agent's live call did not run: {mcp:?}"
+    );
+    outputs.extend(mcp);
+    outputs.push(
+        call(
+            Method::GET,
+            format!("/projects/{p}/runs?source=agent"),
             None,
         )
         .await,

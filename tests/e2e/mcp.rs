@@ -668,11 +668,100 @@ async fn the_transports_refusals_are_problems_like_the_rest_of_the_api() {
     let not_json_rpc = app
         .send(request("application/json, text/event-stream", "{not json"))
         .await;
-    assert!(not_json_rpc.status.is_client_error(), "{}", not_json_rpc.status);
-    assert_eq!(not_json_rpc.headers["content-type"], "application/problem+json");
-    assert!(not_json_rpc.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    assert!(
+        not_json_rpc.status.is_client_error(),
+        "{}",
+        not_json_rpc.status
+    );
+    assert_eq!(
+        not_json_rpc.headers["content-type"],
+        "application/problem+json"
+    );
+    assert!(
+        not_json_rpc.body["detail"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
     let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     let wrong_accept = app.send(request("text/html", initialize)).await;
-    assert!(wrong_accept.status.is_client_error(), "{}", wrong_accept.status);
-    assert_eq!(wrong_accept.headers["content-type"], "application/problem+json");
+    assert!(
+        wrong_accept.status.is_client_error(),
+        "{}",
+        wrong_accept.status
+    );
+    assert_eq!(
+        wrong_accept.headers["content-type"],
+        "application/problem+json"
+    );
+}
+
+/// An agent's call that a stopped process left running is never carried on (its caller
+/// is gone): a live call claimed with no trace fails with its outcome unknown, one not
+/// yet claimed fails saying nothing was sent, and nothing is left running.
+#[tokio::test]
+async fn a_start_after_a_crash_ends_agents_calls_without_sending_them() {
+    use shared::aggregates::{keys, runs};
+    use shared::domain::{ProjectId, Run, RunId, RunMode, RunSource, RunStatus};
+    use shared::ports::{Clock, Condition, Item, Key};
+    let app = TestApp::new();
+    let (p, token) = app.project("agents").await;
+    let project = ProjectId::parse(&p).expect("id");
+    let deps = &app.local.deps;
+    let now = app.local.clock.now();
+    let agent_run = |id: &str, mode: RunMode| Run {
+        id: RunId::parse(id).expect("id"),
+        workflow: None,
+        source: RunSource::Agent,
+        tool: Some("tickets.create_ticket".into()),
+        mode,
+        status: RunStatus::Running,
+        trigger: json!({"kind": "agent", "tool": "tickets.create_ticket", "arguments": {}}),
+        started_at: now,
+        finished_at: None,
+    };
+    let claimed = agent_run("agent-live-1", RunMode::Live);
+    let unclaimed = agent_run("agent-sandbox-2", RunMode::Sandbox);
+    for run in [&claimed, &unclaimed] {
+        runs::insert(deps, &project, run, None, runs::Commit::ByMode)
+            .await
+            .expect("stored");
+    }
+    deps.store
+        .put(
+            Item::new(
+                Key::new(
+                    keys::project(&project),
+                    keys::run_step_claim(&claimed.id, 1),
+                ),
+                json!({"claimed_at": now}),
+            ),
+            Condition::NotExists,
+        )
+        .await
+        .expect("claim");
+
+    let resumed = shared::runtime::resume(deps).await.expect("resume");
+    assert_eq!(
+        (resumed.requested, resumed.unknown, resumed.ended),
+        (0, 1, 1)
+    );
+    for (run, says) in [
+        (&claimed, "may have reached the provider"),
+        (&unclaimed, "nothing was sent"),
+    ] {
+        let read = app
+            .call(
+                Method::GET,
+                &format!("/projects/{p}/runs/{}", run.id),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(read.body["status"], "failed", "{}", read.body);
+        assert_eq!(read.body["source"], "agent");
+        let error = read.body["steps"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{error}");
+    }
+    assert!(runs::running(deps).await.expect("index").is_empty());
+    app.local.bus.wait_idle().await;
 }
