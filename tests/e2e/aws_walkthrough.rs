@@ -182,6 +182,73 @@ async fn the_walkthrough_completes_on_the_aws_backend_with_the_rule_routed_to_a_
         assert_eq!(body["steps"][0]["effect"], effect, "{body}");
     }
 
+    // An agent through the MCP server: a sandbox call, then a live one once allowed,
+    // each an agent's run in DynamoDB, its credential use audited.
+    let (status, _) = call(
+        r,
+        Method::PUT,
+        &format!("{base}/integrations/tickets/agent-access"),
+        &auth,
+        Some(json!({"live": true}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mcp_headers = [
+        ("authorization", bearer.as_str()),
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
+    for (tool, arguments, effect) in [
+        (
+            "clinic-mail.send_email",
+            json!({"To": "ada@example.com", "TextBody": "hi"}),
+            "would_have_sent",
+        ),
+        (
+            "tickets.create_ticket",
+            json!({"title": "from an agent", "mode": "live"}),
+            "sent",
+        ),
+    ] {
+        let message = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                             "params": {"name": tool, "arguments": arguments}});
+        let (status, answer) = call(
+            r,
+            Method::POST,
+            &format!("{base}/mcp"),
+            &mcp_headers,
+            Some(message.to_string()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let result = &answer["result"];
+        assert_eq!(result["isError"], false, "{tool}: {answer}");
+        assert_eq!(result["structuredContent"]["effect"], effect, "{answer}");
+    }
+    let (_, agents) = call(
+        r,
+        Method::GET,
+        &format!("{base}/runs?source=agent"),
+        &auth,
+        None,
+    )
+    .await;
+    assert_eq!(agents["runs"].as_array().map(Vec::len), Some(2), "{agents}");
+    let (_, audit) = call(
+        r,
+        Method::GET,
+        &format!("{base}/integrations/tickets/audit"),
+        &auth,
+        None,
+    )
+    .await;
+    assert!(
+        audit["records"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["cause"]["source"] == "agent")),
+        "{audit}"
+    );
+
     // A signed Stripe webhook: DataChanged, then the triggered run, completing.
     let event = json!({"id": "evt_walk_1", "object": "event", "type": "customer.updated", "created": 1795953000,
         "data": {"object": {"id": "cus_walk", "object": "customer", "email": "ada.lovelace@example.com", "name": "Ada"},
