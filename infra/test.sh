@@ -53,6 +53,9 @@ fi
 eval "$(infra/localstripe.sh start)"
 log "Stripe live-mode tests run against localstripe at $LOCALSTRIPE_URL"
 
+eval "$(infra/mcp-client.sh)"
+log "the MCP interoperability test drives the server with the MCP Python SDK ($STUDIO_MCP_PYTHON)"
+
 set +e
 cargo test --workspace --locked "$@" 2>&1 | tee "$log_file"
 status=${PIPESTATUS[0]}

@@ -600,6 +600,14 @@
         h("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => { confirm.hidden = true; deleteToggle.focus(); } })));
     const deleteToggle = h("button", { type: "button", id: "delete-toggle", class: "secondary", text: "Delete integration",
       onclick: () => { confirm.hidden = false; confirm.querySelector("#delete-button").focus(); } });
+    const agentToggle = h("button", { type: "button", id: "agent-live-toggle", class: "secondary",
+      text: integration.agent_live ? "Stop agents' live calls" : "Allow agents' live calls",
+      onclick: () => busy(agentToggle.parentNode, out, async () => {
+        const after = await api("PUT", base + "/agent-access", { live: !integration.agent_live });
+        navigate("#/integrations/" + enc(name), after.agent_live
+          ? "Agents may now call " + name + " live (each call audited)."
+          : "Agents' calls of " + name + " stay in sandbox.", true);
+      }) });
     const steps = dependents.workflows.reduce((n, w) => n + w.steps.length, 0);
     return [
       h("h1", { text: integration.name }),
@@ -609,6 +617,9 @@
         ["Status", integration.needs_attention ? "needs attention: " + integration.needs_attention : "ready"],
         ["Credential fields set", integration.credential_fields.length ? integration.credential_fields.join(", ") : "none"],
         ["Credential version", "v" + integration.credential_version],
+        ["Agents (MCP)", h("span", { id: "agent-access", text: integration.agent_live
+          ? "may call it live, each call audited"
+          : "sandbox only: nothing is sent" })],
         ["Settings", config.length ? h("ul", {}, config.map(([k, v]) => h("li", {}, h("code", { text: k }), " = ", h("code", { text: typeof v === "string" ? v : JSON.stringify(v) })))) : "none"],
         ["Created", when(integration.created_at)],
         ["Updated", when(integration.updated_at)],
@@ -618,7 +629,7 @@
       h("h2", { text: "Actions" }),
       h("div", { class: "actions" },
         link("#/integrations/" + enc(name) + "/audit", "Audit trail", { id: "audit-link" }),
-        rotateToggle, deleteToggle),
+        rotateToggle, agentToggle, deleteToggle),
       rotateForm, confirm, out,
     ];
   }
@@ -773,6 +784,7 @@
 
   function triggerText(trigger) {
     if (!trigger) return "—";
+    if (trigger.kind === "agent") return "An agent called " + trigger.tool;
     if (trigger.kind === "entity") return "When " + trigger.entity + " is " + trigger.event;
     if (trigger.kind === "data_change") {
       const conditions = (trigger.conditions || []).map((c) => c.field + " = " + JSON.stringify(c.equals)).join(" and ");
@@ -885,6 +897,38 @@
     return form;
   }
 
+  /** Runs as a table, newest first; an agent's runs name the tool it called. */
+  function runsTable(runs, tools) {
+    if (!runs.length) return h("p", { text: "No runs yet." });
+    const heads = ["Run"].concat(tools ? ["Tool"] : [], ["Mode", "Status", "Started", "Took"]);
+    return h("table", { id: "runs" },
+      h("thead", {}, h("tr", {}, heads.map((t) => h("th", { scope: "col", text: t })))),
+      h("tbody", {}, runs.map((r) => h("tr", {},
+        h("td", {}, link("#/runs/" + enc(r.id), r.id)),
+        tools ? h("td", {}, h("code", { text: r.tool || "" })) : null,
+        h("td", { text: r.mode }),
+        h("td", {}, h("span", { class: "badge " + (r.status === "succeeded" ? "ok" : r.status === "failed" ? "failed" : ""), text: r.status })),
+        h("td", { text: when(r.started_at) }),
+        h("td", { text: r.finished_at ? took(r.started_at, r.finished_at) : "—" })))));
+  }
+
+  /** Agents: how to connect one to the project's MCP server, and the calls they made. */
+  async function agentsView() {
+    const runs = await api("GET", projectPath() + "/runs?limit=50&source=agent");
+    const url = location.origin + projectPath() + "/mcp";
+    return [
+      h("h1", { text: "Agents" }),
+      h("p", { class: "lead", text: "AI agents call the project's integrations as MCP tools, one per operation. Calls run in sandbox unless an integration allows agents live calls." }),
+      facts([
+        ["MCP server", h("code", { id: "mcp-url", text: url })],
+        ["Transport", "Streamable HTTP (POST), stateless"],
+        ["Header", h("code", { text: "Authorization: Bearer <the project token>" })],
+      ]),
+      h("h2", { text: "Calls (newest first)" }),
+      runsTable(runs.runs, true),
+    ];
+  }
+
   async function workflowView(workflow) {
     const [view, runs] = await Promise.all([
       api("GET", projectPath() + "/workflows/" + enc(workflow)),
@@ -897,16 +941,7 @@
       h("h2", { text: "Run it" }),
       runForm(workflow, view),
       h("h2", { text: "Recent runs" }),
-      runs.runs.length
-        ? h("table", { id: "runs" },
-          h("thead", {}, h("tr", {}, ["Run", "Mode", "Status", "Started", "Took"].map((t) => h("th", { scope: "col", text: t })))),
-          h("tbody", {}, runs.runs.map((r) => h("tr", {},
-            h("td", {}, link("#/runs/" + enc(r.id), r.id)),
-            h("td", { text: r.mode }),
-            h("td", {}, h("span", { class: "badge " + (r.status === "succeeded" ? "ok" : r.status === "failed" ? "failed" : ""), text: r.status })),
-            h("td", { text: when(r.started_at) }),
-            h("td", { text: r.finished_at ? took(r.started_at, r.finished_at) : "—" })))))
-        : h("p", { text: "No runs yet." }),
+      runsTable(runs.runs, false),
       h("h2", { text: "Compile another step" }),
       compileForm(workflow),
     ];
@@ -1000,7 +1035,10 @@
     const refresh = run.finished_at ? null : h("button", { type: "button", class: "secondary", text: "Refresh", onclick: () => render() });
     return [
       h("h1", { text: "Run trace" }),
-      h("p", { class: "lead" }, link("#/workflows/" + enc(run.workflow), run.workflow), " · ",
+      h("p", { class: "lead" },
+        run.source === "agent"
+          ? h("span", { id: "run-origin" }, link("#/agents", "Agent"), " · ", h("code", { text: run.tool }))
+          : link("#/workflows/" + enc(run.workflow), run.workflow), " · ",
         h("span", { class: "badge", text: run.mode }), " ", h("span", { class: "badge " + statusClass, text: run.status })),
       facts([
         ["Run", h("code", { text: run.id })],
@@ -1038,6 +1076,7 @@
     [/^#\/workflows$/, workflowsView],
     [/^#\/workflows\/([^/]+)$/, workflowView],
     [/^#\/runs\/([^/]+)$/, runView],
+    [/^#\/agents$/, agentsView],
     [/^#\/project$/, projectView],
   ];
 

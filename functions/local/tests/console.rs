@@ -564,4 +564,79 @@ async fn walk_through(browser: &Browser, url: &str) {
         .await;
     assert_eq!(more_hidden, true, "no third page");
     stage(browser, "10-audit-older", &[]).await;
+
+    // An agent calls the integration through the MCP server (sandbox): its call shows
+    // on the Agents page and in the trace view; the integration's view turns live calls on.
+    let called = client
+        .post(format!("{url}/projects/{project}/mcp"))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "postmark.send_email",
+            "arguments": {"To": "pat@example.com", "Subject": "Hello", "TextBody": "From an agent"}}}))
+        .send()
+        .await
+        .expect("tools/call");
+    assert_eq!(called.status(), 200);
+    let answer: serde_json::Value = called.json().await.expect("JSON-RPC");
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    browser
+        .eval("location.hash = '#/agents'; return true;", json!([]))
+        .await;
+    browser
+        .wait_for(
+            "the agents' calls",
+            "return !!document.querySelector('#runs');",
+        )
+        .await;
+    assert!(
+        text_of(browser, "#runs")
+            .await
+            .contains("postmark.send_email")
+    );
+    assert!(text_of(browser, "#mcp-url").await.ends_with("/mcp"));
+    stage(browser, "11-agents", &[]).await;
+    press(browser, "#runs tbody a").await;
+    browser
+        .wait_for(
+            "the agent's trace",
+            "return !!document.querySelector('#run-origin');",
+        )
+        .await;
+    assert!(
+        text_of(browser, "#run-origin")
+            .await
+            .contains("postmark.send_email")
+    );
+    assert!(!page_content(browser).await.contains(SECRET));
+    stage(browser, "12-agent-trace", &[]).await;
+    browser
+        .eval(
+            "location.hash = '#/integrations/postmark'; return true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "the integration's view",
+            "return !!document.querySelector('#agent-live-toggle');",
+        )
+        .await;
+    assert!(
+        text_of(browser, "#agent-access")
+            .await
+            .contains("sandbox only")
+    );
+    press(browser, "#agent-live-toggle").await;
+    browser
+        .wait_for(
+            "agents allowed live calls",
+            "return document.querySelector('#messages').textContent.includes('Agents may now call');",
+        )
+        .await;
+    assert!(
+        text_of(browser, "#agent-access")
+            .await
+            .contains("may call it live")
+    );
 }
