@@ -765,3 +765,29 @@ async fn a_start_after_a_crash_ends_agents_calls_without_sending_them() {
     assert!(runs::running(deps).await.expect("index").is_empty());
     app.local.bus.wait_idle().await;
 }
+
+#[tokio::test]
+async fn a_body_over_the_apis_limit_is_refused_before_anything_runs() {
+    use axum::body::Body;
+    let app = TestApp::new();
+    let (p, token) = app.project("agents").await;
+    let note = "x".repeat(300 * 1024);
+    let message = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "describe_integration", "arguments": {"text": note}}});
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/projects/{p}/mcp"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(Body::from(message.to_string()))
+        .expect("request");
+    let answer = app.send(request).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.body
+    );
+    assert_eq!(answer.headers["content-type"], "application/problem+json");
+}
