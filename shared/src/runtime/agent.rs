@@ -18,8 +18,8 @@ use super::{
 };
 use crate::aggregates::runs;
 use crate::domain::{
-    IntegrationName, OperationId, ProjectId, Run, RunId, RunMode, RunSource, RunStatus, StepEffect,
-    StepTrace,
+    Integration, IntegrationName, OperationId, ProjectId, Run, RunId, RunMode, RunSource,
+    RunStatus, StepEffect, StepTrace,
 };
 use crate::ports::{Deps, StoreError};
 
@@ -64,27 +64,19 @@ pub fn live_refused(integration: &IntegrationName) -> String {
     )
 }
 
-/// Runs an agent's call as a one-step run and waits up to `within` for it. A call still
-/// running then carries on (and is recorded) without its caller, who is told its run.
+/// Runs an agent's call of an operation of `integration` (as the caller read it) as a
+/// one-step run, and waits up to `within` for it. A call still running then carries on
+/// (and is recorded) without its caller, who is told its run.
 ///
 /// # Errors
-/// `NotFound` for an integration the project does not have; `Invalid` for a live call
-/// the integration does not allow; `Unavailable`; the store's.
+/// `Invalid` for a live call the integration does not allow; `Unavailable`; the store's.
 pub async fn call(
     deps: &Deps,
     project: &ProjectId,
+    integration: &Integration,
     call: ToolCall,
     within: Duration,
 ) -> Result<Called, RuntimeError> {
-    let integration = crate::aggregates::integrations::get(deps, project, &call.integration)
-        .await
-        .map_err(|e| RuntimeError::Unavailable(e.to_string()))?
-        .ok_or_else(|| {
-            RuntimeError::NotFound(format!(
-                "the project has no integration {}",
-                call.integration
-            ))
-        })?;
     if call.mode == RunMode::Live && !integration.agent_live {
         return Err(RuntimeError::Invalid(live_refused(&call.integration)));
     }

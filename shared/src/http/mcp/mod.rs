@@ -225,7 +225,8 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let scope = scope(&context)?;
-        if let Err(wait) = admit(&scope.project, scope.limits.calls_per_minute) {
+        let now = scope.deps.clock.now().timestamp();
+        if let Err(wait) = admit(&scope.project, scope.limits.calls_per_minute, now) {
             return Ok(tool_error(format!(
                 "too many tool calls: at most {} a minute for this project; try again in {wait} s",
                 scope.limits.calls_per_minute
@@ -253,23 +254,27 @@ fn structured(value: Value) -> CallToolResult {
     result
 }
 
-/// Tool calls per project in the current minute, in this process.
-fn admit(project: &ProjectId, per_minute: u32) -> Result<(), u64> {
-    type Windows = Mutex<HashMap<ProjectId, (u64, u32)>>;
+/// Counts a tool call against the project's calls in the current minute (`now` in Unix
+/// seconds), in this process; how many seconds to wait when there is no room.
+fn admit(project: &ProjectId, per_minute: u32, now: i64) -> Result<(), i64> {
+    type Windows = Mutex<HashMap<ProjectId, (i64, u32)>>;
     static WINDOWS: OnceLock<Windows> = OnceLock::new();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
-    let minute = now / 60;
+    let minute = now.div_euclid(60);
     let Ok(mut windows) = WINDOWS.get_or_init(Default::default).lock() else {
         return Ok(());
     };
-    // Windows of earlier minutes are dropped as they are passed.
-    windows.retain(|_, (m, _)| *m == minute);
-    let (_, count) = windows.entry(project.clone()).or_insert((minute, 0));
+    // Many projects' windows: those of earlier minutes are dropped. A project's own
+    // window starts again in each minute.
+    if windows.len() > 10_000 {
+        windows.retain(|_, (m, _)| *m == minute);
+    }
+    let window = windows.entry(project.clone()).or_insert((minute, 0));
+    if window.0 != minute {
+        *window = (minute, 0);
+    }
+    let count = &mut window.1;
     if *count >= per_minute {
-        return Err(60 - now % 60);
+        return Err(60 - now.rem_euclid(60));
     }
     *count += 1;
     Ok(())
@@ -355,11 +360,11 @@ async fn call_operation(
         arguments,
         mode,
     };
-    let called =
-        match agent::call(&scope.deps, &scope.project, call, scope.limits.call_timeout).await {
-            Ok(called) => called,
-            Err(e) => return Ok(tool_error(runtime_message(e))),
-        };
+    let within = scope.limits.call_timeout;
+    let called = match agent::call(&scope.deps, &scope.project, &stored, call, within).await {
+        Ok(called) => called,
+        Err(e) => return Ok(tool_error(runtime_message(e))),
+    };
     Ok(result_of(&scope.project, op, called))
 }
 
