@@ -116,12 +116,34 @@ async fn project_with_integrations(app: &TestApp, tickets_url: &str) -> (String,
     (p, token)
 }
 
-#[tokio::test]
-async fn tools_list_holds_every_operation_with_the_catalogs_schemas_and_the_studio_tools() {
+/// A project with both integrations, the tickets provider answering `ticket` with 201,
+/// and an MCP client connected to it: the app, the project, its token, the client, and
+/// what the provider received.
+struct Agent {
+    app: TestApp,
+    p: String,
+    token: String,
+    client: Client,
+    seen: crate::runtime::Seen,
+}
+
+async fn agent(ticket: &'static str) -> Agent {
     let app = TestApp::new();
-    let (tickets, _) = scripted_server(vec![(201, vec![], r#"{"id": "T-1"}"#)]).await;
+    let (tickets, seen) = scripted_server(vec![(201, vec![], ticket)]).await;
     let (p, token) = project_with_integrations(&app, &tickets).await;
     let client = connect(&serve(&app).await, &p, &token).await;
+    Agent {
+        app,
+        p,
+        token,
+        client,
+        seen,
+    }
+}
+
+#[tokio::test]
+async fn tools_list_holds_every_operation_with_the_catalogs_schemas_and_the_studio_tools() {
+    let Agent { token, client, .. } = agent(r#"{"id": "T-1"}"#).await;
     let tools = client.list_all_tools().await.expect("tools/list");
 
     let postmark = shared::catalog::catalog()
@@ -221,10 +243,13 @@ async fn tools_list_holds_every_operation_with_the_catalogs_schemas_and_the_stud
 
 #[tokio::test]
 async fn a_sandbox_call_shows_the_exact_payload_and_is_an_agents_run() {
-    let app = TestApp::new();
-    let (tickets, seen) = scripted_server(vec![(201, vec![], r#"{"id": "T-1"}"#)]).await;
-    let (p, token) = project_with_integrations(&app, &tickets).await;
-    let client = connect(&serve(&app).await, &p, &token).await;
+    let Agent {
+        app,
+        p,
+        token,
+        client,
+        seen,
+    } = agent(r#"{"id": "T-1"}"#).await;
 
     let result = call(
         &client,
@@ -336,10 +361,13 @@ async fn a_sandbox_call_shows_the_exact_payload_and_is_an_agents_run() {
 
 #[tokio::test]
 async fn a_live_call_is_refused_until_allowed_then_sent_once_and_audited() {
-    let app = TestApp::new();
-    let (tickets, seen) = scripted_server(vec![(201, vec![], r#"{"id": "T-42"}"#)]).await;
-    let (p, token) = project_with_integrations(&app, &tickets).await;
-    let client = connect(&serve(&app).await, &p, &token).await;
+    let Agent {
+        app,
+        p,
+        token,
+        client,
+        seen,
+    } = agent(r#"{"id": "T-42"}"#).await;
 
     let refused = call(
         &client,
@@ -457,10 +485,13 @@ async fn a_live_call_is_refused_until_allowed_then_sent_once_and_audited() {
 
 #[tokio::test]
 async fn compile_step_stores_the_step_with_its_edges_and_describe_answers_the_prompt() {
-    let app = TestApp::new();
-    let (tickets, _) = scripted_server(vec![(201, vec![], r#"{"id": "T-1"}"#)]).await;
-    let (p, token) = project_with_integrations(&app, &tickets).await;
-    let client = connect(&serve(&app).await, &p, &token).await;
+    let Agent {
+        app,
+        p,
+        token,
+        client,
+        ..
+    } = agent(r#"{"id": "T-1"}"#).await;
 
     let described = call(
         &client,
