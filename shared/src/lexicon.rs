@@ -103,6 +103,12 @@ pub struct Lexicon {
     pub step_verbs: Vec<String>,
     /// Words that point at the step before ("the previous step", "created earlier").
     pub back_references: Vec<String>,
+    /// Verbs of telling someone something ("email", "dm", "notify"): "that" and a clause
+    /// after one that leads the step say what the message says.
+    pub telling_verbs: Vec<String>,
+    /// Words that open a clause after "that" ("the", "we"): "email that doctor" names
+    /// a recipient, "email the doctor that the referral was created" says something.
+    pub clause_subjects: Vec<String>,
     /// Nouns a name before them belongs to ("the Front Desk calendar").
     pub target_nouns: Vec<String>,
     /// Roles of fields by the words of their names, first fit wins.
@@ -419,6 +425,29 @@ impl Lexicon {
             .collect()
     }
 
+    /// The word positions of what a message says, when the step leads with a verb of
+    /// telling: from "that" before a clause to the end ("email the doctor that the
+    /// referral was created"; "text them that their visit is confirmed").
+    pub fn told_positions(&self, words: &[String]) -> std::ops::Range<usize> {
+        let Some(lead) = words
+            .iter()
+            .position(|w| !self.lead_ins.iter().any(|l| l == w))
+        else {
+            return 0..0;
+        };
+        if !self.telling_verbs.iter().any(|v| *v == words[lead]) {
+            return 0..0;
+        }
+        words
+            .windows(2)
+            .enumerate()
+            .skip(lead + 1)
+            .find(|(_, pair)| {
+                pair[0] == "that" && self.clause_subjects.iter().any(|s| *s == pair[1])
+            })
+            .map_or(0..0, |(at, _)| at..words.len())
+    }
+
     /// A product the catalog lacks named at word `pos` of `original` (words as written):
     /// its name as written and how many words it spans. A name only capitalized counts
     /// when it is not the sentence's first word ("Zoom" in "set up a Zoom call", not
@@ -637,6 +666,8 @@ mod tests {
             ("noun_phrases", &l.noun_phrases),
             ("step_verbs", &l.step_verbs),
             ("back_references", &l.back_references),
+            ("telling_verbs", &l.telling_verbs),
+            ("clause_subjects", &l.clause_subjects),
             ("target_nouns", &l.target_nouns),
             ("identifier_words", &l.identifier_words),
             ("clause_separators", &l.clause_separators),

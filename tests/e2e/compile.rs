@@ -144,7 +144,10 @@ fn lookup<'a>(mapping: &'a Map<String, Value>, path: &str) -> Option<&'a Value> 
 /// `{{change.entity_id}}` where the provider's webhook takes the changed entity's id
 /// from `<field>` of the state it reports (Stripe's `/data/object/id` in the state
 /// `/data/object`), or from that field of the entity read for a thin event (HubSpot's
-/// contact, read by its id), so both name one value on every delivery.
+/// contact, read by its id), so both name one value on every delivery. The label format
+/// has no other words for the changed entity's id than `{{change.after.id}}` (the brief
+/// offers only `{{change.after.<path>}}`), so that label means the entity's id for every
+/// provider, also where the webhook's state does not repeat it (Notion's `/data`).
 fn same_change_value(set: &LabelledSet, contract: &StepContract, got: &Value, want: &str) -> bool {
     let Some(field) = want
         .strip_prefix("{{change.after.")
@@ -160,6 +163,9 @@ fn same_change_value(set: &LabelledSet, contract: &StepContract, got: &Value, wa
     else {
         return false;
     };
+    if field == "id" && got == "{{change.entity_id}}" {
+        return true;
+    }
     let Some(hooks) = set
         .integrations
         .iter()

@@ -734,6 +734,11 @@ pub struct EntityMapping {
     /// event lacks has the entity read with this operation first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<EntityFetch>,
+    /// The JSON Schema of the state, where no operation of the provider answers with the
+    /// entity and the sample event is of another one (Linear's comments): the fields a
+    /// step may map from the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_schema: Option<serde_json::Value>,
 }
 
 impl EntityMapping {

@@ -11,8 +11,10 @@ use crate::catalog::Operation;
 use crate::domain::StepContract;
 
 /// "using the customer's email": a field of something, not a thing to do; its words
-/// leave the words that tell what the request says.
-pub(super) fn drop_field_words(said: &mut BTreeSet<String>, action_text: &str) {
+/// leave the words that tell what the request says. So does its owner's name where the
+/// trigger has the field under both ("the customer's email" is `customer_email`),
+/// unless the words say it otherwise too.
+pub(super) fn drop_field_words(said: &mut BTreeSet<String>, action_text: &str, fields: &[&str]) {
     let lexicon = crate::lexicon::lexicon();
     let tokens: Vec<String> = action_text
         .to_lowercase()
@@ -20,10 +22,22 @@ pub(super) fn drop_field_words(said: &mut BTreeSet<String>, action_text: &str) {
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
         .collect();
-    for pair in tokens.windows(2) {
-        if pair[0].ends_with("'s") || pair[0].ends_with("s'") {
-            said.remove(lexicon.canonical(&pair[1]));
-            said.remove(&pair[1]);
+    for (i, pair) in tokens.windows(2).enumerate() {
+        let Some(owner) = pair[0]
+            .strip_suffix("'s")
+            .or_else(|| pair[0].strip_suffix('\''))
+        else {
+            continue;
+        };
+        said.remove(lexicon.canonical(&pair[1]));
+        said.remove(&pair[1]);
+        let field = text::squash(&format!("{owner}{}", pair[1]));
+        let otherwise = tokens
+            .iter()
+            .enumerate()
+            .any(|(j, t)| j != i && text::stem(t) == text::stem(owner));
+        if fields.iter().any(|f| text::squash(f) == field) && !otherwise {
+            said.remove(&text::stem(owner));
         }
     }
 }
@@ -61,13 +75,25 @@ pub(super) fn adjust_op_words(
             .iter()
             .flat_map(|p| crate::lexicon::phrase_positions(p, plain))
             .collect();
-        let calls: Vec<usize> = plain
+        // "on their phone", "at the member_phone": the phone is a thing too, unless it
+        // is the step's verb ("phone the patient", "use clinic-sms to phone them").
+        let lead = plain
+            .iter()
+            .position(|w| !lexicon.lead_ins.iter().any(|l| l == w));
+        let verb_at = |i: usize| Some(i) == lead || (i > 0 && plain[i - 1] == "to");
+        let calls: Vec<(usize, bool)> = plain
             .iter()
             .enumerate()
-            .filter(|(_, w)| lexicon.canonical(w) == "call")
-            .map(|(i, _)| i)
+            .filter_map(|(i, w)| {
+                let parts: Vec<&str> = w.split(['_', '-']).collect();
+                let call = parts.iter().find(|p| lexicon.canonical(p) == "call")?;
+                let thing = in_noun_phrase.contains(&i)
+                    || parts.len() > 1
+                    || (matches!(*call, "phone" | "phones") && !verb_at(i));
+                Some((i, thing))
+            })
             .collect();
-        if !calls.is_empty() && calls.iter().all(|i| in_noun_phrase.contains(i)) {
+        if !calls.is_empty() && calls.iter().all(|(_, thing)| *thing) {
             op_words.remove("call");
         }
     }
@@ -111,12 +137,17 @@ pub(super) fn adjust_op_words(
             }
         }
     }
-    // A range written in A1 notation ("Schedule!A1:D50") says a range is meant.
-    if literals
+    // A range written in A1 notation ("Schedule!A1:D50") says a range is meant; two or
+    // more ("Invoices!A:A and Totals!B2"), several.
+    let ranges = literals
         .iter()
-        .any(|l| matches!(l, text::Literal::Range(_)))
-    {
+        .filter(|l| matches!(l, text::Literal::Range(_)))
+        .count();
+    if ranges > 0 {
         op_words.insert("range".to_owned());
+    }
+    if ranges > 1 {
+        op_words.insert("several".to_owned());
     }
 }
 
@@ -264,6 +295,9 @@ pub(super) fn refine(
             }
         }
     }
+    // "read that Lead record back": one thing an earlier step of this integration made
+    // is read by its id, not searched for.
+    op = read_what_was_made(chosen, op, plain, verb_words, earlier);
     // "start a monthly subscription" where no operation keeps subscriptions.
     if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(verb_words) {
         let says = |op: &Operation| op_says(op, group, true);
@@ -289,6 +323,66 @@ pub(super) fn refine(
         }
     }
     Ok(op)
+}
+
+/// The one operation that reads a single thing of what an earlier step of the chosen
+/// integration made, when the step's verb reads one ("read", "fetch", "get") but `op`
+/// reads many (a query, search or list) and the words point at that thing ("that Lead
+/// record", "the same contact"); else `op`.
+fn read_what_was_made(
+    chosen: &ProjectIntegration,
+    op: usize,
+    plain: &[String],
+    verb_words: &[String],
+    earlier: &[StepContract],
+) -> usize {
+    let lexicon = crate::lexicon::lexicon();
+    let ops = &chosen.adapter().operations;
+    let first = |o: &Operation| {
+        lexicon
+            .canonical(o.id.split('_').next().unwrap_or_default())
+            .to_owned()
+    };
+    let reads_one = verb_words
+        .iter()
+        .find(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
+        .is_some_and(|v| lexicon.canonical(v) == "get");
+    if !reads_one || !matches!(first(&ops[op]).as_str(), "search" | "query" | "list") {
+        return op;
+    }
+    let made: Vec<&str> = earlier
+        .iter()
+        .filter(|c| c.integration == chosen.name)
+        .filter_map(|c| ops.iter().find(|o| o.id == c.operation && o.side_effects))
+        .filter_map(|o| o.entity.as_deref())
+        .collect();
+    let pointed = |entity: &str| {
+        let words = super::index::entity_synonyms(entity);
+        plain.iter().enumerate().any(|(i, w)| {
+            matches!(w.as_str(), "that" | "this" | "same")
+                && plain
+                    .iter()
+                    .skip(i + 1)
+                    .take(2)
+                    .any(|n| n == entity || words.iter().any(|s| s == n))
+        })
+    };
+    let Some(entity) = made.into_iter().find(|e| pointed(e)) else {
+        return op;
+    };
+    let reads: Vec<usize> = (0..ops.len())
+        .filter(|o| first(&ops[*o]) == "get" && ops[*o].entity.as_deref() == Some(entity))
+        .collect();
+    // Several reads (by id, by external id): the plain one, `get_<entity>`.
+    let plain_read = format!("get_{entity}");
+    match reads.as_slice() {
+        [only] => *only,
+        _ => reads
+            .iter()
+            .copied()
+            .find(|o| ops[*o].id == plain_read)
+            .unwrap_or(op),
+    }
 }
 
 /// Whether an operation says one of a group's words: in its id, name and phrases, and

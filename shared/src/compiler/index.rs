@@ -330,6 +330,12 @@ fn webhook_entities(p: &Provider) -> Vec<WebhookEntity> {
             }
         };
         entry.changes.extend(change_names(&mapping.change));
+        // The state's declared schema (Linear's comments).
+        if let Some(root) = &mapping.state_schema {
+            for (path, s) in schema::flatten(root, root, 2) {
+                add_field(&mut entry.fields, path, schema::resolve(root, s).clone());
+            }
+        }
         // The sample event's state, when the sample is of this mapping.
         if let (Some(sample), Some(t)) = (sample, sample_type)
             && mapping.event_types.iter().any(|e| e == t)

@@ -22,6 +22,10 @@ pub struct Action {
     /// Lowercase words, in order.
     pub words: Vec<String>,
     pub literals: Vec<Literal>,
+    /// Positions in `words` of the words written as owners ("the visit's").
+    pub owners: std::collections::BTreeSet<usize>,
+    /// The action's text as written, with its punctuation ("the Dr. Okafor calendar").
+    pub text: String,
 }
 
 impl Action {
@@ -337,8 +341,11 @@ pub(super) fn is_set(map: &Map<String, Value>, path: &[String]) -> bool {
                 _ => None,
             }
         };
+        // An array is set unless the path goes on into one of its items
+        // (`contacts.0.first_name` beside `contacts.0.email`).
+        let into_item = path.get(i + 1).is_some_and(|p| p.parse::<usize>().is_ok());
         match next {
-            Some(v) if !v.is_object() => return true,
+            Some(v) if !(v.is_object() || (v.is_array() && into_item)) => return true,
             Some(v) => current = Some(v),
             None => return false,
         }
@@ -665,9 +672,12 @@ impl<'a> Builder<'a> {
         }
         // 2. An earlier step of the same provider that made such a thing, or found it
         //    (the first record a query returned: `records.0.Id`).
+        // (An item's id is `id`, or named as the input is: Twilio's `sid` for `Sid`.)
+        let own = path.last().map(|p| squash(p)).unwrap_or_default();
         let first_item_id = |name: &str| {
-            name.rsplit_once(".0.")
-                .is_some_and(|(list, field)| !list.contains('.') && squash(field) == "id")
+            name.rsplit_once(".0.").is_some_and(|(list, field)| {
+                !list.contains('.') && (squash(field) == "id" || squash(field) == own)
+            })
         };
         let from_step = plan.sources.iter().rev().find(|s| match &s.origin {
             Origin::Step {
@@ -1218,6 +1228,26 @@ impl<'a> Builder<'a> {
             .join(separator)
     }
 
+    /// The field the words give as the message's text: "with the bug description as
+    /// the body", "the notes as the message".
+    fn field_as_body(&self) -> Option<&'a Source> {
+        let words = &self.plan.action.words;
+        let at = words.windows(3).position(|w| {
+            w[0] == "as"
+                && w[1] == "the"
+                && matches!(w[2].as_str(), "body" | "text" | "message" | "content")
+        })?;
+        // The field named last before "as", ending right before it.
+        self.named_fields().into_iter().rev().find(|s| {
+            let own: Vec<&str> = s.words.iter().map(String::as_str).collect();
+            at >= own.len()
+                && words[at - own.len()..at]
+                    .iter()
+                    .zip(&own)
+                    .all(|(a, b)| a == b || stem(a) == stem(b))
+        })
+    }
+
     /// The text of a message, in the style of its channel.
     pub(super) fn body(&self) -> String {
         if let Some(text) = self
@@ -1227,6 +1257,9 @@ impl<'a> Builder<'a> {
             .or_else(|| self.plan.action.quoted(Cue::Other))
         {
             return text;
+        }
+        if let Some(field) = self.field_as_body() {
+            return field.template();
         }
         let (label, event) = &self.plan.label;
         let greeting = self.greeting();

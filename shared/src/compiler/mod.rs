@@ -580,6 +580,8 @@ fn from_structure(
             let action = Action {
                 words: Vec::new(),
                 literals: Vec::new(),
+                owners: BTreeSet::new(),
+                text: String::new(),
             };
             let plan = plan_for(
                 &ws.integrations[i],
@@ -726,6 +728,20 @@ fn action_of(
     (action_text, literals, original)
 }
 
+/// The positions of the action's words written as owners ("the visit's Practitioner"),
+/// counted as [`action_of`] counts its words.
+fn owner_positions(action_text: &str) -> BTreeSet<usize> {
+    action_text
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '\''))
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '-' || c == '_'))
+        .map(|w| (w.strip_suffix("'s").unwrap_or(w), w.ends_with("'s")))
+        .filter(|(w, _)| !w.is_empty())
+        .enumerate()
+        .filter(|(_, (_, owner))| *owner)
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// What `from_words` reads: the instruction taken apart, the trigger, the project.
 struct Words<'a> {
     extracted: &'a text::Extracted,
@@ -780,7 +796,8 @@ fn from_words(
     // do something; and the words to match operations on (with the ordinary nouns of
     // names: "the clinic calendar" asks for a calendar).
     let mut said = resolve::op_words(&plain, &mentions, index, false);
-    action::drop_field_words(&mut said, &action_text);
+    let field_names: Vec<&str> = all_sources.iter().map(|s| s.name.as_str()).collect();
+    action::drop_field_words(&mut said, &action_text, &field_names);
     let mut op_words = resolve::with_referent(
         &resolve::op_words(&plain, &mentions, index, true),
         &plain,
@@ -831,6 +848,8 @@ fn from_words(
         .map_err(|(field, message)| problems.push(field, message))
         .ok()?;
     let action = Action {
+        owners: owner_positions(&action_text),
+        text: action_text,
         words: plain,
         literals,
     };

@@ -31,9 +31,12 @@ pub fn op_words(
     // "the document created earlier" points back at a step; "created" there asks for
     // nothing.
     let backward = crate::lexicon::lexicon().back_reference_positions(plain);
+    // "email the doctor that the referral was created": what the message says asks for
+    // nothing either.
+    let told = crate::lexicon::lexicon().told_positions(plain);
     let mut kept = Vec::new();
     for (pos, w) in plain.iter().enumerate() {
-        if backward.contains(&pos) {
+        if backward.contains(&pos) || told.contains(&pos) {
             continue;
         }
         // Names are not what is asked for, but their ordinary nouns are ("the clinic
@@ -266,6 +269,20 @@ fn cannot_do(
         .filter(|s| named.contains(&s.2))
         .map(|s| s.0)
         .fold(0.0, f64::max);
+    // How many words the named integration's best operation matched: more than the
+    // other's phrase did, and it explains the words better, only less completely ("look
+    // up the patient in slack by their email address" is no FHIR read).
+    let named_count = scored
+        .iter()
+        .filter(|s| named.contains(&s.2) && (s.0 - named_best).abs() < 1e-9)
+        .map(|s| {
+            let adapter = integrations[s.2].adapter();
+            index
+                .score_words(adapter, &adapter.operations[s.3], asked.text)
+                .2
+        })
+        .max()
+        .unwrap_or(0);
     // A word of the request only the other provider's operations know ("text").
     let named_words: BTreeSet<String> = named
         .iter()
@@ -284,6 +301,7 @@ fn cannot_do(
         && gp != provider
         && *g >= 0.6
         && named_best < g - 0.1
+        && named_count <= *count
         && named.iter().all(|n| &integrations[*n].provider != gp)
     {
         let can: Vec<String> = integrations
@@ -340,16 +358,22 @@ fn nothing_fits(
     )
 }
 
-/// What the whole catalog would pick for the words.
+/// What the whole catalog would pick for the words, weighed by the step's verb as the
+/// project's operations are ("check the bounces" is no send).
 fn global_pick<'c>(
     catalog: &'c Catalog,
     index: &'c Index,
     text: &BTreeSet<String>,
+    action: Option<super::action::ActionKind>,
 ) -> Option<GlobalPick<'c>> {
     catalog
         .providers()
         .flat_map(|p| p.operations.iter().map(move |op| (p, op)))
-        .map(|(p, op)| (index.score_words(p, op, text), p, op))
+        .map(|(p, op)| {
+            let (score, matched, count) = index.score_words(p, op, text);
+            let score = score * super::action::agreement(action, op);
+            ((score, matched, count), p, op)
+        })
         .max_by(|a, b| a.0.0.total_cmp(&b.0.0))
         .map(|((score, _, count), p, op)| {
             (
@@ -515,7 +539,7 @@ pub fn resolve(
     );
 
     // What the whole catalog would pick, to tell "this provider cannot do that".
-    let global = global_pick(catalog, index, text);
+    let global = global_pick(catalog, index, text, action);
 
     // Two integrations of one provider that fit equally: the words must say which.
     if twins(&scored, integrations, problems) {

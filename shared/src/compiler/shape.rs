@@ -30,7 +30,8 @@
 //!   templates or as one row;
 //! - `enum_in_words`: the value of the input's enum the words name;
 //! - `uuid`, `uuid:<word>`: a UUID in the words (after that word); `a1_range`: a
-//!   spreadsheet range written in A1 notation (`Orders!A:E`);
+//!   spreadsheet range written in A1 notation (`Orders!A:E`); `url`: the first web
+//!   address written out;
 //! - `status_value`: "set the status to Done" → `Done`; `value_after:<word>`: the
 //!   words written after "<word> is|to|becomes|says", as written ("so its location is
 //!   Room 4" → `Room 4`);
@@ -83,19 +84,29 @@ fn choose_kind(b: &Builder<'_>, choice: Option<&KindChoice>) -> (Option<String>,
         return (None, None);
     };
     // Several kinds named: a plural one is what is looked for ("the patient's
-    // Encounters"), else the first.
-    let named: Vec<(String, bool)> = b
-        .plan
-        .action
+    // Encounters"), else the first not named as an owner ("the visit's Practitioner").
+    let action = b.plan.action;
+    let mut named: Vec<(String, bool, bool)> = action
         .words
         .iter()
-        .filter_map(|w| match choice.words.get(w.as_str()) {
-            Some(kind) => Some((kind.clone(), false)),
-            None => w
-                .strip_suffix('s')
-                .and_then(|s| choice.words.get(s))
-                .map(|kind| (kind.clone(), true)),
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let owner = action.owners.contains(&i);
+            match choice.words.get(w.as_str()) {
+                Some(kind) => Some((kind.clone(), false, owner)),
+                None => w
+                    .strip_suffix('s')
+                    .and_then(|s| choice.words.get(s))
+                    .map(|kind| (kind.clone(), true, owner)),
+            }
         })
+        .collect();
+    if named.iter().any(|(_, _, owner)| !owner) {
+        named.retain(|(_, _, owner)| !owner);
+    }
+    let named: Vec<(String, bool)> = named
+        .into_iter()
+        .map(|(kind, plural, _)| (kind, plural))
         .collect();
     let chosen = named
         .iter()
@@ -485,6 +496,10 @@ fn value_of(b: &Builder<'_>, hint: &InputHint, expr: &str, kind: Option<&str>) -
             Literal::Range(r) => Some(Value::String(r.clone())),
             _ => None,
         }),
+        "url" => action.literals.iter().find_map(|l| match l {
+            Literal::Url(u) => Some(Value::String(u.clone())),
+            _ => None,
+        }),
         "table" => {
             // Long keys also match written apart or together ("appointment scheduled").
             let joined = action.words.join("");
@@ -536,10 +551,19 @@ fn template_named(b: &Builder<'_>) -> Option<String> {
         return Some(next.clone());
     }
     let pos = words.iter().position(|w| w == "template")?;
-    let before = words.get(pos.checked_sub(1)?)?;
-    let ordinary = crate::lexicon::lexicon().is_determiner(before)
-        || matches!(before.as_str(), "email" | "with" | "the");
-    (!own_name(b, before) && !ordinary).then(|| before.clone())
+    let before = pos.checked_sub(1).and_then(|p| words.get(p));
+    let ordinary = |w: &String| {
+        crate::lexicon::lexicon().is_determiner(w) || matches!(w.as_str(), "email" | "with" | "the")
+    };
+    if let Some(before) = before.filter(|w| !own_name(b, w) && !ordinary(w)) {
+        return Some(before.clone());
+    }
+    // "the mailgun template order-shipped": a name written as one after the word.
+    words
+        .get(pos + 1)
+        .filter(|w| w.contains(['-', '_']) || w.chars().any(|c| c.is_ascii_digit()))
+        .filter(|w| !plain_word(b, w))
+        .cloned()
 }
 
 /// Whether a word is the integration's name or a word of its provider's.
@@ -605,7 +629,41 @@ fn name_before(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
             break;
         }
     }
-    (start < pos).then(|| original[start..pos].join(" "))
+    (start < pos).then(|| {
+        let name = &original[start..pos];
+        as_written(&b.plan.action.text, name).unwrap_or_else(|| name.join(" "))
+    })
+}
+
+/// A name's words as the text writes them, with an abbreviation's period ("Dr. Okafor",
+/// "St. Mary") and the brackets around them ("the [PATIENT] placeholder"): the first
+/// place they stand in a row with only spaces and periods between them.
+fn as_written(text: &str, name: &[String]) -> Option<String> {
+    let (first, rest) = name.split_first()?;
+    text.match_indices(first.as_str()).find_map(|(start, _)| {
+        let boundary = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let mut end = start + first.len();
+        for word in rest {
+            let gap = text[end..].len() - text[end..].trim_start_matches([' ', '.']).len();
+            if gap == 0 || !text[end + gap..].starts_with(word.as_str()) {
+                return None;
+            }
+            end += gap + word.len();
+        }
+        let written = &text[start..end];
+        let brackets = [('[', ']'), ('{', '}'), ('<', '>')]
+            .into_iter()
+            .find(|(open, close)| {
+                text[..start].ends_with(*open) && text[end..].starts_with(*close)
+            });
+        boundary.then(|| match brackets {
+            Some((open, close)) => format!("{open}{written}{close}"),
+            None => written.to_owned(),
+        })
+    })
 }
 
 /// The name written right after one of these words: "team ENG", "the team Platform".
@@ -615,7 +673,10 @@ fn name_after(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
     let pos = words.iter().position(|w| nouns.contains(&w.as_str()))?;
     let written = original.get(pos + 1)?;
     let capital = written.chars().next().is_some_and(char::is_uppercase);
-    (capital && !plain_word(b, &words[pos + 1])).then(|| written.clone())
+    (capital && !plain_word(b, &words[pos + 1])).then(|| {
+        as_written(&b.plan.action.text, std::slice::from_ref(written))
+            .unwrap_or_else(|| written.clone())
+    })
 }
 
 #[cfg(test)]
@@ -641,6 +702,7 @@ mod tests {
         "name_before",
         "name_after",
         "a1_range",
+        "url",
         "prefixed",
         "named_field",
         "fields_object",

@@ -42,6 +42,8 @@ pub enum Literal {
     Range(String),
     /// A phone number in E.164 form (`+15550102299`).
     Phone(String),
+    /// A web address written out (`https://cdn.clinic.example/logo.png`).
+    Url(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -303,6 +305,17 @@ fn token_literal(text: &str, token: &str, range: &Range<usize>) -> Option<Litera
             word_before(text, range.start),
         ));
     }
+    // A web address: its ":" and "." are no clause separator or sentence end.
+    if let Some(rest) = token
+        .strip_prefix("https://")
+        .or_else(|| token.strip_prefix("http://"))
+        && rest
+            .split('/')
+            .next()
+            .is_some_and(|host| host.contains('.'))
+    {
+        return Some(Literal::Url(token.to_owned()));
+    }
     if let Some(name) = token.strip_prefix('#')
         && !name.is_empty()
         && name
@@ -331,7 +344,13 @@ fn token_literal(text: &str, token: &str, range: &Range<usize>) -> Option<Litera
     if is_key(token) {
         return Some(Literal::Key(token.to_owned()));
     }
-    if token.len() >= 25
+    // A shorter one counts right after the document's name ("the template doc
+    // 1tmplRefA9").
+    let after_document = matches!(
+        word_before(text, range.start).as_str(),
+        "doc" | "document" | "spreadsheet"
+    );
+    if (token.len() >= 25 || (token.len() >= 6 && after_document))
         && token
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')

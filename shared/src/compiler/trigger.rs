@@ -629,6 +629,32 @@ fn conditions(words: &[String], event: &str, entity: &WebhookEntity) -> Vec<Fiel
             equals: Value::String(v.into()),
         }];
     }
+    // "when a Linear issue is canceled": an event the lexicon knows that is no creation,
+    // edit or removal is the state reached, where states go by name (`state.name`),
+    // as written.
+    let lexicon = crate::lexicon::lexicon();
+    let plain_change = ["created", "updated", "deleted"].iter().any(|c| {
+        *c == event
+            || lexicon
+                .data_changes
+                .get(*c)
+                .is_some_and(|events| events.iter().any(|e| e == event))
+    });
+    let named_states = entity.fields.iter().any(|(p, _)| p == "state.name");
+    if !plain_change && named_states && lexicon.events.contains_key(event) {
+        let written = words.iter().find(|w| {
+            lexicon
+                .event_surfaces
+                .iter()
+                .any(|(surface, e)| e == event && surface.len() == 1 && surface[0] == **w)
+        });
+        if let Some(written) = written {
+            return vec![FieldCondition {
+                field: "state.name".into(),
+                equals: Value::String(title_case(&[written.as_str()])),
+            }];
+        }
+    }
     Vec::new()
 }
 
