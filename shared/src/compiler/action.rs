@@ -298,12 +298,25 @@ pub(super) fn refine(
     // "read that Lead record back": one thing an earlier step of this integration made
     // is read by its id, not searched for.
     op = read_what_was_made(chosen, op, plain, verb_words, earlier);
-    // "start a monthly subscription" where no operation keeps subscriptions.
-    if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(verb_words) {
-        let says = |op: &Operation| op_says(op, group, true);
-        if !says(&chosen.adapter().operations[op]) {
-            let why = format!("has no operation for a {thing}");
-            return Err(refusal(chosen, &why, integrations_with(integrations, says)));
+    // "start a monthly subscription" where no operation keeps subscriptions; "create a
+    // Slack channel" where no operation makes one.
+    if let Some((thing, group, made)) = crate::lexicon::lexicon().leading_object(verb_words) {
+        let says = |op: &Operation| {
+            if made {
+                op_makes(op, group)
+            } else {
+                op_says(op, group, true)
+            }
+        };
+        let ops = &chosen.adapter().operations;
+        let doing: Vec<usize> = (0..ops.len()).filter(|o| says(&ops[*o])).collect();
+        match doing.as_slice() {
+            [only] if made => op = *only,
+            _ if says(&ops[op]) => {}
+            _ => {
+                let why = format!("has no operation for a {thing}");
+                return Err(refusal(chosen, &why, integrations_with(integrations, says)));
+            }
         }
     }
     if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(verb_words) {
@@ -383,6 +396,24 @@ fn read_what_was_made(
             .find(|o| ops[*o].id == plain_read)
             .unwrap_or(op),
     }
+}
+
+/// Whether an operation makes a thing of a group's words: it has side effects and names
+/// the thing as its entity, as the last word of its id or as a kind it chooses
+/// (Salesforce's sObject), singular or plural.
+fn op_makes(op: &Operation, group: &[String]) -> bool {
+    let last = op.id.rsplit('_').next().unwrap_or_default();
+    let kinds = op
+        .compile
+        .as_ref()
+        .and_then(|c| c.kind.as_ref())
+        .map(|k| k.words.keys().map(String::as_str).collect::<Vec<_>>())
+        .unwrap_or_default();
+    op.side_effects
+        && std::iter::once(last)
+            .chain(op.entity.as_deref())
+            .chain(kinds)
+            .any(|w| group.iter().any(|g| g == w))
 }
 
 /// Whether an operation says one of a group's words: in its id, name and phrases, and

@@ -820,13 +820,17 @@ fn from_words(
         .chain(changed)
         .collect();
     // The words that say what to do, without the tools' names ("could hubspot
-    // delete that contact" leads with "delete").
-    let verb_words: Vec<String> = plain
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !mentions.name_positions.contains(i))
-        .map(|(_, w)| w.clone())
-        .collect();
+    // delete that contact" leads with "delete"); a name's ordinary noun after the verb
+    // stays ("create a new Slack channel" makes a channel).
+    let lexicon = crate::lexicon::lexicon();
+    let mut verb_words: Vec<String> = Vec::with_capacity(plain.len());
+    for (i, w) in plain.iter().enumerate() {
+        if !mentions.name_positions.contains(&i)
+            || (!verb_words.is_empty() && lexicon.is_generic_name_word(w))
+        {
+            verb_words.push(w.clone());
+        }
+    }
     let asked = resolve::Asked {
         text: &op_words,
         said: &said,
