@@ -298,6 +298,7 @@ pub(super) fn refine(
     // "read that Lead record back": one thing an earlier step of this integration made
     // is read by its id, not searched for.
     op = read_what_was_made(chosen, op, plain, verb_words, earlier);
+    op = searched(chosen, op, verb_words);
     // "start a monthly subscription" where no operation keeps subscriptions; "create a
     // Slack channel" where no operation makes one.
     if let Some((thing, group, made)) = crate::lexicon::lexicon().leading_object(verb_words) {
@@ -338,6 +339,30 @@ pub(super) fn refine(
     Ok(op)
 }
 
+/// The one operation that searches for the kind of thing `op` reads by id, when the step
+/// says "search" or "query" ("search Intercom for the contact with the customer's
+/// email"); else `op`. ("Find" and "look up" stay reads of either kind.)
+fn searched(chosen: &ProjectIntegration, op: usize, verb_words: &[String]) -> usize {
+    let lexicon = crate::lexicon::lexicon();
+    let ops = &chosen.adapter().operations;
+    let first = |o: &Operation| o.id.split('_').next().unwrap_or_default().to_owned();
+    let asked = verb_words
+        .iter()
+        .find(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
+        .is_some_and(|v| matches!(v.as_str(), "search" | "query"));
+    if !asked || lexicon.canonical(&first(&ops[op])) != "get" || ops[op].entity.is_none() {
+        return op;
+    }
+    let searches: Vec<usize> = (0..ops.len())
+        .filter(|o| matches!(first(&ops[*o]).as_str(), "search" | "query"))
+        .filter(|o| ops[*o].entity == ops[op].entity)
+        .collect();
+    match searches.as_slice() {
+        [only] => *only,
+        _ => op,
+    }
+}
+
 /// The one operation that reads a single thing of what an earlier step of the chosen
 /// integration made, when the step's verb reads one ("read", "fetch", "get") but `op`
 /// reads many (a query, search or list) and the words point at that thing ("that Lead
@@ -363,24 +388,33 @@ fn read_what_was_made(
     if !reads_one || !matches!(first(&ops[op]).as_str(), "search" | "query" | "list") {
         return op;
     }
-    let made: Vec<&str> = earlier
+    let made: Vec<&Operation> = earlier
         .iter()
         .filter(|c| c.integration == chosen.name)
         .filter_map(|c| ops.iter().find(|o| o.id == c.operation && o.side_effects))
-        .filter_map(|o| o.entity.as_deref())
         .collect();
-    let pointed = |entity: &str| {
+    // "that Lead record", "that Lead": the entity, a word people use for it, or a kind
+    // the operation that made it chooses (Salesforce's sObject).
+    let pointed = |made: &Operation| {
+        let Some(entity) = made.entity.as_deref() else {
+            return false;
+        };
         let words = super::index::entity_synonyms(entity);
+        let kinds = made.compile.as_ref().and_then(|c| c.kind.as_ref());
         plain.iter().enumerate().any(|(i, w)| {
             matches!(w.as_str(), "that" | "this" | "same")
-                && plain
-                    .iter()
-                    .skip(i + 1)
-                    .take(2)
-                    .any(|n| n == entity || words.iter().any(|s| s == n))
+                && plain.iter().skip(i + 1).take(2).any(|n| {
+                    n == entity
+                        || words.iter().any(|s| s == n)
+                        || kinds.is_some_and(|k| k.words.contains_key(n.as_str()))
+                })
         })
     };
-    let Some(entity) = made.into_iter().find(|e| pointed(e)) else {
+    let Some(entity) = made
+        .into_iter()
+        .find(|o| pointed(o))
+        .and_then(|o| o.entity.as_deref())
+    else {
         return op;
     };
     let reads: Vec<usize> = (0..ops.len())
