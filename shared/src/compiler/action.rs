@@ -149,6 +149,21 @@ pub(super) fn adjust_op_words(
     if ranges > 1 {
         op_words.insert("several".to_owned());
     }
+    // "Status!B2" is one cell: written over, not appended after.
+    if literals
+        .iter()
+        .any(|l| matches!(l, text::Literal::Range(r) if is_one_cell(r)))
+    {
+        op_words.insert("cell".to_owned());
+    }
+}
+
+/// Whether a range in A1 notation is one cell (`Status!B2`, `C7`), not a span.
+fn is_one_cell(range: &str) -> bool {
+    let cell = range.rsplit('!').next().unwrap_or(range);
+    let letters = cell.chars().take_while(char::is_ascii_alphabetic).count();
+    let digits = &cell[letters..];
+    letters > 0 && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
 }
 
 /// What a step's verb does, and what an operation does by the verb its id leads with.
@@ -256,15 +271,19 @@ pub(super) fn refine(
             .filter(|v| !matches!(v.as_str(), "get" | "search" | "list"))
         {
             let ops = &chosen.adapter().operations;
-            let verb_of = |o: &Operation| {
-                let first = o.id.split('_').next().unwrap_or_default();
-                lexicon.canonical(first).to_owned()
+            // By the verb its id leads with, or its name for a verb steps seldom open
+            // with ("resubscribe" picks "Resubscribe an address"; "call" and "insert"
+            // lead names that are no calls or inserts).
+            let rare = !lexicon.step_verbs.contains(&verb);
+            let does = |o: &Operation| {
+                let by_id = o.id.split('_').next().unwrap_or_default();
+                let name = o.name.to_lowercase();
+                let by_name = name.split(' ').next().unwrap_or_default();
+                lexicon.canonical(by_id) == verb || (rare && lexicon.canonical(by_name) == verb)
             };
-            let doing: Vec<usize> = (0..ops.len())
-                .filter(|o| verb_of(&ops[*o]) == verb)
-                .collect();
+            let doing: Vec<usize> = (0..ops.len()).filter(|o| does(&ops[*o])).collect();
             if let [only] = doing.as_slice()
-                && verb_of(&ops[op]) != verb
+                && !does(&ops[op])
             {
                 op = *only;
             }
@@ -544,4 +563,18 @@ fn refusal(chosen: &ProjectIntegration, why: &str, can: Vec<String>) -> (&'stati
             super::trigger::list_suffix("the project's integrations that can", can)
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_one_cell;
+
+    #[test]
+    fn a_range_of_one_cell_is_told_from_a_span() {
+        assert!(is_one_cell("Status!B2"));
+        assert!(is_one_cell("C7"));
+        assert!(!is_one_cell("Orders!A:E"));
+        assert!(!is_one_cell("Summary!A1:B20"));
+        assert!(!is_one_cell("Orders"));
+    }
 }
