@@ -83,6 +83,21 @@ fn choose_kind(b: &Builder<'_>, choice: Option<&KindChoice>) -> (Option<String>,
     let Some(choice) = choice else {
         return (None, None);
     };
+    // "the Order__c record": a kind of the user's own, as written.
+    if let Some(suffix) = choice.custom_suffix.as_deref() {
+        let original = b.plan.original;
+        let lexicon = crate::lexicon::lexicon();
+        let custom = original.windows(2).find_map(|pair| {
+            let record = pair[1].to_lowercase();
+            (pair[0].to_lowercase().ends_with(suffix)
+                && pair[0].len() > suffix.len()
+                && lexicon.record_nouns.contains(&record))
+            .then(|| pair[0].clone())
+        });
+        if let Some(kind) = custom {
+            return (Some(kind.clone()), Some(kind));
+        }
+    }
     // Several kinds named: a plural one is what is looked for ("the patient's
     // Encounters"), else the first not named as an owner ("the visit's Practitioner").
     let action = b.plan.action;
