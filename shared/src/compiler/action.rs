@@ -149,6 +149,19 @@ pub(super) fn adjust_op_words(
     if ranges > 1 {
         op_words.insert("several".to_owned());
     }
+    // "our logo from https://clinic.example/logo.png": a web address of an image.
+    let image = |url: &str| {
+        let path = url.split(['?', '#']).next().unwrap_or(url).to_lowercase();
+        [".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"]
+            .iter()
+            .any(|e| path.ends_with(e))
+    };
+    if literals
+        .iter()
+        .any(|l| matches!(l, text::Literal::Url(u) if image(u)))
+    {
+        op_words.insert("image".to_owned());
+    }
     // "Status!B2" is one cell: written over, not appended after.
     if literals
         .iter()
