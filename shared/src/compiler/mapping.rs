@@ -679,7 +679,7 @@ impl<'a> Builder<'a> {
                 !list.contains('.') && (squash(field) == "id" || squash(field) == own)
             })
         };
-        let from_step = plan.sources.iter().rev().find(|s| match &s.origin {
+        let fits = |s: &&Source| match &s.origin {
             Origin::Step {
                 provider, entity, ..
             } => {
@@ -690,6 +690,16 @@ impl<'a> Builder<'a> {
                     && (entity.as_deref().is_some_and(same) || s.name != "id")
             }
             _ => false,
+        };
+        let echoes = |s: &Source| matches!(s.origin, Origin::Step { echoes: true, .. });
+        // A later change only echoes the id: the step that made the thing names it.
+        let from_step = plan.sources.iter().rev().find(fits).map(|latest| {
+            plan.sources
+                .iter()
+                .rev()
+                .filter(fits)
+                .find(|s| echoes(latest) && !echoes(s) && s.name == latest.name)
+                .unwrap_or(latest)
         });
         if let Some(s) = from_step {
             self.put(path, Value::String(s.template()));

@@ -610,8 +610,9 @@ fn sources_of(
     earlier: &[StepContract],
 ) -> (Vec<Source>, bool) {
     let (mut all_sources, change_fields_known) = trigger_sources(trigger, entity, ws, index);
+    let lexicon = crate::lexicon::lexicon();
     for contract in earlier {
-        let entity_of = ws
+        let op = ws
             .integrations
             .iter()
             .find(|i| i.name == contract.integration)
@@ -620,13 +621,18 @@ fn sources_of(
                     .operations
                     .iter()
                     .find(|o| o.id == contract.operation)
-            })
-            .and_then(|o| o.entity.clone());
+            });
+        let entity_of = op.and_then(|o| o.entity.clone());
+        // A change of a thing the step did not make returns the id it already had.
+        let echoes = op.is_some_and(|o| {
+            o.side_effects
+                && lexicon.canonical(o.id.split('_').next().unwrap_or_default()) != "create"
+        });
         all_sources.extend(sources::step_sources(
             contract.step,
             contract.integration.as_str(),
             &contract.provider,
-            entity_of.as_deref(),
+            (entity_of.as_deref(), echoes),
             &contract.output_schema,
         ));
     }
