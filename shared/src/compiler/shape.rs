@@ -685,13 +685,21 @@ fn as_written(text: &str, name: &[String]) -> Option<String> {
 fn name_after(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
     let words = &b.plan.action.words;
     let original = b.plan.original;
-    let pos = words.iter().position(|w| nouns.contains(&w.as_str()))?;
-    let written = original.get(pos + 1)?;
-    let capital = written.chars().next().is_some_and(char::is_uppercase);
-    (capital && !plain_word(b, &words[pos + 1])).then(|| {
-        as_written(&b.plan.action.text, std::slice::from_ref(written))
-            .unwrap_or_else(|| written.clone())
-    })
+    // Each place one of the nouns stands ("by the external id field Web_Email__c": not
+    // "by the", but "field Web_Email__c").
+    words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| nouns.contains(&w.as_str()))
+        .find_map(|(pos, _)| {
+            let written = original.get(pos + 1)?;
+            let capital = written.chars().next().is_some_and(char::is_uppercase);
+            let next = words.get(pos + 1)?;
+            (capital && !plain_word(b, next)).then(|| {
+                as_written(&b.plan.action.text, std::slice::from_ref(written))
+                    .unwrap_or_else(|| written.clone())
+            })
+        })
 }
 
 #[cfg(test)]
