@@ -679,15 +679,22 @@ impl<'a> Builder<'a> {
                 !list.contains('.') && (squash(field) == "id" || squash(field) == own)
             })
         };
+        // (Of the same entity, or of the kind the step chose: "that Appointment" a
+        // FHIR step created.)
         let fits = |s: &&Source| match &s.origin {
             Origin::Step {
-                provider, entity, ..
+                provider,
+                entity,
+                kind: chosen,
+                ..
             } => {
                 *provider == plan.provider.id
                     && (s.name == "id"
                         || squash(&s.name) == format!("{kind}id")
                         || first_item_id(&s.name))
-                    && (entity.as_deref().is_some_and(same) || s.name != "id")
+                    && (entity.as_deref().is_some_and(same)
+                        || chosen.as_deref().is_some_and(|c| c == kind)
+                        || s.name != "id")
             }
             _ => false,
         };

@@ -628,11 +628,20 @@ fn sources_of(
             o.side_effects
                 && lexicon.canonical(o.id.split('_').next().unwrap_or_default()) != "create"
         });
+        // The kind the step made or changed, where its words choose one ("an
+        // Appointment"); a search's own id is its result set's.
+        let kind_chosen = op
+            .filter(|o| o.side_effects)
+            .and_then(|o| o.compile.as_ref())
+            .and_then(|c| c.kind.as_ref())
+            .and_then(|k| k.input.as_deref())
+            .and_then(|input| contract.input_mapping.get(input))
+            .and_then(Value::as_str);
         all_sources.extend(sources::step_sources(
             contract.step,
             contract.integration.as_str(),
             &contract.provider,
-            (entity_of.as_deref(), echoes),
+            (entity_of.as_deref(), kind_chosen, echoes),
             &contract.output_schema,
         ));
     }
