@@ -341,11 +341,15 @@ pub(super) fn refine(
                 op_says(op, group, true)
             }
         };
+        // The one operation that makes or changes it, where the phrases chose another
+        // ("add a comment to the conversation": the reply that comments).
         let ops = &chosen.adapter().operations;
-        let doing: Vec<usize> = (0..ops.len()).filter(|o| says(&ops[*o])).collect();
+        let doing: Vec<usize> = (0..ops.len())
+            .filter(|o| ops[*o].side_effects && says(&ops[*o]))
+            .collect();
         match doing.as_slice() {
-            [only] if made => op = *only,
             _ if says(&ops[op]) => {}
+            [only] => op = *only,
             _ => {
                 let why = format!("has no operation for a {thing}");
                 return Err(refusal(chosen, &why, integrations_with(integrations, says)));
