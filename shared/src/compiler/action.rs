@@ -137,6 +137,12 @@ pub(super) fn adjust_op_words(
             }
         }
     }
+    literal_words(op_words, literals);
+}
+
+/// What the literals say of the operation: a range written in A1 notation, several, one
+/// cell, an image's web address.
+fn literal_words(op_words: &mut BTreeSet<String>, literals: &[Literal]) {
     // A range written in A1 notation ("Schedule!A1:D50") says a range is meant; two or
     // more ("Invoices!A:A and Totals!B2"), several.
     let ranges = literals
