@@ -321,6 +321,9 @@ impl Matcher {
         };
         let owned: Vec<String> = tokens.iter().map(|t| (*t).to_owned()).collect();
         for (pos, token) in tokens.iter().enumerate() {
+            if is_product_web_name(token) {
+                return Some((*token).to_owned());
+            }
             // A product the lexicon knows the catalog lacks, in any case, unless the
             // words leave it ("move our lists off Mailchimp to ...").
             if let Some((name, _)) = lexicon.other_product_at(&owned, pos) {
@@ -381,13 +384,15 @@ impl Matcher {
     }
 
     /// A URL or host name in the words ("https://billing.example.org/api",
-    /// "api.acme.io"), unless it is a catalog provider's own API host.
+    /// "api.acme.io"), unless it is a catalog provider's own API host or a product the
+    /// lexicon lists ("monday.com").
     fn own_url(&self, text: &str) -> Option<String> {
         for token in text.split_whitespace() {
             let token = token.trim_matches(|c: char| {
                 matches!(c, ',' | ';' | '.' | '(' | ')' | '"' | '\'' | '<' | '>')
             });
-            if token.contains('@') {
+            // "Monday.com boards": a product the catalog lacks, by its web name.
+            if token.contains('@') || is_product_web_name(token) {
                 continue;
             }
             let with_scheme = if token.contains("://") {
@@ -802,6 +807,20 @@ pub fn matcher() -> Result<&'static Matcher, crate::catalog::CatalogError> {
 pub fn describe(text: &str) -> Result<Described, crate::catalog::CatalogError> {
     let catalog = crate::catalog::catalog()?;
     Ok(matcher()?.describe(catalog, text))
+}
+
+/// Whether a token is a product the catalog lacks written as its web name, in one
+/// ("monday.com", "customer.io").
+fn is_product_web_name(token: &str) -> bool {
+    let parts: Vec<String> = token
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect();
+    parts.len() > 1
+        && crate::lexicon::lexicon()
+            .other_product_at(&parts, 0)
+            .is_some_and(|(_, span)| span == parts.len())
 }
 
 #[cfg(test)]

@@ -84,7 +84,13 @@ pub struct Lexicon {
     pub must_offer_verbs: BTreeMap<String, Vec<String>>,
     /// A thing → its words, which an operation must say to act on it.
     pub must_offer_objects: BTreeMap<String, Vec<String>>,
-    /// Verbs after which `must_offer_objects` are checked ("create", "start").
+    /// A thing → its words, which an operation must make (as its entity, the last word
+    /// of its id or a kind it chooses) to make one ("create a Slack channel").
+    pub made_objects: BTreeMap<String, Vec<String>>,
+    /// Nouns after the thing they are a record of ("a company record").
+    pub record_nouns: Vec<String>,
+    /// Verbs after which `must_offer_objects` and `made_objects` are checked ("create",
+    /// "start").
     pub object_verbs: Vec<String>,
     /// Things sent that an operation must say to send them ("send an email", "send a
     /// fax"): checked after "send" only ("add the member's email to a list" sends none).
@@ -324,8 +330,10 @@ impl Lexicon {
     /// The thing a step makes or starts, if an operation must say it: after one of the
     /// `object_verbs`, the head (last word) of the words up to a preposition ("start a
     /// monthly subscription for ..." → subscription; "create the invoice email" →
-    /// email, none).
-    pub fn leading_object(&self, words: &[String]) -> Option<(&str, &[String])> {
+    /// email, none), past trailing stop words and record nouns ("a company record" →
+    /// company). The flag says the operation must make it (`made_objects`), not only
+    /// say it.
+    pub fn leading_object(&self, words: &[String]) -> Option<(&str, &[String], bool)> {
         let start = words
             .iter()
             .position(|w| !self.lead_ins.iter().any(|l| l == w))?;
@@ -364,6 +372,24 @@ impl Lexicon {
             })
             .take(5)
             .collect();
+        // "a new Slack channel just for ...": past stop words; "a company record": the
+        // word before a record noun.
+        let mut phrase = phrase;
+        while phrase
+            .last()
+            .is_some_and(|w| self.compile_stops.contains(w.as_str()))
+        {
+            phrase.pop();
+        }
+        if phrase.len() > 1
+            && self.record_nouns.iter().any(|r| Some(&r) == phrase.last())
+            && !self
+                .determiners
+                .iter()
+                .any(|d| *d == *phrase[phrase.len() - 2])
+        {
+            phrase.pop();
+        }
         let head = phrase.last()?;
         let objects = if sending {
             &self.sent_objects
@@ -388,10 +414,17 @@ impl Lexicon {
                 *head == g
             }
         };
+        let made = (!sending)
+            .then(|| self.made_objects.iter())
+            .into_iter()
+            .flatten()
+            .map(|(name, group)| (name, group, true));
         objects
             .iter()
-            .find(|(_, group)| group.iter().any(said))
-            .map(|(name, group)| (name.as_str(), group.as_slice()))
+            .map(|(name, group)| (name, group, false))
+            .chain(made)
+            .find(|(_, group, _)| group.iter().any(said))
+            .map(|(name, group, made)| (name.as_str(), group.as_slice(), made))
     }
 
     /// The verb group a step leads with (among its first words), if an operation must
@@ -660,6 +693,7 @@ mod tests {
             ("generic_name_words", &l.generic_name_words),
             ("lead_ins", &l.lead_ins),
             ("object_verbs", &l.object_verbs),
+            ("record_nouns", &l.record_nouns),
             ("sequence_phrases", &l.sequence_phrases),
             ("request_words", &l.request_words),
             ("status_verbs", &l.status_verbs),
@@ -769,7 +803,10 @@ mod tests {
     fn a_thing_made_or_started_is_found_after_its_verb_and_a_thing_sent_is_not() {
         let l = lexicon();
         let words = |t: &str| t.split(' ').map(str::to_owned).collect::<Vec<_>>();
-        let found = |t: &str| l.leading_object(&words(t)).map(|(name, _)| name.to_owned());
+        let found = |t: &str| {
+            l.leading_object(&words(t))
+                .map(|(name, _, _)| name.to_owned())
+        };
         assert_eq!(
             found("use billing to start a monthly subscription for the customer"),
             Some("subscription".to_owned())
@@ -780,5 +817,14 @@ mod tests {
         );
         assert_eq!(found("email the invoice to the customer"), None);
         assert_eq!(found("create the invoice email"), None);
+        assert_eq!(
+            found("create a new slack channel just for that order"),
+            Some("channel".to_owned())
+        );
+        assert_eq!(
+            found("create a company record in hubspot"),
+            Some("company".to_owned())
+        );
+        assert_eq!(found("add a record to the sheet"), None);
     }
 }

@@ -479,6 +479,10 @@ pub struct KindChoice {
     /// Without a kind from the words, the operation's inputs are left unfilled.
     #[serde(default)]
     pub required: bool,
+    /// A word written with this ending right before a record noun names a kind of the
+    /// user's own, as written (Salesforce's custom objects: "the Order__c record").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_suffix: Option<String>,
 }
 
 /// One compile hint: a template to put at an input path, and the conditions under which

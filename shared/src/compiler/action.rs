@@ -137,6 +137,12 @@ pub(super) fn adjust_op_words(
             }
         }
     }
+    literal_words(op_words, literals);
+}
+
+/// What the literals say of the operation: a range written in A1 notation, several, one
+/// cell, an image's web address.
+fn literal_words(op_words: &mut BTreeSet<String>, literals: &[Literal]) {
     // A range written in A1 notation ("Schedule!A1:D50") says a range is meant; two or
     // more ("Invoices!A:A and Totals!B2"), several.
     let ranges = literals
@@ -149,6 +155,34 @@ pub(super) fn adjust_op_words(
     if ranges > 1 {
         op_words.insert("several".to_owned());
     }
+    // "our logo from https://clinic.example/logo.png": a web address of an image.
+    let image = |url: &str| {
+        let path = url.split(['?', '#']).next().unwrap_or(url).to_lowercase();
+        [".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"]
+            .iter()
+            .any(|e| path.ends_with(e))
+    };
+    if literals
+        .iter()
+        .any(|l| matches!(l, text::Literal::Url(u) if image(u)))
+    {
+        op_words.insert("image".to_owned());
+    }
+    // "Status!B2" is one cell: written over, not appended after.
+    if literals
+        .iter()
+        .any(|l| matches!(l, text::Literal::Range(r) if is_one_cell(r)))
+    {
+        op_words.insert("cell".to_owned());
+    }
+}
+
+/// Whether a range in A1 notation is one cell (`Status!B2`, `C7`), not a span.
+fn is_one_cell(range: &str) -> bool {
+    let cell = range.rsplit('!').next().unwrap_or(range);
+    let letters = cell.chars().take_while(char::is_ascii_alphabetic).count();
+    let digits = &cell[letters..];
+    letters > 0 && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
 }
 
 /// What a step's verb does, and what an operation does by the verb its id leads with.
@@ -256,15 +290,19 @@ pub(super) fn refine(
             .filter(|v| !matches!(v.as_str(), "get" | "search" | "list"))
         {
             let ops = &chosen.adapter().operations;
-            let verb_of = |o: &Operation| {
-                let first = o.id.split('_').next().unwrap_or_default();
-                lexicon.canonical(first).to_owned()
+            // By the verb its id leads with, or its name for a verb steps seldom open
+            // with ("resubscribe" picks "Resubscribe an address"; "call" and "insert"
+            // lead names that are no calls or inserts).
+            let rare = !lexicon.step_verbs.contains(&verb);
+            let does = |o: &Operation| {
+                let by_id = o.id.split('_').next().unwrap_or_default();
+                let name = o.name.to_lowercase();
+                let by_name = name.split(' ').next().unwrap_or_default();
+                lexicon.canonical(by_id) == verb || (rare && lexicon.canonical(by_name) == verb)
             };
-            let doing: Vec<usize> = (0..ops.len())
-                .filter(|o| verb_of(&ops[*o]) == verb)
-                .collect();
+            let doing: Vec<usize> = (0..ops.len()).filter(|o| does(&ops[*o])).collect();
             if let [only] = doing.as_slice()
-                && verb_of(&ops[op]) != verb
+                && !does(&ops[op])
             {
                 op = *only;
             }
@@ -298,12 +336,30 @@ pub(super) fn refine(
     // "read that Lead record back": one thing an earlier step of this integration made
     // is read by its id, not searched for.
     op = read_what_was_made(chosen, op, plain, verb_words, earlier);
-    // "start a monthly subscription" where no operation keeps subscriptions.
-    if let Some((thing, group)) = crate::lexicon::lexicon().leading_object(verb_words) {
-        let says = |op: &Operation| op_says(op, group, true);
-        if !says(&chosen.adapter().operations[op]) {
-            let why = format!("has no operation for a {thing}");
-            return Err(refusal(chosen, &why, integrations_with(integrations, says)));
+    op = searched(chosen, op, verb_words);
+    // "start a monthly subscription" where no operation keeps subscriptions; "create a
+    // Slack channel" where no operation makes one.
+    if let Some((thing, group, made)) = crate::lexicon::lexicon().leading_object(verb_words) {
+        let says = |op: &Operation| {
+            if made {
+                op_makes(op, group)
+            } else {
+                op_says(op, group, true)
+            }
+        };
+        // The one operation that makes or changes it, where the phrases chose another
+        // ("add a comment to the conversation": the reply that comments).
+        let ops = &chosen.adapter().operations;
+        let doing: Vec<usize> = (0..ops.len())
+            .filter(|o| ops[*o].side_effects && says(&ops[*o]))
+            .collect();
+        match doing.as_slice() {
+            _ if says(&ops[op]) => {}
+            [only] => op = *only,
+            _ => {
+                let why = format!("has no operation for a {thing}");
+                return Err(refusal(chosen, &why, integrations_with(integrations, says)));
+            }
         }
     }
     if let Some((verb, group)) = crate::lexicon::lexicon().leading_verb(verb_words) {
@@ -323,6 +379,30 @@ pub(super) fn refine(
         }
     }
     Ok(op)
+}
+
+/// The one operation that searches for the kind of thing `op` reads by id, when the step
+/// says "search" or "query" ("search Intercom for the contact with the customer's
+/// email"); else `op`. ("Find" and "look up" stay reads of either kind.)
+fn searched(chosen: &ProjectIntegration, op: usize, verb_words: &[String]) -> usize {
+    let lexicon = crate::lexicon::lexicon();
+    let ops = &chosen.adapter().operations;
+    let first = |o: &Operation| o.id.split('_').next().unwrap_or_default().to_owned();
+    let asked = verb_words
+        .iter()
+        .find(|w| !lexicon.lead_ins.iter().any(|l| l == *w))
+        .is_some_and(|v| matches!(v.as_str(), "search" | "query"));
+    if !asked || lexicon.canonical(&first(&ops[op])) != "get" || ops[op].entity.is_none() {
+        return op;
+    }
+    let searches: Vec<usize> = (0..ops.len())
+        .filter(|o| matches!(first(&ops[*o]).as_str(), "search" | "query"))
+        .filter(|o| ops[*o].entity == ops[op].entity)
+        .collect();
+    match searches.as_slice() {
+        [only] => *only,
+        _ => op,
+    }
 }
 
 /// The one operation that reads a single thing of what an earlier step of the chosen
@@ -350,24 +430,33 @@ fn read_what_was_made(
     if !reads_one || !matches!(first(&ops[op]).as_str(), "search" | "query" | "list") {
         return op;
     }
-    let made: Vec<&str> = earlier
+    let made: Vec<&Operation> = earlier
         .iter()
         .filter(|c| c.integration == chosen.name)
         .filter_map(|c| ops.iter().find(|o| o.id == c.operation && o.side_effects))
-        .filter_map(|o| o.entity.as_deref())
         .collect();
-    let pointed = |entity: &str| {
+    // "that Lead record", "that Lead": the entity, a word people use for it, or a kind
+    // the operation that made it chooses (Salesforce's sObject).
+    let pointed = |made: &Operation| {
+        let Some(entity) = made.entity.as_deref() else {
+            return false;
+        };
         let words = super::index::entity_synonyms(entity);
+        let kinds = made.compile.as_ref().and_then(|c| c.kind.as_ref());
         plain.iter().enumerate().any(|(i, w)| {
             matches!(w.as_str(), "that" | "this" | "same")
-                && plain
-                    .iter()
-                    .skip(i + 1)
-                    .take(2)
-                    .any(|n| n == entity || words.iter().any(|s| s == n))
+                && plain.iter().skip(i + 1).take(2).any(|n| {
+                    n == entity
+                        || words.iter().any(|s| s == n)
+                        || kinds.is_some_and(|k| k.words.contains_key(n.as_str()))
+                })
         })
     };
-    let Some(entity) = made.into_iter().find(|e| pointed(e)) else {
+    let Some(entity) = made
+        .into_iter()
+        .find(|o| pointed(o))
+        .and_then(|o| o.entity.as_deref())
+    else {
         return op;
     };
     let reads: Vec<usize> = (0..ops.len())
@@ -383,6 +472,24 @@ fn read_what_was_made(
             .find(|o| ops[*o].id == plain_read)
             .unwrap_or(op),
     }
+}
+
+/// Whether an operation makes a thing of a group's words: it has side effects and names
+/// the thing as its entity, as the last word of its id or as a kind it chooses
+/// (Salesforce's sObject), singular or plural.
+fn op_makes(op: &Operation, group: &[String]) -> bool {
+    let last = op.id.rsplit('_').next().unwrap_or_default();
+    let kinds = op
+        .compile
+        .as_ref()
+        .and_then(|c| c.kind.as_ref())
+        .map(|k| k.words.keys().map(String::as_str).collect::<Vec<_>>())
+        .unwrap_or_default();
+    op.side_effects
+        && std::iter::once(last)
+            .chain(op.entity.as_deref())
+            .chain(kinds)
+            .any(|w| group.iter().any(|g| g == w))
 }
 
 /// Whether an operation says one of a group's words: in its id, name and phrases, and
@@ -479,4 +586,18 @@ fn refusal(chosen: &ProjectIntegration, why: &str, can: Vec<String>) -> (&'stati
             super::trigger::list_suffix("the project's integrations that can", can)
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_one_cell;
+
+    #[test]
+    fn a_range_of_one_cell_is_told_from_a_span() {
+        assert!(is_one_cell("Status!B2"));
+        assert!(is_one_cell("C7"));
+        assert!(!is_one_cell("Orders!A:E"));
+        assert!(!is_one_cell("Summary!A1:B20"));
+        assert!(!is_one_cell("Orders"));
+    }
 }

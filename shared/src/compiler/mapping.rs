@@ -640,6 +640,54 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The output of an earlier step of the same provider that holds the id of the
+    /// thing of `kind` (`same` tells an entity name of that kind): one it made, or the
+    /// first item it found (`records.0.Id`). An item's id is `id`, or named as the input
+    /// is (Twilio's `sid` for `Sid`); a later change only echoes the id, so the step
+    /// that made the thing names it.
+    fn earlier_id(
+        &self,
+        path: &[String],
+        kind: &str,
+        same: &dyn Fn(&str) -> bool,
+    ) -> Option<&'a Source> {
+        let plan = self.plan;
+        let own = path.last().map(|p| squash(p)).unwrap_or_default();
+        let first_item_id = |name: &str| {
+            name.rsplit_once(".0.").is_some_and(|(list, field)| {
+                !list.contains('.') && (squash(field) == "id" || squash(field) == own)
+            })
+        };
+        // (Of the same entity, or of the kind the step chose: "that Appointment" a
+        // FHIR step created.)
+        let fits = |s: &&Source| match &s.origin {
+            Origin::Step {
+                provider,
+                entity,
+                kind: chosen,
+                ..
+            } => {
+                *provider == plan.provider.id
+                    && (s.name == "id"
+                        || squash(&s.name) == format!("{kind}id")
+                        || first_item_id(&s.name))
+                    && (entity.as_deref().is_some_and(same)
+                        || chosen.as_deref().is_some_and(|c| c == kind)
+                        || s.name != "id")
+            }
+            _ => false,
+        };
+        let echoes = |s: &Source| matches!(s.origin, Origin::Step { echoes: true, .. });
+        plan.sources.iter().rev().find(fits).map(|latest| {
+            plan.sources
+                .iter()
+                .rev()
+                .filter(fits)
+                .find(|s| echoes(latest) && !echoes(s) && s.name == latest.name)
+                .unwrap_or(latest)
+        })
+    }
+
     /// The id of the thing an input names: the changed entity, an earlier step's
     /// result, an id field of the trigger, or an id written in the words.
     pub(super) fn fill_id(&mut self, path: &[String], kind: &str, required: bool) -> bool {
@@ -672,26 +720,7 @@ impl<'a> Builder<'a> {
         }
         // 2. An earlier step of the same provider that made such a thing, or found it
         //    (the first record a query returned: `records.0.Id`).
-        // (An item's id is `id`, or named as the input is: Twilio's `sid` for `Sid`.)
-        let own = path.last().map(|p| squash(p)).unwrap_or_default();
-        let first_item_id = |name: &str| {
-            name.rsplit_once(".0.").is_some_and(|(list, field)| {
-                !list.contains('.') && (squash(field) == "id" || squash(field) == own)
-            })
-        };
-        let from_step = plan.sources.iter().rev().find(|s| match &s.origin {
-            Origin::Step {
-                provider, entity, ..
-            } => {
-                *provider == plan.provider.id
-                    && (s.name == "id"
-                        || squash(&s.name) == format!("{kind}id")
-                        || first_item_id(&s.name))
-                    && (entity.as_deref().is_some_and(same) || s.name != "id")
-            }
-            _ => false,
-        });
-        if let Some(s) = from_step {
+        if let Some(s) = self.earlier_id(path, &kind, &same) {
             self.put(path, Value::String(s.template()));
             return true;
         }

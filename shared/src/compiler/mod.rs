@@ -610,8 +610,9 @@ fn sources_of(
     earlier: &[StepContract],
 ) -> (Vec<Source>, bool) {
     let (mut all_sources, change_fields_known) = trigger_sources(trigger, entity, ws, index);
+    let lexicon = crate::lexicon::lexicon();
     for contract in earlier {
-        let entity_of = ws
+        let op = ws
             .integrations
             .iter()
             .find(|i| i.name == contract.integration)
@@ -620,13 +621,27 @@ fn sources_of(
                     .operations
                     .iter()
                     .find(|o| o.id == contract.operation)
-            })
-            .and_then(|o| o.entity.clone());
+            });
+        let entity_of = op.and_then(|o| o.entity.clone());
+        // A change of a thing the step did not make returns the id it already had.
+        let echoes = op.is_some_and(|o| {
+            o.side_effects
+                && lexicon.canonical(o.id.split('_').next().unwrap_or_default()) != "create"
+        });
+        // The kind the step made or changed, where its words choose one ("an
+        // Appointment"); a search's own id is its result set's.
+        let kind_chosen = op
+            .filter(|o| o.side_effects)
+            .and_then(|o| o.compile.as_ref())
+            .and_then(|c| c.kind.as_ref())
+            .and_then(|k| k.input.as_deref())
+            .and_then(|input| contract.input_mapping.get(input))
+            .and_then(Value::as_str);
         all_sources.extend(sources::step_sources(
             contract.step,
             contract.integration.as_str(),
             &contract.provider,
-            entity_of.as_deref(),
+            (entity_of.as_deref(), kind_chosen, echoes),
             &contract.output_schema,
         ));
     }
@@ -820,13 +835,17 @@ fn from_words(
         .chain(changed)
         .collect();
     // The words that say what to do, without the tools' names ("could hubspot
-    // delete that contact" leads with "delete").
-    let verb_words: Vec<String> = plain
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !mentions.name_positions.contains(i))
-        .map(|(_, w)| w.clone())
-        .collect();
+    // delete that contact" leads with "delete"); a name's ordinary noun after the verb
+    // stays ("create a new Slack channel" makes a channel).
+    let lexicon = crate::lexicon::lexicon();
+    let mut verb_words: Vec<String> = Vec::with_capacity(plain.len());
+    for (i, w) in plain.iter().enumerate() {
+        if !mentions.name_positions.contains(&i)
+            || (!verb_words.is_empty() && lexicon.is_generic_name_word(w))
+        {
+            verb_words.push(w.clone());
+        }
+    }
     let asked = resolve::Asked {
         text: &op_words,
         said: &said,

@@ -269,7 +269,7 @@ fn unknown_tools(
         let names_a_target = run.len() <= 3
             && !run.iter().any(|w| is_target(w))
             && noun.is_some_and(|n| !capitalized(n) && is_target(n));
-        if names_a_target && !before_integration {
+        if (names_a_target || is_new_value(original, pos)) && !before_integration {
             continue;
         }
         if ((titlecase && tool_position) || before_integration)
@@ -280,6 +280,33 @@ fn unknown_tools(
             found.unknown.push(w.clone());
         }
     }
+}
+
+/// Whether the word at `pos` is a field's new value after "to" in a change ("set its
+/// Status to Renewed", "change the location to Room 4"): a changing verb ("set",
+/// "change", "update", "mark") before it, and a field, not a pronoun, before "to"
+/// ("move them to Asana" names a tool).
+fn is_new_value(original: &[String], pos: usize) -> bool {
+    let lexicon = crate::lexicon::lexicon();
+    if pos < 2 || !original[pos - 1].eq_ignore_ascii_case("to") {
+        return false;
+    }
+    let field = original[pos - 2].to_lowercase();
+    let pronoun = matches!(
+        field.as_str(),
+        "it" | "them" | "him" | "her" | "everything" | "all" | "this" | "that" | "these" | "those"
+    );
+    !pronoun
+        && original[..pos - 2].iter().any(|w| {
+            // "setting", "changed", "marks": the verb under its ending.
+            let w = w.to_lowercase();
+            let changing = w.strip_suffix("ing").map(|b| format!("{b}e"));
+            ["", "s", "d", "ed", "ing", "ting"]
+                .iter()
+                .filter_map(|end| w.strip_suffix(end).map(str::to_owned))
+                .chain(changing)
+                .any(|b| lexicon.canonical(&b) == "update")
+        })
 }
 
 /// The project's integration names closest to a name people wrote.
@@ -296,4 +323,26 @@ pub fn closest(name: &str, integrations: &[ProjectIntegration]) -> Vec<String> {
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     scored.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_new_value;
+
+    #[test]
+    fn a_capitalized_value_after_a_change_is_no_tool() {
+        let words = |t: &str| t.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let at = |t: &str, w: &str| {
+            let ws = words(t);
+            let pos = ws.iter().position(|x| x == w).unwrap_or_default();
+            is_new_value(&ws, pos)
+        };
+        assert!(at(
+            "then update the first row, setting its Status to Renewed",
+            "Renewed"
+        ));
+        assert!(at("Then change that event's location to Room 4", "Room"));
+        assert!(!at("then move them to Asana", "Asana"));
+        assert!(!at("add the customer to Mailchimp", "Mailchimp"));
+    }
 }

@@ -83,6 +83,21 @@ fn choose_kind(b: &Builder<'_>, choice: Option<&KindChoice>) -> (Option<String>,
     let Some(choice) = choice else {
         return (None, None);
     };
+    // "the Order__c record": a kind of the user's own, as written.
+    if let Some(suffix) = choice.custom_suffix.as_deref() {
+        let original = b.plan.original;
+        let lexicon = crate::lexicon::lexicon();
+        let custom = original.windows(2).find_map(|pair| {
+            let record = pair[1].to_lowercase();
+            (pair[0].to_lowercase().ends_with(suffix)
+                && pair[0].len() > suffix.len()
+                && lexicon.record_nouns.contains(&record))
+            .then(|| pair[0].clone())
+        });
+        if let Some(kind) = custom {
+            return (Some(kind.clone()), Some(kind));
+        }
+    }
     // Several kinds named: a plural one is what is looked for ("the patient's
     // Encounters"), else the first not named as an owner ("the visit's Practitioner").
     let action = b.plan.action;
@@ -670,13 +685,21 @@ fn as_written(text: &str, name: &[String]) -> Option<String> {
 fn name_after(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
     let words = &b.plan.action.words;
     let original = b.plan.original;
-    let pos = words.iter().position(|w| nouns.contains(&w.as_str()))?;
-    let written = original.get(pos + 1)?;
-    let capital = written.chars().next().is_some_and(char::is_uppercase);
-    (capital && !plain_word(b, &words[pos + 1])).then(|| {
-        as_written(&b.plan.action.text, std::slice::from_ref(written))
-            .unwrap_or_else(|| written.clone())
-    })
+    // Each place one of the nouns stands ("by the external id field Web_Email__c": not
+    // "by the", but "field Web_Email__c").
+    words
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| nouns.contains(&w.as_str()))
+        .find_map(|(pos, _)| {
+            let written = original.get(pos + 1)?;
+            let capital = written.chars().next().is_some_and(char::is_uppercase);
+            let next = words.get(pos + 1)?;
+            (capital && !plain_word(b, next)).then(|| {
+                as_written(&b.plan.action.text, std::slice::from_ref(written))
+                    .unwrap_or_else(|| written.clone())
+            })
+        })
 }
 
 #[cfg(test)]

@@ -187,12 +187,18 @@ pub fn role_named(name: &str) -> Option<Role> {
 pub enum Origin {
     Entity,
     Change,
-    /// An earlier step, with its integration, provider and the entity its operation acts on.
+    /// An earlier step, with its integration, provider and the entity its operation acts
+    /// on; the kind it made or changed, lowercase (a FHIR resource type, a Salesforce
+    /// sObject);
+    /// `echoes` when the step changed a thing it did not make, so an id it returns is
+    /// the one the thing already had.
     Step {
         step: u32,
         integration: String,
         provider: String,
         entity: Option<String>,
+        kind: Option<String>,
+        echoes: bool,
     },
 }
 
@@ -273,12 +279,13 @@ impl Source {
     }
 }
 
-/// The sources of an earlier step's output, from its output schema.
+/// The sources of an earlier step's output, from its output schema (the entity, kind
+/// and `echoes`: see [`Origin::Step`]).
 pub fn step_sources(
     step: u32,
     integration: &str,
     provider: &str,
-    entity: Option<&str>,
+    (entity, kind_chosen, echoes): (Option<&str>, Option<&str>, bool),
     output: &Value,
 ) -> Vec<Source> {
     // A list the step returns offers its first item's fields ("the Id returned by the
@@ -313,6 +320,8 @@ pub fn step_sources(
                     integration: integration.to_owned(),
                     provider: provider.to_owned(),
                     entity: entity.map(str::to_owned),
+                    kind: kind_chosen.map(str::to_lowercase),
+                    echoes,
                 },
             );
             if let Some(field) = item_field {

@@ -244,6 +244,24 @@ pub fn parse(
     let event = event_in(&clause_words)
         .or_else(|| event_in(&cue_words).map(|(event, _)| (event, clause_words.len())));
 
+    // "When a Zendesk ticket is updated": with no entity of the project's own, a thing
+    // of a product the catalog lacks could only start the workflow by that product's
+    // webhook.
+    if entity_name.is_none() && mentions.is_empty() {
+        let lexicon = crate::lexicon::lexicon();
+        if let Some((name, _)) =
+            (0..original.len()).find_map(|pos| lexicon.other_product_at(&original, pos))
+        {
+            problems.push(
+                "integration",
+                format!(
+                    "the project has no integration named {name}, so nothing from it can start a workflow; closest names: {}",
+                    refs::closest(&name, integrations).join(", ")
+                ),
+            );
+            return None;
+        }
+    }
     let names_change = !mentions.is_empty()
         || (entity_name.is_none()
             && watched_entity_without_name(&split, integrations, index).is_some());
