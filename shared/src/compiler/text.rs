@@ -777,6 +777,11 @@ fn separated_clause(body: &str, start: usize, end: usize) -> Option<Clauses> {
     for separator in &lexicon.clause_separators {
         if let Some(pos) = body.find(separator.as_str()) {
             let before = &body[..pos];
+            // "then set its status to Working - Contacted": a later step, not an event.
+            let first = before.split_whitespace().next().unwrap_or_default();
+            if matches!(first, "then" | "and" | "also") {
+                continue;
+            }
             // ("someone posts a msg in slack -> ...": a verb of the third person.)
             let says_event = super::trigger::event_end(before).is_some()
                 || before.split_whitespace().any(|w| {

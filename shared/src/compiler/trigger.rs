@@ -15,7 +15,8 @@ use crate::domain::{Change, FieldCondition, IntegrationName, Trigger};
 /// The event a clause's words say, and the index of the word after it: an event word
 /// of the lexicon (the earliest; one right before a form noun is part of the form's
 /// name, "the signup form"), a participle after "is"/"gets", then any verb after the
-/// subject read by rule ("a shipment leaves" → left), then "new".
+/// subject read by rule ("a shipment leaves" → left), a bare verb after "is" ("is
+/// start"), then "new".
 /// "someone posts", "somebody comments on": a determiner a verb follows.
 fn is_someone(word: &str) -> bool {
     matches!(word, "someone" | "somebody" | "anyone" | "anybody")
@@ -129,6 +130,18 @@ fn event_in(words: &[String]) -> Option<(String, usize)> {
         if let Some(event) = lexicon.event_of_verb(&words[i], particle.map(String::as_str)) {
             let end = i + 1 + usize::from(particle.is_some());
             return Some((event, end));
+        }
+    }
+    // "when visit is start": a helping verb before the bare verb of an event the
+    // lexicon knows.
+    for i in 1..words.len() {
+        if lexicon.is_auxiliary(&words[i - 1])
+            && words[i].len() > 3
+            && !words[i].ends_with('s')
+            && let Some(event) = lexicon.event_of_verb(&format!("{}s", words[i]), None)
+            && lexicon.event_surfaces.iter().any(|(_, e)| *e == event)
+        {
+            return Some((event, i + 1));
         }
     }
     if let Some(i) = words.iter().position(|w| w == "new") {
