@@ -1138,6 +1138,25 @@ impl<'a> Builder<'a> {
             // "whose dealname contains the order_id", "whose title is ...".
             let title_like =
                 w.ends_with("title") || w.ends_with("name") || TITLE_WORDS.contains(&w.as_str());
+            // "the subject should include the order id": a modal before the verb.
+            let modal = title_like
+                && w != "title"
+                && words
+                    .get(i + 1)
+                    .is_some_and(|n| matches!(n.as_str(), "should" | "must" | "will"))
+                && words
+                    .get(i + 2)
+                    .is_some_and(|n| matches!(n.as_str(), "include" | "contain" | "have" | "show"));
+            if modal {
+                windows.push(
+                    words[i + 3..]
+                        .iter()
+                        .map(String::as_str)
+                        .skip_while(|w| filler(w))
+                        .take(4)
+                        .collect(),
+                );
+            }
             if w == "titled"
                 || (w == "named" && words.get(i + 1).is_some_and(|n| n == "after"))
                 || (title_like
@@ -1178,6 +1197,28 @@ impl<'a> Builder<'a> {
                 );
             }
         }
+        self.field_in_windows(windows)
+    }
+
+    /// The field a title's fixed text is followed by: "called 'Packing slip' followed by
+    /// the order id".
+    fn field_followed_by(&self) -> Option<&'a Source> {
+        let words = &self.plan.action.words;
+        let at = words
+            .windows(2)
+            .position(|w| w[0] == "followed" && w[1] == "by")?;
+        let window: Vec<&str> = words[at + 2..]
+            .iter()
+            .map(String::as_str)
+            .skip_while(|w| crate::lexicon::lexicon().is_determiner(w))
+            .take(4)
+            .collect();
+        self.field_in_windows(vec![window])
+    }
+
+    /// The scalar field best named by one of the windows of words: the trigger's
+    /// fields first, then an earlier step's outputs the words point at.
+    fn field_in_windows(&self, windows: Vec<Vec<&str>>) -> Option<&'a Source> {
         let scalar = |s: &&Source| !matches!(s.kind, Kind::Object { .. } | Kind::Array);
         // A field written by its name ("the order_id") counts word by word.
         let windows: Vec<Vec<&str>> = windows
@@ -1369,7 +1410,10 @@ impl<'a> Builder<'a> {
 
     pub(super) fn title(&self) -> String {
         if let Some(t) = self.plan.action.quoted(Cue::Title) {
-            return t;
+            return match self.field_followed_by() {
+                Some(s) => format!("{t} {}", s.template()),
+                None => t,
+            };
         }
         if let Some(s) = self.named_title() {
             return s.template();
