@@ -1216,6 +1216,34 @@ impl<'a> Builder<'a> {
         self.field_in_windows(vec![window])
     }
 
+    /// The field said right after the one literal of the words, `quoted`, with
+    /// "and", "plus" or "followed by": "post 'Shipped:' and the issue title". (The
+    /// literal stands blanked in the action's text: a run of spaces.)
+    fn field_after_quote(&self, quoted: &str) -> Option<&'a Source> {
+        let action = &self.plan.action;
+        let only_quote = action.literals.iter().all(|l| match l {
+            Literal::Quoted(_, t) | Literal::Named(_, t) => t == quoted,
+            _ => false,
+        });
+        if !only_quote {
+            return None;
+        }
+        let gap = action.text.find("   ")?;
+        let rest: Vec<String> = super::text::plain_words(action.text[gap..].trim_start());
+        let skip = match rest.first().map(String::as_str) {
+            Some("and" | "plus") => 1,
+            Some("followed") if rest.get(1).is_some_and(|w| w == "by") => 2,
+            _ => return None,
+        };
+        let window: Vec<&str> = rest[skip..]
+            .iter()
+            .map(String::as_str)
+            .skip_while(|w| crate::lexicon::lexicon().is_determiner(w))
+            .take(4)
+            .collect();
+        self.field_in_windows(vec![window])
+    }
+
     /// The scalar field best named by one of the windows of words: the trigger's
     /// fields first, then an earlier step's outputs the words point at.
     fn field_in_windows(&self, windows: Vec<Vec<&str>>) -> Option<&'a Source> {
@@ -1326,7 +1354,10 @@ impl<'a> Builder<'a> {
             .quoted(Cue::Body)
             .or_else(|| self.plan.action.quoted(Cue::Other))
         {
-            return text;
+            return match self.field_after_quote(&text) {
+                Some(s) => format!("{text} {}", s.template()),
+                None => text,
+            };
         }
         if let Some(field) = self.field_as_body() {
             return field.template();
