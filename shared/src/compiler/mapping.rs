@@ -1439,7 +1439,44 @@ impl<'a> Builder<'a> {
         format!("{}\n{lines}\n", capitalize(&format!("{label} {event}")))
     }
 
+    /// A title, with a tag the words say it starts with in front ("update its title
+    /// so it starts with [WONTFIX]").
     pub(super) fn title(&self) -> String {
+        let title = self.title_text();
+        match self.title_prefix() {
+            Some(tag) if !title.starts_with(&tag) => format!("{tag} {title}"),
+            _ => title,
+        }
+    }
+
+    /// The tag written right after "starts with", "begins with" or "prefixed with": a
+    /// word in brackets or in capitals ("[WONTFIX]", "URGENT").
+    fn title_prefix(&self) -> Option<String> {
+        let text = &self.plan.action.text;
+        let lower = text.to_ascii_lowercase();
+        let at = [
+            "starts with ",
+            "start with ",
+            "begins with ",
+            "begin with ",
+            "prefixed with ",
+            "prefixed by ",
+        ]
+        .iter()
+        .find_map(|cue| lower.find(cue).map(|i| i + cue.len()))?;
+        let tag = text[at..]
+            .split_whitespace()
+            .next()?
+            .trim_end_matches([',', '.', ';', ':']);
+        let bracketed = tag.starts_with('[') && tag.ends_with(']') && tag.len() > 2;
+        let capitals = tag.len() >= 2
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == '-' || c == '_');
+        (text[at..].starts_with(tag) && (bracketed || capitals)).then(|| tag.to_owned())
+    }
+
+    fn title_text(&self) -> String {
         if let Some(t) = self.plan.action.quoted(Cue::Title) {
             return match self.field_followed_by() {
                 Some(s) => format!("{t} {}", s.template()),
