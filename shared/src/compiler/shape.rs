@@ -644,10 +644,35 @@ fn name_before(b: &Builder<'_>, nouns: &[&str]) -> Option<String> {
             break;
         }
     }
-    (start < pos).then(|| {
-        let name = &original[start..pos];
-        as_written(&b.plan.action.text, name).unwrap_or_else(|| name.join(" "))
-    })
+    if start == pos {
+        return name_called(b, pos);
+    }
+    let name = &original[start..pos];
+    Some(as_written(&b.plan.action.text, name).unwrap_or_else(|| name.join(" ")))
+}
+
+/// The name a noun is given after it, capitalized: "the Notion database called Leads
+/// Pipeline".
+fn name_called(b: &Builder<'_>, pos: usize) -> Option<String> {
+    let words = &b.plan.action.words;
+    let original = b.plan.original;
+    if !words
+        .get(pos + 1)
+        .is_some_and(|w| matches!(w.as_str(), "called" | "named"))
+    {
+        return None;
+    }
+    let name: Vec<String> = original[(pos + 2).min(original.len())..]
+        .iter()
+        .take_while(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
+        })
+        .cloned()
+        .collect();
+    (!name.is_empty())
+        .then(|| as_written(&b.plan.action.text, &name).unwrap_or_else(|| name.join(" ")))
 }
 
 /// A name's words as the text writes them, with an abbreviation's period ("Dr. Okafor",
