@@ -1244,6 +1244,35 @@ impl<'a> Builder<'a> {
         self.field_in_windows(vec![window])
     }
 
+    /// The field the words put in an input by its name: "put the severity in the
+    /// description", "the reason as the summary" (a name of one word, said after "as
+    /// the", or "in the" after a verb of putting, with the field named in the four
+    /// words before).
+    fn field_put_in(&self, path: &[String]) -> Option<&'a Source> {
+        let name = path.last()?.to_lowercase();
+        let words = &self.plan.action.words;
+        let at = words
+            .windows(3)
+            .position(|w| matches!(w[0].as_str(), "in" | "as") && w[1] == "the" && w[2] == name)?;
+        let before = &words[at.saturating_sub(4)..at];
+        // "in the" only after a verb of putting ("for the amount in the currency" is
+        // no such thing).
+        let put = before
+            .iter()
+            .any(|w| matches!(w.as_str(), "put" | "write" | "place" | "include"));
+        if words[at] == "in" && !put {
+            return None;
+        }
+        let window: Vec<&str> = before
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !crate::lexicon::lexicon().is_determiner(w))
+            .collect();
+        let pool: Vec<&'a Source> = self.trigger_sources().collect();
+        self.field_in_windows(vec![window])
+            .filter(|s| pool.iter().any(|p| std::ptr::eq(*p, *s)))
+    }
+
     /// The scalar field best named by one of the windows of words: the trigger's
     /// fields first, then an earlier step's outputs the words point at.
     fn field_in_windows(&self, windows: Vec<Vec<&str>>) -> Option<&'a Source> {
@@ -1618,6 +1647,11 @@ pub fn generate(plan: &Plan) -> (Map<String, Value>, Problems) {
         }
         let kind = slot_kind(&path, leaf, root, plan.provider);
         let has_default = path.len() == 1 && defaults.contains(&&path[0]);
+        // "put the severity in the description": the field the words put in it.
+        if let Some(s) = b.field_put_in(&path) {
+            b.put(&path, json!(s.template()));
+            continue;
+        }
         match kind {
             Slot::Skip => {}
             Slot::Sender => {
