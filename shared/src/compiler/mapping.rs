@@ -1245,15 +1245,15 @@ impl<'a> Builder<'a> {
     }
 
     /// The field the words put in an input by its name: "put the severity in the
-    /// description", "the reason as the summary" (a name of one word, said after "as
+    /// description", "the customer id as the external id" (its name said after "as
     /// the", or "in the" after a verb of putting, with the field named in the four
     /// words before).
     fn field_put_in(&self, path: &[String]) -> Option<&'a Source> {
-        let name = path.last()?.to_lowercase();
+        let name = super::text::name_words(path.last()?);
         let words = &self.plan.action.words;
-        let at = words
-            .windows(3)
-            .position(|w| matches!(w[0].as_str(), "in" | "as") && w[1] == "the" && w[2] == name)?;
+        let at = words.windows(name.len() + 2).position(|w| {
+            matches!(w[0].as_str(), "in" | "as") && w[1] == "the" && w[2..] == name[..]
+        })?;
         let before = &words[at.saturating_sub(4)..at];
         // "in the" only after a verb of putting ("for the amount in the currency" is
         // no such thing).
@@ -1268,9 +1268,7 @@ impl<'a> Builder<'a> {
             .map(String::as_str)
             .filter(|w| !crate::lexicon::lexicon().is_determiner(w))
             .collect();
-        let pool: Vec<&'a Source> = self.trigger_sources().collect();
         self.field_in_windows(vec![window])
-            .filter(|s| pool.iter().any(|p| std::ptr::eq(*p, *s)))
     }
 
     /// The scalar field best named by one of the windows of words: the trigger's
