@@ -259,7 +259,7 @@ impl From<JsonRejection> for ApiError {
 /// serde quotes the offending value in its messages (`invalid type: string "..."`);
 /// that value may be a secret sent in the wrong place, so it is cut out. Field names
 /// are quoted with backticks and stay.
-fn without_quoted_values(message: &str) -> String {
+pub(super) fn without_quoted_values(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut inside = false;
     for c in message.chars() {

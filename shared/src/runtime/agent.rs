@@ -130,11 +130,7 @@ async fn execute(
         Ok(trace) => trace,
         Err(failure) => failure.trace(&run.id, 1, started_at, deps.clock.now()),
     };
-    let status = if trace.effect == StepEffect::Failed {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    };
+    let status = ended_as(&trace);
     match runs::record_trace(&deps, &project, &run, &trace, Some(status)).await {
         Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
         Err(e) => return Err(e.into()),
@@ -158,6 +154,15 @@ async fn execute(
     })
 }
 
+/// How a call's run ends, by what its one step did.
+fn ended_as(trace: &StepTrace) -> RunStatus {
+    if trace.effect == StepEffect::Failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    }
+}
+
 /// Ends an agent's run that a stopped process left running; its caller is gone, so it
 /// is never carried on. With its trace recorded, the run ends as the trace says. A live
 /// call claimed with no trace may have reached the provider: it fails with its outcome
@@ -172,12 +177,7 @@ pub(super) async fn end_interrupted(
     traces: &[StepTrace],
 ) -> Result<bool, RuntimeError> {
     if let Some(trace) = traces.first() {
-        let status = if trace.effect == StepEffect::Failed {
-            RunStatus::Failed
-        } else {
-            RunStatus::Succeeded
-        };
-        finish(deps, project, run, status).await?;
+        finish(deps, project, run, ended_as(trace)).await?;
         return Ok(false);
     }
     let claimed =

@@ -35,6 +35,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
+use super::problem::without_quoted_values;
 use super::{ApiError, AppState, MAX_API_BODY_BYTES, auth};
 use crate::domain::{IntegrationName, OperationId, ProjectId, RunMode};
 use crate::ports::Deps;
@@ -284,11 +285,15 @@ async fn describe(scope: &Scope, arguments: Map<String, Value>) -> CallToolResul
     let Some(text) = arguments.get("text").and_then(Value::as_str) else {
         return tool_error("text: describe the connection in a few words");
     };
-    match crate::aggregates::integrations::describe(&scope.deps, &scope.project, text).await {
-        Ok(described) => match serde_json::to_value(described) {
-            Ok(value) => structured(value),
-            Err(e) => tool_error(ApiError::Internal(e.to_string()).detail()),
-        },
+    answered(crate::aggregates::integrations::describe(&scope.deps, &scope.project, text).await)
+}
+
+/// A studio use case's answer as the tool's result: its value as structured content, or
+/// its error as the API's detail.
+fn answered<T: serde::Serialize>(result: Result<T, crate::aggregates::Error>) -> CallToolResult {
+    match result.map(serde_json::to_value) {
+        Ok(Ok(value)) => structured(value),
+        Ok(Err(e)) => tool_error(ApiError::Internal(e.to_string()).detail()),
         Err(e) => tool_error(ApiError::from(e).detail()),
     }
 }
@@ -304,17 +309,15 @@ async fn compile(scope: &Scope, mut arguments: Map<String, Value>) -> CallToolRe
     let request: crate::compiler::CompileRequest =
         match serde_json::from_value(Value::Object(arguments)) {
             Ok(r) => r,
-            Err(e) => return tool_error(format!("body: {e}")),
+            // As the API says it: without the submitted values.
+            Err(e) => {
+                return tool_error(format!("body: {}", without_quoted_values(&e.to_string())));
+            }
         };
-    match crate::aggregates::workflows::compile(&scope.deps, &scope.project, &workflow, &request)
-        .await
-    {
-        Ok(contract) => match serde_json::to_value(contract) {
-            Ok(value) => structured(value),
-            Err(e) => tool_error(ApiError::Internal(e.to_string()).detail()),
-        },
-        Err(e) => tool_error(ApiError::from(e).detail()),
-    }
+    answered(
+        crate::aggregates::workflows::compile(&scope.deps, &scope.project, &workflow, &request)
+            .await,
+    )
 }
 
 /// The integration and operation a tool's name names, if it names one of the project's.
@@ -347,9 +350,9 @@ async fn call_operation(
         None => RunMode::Sandbox,
         Some(Value::String(m)) if m == "sandbox" => RunMode::Sandbox,
         Some(Value::String(m)) if m == "live" => RunMode::Live,
-        Some(other) => {
+        Some(_) => {
             return Ok(tool_error(format!(
-                "{}: {other} is neither \"sandbox\" nor \"live\"",
+                "{}: must be \"sandbox\" or \"live\"",
                 tools::mode_argument(op)
             )));
         }
